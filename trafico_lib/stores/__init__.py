@@ -1,0 +1,10 @@
+"""Stores: where the TráficoV2 tables live (DESIGN §6)."""
+from .postgres import PostgresStore, StoreError, describe_url
+
+
+def open_store(cfg) -> PostgresStore:
+    """The store the configuration asks for: a database URL, or the embedded server."""
+    return PostgresStore.from_config(cfg)
+
+
+__all__ = ["PostgresStore", "StoreError", "describe_url", "open_store"]

@@ -1,0 +1,130 @@
+"""The table registry: every fact about a synced table, declared once.
+
+Source tables hold text in the live formats; target (TráficoV2) tables hold the same
+business columns typed, plus the sync metadata columns (see ``schema/migrations``).
+Everything else (normalization, rules, SQL generation, notebooks) reads from here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Column types used by targets. Values are PostgreSQL type names.
+TEXT, DATE, TIME, NUMERIC, INTEGER = "text", "date", "time", "numeric", "integer"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str = TEXT
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str                    # short name used on the command line: "arribos"
+    source: str                  # operational table: "arribos"
+    target: str                  # TráficoV2 table: "traficov2_arribos"
+    columns: tuple[Column, ...]  # business columns, in source order
+    key: tuple[str, ...]         # business key columns that make the sync_key
+    csv_file_key: str            # key under csv_sources.files
+    default_csv: str             # default file name of the CSV export
+    preserve_fields: tuple[str, ...] = ("Chofer", "Estado")
+    key_optional: tuple[str, ...] = ()  # key parts joined only when present
+    extra_target_columns: tuple[Column, ...] = field(default=())  # e.g. Secuencia
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def target_columns(self) -> tuple[Column, ...]:
+        return self.columns + self.extra_target_columns
+
+    @property
+    def target_column_names(self) -> list[str]:
+        return [c.name for c in self.target_columns]
+
+    def type_of(self, column: str) -> str:
+        for c in self.target_columns:
+            if c.name == column:
+                return c.type
+        raise KeyError(column)
+
+    def columns_of_type(self, type_: str) -> list[str]:
+        return [c.name for c in self.target_columns if c.type == type_]
+
+
+def _cols(*spec: str | tuple[str, str]) -> tuple[Column, ...]:
+    return tuple(Column(s) if isinstance(s, str) else Column(*s) for s in spec)
+
+
+TABLES: dict[str, TableSpec] = {
+    "arribos": TableSpec(
+        name="arribos",
+        source="arribos",
+        target="traficov2_arribos",
+        columns=_cols(
+            ("Fecha", DATE), "Terminal", ("Turno", TIME), "Contenedor", "Cliente", "Booking",
+            "TLAT", "Tipo CNT", "Dimension", "Oper.", "Tiempo", "Estado", ("Peso", NUMERIC),
+            "Peligrosa", "Chofer",
+        ),
+        key=("Contenedor",),
+        csv_file_key="arribos_semana",
+        default_csv="arribos_semana.csv",
+    ),
+    "pendiente_desconsolidar": TableSpec(
+        name="pendiente_desconsolidar",
+        source="pendiente_desconsolidar",
+        target="traficov2_pendiente_desconsolidar",
+        columns=_cols(
+            "Contenedor", "Cliente", ("Entrega", DATE), ("Vto. Vacio", DATE), "Tipo",
+            ("Peso", NUMERIC), ("Cantidad", INTEGER), "Envase", "Estado", "Chofer",
+        ),
+        key=("Contenedor",),
+        csv_file_key="pendiente_desconsolidar",
+        default_csv="pendiente_desconsolidar.csv",
+    ),
+    "remisiones": TableSpec(
+        name="remisiones",
+        source="remisiones",
+        target="traficov2_remisiones",
+        columns=_cols(
+            ("Dia", DATE), "Cliente", "Operacion", "Booking", "Contenedor", ("Volumen", NUMERIC),
+            "Precinto", "Observaciones", "Estado", ("Hora", TIME), "e-tally", "Chofer",
+        ),
+        key=("Operacion",),
+        key_optional=("Contenedor",),
+        csv_file_key="remisiones_semana",
+        default_csv="remisiones_semana.csv",
+    ),
+    "arribos_expo_ctns": TableSpec(
+        name="arribos_expo_ctns",
+        source="arribos_expo_ctns",
+        target="traficov2_arribos_ctns_expo",
+        columns=_cols(
+            ("Fecha", DATE), "Booking", "Cliente", ("Cantidad", INTEGER), "Dimension", "Tipo",
+            "Contenedor", "Precinto", "Origen", "Obs.", "Estado", "Peligrosa", "Chofer",
+        ),
+        key=("Booking",),  # + Secuencia, assigned by quantity expansion
+        extra_target_columns=_cols(("Secuencia", INTEGER)),
+        preserve_fields=("Chofer", "Obs.", "Estado"),
+        csv_file_key="arribos_expo",
+        default_csv="arribos_expo_ctns.csv",
+    ),
+}
+
+# Extra CSV inputs that are not synced tables.
+# The old config's ``csv_sources.files.arribos_expo_ctns`` names the availability export.
+AVAILABILITY_CSV_KEY, AVAILABILITY_CSV = "arribos_expo_ctns", "arribos_expo_semana_ctns.csv"
+SALIDAS_CSV_KEY, SALIDAS_CSV = "salidas", "salidas.csv"
+
+SYSTEM_TABLES = (
+    "traficov2_sync_log", "traficov2_sync_state", "traficov2_sync_rejects", "traficov2_sync_changes",
+)
+
+
+def get_table(name: str) -> TableSpec:
+    """Look a table up by short name, source name or target name."""
+    for spec in TABLES.values():
+        if name in (spec.name, spec.source, spec.target):
+            return spec
+    raise KeyError(f"unknown table {name!r}; valid tables: {', '.join(TABLES)}")
