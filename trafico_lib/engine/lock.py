@@ -1,0 +1,31 @@
+"""One run per table at a time: a transaction-level advisory lock (DESIGN §4 step 6).
+
+The second run of a table waits up to ``timeout`` seconds, then gives up with
+:class:`TableLocked`, having written nothing.
+"""
+from __future__ import annotations
+
+import time
+
+import psycopg
+
+
+class TableLocked(Exception):
+    """Another run holds this table's lock."""
+
+
+def lock_key(table: str) -> str:
+    return f"trafico:{table}"
+
+
+def acquire(conn: psycopg.Connection, table: str, *, timeout: float, poll: float = 0.2) -> None:
+    """Take the table's advisory lock for the current transaction, waiting up to ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (lock_key(table),)).fetchone()[0]
+        if got:
+            return
+        if time.monotonic() >= deadline:
+            raise TableLocked(f"{table}: another sync of this table is running; "
+                              f"gave up after waiting {timeout:g} s (nothing was written)")
+        time.sleep(poll)

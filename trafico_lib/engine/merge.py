@@ -1,0 +1,193 @@
+"""Plan and apply the merge of staged rows into a target table, inside the database.
+
+``plan_merge`` computes what a run would do (inserts, field-level updates, unchanged,
+deactivations) and leaves every table as it was. ``apply_merge`` writes it in batches:
+COPY into a temp staging table, then one set-based upsert per batch; a batch that fails
+on data is split in halves until the offending rows are found, and those are returned as
+rejects with the database's reason while the rest commits.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Iterable, Iterator
+
+import pandas as pd
+import psycopg
+
+from ..tables import TableSpec
+from . import sql as q
+from .stage import Staged
+
+# Errors a batch can raise because of its rows (split and reject), as opposed to transient
+# errors (retried by the caller) and bugs (raised).
+DATA_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
+
+
+@dataclass
+class Plan:
+    """What a run would write (shown by notebooks; the dry-run's whole output)."""
+    table: str
+    inserts: pd.DataFrame
+    updates: pd.DataFrame          # sync_key, field, old, new
+    deactivations: pd.DataFrame    # sync_key
+    unchanged: int
+    counts: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        c = self.counts
+        return (f"{self.table}: {c.get('inserted', 0)} to insert, {c.get('updated', 0)} to update "
+                f"({len(self.updates)} field changes), {c.get('unchanged', 0)} unchanged, "
+                f"{c.get('deactivated', 0)} to deactivate")
+
+
+@dataclass
+class MergeOutcome:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deactivated: int = 0
+    rejects: list[dict] = field(default_factory=list)  # {sync_key, reasons, raw_row}
+    batches: int = 0
+
+
+def _py(v):
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.to_pydatetime()
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # numpy scalars
+        return v.item()
+    return v
+
+
+def iter_rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple]:
+    cols = []
+    for c in columns:
+        s = frame[c]
+        values = s.astype(object).tolist() if s.dtype != object else s.tolist()
+        cols.append([_py(v) for v in values])
+    return zip(*cols)
+
+
+def _copy(conn: psycopg.Connection, statement, rows: Iterable[tuple]) -> None:
+    with conn.cursor() as cur, cur.copy(statement) as cp:
+        for row in rows:
+            cp.write_row(row)
+
+
+def _load_stage(conn: psycopg.Connection, spec: TableSpec, frame: pd.DataFrame) -> None:
+    conn.execute(q.create_stage(spec))
+    conn.execute(q.sql.SQL("TRUNCATE {}").format(q.I(q.STAGE)))
+    _copy(conn, q.copy_stage(spec), iter_rows(frame, q.stage_columns(spec)))
+
+
+def _load_keys(conn: psycopg.Connection, keys: list[str]) -> None:
+    conn.execute(q.create_keys())
+    conn.execute(q.sql.SQL("TRUNCATE {}").format(q.I(q.KEYS)))
+    _copy(conn, q.copy_keys(), ((k,) for k in dict.fromkeys(keys)))
+
+
+def _frame(cur: psycopg.Cursor) -> pd.DataFrame:
+    rows = cur.fetchall()
+    return pd.DataFrame(rows, columns=[d.name for d in cur.description])
+
+
+def plan_merge(conn: psycopg.Connection, spec: TableSpec, staged: Staged, *, preserve: list[str],
+               run_started: datetime, full: bool, skipped_unchanged: int = 0) -> Plan:
+    """Compute the plan in a transaction that is always rolled back: nothing is written."""
+    tx = conn.transaction(force_rollback=True)
+    with tx:
+        _load_stage(conn, spec, staged.frame)
+        conn.execute(q.create_merged(spec, preserve, run_started))
+        inserts = _frame(conn.execute(q.inserts(spec)))
+        updates = _frame(conn.execute(q.diffs(spec)))
+        n_ins, n_upd, n_same = conn.execute(q.counts(spec)).fetchone()
+        if full:
+            _load_keys(conn, staged.seen_keys)
+            deact = _frame(conn.execute(q.to_deactivate(spec)))
+        else:
+            deact = pd.DataFrame({"sync_key": []})
+    if updates.empty:
+        updates = pd.DataFrame(columns=["sync_key", "field", "old", "new"])
+    counts = {"inserted": n_ins, "updated": n_upd, "unchanged": n_same + skipped_unchanged,
+              "deactivated": len(deact)}
+    return Plan(spec.name, inserts, updates, deact, counts["unchanged"], counts)
+
+
+def _merge_batch(conn: psycopg.Connection, spec: TableSpec, frame: pd.DataFrame, *, preserve: list[str],
+                 run_started: datetime, run_id: str) -> tuple[int, int]:
+    _load_stage(conn, spec, frame)
+    conn.execute(q.sql.SQL("DROP TABLE IF EXISTS {}").format(q.I(q.MERGED)))
+    conn.execute(q.create_merged(spec, preserve, run_started))
+    conn.execute(q.record_diffs(spec), {"run_id": run_id})
+    flags = [r[0] for r in conn.execute(q.upsert(spec)).fetchall()]
+    conn.execute(q.refresh_metadata(spec))
+    inserted = sum(1 for f in flags if f)
+    return inserted, len(flags) - inserted
+
+
+def _error_text(exc: Exception) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag else None
+    return primary or str(exc).strip().splitlines()[0]
+
+
+def _raw_row(frame: pd.DataFrame, i: int) -> dict:
+    row = frame.iloc[i]
+    return {k: (None if (v := _py(row[k])) is None else (v if isinstance(v, (int, float, bool, str)) else str(v)))
+            for k in frame.columns}
+
+
+def apply_merge(conn: psycopg.Connection, spec: TableSpec, staged: Staged, *, preserve: list[str],
+                run_started: datetime, run_id: str, batch_size: int, full: bool,
+                on_batch: Callable[[int, int], None] | None = None) -> MergeOutcome:
+    """Write staged rows in batches, inside the caller's transaction.
+
+    ``on_batch(rows_done, rows_total)`` is called after each batch (progress bars, tests).
+    """
+    out = MergeOutcome()
+    frame = staged.frame
+    total = len(frame)
+
+    def run(part: pd.DataFrame) -> None:
+        try:
+            with conn.transaction():  # a savepoint: a data error undoes this part only
+                ins, upd = _merge_batch(conn, spec, part, preserve=preserve,
+                                        run_started=run_started, run_id=run_id)
+            out.inserted += ins
+            out.updated += upd
+            out.unchanged += len(part) - ins - upd
+        except DATA_ERRORS as exc:
+            if len(part) == 1:
+                out.rejects.append({"sync_key": part["sync_key"].iloc[0],
+                                    "reasons": [f"database: {_error_text(exc)}"],
+                                    "raw_row": _raw_row(part, 0)})
+                return
+            half = len(part) // 2
+            run(part.iloc[:half])
+            run(part.iloc[half:])
+
+    done = 0
+    for start in range(0, total, batch_size):
+        part = frame.iloc[start:start + batch_size]
+        run(part)
+        out.batches += 1
+        done += len(part)
+        if on_batch:
+            on_batch(done, total)
+    if full:
+        _load_keys(conn, staged.seen_keys)
+        out.deactivated = len(conn.execute(q.deactivate(spec), {"run_id": run_id}).fetchall())
+    return out
+
+
+def rejects_json(rejects: list[dict]) -> list[tuple]:
+    return [(r.get("sync_key"), json.dumps(r["reasons"], ensure_ascii=False),
+             json.dumps(r["raw_row"], ensure_ascii=False, default=str)) for r in rejects]

@@ -1,0 +1,196 @@
+"""The merge rule, as SQL (DESIGN §5). Identifiers from the registry/config are quoted with
+``psycopg.sql``; values are always parameters.
+
+The rule, per preserved field ``p`` of an existing target row ``t`` and staged row ``s``
+(``base`` = the value the source had last time, kept in ``t.source_preserved``):
+
+* the source did not change ``p`` since last time        → keep the target's value
+* the target was never edited by hand                    → the source wins
+* the source value is empty                              → keep the manual value
+* the source changed it after the manual edit            → the source wins
+* otherwise                                              → keep the manual value
+
+"After" uses the source row's change timestamp, or the run's start when the source has
+no timestamp column (the change was first seen now). Every other column: source wins.
+"""
+from __future__ import annotations
+
+from psycopg import sql
+
+from ..tables import TableSpec
+
+STAGE = "_trafico_stage"
+MERGED = "_trafico_merged"
+KEYS = "_trafico_keys"
+
+META_COMPARED = ["activo", "validation_warnings"]
+
+
+def I(name: str) -> sql.Identifier:  # noqa: E743 - short on purpose: used everywhere below
+    return sql.Identifier(name)
+
+
+def _cols(names, prefix: str | None = None) -> sql.Composed:
+    if prefix:
+        return sql.SQL(", ").join(sql.SQL("{}.{}").format(I(prefix), I(n)) for n in names)
+    return sql.SQL(", ").join(I(n) for n in names)
+
+
+def create_stage(spec: TableSpec) -> sql.Composed:
+    """A temp staging table with the target's own column types (so COPY rounds and checks
+    the way the target will)."""
+    return sql.SQL(
+        "CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS "
+        "SELECT sync_key, source_id, source_updated_at, validation_warnings, activo, row_hash, {cols} "
+        "FROM {target} WITH NO DATA").format(
+        stage=I(STAGE), cols=_cols(spec.target_column_names), target=I(spec.target))
+
+
+def stage_columns(spec: TableSpec) -> list[str]:
+    return ["sync_key", "source_id", "source_updated_at", "validation_warnings", "activo", "row_hash",
+            *spec.target_column_names]
+
+
+def copy_stage(spec: TableSpec) -> sql.Composed:
+    return sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
+        stage=I(STAGE), cols=_cols(stage_columns(spec)))
+
+
+def _preserved_expr(p: str, run_started) -> sql.Composed:
+    return sql.SQL(
+        "CASE WHEN t.sync_key IS NULL THEN s.{p} "
+        "WHEN s.{p} IS NOT DISTINCT FROM (t.source_preserved ->> {lit}) THEN t.{p} "
+        "WHEN t.manual_updated_at IS NULL THEN s.{p} "
+        "WHEN s.{p} IS NULL THEN t.{p} "
+        "WHEN coalesce(s.source_updated_at, {run_started}) > t.manual_updated_at THEN s.{p} "
+        "ELSE t.{p} END").format(p=I(p), lit=sql.Literal(p), run_started=sql.Literal(run_started))
+
+
+def create_merged(spec: TableSpec, preserve: list[str], run_started) -> sql.Composed:
+    """Staged rows merged with the target under the rule above (a temp table)."""
+    exprs = []
+    for c in spec.target_column_names:
+        e = _preserved_expr(c, run_started) if c in preserve else sql.SQL("s.{}").format(I(c))
+        exprs.append(sql.SQL("{} AS {}").format(e, I(c)))
+    src_preserved = sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(
+        sql.SQL("{}, s.{}").format(sql.Literal(p), I(p)) for p in preserve)) if preserve \
+        else sql.SQL("'{}'::jsonb")
+    return sql.SQL(
+        "CREATE TEMP TABLE {merged} ON COMMIT DROP AS "
+        "SELECT s.sync_key, s.source_id, s.source_updated_at, s.validation_warnings, s.activo, s.row_hash, "
+        "{src_preserved} AS source_preserved, (t.sync_key IS NULL) AS is_new, t.id AS target_id, {exprs} "
+        "FROM {stage} s LEFT JOIN {target} t ON t.sync_key = s.sync_key").format(
+        merged=I(MERGED), src_preserved=src_preserved, exprs=sql.SQL(", ").join(exprs),
+        stage=I(STAGE), target=I(spec.target))
+
+
+def _doc(names: list[str], alias: str) -> sql.Composed:
+    return sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(
+        sql.SQL("{}, {}.{}").format(sql.Literal(n), I(alias), I(n)) for n in names))
+
+
+def compared_columns(spec: TableSpec) -> list[str]:
+    return [*spec.target_column_names, *META_COMPARED]
+
+
+def _distinct(spec: TableSpec, left: str, right: str) -> sql.Composed:
+    cols = compared_columns(spec)
+    return sql.SQL("({}) IS DISTINCT FROM ({})").format(_cols(cols, left), _cols(cols, right))
+
+
+def diffs(spec: TableSpec) -> sql.Composed:
+    """Field-level differences between merged rows and the target: (sync_key, field, old, new)."""
+    cols = compared_columns(spec)
+    return sql.SQL(
+        "SELECT m.sync_key, n.key AS field, o.value AS old, n.value AS new "
+        "FROM {merged} m JOIN {target} t ON t.sync_key = m.sync_key "
+        "CROSS JOIN LATERAL jsonb_each({mdoc}) n "
+        "JOIN LATERAL jsonb_each({tdoc}) o ON o.key = n.key "
+        "WHERE NOT m.is_new AND n.value IS DISTINCT FROM o.value "
+        "ORDER BY m.sync_key, n.key").format(
+        merged=I(MERGED), target=I(spec.target), mdoc=_doc(cols, "m"), tdoc=_doc(cols, "t"))
+
+
+def record_diffs(spec: TableSpec) -> sql.Composed:
+    return sql.SQL(
+        "INSERT INTO traficov2_sync_changes (run_id, table_name, sync_key, field, old, new) "
+        "SELECT %(run_id)s, {name}, d.sync_key, d.field, d.old, d.new FROM ({diffs}) d").format(
+        name=sql.Literal(spec.target), diffs=diffs(spec))
+
+
+def inserts(spec: TableSpec) -> sql.Composed:
+    return sql.SQL("SELECT {cols} FROM {merged} WHERE is_new ORDER BY sync_key").format(
+        cols=_cols(["sync_key", *spec.target_column_names, "validation_warnings", "activo"]),
+        merged=I(MERGED))
+
+
+def counts(spec: TableSpec) -> sql.Composed:
+    return sql.SQL(
+        "SELECT count(*) FILTER (WHERE m.is_new), "
+        "count(*) FILTER (WHERE NOT m.is_new AND {distinct}), "
+        "count(*) FILTER (WHERE NOT m.is_new AND NOT {distinct}) "
+        "FROM {merged} m LEFT JOIN {target} t ON t.sync_key = m.sync_key").format(
+        distinct=_distinct(spec, "m", "t"), merged=I(MERGED), target=I(spec.target))
+
+
+def upsert(spec: TableSpec) -> sql.Composed:
+    """Insert new rows, update changed ones; unchanged rows are not touched at all."""
+    business = spec.target_column_names
+    meta = ["source_id", "source_updated_at", "row_hash", "source_preserved", "validation_warnings", "activo"]
+    cols = [*business, "sync_key", *meta]
+    sets = sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=I(c)) for c in [*business, *meta])
+    return sql.SQL(
+        "INSERT INTO {target} AS t ({cols}, synced_at, fecha_registro, fecha_modificacion) "
+        "SELECT {cols}, now(), now(), now() FROM {merged} "
+        "ON CONFLICT (sync_key) DO UPDATE SET {sets}, synced_at = now(), fecha_modificacion = now() "
+        "WHERE {distinct} "
+        "RETURNING (xmax = 0) AS inserted").format(
+        target=I(spec.target), cols=_cols(cols), merged=I(MERGED), sets=sets,
+        distinct=_distinct(spec, "t", "excluded"))
+
+
+def refresh_metadata(spec: TableSpec) -> sql.Composed:
+    """Rows whose business values did not change but whose source bookkeeping did
+    (e.g. the source now holds the value back-propagation copied there): silent update."""
+    meta = ["source_id", "source_updated_at", "row_hash", "source_preserved"]
+    return sql.SQL(
+        "UPDATE {target} t SET {sets} FROM {merged} m WHERE t.sync_key = m.sync_key "
+        "AND ({tcols}) IS DISTINCT FROM ({mcols})").format(
+        target=I(spec.target), merged=I(MERGED),
+        sets=sql.SQL(", ").join(sql.SQL("{c} = m.{c}").format(c=I(c)) for c in meta),
+        tcols=_cols(meta, "t"), mcols=_cols(meta, "m"))
+
+
+def drop_batch_tables() -> sql.Composed:
+    return sql.SQL("DROP TABLE IF EXISTS {}; TRUNCATE {}").format(I(MERGED), I(STAGE))
+
+
+# ---- deactivation (full mode) -------------------------------------------------------------
+
+def create_keys() -> sql.Composed:
+    return sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (sync_key text PRIMARY KEY) ON COMMIT DROP").format(I(KEYS))
+
+
+def copy_keys() -> sql.Composed:
+    return sql.SQL("COPY {} (sync_key) FROM STDIN").format(I(KEYS))
+
+
+def to_deactivate(spec: TableSpec) -> sql.Composed:
+    return sql.SQL(
+        "SELECT t.sync_key FROM {target} t WHERE t.activo "
+        "AND NOT EXISTS (SELECT 1 FROM {keys} k WHERE k.sync_key = t.sync_key) ORDER BY t.sync_key").format(
+        target=I(spec.target), keys=I(KEYS))
+
+
+def deactivate(spec: TableSpec) -> sql.Composed:
+    return sql.SQL(
+        "WITH gone AS (UPDATE {target} t SET activo = false, synced_at = now(), fecha_modificacion = now() "
+        "WHERE t.activo AND NOT EXISTS (SELECT 1 FROM {keys} k WHERE k.sync_key = t.sync_key) "
+        "RETURNING t.sync_key) "
+        "INSERT INTO traficov2_sync_changes (run_id, table_name, sync_key, field, old, new) "
+        "SELECT %(run_id)s, {name}, sync_key, 'activo', 'true'::jsonb, 'false'::jsonb FROM gone "
+        "RETURNING sync_key").format(target=I(spec.target), keys=I(KEYS), name=sql.Literal(spec.target))
+
+
+def stored_hashes(spec: TableSpec) -> sql.Composed:
+    return sql.SQL("SELECT sync_key, row_hash, activo FROM {}").format(I(spec.target))

@@ -1,0 +1,129 @@
+"""Staging: turn validated, enriched rows into the rows the merge writes (pure transforms).
+
+A staged frame has one row per ``sync_key`` with the target's business columns plus
+``sync_key``, ``source_id``, ``source_updated_at``, ``validation_warnings`` (JSON text),
+``activo`` and ``row_hash``. Duplicate keys inside one read are resolved here: the latest
+row wins (by source change timestamp, then by position in the source).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..tables import TableSpec
+
+KEY_SEPARATOR = "|"
+META_COLUMNS = ["sync_key", "source_id", "source_updated_at", "validation_warnings", "activo", "row_hash"]
+
+
+def key_columns(spec: TableSpec, key: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(required key columns, optional key columns) for a table, honouring a config override."""
+    if key:
+        return list(key), []
+    return list(spec.key), list(spec.key_optional)
+
+
+def build_sync_key(frame: pd.DataFrame, spec: TableSpec, key: list[str] | None = None) -> pd.Series:
+    """The business key as one text: required parts joined by ``|``, optional parts when present.
+
+    A row with a missing required part gets None (validation rejects such rows first).
+    """
+    required, optional = key_columns(spec, key)
+    if "sync_key" in frame.columns and spec.extra_target_columns:
+        return frame["sync_key"]  # expo slots carry their own Booking|Secuencia key
+    parts = [frame[c].astype(object).where(frame[c].notna(), None) for c in required]
+    out = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    if not parts:
+        return out
+    missing = pd.Series(False, index=frame.index)
+    text = pd.Series("", index=frame.index, dtype=object)
+    for i, p in enumerate(parts):
+        missing |= p.isna() | (p.astype(str).str.len() == 0)
+        text = text + ("" if i == 0 else KEY_SEPARATOR) + p.fillna("").astype(str)
+    for c in optional:
+        v = frame[c].astype(object).where(frame[c].notna(), None)
+        present = v.notna() & (v.astype(str).str.len() > 0)
+        text = text.where(~present, text + KEY_SEPARATOR + v.fillna("").astype(str))
+    return text.where(~missing, None)
+
+
+def row_hash(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """A stable hash of the values the merge compares (hex text, one per row)."""
+    canon = pd.DataFrame({c: frame[c].astype(object).map(_canon) for c in columns}, index=frame.index)
+    hashed = pd.util.hash_pandas_object(canon, index=False)
+    return hashed.map(lambda h: format(int(h), "016x"))
+
+
+def _canon(v) -> str:
+    if v is None or (not isinstance(v, (list, dict, str)) and pd.isna(v)):
+        return "\x00"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+@dataclass
+class Staged:
+    """What a run is about to merge, plus what staging set aside."""
+    frame: pd.DataFrame                      # one row per sync_key, META_COLUMNS + business columns
+    duplicates: pd.DataFrame = field(default_factory=pd.DataFrame)  # rows superseded by a later one
+    seen_keys: list[str] = field(default_factory=list)  # every key present in the source read
+
+    @property
+    def count(self) -> int:
+        return len(self.frame)
+
+
+def stage(frame: pd.DataFrame, spec: TableSpec, *, key: list[str] | None = None) -> Staged:
+    """Build the staged frame from validated (and enriched) rows.
+
+    ``frame`` carries the target business columns, an optional ``validation_warnings``
+    (list per row), ``activo`` (expo slots) and meta columns ``_source_id``,
+    ``_source_updated_at``, ``_row``.
+    """
+    cols = spec.target_column_names
+    out = pd.DataFrame(index=frame.index)
+    for c in cols:
+        out[c] = frame[c] if c in frame.columns else None
+    out["sync_key"] = build_sync_key(frame, spec, key)
+    out["source_id"] = _text_or_none(frame["_source_id"]) if "_source_id" in frame.columns else None
+    if "_source_updated_at" in frame.columns:
+        out["source_updated_at"] = pd.to_datetime(frame["_source_updated_at"], utc=True)
+    else:
+        out["source_updated_at"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+    warnings = frame["validation_warnings"] if "validation_warnings" in frame.columns else None
+    out["validation_warnings"] = (
+        warnings.map(lambda w: json.dumps(sorted(set(w or [])), ensure_ascii=False))
+        if warnings is not None else "[]")
+    out["activo"] = frame["activo"].astype(bool) if "activo" in frame.columns else True
+    order = frame["_row"] if "_row" in frame.columns else pd.Series(range(len(frame)), index=frame.index)
+    out["_order"] = order.to_numpy()
+    out = out[out["sync_key"].notna()]
+    seen = out["sync_key"].unique().tolist()
+    out = out.sort_values(["source_updated_at", "_order"], na_position="first", kind="stable")
+    dup_mask = out.duplicated("sync_key", keep="last")
+    duplicates = out[dup_mask].drop(columns="_order")
+    out = out[~dup_mask].drop(columns="_order")
+    out["row_hash"] = row_hash(out, cols + ["validation_warnings", "activo"]) if len(out) else []
+    out = out[META_COLUMNS + cols].reset_index(drop=True)
+    return Staged(frame=out, duplicates=duplicates.reset_index(drop=True), seen_keys=seen)
+
+
+def _text_or_none(s: pd.Series) -> pd.Series:
+    return s.map(lambda v: None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v))
+
+
+def drop_unchanged(staged: Staged, stored: pd.DataFrame) -> tuple[Staged, int]:
+    """Drop staged rows whose hash equals the target's (and the target row is active).
+
+    ``stored`` has columns sync_key, row_hash, activo. Returns (smaller Staged, dropped count).
+    """
+    if stored is None or stored.empty or staged.frame.empty:
+        return staged, 0
+    active = stored[stored["activo"].astype(bool)]
+    known = dict(zip(active["sync_key"], active["row_hash"]))
+    same = staged.frame["sync_key"].map(known) == staged.frame["row_hash"]
+    kept = staged.frame[~same.fillna(False).astype(bool)].reset_index(drop=True)
+    return Staged(frame=kept, duplicates=staged.duplicates, seen_keys=staged.seen_keys), int(same.sum())

@@ -1,0 +1,350 @@
+"""One table's run, step by step (DESIGN §4): the library API the notebooks tell as a story.
+
+    ctx = start("arribos", mode="full")
+    ex = extract(ctx)             # source delta, text as it is in the source
+    norm = normalize(ctx, ex)     # typed, trimmed, placeholders gone (+ issues)
+    val = validate(ctx, norm)     # Great Expectations suite: valid / rejected / warnings
+    enr = enrich(ctx, val)        # expo slots, Realizado status
+    stg = stage(ctx, enr)         # one row per sync_key, hashes, unchanged rows set aside
+    pl = plan(ctx, stg)           # inserts, field diffs, deactivations (writes nothing)
+    res = apply(ctx, stg, val)    # batches, retries, lock, log + changes + rejects + state
+
+``run_table`` does all of it in one call (``--no-notebook`` and the tests).
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable
+
+import pandas as pd
+import psycopg
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from .config import Config, TableSettings, load_config
+from .engine import lock, record
+from .engine.extract import Extract, SourceMissing, extract_csv, extract_database
+from .engine.merge import MergeOutcome, Plan, apply_merge, plan_merge, rejects_json
+from .engine.stage import Staged, drop_unchanged, stage as stage_rows
+from .engine import sql as q
+from .stores import PostgresStore, StoreError, open_store
+from .tables import TableSpec, get_table
+
+log = logging.getLogger("trafico")
+
+MODES = ("incremental", "full")
+
+
+class SyncError(Exception):
+    """A table's run failed; the message is one readable line."""
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class RunContext:
+    cfg: Config
+    spec: TableSpec
+    settings: TableSettings
+    store: PostgresStore
+    mode: str
+    dry_run: bool
+    run_id: str
+    run_started: datetime
+    notebook: str | None = None
+    state: dict = field(default_factory=dict)
+
+    @property
+    def run_date(self) -> date:
+        return self.run_started.astimezone().date()
+
+    @property
+    def preserve(self) -> list[str]:
+        return list(self.settings.preserve_fields if self.settings.preserve_fields is not None
+                    else self.spec.preserve_fields)
+
+
+def start(table: str, *, mode: str = "incremental", dry_run: bool = False, config_path: str | None = None,
+          run_id: str | None = None, cfg: Config | None = None, store: PostgresStore | None = None,
+          notebook: str | None = None, run_started: datetime | None = None) -> RunContext:
+    """Everything a run needs, resolved once: config, table, store, run id, stored state."""
+    if mode not in MODES:
+        raise SyncError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+    cfg = cfg or load_config(config_path)
+    try:
+        spec = get_table(table)
+    except KeyError as exc:
+        raise SyncError(exc.args[0]) from None
+    store = store or open_store(cfg)
+    ctx = RunContext(cfg=cfg, spec=spec, settings=cfg.table(spec.name), store=store, mode=mode,
+                     dry_run=dry_run, run_id=run_id or new_run_id(), notebook=notebook,
+                     run_started=run_started or datetime.now(timezone.utc))
+    with store.connect() as conn:
+        ctx.state = record.read_state(conn, spec)
+    return ctx
+
+
+# ---- the steps ------------------------------------------------------------------------------
+
+def extract(ctx: RunContext) -> Extract:
+    if ctx.settings.source == "csv":
+        return extract_csv(ctx.cfg, ctx.spec)
+    lookback = timedelta(minutes=ctx.cfg.database.lookback_minutes)
+    with ctx.store.connect() as conn:
+        try:
+            return extract_database(conn, ctx.spec, mode=ctx.mode, state=ctx.state, lookback=lookback,
+                                    updated_column=ctx.settings.updated_column)
+        except SourceMissing as exc:
+            raise SyncError(f"{ctx.spec.name}: {exc}") from None
+
+
+def normalize(ctx: RunContext, ex: Extract):
+    from .normalize import normalize_frame
+    return normalize_frame(ex.frame, ctx.spec, ctx.run_date)
+
+
+def validate(ctx: RunContext, norm):
+    from .rules.validate import validate as run_rules
+    return run_rules(norm.frame, ctx.spec, ctx.cfg, issues=norm.issues)
+
+
+@dataclass
+class Enriched:
+    frame: pd.DataFrame
+    status_matches: pd.DataFrame = field(default_factory=pd.DataFrame)
+    status_note: str | None = None
+    slots: pd.DataFrame | None = None
+
+
+def read_target(ctx: RunContext, columns: list[str]) -> pd.DataFrame:
+    with ctx.store.connect() as conn, conn.cursor() as cur:
+        cur.execute(q.sql.SQL("SELECT {} FROM {}").format(
+            q.sql.SQL(", ").join(q.I(c) for c in columns), q.I(ctx.spec.target)))
+        return pd.DataFrame(cur.fetchall(), columns=columns, dtype=object)
+
+
+def enrich(ctx: RunContext, val, *, exits=None) -> Enriched:
+    """Expo: quantity expansion and container assignment; every table: Realizado status."""
+    frame = val.valid
+    out = Enriched(frame=frame)
+    s = ctx.settings
+    if ctx.spec.extra_target_columns:  # the expo table: one row per slot
+        from .enrich.expo import expand_slots, slot_summary
+        existing = read_target(ctx, ["sync_key", "Booking", "Secuencia", "Contenedor", *ctx.preserve,
+                                     "activo", "manual_updated_at"])
+        availability = None
+        if s.container_assignment and ctx.cfg.csv_sources.enabled:
+            from .sources.csv import read_named_csv
+            from .tables import AVAILABILITY_CSV_KEY
+            if ctx.cfg.csv_path(AVAILABILITY_CSV_KEY).exists():
+                availability = read_named_csv(ctx.cfg, AVAILABILITY_CSV_KEY)
+        out.frame = expand_slots(frame, existing, availability, quantity_expansion=s.quantity_expansion,
+                                 container_assignment=s.container_assignment)
+        out.slots = slot_summary(out.frame)
+    if s.status_validation and s.status.enabled:
+        from .enrich.status import apply_status, load_exits
+        exits = exits if exits is not None else load_exits(ctx.cfg)
+        out.status_note = exits.note
+        if exits.note:
+            log.warning("%s: %s", ctx.spec.name, exits.note)
+        out.frame, out.status_matches = apply_status(out.frame, ctx.spec, exits, template=s.status.template)
+    return out
+
+
+@dataclass
+class StageResult:
+    staged: Staged
+    skipped_unchanged: int
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.staged.frame
+
+
+def stage(ctx: RunContext, enr: Enriched | pd.DataFrame, *, rejected_keys: list[str] | None = None) -> StageResult:
+    """One row per key (latest wins), hashed; rows identical to the target set aside."""
+    frame = enr.frame if isinstance(enr, Enriched) else enr
+    staged = stage_rows(frame, ctx.spec, key=ctx.settings.key)
+    if rejected_keys:
+        staged.seen_keys = list(dict.fromkeys([*staged.seen_keys, *[k for k in rejected_keys if k]]))
+    stored = read_target(ctx, ["sync_key", "row_hash", "activo"])
+    smaller, skipped = drop_unchanged(staged, stored)
+    return StageResult(smaller, skipped)
+
+
+def plan(ctx: RunContext, stg: StageResult) -> Plan:
+    with ctx.store.connect() as conn:
+        return plan_merge(conn, ctx.spec, stg.staged, preserve=ctx.preserve, run_started=ctx.run_started,
+                          full=ctx.mode == "full", skipped_unchanged=stg.skipped_unchanged)
+
+
+# ---- apply + record -------------------------------------------------------------------------
+
+@dataclass
+class RunResult:
+    table: str
+    target: str
+    run_id: str
+    mode: str
+    dry_run: bool
+    status: str                      # ok | dry-run | error | locked
+    counts: dict = field(default_factory=dict)
+    duration_seconds: float = 0.0
+    error: str | None = None
+    notebook: str | None = None
+    attempts: int = 1
+    plan: Plan | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("ok", "dry-run")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in ("table", "target", "run_id", "mode", "dry_run", "status", "counts",
+                                            "duration_seconds", "error", "notebook", "attempts")}
+        if self.plan is not None:
+            d["plan"] = {"counts": self.plan.counts,
+                         "sample_changes": self.plan.updates.head(20).astype(str).to_dict("records")}
+        return d
+
+
+def _validation_rejects(val, spec: TableSpec, key: list[str] | None) -> list[dict]:
+    from .engine.stage import build_sync_key
+    rej = val.rejected
+    if rej is None or rej.empty:
+        return []
+    keys = build_sync_key(rej, spec, key) if not spec.extra_target_columns else rej.get("Booking")
+    out = []
+    for i, (_, row) in enumerate(rej.iterrows()):
+        raw = {k: (None if pd.isna(v) else str(v)) if not isinstance(v, (list, dict)) else v
+               for k, v in row.items() if k != "reasons"}
+        out.append({"sync_key": None if keys is None else keys.iloc[i], "reasons": list(row["reasons"]),
+                    "raw_row": raw})
+    return out
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Connection lost, serialization failure, deadlock: worth another try."""
+    return isinstance(exc, (psycopg.OperationalError, StoreError)) and not isinstance(exc, lock.TableLocked)
+
+
+def counts_of(ex: Extract | None, stg: StageResult, outcome: MergeOutcome, rejected: int) -> dict:
+    return {"read": len(ex.frame) if ex is not None else None, "inserted": outcome.inserted,
+            "updated": outcome.updated, "unchanged": outcome.unchanged + stg.skipped_unchanged,
+            "rejected": rejected, "deactivated": outcome.deactivated,
+            "duplicates": len(stg.staged.duplicates)}
+
+
+def apply(ctx: RunContext, stg: StageResult, val=None, *, ex: Extract | None = None,
+          on_batch: Callable[[int, int], None] | None = None, progress: bool = False) -> RunResult:
+    """Write the run in one transaction per table, retried on transient errors only."""
+    t0 = time.monotonic()
+    result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, ctx.mode, ctx.dry_run, "ok",
+                       notebook=ctx.notebook)
+    if ctx.dry_run:
+        result.plan = plan(ctx, stg)
+        result.status = "dry-run"
+        result.counts = {"read": len(ex.frame) if ex is not None else None, **result.plan.counts,
+                         "rejected": len(val.rejected) if val is not None else 0,
+                         "duplicates": len(stg.staged.duplicates)}
+        result.duration_seconds = round(time.monotonic() - t0, 3)
+        return result
+    val_rejects = _validation_rejects(val, ctx.spec, ctx.settings.key) if val is not None else []
+    bar = None
+    if progress and on_batch is None:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(stg.frame), desc=f"apply {ctx.spec.name}", unit="row")
+        def on_batch(done: int, total: int) -> None:  # noqa: E306
+            bar.n = done
+            bar.refresh()
+    attempts = 0
+
+    def once() -> MergeOutcome:
+        nonlocal attempts
+        attempts += 1
+        with ctx.store.connect() as conn:
+            with conn.transaction():
+                conn.execute("SET LOCAL trafico.sync = 'on'")
+                lock.acquire(conn, ctx.spec.target, timeout=ctx.cfg.database.lock_timeout_seconds)
+                now_state = record.read_state(conn, ctx.spec)
+                if now_state.get("last_run_id") != ctx.state.get("last_run_id"):
+                    raise lock.TableLocked(
+                        f"{ctx.spec.name}: another run ({now_state.get('last_run_id')}) finished while this "
+                        "one was preparing; nothing was written, run again")
+                outcome = apply_merge(conn, ctx.spec, stg.staged, preserve=ctx.preserve,
+                                      run_started=ctx.run_started, run_id=ctx.run_id,
+                                      batch_size=ctx.settings.batch_size, full=ctx.mode == "full",
+                                      on_batch=on_batch)
+                all_rejects = val_rejects + outcome.rejects
+                record.write_rejects(conn, ctx.spec, ctx.run_id, rejects_json(all_rejects))
+                counts = counts_of(ex, stg, outcome, len(all_rejects))
+                record.write_log(conn, ctx.spec, "SYNC", {
+                    "run_id": ctx.run_id, "mode": ctx.mode, "counts": counts,
+                    "duration_seconds": round(time.monotonic() - t0, 3), "notebook": ctx.notebook,
+                    "strategy": ex.strategy if ex else None, "attempts": attempts,
+                    "watermark": ex.watermark.isoformat() if ex and ex.watermark else None,
+                    "batches": outcome.batches})
+                record.write_state(conn, ctx.spec, ctx.run_id, ex.watermark if ex else None)
+                outcome.rejects = all_rejects
+                return outcome
+
+    try:
+        retrying = Retrying(retry=retry_if_exception(is_transient),
+                            stop=stop_after_attempt(ctx.settings.retry_attempts),
+                            wait=wait_exponential(multiplier=0.5, min=0.5, max=8), reraise=True)
+        outcome = retrying(once)
+        result.counts = counts_of(ex, stg, outcome, len(outcome.rejects))
+    except lock.TableLocked as exc:
+        result.status, result.error = "locked", str(exc)
+    except Exception as exc:  # recorded as an ERROR row, then reported by the caller
+        result.status = "error"
+        result.error = _one_line(exc)
+        _log_error(ctx, result.error, attempts)
+    finally:
+        if bar is not None:
+            bar.close()
+    result.attempts = attempts
+    result.duration_seconds = round(time.monotonic() - t0, 3)
+    return result
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if not isinstance(exc, (SyncError, StoreError)) else text
+
+
+def _log_error(ctx: RunContext, error: str, attempts: int) -> None:
+    try:
+        with ctx.store.connect() as conn, conn.transaction():
+            record.write_log(conn, ctx.spec, "ERROR", {"run_id": ctx.run_id, "mode": ctx.mode, "error": error,
+                                                       "attempts": attempts, "notebook": ctx.notebook})
+    except Exception as exc:  # the database may be the very thing that failed
+        log.warning("could not record the error in traficov2_sync_log: %s", _one_line(exc))
+
+
+def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, cfg: Config | None = None,
+              config_path: str | None = None, run_id: str | None = None, store: PostgresStore | None = None,
+              notebook: str | None = None, progress: bool = False,
+              on_batch: Callable[[int, int], None] | None = None) -> RunResult:
+    """The whole run of one table: extract → normalize → validate → enrich → stage → plan/apply."""
+    ctx = start(table, mode=mode, dry_run=dry_run, config_path=config_path, run_id=run_id, cfg=cfg,
+                store=store, notebook=notebook)
+    try:
+        ex = extract(ctx)
+        norm = normalize(ctx, ex)
+        val = validate(ctx, norm)
+        enr = enrich(ctx, val)
+        rejected_keys = _validation_rejects(val, ctx.spec, ctx.settings.key)
+        stg = stage(ctx, enr, rejected_keys=[r["sync_key"] for r in rejected_keys])
+    except (StoreError, SyncError) as exc:
+        res = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, mode, dry_run, "error", error=str(exc))
+        if not dry_run:
+            _log_error(ctx, str(exc), 1)
+        return res
+    return apply(ctx, stg, val, ex=ex, progress=progress, on_batch=on_batch)
