@@ -1,0 +1,150 @@
+"""Configuration: the old file accepted as is, new keys, ${ENV}, defaults, one-line errors, no leaks."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trafico_lib.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+OLD_CONFIG = {  # the old tool's documented file, verbatim shape (seed.md)
+    "csv_sources": {"enabled": True, "data_path": "./data/",
+                    "files": {"arribos_semana": "arribos_semana.csv",
+                              "pendiente_desconsolidar": "pendiente_desconsolidar.csv",
+                              "remisiones_semana": "remisiones_semana.csv",
+                              "arribos_expo_ctns": "arribos_expo_semana_ctns.csv"}},
+    "sql_server": {"enabled": True, "server": "sqlserver.example.internal\\SQLEXPRESS,1433",
+                   "database": "DEPOFIS", "schema": "DASSA", "table": "Salidas",
+                   "username": "your_username", "password": "your_password"},
+    "sync_settings": {"arribos": {"batch_size": 1000, "validation_enabled": True, "retry_attempts": 3},
+                      "arribos_expo_ctns": {"batch_size": 500, "container_assignment": True,
+                                            "quantity_expansion": True, "retry_attempts": 3}},
+    "business_rules": {"container_validation": {"required_fields": ["Contenedor", "Booking"],
+                                                "container_format_regex": "^[A-Z]{4}[0-9]{7}$"},
+                       "booking_validation": {"required_fields": ["Booking", "Cliente"],
+                                              "booking_format_regex": "^[A-Z0-9]{8,12}$"}},
+}
+
+
+def write(tmp_path, data, name="trafico_config.json") -> Path:
+    p = tmp_path / name
+    p.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    return p
+
+
+def test_old_config_is_accepted_unchanged(tmp_path):
+    cfg = load_config(write(tmp_path, OLD_CONFIG), env_file=None)
+    assert cfg.table("arribos_expo_ctns").batch_size == 500
+    assert cfg.table("remisiones").batch_size == 1000  # default for a table not listed
+    assert cfg.sql_server.schema_ == "DASSA" and cfg.sql_server.enabled
+    assert cfg.business_rules.container_validation.container_format_regex == "^[A-Z]{4}[0-9]{7}$"
+    assert cfg.csv_path("arribos_semana") == tmp_path / "data" / "arribos_semana.csv"
+
+
+def test_shipped_example_config_loads(monkeypatch):
+    monkeypatch.delenv("TRAFICO_DATABASE_URL", raising=False)
+    cfg = load_config(ROOT / "trafico_config.example.json", env_file=None)
+    assert cfg.database_url is None  # empty ${TRAFICO_DATABASE_URL:-} means the embedded database
+    assert "example" in cfg.sql_server.server
+
+
+def test_missing_default_file_gives_builtin_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRAFICO_DATABASE_URL", raising=False)
+    cfg = load_config(None, env_file=None)
+    assert cfg.source_path is None
+    assert cfg.database_url is None and cfg.database.embedded_path == ".trafico/pgdata"
+    assert cfg.csv_sources.data_path == "./data/"
+    assert cfg.table("arribos").preserve_fields is None and cfg.table("arribos").back_propagate == ["Chofer"]
+
+
+def test_explicit_missing_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope\.json: config file not found"):
+        load_config(tmp_path / "nope.json", env_file=None)
+
+
+def test_env_interpolation_and_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEPOT_DATA", "/srv/depot")
+    p = write(tmp_path, {"csv_sources": {"data_path": "${DEPOT_DATA}/csv"},
+                         "sql_server": {"server": "${SQLHOST:-fallback-host}"}})
+    cfg = load_config(p, env_file=None)
+    assert cfg.csv_sources.data_path == "/srv/depot/csv"
+    assert cfg.sql_server.server == "fallback-host"
+
+
+def test_unset_env_reference_names_the_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    p = write(tmp_path, {"database": {"url": "${NOT_SET_ANYWHERE}"}})
+    with pytest.raises(ConfigError) as e:
+        load_config(p, env_file=None)
+    assert str(e.value) == f"{p}: database.url: environment variable NOT_SET_ANYWHERE is not set"
+
+
+def test_dotenv_file_supplies_secrets(tmp_path, monkeypatch):
+    monkeypatch.delenv("TRAFICO_SQLSERVER_PASSWORD", raising=False)
+    env = tmp_path / ".env"
+    env.write_text("TRAFICO_SQLSERVER_PASSWORD=s3cr3t-from-dotenv\n")
+    try:
+        cfg = load_config(write(tmp_path, {"sql_server": {"enabled": False}}), env_file=str(env))
+    finally:
+        import os
+        os.environ.pop("TRAFICO_SQLSERVER_PASSWORD", None)  # load_dotenv set it process-wide
+    assert cfg.sql_server.password.get_secret_value() == "s3cr3t-from-dotenv"
+
+
+@pytest.mark.parametrize("data, expected", [
+    ('{"csv_sources": {"enabled": true,}', "broken JSON at line 1 column"),
+    ({"csv_source": {}}, "csv_source: unknown key"),
+    ({"sync_settings": {"arribos": {"batch_size": "mil"}}}, "sync_settings.arribos.batch_size: expected a valid integer"),
+    ({"sync_settings": {"arribos": {"batch_size": 0}}}, "sync_settings.arribos.batch_size: expected greater than 0"),
+    ({"sync_settings": {"camiones": {}}}, "sync_settings: expected one of arribos"),
+    ({"business_rules": {"container_validation": {"container_format_regex": "^[A-Z{4}$"}}},
+     "business_rules.container_validation.container_format_regex: expected a valid regular expression"),
+    ({"sync_settings": {"arribos": {"preserve_fields": ["Conductor"]}}},
+     "sync_settings.arribos.preserve_fields: expected column names of arribos"),
+    ({"sync_settings": {"arribos": {"preserve_fields": ["Peso"]}}},
+     "sync_settings.arribos.preserve_fields: expected text columns"),
+    ("[1, 2]", "expected a JSON object at the top level"),
+])
+def test_bad_config_is_one_line_naming_file_and_path(tmp_path, data, expected):
+    p = write(tmp_path, data)
+    with pytest.raises(ConfigError) as e:
+        load_config(p, env_file=None)
+    msg = str(e.value)
+    assert msg.startswith(str(p) + ": ") and expected in msg and "\n" not in msg
+
+
+def test_wrong_encoding_is_a_clear_error(tmp_path):
+    p = tmp_path / "cfg.json"
+    p.write_bytes('{"csv_sources": {"data_path": "Logística"}}'.encode("cp1252"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(p, env_file=None)
+
+
+def test_secrets_never_in_repr_or_errors(tmp_path, monkeypatch):
+    secret = "Sup3r-Secret-PW"
+    monkeypatch.setenv("TRAFICO_DATABASE_URL", f"postgresql://app:{secret}@db.example.internal/depot")
+    p = write(tmp_path, {"sql_server": {"password": secret}})
+    with pytest.warns(UserWarning, match="password is written in the file"):
+        cfg = load_config(p, env_file=None)
+    assert secret not in repr(cfg) and secret not in str(cfg.model_dump())
+    assert secret in cfg.secrets
+    bad = write(tmp_path, {"sql_server": {"password": [secret]}}, "bad.json")
+    with pytest.raises(ConfigError) as e:
+        load_config(bad, env_file=None)
+    assert "sql_server.password" in str(e.value) and secret not in str(e.value)
+
+
+def test_cli_bad_config_exits_2_with_one_line(tmp_path):
+    p = write(tmp_path, '{"sync_settings": {"arribos": {"retry_attempts": "x"}}}')
+    proc = subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), "--config", str(p), "--dry-run"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "sync_settings.arribos.retry_attempts" in lines[0]
+    assert "Traceback" not in proc.stderr
