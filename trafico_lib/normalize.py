@@ -1,0 +1,481 @@
+"""Normalization (DESIGN §4 step 2): pure functions that turn live-format text into typed values.
+
+Every function takes a Series of raw cells (str, None/NaN, or an already-typed value from a
+database driver) and returns a new Series; nothing is modified in place. Parsers return
+``(values, bad)`` where ``bad`` marks the cells that held something but could not be read,
+so the caller can report them instead of silently losing them.
+
+Speed: each scalar rule runs once per *distinct* value (``pd.factorize`` then a lookup), so
+a million rows of depot data, which repeat a lot, normalize in seconds.
+
+Number rule for the ambiguous ``d.ddd`` shape (``12.500``, ``1.429``): the live database
+text uses a decimal point (``1429.0``), and a float written by Python can be ``12.345``;
+so a single dot followed by exactly three digits is read as a **decimal point** (12.5),
+unless the same column also holds decimal-comma values (``1.429,5``, ``1,5``), in which
+case the column is in the Spanish locale and the dot is a **thousands separator** (12500).
+Several dots (``1.429.500``) are always thousands; both separators are never ambiguous.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .tables import DATE, INTEGER, NUMERIC, TEXT, TIME, TableSpec
+
+# ---- placeholders and plain text -------------------------------------------------------
+
+#: Spellings that mean *no value*, compared after stripping (case-insensitive for words).
+#: Besides these, any text made only of blanks, ``:`` and ``0`` that has a colon
+#: (``:0``, ``: 0``, ``  : 0   ``, ``00:00:0``-like junk from the old exports) is a placeholder.
+PLACEHOLDERS: frozenset[str] = frozenset({
+    "", "-", "--", "nan", "NaN", "NAN", "None", "none", "NONE", "null", "NULL", "Null",
+    "NaT", "nat", "<NA>", ":0", ": 0", ":", "#N/A", "N/A", "n/a",
+})
+_COLON_ZERO = re.compile(r"^[\s0]*:[\s:0]*$")
+_BLANKS = re.compile(r"\s+")
+_INT32_MAX = 2**31 - 1
+
+
+def is_placeholder(text: str) -> bool:
+    """True when ``text`` (already stripped) is one of the *no value* spellings."""
+    if text in PLACEHOLDERS or (len(text) <= 4 and text.lower() in PLACEHOLDERS):
+        return True
+    return ":" in text and _COLON_ZERO.match(text) is not None
+
+
+def _is_missing(v: Any) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    if isinstance(v, float):
+        return math.isnan(v)
+    if isinstance(v, (np.floating, np.datetime64, np.timedelta64)):
+        return bool(np.isnan(v)) if isinstance(v, np.floating) else bool(pd.isna(v))
+    return False
+
+
+def clean_value(v: Any) -> str | None:
+    """One cell as clean text: outer whitespace trimmed, placeholders and missing values None.
+
+    Non-text values (numbers, dates from a database driver) are written with ``str``.
+    """
+    if _is_missing(v):
+        return None
+    text = (v if isinstance(v, str) else str(v)).strip()
+    if is_placeholder(text):
+        return None
+    return text
+
+
+# ---- the vectorizing helper ------------------------------------------------------------
+
+def _map_distinct(s: pd.Series, func: Callable[[Any], Any]) -> np.ndarray:
+    """Apply ``func`` to each distinct non-missing value of ``s``; an object array, None for missing."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    for i, u in enumerate(uniques):
+        mapped[i] = func(u)
+    mapped[-1] = None  # code -1 (missing) picks the last slot
+    return mapped[codes]
+
+
+def _object_series(values: np.ndarray | list, index: pd.Index, name: Any) -> pd.Series:
+    return pd.Series(values, index=index, name=name, dtype=object)
+
+
+def clean_text(s: pd.Series) -> pd.Series:
+    """Trimmed text with placeholders as None (object dtype, each cell str or None)."""
+    return _object_series(_map_distinct(s, clean_value), s.index, s.name)
+
+
+def _text_rule(s: pd.Series, rule: Callable[[str], str]) -> pd.Series:
+    def one(v: Any) -> str | None:
+        text = clean_value(v)
+        if text is None:
+            return None
+        out = rule(text)
+        return out if out and not is_placeholder(out) else None
+    return _object_series(_map_distinct(s, one), s.index, s.name)
+
+
+def normalize_container(s: pd.Series) -> pd.Series:
+    """Container numbers upper-case without blanks or dashes: ``msku 123456 6`` -> ``MSKU1234566``."""
+    return _text_rule(s, lambda t: _BLANKS.sub("", t).replace("-", "").upper())
+
+
+def normalize_booking(s: pd.Series) -> pd.Series:
+    """Bookings upper-case with inner blanks removed; ``/`` and ``-`` are part of the booking."""
+    return _text_rule(s, lambda t: _BLANKS.sub("", t).upper())
+
+
+def normalize_operacion(s: pd.Series) -> pd.Series:
+    """Remisiones ``Operacion`` (``orden_ing-suborden-renglon``): trimmed, inner blanks removed."""
+    return _text_rule(s, lambda t: _BLANKS.sub("", t))
+
+
+# ---- dates -------------------------------------------------------------------------------
+
+_TIME_PART = r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?(?:\s*(?:Z|[+-]\d{2}(?::?\d{2})?))?)?"
+_DAY_FIRST = re.compile(r"^(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{4}|\d{2}))?" + _TIME_PART + r"$")
+_YEAR_FIRST = re.compile(r"^(\d{4})[/.-](\d{1,2})[/.-](\d{1,2})" + _TIME_PART + r"$")
+
+
+def _valid_clock(h: str | None, m: str | None, sec: str | None) -> bool:
+    if h is None:
+        return True
+    return int(h) <= 23 and int(m) <= 59 and (sec is None or int(sec) <= 59)
+
+
+def _make_date(y: int, m: int, d: int) -> date | None:
+    try:
+        return date(y, m, d)
+    except ValueError:
+        return None
+
+
+def _nearest_year(day: int, month: int, run_date: date) -> date | None:
+    """The date ``day/month`` in the year (run year -1, 0, +1) that puts it nearest ``run_date``."""
+    candidates = [c for y in (run_date.year - 1, run_date.year, run_date.year + 1)
+                  if (c := _make_date(y, month, day)) is not None]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda c: (abs((c - run_date).days), c))
+
+
+def parse_date_value(v: Any, run_date: date) -> date | None:
+    """One cell as a date (day-first), or None when it cannot be read. Callers handle placeholders."""
+    if isinstance(v, datetime):
+        return v.date()
+    if isinstance(v, date):
+        return v
+    text = v.strip() if isinstance(v, str) else str(v).strip()
+    m = _YEAR_FIRST.match(text)
+    if m:
+        if not _valid_clock(m.group(4), m.group(5), m.group(6)):
+            return None
+        return _make_date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    m = _DAY_FIRST.match(text)
+    if m:
+        if not _valid_clock(m.group(4), m.group(5), m.group(6)):
+            return None
+        day, month, year = int(m.group(1)), int(m.group(2)), m.group(3)
+        if year is None:
+            return _nearest_year(day, month, run_date)
+        y = int(year) + (2000 if len(year) == 2 else 0)
+        return _make_date(y, month, day)
+    return None
+
+
+def _parse(s: pd.Series, parse_one: Callable[[Any], Any],
+           prepare: Callable[[pd.Index], Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(values, bad) as object/bool arrays; placeholders are None and not bad.
+
+    ``parse_one`` runs once per distinct cell; ``prepare(uniques)``, when given, sees all
+    distinct cells first and returns an extra argument for ``parse_one`` (column context).
+    """
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    extra = (prepare(uniques),) if prepare else ()
+    values = np.empty(len(uniques) + 1, dtype=object)
+    bad = np.zeros(len(uniques) + 1, dtype=bool)
+    for i, v in enumerate(uniques):
+        if isinstance(v, str):
+            text = clean_value(v)
+            if text is None:
+                continue
+            v = text
+        elif _is_missing(v):
+            continue
+        out = parse_one(v, *extra)
+        values[i], bad[i] = out, out is None
+    return values[codes], bad[codes]
+
+
+def parse_dates(s: pd.Series, run_date: date) -> tuple[pd.Series, pd.Series]:
+    """Dates day-first. Returns (values: object dtype of ``datetime.date``/None, bad: bool mask).
+
+    Accepted: ``dd/mm`` (year nearest ``run_date``: ``28/12`` on 2027-01-02 is 2026-12-28),
+    ``dd/mm/yyyy``, ``dd/mm/yy`` (20yy), ``dd-mm-yyyy``, ``dd-mm-yy hh:mm``, ``dd.mm.yyyy``,
+    ``yyyy-mm-dd`` and ``yyyy-mm-dd hh:mm[:ss]`` / ISO timestamps (the time part is dropped).
+    """
+    values, bad = _parse(s, lambda v: parse_date_value(v, run_date))
+    return _object_series(values, s.index, s.name), pd.Series(bad, index=s.index, name=s.name)
+
+
+# ---- times -------------------------------------------------------------------------------
+
+_CLOCK = re.compile(r"^(\d{1,2})(?:[:.h](\d{2})(?::(\d{2})(?:[.,]\d+)?)?)?\s*(hs|hrs|h|am|pm|a\.m\.|p\.m\.)?$",
+                    re.IGNORECASE)
+_HHMM = re.compile(r"^(\d{1,2})(\d{2})\s*(hs|hrs|h)?$", re.IGNORECASE)
+_STAMP = re.compile(r"^\d{1,4}[/.-]\d{1,2}(?:[/.-]\d{2,4})?[ T]+(.+?)(?:\s*(?:Z|[+-]\d{2}(?::?\d{2})?))?$")
+
+
+def parse_time_value(v: Any) -> time | None:
+    """One cell as a time of day, or None when it cannot be read."""
+    if isinstance(v, datetime):
+        return v.time().replace(tzinfo=None)
+    if isinstance(v, time):
+        return v.replace(tzinfo=None)
+    text = v.strip() if isinstance(v, str) else str(v).strip()
+    stamp = _STAMP.match(text)
+    if stamp:
+        text = stamp.group(1).strip()
+    m = _CLOCK.match(text)
+    if m:
+        h, mi, sec, suffix = int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0), m.group(4)
+        if m.group(2) is None and suffix is None and len(m.group(1)) > 2:
+            return None
+        suffix = (suffix or "").lower().replace(".", "")
+        if suffix in ("am", "pm"):
+            if not 1 <= h <= 12:
+                return None
+            h = h % 12 + (12 if suffix == "pm" else 0)
+    else:
+        m = _HHMM.match(text)
+        if not m:
+            return None
+        h, mi, sec = int(m.group(1)), int(m.group(2)), 0
+    if h > 23 or mi > 59 or sec > 59:
+        return None
+    return time(h, mi, sec)
+
+
+def parse_times(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Times of day. Returns (values: object dtype of ``datetime.time``/None, bad: bool mask).
+
+    Accepted: ``0700`` and ``700`` (hhmm), ``8:00``, ``8`` (an hour alone), ``07:30:00``,
+    ``8.30``, ``8hs``/``8:00 hs``, ``8:00 PM``, and a timestamp's time part
+    (``2026-11-28 14:32:00``). Seconds are kept, fractions of a second dropped.
+    """
+    values, bad = _parse(s, parse_time_value)
+    return _object_series(values, s.index, s.name), pd.Series(bad, index=s.index, name=s.name)
+
+
+# ---- numbers -----------------------------------------------------------------------------
+
+_SIGN_DIGITS = re.compile(r"^[+-]?[\d.,]*\d[\d.,]*$")
+_GROUPED_DOT = re.compile(r"^\d{1,3}(?:\.\d{3})+$")
+_GROUPED_COMMA = re.compile(r"^\d{1,3}(?:,\d{3})+$")
+_AMBIGUOUS_DOT = re.compile(r"^[+-]?\d{1,3}\.\d{3}$")
+
+
+def _number_text(v: Any) -> str | None:
+    """The cell's text with blanks inside removed (``1 429,5``), or None if it is not number-shaped."""
+    text = _BLANKS.sub("", v.replace("\xa0", ""))
+    return text if _SIGN_DIGITS.match(text) else None
+
+
+def parse_number_value(v: Any, comma_decimal: bool = False) -> float | None:
+    """One cell as a float, or None. ``comma_decimal``: the column uses a decimal comma (see module doc)."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float, Decimal, np.integer, np.floating)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    text = _number_text(v if isinstance(v, str) else str(v))
+    if text is None:
+        return None
+    sign = ""
+    if text[0] in "+-":
+        sign, text = text[0], text[1:]
+    if not text or text[0] in ".,":
+        text = "0" + text  # ",5" / ".5"
+    if "." in text and "," in text:
+        dec = "." if text.rfind(".") > text.rfind(",") else ","
+        thousands = "," if dec == "." else "."
+        whole, _, frac = text.rpartition(dec)
+        if dec in whole or not (_GROUPED_DOT if thousands == "." else _GROUPED_COMMA).match(whole) \
+                or not frac.isdigit():
+            return None
+        text = whole.replace(thousands, "") + "." + frac
+    elif "," in text:
+        if text.count(",") == 1:
+            text = text.replace(",", ".")
+        elif _GROUPED_COMMA.match(text):
+            text = text.replace(",", "")
+        else:
+            return None
+    elif text.count(".") > 1:
+        if not _GROUPED_DOT.match(text):
+            return None
+        text = text.replace(".", "")
+    elif comma_decimal and _AMBIGUOUS_DOT.match(text):
+        text = text.replace(".", "")
+    if text.endswith("."):
+        text += "0"
+    try:
+        f = float(sign + text)
+    except ValueError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _has_decimal_comma(uniques: Iterable[Any]) -> bool:
+    for u in uniques:
+        if isinstance(u, str) and "," in u:
+            t = _number_text(u)
+            if t is None:
+                continue
+            t = t.lstrip("+-")
+            # ``1,5`` / ``1.429,5``: a comma followed by decimals, not a ``1,429,500`` grouping
+            if t.count(",") == 1 and t.rfind(",") > t.rfind("."):
+                return True
+    return False
+
+
+def parse_numbers(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Numbers as ``Float64``. Returns (values, bad mask).
+
+    ``1429.0`` -> 1429.0, ``1.429,5`` -> 1429.5, ``1,5`` -> 1.5, ``1.429.500`` -> 1429500.0.
+    ``12.500`` is 12.5 unless the column also holds decimal-comma values (then 12500.0).
+    """
+    values, bad = _parse(s, parse_number_value, prepare=_has_decimal_comma)
+    present = values != None  # noqa: E711 - elementwise on an object array
+    data = np.zeros(len(values), dtype="float64")
+    data[present] = values[present].astype("float64")
+    out = pd.Series(pd.arrays.FloatingArray(data, ~present), index=s.index, name=s.name)
+    return out, pd.Series(bad, index=s.index, name=s.name)
+
+
+def parse_integers(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Whole numbers as ``Int64`` (``3``, ``3.0``, ``3,0`` -> 3). ``2.5`` or a value outside the
+    PostgreSQL ``integer`` range is bad."""
+    floats, bad = parse_numbers(s)
+    data = floats.to_numpy(dtype="float64", na_value=np.nan)
+    present = ~np.isnan(data)
+    whole = present & (np.floor(data) == data) & (np.abs(data) <= _INT32_MAX)
+    bad = bad.to_numpy() | (present & ~whole)
+    ints = np.where(whole, data, 0).astype("int64")
+    out = pd.Series(pd.arrays.IntegerArray(ints, ~whole), index=s.index, name=s.name)
+    return out, pd.Series(bad, index=s.index, name=s.name)
+
+
+# ---- whole frames ------------------------------------------------------------------------
+
+ISSUE_COLUMNS = ["row", "column", "value", "problem"]
+_TEXT_RULES: dict[str, Callable[[pd.Series], pd.Series]] = {
+    "Contenedor": normalize_container,
+    "Booking": normalize_booking,
+    "Operacion": normalize_operacion,
+}
+
+
+@dataclass
+class NormalizeResult:
+    """A normalized frame and one row per cell that could not be read (``ISSUE_COLUMNS``)."""
+    frame: pd.DataFrame
+    issues: pd.DataFrame
+
+
+def normalize_column(raw: pd.Series, column: str, type_: str, run_date: date
+                     ) -> tuple[pd.Series, pd.Series | None, str | None]:
+    """One column typed by the registry type: (values, bad mask or None, problem text)."""
+    if type_ == DATE:
+        values, bad = parse_dates(raw, run_date)
+        return values, bad, "unparseable date"
+    if type_ == TIME:
+        values, bad = parse_times(raw)
+        return values, bad, "unparseable time"
+    if type_ == NUMERIC:
+        values, bad = parse_numbers(raw)
+        return values, bad, "unparseable number"
+    if type_ == INTEGER:
+        values, bad = parse_integers(raw)
+        return values, bad, "not a whole number"
+    if type_ != TEXT:
+        raise ValueError(f"column {column!r}: unknown type {type_!r}")
+    return _TEXT_RULES.get(column, clean_text)(raw), None, None
+
+
+def normalize_frame(df: pd.DataFrame, spec: TableSpec, run_date: date) -> NormalizeResult:
+    """Trim, null placeholders and type every business column of ``spec`` (DESIGN §4 step 2).
+
+    ``df`` holds raw cells under ``spec.column_names`` plus any ``_``-prefixed meta columns
+    (``_row``, ``_source_id`` ...), which are passed through unchanged after the business
+    columns. Other columns are dropped; a missing business column comes back all None/NA.
+    A non-empty cell that cannot be read becomes None/NA and one row of ``issues``.
+    """
+    out: dict[str, pd.Series] = {}
+    issue_parts: list[pd.DataFrame] = []
+    for col in spec.column_names:
+        raw = df[col] if col in df.columns else pd.Series([None] * len(df), index=df.index, dtype=object)
+        values, bad, problem = normalize_column(raw, col, spec.type_of(col), run_date)
+        out[col] = values
+        if bad is not None and bad.any():
+            hit = raw[bad.to_numpy()]
+            issue_parts.append(pd.DataFrame({
+                "row": pd.Series(hit.index, dtype=object), "column": col,
+                "value": pd.Series(hit.to_numpy(dtype=object), dtype=object), "problem": problem,
+            }))
+    frame = pd.DataFrame(out, index=df.index)
+    for col in df.columns:
+        if isinstance(col, str) and col.startswith("_"):
+            frame[col] = df[col]
+    if issue_parts:
+        issues = pd.concat(issue_parts, ignore_index=True)
+        issues["column"] = issues["column"].astype(object)
+        issues["problem"] = issues["problem"].astype(object)
+    else:
+        issues = pd.DataFrame({c: pd.Series([], dtype=object) for c in ISSUE_COLUMNS})
+    return NormalizeResult(frame=frame, issues=issues)
+
+
+# ---- showing what changed ----------------------------------------------------------------
+
+def _render(v: Any) -> str | None:
+    if _is_missing(v):
+        return None
+    if isinstance(v, time):
+        return v.strftime("%H:%M") if v.second == 0 else v.strftime("%H:%M:%S")
+    if isinstance(v, date):
+        return v.isoformat()
+    return str(v)
+
+
+def _same(before: Any, after: Any) -> bool:
+    b = None if _is_missing(before) else (str(before).strip() or None)
+    a = _render(after)
+    if b == a:
+        return True
+    if b is None or a is None:
+        return False
+    if isinstance(after, (float, int, np.floating, np.integer)) and not isinstance(after, bool):
+        try:
+            return float(b) == float(after)
+        except ValueError:
+            return False
+    return False
+
+
+def changed_values(before: pd.DataFrame, after: pd.DataFrame, columns: Iterable[str] | None = None,
+                   limit: int = 50) -> pd.DataFrame:
+    """Up to ``limit`` cells whose normalized value differs from the raw text, for notebooks.
+
+    Columns ``row`` (index label), ``column``, ``before`` (raw cell), ``after`` (normalized),
+    in row order. Cells that only lost outer blanks, and numbers written differently but
+    equal (``1429`` vs 1429.0), are not listed; placeholders turned None are.
+    """
+    if columns is None:
+        columns = [c for c in after.columns if c in before.columns and not str(c).startswith("_")]
+    columns = list(columns)
+    index = after.index if before.index.equals(after.index) else after.index.intersection(before.index, sort=False)
+    raw = {c: before[c].reindex(index).to_numpy(dtype=object) for c in columns}
+    new = {c: after[c].reindex(index).to_numpy(dtype=object) for c in columns}
+    rows: list[tuple[Any, str, Any, Any]] = []
+    chunk = 10_000
+    for start in range(0, len(index), chunk):  # stop scanning as soon as ``limit`` are found
+        for pos in range(start, min(start + chunk, len(index))):
+            for col in columns:
+                b, a = raw[col][pos], new[col][pos]
+                if not _same(b, a):
+                    rows.append((index[pos], col, b, a))
+        if len(rows) >= limit:
+            break
+    out = pd.DataFrame({name: pd.Series([r[k] for r in rows[:limit]], dtype=object)
+                        for k, name in enumerate(("row", "column", "before", "after"))})
+    return out
