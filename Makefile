@@ -59,3 +59,7 @@ stop-db: install
 
 clean:
 	rm -rf runs reports .trafico
+
+## bench: full sync vs a raw COPY of the same rows, at 100k and 1M rows
+bench: install
+	$(PY) scripts/bench.py $(or $(SIZES),100000 1000000)

@@ -50,8 +50,14 @@ def build_parser(prog: str = "update_traficov2.py") -> argparse.ArgumentParser:
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("great_expectations", "papermill", "traitlets", "asyncio", "matplotlib", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
+    noisy = ("great_expectations", "papermill", "traitlets", "asyncio", "matplotlib", "urllib3")
+    for name in noisy:
+        logging.getLogger(name).setLevel(logging.WARNING if verbose else logging.ERROR)
+
+    def quiet(record: logging.LogRecord) -> bool:  # libraries that reset their own levels on import
+        return record.levelno >= logging.WARNING or not record.name.startswith(noisy)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(quiet)
 
 
 def _tables(args) -> list[str]:

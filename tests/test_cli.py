@@ -1,0 +1,84 @@
+"""The command line as a user types it: exit codes, one-line errors, the old summary."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from trafico_lib.sample import load_samples
+from trafico_lib.tables import TABLES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args, env_url=None, cwd=None, timeout=180):
+    env = {k: v for k, v in os.environ.items() if k != "TRAFICO_DATABASE_URL"}
+    if env_url:
+        env["TRAFICO_DATABASE_URL"] = env_url
+    return subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=cwd or ROOT)
+
+
+def test_unknown_table_lists_valid_ones_and_exits_2(tmp_path):
+    p = cli("--table", "camiones", "--no-notebook", cwd=tmp_path)
+    assert p.returncode == 2
+    assert "unknown table 'camiones'" in p.stderr and all(t in p.stderr for t in TABLES)
+    assert "Traceback" not in p.stderr
+
+
+def test_bad_flag_exits_2():
+    p = cli("--mode", "sometimes")
+    assert p.returncode == 2 and "invalid choice" in p.stderr
+
+
+def test_print_sql_is_plain_sql():
+    p = cli("--print-sql")
+    assert p.returncode == 0 and p.stdout.count("CREATE TABLE IF NOT EXISTS") >= 9
+
+
+def test_unreachable_database_is_one_line_exit_1(tmp_path):
+    url = f"postgresql://app:TopSecret99@/nodb?host={tmp_path}&connect_timeout=2"
+    p = cli("--init-db", env_url=url, cwd=tmp_path)
+    assert p.returncode == 1
+    err = [l for l in p.stderr.splitlines() if l.strip()]
+    assert len(err) == 1 and err[0].startswith("error: cannot connect") and "TopSecret99" not in p.stderr
+
+
+def test_init_db_load_sync_and_rerun_through_the_cli(db_url, make_config, tmp_path):
+    cfg = make_config(db_url=db_url)
+    with psycopg.connect(db_url) as c:
+        load_samples(c, cfg)
+    first = cli("--mode", "full", "--no-notebook", "--config", cfg.source_path, "--json")
+    assert first.returncode == 0, first.stderr
+    results = {r["table"]: r for r in json.loads(first.stdout)["results"]}
+    assert set(results) == set(TABLES)
+    assert results["arribos"]["counts"]["inserted"] > 100
+    second = cli("--no-notebook", "--config", cfg.source_path)
+    assert second.returncode == 0, second.stderr
+    lines = second.stdout.splitlines()
+    assert lines[0] == "=== Sync Summary ==="
+    assert all(any(l.startswith(f"{t}: Inserted 0, Updated 0, Errors 0") for l in lines) for t in TABLES)
+    assert lines[-1].startswith("Total: Inserted 0, Updated 0, Errors 0")
+
+
+def test_dry_run_and_back_propagate_flags(db_url, make_config):
+    cfg = make_config(db_url=db_url)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        load_samples(c, cfg)
+    dry = cli("--dry-run", "--table", "arribos", "--no-notebook", "--config", cfg.source_path)
+    assert dry.returncode == 0 and "Dry-run" in dry.stdout
+    with psycopg.connect(db_url) as c:
+        assert c.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM traficov2_sync_log").fetchone()[0] == 0
+    assert cli("--table", "arribos", "--mode", "full", "--no-notebook", "--config", cfg.source_path).returncode == 0
+    with psycopg.connect(db_url, autocommit=True) as c:
+        key = c.execute("SELECT sync_key FROM traficov2_arribos ORDER BY sync_key LIMIT 1").fetchone()[0]
+        c.execute("""UPDATE traficov2_arribos SET "Chofer" = 'Chofer Manual' WHERE sync_key = %s""", (key,))
+    bp = cli("--back-propagate", "--table", "arribos", "--config", cfg.source_path)
+    assert bp.returncode == 0, bp.stderr
+    assert "arribos: 1 source rows updated" in bp.stdout

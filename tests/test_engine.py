@@ -1,0 +1,277 @@
+"""The sync engine against a real PostgreSQL: modes, merge rule, batches, retries, lock, dry-run."""
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+from trafico_lib import pipeline as P
+from trafico_lib.engine.backprop import back_propagate
+from trafico_lib.engine.lock import acquire
+from trafico_lib.sample import create_source_tables
+from trafico_lib.tables import TABLES
+
+
+@pytest.fixture
+def src(conn):
+    create_source_tables(conn)
+    return conn
+
+
+def insert(conn, table, rows):
+    for r in rows:
+        cols = list(r)
+        conn.execute(psycopg.sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            psycopg.sql.Identifier(table), psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, cols)),
+            psycopg.sql.SQL(", ").join(psycopg.sql.Placeholder() * len(cols))), list(r.values()))
+
+
+def target(conn, table="traficov2_arribos", cols='sync_key, "Chofer", "Peso", activo'):
+    return conn.execute(f"SELECT {cols} FROM {table} ORDER BY sync_key").fetchall()
+
+
+def snapshot(conn) -> dict:
+    """Every user table's full content, as text, for byte-for-byte comparisons."""
+    tables = [r[0] for r in conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")]
+    return {t: conn.execute(f'SELECT md5(coalesce(string_agg(x::text, \'|\' ORDER BY x::text), \'\')) '
+                            f'FROM "{t}" x').fetchone()[0] for t in tables}
+
+
+ARRIBOS = [
+    {"Fecha": "23/11/2026", "Contenedor": "MSCU-123456-6", "Cliente": "Cliente Uno", "Peso": "1.429,5", "Turno": "0700 "},
+    {"Fecha": "24/11/2026", "Contenedor": "TCNU 720079 4", "Cliente": "Cliente Dos", "Peso": "2000.0", "Chofer": "ANA"},
+    {"Fecha": "25/11/2026", "Contenedor": "CSQU3054383", "Cliente": "Cliente Tres", "Peso": "-"},
+]
+
+
+@pytest.fixture
+def cfg(make_config, db_url):
+    return make_config({"database": {"lock_timeout_seconds": 1}}, db_url=db_url)
+
+
+def run(cfg, table="arribos", mode="full", **kw):
+    res = P.run_table(table, mode=mode, cfg=cfg, **kw)
+    assert res.status in ("ok", "dry-run"), res.error
+    return res
+
+
+def test_full_run_inserts_typed_rows_and_second_run_writes_nothing(src, cfg):
+    insert(src, "arribos", ARRIBOS)
+    first = run(cfg)
+    assert first.counts["inserted"] == 3 and first.counts["read"] == 3
+    row = src.execute('SELECT "Peso", "Fecha", "Turno"::text FROM traficov2_arribos WHERE sync_key = %s',
+                      ("MSCU1234566",)).fetchone()
+    assert float(row[0]) == 1429.5 and str(row[1]) == "2026-11-23" and row[2] == "07:00:00"
+    before = snapshot(src)
+    tuples = src.execute("SELECT string_agg(xmin::text, ',' ORDER BY id) FROM traficov2_arribos").fetchone()
+    second = run(cfg, mode="incremental")
+    assert (second.counts["inserted"], second.counts["updated"]) == (0, 0)
+    assert src.execute("SELECT string_agg(xmin::text, ',' ORDER BY id) FROM traficov2_arribos").fetchone() == tuples
+    after = snapshot(src)
+    changed = {t for t in before if before[t] != after[t]}
+    assert changed <= {"traficov2_sync_log", "traficov2_sync_state"}, changed
+
+
+def test_one_log_row_per_run_and_changes_recorded(src, cfg):
+    insert(src, "arribos", ARRIBOS)
+    r1 = run(cfg)
+    src.execute("""UPDATE arribos SET "Cliente" = 'Cliente Nuevo' WHERE "Contenedor" = 'CSQU3054383'""")
+    r2 = run(cfg)
+    logs = src.execute("SELECT operation, details FROM traficov2_sync_log ORDER BY id").fetchall()
+    assert [l[0] for l in logs] == ["SYNC", "SYNC"]
+    assert logs[0][1]["run_id"] == r1.run_id and logs[0][1]["counts"]["inserted"] == 3
+    assert logs[1][1]["counts"]["updated"] == 1 and logs[1][1]["mode"] == "full"
+    assert "duration_seconds" in logs[1][1]
+    changes = src.execute("SELECT run_id, sync_key, field, old, new FROM traficov2_sync_changes").fetchall()
+    assert changes == [(r2.run_id, "CSQU3054383", "Cliente", "Cliente Tres", "Cliente Nuevo")]
+
+
+def test_manual_chofer_survives_source_update_of_another_column(src, cfg):
+    insert(src, "arribos", ARRIBOS)
+    run(cfg)
+    src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'PEREZ' WHERE sync_key = 'MSCU1234566'""")
+    src.execute("""UPDATE arribos SET "Peso" = '1500', updated_at = now() WHERE "Contenedor" = 'MSCU-123456-6'""")
+    res = run(cfg, mode="incremental")
+    assert res.counts["updated"] == 1
+    assert ("MSCU1234566", "PEREZ") in [(r[0], r[1]) for r in target(src)]
+    assert float(dict((r[0], r[2]) for r in target(src))["MSCU1234566"]) == 1500.0
+
+
+def test_empty_source_chofer_never_erases_a_manual_one(src, cfg):
+    insert(src, "arribos", ARRIBOS)
+    run(cfg)
+    src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'GOMEZ' WHERE sync_key = 'TCNU7200794'""")
+    # the source empties its own Chofer (it had ANA) after the desk's edit
+    src.execute("""UPDATE arribos SET "Chofer" = '-', updated_at = now() + interval '1 minute'
+                   WHERE "Contenedor" = 'TCNU 720079 4'""")
+    run(cfg, mode="incremental")
+    assert dict((r[0], r[1]) for r in target(src))["TCNU7200794"] == "GOMEZ"
+
+
+def test_newer_source_value_wins_over_older_manual_edit(src, cfg):
+    insert(src, "arribos", ARRIBOS)
+    run(cfg)
+    src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'GOMEZ' WHERE sync_key = 'TCNU7200794'""")
+    time.sleep(0.01)
+    src.execute("""UPDATE arribos SET "Chofer" = 'RAMIREZ', updated_at = clock_timestamp()
+                   WHERE "Contenedor" = 'TCNU 720079 4'""")
+    run(cfg, mode="incremental")
+    assert dict((r[0], r[1]) for r in target(src))["TCNU7200794"] == "RAMIREZ"
+
+
+def test_older_source_change_loses_to_newer_manual_edit(src, cfg):
+    insert(src, "arribos", ARRIBOS)
+    run(cfg)
+    src.execute("""UPDATE arribos SET "Chofer" = 'RAMIREZ', updated_at = now() - interval '1 hour'
+                   WHERE "Contenedor" = 'TCNU 720079 4'""")
+    src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'GOMEZ' WHERE sync_key = 'TCNU7200794'""")
+    run(cfg, mode="full")
+    assert dict((r[0], r[1]) for r in target(src))["TCNU7200794"] == "GOMEZ"
+
+
+def test_full_mode_deactivates_rows_gone_from_source_and_incremental_does_not(src, cfg):
+    insert(src, "arribos", ARRIBOS)
+    run(cfg)
+    src.execute("""DELETE FROM arribos WHERE "Contenedor" = 'CSQU3054383'""")
+    inc = run(cfg, mode="incremental")
+    assert inc.counts["deactivated"] == 0
+    full = run(cfg, mode="full")
+    assert full.counts["deactivated"] == 1
+    rows = {r[0]: r[3] for r in target(src)}
+    assert rows == {"CSQU3054383": False, "MSCU1234566": True, "TCNU7200794": True}  # never deleted
+    # it comes back: reactivated
+    insert(src, "arribos", [ARRIBOS[2]])
+    run(cfg, mode="full")
+    assert {r[0]: r[3] for r in target(src)}["CSQU3054383"] is True
+
+
+def test_incremental_reads_only_rows_changed_since_watermark_minus_lookback(src, make_config, db_url):
+    cfg = make_config({"database": {"lookback_minutes": 0}}, db_url=db_url)
+    insert(src, "arribos", ARRIBOS)
+    src.execute("UPDATE arribos SET updated_at = now() - interval '1 day'")
+    run(cfg, mode="incremental")
+    wm = src.execute("SELECT watermark FROM traficov2_sync_state WHERE table_name = 'traficov2_arribos'").fetchone()[0]
+    assert wm is not None
+    src.execute("""UPDATE arribos SET "Cliente" = 'Otro', updated_at = now() WHERE "Contenedor" = 'CSQU3054383'""")
+    res = run(cfg, mode="incremental")
+    assert res.counts["read"] == 1 and res.counts["updated"] == 1
+    wm2 = src.execute("SELECT watermark FROM traficov2_sync_state WHERE table_name = 'traficov2_arribos'").fetchone()[0]
+    assert wm2 > wm
+
+
+def test_hash_mode_for_a_source_without_timestamp(src, cfg):
+    insert(src, "pendiente_desconsolidar", [
+        {"Contenedor": "MSCU1234566", "Cliente": "A", "Cantidad": "3"},
+        {"Contenedor": "TCNU7200794", "Cliente": "B", "Cantidad": "1"}])
+    first = run(cfg, table="pendiente_desconsolidar", mode="incremental")
+    assert first.counts["inserted"] == 2
+    src.execute("""UPDATE pendiente_desconsolidar SET "Cantidad" = '4' WHERE "Contenedor" = 'MSCU1234566'""")
+    second = run(cfg, table="pendiente_desconsolidar", mode="incremental")
+    assert (second.counts["updated"], second.counts["unchanged"]) == (1, 1)
+
+
+def test_duplicate_keys_in_one_read_latest_wins(src, cfg):
+    insert(src, "arribos", [{"Contenedor": "MSCU1234566", "Cliente": "Viejo"},
+                            {"Contenedor": "MSCU-123456-6", "Cliente": "Nuevo"}])
+    res = run(cfg)
+    assert res.counts["inserted"] == 1 and res.counts["duplicates"] == 1
+    assert src.execute('SELECT "Cliente" FROM traficov2_arribos').fetchall() == [("Nuevo",)]
+
+
+def test_rows_without_key_and_rows_the_database_refuses_go_to_rejects(src, make_config, db_url):
+    cfg = make_config({"sync_settings": {"arribos": {"batch_size": 2}}}, db_url=db_url)
+    insert(src, "arribos", [*ARRIBOS, {"Contenedor": "-", "Cliente": "Sin contenedor"},
+                            {"Contenedor": "GYOU4047990", "Peso": "-5"}])  # negative weight: CHECK fails
+    res = run(cfg)
+    assert res.counts["inserted"] == 3 and res.counts["rejected"] == 2
+    rejects = src.execute("SELECT sync_key, reasons, raw_row FROM traficov2_sync_rejects ORDER BY id").fetchall()
+    reasons = [r for rej in rejects for r in rej[1]]
+    assert any("check constraint" in r for r in reasons)
+    assert any(rej[2].get("Cliente") == "Sin contenedor" for rej in rejects)
+    # nothing lost: every source row is in the target or in the rejects
+    n_src = src.execute("SELECT count(*) FROM arribos").fetchone()[0]
+    n_tgt = src.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0]
+    assert n_tgt + len(rejects) == n_src
+
+
+def test_dry_run_leaves_every_table_byte_for_byte_unchanged(src, cfg):
+    insert(src, "arribos", ARRIBOS)
+    run(cfg)
+    src.execute("""UPDATE arribos SET "Cliente" = 'Cambiado' WHERE "Contenedor" = 'CSQU3054383'""")
+    insert(src, "arribos", [{"Contenedor": "GYOU4047990", "Cliente": "Nuevo"}])
+    before = snapshot(src)
+    res = run(cfg, dry_run=True)
+    assert snapshot(src) == before
+    assert res.status == "dry-run"
+    assert res.plan.counts["inserted"] == 1 and res.plan.counts["updated"] == 1
+    assert res.plan.updates.to_dict("records") == [
+        {"sync_key": "CSQU3054383", "field": "Cliente", "old": "Cliente Tres", "new": "Cambiado"}]
+
+
+def test_connection_drop_mid_run_is_retried(src, make_config, db_url, pg_server):
+    cfg = make_config({"sync_settings": {"arribos": {"batch_size": 1, "retry_attempts": 3}}}, db_url=db_url)
+    insert(src, "arribos", ARRIBOS)
+    killed = []
+
+    def kill_once(done, total):
+        if not killed:
+            killed.append(done)
+            with psycopg.connect(pg_server, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE application_name = 'trafico' AND pid <> pg_backend_pid()")
+
+    res = P.run_table("arribos", mode="full", cfg=cfg, on_batch=kill_once)
+    assert killed and res.status == "ok" and res.attempts == 2
+    assert res.counts["inserted"] == 3
+    assert src.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 3
+    assert src.execute("SELECT count(*) FROM traficov2_sync_log").fetchone()[0] == 1
+
+
+def test_second_concurrent_run_gives_up_and_writes_nothing(src, cfg, db_url):
+    insert(src, "arribos", ARRIBOS)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with psycopg.connect(db_url) as c, c.transaction():
+            acquire(c, "traficov2_arribos", timeout=1)
+            holding.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    holding.wait(5)
+    try:
+        t0 = time.monotonic()
+        res = P.run_table("arribos", mode="full", cfg=cfg)
+        waited = time.monotonic() - t0
+    finally:
+        release.set()
+        t.join()
+    assert res.status == "locked" and "another sync" in res.error
+    assert waited >= 1.0
+    assert src.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 0
+    assert src.execute("SELECT count(*) FROM traficov2_sync_log").fetchone()[0] == 0
+
+
+def test_back_propagation_copies_chofer_and_causes_no_ping_pong(src, cfg, db_url):
+    insert(src, "arribos", ARRIBOS)
+    run(cfg)
+    src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'PEREZ' WHERE sync_key = 'MSCU1234566'""")
+    with psycopg.connect(db_url) as c:
+        res = back_propagate(c, TABLES["arribos"], ["Chofer"], run_id="bp1")
+    assert res.updated == 1
+    assert src.execute("""SELECT "Chofer" FROM arribos WHERE "Contenedor" = 'MSCU-123456-6'""").fetchone()[0] == "PEREZ"
+    # TCNU's ANA came from the source itself: nothing to copy there
+    with psycopg.connect(db_url) as c:
+        again = back_propagate(c, TABLES["arribos"], ["Chofer"], run_id="bp2")
+    assert again.updated == 0
+    before = target(src, cols='sync_key, "Chofer", fecha_modificacion, manual_updated_at')
+    after_sync = run(cfg, mode="incremental")
+    assert (after_sync.counts["inserted"], after_sync.counts["updated"]) == (0, 0)
+    assert target(src, cols='sync_key, "Chofer", fecha_modificacion, manual_updated_at') == before
+    assert src.execute("SELECT count(*) FROM traficov2_sync_changes").fetchone()[0] == 0
+    ops = [r[0] for r in src.execute("SELECT operation FROM traficov2_sync_log ORDER BY id")]
+    assert ops == ["SYNC", "BACK_PROPAGATE", "BACK_PROPAGATE", "SYNC"]  # one row per table per run
