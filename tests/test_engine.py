@@ -275,3 +275,24 @@ def test_back_propagation_copies_chofer_and_causes_no_ping_pong(src, cfg, db_url
     assert src.execute("SELECT count(*) FROM traficov2_sync_changes").fetchone()[0] == 0
     ops = [r[0] for r in src.execute("SELECT operation FROM traficov2_sync_log ORDER BY id")]
     assert ops == ["SYNC", "BACK_PROPAGATE", "BACK_PROPAGATE", "SYNC"]  # one row per table per run
+
+
+def test_malformed_csv_source_fails_the_table_cleanly(src, make_config, db_url, tmp_path):
+    (tmp_path / "arribos_semana.csv").write_text(
+        "Fecha,Terminal,Turno,Contenedor,Cliente,Booking,TLAT,Tipo CNT,Dimension,Oper.,Tiempo,Estado,Peso,Peligrosa,Chofer\n"
+        "23/11,T1,0700,MSCU1234566,Uno,,,,,,,,1,,\n"
+        "24/11,T1,0700,TCNU7200794,Dos,,,,,,,,1,,,extra,values\n", encoding="utf-8")
+    cfg = make_config({"csv_sources": {"data_path": str(tmp_path)},
+                       "sync_settings": {"arribos": {"source": "csv"}}}, db_url=db_url)
+    res = P.run_table("arribos", mode="full", cfg=cfg)
+    assert res.status == "error" and "arribos_semana.csv: line 3" in res.error
+    assert src.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 0
+    log = src.execute("SELECT operation, details->>'error' FROM traficov2_sync_log").fetchall()
+    assert log == [("ERROR", res.error)]
+
+
+def test_csv_source_when_the_config_says_so(src, make_config, db_url):
+    cfg = make_config({"sync_settings": {"pendiente_desconsolidar": {"source": "csv"}}}, db_url=db_url)
+    res = run(cfg, table="pendiente_desconsolidar")
+    assert res.counts["read"] >= 30 and res.counts["inserted"] + res.counts["rejected"] + res.counts["duplicates"] == res.counts["read"]
+    assert src.execute("SELECT count(*) FROM pendiente_desconsolidar").fetchone()[0] == 0  # never touched

@@ -315,8 +315,10 @@ def apply(ctx: RunContext, stg: StageResult, val=None, *, ex: Extract | None = N
 
 
 def _one_line(exc: BaseException) -> str:
+    """An exception as one readable line: our own errors as they are, others with their type."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if not isinstance(exc, (SyncError, StoreError)) else text
+    own = type(exc).__module__.startswith("trafico_lib") or isinstance(exc, (SyncError, StoreError))
+    return text if own else f"{type(exc).__name__}: {text}"
 
 
 def _log_error(ctx: RunContext, error: str, attempts: int) -> None:
@@ -342,9 +344,11 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
         enr = enrich(ctx, val)
         rejected_keys = _validation_rejects(val, ctx.spec, ctx.settings.key)
         stg = stage(ctx, enr, rejected_keys=[r["sync_key"] for r in rejected_keys])
-    except (StoreError, SyncError) as exc:
-        res = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, mode, dry_run, "error", error=str(exc))
+    except Exception as exc:  # bad input (CSV, values), the database gone: this table failed
+        log.debug("%s failed before writing", ctx.spec.name, exc_info=True)
+        res = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, mode, dry_run, "error",
+                        error=_one_line(exc), notebook=notebook)
         if not dry_run:
-            _log_error(ctx, str(exc), 1)
+            _log_error(ctx, res.error, 1)
         return res
     return apply(ctx, stg, val, ex=ex, progress=progress, on_batch=on_batch)

