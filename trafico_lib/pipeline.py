@@ -96,9 +96,12 @@ def extract(ctx: RunContext) -> Extract:
     if ctx.settings.source == "csv":
         return extract_csv(ctx.cfg, ctx.spec)
     lookback = timedelta(minutes=ctx.cfg.database.lookback_minutes)
+    # Expo slots are computed per booking from all its rows: a partial read would look like a
+    # shrinking demand, so that table is always read whole (it holds a week of bookings).
+    mode = "full" if ctx.spec.extra_target_columns else ctx.mode
     with ctx.store.connect() as conn:
         try:
-            return extract_database(conn, ctx.spec, mode=ctx.mode, state=ctx.state, lookback=lookback,
+            return extract_database(conn, ctx.spec, mode=mode, state=ctx.state, lookback=lookback,
                                     updated_column=ctx.settings.updated_column)
         except SourceMissing as exc:
             raise SyncError(f"{ctx.spec.name}: {exc}") from None
@@ -145,7 +148,7 @@ def enrich(ctx: RunContext, val, *, exits=None) -> Enriched:
             if ctx.cfg.csv_path(AVAILABILITY_CSV_KEY).exists():
                 availability = read_named_csv(ctx.cfg, AVAILABILITY_CSV_KEY)
         out.frame = expand_slots(frame, existing, availability, quantity_expansion=s.quantity_expansion,
-                                 container_assignment=s.container_assignment)
+                                 container_assignment=s.container_assignment, preserve_fields=ctx.preserve)
         out.slots = slot_summary(out.frame)
     if s.status_validation and s.status.enabled:
         from .enrich.status import apply_status, load_exits

@@ -1,0 +1,127 @@
+"""Realizado status from the ``salidas`` CSV: loading, matching, formatting, and saying why not."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+
+from trafico_lib.enrich import StatusTemplateError, apply_status, default_template, expand_slots, load_exits
+from trafico_lib.normalize import normalize_frame
+from trafico_lib.tables import TABLES
+
+BA = ZoneInfo("America/Argentina/Buenos_Aires")
+
+SALIDAS = (  # semicolon-separated cp1252, live spellings: padded numbers, dashed containers, several formats
+    "orden_ing;suborden;renglon;contenedor;validada;usuario;puerta\r\n"
+    "037644;1;1;MSCU-123456-6;28/11/2026 09:50;aruiz;Puerta Norte\r\n"
+    "37644;1;1;MSCU1234566;2026-11-28 10:15:00;jgarcía;Puerta Sur\r\n"   # the same exit, later: wins
+    "37645;2;3;;2026-11-28 08:05;mlopez;\r\n"
+    "37650;1;1;tclu 123456 7;2026-11-28T17:32:00Z;aruiz;Puerta Norte\r\n"  # UTC -> 14:32 local
+    "37651;1;1;GESU1000001;sin fecha;aruiz;Puerta Norte\r\n"               # unreadable: ignored
+)
+
+
+@pytest.fixture
+def cfg(tmp_path, make_config):
+    (tmp_path / "exits.csv").write_bytes(SALIDAS.encode("cp1252"))
+    return make_config({"csv_sources": {"data_path": str(tmp_path), "files": {"salidas": "exits.csv"}},
+                        "sync_settings": {"arribos": {"status": {"template": "{validada:%H:%M} salió por {puerta}"}}}})
+
+
+def frame(spec_name: str, rows: list[dict]) -> pd.DataFrame:
+    spec = TABLES[spec_name]
+    raw = pd.DataFrame([{c: r.get(c) for c in spec.column_names} for r in rows])
+    out = normalize_frame(raw, spec, datetime(2026, 11, 28).date()).frame
+    out["sync_key"] = [r["key"] for r in rows]
+    return out
+
+
+def test_exits_from_csv(cfg):
+    exits = load_exits(cfg)
+    assert (exits.source, exits.note) == ("csv", None)
+    f = exits.frame
+    assert list(f.columns) == ["orden_ing", "suborden", "renglon", "contenedor", "validada", "info"]
+    assert len(f) == 4  # the row without a readable time is dropped
+    assert f["orden_ing"].tolist() == ["37644", "37644", "37645", "37650"]
+    assert f["contenedor"].tolist() == ["MSCU1234566", "MSCU1234566", None, "TCLU1234567"]
+    first = f["validada"].iloc[0]
+    assert first == datetime(2026, 11, 28, 9, 50, tzinfo=BA) and first.utcoffset().total_seconds() == -3 * 3600
+    assert f["validada"].iloc[3] == datetime(2026, 11, 28, 14, 32, tzinfo=BA)
+    assert f["info"].iloc[1] == {"usuario": "jgarcía", "puerta": "Puerta Sur"}  # cp1252 read right, no _row
+
+
+def test_remisiones_match_operacion_latest_exit_wins(cfg):
+    spec = TABLES["remisiones"]
+    rem = frame("remisiones", [
+        {"key": "37644-1-1", "Operacion": "37644-1-1", "Contenedor": "MSCU1234566", "Estado": "Pendiente"},
+        {"key": "37645-2-3", "Operacion": " 37645 - 2 - 3 ", "Estado": None},
+        {"key": "37644-1-2", "Operacion": "37644-1-2", "Contenedor": "MSCU1234566", "Estado": "Pendiente"},
+        {"key": "x", "Operacion": None, "Estado": "Pendiente"},
+    ])
+    out, matches = apply_status(rem, spec, load_exits(cfg))
+    assert out["Estado"].tolist() == ["10:15 Realizado", "08:05 Realizado", "Pendiente", "Pendiente"]
+    assert matches.to_dict("records") == [
+        {"key": "37644-1-1", "estado_before": "Pendiente", "estado_after": "10:15 Realizado",
+         "validada": datetime(2026, 11, 28, 10, 15, tzinfo=BA)},
+        {"key": "37645-2-3", "estado_before": None, "estado_after": "08:05 Realizado",
+         "validada": datetime(2026, 11, 28, 8, 5, tzinfo=BA)},
+    ]
+    assert rem["Estado"].tolist()[0] == "Pendiente"  # the input frame is not modified
+
+
+def test_other_tables_match_contenedor(cfg):
+    exits = load_exits(cfg)
+    pend = frame("pendiente_desconsolidar", [
+        {"key": "MSCU1234566", "Contenedor": "MSCU-123456-6", "Estado": "En depósito"},
+        {"key": "TCLU1234567", "Contenedor": "TCLU1234567"},
+        {"key": "CAIU5550003", "Contenedor": "CAIU5550003", "Estado": "En depósito"},
+    ])
+    out, matches = apply_status(pend, TABLES["pendiente_desconsolidar"], exits)
+    assert out["Estado"].tolist() == ["Realizado 28/11/2026 10:15", "Realizado 28/11/2026 14:32", "En depósito"]
+    assert matches["key"].tolist() == ["MSCU1234566", "TCLU1234567"]
+
+    # expo slots: only the slot holding the container is marked
+    expo = TABLES["arribos_expo_ctns"]
+    src = normalize_frame(pd.DataFrame([{"Fecha": "27/11/2026", "Booking": "BKG1", "Cantidad": "2",
+                                         "Contenedor": None}]), expo, datetime(2026, 11, 28).date()).frame
+    src["validation_warnings"] = [[]]
+    slots = expand_slots(src, None, pd.DataFrame({"Booking": ["BKG1"], "Contenedor": ["TCLU 123456 7"]}))
+    out, _ = apply_status(slots, expo, exits)
+    assert out["Estado"].tolist() == ["Realizado 28/11/2026 14:32", None]
+
+
+def test_configured_template_uses_validation_info(cfg):
+    arr = frame("arribos", [{"key": "MSCU1234566", "Contenedor": "MSCU1234566"}])
+    template = cfg.table("arribos").status.template
+    out, _ = apply_status(arr, TABLES["arribos"], load_exits(cfg), template=template)
+    assert out["Estado"].tolist() == ["10:15 salió por Puerta Sur"]
+    with pytest.raises(StatusTemplateError, match="unknown field 'chofer'.*available: puerta, usuario, validada"):
+        apply_status(arr, TABLES["arribos"], load_exits(cfg), template="{chofer} {validada}")
+    with pytest.raises(StatusTemplateError, match="status template"):
+        apply_status(arr, TABLES["arribos"], load_exits(cfg), template="Realizado {validada")
+
+
+def test_default_templates_follow_the_live_formats():
+    assert default_template(TABLES["remisiones"]) == "{validada:%H:%M} Realizado"
+    for name in ("arribos", "pendiente_desconsolidar", "arribos_expo_ctns"):
+        assert default_template(TABLES[name]) == "Realizado {validada:%d/%m/%Y %H:%M}"
+
+
+def test_without_records_the_run_says_why(tmp_path, make_config, caplog):
+    arr = frame("arribos", [{"key": "MSCU1234566", "Contenedor": "MSCU1234566", "Estado": "En depósito"}])
+    missing = make_config({"csv_sources": {"data_path": str(tmp_path)}})
+    exits = load_exits(missing)
+    assert exits.source == "none" and exits.frame.empty
+    assert exits.note.startswith("status skipped:") and "salidas.csv not found" in exits.note
+    assert "\n" not in exits.note and exits.note in caplog.text
+    out, matches = apply_status(arr, TABLES["arribos"], exits)
+    assert out["Estado"].tolist() == ["En depósito"] and matches.empty
+
+    (tmp_path / "salidas.csv").write_text("orden_ing,contenedor,fecha\n1,MSCU1234566,28/11/2026\n")
+    bad = load_exits(missing)
+    assert bad.source == "none" and "column validada is missing" in bad.note
+
+    off = make_config({"csv_sources": {"enabled": False, "data_path": str(tmp_path)}})
+    assert "both disabled" in load_exits(off).note

@@ -1,0 +1,426 @@
+"""Quantity expansion and container assignment for the expo table (DESIGN §4 step 4).
+
+The source ``arribos_expo_ctns`` says, per booking, how many containers are still pending
+(a row with ``Cantidad`` N and no container) and which containers already arrived (a row
+with a container stands for one). The target ``traficov2_arribos_ctns_expo`` holds one row
+per container *slot*: ``Booking`` + ``Secuencia`` (1..demand), ``Cantidad`` 1 each.
+
+:func:`expand_slots` computes the slots from the source, the slots already in the target and
+the availability CSV. The rules, which keep the traffic desk's work safe across runs:
+
+* demand of a booking = sum of ``Cantidad`` of its pending rows + one per container row
+  (a pending row without ``Cantidad`` counts as one);
+* a container sits in at most one slot and never moves once placed;
+* new containers (source rows first, then the availability CSV when enabled) fill the
+  lowest empty active slot; bookings are served by earliest ``Fecha``;
+* a slot keeps its manual fields (``Chofer``, ``Obs.``, ``Estado``) when its container arrives;
+* when demand shrinks, empty slots without manual data are deactivated (highest
+  ``Secuencia`` first), never a slot holding a container or manual data;
+* the result depends only on the inputs: a rerun on its own output changes nothing.
+
+Everything here is a pure function over DataFrames; reading and writing happen elsewhere.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Sequence
+
+import pandas as pd
+
+from ..tables import INTEGER, TABLES, TableSpec
+
+_log = logging.getLogger(__name__)
+
+SPEC: TableSpec = TABLES["arribos_expo_ctns"]
+SEQ = "Secuencia"
+
+
+# ---- small value helpers -----------------------------------------------------------------
+
+def _missing(v: Any) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    if isinstance(v, float):
+        return math.isnan(v)
+    try:
+        return bool(pd.isna(v)) if not isinstance(v, (list, dict, tuple, set)) else False
+    except (TypeError, ValueError):
+        return False
+
+
+def _text(v: Any) -> str | None:
+    """A cell as text or None (empty strings count as missing)."""
+    if _missing(v):
+        return None
+    s = str(v).strip()
+    return s or None
+
+
+def _order_value(v: Any) -> tuple:
+    """A sort key that orders numbers numerically, then text, missing last."""
+    if _missing(v):
+        return (2, 0, "")
+    if isinstance(v, bool):
+        return (1, 0, str(v))
+    if isinstance(v, (int, float)):
+        return (0, float(v), "")
+    try:
+        return (0, float(str(v)), "")
+    except ValueError:
+        return (1, 0, str(v))
+
+
+def _fecha_key(v: Any) -> date:
+    if _missing(v):
+        return date.max
+    if isinstance(v, pd.Timestamp):
+        return v.date()
+    return v if isinstance(v, date) else date.max
+
+
+def _warnings(v: Any) -> list:
+    if isinstance(v, (list, tuple)):
+        return list(v)
+    if hasattr(v, "tolist") and not isinstance(v, str):
+        return list(v.tolist())
+    return []
+
+
+# ---- the working model -------------------------------------------------------------------
+
+@dataclass
+class _Slot:
+    seq: int
+    container: str | None = None
+    existing: dict | None = None      # the target row, None for a new slot
+    manual: bool = False              # protected: the desk edited it
+    active: bool = True
+    feed: dict | None = None          # source row giving business values and meta
+    feed_is_row: bool = False         # feed is a real source row (meta copied) vs. a profile
+
+    @property
+    def protected(self) -> bool:
+        return self.container is not None or self.manual
+
+
+@dataclass
+class _Booking:
+    booking: str
+    priority: tuple
+    rows: list[dict]                              # source rows in order
+    pending_units: list[dict] = field(default_factory=list)   # one entry per pending container
+    container_rows: list[dict] = field(default_factory=list)  # distinct containers, first row each
+    slots: list[_Slot] = field(default_factory=list)
+    to_place: list[dict] = field(default_factory=list)
+    elsewhere: list[dict] = field(default_factory=list)  # container placed in another booking's slot
+
+    @property
+    def demand(self) -> int:
+        return len(self.pending_units) + len(self.container_rows)
+
+    @property
+    def profile(self) -> dict:
+        """The row whose values describe a pending slot: the first pending row, else the first row."""
+        for r in self.rows:
+            if r["Contenedor"] is None:
+                return r
+        return self.rows[0]
+
+    def empty_active(self) -> list[_Slot]:
+        return [s for s in self.slots if s.active and s.container is None]
+
+
+def _pending_count(row: dict, quantity_expansion: bool) -> int:
+    if not quantity_expansion:
+        return 1
+    q = row.get("Cantidad")
+    if _missing(q):
+        return 1
+    try:
+        return max(int(q), 0)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _source_records(source: pd.DataFrame) -> list[dict]:
+    """Source rows as dicts with Booking/Contenedor as clean text, in a deterministic order."""
+    if source is None or len(source) == 0:
+        return []
+    records = source.to_dict("records")
+    for i, r in enumerate(records):
+        r["Booking"] = _text(r.get("Booking"))
+        r["Contenedor"] = _text(r.get("Contenedor"))
+        r["__pos"] = i
+    dropped = sum(1 for r in records if r["Booking"] is None)
+    if dropped:
+        _log.warning("expo: %d source row(s) without Booking cannot be slotted", dropped)
+    records = [r for r in records if r["Booking"] is not None]
+    records.sort(key=lambda r: (_fecha_key(r.get("Fecha")), _order_value(r.get("_source_id")),
+                                _order_value(r.get("_row")), r["__pos"]))
+    return records
+
+
+def _bookings(records: list[dict], quantity_expansion: bool) -> list[_Booking]:
+    by: dict[str, list[dict]] = {}
+    for r in records:
+        by.setdefault(r["Booking"], []).append(r)
+    out = []
+    for b, rows in by.items():
+        first = min(_fecha_key(r.get("Fecha")) for r in rows)
+        bk = _Booking(booking=b, priority=(first, b), rows=rows)
+        seen: set[str] = set()
+        for r in rows:
+            if r["Contenedor"] is None:
+                bk.pending_units.extend([r] * _pending_count(r, quantity_expansion))
+            elif r["Contenedor"] not in seen:
+                seen.add(r["Contenedor"])
+                bk.container_rows.append(r)
+        out.append(bk)
+    out.sort(key=lambda bk: bk.priority)
+    return out
+
+
+def _existing_records(existing: pd.DataFrame | None, preserve: Sequence[str]) -> dict[str, list[_Slot]]:
+    """Target slots per booking, sorted by Secuencia."""
+    if existing is None or len(existing) == 0:
+        return {}
+    from ..normalize import normalize_container  # the same rule as the source side
+    df = existing.copy()
+    if "Booking" not in df.columns and "sync_key" in df.columns:
+        df["Booking"] = df["sync_key"].map(lambda k: str(k).rsplit("|", 1)[0])
+    if SEQ not in df.columns and "sync_key" in df.columns:
+        df[SEQ] = df["sync_key"].map(lambda k: str(k).rsplit("|", 1)[-1])
+    df["Contenedor"] = normalize_container(df["Contenedor"]) if "Contenedor" in df.columns else None
+    has_manual_col = "manual_updated_at" in df.columns
+    out: dict[str, list[_Slot]] = {}
+    for r in df.to_dict("records"):
+        b = _text(r.get("Booking"))
+        seq = r.get(SEQ)
+        if b is None or _missing(seq):
+            continue
+        try:
+            seq = int(seq)
+        except (TypeError, ValueError):
+            continue
+        if has_manual_col:
+            manual = not _missing(r.get("manual_updated_at"))
+        else:
+            manual = any(_text(r.get(f)) is not None for f in preserve)
+        activo = r.get("activo")
+        out.setdefault(b, []).append(_Slot(
+            seq=seq, container=_text(r.get("Contenedor")), existing=r, manual=manual,
+            active=True if _missing(activo) else bool(activo)))
+    for slots in out.values():
+        slots.sort(key=lambda s: s.seq)
+    return out
+
+
+def _availability(availability: pd.DataFrame | None) -> dict[str, list[str]]:
+    """Available containers per normalized booking, file order, duplicates dropped."""
+    if availability is None or len(availability) == 0:
+        return {}
+    if "Booking" not in availability.columns or "Contenedor" not in availability.columns:
+        raise ValueError("availability CSV needs columns Booking and Contenedor "
+                         f"(got {', '.join(map(str, availability.columns))})")
+    from ..normalize import normalize_booking, normalize_container
+    bookings = normalize_booking(availability["Booking"]).tolist()
+    containers = normalize_container(availability["Contenedor"]).tolist()
+    out: dict[str, list[str]] = {}
+    for b, c in zip(bookings, containers):
+        if b is None or c is None:
+            continue
+        lst = out.setdefault(b, [])
+        if c not in lst:
+            lst.append(c)
+    return out
+
+
+# ---- the passes ----------------------------------------------------------------------------
+
+def _claim_source_containers(bookings: list[_Booking], placed: dict[str, tuple[str, int | None]]) -> None:
+    """Pass 1: each source container row is bound to its slot, queued for placement, or noted
+    as held by another booking (placed containers never move)."""
+    for bk in bookings:
+        own = {s.container: s for s in bk.slots if s.container is not None}
+        for r in bk.container_rows:
+            c = r["Contenedor"]
+            if c in own and placed.get(c, (None,))[0] == bk.booking:
+                slot = own[c]
+                slot.feed, slot.feed_is_row = r, True
+            elif c in placed:
+                bk.elsewhere.append(r)
+            else:
+                placed[c] = (bk.booking, None)  # reserved; the slot is chosen below
+                bk.to_place.append(r)
+
+
+def _size_slots(bk: _Booking) -> None:
+    """Choose the active slots: protected ones always; then the lowest others up to demand;
+    new slots (next Secuencia numbers) when still short."""
+    protected = [s for s in bk.slots if s.protected]
+    holding = sum(1 for s in bk.slots if s.container is not None)
+    need = max(bk.demand, len(protected), holding + len(bk.to_place))
+    extra = need - len(protected)
+    for s in bk.slots:
+        if s.protected:
+            s.active = True
+        else:
+            s.active = extra > 0
+            extra -= 1 if extra > 0 else 0
+    next_seq = max((s.seq for s in bk.slots), default=0) + 1
+    while extra > 0:
+        bk.slots.append(_Slot(seq=next_seq))
+        next_seq += 1
+        extra -= 1
+
+
+def _place(bk: _Booking, container: str, placed: dict) -> _Slot | None:
+    empty = bk.empty_active()
+    if not empty:
+        return None
+    slot = empty[0]
+    slot.container = container
+    placed[container] = (bk.booking, slot.seq)
+    return slot
+
+
+def _feed_slots(bk: _Booking) -> None:
+    """Pass 3: give every active slot not fed by its own container row a source row, in order."""
+    feeders = iter(list(bk.pending_units) + list(bk.elsewhere))
+    for s in bk.slots:
+        if not s.active or s.feed is not None:
+            continue
+        row = next(feeders, None)
+        if row is not None:
+            s.feed, s.feed_is_row = row, True
+        else:
+            s.feed, s.feed_is_row = bk.profile, False
+
+
+# ---- building the output ---------------------------------------------------------------
+
+def _slot_record(bk: _Booking, s: _Slot, business: list[str], meta: list[str], preserve: Sequence[str],
+                 quantity_expansion: bool) -> dict:
+    rec: dict[str, Any] = {}
+    if s.active:
+        base = s.feed if s.feed is not None else bk.profile
+        for col in business:
+            rec[col] = base.get(col)
+        rec["Cantidad"] = 1 if quantity_expansion else base.get("Cantidad")
+        if s.existing is not None and s.manual:
+            for f in preserve:
+                if _text(rec.get(f)) is None and _text(s.existing.get(f)) is not None:
+                    rec[f] = s.existing.get(f)
+        for m in meta:
+            rec[m] = base.get(m) if s.feed_is_row else None
+        rec["validation_warnings"] = _warnings(base.get("validation_warnings")) if s.feed_is_row else []
+    else:
+        # an inactive slot keeps its values; columns the target read did not carry come from the profile
+        ex = s.existing or {}
+        for col in business:
+            rec[col] = ex.get(col) if col in ex else bk.profile.get(col)
+        if "Cantidad" not in ex and quantity_expansion:
+            rec["Cantidad"] = 1
+        for m in meta:
+            rec[m] = None
+        rec["validation_warnings"] = []
+    rec["Booking"] = bk.booking
+    rec["Contenedor"] = s.container
+    rec[SEQ] = s.seq
+    rec["sync_key"] = f"{bk.booking}|{s.seq}"
+    rec["activo"] = bool(s.active)
+    return rec
+
+
+def _frame(records: list[dict], source: pd.DataFrame | None, columns: list[str], meta: list[str]) -> pd.DataFrame:
+    data = {c: pd.Series([r.get(c) for r in records], dtype=object) for c in columns}
+    out = pd.DataFrame(data, columns=columns)
+    for c in SPEC.target_column_names:
+        if SPEC.type_of(c) == INTEGER:
+            out[c] = pd.array([None if _missing(v) else int(v) for v in out[c]], dtype="Int64")
+    out["activo"] = out["activo"].astype(bool)
+    for m in meta:  # give meta columns back their source dtype where the values allow it
+        dtype = source[m].dtype
+        try:
+            if pd.api.types.is_integer_dtype(dtype) and out[m].isna().any():
+                out[m] = out[m].astype("Int64")
+            elif not pd.api.types.is_object_dtype(dtype) and not pd.api.types.is_string_dtype(dtype):
+                out[m] = out[m].astype(dtype)
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+def expand_slots(source: pd.DataFrame, existing: pd.DataFrame | None, availability: pd.DataFrame | None = None,
+                 *, quantity_expansion: bool = True, container_assignment: bool = True,
+                 preserve_fields: Sequence[str] | None = None) -> pd.DataFrame:
+    """One target row per container slot of every booking in ``source`` (see the module doc).
+
+    ``source``: normalized ``arribos_expo_ctns`` rows (business columns, ``_`` meta columns,
+    ``validation_warnings``). ``existing``: the target's current slots (``Booking``,
+    ``Secuencia``, ``Contenedor``, preserved fields, ``activo``, ``manual_updated_at``; may be
+    None). ``availability``: rows of the availability CSV (``Booking``, ``Contenedor``), used
+    when ``container_assignment`` is on. ``quantity_expansion`` off: one slot per source row
+    (the row's own ``Cantidad`` kept). ``preserve_fields``: the desk's fields (default: the
+    registry's). Slots of bookings absent from ``source`` are not returned.
+
+    Returns business columns + ``Secuencia`` (Int64), ``sync_key`` (``Booking|Secuencia``),
+    ``activo``, ``validation_warnings`` and the source meta columns, ordered by booking
+    priority then ``Secuencia``; ``attrs["demand"]`` maps each booking to its demand.
+    """
+    preserve = tuple(preserve_fields) if preserve_fields is not None else SPEC.preserve_fields
+    business = SPEC.column_names
+    meta = [c for c in (source.columns if source is not None else [])
+            if isinstance(c, str) and c.startswith("_")]
+    columns = SPEC.target_column_names + ["sync_key", "activo", "validation_warnings"] + meta
+
+    bookings = _bookings(_source_records(source), quantity_expansion)
+    current = _existing_records(existing, preserve)
+    placed: dict[str, tuple[str, int | None]] = {}
+    for bk in bookings:  # earliest booking first, so a duplicated container stays with it
+        bk.slots = current.get(bk.booking, [])
+        for s in bk.slots:
+            if s.container is not None and s.container not in placed:
+                placed[s.container] = (bk.booking, s.seq)
+
+    _claim_source_containers(bookings, placed)
+    for bk in bookings:
+        _size_slots(bk)
+        for r in bk.to_place:
+            slot = _place(bk, r["Contenedor"], placed)
+            if slot is not None:  # always, by the sizing rule
+                slot.feed, slot.feed_is_row = r, True
+    if container_assignment:
+        offered = _availability(availability)
+        for bk in bookings:
+            for c in offered.get(bk.booking, []):
+                if c not in placed and _place(bk, c, placed) is None:
+                    break
+    records = []
+    for bk in bookings:
+        _feed_slots(bk)
+        for s in sorted(bk.slots, key=lambda s: s.seq):
+            records.append(_slot_record(bk, s, business, meta, preserve, quantity_expansion))
+    out = _frame(records, source, columns, meta)
+    out.attrs["demand"] = {bk.booking: bk.demand for bk in bookings}
+    return out
+
+
+def slot_summary(slots: pd.DataFrame) -> pd.DataFrame:
+    """Per booking: demand, active slots, filled, empty and inactive slots (for the notebook)."""
+    cols = ["Booking", "demand", "slots", "filled", "empty", "inactive"]
+    if slots is None or len(slots) == 0:
+        return pd.DataFrame({c: pd.Series([], dtype=object if c == "Booking" else "int64") for c in cols})
+    demand = slots.attrs.get("demand", {})
+    active = slots["activo"].astype(bool)
+    filled = active & slots["Contenedor"].notna()
+    g = pd.DataFrame({"Booking": slots["Booking"], "slots": active, "filled": filled,
+                      "empty": active & ~filled, "inactive": ~active})
+    out = g.groupby("Booking", sort=False).sum().astype("int64").reset_index()
+    out.insert(1, "demand", [int(demand.get(b, n)) for b, n in zip(out["Booking"], out["slots"])])
+    out["Booking"] = out["Booking"].astype(object)
+    return out[cols]
+

@@ -1,0 +1,288 @@
+"""``Realizado`` status from exit records (DESIGN §4 step 4).
+
+An exit record (``orden_ing, suborden, renglon, contenedor, validada`` plus any other
+columns, which count as validation info) says a movement left the depot. Rows it matches
+get ``Estado`` from a per-table template over the exit timestamp and that info:
+remisiones match ``Operacion`` (``orden_ing-suborden-renglon``), other tables ``Contenedor``.
+
+:func:`load_exits` reads the records (SQL Server, else the ``salidas`` CSV) and never fails a
+run: when they cannot be read it returns no records and one line saying why.
+:func:`apply_status` is pure.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import string
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+_log = logging.getLogger(__name__)
+
+EXIT_COLUMNS = ["orden_ing", "suborden", "renglon", "contenedor", "validada", "info"]
+MATCH_COLUMNS = ["key", "estado_before", "estado_after", "validada"]
+_KEY_PARTS = ("orden_ing", "suborden", "renglon")
+DEFAULT_TZ = "America/Argentina/Buenos_Aires"
+REMISIONES_TEMPLATE = "{validada:%H:%M} Realizado"
+OTHER_TEMPLATE = "Realizado {validada:%d/%m/%Y %H:%M}"
+
+
+class StatusTemplateError(ValueError):
+    """A status template that cannot be applied, as one line."""
+
+
+@dataclass
+class Exits:
+    """Exit records ready for matching (``EXIT_COLUMNS``), where they came from, and the one
+    line to show when status is unavailable (``note``; None when records were read)."""
+    frame: pd.DataFrame
+    source: str  # "sqlserver" | "csv" | "none"
+    note: str | None = None
+
+
+def empty_exits_frame(tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    out = pd.DataFrame({c: pd.Series([], dtype=object) for c in EXIT_COLUMNS})
+    out["validada"] = pd.Series([], dtype=f"datetime64[ns, {tz}]")
+    return out
+
+
+def default_template(spec) -> str:
+    """The live ``Estado`` format: ``09:50 Realizado`` for remisiones, ``Realizado 28/11/2026 14:32`` else."""
+    return REMISIONES_TEMPLATE if spec.name == "remisiones" else OTHER_TEMPLATE
+
+
+# ---- turning raw records into the exits frame -------------------------------------------
+
+def _missing(v: Any) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    return isinstance(v, float) and math.isnan(v)
+
+
+def key_part(v: Any) -> str | None:
+    """One part of an operation number as canonical text: ``'037644'``/``37644``/``37644.0`` -> ``'37644'``."""
+    if _missing(v):
+        return None
+    s = str(v).strip()
+    if re.fullmatch(r"\d+(?:\.0*)?", s):
+        return str(int(float(s))) if "." in s else str(int(s))
+    return s or None
+
+
+def split_operacion(v: Any) -> tuple[str, str, str] | None:
+    """``'37644-1-1'`` -> ``('37644', '1', '1')``; None when it is not three parts."""
+    if _missing(v):
+        return None
+    parts = re.sub(r"\s+", "", str(v)).split("-")
+    if len(parts) != 3 or not all(parts):
+        return None
+    return tuple(key_part(p) for p in parts)  # type: ignore[return-value]
+
+
+_STAMP_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M",
+                  "%d/%m/%y %H:%M", "%d-%m-%y %H:%M", "%d/%m/%Y", "%d-%m-%Y")
+
+
+def parse_timestamp(v: Any, tz: ZoneInfo) -> datetime | None:
+    """An exit timestamp as an aware datetime in ``tz``; naive values are local wall-clock time."""
+    if _missing(v):
+        return None
+    if isinstance(v, pd.Timestamp):
+        v = v.to_pydatetime()
+    if isinstance(v, datetime):
+        moment = v
+    elif isinstance(v, date):
+        moment = datetime(v.year, v.month, v.day)
+    else:
+        text = str(v).strip()
+        if not text:
+            return None
+        moment = None
+        if re.match(r"^\d{4}-\d{2}-\d{2}", text):
+            try:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" T", "T"))
+            except ValueError:
+                moment = None
+        if moment is None:
+            for fmt in _STAMP_FORMATS:
+                try:
+                    moment = datetime.strptime(text, fmt)
+                    break
+                except ValueError:
+                    continue
+        if moment is None:
+            return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=tz)
+    return moment.astimezone(tz)
+
+
+def _aware_series(values: list[datetime | None], tz: str) -> pd.Series:
+    """Aware datetimes (None allowed) as a ``datetime64[ns, tz]`` column."""
+    return pd.to_datetime(pd.Series(values, dtype=object), utc=True).dt.tz_convert(tz)
+
+
+def exits_frame(raw: pd.DataFrame, *, tz: str = DEFAULT_TZ, where: str = "exit records") -> pd.DataFrame:
+    """Raw exit records (any column case, from SQL Server or CSV) as ``EXIT_COLUMNS``.
+
+    ``info`` holds every other column (meta ``_`` columns excepted). Rows without a readable
+    ``validada`` are dropped with a log line. A missing required column is a ``ValueError``.
+    """
+    if raw is None or len(raw.columns) == 0:
+        return empty_exits_frame()
+    by_lower = {str(c).strip().lower(): c for c in raw.columns}
+    if "validada" not in by_lower:
+        raise ValueError(f"{where}: column validada is missing")
+    if "contenedor" not in by_lower and not all(p in by_lower for p in _KEY_PARTS):
+        raise ValueError(f"{where}: needs column contenedor or orden_ing, suborden, renglon")
+    from ..normalize import normalize_container
+    zone = ZoneInfo(tz)
+    n = len(raw)
+    col = lambda name: raw[by_lower[name]] if name in by_lower else pd.Series([None] * n, index=raw.index)
+    known = {by_lower[k] for k in (*_KEY_PARTS, "contenedor", "validada") if k in by_lower}
+    info_cols = [c for c in raw.columns if c not in known and not str(c).startswith("_")]
+    out = pd.DataFrame({
+        **{p: pd.Series([key_part(v) for v in col(p)], dtype=object) for p in _KEY_PARTS},
+        "contenedor": pd.Series(normalize_container(col("contenedor").astype(object)).tolist(), dtype=object),
+        "validada": _aware_series([parse_timestamp(v, zone) for v in col("validada")], tz),
+        "info": pd.Series([{str(c): (None if _missing(r[c]) else r[c]) for c in info_cols}
+                           for r in raw[info_cols].to_dict("records")] if info_cols else [{}] * n,
+                          dtype=object),
+    })
+    bad = out["validada"].isna()
+    if bad.any():
+        _log.warning("%s: %d record(s) without a readable validada ignored", where, int(bad.sum()))
+        out = out[~bad].reset_index(drop=True)
+    return out
+
+
+# ---- loading -------------------------------------------------------------------------------
+
+def _none(note: str) -> Exits:
+    _log.warning(note)
+    return Exits(empty_exits_frame(), "none", note)
+
+
+def load_exits(cfg, *, now: datetime | None = None) -> Exits:
+    """Exit records from SQL Server (``sql_server.enabled``, look-back ``lookback_days``), else
+    from the ``salidas`` CSV when it exists. When neither can be read the result holds no
+    records, ``source`` ``"none"`` and a one-line ``note`` (the run goes on without status)."""
+    ss = cfg.sql_server
+    tz = ss.timezone
+    if ss.enabled:
+        from ..sources.sqlserver import SqlServerUnavailable, fetch_exits
+        now = now or datetime.now(ZoneInfo(tz))
+        since = now - timedelta(days=ss.lookback_days)
+        try:
+            raw = fetch_exits(cfg, since)
+            return Exits(exits_frame(raw, tz=tz, where=f"{ss.schema_}.{ss.table}"), "sqlserver")
+        except SqlServerUnavailable as exc:
+            return _none(f"status skipped: {exc}")
+        except ValueError as exc:
+            return _none(f"status skipped: {exc}")
+    path = cfg.csv_path("salidas")
+    if not cfg.csv_sources.enabled:
+        return _none("status skipped: SQL Server and CSV sources are both disabled")
+    if not path.exists():
+        return _none(f"status skipped: SQL Server disabled and {path} not found")
+    from ..sources.csv import CsvError, read_named_csv
+    try:
+        raw = read_named_csv(cfg, "salidas")
+        return Exits(exits_frame(raw, tz=tz, where=str(path)), "csv")
+    except (CsvError, ValueError) as exc:
+        return _none(f"status skipped: {exc}")
+
+
+# ---- applying ------------------------------------------------------------------------------
+
+def _template_fields(template: str) -> set[str]:
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise StatusTemplateError(f"status template {template!r}: {exc}") from None
+    out = set()
+    for _, name, _, _ in parsed:
+        if name is None:
+            continue
+        base = re.split(r"[.\[]", name, maxsplit=1)[0]
+        if base == "" or base.isdigit():
+            raise StatusTemplateError(f"status template {template!r}: use named fields like {{validada}}")
+        out.add(base)
+    return out
+
+
+def render_estado(template: str, validada: datetime, info: dict) -> str:
+    """``template`` filled with ``validada`` and the info values (None shown as empty)."""
+    values = {k: ("" if _missing(v) else v) for k, v in (info or {}).items()}
+    values["validada"] = validada
+    try:
+        return template.format(**values)
+    except KeyError as exc:
+        raise StatusTemplateError(f"status template {template!r}: unknown field {exc.args[0]!r}; "
+                                  f"available: {', '.join(sorted(values))}") from None
+    except (ValueError, IndexError, AttributeError, TypeError) as exc:
+        raise StatusTemplateError(f"status template {template!r}: {exc}") from None
+
+
+def _latest(exits: pd.DataFrame, key_cols: list[str]) -> pd.DataFrame:
+    usable = exits.dropna(subset=key_cols)
+    if usable.empty:
+        return usable
+    order = usable.sort_values("validada", kind="stable")
+    return order.drop_duplicates(subset=key_cols, keep="last")
+
+
+def apply_status(frame: pd.DataFrame, spec, exits: Exits, *, template: str | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Set ``Estado`` on the rows of ``frame`` that an exit record matches (the latest wins).
+
+    Returns (a copy of ``frame`` with ``Estado`` set, matches: ``key`` (the row's
+    ``sync_key``, else its match value), ``estado_before``, ``estado_after``, ``validada``).
+    """
+    template = template or default_template(spec)
+    fields = _template_fields(template)
+    out = frame.copy()
+    matches = pd.DataFrame({c: pd.Series([], dtype=object) for c in MATCH_COLUMNS})
+    records = exits.frame if exits is not None else None
+    if records is None or records.empty or out.empty:
+        return out, matches
+    infos = set().union(*[set(i) for i in records["info"]]) | {"validada"}
+    unknown = sorted(f for f in fields if f not in infos)
+    if unknown:
+        raise StatusTemplateError(f"status template {template!r}: unknown field {unknown[0]!r}; "
+                                  f"available: {', '.join(sorted(infos))}")
+    if spec.name == "remisiones":
+        key_cols = list(_KEY_PARTS)
+        source_col = "Operacion"
+        row_keys = [split_operacion(v) for v in out[source_col]] if source_col in out else [None] * len(out)
+    else:
+        key_cols = ["contenedor"]
+        source_col = "Contenedor"
+        row_keys = [(None if _missing(v) else str(v),) for v in out[source_col]] if source_col in out \
+            else [None] * len(out)
+    latest = _latest(records, key_cols)
+    lookup = {tuple(r[c] for c in key_cols): r for r in latest.to_dict("records")}
+    if "Estado" not in out.columns:
+        out["Estado"] = pd.Series([None] * len(out), index=out.index, dtype=object)
+    estado = out["Estado"].astype(object).tolist()
+    keys = out["sync_key"].tolist() if "sync_key" in out.columns else out[source_col].tolist()
+    rows = []
+    for i, k in enumerate(row_keys):
+        hit = lookup.get(k) if k is not None and None not in k else None
+        if hit is None:
+            continue
+        new = render_estado(template, hit["validada"], hit["info"])
+        before = None if _missing(estado[i]) else estado[i]
+        rows.append({"key": keys[i], "estado_before": before, "estado_after": new,
+                     "validada": hit["validada"]})
+        estado[i] = new
+    out["Estado"] = pd.Series(estado, index=out.index, dtype=object)
+    if rows:
+        matches = pd.DataFrame({c: pd.Series([r[c] for r in rows], dtype=object) for c in MATCH_COLUMNS[:3]})
+        matches["validada"] = pd.Series([r["validada"] for r in rows]).dt.tz_convert(records["validada"].dt.tz)
+    return out, matches

@@ -1,0 +1,174 @@
+"""Exit records (``DEPOFIS.DASSA.Salidas``) from SQL Server through pyodbc (DESIGN §4 step 4, §6).
+
+Optional: enabled by ``sql_server.enabled``. The connection string is the config's
+``sql_server.connection_string`` override (any ODBC driver, e.g. PostgreSQL's for tests),
+else it is built from ``driver``/``server``/``database`` and the credentials, which come
+from the environment (``TRAFICO_SQLSERVER_USER`` / ``TRAFICO_SQLSERVER_PASSWORD``).
+
+The only SQL sent is one ``SELECT`` valid on SQL Server and on any ANSI database:
+double-quoted identifiers and a ``?`` parameter for the look-back bound. Every failure
+(pyodbc missing, driver missing, server unreachable, login failed, query failed) is one
+:class:`SqlServerUnavailable` line that never contains a password.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+# SQLSTATE classes pyodbc reports (first element of the exception's args)
+_LOGIN_FAILED = {"28000"}
+_UNREACHABLE = {"08001", "08S01", "08004", "HYT00", "HYT01"}
+_SECRET_KEYS = {"pwd", "password"}
+
+
+class SqlServerUnavailable(Exception):
+    """Exit records cannot be read; the message is one line, without secrets."""
+
+
+def quote_identifier(name: str, what: str = "identifier") -> str:
+    """``name`` as an ANSI double-quoted identifier; names holding quotes or control
+    characters are refused (they could only be an injection or a typo)."""
+    if not isinstance(name, str) or not name.strip():
+        raise SqlServerUnavailable(f"sql_server.{what}: an identifier is required")
+    if '"' in name or any(ord(ch) < 32 for ch in name):
+        raise SqlServerUnavailable(f"sql_server.{what}: identifier {name!r} contains a forbidden character")
+    return f'"{name}"'
+
+
+def _odbc_value(value: str) -> str:
+    """A connection-string value, braced when it holds characters ODBC would misread."""
+    if value and (any(ch in value for ch in ";{}=") or value != value.strip()):
+        return "{" + value.replace("}", "}}") + "}"
+    return value
+
+
+def connection_string(cfg) -> str:
+    """The ODBC connection string: the config override as is, else built from its parts.
+
+    Without a username the connection uses Windows authentication (``Trusted_Connection``).
+    """
+    ss = cfg.sql_server
+    if ss.connection_string is not None and ss.connection_string.get_secret_value().strip():
+        return ss.connection_string.get_secret_value().strip()
+    if not ss.server.strip():
+        raise SqlServerUnavailable("sql_server.server is not set (nor sql_server.connection_string)")
+    parts = [f"DRIVER={{{ss.driver}}}", f"SERVER={_odbc_value(ss.server)}",
+             f"DATABASE={_odbc_value(ss.database)}"]
+    if ss.username:
+        parts.append(f"UID={_odbc_value(ss.username)}")
+        if ss.password is not None:
+            parts.append(f"PWD={_odbc_value(ss.password.get_secret_value())}")
+    else:
+        parts.append("Trusted_Connection=yes")
+    return ";".join(parts) + ";"
+
+
+def exits_query(cfg) -> str:
+    """The exit-records SELECT: every column of ``"schema"."table"`` from a look-back bound on."""
+    ss = cfg.sql_server
+    table = f'{quote_identifier(ss.schema_, "schema")}.{quote_identifier(ss.table, "table")}'
+    return f'SELECT * FROM {table} WHERE "validada" >= ? ORDER BY "validada"'
+
+
+def _driver_name(conn_str: str) -> str | None:
+    m = re.search(r"(?i)\bdriver\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)", conn_str)
+    if not m:
+        return None
+    name = m.group(1).strip()
+    return name[1:-1].replace("}}", "}") if name.startswith("{") else name
+
+
+def _secrets_of(cfg, conn_str: str) -> list[str]:
+    out = list(cfg.secrets)
+    for m in re.finditer(r"(?i)(?:^|;)\s*([^=;]+?)\s*=\s*(\{(?:[^}]|\}\})*\}|[^;]*)", conn_str):
+        if m.group(1).strip().lower() in _SECRET_KEYS:
+            v = m.group(2).strip()
+            out.append(v)
+            if v.startswith("{"):
+                out.append(v[1:-1].replace("}}", "}"))
+    return [s for s in out if s]
+
+
+def scrub_message(message: str, secrets: list[str]) -> str:
+    """First meaningful line of a driver message, vendor prefixes and secrets removed."""
+    text = re.sub(r"\[[^\]]*\]", "", str(message))
+    text = re.sub(r"\(\d+\)\s*\(SQL\w+\)", "", text)
+    text = re.sub(r"\(SQL\w+\)", "", text)
+    lines = [ln.strip(" ;.") for ln in re.split(r"[\r\n]+|;\s*(?=\S)", text) if ln.strip(" ;.")]
+    line = lines[0] if lines else "unknown error"
+    for s in sorted(secrets, key=len, reverse=True):
+        line = line.replace(s, "***")
+    line = re.sub(r"(?i)\b(pwd|password)\s*=\s*[^;\s]*", r"\1=***", line)
+    return line[:300]
+
+
+def _explain(exc: Exception, cfg, conn_str: str) -> str:
+    args = getattr(exc, "args", ())
+    state = str(args[0]) if len(args) > 1 else ""
+    detail = scrub_message(args[1] if len(args) > 1 else (args[0] if args else exc), _secrets_of(cfg, conn_str))
+    ss = cfg.sql_server
+    where = f" {ss.server}/{ss.database}" if ss.server else ""
+    if state == "IM002" or (state == "01000" and "can't open lib" in detail.lower()):
+        import pyodbc
+        installed = ", ".join(pyodbc.drivers()) or "none"
+        name = _driver_name(conn_str)
+        if name is None:
+            return f"no ODBC driver named in the connection string ({detail}; installed drivers: {installed})"
+        return f"ODBC driver {name!r} is not installed (installed drivers: {installed})"
+    if state in _LOGIN_FAILED or re.search(r"(?i)login failed|authentication failed", detail):
+        return f"login to SQL Server{where} failed: {detail}"
+    if state in _UNREACHABLE:
+        return f"SQL Server{where} is unreachable: {detail}"
+    return f"cannot connect to SQL Server{where}: {detail}"
+
+
+def connect(cfg):
+    """An open pyodbc connection (autocommit, read only use), or :class:`SqlServerUnavailable`."""
+    try:
+        import pyodbc
+    except ImportError:
+        raise SqlServerUnavailable("pyodbc is not installed (pip install pyodbc)") from None
+    conn_str = connection_string(cfg)
+    timeout = cfg.sql_server.timeout_seconds
+    try:
+        conn = pyodbc.connect(conn_str, timeout=timeout, autocommit=True)
+    except pyodbc.Error as exc:
+        raise SqlServerUnavailable(_explain(exc, cfg, conn_str)) from None
+    try:
+        conn.timeout = timeout  # query timeout, where the driver supports it
+    except pyodbc.Error:
+        pass
+    return conn
+
+
+def _local_naive(moment: datetime, tz: str) -> datetime:
+    """SQL Server keeps local wall-clock times: compare in the depot's zone, without offset."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+
+
+def fetch_exits(cfg, since: datetime) -> pd.DataFrame:
+    """Exit records validated at or after ``since``, as the database returns them (one column
+    per table column, values as the driver types them)."""
+    query = exits_query(cfg)
+    conn = connect(cfg)
+    try:
+        import pyodbc
+        try:
+            cur = conn.cursor()
+            cur.execute(query, _local_naive(since, cfg.sql_server.timezone))
+            columns = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+        except pyodbc.Error as exc:
+            conn_str = connection_string(cfg)
+            args = getattr(exc, "args", ())
+            detail = scrub_message(args[1] if len(args) > 1 else exc, _secrets_of(cfg, conn_str))
+            raise SqlServerUnavailable(
+                f"reading {cfg.sql_server.schema_}.{cfg.sql_server.table} failed: {detail}") from None
+    finally:
+        conn.close()
+    return pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns)
