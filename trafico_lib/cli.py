@@ -38,6 +38,8 @@ def build_parser(prog: str = "update_traficov2.py") -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="compute and show the plan; write nothing anywhere")
     p.add_argument("--health-check", action="store_true", help="print the system health block; exit 1 if unhealthy")
     p.add_argument("--back-propagate", action="store_true", help="copy the traffic desk's Chofer back to the source tables")
+    p.add_argument("--prune", action="store_true",
+                   help="delete sync log, changes, rejects and archived notebooks older than archival.days_to_keep")
     p.add_argument("--init-db", action="store_true", help="create or upgrade the schema (idempotent)")
     p.add_argument("--print-sql", action="store_true", help="print the schema as plain SQL (for the Supabase SQL editor)")
     p.add_argument("--load-samples", action="store_true", help="(demo) create the source tables and load data/*.csv into them")
@@ -168,6 +170,12 @@ def cmd_back_propagate(cfg, args) -> int:
     from .engine.backprop import back_propagate
     from .pipeline import new_run_id
     from .stores import open_store
+    if not args.no_notebook and _runner_available():  # the back_propagate notebook, archived
+        from .runner import run_back_propagate_notebook
+        only = _tables(args)[0] if args.table else None
+        out, run = run_back_propagate_notebook(cfg, only, dry_run=args.dry_run, config_path=args.config,
+                                               run_id=args.run_id)
+        return _print_back_propagation(out, args, failed=not run.ok)
     store = open_store(cfg)
     run_id = args.run_id or new_run_id()
     out, failed = [], False
@@ -189,14 +197,28 @@ def cmd_back_propagate(cfg, args) -> int:
                 out.append({"table": name, "status": "locked", "error": str(exc), "rows_updated": 0})
                 continue
         out.append(res.to_dict())
+    return _print_back_propagation(out, args, failed=failed)
+
+
+def _print_back_propagation(out: list[dict], args, *, failed: bool) -> int:
     if args.json:
         _print({"results": out}, True)
     else:
         print("=== Back-propagation" + (" (dry-run, nothing written)" if args.dry_run else "") + " ===")
         for r in out:
-            print(f"{r['table']}: {r['rows_updated']} source rows updated"
+            print(f"{r['table']}: {r.get('rows_updated', 0)} source rows updated"
                   + (f"  error: {r['error']}" if r.get("error") else ""))
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_prune(cfg, args) -> int:
+    from .retention import prune
+    res = prune(cfg, dry_run=args.dry_run)
+    if args.json:
+        _print(res.to_dict(), True)
+    else:
+        print(res.summary())
+    return EXIT_OK
 
 
 def cmd_health(cfg, args) -> int:
@@ -227,6 +249,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "trafico") -> int:
                 return code
         if args.load_samples:
             return cmd_load_samples(cfg, args)
+        if args.prune:
+            return cmd_prune(cfg, args)
         if args.health_check:
             return cmd_health(cfg, args)
         if args.back_propagate:

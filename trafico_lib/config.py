@@ -140,6 +140,7 @@ class Runner(_Model):
     cell_timeout_seconds: int = Field(1800, gt=0)
     notebooks_dir: str = "notebooks"
     reports_dir: str = "reports"
+    data_docs_keep_runs: int = Field(20, gt=0)  # validation results kept per table (Data Docs)
 
 
 class Config(_Model):

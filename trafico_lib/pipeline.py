@@ -4,6 +4,7 @@
     ex = extract(ctx)             # source delta, text as it is in the source
     norm = normalize(ctx, ex)     # typed, trimmed, placeholders gone (+ issues)
     val = validate(ctx, norm)     # Great Expectations suite: valid / rejected / warnings
+    save_validation(ctx, val)     # kept for the Data Docs health report
     enr = enrich(ctx, val)        # expo slots, Realizado status
     stg = stage(ctx, enr)         # one row per sync_key, hashes, unchanged rows set aside
     pl = plan(ctx, stg)           # inserts, field diffs, deactivations (writes nothing)
@@ -115,6 +116,18 @@ def normalize(ctx: RunContext, ex: Extract):
 def validate(ctx: RunContext, norm):
     from .rules.validate import validate as run_rules
     return run_rules(norm.frame, ctx.spec, ctx.cfg, issues=norm.issues)
+
+
+def save_validation(ctx: RunContext, val):
+    """Keep this run's validation results for the Data Docs site (not on a dry-run)."""
+    if ctx.dry_run:
+        return None
+    from .docs import save_validation as save
+    try:
+        return save(ctx.cfg, ctx.spec.name, ctx.run_id, val)
+    except Exception as exc:  # a report that cannot be written must not stop the sync
+        log.warning("%s: validation results not saved for Data Docs: %s", ctx.spec.name, _one_line(exc))
+        return None
 
 
 @dataclass
@@ -344,6 +357,7 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
         ex = extract(ctx)
         norm = normalize(ctx, ex)
         val = validate(ctx, norm)
+        save_validation(ctx, val)
         enr = enrich(ctx, val)
         rejected_keys = _validation_rejects(val, ctx.spec, ctx.settings.key)
         stg = stage(ctx, enr, rejected_keys=[r["sync_key"] for r in rejected_keys])

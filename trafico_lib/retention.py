@@ -1,0 +1,204 @@
+"""Retention: prune what is older than ``archival.days_to_keep`` (``--prune``, ``make prune``).
+
+Run on its own (cron, ``make prune``), never by the sync itself, so a sync's time and
+locks never depend on how much history there is.
+
+What goes, for a cutoff of ``now - days_to_keep``:
+
+* ``traficov2_sync_log`` rows with ``sync_timestamp`` before the cutoff;
+* ``traficov2_sync_changes`` rows created before the cutoff;
+* ``traficov2_sync_rejects`` rows created before the cutoff, **except each key's newest
+  reject while that key has no active target row** (an *open* reject). A row that stays
+  broken in the source is re-read, and re-rejected, only when it changes (incremental by
+  timestamp), so its old reject is the only record that it was not lost; the health check
+  counts it as accounted for. It goes at the first prune after its key syncs. Rejects
+  without a key (the key itself was missing) are pruned by age like the rest;
+* archived notebooks (and their HTML) under ``cfg.resolve(archival.archive_path)`` in day
+  folders ``yyyy/mm/dd`` whose day is before the cutoff's day; emptied folders are
+  removed. Nothing outside that layout is touched.
+
+``dry_run=True`` counts what would go and deletes nothing. The state table
+(``traficov2_sync_state``) and the targets are never touched.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from psycopg import sql
+
+from .tables import TABLES
+
+_YEAR, _MONTH, _DAY = re.compile(r"^\d{4}$"), re.compile(r"^\d{2}$"), re.compile(r"^\d{2}$")
+
+
+class RetentionError(Exception):
+    """Pruning could not run; one readable line."""
+
+
+@dataclass
+class PruneResult:
+    cutoff: datetime
+    days_to_keep: int
+    dry_run: bool
+    log_rows: int = 0
+    changes_rows: int = 0
+    rejects_rows: int = 0
+    open_rejects_kept: int = 0
+    archive_root: str = ""
+    archive_files: list[str] = field(default_factory=list)
+    archive_bytes: int = 0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["cutoff"] = self.cutoff.isoformat()
+        return d
+
+    def summary(self) -> str:
+        verb = "Would delete" if self.dry_run else "Deleted"
+        return "\n".join([
+            f"=== Prune (older than {self.days_to_keep} days, before {self.cutoff:%Y-%m-%d %H:%M %Z})"
+            + (" (dry-run, nothing deleted)" if self.dry_run else "") + " ===",
+            f"{verb}: {self.log_rows} sync log rows, {self.changes_rows} change rows, "
+            f"{self.rejects_rows} reject rows ({self.open_rejects_kept} open rejects kept)",
+            f"{verb}: {len(self.archive_files)} archived files ({self.archive_bytes / 1e6:.1f} MB) "
+            f"under {self.archive_root}",
+        ])
+
+
+def cutoff_for(days_to_keep: int, now: datetime | None = None) -> datetime:
+    """The moment before which history goes."""
+    if days_to_keep <= 0:
+        raise RetentionError(f"days_to_keep must be positive, got {days_to_keep}")
+    now = now or datetime.now(timezone.utc)
+    return now - timedelta(days=days_to_keep)
+
+
+# ---- the database --------------------------------------------------------------------------------
+
+def _key_is_active(existing_targets: set[str]) -> sql.Composable:
+    """SQL true when reject ``r``'s key is an active row of its target (expo: also by Booking)."""
+    parts = []
+    for spec in TABLES.values():
+        if spec.target not in existing_targets:
+            continue
+        match = sql.SQL("t.sync_key = r.sync_key")
+        if spec.extra_target_columns:
+            match = sql.SQL("(t.sync_key = r.sync_key OR t.{} = r.sync_key)").format(sql.Identifier("Booking"))
+        parts.append(sql.SQL("(r.table_name = {name} AND EXISTS (SELECT 1 FROM {tbl} t WHERE {match} AND t.activo))")
+                     .format(name=sql.Literal(spec.target), tbl=sql.Identifier(spec.target), match=match))
+    return sql.SQL(" OR ").join(parts) if parts else sql.SQL("false")
+
+
+def _open_reject(existing_targets: set[str]) -> sql.Composed:
+    return sql.SQL(
+        "(r.sync_key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM traficov2_sync_rejects n "
+        "WHERE n.table_name = r.table_name AND n.sync_key = r.sync_key "
+        "AND (n.created_at, n.id) > (r.created_at, r.id)) AND NOT ({active}))"
+    ).format(active=_key_is_active(existing_targets))
+
+
+def _targets(conn) -> set[str]:
+    rows = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+                        "AND table_name = ANY(%s)", ([s.target for s in TABLES.values()],)).fetchall()
+    return {r[0] for r in rows}
+
+
+def prune_database(conn, cutoff: datetime, *, dry_run: bool = False) -> dict[str, int]:
+    """Delete (or count) log, change and reject rows before ``cutoff``, in one transaction."""
+    targets = _targets(conn)
+    open_reject = _open_reject(targets)
+    old = {"log": ("traficov2_sync_log", "sync_timestamp"), "changes": ("traficov2_sync_changes", "created_at")}
+    out: dict[str, int] = {}
+    with conn.transaction():
+        for what, (table, column) in old.items():
+            verb = sql.SQL("SELECT count(*) FROM {t} WHERE {c} < %s" if dry_run else "DELETE FROM {t} WHERE {c} < %s")
+            cur = conn.execute(verb.format(t=sql.Identifier(table), c=sql.Identifier(column)), (cutoff,))
+            out[what] = int(cur.fetchone()[0]) if dry_run else cur.rowcount
+        kept = conn.execute(sql.SQL("SELECT count(*) FROM traficov2_sync_rejects r WHERE r.created_at < %s AND {}")
+                            .format(open_reject), (cutoff,)).fetchone()[0]
+        if dry_run:
+            total = conn.execute("SELECT count(*) FROM traficov2_sync_rejects WHERE created_at < %s",
+                                 (cutoff,)).fetchone()[0]
+            out["rejects"] = int(total - kept)
+        else:
+            cur = conn.execute(sql.SQL("DELETE FROM traficov2_sync_rejects r WHERE r.created_at < %s AND NOT {}")
+                               .format(open_reject), (cutoff,))
+            out["rejects"] = cur.rowcount
+        out["open_rejects_kept"] = int(kept)
+    return out
+
+
+# ---- the archive ---------------------------------------------------------------------------------
+
+def _day_folders(root: Path):
+    """(date, folder) for every ``yyyy/mm/dd`` folder under ``root`` that names a real day."""
+    if not root.is_dir():
+        return
+    for y in sorted(root.iterdir()):
+        if not (y.is_dir() and _YEAR.match(y.name)):
+            continue
+        for m in sorted(y.iterdir()):
+            if not (m.is_dir() and _MONTH.match(m.name)):
+                continue
+            for d in sorted(m.iterdir()):
+                if not (d.is_dir() and _DAY.match(d.name)):
+                    continue
+                try:
+                    yield date(int(y.name), int(m.name), int(d.name)), d
+                except ValueError:
+                    continue
+
+
+def old_archive_files(root: str | Path, before: date) -> list[Path]:
+    """Files in archive day folders whose day is before ``before``."""
+    out: list[Path] = []
+    for day, folder in _day_folders(Path(root)):
+        if day < before:
+            out.extend(sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink()))
+    return out
+
+
+def prune_archive(root: str | Path, before: date, *, dry_run: bool = False) -> tuple[list[Path], int]:
+    """Delete (or list) archived files of days before ``before``; returns (files, bytes)."""
+    root = Path(root)
+    files = old_archive_files(root, before)
+    size = sum(p.lstat().st_size for p in files)
+    if dry_run:
+        return files, size
+    for day, folder in list(_day_folders(root)):
+        if day < before:
+            shutil.rmtree(folder)
+    for y in [p for p in root.iterdir() if p.is_dir() and _YEAR.match(p.name)] if root.is_dir() else []:
+        for m in [p for p in y.iterdir() if p.is_dir() and _MONTH.match(p.name)]:
+            if not any(m.iterdir()):
+                m.rmdir()
+        if not any(y.iterdir()):
+            y.rmdir()
+    return files, size
+
+
+# ---- the whole thing -----------------------------------------------------------------------------
+
+def prune(cfg, *, days: int | None = None, dry_run: bool = False, now: datetime | None = None,
+          store=None) -> PruneResult:
+    """Prune the database history and the archive older than ``days`` (default:
+    ``archival.days_to_keep``). Raises ``StoreError`` when the database cannot be reached."""
+    days = days if days is not None else cfg.archival.days_to_keep
+    cutoff = cutoff_for(days, now)
+    root = cfg.resolve(cfg.archival.archive_path)
+    result = PruneResult(cutoff=cutoff, days_to_keep=days, dry_run=dry_run, archive_root=str(root))
+    if store is None:
+        from .stores import open_store
+        store = open_store(cfg)
+    with store.connect() as conn:
+        counts = prune_database(conn, cutoff, dry_run=dry_run)
+    result.log_rows, result.changes_rows = counts["log"], counts["changes"]
+    result.rejects_rows, result.open_rejects_kept = counts["rejects"], counts["open_rejects_kept"]
+    files, size = prune_archive(root, cutoff.date(), dry_run=dry_run)
+    result.archive_files = [str(p) for p in files]
+    result.archive_bytes = size
+    return result
