@@ -71,6 +71,9 @@ def make_config(tmp_path, monkeypatch):
         if db_url:
             data.setdefault("database", {})["url"] = db_url
         data.setdefault("csv_sources", {}).setdefault("data_path", str(DATA))
+        data["csv_sources"].setdefault("backup_path", str(tmp_path / "backup"))
+        data.setdefault("runner", {}).setdefault("reports_dir", str(tmp_path / "reports"))
+        data.setdefault("archival", {}).setdefault("archive_path", str(tmp_path / "runs"))
         p = tmp_path / f"cfg_{next(_counter)}.json"
         p.write_text(json.dumps(data), encoding="utf-8")
         return load_config(p, env_file=None)

@@ -41,6 +41,7 @@ def _default_files() -> dict[str, str]:
 class CsvSources(_Model):
     enabled: bool = True
     data_path: str = "./data/"
+    backup_path: str | None = None  # dated target snapshots; default <data_path>/backup
     files: dict[str, str] = Field(default_factory=_default_files)
 
     @field_validator("files")

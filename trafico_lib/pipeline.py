@@ -3,12 +3,14 @@
     ctx = start("arribos", mode="full")
     ex = extract(ctx)             # source delta, text as it is in the source
     norm = normalize(ctx, ex)     # typed, trimmed, placeholders gone (+ issues)
+    chk = cross_check(ctx, ex, norm)  # source vs its CSV export (reported, never blocks)
     val = validate(ctx, norm)     # Great Expectations suite: valid / rejected / warnings
     save_validation(ctx, val)     # kept for the Data Docs health report
     enr = enrich(ctx, val)        # expo slots, Realizado status
     stg = stage(ctx, enr)         # one row per sync_key, hashes, unchanged rows set aside
     pl = plan(ctx, stg)           # inserts, field diffs, deactivations (writes nothing)
-    res = apply(ctx, stg, val)    # batches, retries, lock, log + changes + rejects + state
+    res = apply(ctx, stg, val, ex=ex, check=chk)  # batches, retries, lock, log, changes, rejects, state
+                                  # + today's CSV backup of the target
 
 ``run_table`` does all of it in one call (``--no-notebook`` and the tests).
 """
@@ -173,6 +175,33 @@ def enrich(ctx: RunContext, val, *, exits=None) -> Enriched:
     return out
 
 
+def cross_check(ctx: RunContext, ex: Extract, norm):
+    """External validation: the source's keys against the table's CSV export (never blocks).
+
+    Only when CSV sources are enabled, the source is the database, and this run read the
+    whole table (a timestamp delta is not comparable with a full export).
+    """
+    if not ctx.cfg.csv_sources.enabled or ctx.settings.source == "csv" or ex.since is not None:
+        return None
+    from .csv_roles import cross_check as compare
+    return compare(ctx.cfg, ctx.spec, norm.frame, ctx.run_date, key=ctx.settings.key)
+
+
+def write_backup(ctx: RunContext, result: "RunResult") -> str | None:
+    """After a successful sync: today's CSV snapshot of the target (when CSV sources are on)."""
+    if not ctx.cfg.csv_sources.enabled or result.status != "ok":
+        return None
+    from .csv_roles import write_snapshot
+    changed = any(result.counts.get(k) for k in ("inserted", "updated", "deactivated"))
+    try:
+        with ctx.store.connect() as conn:
+            path = write_snapshot(conn, ctx.cfg, ctx.spec, ctx.run_date, changed=changed)
+    except Exception as exc:  # the data is committed; a failed backup is reported, not fatal
+        log.warning("%s: CSV backup not written: %s", ctx.spec.name, _one_line(exc))
+        return None
+    return str(path) if path else None
+
+
 @dataclass
 class StageResult:
     staged: Staged
@@ -216,6 +245,7 @@ class RunResult:
     notebook: str | None = None
     attempts: int = 1
     plan: Plan | None = None
+    backup: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -223,7 +253,7 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("table", "target", "run_id", "mode", "dry_run", "status", "counts",
-                                            "duration_seconds", "error", "notebook", "attempts")}
+                                            "duration_seconds", "error", "notebook", "attempts", "backup")}
         if self.plan is not None:
             d["plan"] = {"counts": self.plan.counts,
                          "sample_changes": self.plan.updates.head(20).astype(str).to_dict("records")}
@@ -258,7 +288,8 @@ def counts_of(ex: Extract | None, stg: StageResult, outcome: MergeOutcome, rejec
 
 
 def apply(ctx: RunContext, stg: StageResult, val=None, *, ex: Extract | None = None,
-          on_batch: Callable[[int, int], None] | None = None, progress: bool = False) -> RunResult:
+          on_batch: Callable[[int, int], None] | None = None, progress: bool = False,
+          check=None) -> RunResult:
     """Write the run in one transaction per table, retried on transient errors only."""
     t0 = time.monotonic()
     result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, ctx.mode, ctx.dry_run, "ok",
@@ -305,7 +336,8 @@ def apply(ctx: RunContext, stg: StageResult, val=None, *, ex: Extract | None = N
                     "duration_seconds": round(time.monotonic() - t0, 3), "notebook": ctx.notebook,
                     "strategy": ex.strategy if ex else None, "attempts": attempts,
                     "watermark": ex.watermark.isoformat() if ex and ex.watermark else None,
-                    "batches": outcome.batches})
+                    "batches": outcome.batches,
+                    "external_validation": check.to_details() if check is not None else None})
                 record.write_state(conn, ctx.spec, ctx.run_id, ex.watermark if ex else None)
                 outcome.rejects = all_rejects
                 return outcome
@@ -326,6 +358,7 @@ def apply(ctx: RunContext, stg: StageResult, val=None, *, ex: Extract | None = N
         if bar is not None:
             bar.close()
     result.attempts = attempts
+    result.backup = write_backup(ctx, result)
     result.duration_seconds = round(time.monotonic() - t0, 3)
     return result
 
@@ -356,6 +389,7 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
     try:
         ex = extract(ctx)
         norm = normalize(ctx, ex)
+        check = cross_check(ctx, ex, norm)
         val = validate(ctx, norm)
         save_validation(ctx, val)
         enr = enrich(ctx, val)
@@ -368,4 +402,4 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
         if not dry_run:
             _log_error(ctx, res.error, 1)
         return res
-    return apply(ctx, stg, val, ex=ex, progress=progress, on_batch=on_batch)
+    return apply(ctx, stg, val, ex=ex, progress=progress, on_batch=on_batch, check=check)
