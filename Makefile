@@ -9,8 +9,11 @@ TABLE ?=
 CONFIG ?=
 ARGS := $(if $(TABLE),--table $(TABLE)) $(if $(CONFIG),--config $(CONFIG))
 CLI := $(PY) update_traficov2.py
+# The notebooks' runner (papermill + archive); parameter files from params/.
+RUNNER := $(PY) -m trafico_lib.runner
+CARGS := $(if $(CONFIG),--config $(CONFIG))
 
-.PHONY: install demo test sync dry-run health back-propagate init-db sql docs lab bench prune stop-db clean
+.PHONY: install demo test sync dry-run health back-propagate init-db sql docs lab notebooks bench prune stop-db clean
 
 # Virtual environment with pinned versions (constraints.txt is the lock).
 $(STAMP): pyproject.toml constraints.txt
@@ -22,30 +25,42 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## demo: set up, start the embedded database, load the samples, sync every table twice
+## demo: set up, start the embedded database, load the samples, sync every table twice through
+## the notebooks (papermill), run the health check; every executed notebook is archived under runs/
 demo: install
-	$(CLI) --init-db $(ARGS)
-	$(CLI) --load-samples $(ARGS)
-	@echo; echo "--- first run: full sync of every table ---"
-	$(CLI) --mode full $(ARGS)
+	$(CLI) --init-db $(CARGS)
+	$(CLI) --load-samples $(CARGS)
+	@echo; echo "--- first run: full sync of every table, one notebook per table ---"
+	$(RUNNER) sync --params params/full.yaml $(ARGS)
 	@echo; echo "--- second run: nothing changed in the sources, so nothing is written ---"
-	$(CLI) --mode incremental $(ARGS)
+	$(RUNNER) sync --params params/incremental.yaml $(ARGS)
+	@echo; echo "--- health check ---"
+	$(RUNNER) health $(CARGS)
+	$(CLI) --health-check $(CARGS)
+	@echo; echo "--- health report (Great Expectations Data Docs) ---"
+	$(PY) -m trafico_lib.docs $(CARGS)
+	@echo; echo "Executed notebooks and their HTML renderings: $$($(PY) -c "from trafico_lib.config import load_config; c=load_config($(if $(CONFIG),'$(CONFIG)',None)); print(c.resolve(c.archival.archive_path))")/<yyyy>/<mm>/<dd>/"
 
 ## test: the whole test suite against a real (embedded) PostgreSQL
 test: install
 	$(PY) -m pytest -q
 
+## sync: MODE=incremental|full (params/$(MODE).yaml), TABLE= for one table; through the notebooks
 sync: install
-	$(CLI) --mode $(MODE) $(ARGS)
+	$(RUNNER) sync --params params/$(MODE).yaml $(ARGS)
 
+## dry-run: the plan of a sync (params/dry_run.yaml over params/$(MODE).yaml); writes nothing
 dry-run: install
-	$(CLI) --dry-run --mode $(MODE) $(ARGS)
+	$(RUNNER) sync --params params/$(MODE).yaml --params params/dry_run.yaml $(ARGS)
 
+## health: the health notebook (archived, with its chart), then the health block and its exit code
 health: install
-	$(CLI) --health-check $(ARGS)
+	$(RUNNER) health $(CARGS)
+	$(CLI) --health-check $(CARGS)
 
+## back-propagate: the traffic desk's Chofer back to the source tables (DRY_RUN=1 to only show it)
 back-propagate: install
-	$(CLI) --back-propagate $(ARGS)
+	$(RUNNER) back-propagate $(if $(DRY_RUN),--dry-run) $(ARGS)
 
 init-db: install
 	$(CLI) --init-db $(ARGS)
@@ -60,6 +75,23 @@ stop-db: install
 clean:
 	rm -rf runs reports .trafico
 
+## lab: Jupyter Lab on the notebooks (installs the `lab` extra on first use)
+lab: install
+	@$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install -q -c constraints.txt -e '.[lab]'
+	$(PY) -m jupyter lab notebooks/
+
+## notebooks: regenerate notebooks/*.ipynb from scripts/make_notebooks.py (outputs stripped)
+notebooks: install
+	$(PY) scripts/make_notebooks.py
+
 ## bench: full sync vs a raw COPY of the same rows, at 100k and 1M rows
 bench: install
 	$(PY) scripts/bench.py $(or $(SIZES),100000 1000000)
+
+## docs: the Data Docs site (validation results + health) under reports/data_docs/
+docs: install
+	$(PY) -m trafico_lib.docs $(if $(CONFIG),--config $(CONFIG))
+
+## prune: delete history older than archival.days_to_keep (DRY_RUN=1 to only count)
+prune: install
+	$(CLI) --prune $(if $(DRY_RUN),--dry-run) $(ARGS)

@@ -7,7 +7,7 @@
     val = validate(ctx, norm)     # Great Expectations suite: valid / rejected / warnings
     save_validation(ctx, val)     # kept for the Data Docs health report
     enr = enrich(ctx, val)        # expo slots, Realizado status
-    stg = stage(ctx, enr)         # one row per sync_key, hashes, unchanged rows set aside
+    stg = stage(ctx, enr, val)    # one row per sync_key, hashes, unchanged rows set aside
     pl = plan(ctx, stg)           # inserts, field diffs, deactivations (writes nothing)
     res = apply(ctx, stg, val, ex=ex, check=chk)  # batches, retries, lock, log, changes, rejects, state
                                   # + today's CSV backup of the target
@@ -212,9 +212,17 @@ class StageResult:
         return self.staged.frame
 
 
-def stage(ctx: RunContext, enr: Enriched | pd.DataFrame, *, rejected_keys: list[str] | None = None) -> StageResult:
-    """One row per key (latest wins), hashed; rows identical to the target set aside."""
+def stage(ctx: RunContext, enr: Enriched | pd.DataFrame, val=None, *,
+          rejected_keys: list[str] | None = None) -> StageResult:
+    """One row per key (latest wins), hashed; rows identical to the target set aside.
+
+    The keys of rows validation rejected (from ``val``, or given) still count as present in
+    the source, so a full run never deactivates a target row just because its source row
+    is broken today.
+    """
     frame = enr.frame if isinstance(enr, Enriched) else enr
+    if rejected_keys is None and val is not None:
+        rejected_keys = [r["sync_key"] for r in _validation_rejects(val, ctx.spec, ctx.settings.key)]
     staged = stage_rows(frame, ctx.spec, key=ctx.settings.key)
     if rejected_keys:
         staged.seen_keys = list(dict.fromkeys([*staged.seen_keys, *[k for k in rejected_keys if k]]))
@@ -393,8 +401,7 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
         val = validate(ctx, norm)
         save_validation(ctx, val)
         enr = enrich(ctx, val)
-        rejected_keys = _validation_rejects(val, ctx.spec, ctx.settings.key)
-        stg = stage(ctx, enr, rejected_keys=[r["sync_key"] for r in rejected_keys])
+        stg = stage(ctx, enr, val)
     except Exception as exc:  # bad input (CSV, values), the database gone: this table failed
         log.debug("%s failed before writing", ctx.spec.name, exc_info=True)
         res = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, mode, dry_run, "error",

@@ -1,0 +1,251 @@
+"""The notebooks, executed by papermill through the runner against a real seeded database.
+
+The notebooks run once per module, in the order an operator would: a full sync of every
+table (database credentials only in the environment), a full dry-run on top of it,
+back-propagation of a traffic-desk edit, and the health check. Each test then asserts on the
+database and on the results the runner read back from the executed notebooks. Plus the static
+checks: outputs stripped in git, the notebooks equal their generator's output, parameters.
+"""
+from __future__ import annotations
+
+import json
+import os
+import runpy
+from pathlib import Path
+
+import nbformat
+import papermill
+import psycopg
+import pytest
+
+from trafico_lib import runner
+from trafico_lib.cli import main as cli_main
+from trafico_lib.config import load_config
+from trafico_lib.sample import create_source_tables, load_samples
+from trafico_lib.schema import apply_migrations
+from trafico_lib.tables import TABLES
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+SYNC_PARAMETERS = ["table", "mode", "dry_run", "config_path", "run_id", "archive_path"]
+PASSWORD = "nb-T3st-s3cret-pw"
+MANUAL_CHOFER = "Juan Pérez (mesa)"
+
+
+def snapshot(conn) -> dict:
+    """Every user table's content as one hash per table, to prove nothing was written."""
+    tables = [r[0] for r in conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")]
+    return {t: conn.execute(f"SELECT count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) "
+                            f'FROM "{t}" x').fetchone() for t in tables}
+
+
+@pytest.fixture(scope="module")
+def runs(pg_server, tmp_path_factory):
+    """A seeded database, the notebooks run through the runner; what each run gave back."""
+    name = f"nb_{os.getpid()}"
+    with psycopg.connect(pg_server, autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}"')
+    head, _, query = pg_server.partition("?")
+    url = head.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
+    user, _, rest = url.partition("://")[2].partition("@")
+    secret_url = f"postgresql://{user.split(':')[0]}:{PASSWORD}@{rest}"  # trust auth: the password is carried, unused
+    work = tmp_path_factory.mktemp("notebook-runs")
+    cfg_path = work / "trafico_config.json"
+    cfg_path.write_text(json.dumps({"csv_sources": {"data_path": str(ROOT / "data")},
+                                    "archival": {"archive_path": str(work / "runs")}}), encoding="utf-8")
+    out: dict = {"url": url, "work": work}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRAFICO_DATABASE_URL", secret_url)  # the only way the credentials reach the kernels
+        cfg = load_config(cfg_path, env_file=None)
+        assert PASSWORD in cfg.secrets
+        with psycopg.connect(url, autocommit=True) as conn:
+            apply_migrations(conn)
+            create_source_tables(conn)
+            out["loaded"] = load_samples(conn, cfg)
+            out["full"] = runner.run_sync_notebooks(cfg, list(TABLES), mode="full", config_path=str(cfg_path),
+                                                    progress=False)
+            out["after_full"] = snapshot(conn)
+            out["dry"] = runner.run_sync_notebooks(cfg, list(TABLES), mode="full", dry_run=True,
+                                                   config_path=str(cfg_path), progress=False)
+            out["after_dry"] = snapshot(conn)
+            key = conn.execute("SELECT min(sync_key) FROM traficov2_arribos WHERE activo").fetchone()[0]
+            conn.execute('UPDATE traficov2_arribos SET "Chofer" = %s WHERE sync_key = %s', (MANUAL_CHOFER, key))
+            out["edited_key"] = key
+            out["backprop"], out["backprop_run"] = runner.run_back_propagate_notebook(
+                cfg, None, config_path=str(cfg_path), progress=False)
+            out["health"] = runner.run_health_notebook(cfg, config_path=str(cfg_path), progress=False)
+    yield out
+    with psycopg.connect(pg_server, autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db(runs):
+    with psycopg.connect(runs["url"], autocommit=True) as c:
+        yield c
+
+
+# ---- static checks (no kernel) -------------------------------------------------------------------
+
+def test_committed_notebooks_carry_no_outputs():
+    paths = sorted(NOTEBOOKS.glob("*.ipynb"))
+    assert {"back_propagate.ipynb", "health_check.ipynb", *[f"sync_{t}.ipynb" for t in TABLES]} <= \
+        {p.name for p in paths}
+    for p in paths:
+        nb = nbformat.read(p, as_version=4)
+        nbformat.validate(nb)
+        assert "papermill" not in nb.metadata and "widgets" not in nb.metadata, p.name
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, f"{p.name}: cell {cell.id} has outputs"
+
+
+def test_notebooks_are_what_the_generator_writes(capsys):
+    gen = runpy.run_path(str(ROOT / "scripts" / "make_notebooks.py"))
+    assert gen["main"](["--check"]) == 0, capsys.readouterr().err
+
+
+def test_sync_notebooks_declare_their_parameters_and_tell_each_step():
+    for table in TABLES:
+        path = NOTEBOOKS / f"sync_{table}.ipynb"
+        params = papermill.inspect_notebook(str(path))
+        assert list(params) == SYNC_PARAMETERS
+        assert params["table"]["default"] == f'"{table}"'
+        assert params["mode"]["default"] == '"incremental"' and params["dry_run"]["default"] == "False"
+        nb = nbformat.read(path, as_version=4)
+        ids = [c.id for c in nb.cells]
+        for step in ("parameters", "extract", "normalize", "validate", "enrich", "plan", "apply", "summary"):
+            i = ids.index(step)
+            assert nb.cells[i - 1].cell_type == "markdown", f"{table}: no markdown before {step}"
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        for call in ("pipeline.extract(", "pipeline.normalize(", "pipeline.validate(", "pipeline.enrich(",
+                     "pipeline.plan(", "pipeline.apply(", "record_result("):
+            assert call in code, f"{table}: {call}"
+        assert "password" not in code.lower()
+    assert list(papermill.inspect_notebook(str(NOTEBOOKS / "back_propagate.ipynb"))) == \
+        ["table", "dry_run", "config_path", "run_id", "archive_path"]
+    assert list(papermill.inspect_notebook(str(NOTEBOOKS / "health_check.ipynb"))) == \
+        ["config_path", "run_id", "archive_path", "days"]
+
+
+# ---- the executed notebooks -----------------------------------------------------------------------
+
+def test_full_sync_through_the_notebooks(runs, db):
+    full = runs["full"]
+    assert [r["table"] for r in full] == list(TABLES)
+    assert all(r["status"] == "ok" and r["error"] is None for r in full), [r["error"] for r in full]
+    assert len({r["run_id"] for r in full}) == 1  # one run id per invocation
+    for r in full:
+        spec = TABLES[r["table"]]
+        active = db.execute(f'SELECT count(*) FROM "{spec.target}" WHERE activo').fetchone()[0]
+        assert r["counts"]["inserted"] == active > 0
+        rejects = db.execute("SELECT count(*) FROM traficov2_sync_rejects WHERE table_name = %s AND run_id = %s",
+                             (spec.target, r["run_id"])).fetchone()[0]
+        assert r["counts"]["rejected"] == rejects
+        assert r["counts"]["read"] == runs["loaded"][r["table"]]
+        log = db.execute("SELECT details FROM traficov2_sync_log WHERE table_name = %s AND operation = 'SYNC'",
+                         (spec.target,)).fetchall()
+        assert len(log) == 1
+        assert log[0][0]["notebook"] == r["notebook"] and log[0][0]["counts"]["inserted"] == r["counts"]["inserted"]
+        nb = Path(r["notebook"])
+        assert nb.is_file() and nb.with_suffix(".html").is_file() and r["html"] == str(nb.with_suffix(".html"))
+        assert nb.name == f"{r['run_id']}_sync_{r['table']}.ipynb"
+        rid = r["run_id"]
+        assert nb.parent == runs["work"] / "runs" / rid[:4] / rid[4:6] / rid[6:8]
+    assert next(r for r in full if r["table"] == "arribos")["counts"]["rejected"] >= 1
+
+
+def test_results_are_the_ones_recorded_in_the_executed_notebooks(runs):
+    for r in runs["full"] + runs["dry"]:
+        recorded = runner.read_result(nbformat.read(r["notebook"], as_version=4))
+        assert recorded is not None
+        assert {k: r[k] for k in recorded} == recorded
+        assert recorded["notebook"] == r["notebook"]  # the notebook knew where it is archived
+
+
+def test_executed_notebooks_show_every_step(runs):
+    def outputs(table: str) -> dict[str, str]:
+        r = next(x for x in runs["full"] if x["table"] == table)
+        nb = nbformat.read(r["notebook"], as_version=4)
+        text = {}
+        for c in nb.cells:
+            if c.cell_type == "code":
+                text[c.id] = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in c.outputs)
+        return text
+
+    arr = outputs("arribos")
+    assert "rows from table arribos" in arr["extract"]
+    assert "'MSKU-" in arr["normalize"] or "'msku " in arr["normalize"].lower()  # before → after
+    assert "required_Contenedor" in arr["validate"] and "required_Contenedor" in arr["validate-rejects"]
+    assert "to insert" in arr["plan"] and "sync_key" in arr["plan-inserts"]
+    assert "apply arribos" in arr["apply"] and "100%" in arr["apply"]  # the progress bar
+    assert '"status": "ok"' in arr["summary"]
+    expo = outputs("arribos_expo_ctns")
+    assert "slots for" in expo["enrich"] and "demand" in expo["enrich"]
+    assert "Secuencia" in expo["enrich-slots"]
+
+
+def test_dry_run_plans_nothing_new_and_writes_nothing(runs):
+    dry = runs["dry"]
+    assert all(r["status"] == "dry-run" for r in dry), [r["error"] for r in dry]
+    for r in dry:
+        assert r["counts"]["inserted"] == r["counts"]["updated"] == r["counts"]["deactivated"] == 0
+        assert Path(r["notebook"]).is_file()
+    assert runs["after_dry"] == runs["after_full"]
+
+
+def test_back_propagation_notebook_copies_the_desks_edit_to_the_source(runs, db):
+    run = runs["backprop_run"]
+    assert run.ok and Path(run.output).is_file() and Path(run.html).is_file()
+    by_table = {r["table"]: r for r in runs["backprop"]}
+    assert set(by_table) == set(TABLES)
+    assert by_table["arribos"]["rows_updated"] == 1 and by_table["arribos"]["status"] == "ok"
+    rows = db.execute("""SELECT "Chofer" FROM arribos
+                         WHERE upper(replace(replace("Contenedor", '-', ''), ' ', '')) = %s""",
+                      (runs["edited_key"],)).fetchall()
+    assert rows and all(r[0] == MANUAL_CHOFER for r in rows)
+    logged = dict(db.execute("SELECT table_name, (details->'counts'->>'updated')::int FROM traficov2_sync_log "
+                             "WHERE operation = 'BACK_PROPAGATE'").fetchall())
+    assert logged == {spec.target: int(spec.name == "arribos") for spec in TABLES.values()}
+
+
+def test_health_notebook_reports_the_last_runs_with_a_chart(runs):
+    run = runs["health"]
+    assert run.ok, run.error
+    full = {r["table"]: r for r in runs["full"]}
+    tables = {t["table"]: t for t in run.result["tables"]}
+    assert set(tables) == set(TABLES) and run.result["failed_24h"] == 0
+    for name, t in tables.items():
+        assert t["last_run_id"] == full[name]["run_id"] and t["last_operation"] == "SYNC"
+        assert t["inserted"] == full[name]["counts"]["inserted"]
+    assert "data:image/png;base64" in Path(run.html).read_text(encoding="utf-8")
+
+
+def test_the_archive_holds_no_secret(runs):
+    files = [p for p in (runs["work"] / "runs").rglob("*") if p.is_file()]
+    assert len(files) == 2 * (4 + 4 + 2)  # .ipynb + .html for every notebook run
+    for p in files:
+        text = p.read_text(encoding="utf-8")
+        assert PASSWORD not in text, p.name
+        nb_params = json.dumps(nbformat.reads(text, as_version=4).metadata.papermill.parameters) \
+            if p.suffix == ".ipynb" else ""
+        assert "postgresql://" not in nb_params
+
+
+def test_a_failing_sync_notebook_fails_the_command_and_is_logged(db_url, make_config, tmp_path, capsys):
+    """No source tables: the extract step fails; exit 1, one line naming the table and the cell."""
+    cfg = make_config({"archival": {"archive_path": str(tmp_path / "runs")}}, db_url=db_url)
+    code = cli_main(["--config", cfg.source_path, "--table", "remisiones", "--run-id", "20260101T000000-failed"])
+    out = capsys.readouterr().out
+    assert code == 1
+    errors = [ln for ln in out.splitlines() if "error:" in ln]
+    assert len(errors) == 1
+    assert "table remisiones: sync_remisiones failed at cell In [" in errors[0]
+    assert "'extract'" in errors[0] and "source table 'remisiones' does not exist" in errors[0]
+    with psycopg.connect(db_url) as c:
+        (details,) = c.execute("SELECT details FROM traficov2_sync_log WHERE operation = 'ERROR'").fetchone()
+    archived = Path(details["notebook"])
+    assert archived.is_file() and archived.with_suffix(".html").is_file()
+    assert "An Exception was encountered" in archived.with_suffix(".html").read_text(encoding="utf-8")
