@@ -415,10 +415,12 @@ def back_propagate_notebook() -> nbformat.NotebookNode:
 def health_check_notebook() -> nbformat.NotebookNode:
     return notebook([
         md("title", """
-            # Health check: the last runs of every table
+            # Health check: is the sync healthy?
 
-            Reads the sync's own record, `traficov2_sync_state` and `traficov2_sync_log`: each table's last
-            run and its numbers, the failures of the last 24 hours, and the rows each run changed.
+            The same facts as `python update_traficov2.py --health-check` (database connection, failed syncs
+            and rejects of the last 24 hours, row counts of each source against its target, sync lag, the
+            last run and its archive, disk space), as tables, then the plots people would rather look at
+            than read: sync lag and rows changed per run over the last days, and rejects by rule.
 
             Scheduled runs: `make health` (papermill; archived under `runs/` with an HTML rendering).
         """),
@@ -431,18 +433,19 @@ def health_check_notebook() -> nbformat.NotebookNode:
             config_path = None    # configuration file; None: ./trafico_config.json if present, else defaults
             run_id = None         # the runner's run id (shown in the archive name)
             archive_path = None   # set by the runner: where this executed copy is archived
-            days = 7              # how many days of runs the plot shows
+            days = 7              # how many days of runs the plots show
         """, "parameters"),
         md("start-md", """
             ## Start
 
-            The configuration and the store; `query` reads one SQL query into a frame.
+            The configuration and the store.
         """),
         code("start", """
             import matplotlib.pyplot as plt
             import pandas as pd
             from IPython.display import display
 
+            from trafico_lib import health
             from trafico_lib.config import load_config
             from trafico_lib.runner import record_result, use_project_folder
             from trafico_lib.stores import open_store
@@ -451,108 +454,137 @@ def health_check_notebook() -> nbformat.NotebookNode:
             use_project_folder(archive_path)  # opened in Jupyter: relative paths from the project folder, as for make
             cfg = load_config(config_path)
             store = open_store(cfg)
-
-            def query(sql: str, params=None) -> pd.DataFrame:
-                with store.connect() as conn, conn.cursor() as cur:
-                    cur.execute(sql, params)
-                    return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
-
+            SHORT = {spec.target: name for name, spec in TABLES.items()}
             print(f"database: {store.name}")
         """),
-        md("last-md", """
-            ## Last run per table
+        md("facts-md", """
+            ## The health block
 
-            From `traficov2_sync_state` (last success, watermark) and the latest `SYNC`/`ERROR` row of
-            `traficov2_sync_log` with its counts.
+            `health.gather_facts` collects every fact once; the block below is what the command line prints,
+            and its verdict is the command's exit code (0 healthy, 1 unhealthy).
+        """),
+        code("facts", """
+            facts = health.gather_facts(cfg)
+            print(health.render_block(facts))
+        """),
+        md("counts-md", """
+            ## Row counts: does each target account for every source row?
+
+            Distinct normalized keys of the source against the target: synced, rejected (in
+            `traficov2_sync_rejects`) or pending (changed after the stored watermark). Anything else is missing.
+        """),
+        code("counts", """
+            COLS = ["source_keys", "synced_keys", "rejected_keys", "pending_keys", "missing_keys", "extra_keys",
+                    "unkeyed_rows", "counts_ok", "lag_hours", "lag_ok", "last_run_id"]
+            counts = pd.DataFrame([{"table": t["table"], **{c: t.get(c) for c in COLS}} for t in facts["tables"]])
+            counts.set_index("table")
+        """),
+        md("last-md", """
+            ## Last run and failures of the last 24 hours
+
+            The last run's notebooks in the archive, and the `ERROR` rows of the log with their error line.
         """),
         code("last", """
-            COUNTS = ["read", "inserted", "updated", "unchanged", "rejected", "deactivated"]
-            targets = pd.DataFrame({"table": list(TABLES), "table_name": [s.target for s in TABLES.values()]})
-            state = query("SELECT table_name, last_run_id, last_success_at, watermark FROM traficov2_sync_state")
-            last = query(\"\"\"
-                SELECT DISTINCT ON (table_name) table_name, operation AS last_operation,
-                       sync_timestamp AS last_run_at, details->>'run_id' AS run_id, details->>'mode' AS mode,
-                       details->'counts' AS counts, details->>'error' AS error
-                FROM traficov2_sync_log WHERE operation IN ('SYNC', 'ERROR')
-                ORDER BY table_name, sync_timestamp DESC, id DESC\"\"\")
-            counts = pd.DataFrame([c or {} for c in last["counts"]], columns=COUNTS, index=last.index)
-            last = pd.concat([last.drop(columns="counts"), counts], axis=1)
-            overview = targets.merge(state, on="table_name", how="left").merge(last, on="table_name", how="left")
-            overview = overview.drop(columns="table_name").set_index("table")
-            overview[COUNTS] = overview[COUNTS].astype("Int64")
-            overview
-        """),
-        md("failures-md", """
-            ## Failures in the last 24 hours
-
-            `ERROR` rows of the log: a run that failed, with its error line and its archived notebook.
-        """),
-        code("failures", """
-            failures = query(\"\"\"
-                SELECT table_name, sync_timestamp, details->>'run_id' AS run_id, details->>'error' AS error,
-                       details->>'notebook' AS notebook
-                FROM traficov2_sync_log
-                WHERE operation = 'ERROR' AND sync_timestamp > now() - interval '24 hours'
-                ORDER BY sync_timestamp DESC\"\"\")
-            print(f"Failed Syncs (24h): {len(failures)}")
+            last = facts.get("last_run") or {}
+            display(pd.DataFrame(last.get("tables", [])))
+            failures = pd.DataFrame(facts.get("failed_syncs", []))
+            print(f"Failed Syncs (24h): {facts.get('failed_syncs_24h')}")
             failures
         """),
-        md("plot-md", """
-            ## Rows changed per run
+        md("history-md", """
+            ## Runs of the last days
 
-            Inserted + updated + deactivated rows of each `SYNC` run of the last `days` days, stacked by table.
-            A run that found nothing to do shows as an empty bar: that is what a healthy incremental schedule
-            looks like.
+            One row per table per run (`traficov2_sync_log`): its counts, the rows it changed and the lag since
+            the same table's previous successful sync.
         """),
-        code("plot", """
-            runs = query(\"\"\"
-                SELECT table_name, sync_timestamp, details->>'run_id' AS run_id,
-                       coalesce((details->'counts'->>'inserted')::int, 0)
-                     + coalesce((details->'counts'->>'updated')::int, 0)
-                     + coalesce((details->'counts'->>'deactivated')::int, 0) AS changed
-                FROM traficov2_sync_log
-                WHERE operation = 'SYNC' AND sync_timestamp > now() - make_interval(days => %s)
-                ORDER BY sync_timestamp\"\"\", [int(days)])
-            short = {spec.target: name for name, spec in TABLES.items()}
-            per_run = (runs.assign(table=runs["table_name"].map(short).fillna(runs["table_name"]))
-                       .pivot_table(index="run_id", columns="table", values="changed", aggfunc="sum", fill_value=0))
-            started = runs.groupby("run_id")["sync_timestamp"].min().sort_values()
-            per_run = per_run.reindex(started.index)
+        code("history", """
+            with store.connect() as conn:
+                history = health.lag_history(conn, days=int(days))
+                rejects = health.rejects_by_rule(conn, days=int(days))
+            history = history.assign(table=history["table"].map(SHORT).fillna(history["table"]))
+            history.tail(20)
+        """),
+        md("plot-changed-md", """
+            ### Rows changed per run
+
+            Inserted + updated + deactivated rows of each run, per table. A run that found nothing to do is an
+            empty point at zero: that is what a healthy incremental schedule looks like.
+        """),
+        code("plot-changed", """
             fig, ax = plt.subplots(figsize=(9, 3.5))
-            if len(per_run):
-                per_run.plot(kind="bar", stacked=True, ax=ax, width=0.8)
-                ax.set_xticklabels([f"{pd.Timestamp(t):%m-%d %H:%M}" for t in started], rotation=30, ha="right")
-                ax.legend(fontsize="small")
-            else:
+            ok = history[history["operation"] == "SYNC"]
+            for name, part in ok.groupby("table"):
+                ax.plot(part["sync_timestamp"], part["rows_changed"], marker="o", label=name)
+            if ok.empty:
                 ax.text(0.5, 0.5, "no runs yet", ha="center", va="center", transform=ax.transAxes)
-            ax.set_xlabel("run (start time, UTC)")
+            else:
+                ax.legend(fontsize="small")
             ax.set_ylabel("rows changed")
-            ax.set_title(f"Rows changed per run (inserted + updated + deactivated), last {days} days")
+            ax.set_title(f"Rows changed per run, last {days} days")
+            fig.autofmt_xdate()
             fig.tight_layout()
             plt.show()
+        """),
+        md("plot-lag-md", """
+            ### Sync lag
+
+            Hours between a table's successive successful syncs, and the configured maximum
+            (`health.max_lag_hours`): points above the line are what makes the check unhealthy.
+        """),
+        code("plot-lag", """
+            fig, ax = plt.subplots(figsize=(9, 3.5))
+            lagged = ok.dropna(subset=["lag_hours"])
+            for name, part in lagged.groupby("table"):
+                ax.plot(part["sync_timestamp"], part["lag_hours"], marker="o", label=name)
+            ax.axhline(cfg.health.max_lag_hours, color="red", linestyle="--", linewidth=1, label="maximum")
+            ax.legend(fontsize="small")
+            ax.set_ylabel("hours since previous sync")
+            ax.set_title(f"Sync lag per table, last {days} days")
+            fig.autofmt_xdate()
+            fig.tight_layout()
+            plt.show()
+        """),
+        md("plot-rejects-md", """
+            ### Rejects by rule
+
+            Rows sent to `traficov2_sync_rejects`, by table and rule (blocking rules and database refusals).
+        """),
+        code("plot-rejects", """
+            fig, ax = plt.subplots(figsize=(9, 3))
+            if rejects.empty:
+                ax.text(0.5, 0.5, "no rejects", ha="center", va="center", transform=ax.transAxes)
+                ax.set_axis_off()
+            else:
+                by = rejects.assign(label=rejects["table"].map(SHORT).fillna(rejects["table"]) + ": " + rejects["rule"])
+                by.set_index("label")["rows"].sort_values().plot(kind="barh", ax=ax)
+                ax.set_xlabel("rejected rows")
+            ax.set_title(f"Rejects by rule, last {days} days")
+            fig.tight_layout()
+            plt.show()
+            rejects
         """),
         md("summary-md", """
             ## Summary
 
-            The last cell records the result for the runner.
+            The last cell records the result for the runner: the verdict and the block as text.
         """),
         code("summary", """
-            def plain(v):
-                # a cell as a JSON value: None for missing, ISO text for times, Python numbers
-                if v is None or (not isinstance(v, (list, dict)) and pd.isna(v)):
-                    return None
-                if hasattr(v, "isoformat"):
-                    return v.isoformat()
-                return v.item() if hasattr(v, "item") else v
+            healthy = bool(facts.get("healthy"))
+            latest = history.sort_values("sync_timestamp").groupby("table").tail(1).set_index("table")
 
-            tables = [{"table": name, **{k: plain(v) for k, v in r.items()}} for name, r in overview.iterrows()]
-            text = "\\n".join(
-                f"{t['table']}: last run {t['last_run_at'] or 'never'}"
-                + (f" ({t['last_operation']}, inserted {t['inserted']}, updated {t['updated']})" if t['last_run_at'] else "")
-                for t in tables)
-            print(text)
-            record_result({"status": "ok", "failed_24h": len(failures), "runs": len(runs), "tables": tables,
-                           "text": f"=== Sync Health ===\\n{text}\\nFailed Syncs (24h): {len(failures)}"})
+            def number(v):
+                return None if pd.isna(v) else int(v)
+
+            tables = [{"table": t["table"], "counts_ok": t.get("counts_ok"), "lag_hours": t.get("lag_hours"),
+                       "last_run_id": latest["run_id"].get(t["table"]),
+                       "last_operation": latest["operation"].get(t["table"]),
+                       **{c: number(latest[c].get(t["table"], float("nan")))
+                          for c in ("inserted", "updated", "rejected", "deactivated")}}
+                      for t in facts["tables"]]
+            record_result({"status": "ok", "healthy": healthy, "problems": facts.get("problems", []),
+                           "failed_24h": facts.get("failed_syncs_24h"), "runs": int(len(history)),
+                           "tables": tables, "text": health.render_block(facts)})
+            print("HEALTHY" if healthy else "UNHEALTHY: " + "; ".join(facts.get("problems", [])))
         """),
     ])
 

@@ -220,7 +220,10 @@ def test_health_notebook_reports_the_last_runs_with_a_chart(runs):
     for name, t in tables.items():
         assert t["last_run_id"] == full[name]["run_id"] and t["last_operation"] == "SYNC"
         assert t["inserted"] == full[name]["counts"]["inserted"]
-    assert "data:image/png;base64" in Path(run.html).read_text(encoding="utf-8")
+    assert run.result["healthy"] is True, run.result["problems"]
+    assert "=== System Health Check ===" in run.result["text"]
+    html = Path(run.html).read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64") >= 3  # rows changed, lag, rejects by rule
 
 
 def test_the_archive_holds_no_secret(runs):
