@@ -92,7 +92,7 @@ def test_history_is_bounded_and_stale_pages_go(cfg):
     assert re.findall(r">(run-\d)</a>", history) == ["run-4", "run-3", "run-2"]
     html = index.read_text(encoding="utf-8")
     latest = html.split('data-table="remisiones"')[1].split("</tr>")[0]
-    assert "run-4" in latest and "K4" in latest and "Failed" in latest
+    assert "run-4" in latest and "K4" in latest and "Rows rejected" in latest
     # a run without a GX result gets a plain page from its summary
     plain = next((site_dir(cfg) / "validations" / "remisiones" / "run-4").rglob("*.html")).read_text(encoding="utf-8")
     assert "required_Contenedor" in plain and "K4" in plain
@@ -134,3 +134,12 @@ def test_health_block_on_the_index_and_make_docs_entry_point(cfg, make_config, t
     bad = tmp_path / "bad.json"
     bad.write_text("[]", encoding="utf-8")
     assert main(["--config", str(bad)]) == 2
+
+
+def test_status_tells_rejected_rows_from_warnings_only():
+    from trafico_lib.docs import passed
+    clean = _summary("arribos", 0, [])
+    blocked = _summary("arribos", 2, ["K1", "K2"])
+    warned = _summary("arribos", 0, [])
+    warned["rules"][1]["failed"] = 3
+    assert passed(clean) is True and passed(blocked) is False and passed(warned) == "warnings"

@@ -215,10 +215,15 @@ def failing_rules(summary: dict) -> list[dict]:
     return sorted(rules, key=lambda r: (r.get("severity") != "blocking", -(r.get("failed") or 0), str(r.get("rule"))))
 
 
-def passed(summary: dict) -> bool | None:
+def passed(summary: dict) -> bool | str | None:
+    """True: every rule held; "warnings": only warning rules broke (rows kept);
+    False: a blocking rule broke (rows rejected); None: unknown."""
+    failing = failing_rules(summary)
+    if summary.get("rules") is not None:
+        if not failing:
+            return True
+        return False if any(r.get("severity") == "blocking" for r in failing) else "warnings"
     s = summary.get("success")
-    if s is None and summary.get("rules") is not None:
-        return not failing_rules(summary)
     return None if s is None else bool(s)
 
 
@@ -311,8 +316,9 @@ pre{background:#f8f9fa;padding:.8rem;font-size:.85rem;white-space:pre-wrap}
 
 _BADGE = """{% macro badge(ok) -%}
 {%- if ok is none %}<span class="badge badge-secondary">unknown</span>
+{%- elif ok == "warnings" %}<span class="badge badge-warning">Warnings</span>
 {%- elif ok %}<span class="badge badge-success">Passed</span>
-{%- else %}<span class="badge badge-danger">Failed</span>{% endif -%}
+{%- else %}<span class="badge badge-danger">Rows rejected</span>{% endif -%}
 {%- endmacro %}"""
 
 _INDEX = _BADGE + """{% extends "base" %}{% block body %}
