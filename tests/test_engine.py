@@ -318,3 +318,20 @@ def test_nothing_lost_on_the_sample_data(src, cfg):
         lost = [sid for sid, k in zip(norm["_source_id"], keys) if k not in present and sid not in rejected_ids]
         assert not lost, (name, lost)
         assert res.counts["inserted"] > 0
+
+
+def test_database_lost_for_good_mid_run_writes_nothing_and_reports_one_line(src, make_config, db_url, pg_server):
+    cfg = make_config({"sync_settings": {"arribos": {"batch_size": 1, "retry_attempts": 2}}}, db_url=db_url)
+    insert(src, "arribos", ARRIBOS)
+
+    def kill_every_time(done, total):
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE application_name = 'trafico' AND pid <> pg_backend_pid()")
+
+    res = P.run_table("arribos", mode="full", cfg=cfg, on_batch=kill_every_time)
+    assert res.status == "error" and res.attempts == 2
+    assert "\n" not in res.error and "terminat" in res.error.lower()
+    assert src.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 0  # not half-written
+    assert src.execute("SELECT count(*) FROM traficov2_sync_state").fetchone()[0] == 0
+    assert src.execute("SELECT operation FROM traficov2_sync_log").fetchall() == [("ERROR",)]
