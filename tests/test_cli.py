@@ -82,3 +82,14 @@ def test_dry_run_and_back_propagate_flags(db_url, make_config):
     bp = cli("--back-propagate", "--table", "arribos", "--config", cfg.source_path)
     assert bp.returncode == 0, bp.stderr
     assert "arribos: 1 source rows updated" in bp.stdout
+
+
+def test_database_down_through_the_notebooks_is_one_line_and_starts_no_kernel(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text('{"database": {"url": "postgresql://app:Pw-In-File-77@/x?host=%s"}}' % tmp_path)
+    p = cli("--config", str(cfg), cwd=tmp_path, timeout=60)
+    assert p.returncode == 1
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert lines[0] == f"warning: {cfg}: a password is written in the file; prefer the environment or .env"
+    assert len(lines) == 2 and lines[1].startswith("error: cannot connect") and "Pw-In-File-77" not in p.stderr
+    assert not (tmp_path / "runs").exists()  # no notebook was started

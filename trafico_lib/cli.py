@@ -49,7 +49,14 @@ def build_parser(prog: str = "update_traficov2.py") -> argparse.ArgumentParser:
     return p
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> str:
+    return f"warning: {message}\n"
+
+
 def _setup_logging(verbose: bool) -> None:
+    if not verbose:  # a warning is one line for people; --verbose keeps Python's full form
+        import warnings
+        warnings.formatwarning = _one_line_warning
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     noisy = ("great_expectations", "papermill", "traitlets", "asyncio", "matplotlib", "urllib3")

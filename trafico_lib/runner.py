@@ -444,15 +444,25 @@ def _config_param(cfg, config_path: str | None) -> str | None:
     return str(Path(config_path).resolve()) if config_path else None
 
 
-def _hold_store(cfg) -> None:
-    """With no database configured, start (or attach to) the embedded server for the whole
-    invocation, so the kernels attach to a running server instead of each starting its own."""
-    if cfg.database_url:
-        return
+def _hold_store(cfg, *, required: bool = False) -> None:
+    """Check the database once before starting kernels.
+
+    With no database configured, start (or attach to) the embedded server for the whole
+    invocation, so the kernels attach to a running server instead of each starting its own.
+    ``required``: a database that cannot be reached stops the command here, with one line
+    (a StoreError), instead of failing every notebook the same way.
+    """
+    from .stores import StoreError, open_store
     try:
-        from .stores import open_store
-        open_store(cfg)
+        store = open_store(cfg)
+        if required:
+            store.connect().close()
+    except StoreError:
+        if required:
+            raise
     except Exception as exc:  # the notebook will fail at its first database call and say why
+        if required:
+            raise StoreError(_scrub_text(_one_line(exc), cfg.secrets)) from None
         log.warning("%s", _one_line(exc))
 
 
@@ -499,7 +509,7 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
     from .pipeline import new_run_id
     run_id = run_id or new_run_id()
     progress = sys.stderr.isatty() if progress is None else progress
-    _hold_store(cfg)
+    _hold_store(cfg, required=True)
     results = []
     for table in tables:
         if not cfg.table(table).enabled:
@@ -525,7 +535,7 @@ def run_back_propagate_notebook(cfg, table: str | None = None, *, dry_run: bool 
     run_id = run_id or new_run_id()
     progress = sys.stderr.isatty() if progress is None else progress
     params = {"table": table, "dry_run": dry_run, "config_path": _config_param(cfg, config_path)}
-    _hold_store(cfg)
+    _hold_store(cfg, required=True)
     _progress(progress, f"running {BACKPROP_NOTEBOOK}{' (dry-run)' if dry_run else ''} ...")
     run = execute(cfg, BACKPROP_NOTEBOOK, params, run_id=run_id)
     _progress(progress, f"  {'ok' if run.ok else 'failed'} in {run.duration_seconds:.1f} s"
@@ -578,6 +588,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m trafico_lib.runner sync|back-propagate|health``; exit 0 ok, 1 failed, 2 usage."""
+    from .stores import StoreError
     from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, _setup_logging, _tables, format_summary
     from .config import ConfigError, load_config
     args = _parser().parse_args(argv)
@@ -635,6 +646,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except StoreError as exc:  # the database cannot be reached: one line, no kernel started
+        print(f"error: {_scrub_text(str(exc), _secrets_or_empty())}", file=sys.stderr)
         return EXIT_FAILED
 
 

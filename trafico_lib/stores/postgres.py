@@ -75,7 +75,7 @@ class PostgresStore:
             return psycopg.connect(self._url, connect_timeout=self.connect_timeout,
                                    application_name="trafico", **kwargs)
         except psycopg.OperationalError as exc:
-            first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            first = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
             raise StoreError(f"cannot connect to {self.name}: {_scrub(first, self._secrets)}") from None
 
     @contextmanager
