@@ -5,6 +5,7 @@ import itertools
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -35,16 +36,24 @@ def _with_db(url: str, dbname: str) -> str:
     return head + ("?" + query if query else "")
 
 
+@contextmanager
+def fresh_database(server_url: str, name: str):
+    """A new empty database on the test server, dropped afterwards; yields its URL."""
+    with psycopg.connect(server_url, autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_db(server_url, name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def empty_db_url(pg_server):
     """URL of a brand-new empty database (no schema)."""
-    name = f"t_{os.getpid()}_{next(_counter)}"
-    with psycopg.connect(pg_server, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    url = _with_db(pg_server, name)
-    yield url
-    with psycopg.connect(pg_server, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_server, f"t_{os.getpid()}_{next(_counter)}") as url:
+        yield url
 
 
 @pytest.fixture

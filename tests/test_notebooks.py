@@ -18,6 +18,7 @@ import papermill
 import psycopg
 import pytest
 
+from conftest import fresh_database
 from trafico_lib import runner
 from trafico_lib.cli import main as cli_main
 from trafico_lib.config import load_config
@@ -43,12 +44,11 @@ def snapshot(conn) -> dict:
 @pytest.fixture(scope="module")
 def runs(pg_server, tmp_path_factory):
     """A seeded database, the notebooks run through the runner; what each run gave back."""
-    name = f"nb_{os.getpid()}"
-    with psycopg.connect(pg_server, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{name}"')
-    head, _, query = pg_server.partition("?")
-    url = head.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
+    with fresh_database(pg_server, f"nb_{os.getpid()}") as url:
+        yield from _run_everything(url, tmp_path_factory)
+
+
+def _run_everything(url, tmp_path_factory):
     user, _, rest = url.partition("://")[2].partition("@")
     secret_url = f"postgresql://{user.split(':')[0]}:{PASSWORD}@{rest}"  # trust auth: the password is carried, unused
     work = tmp_path_factory.mktemp("notebook-runs")
@@ -77,8 +77,6 @@ def runs(pg_server, tmp_path_factory):
                 cfg, None, config_path=str(cfg_path), progress=False)
             out["health"] = runner.run_health_notebook(cfg, config_path=str(cfg_path), progress=False)
     yield out
-    with psycopg.connect(pg_server, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

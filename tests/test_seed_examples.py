@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from conftest import fresh_database
 from trafico_lib.config import load_config
 from trafico_lib.sample import load_samples
 
@@ -39,12 +40,11 @@ SEED_COMMANDS = [
 
 @pytest.fixture(scope="module")
 def workdir(pg_server, tmp_path_factory):
-    name = f"seed_{os.getpid()}"
-    with psycopg.connect(pg_server, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{name}"')
-    head, _, query = pg_server.partition("?")
-    url = head.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
+    with fresh_database(pg_server, f"seed_{os.getpid()}") as url:
+        yield from _operator_folder(url, tmp_path_factory)
+
+
+def _operator_folder(url, tmp_path_factory):
     work = tmp_path_factory.mktemp("operator")
     cfg = {"csv_sources": {"data_path": str(ROOT / "data"), "backup_path": str(work / "backup")}}
     for f in ("trafico_config.json", "custom_config.json", "production_config.json"):
@@ -60,8 +60,6 @@ def workdir(pg_server, tmp_path_factory):
     finally:
         del os.environ["TRAFICO_DATABASE_URL"]
     yield work, env, url
-    with psycopg.connect(pg_server, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.parametrize("command", SEED_COMMANDS)
