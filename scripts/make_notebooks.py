@@ -165,7 +165,8 @@ def sync_notebook(table: str) -> nbformat.NotebookNode:
             from IPython.display import display
 
             from trafico_lib import pipeline
-            from trafico_lib.runner import record_result, use_project_folder, value_changes
+            from trafico_lib.normalize import value_changes
+            from trafico_lib.runner import record_result, use_project_folder
 
             use_project_folder(archive_path)  # opened in Jupyter: relative paths from the project folder, as for make
             warnings.filterwarnings("ignore", message="IProgress not found")  # text progress bar without ipywidgets

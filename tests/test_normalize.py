@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from trafico_lib.normalize import (
-    PLACEHOLDERS, NormalizeResult, changed_values, clean_text, clean_value, normalize_booking,
+    PLACEHOLDERS, NormalizeResult, value_changes, clean_text, clean_value, normalize_booking,
     normalize_container, normalize_frame, normalize_operacion, parse_dates, parse_integers,
     parse_numbers, parse_times,
 )
@@ -244,24 +244,19 @@ def test_container_is_not_given_booking_rules():
     assert frame.loc[0, "Booking"] == "BK-1/2"
 
 
-def test_changed_values_lists_real_changes_only():
-    spec = TABLES["arribos"]
-    before = pd.DataFrame({"Fecha": ["2026-12-28", "28/12"], "Contenedor": ["MSCU1234566 ", "msku 123456 6"],
-                           "Peso": ["1429.0", "1.429,5"], "Turno": ["07:00", "0700 "], "Cliente": ["-", " A "]})
-    after = normalize_frame(before, spec, date(2027, 1, 2)).frame
-    out = changed_values(before, after)
-    assert list(out.columns) == ["row", "column", "before", "after"]
-    got = [(r.row, r.column, r.before, r.after) for r in out.itertuples(index=False)]
-    assert got == [
-        (0, "Cliente", "-", None),
-        (1, "Fecha", "28/12", date(2026, 12, 28)),
-        (1, "Turno", "0700 ", time(7, 0)),
-        (1, "Contenedor", "msku 123456 6", "MSKU1234566"),
-        (1, "Peso", "1.429,5", 1429.5),
-    ]
-    assert len(changed_values(before, after, limit=2)) == 2
-    assert changed_values(before, after, columns=["Peso"])["column"].tolist() == ["Peso"]
-
+def test_value_changes_lists_each_distinct_change_with_its_row_count():
+    before = pd.DataFrame({"Contenedor": ["MSCU-123456-6", "msku 123456 6", "MSCU-123456-6", "ABCU1234560 "],
+                           "Peso": ["1.429,5", "-", "1.429,5", "10"]})
+    after = pd.DataFrame({"Contenedor": ["MSCU1234566", "MSKU1234566", "MSCU1234566", "ABCU1234560"],
+                          "Peso": pd.array([1429.5, None, 1429.5, 10.0], dtype="Float64")})
+    out = value_changes(before, after, ["Contenedor", "Peso"])
+    rows = [tuple(r) for r in out.itertuples(index=False)]
+    assert rows == [("Contenedor", "'MSCU-123456-6'", "MSCU1234566", 2),
+                    ("Contenedor", "'msku 123456 6'", "MSKU1234566", 1),
+                    ("Peso", "'1.429,5'", "1429.5", 2),
+                    ("Peso", "'-'", None, 1)]  # '10' -> 10.0 and a trimmed blank are not changes
+    assert value_changes(before, before, ["Contenedor"]).empty
+    assert value_changes(before, after)["column"].unique().tolist() == ["Contenedor", "Peso"]
 
 def test_normalize_frame_100k_rows_is_fast():
     """The full-size bar is 1M rows well under a minute; 100k rows must take a few seconds at most."""
@@ -289,3 +284,13 @@ def test_normalize_frame_100k_rows_is_fast():
     assert result.issues.empty
     assert result.frame["Peso"].dtype == "Float64"
     assert elapsed < 6
+
+
+def test_value_changes_on_a_normalized_frame():
+    spec = TABLES["arribos"]
+    before = pd.DataFrame({"Fecha": ["2026-12-28", "28/12"], "Contenedor": ["MSCU1234566 ", "msku 123456 6"],
+                           "Peso": ["1429.0", "1.429,5"], "Turno": ["07:00", "0700 "], "Cliente": ["-", " A "]})
+    after = normalize_frame(before, spec, date(2027, 1, 2)).frame
+    got = {(r.column, r.before, r.after) for r in value_changes(before, after).itertuples(index=False)}
+    assert got == {("Cliente", "'-'", None), ("Fecha", "'28/12'", "2026-12-28"), ("Turno", "'0700 '", "07:00"), ("Contenedor", "'msku 123456 6'", "MSKU1234566"),
+                   ("Peso", "'1.429,5'", "1429.5")}

@@ -178,21 +178,6 @@ def test_scrub_file_replaces_plain_json_and_html_escaped_forms(tmp_path):
     assert "p\\\"w<1>" not in text and "w&lt;1&gt;" not in text and text.count("***") == 2
 
 
-def test_value_changes_lists_each_distinct_change_with_its_row_count():
-    before = pd.DataFrame({"Contenedor": ["MSCU-123456-6", "msku 123456 6", "MSCU-123456-6", "ABCU1234560"],
-                           "Peso": ["1.429,5", "-", "1.429,5", "10"]})
-    after = pd.DataFrame({"Contenedor": ["MSCU1234566", "MSKU1234566", "MSCU1234566", "ABCU1234560"],
-                          "Peso": [1429.5, None, 1429.5, 10.0]})
-    out = runner.value_changes(before, after, ["Contenedor", "Peso"])
-    rows = [tuple(r) for r in out.itertuples(index=False)]
-    assert rows == [("Contenedor", "'MSCU-123456-6'", "MSCU1234566", 2),
-                    ("Contenedor", "'msku 123456 6'", "MSKU1234566", 1),
-                    ("Peso", "'1.429,5'", "1429.5", 2),
-                    ("Peso", "'-'", None, 1),
-                    ("Peso", "'10'", "10.0", 1)]
-    assert runner.value_changes(before, before, ["Contenedor"]).empty
-
-
 def test_a_failing_sync_notebook_makes_the_commands_exit_1_with_one_line(cfg_for, nbdir, db_url, capsys):
     write_notebook(nbdir, "sync_arribos", [("start", "x = 1"),
                                           ("extract", "raise ValueError('source table arribos has no column Fecha')"),

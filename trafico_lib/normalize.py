@@ -452,30 +452,42 @@ def _same(before: Any, after: Any) -> bool:
     return False
 
 
-def changed_values(before: pd.DataFrame, after: pd.DataFrame, columns: Iterable[str] | None = None,
-                   limit: int = 50) -> pd.DataFrame:
-    """Up to ``limit`` cells whose normalized value differs from the raw text, for notebooks.
+def value_changes(before: pd.DataFrame, after: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """What normalization did, for notebooks: one row per distinct (column, before, after) change.
 
-    Columns ``row`` (index label), ``column``, ``before`` (raw cell), ``after`` (normalized),
-    in row order. Cells that only lost outer blanks, and numbers written differently but
-    equal (``1429`` vs 1429.0), are not listed; placeholders turned None are.
+    ``before`` holds the raw cells and ``after`` the normalized ones, on the same index.
+    Columns: ``column``, ``before`` (raw text as ``repr``, so trailing blanks show), ``after``
+    (the normalized value as text, None for *no value*) and ``rows``, most frequent first per
+    column. Cells that only lost outer blanks, and numbers written differently but equal
+    (``1429`` vs 1429.0), are not changes; placeholders turned None are.
     """
     if columns is None:
         columns = [c for c in after.columns if c in before.columns and not str(c).startswith("_")]
-    columns = list(columns)
-    index = after.index if before.index.equals(after.index) else after.index.intersection(before.index, sort=False)
-    raw = {c: before[c].reindex(index).to_numpy(dtype=object) for c in columns}
-    new = {c: after[c].reindex(index).to_numpy(dtype=object) for c in columns}
-    rows: list[tuple[Any, str, Any, Any]] = []
-    chunk = 10_000
-    for start in range(0, len(index), chunk):  # stop scanning as soon as ``limit`` are found
-        for pos in range(start, min(start + chunk, len(index))):
-            for col in columns:
-                b, a = raw[col][pos], new[col][pos]
-                if not _same(b, a):
-                    rows.append((index[pos], col, b, a))
-        if len(rows) >= limit:
-            break
-    out = pd.DataFrame({name: pd.Series([r[k] for r in rows[:limit]], dtype=object)
-                        for k, name in enumerate(("row", "column", "before", "after"))})
+    columns = [c for c in columns if c in before.columns and c in after.columns]
+    parts = []
+    for col in columns:
+        raw = before[col].astype(object)
+        new = after[col].reindex(before.index).astype(object)
+        raw_txt = raw.map(lambda v: None if _is_missing(v) else str(v))
+        new_txt = new.map(_render)
+        differs = raw_txt.fillna("\0") != new_txt.fillna("\0")
+        if not differs.any():
+            continue
+        cells = pd.DataFrame({"before": raw_txt[differs], "after": new_txt[differs], "value": new[differs]})
+        pairs = cells.drop_duplicates(["before", "after"])
+        real = {(b, a) for b, a, v in zip(pairs["before"], pairs["after"], pairs["value"]) if not _same(b, v)}
+        keep = [(b, a) in real for b, a in zip(cells["before"], cells["after"])]
+        cells = cells[keep]
+        if len(cells):
+            counted = (cells.fillna({"before": "\0", "after": "\0"}).groupby(["before", "after"], sort=False)
+                       .size().rename("rows").reset_index().sort_values("rows", ascending=False, kind="stable"))
+            parts.append(counted.assign(column=col))
+    if not parts:
+        return pd.DataFrame({"column": pd.Series(dtype=object), "before": pd.Series(dtype=object),
+                             "after": pd.Series(dtype=object), "rows": pd.Series(dtype="int64")})
+    out = pd.concat(parts, ignore_index=True)[["column", "before", "after", "rows"]]
+    for c in ("before", "after"):
+        values = out[c].astype(object)
+        out[c] = values.where(values != "\0", None).astype(object)
+    out["before"] = out["before"].map(lambda v: None if v is None else repr(v)).astype(object)
     return out

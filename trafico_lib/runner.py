@@ -50,7 +50,6 @@ START_TIMEOUT_SECONDS = 60
 #: logs the interrupt jupyter_client sends before every shutdown. Cell errors are in the notebook.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 _RUN_ID_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})T")
-_NONE = "\0none"  # stands for a missing value while grouping
 
 
 class RunnerError(Exception):
@@ -83,43 +82,6 @@ def use_project_folder(archive_path: str | None = None) -> Path:
     if archive_path is None and here == (PROJECT_ROOT / "notebooks").resolve():
         os.chdir(PROJECT_ROOT)
     return Path.cwd()
-
-
-def value_changes(before: pd.DataFrame, after: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
-    """What normalization did to the values: one row per distinct (column, before, after) change.
-
-    ``before`` holds the raw cells and ``after`` the normalized ones, on the same index.
-    Columns: ``column``, ``before`` (raw text, ``repr`` so trailing blanks show), ``after``
-    (the typed value as text, None for *no value*) and ``rows``; most frequent first per column.
-    """
-    parts = []
-    for col in columns:
-        if col not in before.columns or col not in after.columns:
-            continue
-        raw = before[col].astype(object).where(before[col].notna(), None)
-        new = after[col].reindex(before.index).astype(object)
-        new = new.where(new.notna(), None)
-        raw_txt = raw.map(lambda v: None if v is None else str(v))
-        new_txt = new.map(lambda v: None if v is None else str(v))
-        differs = raw_txt.fillna("\0") != new_txt.fillna("\0")
-        if not differs.any():
-            continue
-        part = pd.DataFrame({"column": col, "before": raw_txt[differs].map(lambda v: repr(v) if v is not None else None),
-                             "after": new_txt[differs]})
-        parts.append(part)
-    if not parts:
-        return pd.DataFrame({"column": [], "before": [], "after": [], "rows": []}).astype(
-            {"column": object, "before": object, "after": object, "rows": "int64"})
-    allp = pd.concat(parts, ignore_index=True)
-    out = (allp.fillna({"before": _NONE, "after": _NONE})
-           .groupby(["column", "before", "after"], sort=False).size().rename("rows").reset_index())
-    for col in ("before", "after"):
-        values = out[col].astype(object)
-        out[col] = values.where(values != _NONE, None).astype(object)
-    order = {c: i for i, c in enumerate(columns)}
-    out["_o"] = out["column"].map(order)
-    return (out.sort_values(["_o", "rows"], ascending=[True, False], kind="stable")
-            .drop(columns="_o").reset_index(drop=True))
 
 
 # ---- reading an executed notebook --------------------------------------------------------------
