@@ -50,18 +50,25 @@ def build_sync_key(frame: pd.DataFrame, spec: TableSpec, key: list[str] | None =
 
 
 def row_hash(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """A stable hash of the values the merge compares (hex text, one per row)."""
-    canon = pd.DataFrame({c: frame[c].astype(object).map(_canon) for c in columns}, index=frame.index)
-    hashed = pd.util.hash_pandas_object(canon, index=False)
-    return hashed.map(lambda h: format(int(h), "016x"))
+    """A stable hash of the values the merge compares (hex text, one per row).
+
+    Each value is hashed as its text (missing as NUL), so the hash depends on the values,
+    not on the frame's dtypes.
+    """
+    canon = pd.DataFrame({c: _canon(frame[c]) for c in columns}, index=frame.index)
+    hashed = pd.util.hash_pandas_object(canon, index=False).to_numpy()
+    return pd.Series([f"{h:016x}" for h in hashed.tolist()], index=frame.index, dtype=object)
 
 
-def _canon(v) -> str:
-    if v is None or (not isinstance(v, (list, dict, str)) and pd.isna(v)):
-        return "\x00"
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
+def _canon(s: pd.Series) -> pd.Series:
+    missing = s.isna()
+    text = pd.Series("\x00", index=s.index, dtype=object)
+    present = s[~missing]
+    if pd.api.types.is_float_dtype(s.dtype):  # 1429.0 and 1429 hash alike
+        text[~missing] = [str(int(v)) if v.is_integer() else str(v) for v in present.astype(float).tolist()]
+    else:
+        text[~missing] = present.astype(str).to_numpy()
+    return text
 
 
 @dataclass
