@@ -20,7 +20,6 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
-	$(PY) -m ipykernel install --user --name python3 >/dev/null 2>&1
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -78,7 +77,8 @@ clean:
 ## lab: Jupyter Lab on the notebooks (installs the `lab` extra on first use)
 lab: install
 	@$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install -q -c constraints.txt -e '.[lab]'
-	$(PY) -m jupyter lab notebooks/
+	$(PY) -c "from trafico_lib.runner import ensure_kernel; ensure_kernel()"
+	JUPYTER_PATH=$(abspath $(VENV))/share/trafico $(PY) -m jupyter lab notebooks/
 
 ## notebooks: regenerate notebooks/*.ipynb from scripts/make_notebooks.py (outputs stripped)
 notebooks: install

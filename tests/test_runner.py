@@ -150,14 +150,20 @@ def test_parameter_files_layer_and_unknown_keys_are_refused(tmp_path):
         runner.load_params(tmp_path / "missing.yaml")
 
 
-def test_ensure_kernel_installs_a_missing_spec_for_this_python(tmp_path, monkeypatch):
+def test_ensure_kernel_runs_this_python_even_over_a_stale_user_spec(tmp_path, monkeypatch):
     from jupyter_client.kernelspec import KernelSpecManager
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "share" / "jupyter"))
-    name = "trafico-test-kernel"
-    assert runner.ensure_kernel(name, prefix=tmp_path) is True
-    spec = KernelSpecManager().get_kernel_spec(name)
-    assert spec.argv[0] == sys.executable
-    assert runner.ensure_kernel(name, prefix=tmp_path) is False
+    user = tmp_path / "user"
+    stale = user / "kernels" / "trafico-test-kernel"
+    stale.mkdir(parents=True)
+    (stale / "kernel.json").write_text(json.dumps({"argv": ["/gone/venv/bin/python", "-m", "ipykernel_launcher",
+                                                            "-f", "{connection_file}"], "language": "python",
+                                                   "display_name": "stale"}))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(user))
+    monkeypatch.setenv("JUPYTER_PATH", "")
+    assert KernelSpecManager().get_kernel_spec("trafico-test-kernel").argv[0] == "/gone/venv/bin/python"
+    assert runner.ensure_kernel("trafico-test-kernel", prefix=tmp_path / "env") is True
+    assert KernelSpecManager().get_kernel_spec("trafico-test-kernel").argv[0] == sys.executable
+    assert runner.ensure_kernel("trafico-test-kernel", prefix=tmp_path / "env") is False
 
 
 def test_archive_path_takes_the_run_ids_date(make_config, tmp_path):

@@ -202,21 +202,34 @@ def check_parameters(params: dict[str, Any], secrets: Sequence[str]) -> dict[str
 # ---- kernel ------------------------------------------------------------------------------------
 
 def ensure_kernel(name: str = "python3", *, prefix: str | os.PathLike | None = None) -> bool:
-    """Make sure the kernel spec ``name`` exists; if not, install this interpreter's ipykernel as it.
+    """Make the kernel spec ``name`` run this very interpreter, whatever else is installed.
 
-    The spec is written inside this environment (``prefix``, default ``sys.prefix``), so it runs
-    the same Python (with ``trafico_lib`` importable) as the runner. Returns True if it installed one.
+    A user-level spec of the same name (``~/.local/share/jupyter/kernels``) may point at
+    another environment, even one deleted since. So the runner keeps its own spec inside this
+    environment (``<prefix>/share/trafico/kernels/<name>``, default prefix ``sys.prefix``)
+    and puts that folder first on ``JUPYTER_PATH``, which Jupyter searches before the user's
+    folders. Returns True if it wrote the spec now.
     """
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    import json as _json
+    root = Path(prefix or sys.prefix) / "share" / "trafico"
+    spec_file = root / "kernels" / name / "kernel.json"
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    wrote = False
     try:
-        KernelSpecManager().get_kernel_spec(name)
-        return False
-    except NoSuchKernel:
-        pass
-    from ipykernel.kernelspec import install
-    install(kernel_name=name, prefix=str(prefix or sys.prefix), display_name=f"Python 3 ({name})")
-    log.info("installed the kernel spec %s for %s", name, sys.executable)
-    return True
+        current = _json.loads(spec_file.read_text(encoding="utf-8")).get("argv")
+    except (OSError, ValueError):
+        current = None
+    if current != argv:
+        spec_file.parent.mkdir(parents=True, exist_ok=True)
+        spec_file.write_text(_json.dumps({"argv": argv, "display_name": f"Python 3 (trafico: {name})",
+                                          "language": "python", "metadata": {"debugger": True}}, indent=1),
+                             encoding="utf-8")
+        wrote = True
+        log.info("kernel spec %s now runs %s", name, sys.executable)
+    paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    if str(root) not in paths[:1]:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([str(root), *[p for p in paths if p != str(root)]])
+    return wrote
 
 
 # ---- archive -----------------------------------------------------------------------------------
