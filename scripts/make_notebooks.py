@@ -166,7 +166,7 @@ def sync_notebook(table: str) -> nbformat.NotebookNode:
 
             from trafico_lib import pipeline
             from trafico_lib.normalize import value_changes
-            from trafico_lib.runner import record_result, use_project_folder
+            from trafico_lib.runner.notebook import record_result, use_project_folder
 
             use_project_folder(archive_path)  # opened in Jupyter: relative paths from the project folder, as for make
             warnings.filterwarnings("ignore", message="IProgress not found")  # text progress bar without ipywidgets
@@ -343,7 +343,7 @@ def back_propagate_notebook() -> nbformat.NotebookNode:
             from trafico_lib.config import load_config
             from trafico_lib.engine.backprop import back_propagate, plan_back_propagation
             from trafico_lib.pipeline import new_run_id
-            from trafico_lib.runner import record_result, use_project_folder
+            from trafico_lib.runner.notebook import record_result, use_project_folder
             from trafico_lib.stores import open_store
             from trafico_lib.tables import TABLES, get_table
 
@@ -448,7 +448,7 @@ def health_check_notebook() -> nbformat.NotebookNode:
 
             from trafico_lib import health
             from trafico_lib.config import load_config
-            from trafico_lib.runner import record_result, use_project_folder
+            from trafico_lib.runner.notebook import record_result, use_project_folder
             from trafico_lib.stores import open_store
             from trafico_lib.tables import TABLES
 

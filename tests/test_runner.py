@@ -34,7 +34,7 @@ def write_notebook(folder: Path, name: str, cells: list[tuple[str, str]]) -> Pat
     return path
 
 
-RECORD = ("from trafico_lib.runner import record_result\n"
+RECORD = ("from trafico_lib.runner.notebook import record_result\n"
           "record_result({'table': table, 'mode': mode, 'dry_run': dry_run, 'dry_run_type': type(dry_run).__name__,"
           " 'status': 'ok', 'counts': {'read': 3, 'inserted': 2}})")
 

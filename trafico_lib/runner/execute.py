@@ -1,0 +1,110 @@
+"""Execute one notebook with papermill, archive it, and read its result back."""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .archive import _safe, scrub_text, archive_path, render_html, scrub_file
+from .kernel import KERNEL_ARGUMENTS, START_TIMEOUT_SECONDS, ensure_kernel
+from .notebook import CellFailure, _strip_ansi, find_failure, read_result
+from .params import RunnerError, check_parameters, notebooks_dir
+
+log = logging.getLogger("trafico")
+
+
+@dataclass
+class NotebookRun:
+    """One executed notebook: where it is archived, what it recorded, where it failed."""
+    notebook: str                   # name without .ipynb
+    output: Path | None             # archived .ipynb (None when archiving is off)
+    html: Path | None
+    result: dict[str, Any] | None   # what the notebook recorded (None if it stopped before)
+    failure: CellFailure | None
+    error: str | None               # one line when the run failed, else None
+    duration_seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
+            kernel_name: str | None = None, timeout: int | None = None) -> NotebookRun:
+    """Execute ``notebooks/<notebook>.ipynb`` with papermill, archive it (+HTML), read it back.
+
+    ``parameters`` gets ``run_id`` and ``archive_path`` added. Never raises for a failing
+    notebook: the failure is in the returned run (``error``, ``failure``), and the archived
+    copy shows the failing cell. Raises :class:`RunnerError` when the notebook cannot start.
+    """
+    import nbformat
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    source = notebooks_dir(cfg) / f"{Path(notebook).stem}.ipynb"
+    if not source.is_file():
+        raise RunnerError(f"notebook not found: {source}")
+    secrets = cfg.secrets
+    kernel = kernel_name or cfg.runner.kernel_name
+    ensure_kernel(kernel)
+    archive = cfg.archival.enabled
+    tmpdir = None
+    if archive:
+        out = archive_path(cfg, run_id, notebook)
+        out.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        tmpdir = Path(tempfile.mkdtemp(prefix="trafico-run-"))
+        out = tmpdir / f"{_safe(run_id)}_{source.stem}.ipynb"
+    params = check_parameters({**parameters, "run_id": run_id,
+                               "archive_path": str(out) if archive else None}, secrets)
+    cell_timeout = timeout or cfg.runner.cell_timeout_seconds
+    t0 = time.monotonic()
+    crash: str | None = None
+    try:
+        pm.execute_notebook(str(source), str(out), parameters=params, kernel_name=kernel,
+                            cwd=str(cfg.base_dir), progress_bar=False, log_output=False,
+                            start_timeout=START_TIMEOUT_SECONDS, execution_timeout=cell_timeout,
+                            interrupt_on_timeout=True, extra_arguments=KERNEL_ARGUMENTS)
+    except PapermillExecutionError:
+        pass  # the executed copy shows the failing cell; find_failure reads it below
+    except Exception as exc:  # kernel died, could not start, ...: one line
+        crash = _one_line(exc)
+    duration = round(time.monotonic() - t0, 3)
+    nb = None
+    if out.is_file():
+        scrub_file(out, secrets)
+        nb = nbformat.read(out, as_version=4)
+    result = read_result(nb) if nb is not None else None
+    failure = find_failure(nb) if nb is not None else None
+    html_path = None
+    if archive and nb is not None:
+        try:
+            html_path = render_html(out)
+            scrub_file(html_path, secrets)
+        except Exception as exc:  # the archive copy is still there; say why there is no HTML
+            log.warning("could not render %s as HTML: %s", out.name, _one_line(exc))
+    error = None
+    if failure is not None:
+        if failure.ename == "KeyboardInterrupt":
+            failure.ename, failure.evalue = "Timeout", f"the cell ran longer than {cell_timeout} s and was interrupted"
+        error = f"{source.stem} failed at {failure.describe()}"
+    elif crash is not None:
+        error = f"{source.stem} failed: {crash}"
+    elif nb is None:
+        error = f"{source.stem} failed: no executed notebook was written"
+    if error:
+        error = scrub_text(error, secrets)
+    if tmpdir is not None:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    return NotebookRun(source.stem, out if archive and out.is_file() else None, html_path, result,
+                       failure, error, duration)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = _strip_ansi(str(exc)).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -1,0 +1,156 @@
+"""The runs people schedule: every table's sync notebook, back-propagation, the health check."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .archive import scrub_text
+from .execute import NotebookRun, _one_line, execute
+from .params import table_params
+
+log = logging.getLogger("trafico")
+
+
+HEALTH_NOTEBOOK = "health_check"
+BACKPROP_NOTEBOOK = "back_propagate"
+
+
+def _rel(path: Path | None) -> str | None:
+    """A path as shown to people: relative to the current folder when under it."""
+    if path is None:
+        return None
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _progress(enabled: bool, text: str) -> None:
+    if enabled:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _config_param(cfg, config_path: str | None) -> str | None:
+    """The config file the kernel should read: absolute, so the kernel's folder does not matter."""
+    if cfg.source_path:
+        return str(cfg.source_path)
+    return str(Path(config_path).resolve()) if config_path else None
+
+
+def _hold_store(cfg, *, required: bool = False) -> None:
+    """Check the database once before starting kernels.
+
+    With no database configured, start (or attach to) the embedded server for the whole
+    invocation, so the kernels attach to a running server instead of each starting its own.
+    ``required``: a database that cannot be reached stops the command here, with one line
+    (a StoreError), instead of failing every notebook the same way.
+    """
+    from ..stores import StoreError, open_store
+    try:
+        store = open_store(cfg)
+        if required:
+            store.connect().close()
+    except StoreError:
+        if required:
+            raise
+    except Exception as exc:  # the notebook will fail at its first database call and say why
+        if required:
+            raise StoreError(scrub_text(_one_line(exc), cfg.secrets)) from None
+        log.warning("%s", _one_line(exc))
+
+
+def _record_failure(cfg, table: str, run_id: str, mode: str, error: str, notebook: str | None) -> None:
+    """An ``ERROR`` row in ``traficov2_sync_log`` for a notebook that stopped before recording one."""
+    try:
+        from ..engine import record
+        from ..stores import open_store
+        from ..tables import get_table
+        with open_store(cfg).connect() as conn, conn.transaction():
+            record.write_log(conn, get_table(table), "ERROR", {"run_id": run_id, "mode": mode, "error": error,
+                                                               "notebook": notebook})
+    except Exception as exc:  # the database may be what failed
+        log.warning("could not record the error in traficov2_sync_log: %s", scrub_text(_one_line(exc), cfg.secrets))
+
+
+def sync_result(table: str, run: NotebookRun, params: dict[str, Any]) -> dict[str, Any]:
+    """A table's result shaped like ``RunResult.to_dict()``, from what its notebook recorded."""
+    from ..tables import get_table
+    spec = get_table(table)
+    res = dict(run.result) if run.result else {
+        "table": spec.name, "target": spec.target, "run_id": params["run_id"], "mode": params.get("mode"),
+        "dry_run": params.get("dry_run", False), "status": "error", "counts": {}, "duration_seconds": None,
+        "error": None, "attempts": 0}
+    if run.error:
+        if res.get("status") in ("ok", "dry-run"):
+            res["status"] = "error"
+        res["error"] = f"table {spec.name}: {run.error}"
+    res["notebook"] = str(run.output) if run.output else None
+    res["html"] = str(run.html) if run.html else None
+    res["notebook_seconds"] = run.duration_seconds
+    return res
+
+
+def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental", dry_run: bool = False,
+                       config_path: str | None = None, run_id: str | None = None,
+                       progress: bool | None = None) -> list[dict[str, Any]]:
+    """Run each enabled table's ``sync_<table>`` notebook under one run id; a dict per table.
+
+    Each dict is shaped like ``RunResult.to_dict()`` (read back from the executed notebook)
+    with ``notebook`` (the archived .ipynb) and ``html``. A notebook that failed gives status
+    ``error`` and an ``error`` line naming the table, the cell and the exception.
+    """
+    from ..pipeline import new_run_id
+    run_id = run_id or new_run_id()
+    progress = sys.stderr.isatty() if progress is None else progress
+    _hold_store(cfg, required=True)
+    results = []
+    for table in tables:
+        if not cfg.table(table).enabled:
+            continue
+        params = {**table_params(cfg, table), "table": table, "mode": mode, "dry_run": dry_run,
+                  "config_path": _config_param(cfg, config_path)}
+        _progress(progress, f"running sync_{table} ({mode}{', dry-run' if dry_run else ''}) ...")
+        run = execute(cfg, f"sync_{table}", params, run_id=run_id)
+        res = sync_result(table, run, {**params, "run_id": run_id})
+        if run.error and run.result is None and not dry_run:
+            _record_failure(cfg, table, run_id, mode, res["error"], res["notebook"])
+        _progress(progress, f"  {table}: {res['status']} in {run.duration_seconds:.1f} s"
+                  + (f" -> {_rel(run.output)}" if run.output else ""))
+        results.append(res)
+    return results
+
+
+def run_back_propagate_notebook(cfg, table: str | None = None, *, dry_run: bool = False,
+                                config_path: str | None = None, run_id: str | None = None,
+                                progress: bool | None = None) -> tuple[list[dict[str, Any]], NotebookRun]:
+    """Run ``back_propagate`` (one table, or every table when None); per-table results + the run."""
+    from ..pipeline import new_run_id
+    run_id = run_id or new_run_id()
+    progress = sys.stderr.isatty() if progress is None else progress
+    params = {"table": table, "dry_run": dry_run, "config_path": _config_param(cfg, config_path)}
+    _hold_store(cfg, required=True)
+    _progress(progress, f"running {BACKPROP_NOTEBOOK}{' (dry-run)' if dry_run else ''} ...")
+    run = execute(cfg, BACKPROP_NOTEBOOK, params, run_id=run_id)
+    _progress(progress, f"  {'ok' if run.ok else 'failed'} in {run.duration_seconds:.1f} s"
+              + (f" -> {_rel(run.output)}" if run.output else ""))
+    results = list((run.result or {}).get("results", []))
+    if run.error:
+        results.append({"table": table or "all", "run_id": run_id, "dry_run": dry_run, "status": "error",
+                        "error": run.error, "rows_updated": 0})
+    return results, run
+
+
+def run_health_notebook(cfg, *, config_path: str | None = None, run_id: str | None = None,
+                        progress: bool | None = None) -> NotebookRun:
+    """Run ``health_check`` and archive it; its recorded result is ``run.result``."""
+    from ..pipeline import new_run_id
+    run_id = run_id or new_run_id()
+    progress = sys.stderr.isatty() if progress is None else progress
+    _hold_store(cfg)
+    _progress(progress, f"running {HEALTH_NOTEBOOK} ...")
+    run = execute(cfg, HEALTH_NOTEBOOK, {"config_path": _config_param(cfg, config_path)}, run_id=run_id)
+    _progress(progress, f"  {'ok' if run.ok else 'failed'} in {run.duration_seconds:.1f} s"
+              + (f" -> {_rel(run.output)}" if run.output else ""))
+    return run
