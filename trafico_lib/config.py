@@ -8,7 +8,6 @@ they never appear in a repr, a log line or an error.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import warnings
@@ -17,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from .jsonfile import read_json
 from .tables import AVAILABILITY_CSV, AVAILABILITY_CSV_KEY, SALIDAS_CSV, SALIDAS_CSV_KEY, TABLES
 
 DEFAULT_CONFIG_FILE = "trafico_config.json"
@@ -289,14 +289,7 @@ def load_config(path: str | os.PathLike | None = None, *, env_file: str | None =
     data: dict[str, Any] = {}
     as_written: dict[str, Any] = {}
     if p.exists():
-        try:
-            raw = p.read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{where}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        data = read_json(p, where, ConfigError)
         if not isinstance(data, dict):
             raise ConfigError(f"{where}: expected a JSON object at the top level")
         as_written = data

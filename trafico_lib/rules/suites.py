@@ -50,6 +50,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..jsonfile import read_json
 from ..tables import TABLES, TableSpec, get_table
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -132,16 +133,7 @@ def known_expectation_types() -> frozenset[str]:
 def read_suite(path: str | os.PathLike, spec: TableSpec) -> dict[str, Any]:
     """Read and check one suite file as written (no config applied)."""
     where = display_path(path)
-    try:
-        raw = Path(path).read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise SuiteError(f"{where}: suite file not found") from None
-    except UnicodeDecodeError as exc:
-        raise SuiteError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise SuiteError(f"{where}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    data = read_json(path, where, SuiteError)
     check_suite(data, spec, where)
     return data
 
