@@ -226,7 +226,10 @@ def test_health_notebook_reports_the_last_runs_with_a_chart(runs):
 
 def test_the_archive_holds_no_secret(runs):
     files = [p for p in (runs["work"] / "runs").rglob("*") if p.is_file()]
-    assert len(files) == 2 * (4 + 4 + 2)  # .ipynb + .html for every notebook run
+    pages = [p for p in files if p.suffix in (".ipynb", ".html")]
+    assert len(pages) == 2 * (4 + 4 + 2)  # .ipynb + .html for every notebook run
+    assert len([p for p in files if p.suffix == ".css"]) == 1  # the pages share one stylesheet
+    assert all(p.stat().st_size < 200_000 for p in pages if p.suffix == ".html")
     for p in files:
         text = p.read_text(encoding="utf-8")
         assert PASSWORD not in text, p.name

@@ -64,13 +64,36 @@ def scrub_file(path: str | os.PathLike, secrets: Iterable[str]) -> int:
     return hits
 
 
+_STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S)
+SHARED_CSS_MIN = 10_000  # style blocks at least this long go to the shared stylesheet
+
+
 def render_html(ipynb: str | os.PathLike) -> Path:
-    """Render an executed notebook as HTML beside it (same name, ``.html``)."""
+    """Render an executed notebook as HTML beside it (same name, ``.html``).
+
+    nbconvert inlines about 300 KB of JupyterLab CSS into every page; with a run every few
+    minutes that is most of the archive. The large style blocks go to one stylesheet per
+    archive folder (named by its content's hash) that each page links to.
+    """
+    import hashlib
+
     import nbformat
     from nbconvert import HTMLExporter
     src = Path(ipynb)
     nb = nbformat.read(src, as_version=4)
     body, _ = HTMLExporter().from_notebook_node(nb)
+    big = [m for m in _STYLE.finditer(body) if len(m.group(1)) >= SHARED_CSS_MIN]
+    if big:
+        css = "\n".join(m.group(1) for m in big)
+        name = f"notebook-{hashlib.sha1(css.encode('utf-8')).hexdigest()[:12]}.css"
+        shared = src.parent / name
+        if not shared.exists():
+            tmp = shared.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(css, encoding="utf-8")
+            os.replace(tmp, shared)
+        link = f'<link rel="stylesheet" href="{name}">'
+        for i, m in enumerate(reversed(big)):
+            body = body[:m.start()] + (link if i == len(big) - 1 else "") + body[m.end():]
     out = src.with_suffix(".html")
     out.write_text(body, encoding="utf-8")
     return out
