@@ -335,3 +335,34 @@ def test_database_lost_for_good_mid_run_writes_nothing_and_reports_one_line(src,
     assert src.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 0  # not half-written
     assert src.execute("SELECT count(*) FROM traficov2_sync_state").fetchone()[0] == 0
     assert src.execute("SELECT operation FROM traficov2_sync_log").fetchall() == [("ERROR",)]
+
+
+def test_a_desk_edit_landing_between_merge_and_write_is_not_overwritten(src, cfg, db_url):
+    """The merge reads the target, then writes; an edit committed in between must survive."""
+    from datetime import datetime, timezone
+
+    from trafico_lib.engine import sql as q
+    from trafico_lib.engine.merge import _load_stage
+    insert(src, "arribos", ARRIBOS)
+    run(cfg)
+    src.execute("""UPDATE arribos SET "Chofer" = 'FUENTE', "Cliente" = 'X', updated_at = now()
+                   WHERE "Contenedor" = 'MSCU-123456-6'""")
+    ctx = P.start("arribos", mode="incremental", cfg=cfg)
+    ex = P.extract(ctx)
+    val = P.validate(ctx, P.normalize(ctx, ex))
+    stg = P.stage(ctx, P.enrich(ctx, val), val)
+    spec = TABLES["arribos"]
+    with psycopg.connect(db_url) as c, c.transaction():
+        c.execute("SET LOCAL trafico.sync = 'on'")
+        _load_stage(c, spec, stg.frame)
+        c.execute(q.create_merged(spec, ["Chofer", "Estado"], datetime.now(timezone.utc)))
+        # the traffic desk saves a driver now, in its own transaction
+        src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'MESA' WHERE sync_key = 'MSCU1234566'""")
+        written = c.execute(q.merge(spec), {"run_id": "race"}).fetchall()
+    assert written == []  # the edited row was left for the next run
+    assert dict((r[0], r[1]) for r in target(src))["MSCU1234566"] == "MESA"
+    assert src.execute("SELECT count(*) FROM traficov2_sync_changes WHERE run_id = 'race'").fetchone()[0] == 0
+    # the next run merges it: the source's newer value... is older than the desk's edit: the desk wins
+    run(cfg, mode="incremental")
+    row = src.execute("""SELECT "Chofer", "Cliente" FROM traficov2_arribos WHERE sync_key = 'MSCU1234566'""").fetchone()
+    assert row == ("MESA", "X")

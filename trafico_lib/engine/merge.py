@@ -131,8 +131,7 @@ def _merge_batch(conn: psycopg.Connection, spec: TableSpec, frame: pd.DataFrame,
     _load_stage(conn, spec, frame)
     conn.execute(q.sql.SQL("DROP TABLE IF EXISTS {}").format(q.I(q.MERGED)))
     conn.execute(q.create_merged(spec, preserve, run_started))
-    conn.execute(q.record_diffs(spec), {"run_id": run_id})
-    flags = [r[0] for r in conn.execute(q.upsert(spec)).fetchall()]
+    flags = [r[0] for r in conn.execute(q.merge(spec), {"run_id": run_id}).fetchall()]
     conn.execute(q.refresh_metadata(spec))
     inserted = sum(1 for f in flags if f)
     return inserted, len(flags) - inserted

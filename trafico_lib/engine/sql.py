@@ -78,7 +78,8 @@ def create_merged(spec: TableSpec, preserve: list[str], run_started) -> sql.Comp
     return sql.SQL(
         "CREATE TEMP TABLE {merged} ON COMMIT DROP AS "
         "SELECT s.sync_key, s.source_id, s.source_updated_at, s.validation_warnings, s.activo, s.row_hash, "
-        "{src_preserved} AS source_preserved, (t.sync_key IS NULL) AS is_new, t.id AS target_id, {exprs} "
+        "{src_preserved} AS source_preserved, (t.sync_key IS NULL) AS is_new, t.id AS target_id, "
+        "t.manual_updated_at AS seen_manual_updated_at, {exprs} "
         "FROM {stage} s LEFT JOIN {target} t ON t.sync_key = s.sync_key").format(
         merged=I(MERGED), src_preserved=src_preserved, exprs=sql.SQL(", ").join(exprs),
         stage=I(STAGE), target=I(spec.target))
@@ -111,11 +112,20 @@ def diffs(spec: TableSpec) -> sql.Composed:
         merged=I(MERGED), target=I(spec.target), mdoc=_doc(cols, "m"), tdoc=_doc(cols, "t"))
 
 
-def record_diffs(spec: TableSpec) -> sql.Composed:
+def merge(spec: TableSpec) -> sql.Composed:
+    """The upsert, plus one ``traficov2_sync_changes`` row per field of every row it updated.
+
+    One statement: the diffs read the target as it was before the upsert (sub-statements
+    share one snapshot), and only rows the upsert really updated get change rows.
+    Returns one row per written row: ``inserted`` (true) or updated (false).
+    """
     return sql.SQL(
-        "INSERT INTO traficov2_sync_changes (run_id, table_name, sync_key, field, old, new) "
-        "SELECT %(run_id)s, {name}, d.sync_key, d.field, d.old, d.new FROM ({diffs}) d").format(
-        name=sql.Literal(spec.target), diffs=diffs(spec))
+        "WITH up AS ({upsert}, sync_key), "
+        "ch AS (INSERT INTO traficov2_sync_changes (run_id, table_name, sync_key, field, old, new) "
+        "SELECT %(run_id)s, {name}, d.sync_key, d.field, d.old, d.new FROM ({diffs}) d "
+        "JOIN up ON up.sync_key = d.sync_key AND NOT up.inserted) "
+        "SELECT inserted FROM up").format(
+        upsert=upsert(spec), name=sql.Literal(spec.target), diffs=diffs(spec))
 
 
 def inserts(spec: TableSpec) -> sql.Composed:
@@ -134,16 +144,21 @@ def counts(spec: TableSpec) -> sql.Composed:
 
 
 def upsert(spec: TableSpec) -> sql.Composed:
-    """Insert new rows, update changed ones; unchanged rows are not touched at all."""
+    """Insert new rows, update changed ones; unchanged rows are not touched at all.
+
+    The proposed row carries, in ``manual_updated_at``, the value the merge saw (never
+    written: it is not in the SET list). A row the traffic desk edited after the merge
+    computed it is left alone this run; the next run merges the edit properly.
+    """
     business = spec.target_column_names
     meta = ["source_id", "source_updated_at", "row_hash", "source_preserved", "validation_warnings", "activo"]
     cols = [*business, "sync_key", *meta]
     sets = sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=I(c)) for c in [*business, *meta])
     return sql.SQL(
-        "INSERT INTO {target} AS t ({cols}, synced_at, fecha_registro, fecha_modificacion) "
-        "SELECT {cols}, now(), now(), now() FROM {merged} "
+        "INSERT INTO {target} AS t ({cols}, manual_updated_at, synced_at, fecha_registro, fecha_modificacion) "
+        "SELECT {cols}, seen_manual_updated_at, now(), now(), now() FROM {merged} "
         "ON CONFLICT (sync_key) DO UPDATE SET {sets}, synced_at = now(), fecha_modificacion = now() "
-        "WHERE {distinct} "
+        "WHERE {distinct} AND t.manual_updated_at IS NOT DISTINCT FROM EXCLUDED.manual_updated_at "
         "RETURNING (xmax = 0) AS inserted").format(
         target=I(spec.target), cols=_cols(cols), merged=I(MERGED), sets=sets,
         distinct=_distinct(spec, "t", "excluded"))
