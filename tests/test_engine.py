@@ -190,7 +190,7 @@ def test_rows_without_key_and_rows_the_database_refuses_go_to_rejects(src, make_
     rejects = src.execute("SELECT sync_key, reasons, raw_row FROM traficov2_sync_rejects ORDER BY id").fetchall()
     reasons = [r for rej in rejects for r in rej[1]]
     assert any("check constraint" in r for r in reasons)
-    assert any(rej[2].get("Cliente") == "Sin contenedor" for rej in rejects)
+    assert any(rej[2].get("Cliente") == "Sin contenedor" and rej[0] is None for rej in rejects)  # NULL, not 'NaN'
     # nothing lost: every source row is in the target or in the rejects
     n_src = src.execute("SELECT count(*) FROM arribos").fetchone()[0]
     n_tgt = src.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0]
@@ -366,3 +366,19 @@ def test_a_desk_edit_landing_between_merge_and_write_is_not_overwritten(src, cfg
     run(cfg, mode="incremental")
     row = src.execute("""SELECT "Chofer", "Cliente" FROM traficov2_arribos WHERE sync_key = 'MSCU1234566'""").fetchone()
     assert row == ("MESA", "X")
+
+
+def test_a_row_that_stays_broken_is_recorded_once_a_day_but_counted_every_run(src, cfg):
+    insert(src, "pendiente_desconsolidar", [{"Contenedor": "-", "Cliente": "Sin contenedor"},
+                                            {"Contenedor": "MSCU1234566", "Cliente": "A"}])
+    first = run(cfg, table="pendiente_desconsolidar", mode="incremental")
+    second = run(cfg, table="pendiente_desconsolidar", mode="incremental")
+    assert first.counts["rejected"] == second.counts["rejected"] == 1
+    assert src.execute("SELECT count(*) FROM traficov2_sync_rejects").fetchone()[0] == 1
+    src.execute("UPDATE traficov2_sync_rejects SET created_at = now() - interval '25 hours'")
+    run(cfg, table="pendiente_desconsolidar", mode="incremental")
+    assert src.execute("SELECT count(*) FROM traficov2_sync_rejects").fetchone()[0] == 2
+    # a different problem with the same row is recorded at once
+    src.execute("""UPDATE pendiente_desconsolidar SET "Cliente" = 'Otro' WHERE "Contenedor" = '-'""")
+    run(cfg, table="pendiente_desconsolidar", mode="incremental")
+    assert src.execute("SELECT count(*) FROM traficov2_sync_rejects").fetchone()[0] == 3

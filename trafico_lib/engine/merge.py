@@ -193,5 +193,7 @@ def apply_merge(conn: psycopg.Connection, spec: TableSpec, staged: Staged, *, pr
 
 
 def rejects_json(rejects: list[dict]) -> list[tuple]:
-    return [(r.get("sync_key"), json.dumps(r["reasons"], ensure_ascii=False),
+    """(sync_key or None, reasons JSON, raw row JSON) per reject, ready for the rejects table."""
+    return [(r["sync_key"] if isinstance(r.get("sync_key"), str) and r["sync_key"] else None,
+             json.dumps(r["reasons"], ensure_ascii=False),
              json.dumps(r["raw_row"], ensure_ascii=False, default=str)) for r in rejects]

@@ -16,16 +16,34 @@ def write_log(conn: psycopg.Connection, spec: TableSpec, operation: str, details
         (spec.target, operation, spec.source, json.dumps(details, ensure_ascii=False, default=str)))
 
 
+REJECT_REPEAT_HOURS = 24
+
+
 def write_rejects(conn: psycopg.Connection, spec: TableSpec, run_id: str,
                   rejects: Iterable[tuple[str | None, str, str]]) -> int:
-    """rejects: (sync_key, reasons JSON, raw row JSON) tuples."""
+    """Record rejected rows: (sync_key, reasons JSON, raw row JSON) tuples.
+
+    A source row that stays broken is read again by every run that covers it (every run, for
+    a source without a change timestamp). The same row (its position in the read aside) with
+    the same reasons is recorded
+    again only once it is older than ``REJECT_REPEAT_HOURS``, so the table shows each
+    problem once a day instead of every five minutes. Returns the rows recorded now.
+    """
     rows = list(rejects)
+    recorded = 0
     if rows:
         with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO traficov2_sync_rejects (run_id, table_name, sync_key, reasons, raw_row) "
-                "VALUES (%s, %s, %s, %s, %s)", [(run_id, spec.target, *r) for r in rows])
-    return len(rows)
+            for r in rows:
+                cur.execute(
+                    "INSERT INTO traficov2_sync_rejects (run_id, table_name, sync_key, reasons, raw_row) "
+                    "SELECT %(run)s, %(tbl)s, %(key)s::text, %(reasons)s::jsonb, %(raw)s::jsonb WHERE NOT EXISTS ("
+                    " SELECT 1 FROM traficov2_sync_rejects r WHERE r.table_name = %(tbl)s"
+                    " AND r.sync_key IS NOT DISTINCT FROM %(key)s::text AND r.reasons = %(reasons)s::jsonb"
+                    " AND (r.raw_row - '_row') = (%(raw)s::jsonb - '_row') AND r.created_at > now() - make_interval(hours => %(hours)s))",
+                    {"run": run_id, "tbl": spec.target, "key": r[0], "reasons": r[1], "raw": r[2],
+                     "hours": REJECT_REPEAT_HOURS})
+                recorded += cur.rowcount
+    return recorded
 
 
 def read_state(conn: psycopg.Connection, spec: TableSpec) -> dict:
