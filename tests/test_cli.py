@@ -93,3 +93,11 @@ def test_database_down_through_the_notebooks_is_one_line_and_starts_no_kernel(tm
     assert lines[0] == f"warning: {cfg}: a password is written in the file; prefer the environment or .env"
     assert len(lines) == 2 and lines[1].startswith("error: cannot connect") and "Pw-In-File-77" not in p.stderr
     assert not (tmp_path / "runs").exists()  # no notebook was started
+
+
+def test_trafico_console_script_takes_the_same_flags():
+    exe = Path(sys.executable).with_name("trafico")
+    p = subprocess.run([str(exe), "--table", "nope"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "valid tables: arribos" in p.stderr
+    assert subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60).stdout.startswith(
+        "usage: trafico ")

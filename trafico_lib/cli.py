@@ -275,7 +275,3 @@ def main(argv: Sequence[str] | None = None, prog: str = "trafico") -> int:
         from .pipeline import _one_line
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
-
-
-def console() -> None:  # pragma: no cover - the console script
-    sys.exit(main())
