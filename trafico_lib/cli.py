@@ -146,7 +146,7 @@ def format_summary(results: list[dict], *, dry_run: bool = False) -> str:
 def cmd_sync(cfg, args) -> int:
     tables = _tables(args)
     results = []
-    if args.no_notebook or not _runner_available():
+    if args.no_notebook:
         from .pipeline import new_run_id, run_table
         from .stores import open_store
         store = open_store(cfg)
@@ -177,7 +177,7 @@ def cmd_back_propagate(cfg, args) -> int:
     from .engine.backprop import back_propagate
     from .pipeline import new_run_id
     from .stores import open_store
-    if not args.no_notebook and _runner_available():  # the back_propagate notebook, archived
+    if not args.no_notebook:  # the back_propagate notebook, archived
         from .runner import run_back_propagate_notebook
         only = _tables(args)[0] if args.table else None
         out, run = run_back_propagate_notebook(cfg, only, dry_run=args.dry_run, config_path=args.config,
@@ -231,14 +231,6 @@ def cmd_prune(cfg, args) -> int:
 def cmd_health(cfg, args) -> int:
     from .health import run_health_check
     return run_health_check(cfg, as_json=args.json)
-
-
-def _runner_available() -> bool:
-    try:
-        from . import runner  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "trafico") -> int:

@@ -49,9 +49,6 @@ class TableSpec:
                 return c.type
         raise KeyError(column)
 
-    def columns_of_type(self, type_: str) -> list[str]:
-        return [c.name for c in self.target_columns if c.type == type_]
-
 
 def _cols(*spec: str | tuple[str, str]) -> tuple[Column, ...]:
     return tuple(Column(s) if isinstance(s, str) else Column(*s) for s in spec)

@@ -58,7 +58,8 @@ def extract_database(conn: psycopg.Connection, spec: TableSpec, *, mode: str, st
     if not cols:
         raise SourceMissing(f"source table {spec.source!r} does not exist")
     upd = detect_updated_column(cols, updated_column)
-    wanted = [c for c in spec.column_names if c in cols]
+    if not any(c in cols for c in spec.column_names):
+        raise SourceMissing(f"source table {spec.source!r} has none of the expected columns")
     select = [sql.SQL("{}::text").format(sql.Identifier(c)) if c in cols else sql.SQL("NULL::text")
               for c in spec.column_names]
     id_expr = sql.SQL("{}::text").format(sql.Identifier("id")) if "id" in cols else sql.SQL("NULL::text")
@@ -79,8 +80,6 @@ def extract_database(conn: psycopg.Connection, spec: TableSpec, *, mode: str, st
         rows = cur.fetchall()
     frame = pd.DataFrame(rows, columns=[*spec.column_names, "_source_id", "_source_updated_at"], dtype=object)
     frame["_row"] = range(1, len(frame) + 1)
-    if not wanted:
-        raise SourceMissing(f"source table {spec.source!r} has none of the expected columns")
     watermark = None
     if upd and len(frame):
         watermark = pd.to_datetime(frame["_source_updated_at"], utc=True).max().to_pydatetime()

@@ -176,10 +176,6 @@ def refresh_metadata(spec: TableSpec) -> sql.Composed:
         tcols=_cols(meta, "t"), mcols=_cols(meta, "m"))
 
 
-def drop_batch_tables() -> sql.Composed:
-    return sql.SQL("DROP TABLE IF EXISTS {}; TRUNCATE {}").format(I(MERGED), I(STAGE))
-
-
 # ---- deactivation (full mode) -------------------------------------------------------------
 
 def create_keys() -> sql.Composed:
@@ -206,6 +202,3 @@ def deactivate(spec: TableSpec) -> sql.Composed:
         "SELECT %(run_id)s, {name}, sync_key, 'activo', 'true'::jsonb, 'false'::jsonb FROM gone "
         "RETURNING sync_key").format(target=I(spec.target), keys=I(KEYS), name=sql.Literal(spec.target))
 
-
-def stored_hashes(spec: TableSpec) -> sql.Composed:
-    return sql.SQL("SELECT sync_key, row_hash, activo FROM {}").format(I(spec.target))

@@ -78,11 +78,3 @@ def apply_migrations(conn: psycopg.Connection, preserve: dict[str, list[str]] | 
                 conn.execute(stmt)
     return applied_now
 
-
-def schema_version(conn: psycopg.Connection) -> str | None:
-    try:
-        row = conn.execute("SELECT max(version) FROM traficov2_schema_migrations").fetchone()
-    except psycopg.errors.UndefinedTable:
-        conn.rollback()
-        return None
-    return row[0] if row else None
