@@ -6,7 +6,7 @@ Everything else (normalization, rules, SQL generation, notebooks) reads from her
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Column types used by targets. Values are PostgreSQL type names.
 TEXT, DATE, TIME, NUMERIC, INTEGER = "text", "date", "time", "numeric", "integer"
@@ -16,6 +16,31 @@ TEXT, DATE, TIME, NUMERIC, INTEGER = "text", "date", "time", "numeric", "integer
 class Column:
     name: str
     type: str = TEXT
+
+
+@dataclass(frozen=True)
+class Slots:
+    """Slot-based expansion: a source row stands for ``quantity`` pending items of a ``group``
+    (or for one, when it names its ``item``); the target holds one row per slot, keyed
+    ``group|sequence``. Enrichment fills, never moves, the slots (``enrich/expo.py``)."""
+    group: str = "Booking"        # the business key the slots belong to
+    sequence: str = "Secuencia"   # the slot number, a target-only column
+    quantity: str = "Cantidad"    # how many items a pending source row stands for
+    item: str = "Contenedor"      # the item placed into a slot
+
+
+@dataclass(frozen=True)
+class ExitMatch:
+    """How exit records mark a row done: the row's ``column`` against the exit's ``parts``
+    (an ``Operacion`` ``orden_ing-suborden-renglon`` splits into its three parts)."""
+    column: str
+    parts: tuple[str, ...]
+
+
+MATCH_CONTAINER = ExitMatch("Contenedor", ("contenedor",))
+MATCH_OPERATION = ExitMatch("Operacion", ("orden_ing", "suborden", "renglon"))
+STATUS_TIME_FIRST = "{validada:%H:%M} Realizado"          # the live format of remisiones
+STATUS_DATE_AFTER = "Realizado {validada:%d/%m/%Y %H:%M}"  # the live format of the others
 
 
 @dataclass(frozen=True)
@@ -29,7 +54,21 @@ class TableSpec:
     default_csv: str             # default file name of the CSV export
     preserve_fields: tuple[str, ...] = ("Chofer", "Estado")
     key_optional: tuple[str, ...] = ()  # key parts joined only when present
-    extra_target_columns: tuple[Column, ...] = field(default=())  # e.g. Secuencia
+    # traits: what makes a table behave differently, declared here and branched on everywhere
+    slots: Slots | None = None          # slot-based expansion (one target row per slot)
+    exit_match: ExitMatch = MATCH_CONTAINER
+    status_template: str = STATUS_DATE_AFTER
+    read_whole: bool = False            # always read the whole source (a partial read would mislead)
+
+    @property
+    def extra_target_columns(self) -> tuple[Column, ...]:
+        """Target columns the source does not have (the slot number)."""
+        return (Column(self.slots.sequence, INTEGER),) if self.slots else ()
+
+    @property
+    def account_key(self) -> tuple[str, ...]:
+        """What "every source row is in the target" compares: the key, or the slots' group."""
+        return (self.slots.group,) if self.slots else self.key
 
     @property
     def column_names(self) -> list[str]:
@@ -90,6 +129,8 @@ TABLES: dict[str, TableSpec] = {
         ),
         key=("Operacion",),
         key_optional=("Contenedor",),
+        exit_match=MATCH_OPERATION,
+        status_template=STATUS_TIME_FIRST,
         csv_file_key="remisiones_semana",
         default_csv="remisiones_semana.csv",
     ),
@@ -102,7 +143,10 @@ TABLES: dict[str, TableSpec] = {
             "Contenedor", "Precinto", "Origen", "Obs.", "Estado", "Peligrosa", "Chofer",
         ),
         key=("Booking",),  # + Secuencia, assigned by quantity expansion
-        extra_target_columns=_cols(("Secuencia", INTEGER)),
+        # Slots are computed per booking from all its rows: a partial read would look like a
+        # shrinking demand, so the table is always read whole (it holds a week of bookings).
+        slots=Slots(),
+        read_whole=True,
         preserve_fields=("Chofer", "Obs.", "Estado"),
         csv_file_key="arribos_expo",
         default_csv="arribos_expo_ctns.csv",

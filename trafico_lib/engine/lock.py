@@ -9,9 +9,7 @@ import time
 
 import psycopg
 
-
-class TableLocked(Exception):
-    """Another run holds this table's lock."""
+from ..errors import TableLocked
 
 
 def lock_key(table: str) -> str:

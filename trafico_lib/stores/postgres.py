@@ -78,6 +78,25 @@ class PostgresStore:
             first = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
             raise StoreError(f"cannot connect to {self.name}: {_scrub(first, self._secrets)}") from None
 
+    # ---- the store protocol (stores/base.py) ----------------------------------------------
+
+    def back_propagate(self, spec, fields, *, run_id, key=None, dry_run=False, lock_timeout=5.0,
+                       updated_column=None):
+        from ..engine.backprop import back_propagate
+        with self.connect() as conn:
+            return back_propagate(conn, spec, fields, run_id=run_id, key=key, dry_run=dry_run,
+                                  lock_timeout=lock_timeout, updated_column=updated_column)
+
+    @contextmanager
+    def health_reader(self):
+        """Read-only facts for the health check (``stores/postgres_health.py``)."""
+        from .postgres_health import PostgresHealthReader
+        conn = self.connect(autocommit=True)
+        try:
+            yield PostgresHealthReader(conn)
+        finally:
+            conn.close()
+
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
         """A connection inside one transaction, committed on success, closed after."""

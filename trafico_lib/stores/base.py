@@ -1,0 +1,90 @@
+"""The store protocol: everything the engine, the pipeline, the health check and pruning ask
+of the place where the TráficoV2 tables live. The pipeline and the notebooks never know which
+store they talk to; each store names itself (``kind``, ``name``) and never prints a secret.
+
+    store = open_store(cfg)                    # direct PostgreSQL, embedded, (next: Supabase REST)
+    state = store.read_state(spec)
+    ex = store.read_source(spec, mode=..., state=..., lookback=..., updated_column=...)
+    target = store.read_target(spec, ["sync_key", "row_hash", "activo"])
+    plan = store.plan(spec, staged, preserve=..., run_started=..., full=...)
+    with store.sync_session(spec, run_id=..., lock_timeout=...) as s:   # lock/lease + one transaction
+        s.check_state(expected_last_run_id)
+        outcome = s.merge(frame, preserve=..., run_started=..., batch_size=..., on_batch=...)
+        s.deactivate(seen_keys); s.write_rejects(rows); s.write_log("SYNC", details); s.write_state(wm)
+    store.write_log(spec, "ERROR", details)    # outside any session
+    with store.health_reader() as h: ...       # read-only facts for the health check
+
+Implementations: :mod:`.postgres` (direct and embedded). SQL lives in the store modules only.
+"""
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, Protocol, runtime_checkable
+
+import pandas as pd
+
+from ..tables import TableSpec
+
+
+class SyncSession(Protocol):
+    """One table's writes for one run: under the table's lock (or lease), all-or-nothing."""
+
+    def check_state(self, expected_last_run_id: str | None) -> None:
+        """Raise :class:`~trafico_lib.errors.TableLocked` when another run finished meanwhile."""
+
+    def merge(self, frame: pd.DataFrame, *, preserve: list[str], run_started: datetime, batch_size: int,
+              on_batch: Callable[[int, int], None] | None = None) -> Any:
+        """Merge staged rows by the rule (``engine.plan.MergeOutcome``); data errors become rejects."""
+
+    def deactivate(self, seen_keys: Iterable[str]) -> int:
+        """Mark active target rows whose key is not in ``seen_keys`` ``activo = false``; how many."""
+
+    def write_rejects(self, rejects: list[tuple[str | None, str, str]]) -> int:
+        """Record (sync_key, reasons JSON, raw row JSON) rows; returns how many were recorded now."""
+
+    def write_log(self, operation: str, details: dict) -> None: ...
+
+    def write_state(self, watermark: datetime | None) -> None: ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    kind: str   # "embedded" | "postgres" | "rest"
+    name: str   # printable: host/dbname, "embedded PostgreSQL", the project's host; never a secret
+
+    def check(self) -> None:
+        """Reachable, and the schema is there; else one-line ``StoreError``."""
+
+    def read_state(self, spec: TableSpec) -> dict: ...
+
+    def read_source(self, spec: TableSpec, *, mode: str, state: dict, lookback: timedelta,
+                    updated_column: str | None) -> Any:
+        """The source delta as ``engine.extract.Extract`` (text values + ``_source_id``,
+        ``_source_updated_at``, ``_row``)."""
+
+    def read_target(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame: ...
+
+    def plan(self, spec: TableSpec, staged: Any, *, preserve: list[str], run_started: datetime,
+             full: bool, skipped_unchanged: int = 0) -> Any:
+        """``engine.plan.Plan``; writes nothing."""
+
+    def sync_session(self, spec: TableSpec, *, run_id: str,
+                     lock_timeout: float) -> AbstractContextManager[SyncSession]: ...
+
+    def write_log(self, spec: TableSpec, operation: str, details: dict) -> None: ...
+
+    def back_propagate(self, spec: TableSpec, fields: list[str], *, run_id: str, key: list[str] | None,
+                       dry_run: bool, lock_timeout: float, updated_column: str | None) -> Any:
+        """``engine.backprop.BackpropResult``."""
+
+    def health_reader(self) -> AbstractContextManager[Any]:
+        """Read-only facts for the health check (see ``health.facts``)."""
+
+    def prune(self, cutoff: datetime, *, dry_run: bool) -> dict[str, int]: ...
+
+    def write_snapshot(self, spec: TableSpec, out) -> int:
+        """Write the target as CSV into the binary file ``out``; rows written."""
+
+    def init_schema(self, preserve: dict[str, list[str]]) -> list[str]:
+        """Create or upgrade the schema; the versions applied now."""
