@@ -8,8 +8,8 @@ import psycopg
 import pytest
 
 from trafico_lib import pipeline as P
-from trafico_lib.engine.backprop import back_propagate
-from trafico_lib.engine.lock import acquire
+from trafico_lib.stores.pg.backprop import back_propagate
+from trafico_lib.stores.pg.lock import acquire
 from trafico_lib.sample import create_source_tables
 from trafico_lib.tables import TABLES
 
@@ -341,8 +341,8 @@ def test_a_desk_edit_landing_between_merge_and_write_is_not_overwritten(src, cfg
     """The merge reads the target, then writes; an edit committed in between must survive."""
     from datetime import datetime, timezone
 
-    from trafico_lib.engine import sql as q
-    from trafico_lib.engine.merge import _load_stage
+    from trafico_lib.stores.pg import sql as q
+    from trafico_lib.stores.pg.merge import load_stage
     insert(src, "arribos", ARRIBOS)
     run(cfg)
     src.execute("""UPDATE arribos SET "Chofer" = 'FUENTE', "Cliente" = 'X', updated_at = now()
@@ -354,7 +354,7 @@ def test_a_desk_edit_landing_between_merge_and_write_is_not_overwritten(src, cfg
     spec = TABLES["arribos"]
     with psycopg.connect(db_url) as c, c.transaction():
         c.execute("SET LOCAL trafico.sync = 'on'")
-        _load_stage(c, spec, stg.frame)
+        load_stage(c, spec, stg.frame)
         c.execute(q.create_merged(spec, ["Chofer", "Estado"], datetime.now(timezone.utc)))
         # the traffic desk saves a driver now, in its own transaction
         src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'MESA' WHERE sync_key = 'MSCU1234566'""")

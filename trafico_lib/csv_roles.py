@@ -16,8 +16,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-import psycopg
-from psycopg import sql
 
 from .tables import TableSpec
 
@@ -47,8 +45,8 @@ class CrossCheck:
 
 def _keys(frame: pd.DataFrame, spec: TableSpec, key: list[str] | None) -> set[str]:
     from .engine.stage import build_sync_key
-    if spec.extra_target_columns:  # expo: compare bookings
-        values = frame["Booking"]
+    if spec.slots:  # slots: compare their groups (bookings)
+        values = frame[spec.slots.group]
     else:
         values = build_sync_key(frame, spec, key)
     return {v for v in values if isinstance(v, str) and v}
@@ -83,7 +81,7 @@ def snapshot_path(cfg, spec: TableSpec, day: date) -> Path:
     return backup_dir(cfg) / f"{spec.target}_{day:%Y-%m-%d}.csv"
 
 
-def write_snapshot(conn: psycopg.Connection, cfg, spec: TableSpec, day: date, *, changed: bool) -> Path | None:
+def write_snapshot(store, cfg, spec: TableSpec, day: date, *, changed: bool) -> Path | None:
     """Write today's snapshot of the target (atomically) when something changed or none exists."""
     path = snapshot_path(cfg, spec, day)
     if path.exists() and not changed:
@@ -91,11 +89,8 @@ def write_snapshot(conn: psycopg.Connection, cfg, spec: TableSpec, day: date, *,
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as out, conn.cursor() as cur:
-            with cur.copy(sql.SQL("COPY (SELECT * FROM {} ORDER BY sync_key) TO STDOUT WITH (FORMAT csv, HEADER)")
-                          .format(sql.Identifier(spec.target))) as cp:
-                for chunk in cp:
-                    out.write(chunk)
+        with os.fdopen(fd, "wb") as out:
+            store.write_snapshot(spec, out)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -24,26 +24,21 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 
 import pandas as pd
-import psycopg
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from .config import Config, TableSettings, load_config
-from .errors import TableLocked
-from .engine import lock, record
-from .engine.extract import Extract, SourceMissing, extract_csv, extract_database
-from .engine.merge import MergeOutcome, Plan, apply_merge, plan_merge, rejects_json
-from .engine.stage import Staged, drop_unchanged, stage as stage_rows
-from .engine import sql as q
-from .stores import PostgresStore, StoreError, open_store
+from .engine.extract import Extract, extract_csv
+from .engine.plan import MergeOutcome, Plan, rejects_json
+from .engine.stage import Staged, build_sync_key, drop_unchanged, stage as stage_rows
+from .errors import SyncFailed, TableLocked, TransientError, UsageError, one_line
+from .stores import open_store
+from .stores.base import Store
 from .tables import TABLES, TableSpec, get_table
 
 log = logging.getLogger("trafico")
 
 MODES = ("incremental", "full")
-
-
-class SyncError(Exception):
-    """A table's run failed; the message is one readable line."""
+SyncError = SyncFailed  # the name the notebooks' last cell raises
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -56,7 +51,7 @@ class RunContext:
     cfg: Config
     spec: TableSpec
     settings: TableSettings
-    store: PostgresStore
+    store: Store
     mode: str
     dry_run: bool
     run_id: str
@@ -75,22 +70,21 @@ class RunContext:
 
 
 def start(table: str, *, mode: str = "incremental", dry_run: bool = False, config_path: str | None = None,
-          run_id: str | None = None, cfg: Config | None = None, store: PostgresStore | None = None,
+          run_id: str | None = None, cfg: Config | None = None, store: Store | None = None,
           notebook: str | None = None, run_started: datetime | None = None) -> RunContext:
     """Everything a run needs, resolved once: config, table, store, run id, stored state."""
     if mode not in MODES:
-        raise SyncError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+        raise UsageError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     cfg = cfg or load_config(config_path)
     try:
         spec = get_table(table)
     except KeyError as exc:
-        raise SyncError(exc.args[0]) from None
+        raise UsageError(exc.args[0]) from None
     store = store or open_store(cfg)
     ctx = RunContext(cfg=cfg, spec=spec, settings=cfg.table(spec.name), store=store, mode=mode,
                      dry_run=dry_run, run_id=run_id or new_run_id(), notebook=notebook,
                      run_started=run_started or datetime.now(timezone.utc))
-    with store.connect() as conn:
-        ctx.state = record.read_state(conn, spec)
+    ctx.state = store.read_state(spec)
     return ctx
 
 
@@ -100,15 +94,12 @@ def extract(ctx: RunContext) -> Extract:
     if ctx.settings.source == "csv":
         return extract_csv(ctx.cfg, ctx.spec)
     lookback = timedelta(minutes=ctx.cfg.database.lookback_minutes)
-    # Expo slots are computed per booking from all its rows: a partial read would look like a
-    # shrinking demand, so that table is always read whole (it holds a week of bookings).
-    mode = "full" if ctx.spec.extra_target_columns else ctx.mode
-    with ctx.store.connect() as conn:
-        try:
-            return extract_database(conn, ctx.spec, mode=mode, state=ctx.state, lookback=lookback,
-                                    updated_column=ctx.settings.updated_column)
-        except SourceMissing as exc:
-            raise SyncError(f"{ctx.spec.name}: {exc}") from None
+    mode = "full" if ctx.spec.read_whole else ctx.mode
+    try:
+        return ctx.store.read_source(ctx.spec, mode=mode, state=ctx.state, lookback=lookback,
+                                     updated_column=ctx.settings.updated_column)
+    except SyncFailed as exc:
+        raise SyncFailed(f"{ctx.spec.name}: {exc}") from exc
 
 
 def normalize(ctx: RunContext, ex: Extract):
@@ -129,7 +120,7 @@ def save_validation(ctx: RunContext, val):
     try:
         return save(ctx.cfg, ctx.spec.name, ctx.run_id, val)
     except Exception as exc:  # a report that cannot be written must not stop the sync
-        log.warning("%s: validation results not saved for Data Docs: %s", ctx.spec.name, _one_line(exc))
+        log.warning("%s: validation results not saved for Data Docs: %s", ctx.spec.name, one_line(exc))
         return None
 
 
@@ -141,22 +132,16 @@ class Enriched:
     slots: pd.DataFrame | None = None
 
 
-def read_target(ctx: RunContext, columns: list[str]) -> pd.DataFrame:
-    with ctx.store.connect() as conn, conn.cursor() as cur:
-        cur.execute(q.sql.SQL("SELECT {} FROM {}").format(
-            q.sql.SQL(", ").join(q.I(c) for c in columns), q.I(ctx.spec.target)))
-        return pd.DataFrame(cur.fetchall(), columns=columns, dtype=object)
-
-
 def enrich(ctx: RunContext, val, *, exits=None) -> Enriched:
     """Expo: quantity expansion and container assignment; every table: Realizado status."""
     frame = val.valid
     out = Enriched(frame=frame)
     s = ctx.settings
-    if ctx.spec.extra_target_columns:  # the expo table: one row per slot
+    if ctx.spec.slots:  # one target row per slot
         from .enrich.expo import expand_slots, slot_summary
-        existing = read_target(ctx, ["sync_key", "Booking", "Secuencia", "Contenedor", *ctx.preserve,
-                                     "activo", "manual_updated_at"])
+        sl = ctx.spec.slots
+        existing = ctx.store.read_target(ctx.spec, list(dict.fromkeys(
+            ["sync_key", sl.group, sl.sequence, sl.item, *ctx.preserve, "activo", "manual_updated_at"])))
         availability = None
         if s.container_assignment and ctx.cfg.csv_sources.enabled:
             from .sources.csv import read_named_csv
@@ -195,10 +180,9 @@ def write_backup(ctx: RunContext, result: "RunResult") -> str | None:
     from .csv_roles import write_snapshot
     changed = any(result.counts.get(k) for k in ("inserted", "updated", "deactivated"))
     try:
-        with ctx.store.connect() as conn:
-            path = write_snapshot(conn, ctx.cfg, ctx.spec, ctx.run_date, changed=changed)
+        path = write_snapshot(ctx.store, ctx.cfg, ctx.spec, ctx.run_date, changed=changed)
     except Exception as exc:  # the data is committed; a failed backup is reported, not fatal
-        log.warning("%s: CSV backup not written: %s", ctx.spec.name, _one_line(exc))
+        log.warning("%s: CSV backup not written: %s", ctx.spec.name, one_line(exc, ctx.cfg.secrets))
         return None
     return str(path) if path else None
 
@@ -227,14 +211,13 @@ def stage(ctx: RunContext, enr: Enriched | pd.DataFrame, val=None, *,
     staged = stage_rows(frame, ctx.spec, key=ctx.settings.key)
     if rejected_keys:
         staged.seen_keys = list(dict.fromkeys([*staged.seen_keys, *[k for k in rejected_keys if k]]))
-    stored = read_target(ctx, ["sync_key", "row_hash", "activo"])
+    stored = ctx.store.read_target(ctx.spec, ["sync_key", "row_hash", "activo"])
     smaller, skipped = drop_unchanged(staged, stored)
     return StageResult(smaller, skipped)
 
 
 def plan(ctx: RunContext, stg: StageResult) -> Plan:
-    with ctx.store.connect() as conn:
-        return plan_merge(conn, ctx.spec, stg.staged, preserve=ctx.preserve, run_started=ctx.run_started,
+    return ctx.store.plan(ctx.spec, stg.staged, preserve=ctx.preserve, run_started=ctx.run_started,
                           full=ctx.mode == "full", skipped_unchanged=stg.skipped_unchanged)
 
 
@@ -270,11 +253,10 @@ class RunResult:
 
 
 def _validation_rejects(val, spec: TableSpec, key: list[str] | None) -> list[dict]:
-    from .engine.stage import build_sync_key
     rej = val.rejected
     if rej is None or rej.empty:
         return []
-    keys = build_sync_key(rej, spec, key) if not spec.extra_target_columns else rej.get("Booking")
+    keys = rej.get(spec.slots.group) if spec.slots else build_sync_key(rej, spec, key)
     out = []
     for i, (_, row) in enumerate(rej.iterrows()):
         raw = {k: (None if pd.isna(v) else str(v)) if not isinstance(v, (list, dict)) else v
@@ -282,11 +264,6 @@ def _validation_rejects(val, spec: TableSpec, key: list[str] | None) -> list[dic
         out.append({"sync_key": None if keys is None else keys.iloc[i], "reasons": list(row["reasons"]),
                     "raw_row": raw})
     return out
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Connection lost, serialization failure, deadlock: worth another try."""
-    return isinstance(exc, (psycopg.OperationalError, StoreError)) and not isinstance(exc, lock.TableLocked)
 
 
 def counts_of(ex: Extract | None, stg: StageResult, outcome: MergeOutcome, rejected: int) -> dict:
@@ -324,44 +301,38 @@ def apply(ctx: RunContext, stg: StageResult, val=None, *, ex: Extract | None = N
     def once() -> MergeOutcome:
         nonlocal attempts
         attempts += 1
-        with ctx.store.connect() as conn:
-            with conn.transaction():
-                conn.execute("SET LOCAL trafico.sync = 'on'")
-                lock.acquire(conn, ctx.spec.target, timeout=ctx.cfg.database.lock_timeout_seconds)
-                now_state = record.read_state(conn, ctx.spec)
-                if now_state.get("last_run_id") != ctx.state.get("last_run_id"):
-                    raise lock.TableLocked(
-                        f"{ctx.spec.name}: another run ({now_state.get('last_run_id')}) finished while this "
-                        "one was preparing; nothing was written, run again")
-                outcome = apply_merge(conn, ctx.spec, stg.staged, preserve=ctx.preserve,
-                                      run_started=ctx.run_started, run_id=ctx.run_id,
-                                      batch_size=ctx.settings.batch_size, full=ctx.mode == "full",
-                                      on_batch=on_batch)
-                all_rejects = val_rejects + outcome.rejects
-                record.write_rejects(conn, ctx.spec, ctx.run_id, rejects_json(all_rejects))
-                counts = counts_of(ex, stg, outcome, len(all_rejects))
-                record.write_log(conn, ctx.spec, "SYNC", {
-                    "run_id": ctx.run_id, "mode": ctx.mode, "counts": counts,
-                    "duration_seconds": round(time.monotonic() - t0, 3), "notebook": ctx.notebook,
-                    "strategy": ex.strategy if ex else None, "attempts": attempts,
-                    "watermark": ex.watermark.isoformat() if ex and ex.watermark else None,
-                    "batches": outcome.batches,
-                    "external_validation": check.to_details() if check is not None else None})
-                record.write_state(conn, ctx.spec, ctx.run_id, ex.watermark if ex else None)
-                outcome.rejects = all_rejects
-                return outcome
+        with ctx.store.sync_session(ctx.spec, run_id=ctx.run_id,
+                                    lock_timeout=ctx.cfg.database.lock_timeout_seconds) as session:
+            session.check_state(ctx.state.get("last_run_id"))
+            outcome = session.merge(stg.frame, preserve=ctx.preserve, run_started=ctx.run_started,
+                                    batch_size=ctx.settings.batch_size, on_batch=on_batch)
+            if ctx.mode == "full":
+                outcome.deactivated = session.deactivate(stg.staged.seen_keys)
+            all_rejects = val_rejects + outcome.rejects
+            session.write_rejects(rejects_json(all_rejects))
+            counts = counts_of(ex, stg, outcome, len(all_rejects))
+            session.write_log("SYNC", {
+                "run_id": ctx.run_id, "mode": ctx.mode, "store": ctx.store.kind, "counts": counts,
+                "duration_seconds": round(time.monotonic() - t0, 3), "notebook": ctx.notebook,
+                "strategy": ex.strategy if ex else None, "attempts": attempts,
+                "watermark": ex.watermark.isoformat() if ex and ex.watermark else None,
+                "batches": outcome.batches,
+                "external_validation": check.to_details() if check is not None else None})
+            session.write_state(ex.watermark if ex else None)
+            outcome.rejects = all_rejects
+            return outcome
 
     try:
-        retrying = Retrying(retry=retry_if_exception(is_transient),
+        retrying = Retrying(retry=retry_if_exception_type(TransientError),
                             stop=stop_after_attempt(ctx.settings.retry_attempts),
                             wait=wait_exponential(multiplier=0.5, min=0.5, max=8), reraise=True)
         outcome = retrying(once)
         result.counts = counts_of(ex, stg, outcome, len(outcome.rejects))
-    except lock.TableLocked as exc:
+    except TableLocked as exc:
         result.status, result.error = "locked", str(exc)
     except Exception as exc:  # recorded as an ERROR row, then reported by the caller
         result.status = "error"
-        result.error = _one_line(exc)
+        result.error = one_line(exc, ctx.cfg.secrets)
         _log_error(ctx, result.error, attempts)
     finally:
         if bar is not None:
@@ -372,24 +343,17 @@ def apply(ctx: RunContext, stg: StageResult, val=None, *, ex: Extract | None = N
     return result
 
 
-def _one_line(exc: BaseException) -> str:
-    """An exception as one readable line: our own errors as they are, others with their type."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    own = type(exc).__module__.startswith("trafico_lib") or isinstance(exc, (SyncError, StoreError))
-    return text if own else f"{type(exc).__name__}: {text}"
-
-
 def _log_error(ctx: RunContext, error: str, attempts: int) -> None:
     try:
-        with ctx.store.connect() as conn, conn.transaction():
-            record.write_log(conn, ctx.spec, "ERROR", {"run_id": ctx.run_id, "mode": ctx.mode, "error": error,
-                                                       "attempts": attempts, "notebook": ctx.notebook})
+        ctx.store.write_log(ctx.spec, "ERROR", {"run_id": ctx.run_id, "mode": ctx.mode, "error": error,
+                                                "store": ctx.store.kind, "attempts": attempts,
+                                                "notebook": ctx.notebook})
     except Exception as exc:  # the database may be the very thing that failed
-        log.warning("could not record the error in traficov2_sync_log: %s", _one_line(exc))
+        log.warning("could not record the error in traficov2_sync_log: %s", one_line(exc, ctx.cfg.secrets))
 
 
 def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, cfg: Config | None = None,
-              config_path: str | None = None, run_id: str | None = None, store: PostgresStore | None = None,
+              config_path: str | None = None, run_id: str | None = None, store: Store | None = None,
               notebook: str | None = None, progress: bool = False,
               on_batch: Callable[[int, int], None] | None = None) -> RunResult:
     """The whole run of one table: extract → normalize → validate → enrich → stage → plan/apply."""
@@ -406,7 +370,7 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
     except Exception as exc:  # bad input (CSV, values), the database gone: this table failed
         log.debug("%s failed before writing", ctx.spec.name, exc_info=True)
         res = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, mode, dry_run, "error",
-                        error=_one_line(exc), notebook=notebook)
+                        error=one_line(exc, ctx.cfg.secrets), notebook=notebook)
         if not dry_run:
             _log_error(ctx, res.error, 1)
         return res

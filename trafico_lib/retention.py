@@ -28,15 +28,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from psycopg import sql
-
-from .tables import TABLES
+from .errors import UsageError
 
 _YEAR, _MONTH, _DAY = re.compile(r"^\d{4}$"), re.compile(r"^\d{2}$"), re.compile(r"^\d{2}$")
 
 
-class RetentionError(Exception):
-    """Pruning could not run; one readable line."""
+class RetentionError(UsageError):
+    """Pruning cannot run with these settings; one readable line."""
 
 
 @dataclass
@@ -75,61 +73,6 @@ def cutoff_for(days_to_keep: int, now: datetime | None = None) -> datetime:
         raise RetentionError(f"days_to_keep must be positive, got {days_to_keep}")
     now = now or datetime.now(timezone.utc)
     return now - timedelta(days=days_to_keep)
-
-
-# ---- the database --------------------------------------------------------------------------------
-
-def _key_is_active(existing_targets: set[str]) -> sql.Composable:
-    """SQL true when reject ``r``'s key is an active row of its target (expo: also by Booking)."""
-    parts = []
-    for spec in TABLES.values():
-        if spec.target not in existing_targets:
-            continue
-        match = sql.SQL("t.sync_key = r.sync_key")
-        if spec.extra_target_columns:
-            match = sql.SQL("(t.sync_key = r.sync_key OR t.{} = r.sync_key)").format(sql.Identifier("Booking"))
-        parts.append(sql.SQL("(r.table_name = {name} AND EXISTS (SELECT 1 FROM {tbl} t WHERE {match} AND t.activo))")
-                     .format(name=sql.Literal(spec.target), tbl=sql.Identifier(spec.target), match=match))
-    return sql.SQL(" OR ").join(parts) if parts else sql.SQL("false")
-
-
-def _open_reject(existing_targets: set[str]) -> sql.Composed:
-    return sql.SQL(
-        "(r.sync_key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM traficov2_sync_rejects n "
-        "WHERE n.table_name = r.table_name AND n.sync_key = r.sync_key "
-        "AND (n.created_at, n.id) > (r.created_at, r.id)) AND NOT ({active}))"
-    ).format(active=_key_is_active(existing_targets))
-
-
-def _targets(conn) -> set[str]:
-    rows = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
-                        "AND table_name = ANY(%s)", ([s.target for s in TABLES.values()],)).fetchall()
-    return {r[0] for r in rows}
-
-
-def prune_database(conn, cutoff: datetime, *, dry_run: bool = False) -> dict[str, int]:
-    """Delete (or count) log, change and reject rows before ``cutoff``, in one transaction."""
-    targets = _targets(conn)
-    open_reject = _open_reject(targets)
-    old = {"log": ("traficov2_sync_log", "sync_timestamp"), "changes": ("traficov2_sync_changes", "created_at")}
-    out: dict[str, int] = {}
-    with conn.transaction():
-        for what, (table, column) in old.items():
-            verb = sql.SQL("SELECT count(*) FROM {t} WHERE {c} < %s" if dry_run else "DELETE FROM {t} WHERE {c} < %s")
-            cur = conn.execute(verb.format(t=sql.Identifier(table), c=sql.Identifier(column)), (cutoff,))
-            out[what] = int(cur.fetchone()[0]) if dry_run else cur.rowcount
-        kept = conn.execute(sql.SQL("SELECT count(*) FROM traficov2_sync_rejects r WHERE r.created_at < %s AND {}")
-                            .format(open_reject), (cutoff,)).fetchone()[0]
-        if dry_run:
-            total = conn.execute("SELECT count(*) FROM traficov2_sync_rejects WHERE created_at < %s",
-                                 (cutoff,)).fetchone()[0]
-            out["rejects"] = int(total - kept)
-        else:
-            cur = conn.execute(sql.SQL("DELETE FROM traficov2_sync_rejects r WHERE r.created_at < %s AND NOT {}")
-                               .format(open_reject), (cutoff,))
-            out["rejects"] = cur.rowcount
-        out["open_rejects_kept"] = int(kept)
-    return out
 
 
 # ---- the archive ---------------------------------------------------------------------------------
@@ -194,8 +137,7 @@ def prune(cfg, *, days: int | None = None, dry_run: bool = False, now: datetime 
     if store is None:
         from .stores import open_store
         store = open_store(cfg)
-    with store.connect() as conn:
-        counts = prune_database(conn, cutoff, dry_run=dry_run)
+    counts = store.prune(cutoff, dry_run=dry_run)
     result.log_rows, result.changes_rows = counts["log"], counts["changes"]
     result.rejects_rows, result.open_rejects_kept = counts["rejects"], counts["open_rejects_kept"]
     files, size = prune_archive(root, cutoff.date(), dry_run=dry_run)

@@ -1,4 +1,4 @@
-"""Extract: read a table's source delta (DESIGN §4 step 1, §5).
+"""Extract: a table's source delta, whichever store or file it comes from (DESIGN §4 step 1, §5).
 
 With a change-timestamp column, incremental mode reads the rows changed since the stored
 watermark minus the lookback window; without one (and in full mode) it reads everything
@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-import psycopg
-from psycopg import sql
 
+from ..errors import SyncFailed
 from ..tables import TableSpec
 
 TIMESTAMP_CANDIDATES = ("updated_at", "fecha_modificacion")
@@ -33,15 +32,36 @@ class Extract:
         return f"{len(self.frame)} rows from {self.origin} ({self.strategy} delta, {where})"
 
 
-def source_columns(conn: psycopg.Connection, table: str) -> list[str]:
-    rows = conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-        "AND table_name = %s ORDER BY ordinal_position", (table,)).fetchall()
-    return [r[0] for r in rows]
+class SourceMissing(SyncFailed):
+    """The source table (or a configured column of it) is not there."""
 
 
-class SourceMissing(Exception):
-    pass
+def frame_from_rows(rows, spec: TableSpec) -> pd.DataFrame:
+    """The extract frame: the source's text values, ``_source_id``, ``_source_updated_at``, ``_row``."""
+    frame = pd.DataFrame(rows, columns=[*spec.column_names, "_source_id", "_source_updated_at"], dtype=object)
+    frame["_row"] = range(1, len(frame) + 1)
+    return frame
+
+
+def watermark_of(frame: pd.DataFrame, updated_column: str | None) -> datetime | None:
+    """The largest source change timestamp read (never the client clock); None without one."""
+    if not updated_column or not len(frame):
+        return None
+    return pd.to_datetime(frame["_source_updated_at"], utc=True).max().to_pydatetime()
+
+
+def since_of(mode: str, state: dict, lookback: timedelta, updated_column: str | None) -> datetime | None:
+    """The lower bound of an incremental read by timestamp: the watermark minus the lookback."""
+    if updated_column and mode == "incremental" and state.get("watermark"):
+        return state["watermark"] - lookback
+    return None
+
+
+def check_source_columns(spec: TableSpec, columns: list[str]) -> None:
+    if not columns:
+        raise SourceMissing(f"source table {spec.source!r} does not exist")
+    if not any(c in columns for c in spec.column_names):
+        raise SourceMissing(f"source table {spec.source!r} has none of the expected columns")
 
 
 def detect_updated_column(columns: list[str], configured: str | None) -> str | None:
@@ -50,40 +70,6 @@ def detect_updated_column(columns: list[str], configured: str | None) -> str | N
             raise SourceMissing(f"configured updated_column {configured!r} is not a column of the source table")
         return configured
     return next((c for c in TIMESTAMP_CANDIDATES if c in columns), None)
-
-
-def extract_database(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: dict,
-                     lookback: timedelta, updated_column: str | None = None) -> Extract:
-    cols = source_columns(conn, spec.source)
-    if not cols:
-        raise SourceMissing(f"source table {spec.source!r} does not exist")
-    upd = detect_updated_column(cols, updated_column)
-    if not any(c in cols for c in spec.column_names):
-        raise SourceMissing(f"source table {spec.source!r} has none of the expected columns")
-    select = [sql.SQL("{}::text").format(sql.Identifier(c)) if c in cols else sql.SQL("NULL::text")
-              for c in spec.column_names]
-    id_expr = sql.SQL("{}::text").format(sql.Identifier("id")) if "id" in cols else sql.SQL("NULL::text")
-    upd_expr = sql.Identifier(upd) if upd else sql.SQL("NULL::timestamptz")
-    since = None
-    where = sql.SQL("")
-    params: list = []
-    if upd and mode == "incremental" and state.get("watermark"):
-        since = state["watermark"] - lookback
-        where = sql.SQL(" WHERE {} > %s").format(sql.Identifier(upd))
-        params.append(since)
-    order = sql.SQL(" ORDER BY {}").format(sql.Identifier("id")) if "id" in cols else sql.SQL("")
-    query = sql.SQL("SELECT {cols}, {id} AS _source_id, {upd} AS _source_updated_at FROM {src}{where}{order}").format(
-        cols=sql.SQL(", ").join(select), id=id_expr, upd=upd_expr, src=sql.Identifier(spec.source),
-        where=where, order=order)
-    with conn.cursor() as cur:
-        cur.execute(query, params)
-        rows = cur.fetchall()
-    frame = pd.DataFrame(rows, columns=[*spec.column_names, "_source_id", "_source_updated_at"], dtype=object)
-    frame["_row"] = range(1, len(frame) + 1)
-    watermark = None
-    if upd and len(frame):
-        watermark = pd.to_datetime(frame["_source_updated_at"], utc=True).max().to_pydatetime()
-    return Extract(frame, f"table {spec.source}", "timestamp" if upd else "hash", since, watermark, upd)
 
 
 def extract_csv(cfg, spec: TableSpec) -> Extract:

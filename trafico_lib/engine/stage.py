@@ -31,7 +31,7 @@ def build_sync_key(frame: pd.DataFrame, spec: TableSpec, key: list[str] | None =
     A row with a missing required part gets None (validation rejects such rows first).
     """
     required, optional = key_columns(spec, key)
-    if "sync_key" in frame.columns and spec.extra_target_columns:
+    if "sync_key" in frame.columns and spec.slots:
         return frame["sync_key"]  # expo slots carry their own Booking|Secuencia key
     parts = [frame[c].astype(object).where(frame[c].notna(), None) for c in required]
     out = pd.Series([None] * len(frame), index=frame.index, dtype=object)

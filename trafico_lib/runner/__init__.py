@@ -16,13 +16,13 @@ found by :func:`find_failure` and reported as one line naming the table, the cel
 Parameters are never secrets: credentials reach the kernel only through the environment (or
 the configuration file the kernel reads itself); :func:`check_parameters` refuses a parameter
 holding a secret value. ``python -m trafico_lib.runner`` is the command line the Makefile uses
-(``sync``, ``back-propagate``, ``health``), with parameter files from ``params/``.
+(``sync``, ``back-propagate``, ``health``), with parameter files from ``params/``; it lives in
+:mod:`trafico_lib.cli.runner` (this package is a library and never imports the CLI).
 
 Modules: ``notebook`` (the notebook side of the protocol), ``params``, ``kernel``, ``archive``,
-``execute`` (one notebook), ``runs`` (the scheduled runs), ``command`` (the command line).
+``execute`` (one notebook), ``runs`` (the scheduled runs).
 """
 from .archive import archive_dir, archive_path, render_html, scrub_file
-from .command import main
 from .execute import NotebookRun, execute
 from .kernel import ensure_kernel
 from .notebook import RESULT_MIME, CellFailure, find_failure, read_result, record_result, use_project_folder
@@ -33,6 +33,6 @@ from .runs import (BACKPROP_NOTEBOOK, HEALTH_NOTEBOOK, run_back_propagate_notebo
 __all__ = [
     "BACKPROP_NOTEBOOK", "CellFailure", "FILE_PARAMETERS", "HEALTH_NOTEBOOK", "NotebookRun", "RESULT_MIME",
     "RunnerError", "archive_dir", "archive_path", "check_parameters", "ensure_kernel", "execute", "find_failure",
-    "load_params", "main", "notebooks_dir", "read_result", "record_result", "render_html", "run_back_propagate_notebook",
+    "load_params", "notebooks_dir", "read_result", "record_result", "render_html", "run_back_propagate_notebook",
     "run_health_notebook", "run_sync_notebooks", "scrub_file", "sync_result", "table_params", "use_project_folder",
 ]

@@ -1,6 +1,6 @@
-"""``python -m trafico_lib.runner``: see :mod:`trafico_lib.runner.command`."""
+"""``python -m trafico_lib.runner``: the Makefile's command line (see :mod:`trafico_lib.cli.runner`)."""
 import sys
 
-from .command import main
+from ..cli import runner_main
 
-sys.exit(main())
+sys.exit(runner_main())

@@ -1,52 +1,65 @@
-"""The direct PostgreSQL / Supabase path (DESIGN §6): psycopg 3 connections.
+"""The direct PostgreSQL / Supabase store (DESIGN §6), and the embedded server behind it.
 
-``PostgresStore`` is the one place that turns configuration into a connection. The URL is
-never logged or put in an exception: errors name the host only.
+``PostgresStore`` implements the store protocol (``stores/base.py``) with psycopg 3: COPY
+into staging, a set-based upsert per batch, an advisory lock and one transaction per table.
+The SQL lives in ``stores/pg/``. The connection string is never logged or put in an
+exception: errors name the host only, and every message passes the one scrubber.
+
+psycopg errors are turned into the error tree here, once: connection faults, serialization
+failures and deadlocks are :class:`~trafico_lib.errors.TransientError` (worth a retry);
+anything else from the database is :class:`~trafico_lib.errors.SyncFailed`.
 """
 from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Iterator
-from urllib.parse import urlsplit
 
+import pandas as pd
 import psycopg
+from psycopg import sql
 
 from ..config import Config
+from ..engine.plan import MergeOutcome, Plan
+from ..errors import SyncFailed, TransientError, connection_secrets, describe_conninfo, one_line, scrub
+from ..tables import TableSpec
 from .embedded import embedded_url
+from .pg import backprop, lock, merge, record, retention, source
 
 _log = logging.getLogger(__name__)
 
+# SQLSTATEs worth another try: connection exceptions (class 08), the server shutting down or
+# starting (57P01-57P03), serialization failures and deadlocks.
+_TRANSIENT_CLASSES = ("08",)
+_TRANSIENT_STATES = {"57P01", "57P02", "57P03", "40001", "40P01"}
 
-class StoreError(Exception):
-    """The database could not be reached or used; the message carries no secret."""
+
+class StoreError(TransientError):
+    """The database could not be reached; the message carries no secret."""
 
 
 def describe_url(url: str) -> str:
-    """A printable name for a database URL: host/dbname, never the password."""
-    parts = urlsplit(url)
-    host = parts.hostname or "local socket"
-    db = (parts.path or "/").lstrip("/") or "postgres"
-    return f"{host}/{db}"
+    """A printable name for a connection string (URL or key=value): host/dbname, never the password."""
+    return describe_conninfo(url)
 
 
-def _scrub(message: str, secrets: list[str]) -> str:
-    for s in secrets:
-        if s:
-            message = message.replace(s, "***")
-    return message
+def is_transient(exc: BaseException) -> bool:
+    """A psycopg error worth another try (no SQLSTATE: the connection itself was lost)."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = getattr(exc, "sqlstate", None)
+    return state is None or state in _TRANSIENT_STATES or state[:2] in _TRANSIENT_CLASSES
 
 
 class PostgresStore:
-    """Connections to the TráficoV2 database: a URL from config, or the embedded server."""
-
-    kind = "postgres"
+    """The TráficoV2 tables in a PostgreSQL database: a URL from config, or the embedded server."""
 
     def __init__(self, url: str, *, connect_timeout: int = 5, secrets: list[str] | None = None,
                  embedded: bool = False):
         self._url = url
         self.connect_timeout = connect_timeout
-        self._secrets = [url, *(secrets or [])]
+        self._secrets = [*connection_secrets(url), *(secrets or [])]
         self.embedded = embedded
 
     @classmethod
@@ -58,8 +71,12 @@ class PostgresStore:
             url = embedded_url(cfg.resolve(cfg.database.embedded_path))
         except Exception as exc:  # the wheel raises several kinds; one line is what we owe
             raise StoreError(f"could not start the embedded PostgreSQL under "
-                             f"{cfg.database.embedded_path}: {exc}") from None
+                             f"{cfg.database.embedded_path}: {one_line(exc)}") from None
         return cls(url, connect_timeout=cfg.database.connect_timeout_seconds, embedded=True)
+
+    @property
+    def kind(self) -> str:
+        return "embedded" if self.embedded else "postgres"
 
     @property
     def name(self) -> str:
@@ -74,18 +91,85 @@ class PostgresStore:
         try:
             return psycopg.connect(self._url, connect_timeout=self.connect_timeout,
                                    application_name="trafico", **kwargs)
-        except psycopg.OperationalError as exc:
-            first = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
-            raise StoreError(f"cannot connect to {self.name}: {_scrub(first, self._secrets)}") from None
+        except psycopg.Error as exc:
+            text = str(exc).strip()
+            first = text.splitlines()[-1].strip() if text else type(exc).__name__
+            raise StoreError(f"cannot connect to {self.name}: {scrub(first, self._secrets)}") from None
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """Turn psycopg errors into the error tree, scrubbed (transient ones stay retryable)."""
+        try:
+            yield
+        except psycopg.Error as exc:
+            line = one_line(exc, self._secrets)
+            if is_transient(exc):
+                raise TransientError(line) from exc
+            raise SyncFailed(line) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """A connection inside one transaction, committed on success, closed after."""
+        conn = self.connect()
+        try:
+            with self.errors(), conn.transaction():
+                yield conn
+        finally:
+            conn.close()
 
     # ---- the store protocol (stores/base.py) ----------------------------------------------
 
-    def back_propagate(self, spec, fields, *, run_id, key=None, dry_run=False, lock_timeout=5.0,
-                       updated_column=None):
-        from ..engine.backprop import back_propagate
-        with self.connect() as conn:
-            return back_propagate(conn, spec, fields, run_id=run_id, key=key, dry_run=dry_run,
-                                  lock_timeout=lock_timeout, updated_column=updated_column)
+    def check(self) -> None:
+        self.connect().close()
+
+    def read_state(self, spec: TableSpec) -> dict:
+        with self.transaction() as conn:
+            return record.read_state(conn, spec)
+
+    def read_source(self, spec: TableSpec, *, mode: str, state: dict, lookback: timedelta,
+                    updated_column: str | None = None):
+        with self.transaction() as conn:
+            return source.read_source(conn, spec, mode=mode, state=state, lookback=lookback,
+                                      updated_column=updated_column)
+
+    def source_columns(self, spec: TableSpec) -> list[str]:
+        with self.transaction() as conn:
+            return source.source_columns(conn, spec.source)
+
+    def read_target(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame:
+        with self.transaction() as conn, conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT {} FROM {}").format(
+                sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(spec.target)))
+            return pd.DataFrame(cur.fetchall(), columns=columns, dtype=object)
+
+    def plan(self, spec: TableSpec, staged, *, preserve: list[str], run_started: datetime, full: bool,
+             skipped_unchanged: int = 0) -> Plan:
+        with self.transaction() as conn:
+            return merge.plan_merge(conn, spec, staged, preserve=preserve, run_started=run_started, full=full,
+                                    skipped_unchanged=skipped_unchanged)
+
+    @contextmanager
+    def sync_session(self, spec: TableSpec, *, run_id: str, lock_timeout: float) -> Iterator["PgSyncSession"]:
+        """One table's writes in one transaction under its advisory lock; the sync's own writes
+        are marked (``trafico.sync``) so the manual-edit trigger leaves them alone."""
+        with self.transaction() as conn:
+            conn.execute("SET LOCAL trafico.sync = 'on'")
+            lock.acquire(conn, spec.target, timeout=lock_timeout)
+            yield PgSyncSession(conn, spec, run_id)
+
+    def write_log(self, spec: TableSpec, operation: str, details: dict) -> None:
+        with self.transaction() as conn:
+            record.write_log(conn, spec, operation, details)
+
+    def back_propagate(self, spec: TableSpec, fields: list[str], *, run_id: str, key: list[str] | None = None,
+                       dry_run: bool = False, lock_timeout: float = 5.0, updated_column: str | None = None):
+        conn = self.connect()
+        try:
+            with self.errors():
+                return backprop.back_propagate(conn, spec, fields, run_id=run_id, key=key, dry_run=dry_run,
+                                               lock_timeout=lock_timeout, updated_column=updated_column)
+        finally:
+            conn.close()
 
     @contextmanager
     def health_reader(self):
@@ -97,12 +181,57 @@ class PostgresStore:
         finally:
             conn.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection]:
-        """A connection inside one transaction, committed on success, closed after."""
+    def prune(self, cutoff: datetime, *, dry_run: bool = False) -> dict[str, int]:
         conn = self.connect()
         try:
-            with conn.transaction():
-                yield conn
+            with self.errors():
+                return retention.prune_database(conn, cutoff, dry_run=dry_run)
         finally:
             conn.close()
+
+    def write_snapshot(self, spec: TableSpec, out) -> None:
+        with self.transaction() as conn, conn.cursor() as cur:
+            with cur.copy(sql.SQL("COPY (SELECT * FROM {} ORDER BY sync_key) TO STDOUT WITH (FORMAT csv, HEADER)")
+                          .format(sql.Identifier(spec.target))) as cp:
+                for chunk in cp:
+                    out.write(chunk)
+
+    def init_schema(self, preserve: dict[str, list[str]] | None = None) -> list[str]:
+        from ..schema import apply_migrations
+        conn = self.connect()
+        try:
+            with self.errors():
+                return apply_migrations(conn, preserve)
+        finally:
+            conn.close()
+
+
+class PgSyncSession:
+    """The writes of one table's run, inside the store's transaction (see ``SyncSession``)."""
+
+    def __init__(self, conn: psycopg.Connection, spec: TableSpec, run_id: str):
+        self.conn, self.spec, self.run_id = conn, spec, run_id
+
+    def check_state(self, expected_last_run_id: str | None) -> None:
+        now_state = record.read_state(self.conn, self.spec)
+        if now_state.get("last_run_id") != expected_last_run_id:
+            raise lock.TableLocked(
+                f"{self.spec.name}: another run ({now_state.get('last_run_id')}) finished while this "
+                "one was preparing; nothing was written, run again")
+
+    def merge(self, frame: pd.DataFrame, *, preserve: list[str], run_started: datetime, batch_size: int,
+              on_batch=None) -> MergeOutcome:
+        return merge.apply_merge(self.conn, self.spec, frame, preserve=preserve, run_started=run_started,
+                                 run_id=self.run_id, batch_size=batch_size, on_batch=on_batch)
+
+    def deactivate(self, seen_keys) -> int:
+        return merge.deactivate(self.conn, self.spec, seen_keys, self.run_id)
+
+    def write_rejects(self, rejects: list[tuple]) -> int:
+        return record.write_rejects(self.conn, self.spec, self.run_id, rejects)
+
+    def write_log(self, operation: str, details: dict) -> None:
+        record.write_log(self.conn, self.spec, operation, details)
+
+    def write_state(self, watermark: datetime | None) -> None:
+        record.write_state(self.conn, self.spec, self.run_id, watermark)

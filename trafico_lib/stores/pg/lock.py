@@ -9,7 +9,7 @@ import time
 
 import psycopg
 
-from ..errors import TableLocked
+from ...errors import TableLocked
 
 
 def lock_key(table: str) -> str:

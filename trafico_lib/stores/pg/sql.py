@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from ..tables import TableSpec
+from ...tables import TableSpec
 
 STAGE = "_trafico_stage"
 MERGED = "_trafico_merged"

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import psycopg
 
-from ..tables import TableSpec
+from ...tables import TableSpec
 
 
 def write_log(conn: psycopg.Connection, spec: TableSpec, operation: str, details: dict) -> None:

@@ -1,4 +1,4 @@
-"""Plan and apply the merge of staged rows into a target table, inside the database.
+"""Plan and apply the merge of staged rows into a target table, inside PostgreSQL.
 
 ``plan_merge`` computes what a run would do (inserts, field-level updates, unchanged,
 deactivations) and leaves every table as it was. ``apply_merge`` writes it in batches:
@@ -8,49 +8,21 @@ rejects with the database's reason while the rest commits.
 """
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
 import pandas as pd
 import psycopg
 
-from ..tables import TableSpec
+from ...engine.plan import MergeOutcome, Plan
+from ...engine.stage import Staged
+from ...tables import TableSpec
 from . import sql as q
-from .stage import Staged
 
 # Errors a batch can raise because of its rows (split and reject), as opposed to transient
 # errors (retried by the caller) and bugs (raised).
 DATA_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
-
-
-@dataclass
-class Plan:
-    """What a run would write (shown by notebooks; the dry-run's whole output)."""
-    table: str
-    inserts: pd.DataFrame
-    updates: pd.DataFrame          # sync_key, field, old, new
-    deactivations: pd.DataFrame    # sync_key
-    unchanged: int
-    counts: dict = field(default_factory=dict)
-
-    def summary(self) -> str:
-        c = self.counts
-        return (f"{self.table}: {c.get('inserted', 0)} to insert, {c.get('updated', 0)} to update "
-                f"({len(self.updates)} field changes), {c.get('unchanged', 0)} unchanged, "
-                f"{c.get('deactivated', 0)} to deactivate")
-
-
-@dataclass
-class MergeOutcome:
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deactivated: int = 0
-    rejects: list[dict] = field(default_factory=list)  # {sync_key, reasons, raw_row}
-    batches: int = 0
 
 
 def _py(v):
@@ -87,7 +59,7 @@ def _copy(conn: psycopg.Connection, statement, rows: Iterable[tuple]) -> None:
             cp.write_row(row)
 
 
-def _load_stage(conn: psycopg.Connection, spec: TableSpec, frame: pd.DataFrame) -> None:
+def load_stage(conn: psycopg.Connection, spec: TableSpec, frame: pd.DataFrame) -> None:
     conn.execute(q.create_stage(spec))
     conn.execute(q.sql.SQL("TRUNCATE {}").format(q.I(q.STAGE)))
     _copy(conn, q.copy_stage(spec), iter_rows(frame, q.stage_columns(spec)))
@@ -109,7 +81,7 @@ def plan_merge(conn: psycopg.Connection, spec: TableSpec, staged: Staged, *, pre
     """Compute the plan in a transaction that is always rolled back: nothing is written."""
     tx = conn.transaction(force_rollback=True)
     with tx:
-        _load_stage(conn, spec, staged.frame)
+        load_stage(conn, spec, staged.frame)
         conn.execute(q.create_merged(spec, preserve, run_started))
         inserts = _frame(conn.execute(q.inserts(spec)))
         updates = _frame(conn.execute(q.diffs(spec)))
@@ -128,7 +100,7 @@ def plan_merge(conn: psycopg.Connection, spec: TableSpec, staged: Staged, *, pre
 
 def _merge_batch(conn: psycopg.Connection, spec: TableSpec, frame: pd.DataFrame, *, preserve: list[str],
                  run_started: datetime, run_id: str) -> tuple[int, int]:
-    _load_stage(conn, spec, frame)
+    load_stage(conn, spec, frame)
     conn.execute(q.sql.SQL("DROP TABLE IF EXISTS {}").format(q.I(q.MERGED)))
     conn.execute(q.create_merged(spec, preserve, run_started))
     flags = [r[0] for r in conn.execute(q.merge(spec), {"run_id": run_id}).fetchall()]
@@ -149,15 +121,14 @@ def _raw_row(frame: pd.DataFrame, i: int) -> dict:
             for k in frame.columns}
 
 
-def apply_merge(conn: psycopg.Connection, spec: TableSpec, staged: Staged, *, preserve: list[str],
-                run_started: datetime, run_id: str, batch_size: int, full: bool,
+def apply_merge(conn: psycopg.Connection, spec: TableSpec, frame: pd.DataFrame, *, preserve: list[str],
+                run_started: datetime, run_id: str, batch_size: int,
                 on_batch: Callable[[int, int], None] | None = None) -> MergeOutcome:
     """Write staged rows in batches, inside the caller's transaction.
 
     ``on_batch(rows_done, rows_total)`` is called after each batch (progress bars, tests).
     """
     out = MergeOutcome()
-    frame = staged.frame
     total = len(frame)
 
     def run(part: pd.DataFrame) -> None:
@@ -186,14 +157,10 @@ def apply_merge(conn: psycopg.Connection, spec: TableSpec, staged: Staged, *, pr
         done += len(part)
         if on_batch:
             on_batch(done, total)
-    if full:
-        _load_keys(conn, staged.seen_keys)
-        out.deactivated = len(conn.execute(q.deactivate(spec), {"run_id": run_id}).fetchall())
     return out
 
 
-def rejects_json(rejects: list[dict]) -> list[tuple]:
-    """(sync_key or None, reasons JSON, raw row JSON) per reject, ready for the rejects table."""
-    return [(r["sync_key"] if isinstance(r.get("sync_key"), str) and r["sync_key"] else None,
-             json.dumps(r["reasons"], ensure_ascii=False),
-             json.dumps(r["raw_row"], ensure_ascii=False, default=str)) for r in rejects]
+def deactivate(conn: psycopg.Connection, spec: TableSpec, seen_keys, run_id: str) -> int:
+    """``activo = false`` for active target rows whose key is not in ``seen_keys`` (full runs)."""
+    _load_keys(conn, list(seen_keys))
+    return len(conn.execute(q.deactivate(spec), {"run_id": run_id}).fetchall())

@@ -1,0 +1,151 @@
+"""``python update_traficov2.py`` and the ``trafico`` console script (DESIGN §8): the commands.
+
+Each command takes the loaded configuration and the parsed flags, prints its output and
+returns an exit code; errors are raised and turned into one line by :mod:`.exits`.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+from ..config import load_config
+from ..errors import EXIT_FAILED, EXIT_OK, UsageError
+from ..tables import TABLES, get_table
+from .exits import guarded
+from .log import setup_logging
+from .output import format_back_propagation, format_summary, print_json
+from .parser import build_parser
+
+
+def selected_tables(table: str | None) -> list[str]:
+    """Every table, or the one named (by short, source or target name); a bad name is usage."""
+    if not table:
+        return list(TABLES)
+    try:
+        return [get_table(table).name]
+    except KeyError:
+        raise UsageError(f"unknown table {table!r}; valid tables: {', '.join(TABLES)}") from None
+
+
+def preserve_fields(cfg) -> dict[str, list[str]]:
+    """Each table's preserved fields (the manual-edit trigger's arguments)."""
+    return {n: (cfg.table(n).preserve_fields if cfg.table(n).preserve_fields is not None
+                else list(spec.preserve_fields)) for n, spec in TABLES.items()}
+
+
+def cmd_init_db(cfg, args) -> int:
+    from ..schema import migrations
+    from ..stores import open_store
+    store = open_store(cfg)
+    applied = store.init_schema(preserve_fields(cfg))
+    total = len(migrations())
+    if args.json:
+        print_json({"database": store.name, "store": store.kind, "applied": applied, "migrations": total})
+    else:
+        print(f"Schema on {store.name}: {len(applied)} migration(s) applied now"
+              f"{' (' + ', '.join(applied) + ')' if applied else ''}; {total} in total; up to date.")
+    return EXIT_OK
+
+
+def cmd_load_samples(cfg, args) -> int:
+    from ..sample import load_samples
+    from ..stores import open_store
+    store = open_store(cfg)
+    with store.transaction() as conn:
+        counts = load_samples(conn, cfg)
+    if args.json:
+        print_json({"loaded": counts})
+    else:
+        print(f"Loaded the sample CSVs from {cfg.resolve(cfg.csv_sources.data_path)} into {store.name}:")
+        for name, n in counts.items():
+            print(f"  {name}: {n} rows")
+    return EXIT_OK
+
+
+def cmd_sync(cfg, args) -> int:
+    tables = [t for t in selected_tables(args.table) if cfg.table(t).enabled]
+    if args.no_notebook:
+        from ..pipeline import new_run_id, run_table
+        from ..stores import open_store
+        store = open_store(cfg)
+        run_id = args.run_id or new_run_id()
+        results = []
+        for name in tables:
+            res = run_table(name, mode=args.mode, dry_run=args.dry_run, cfg=cfg, store=store,
+                            run_id=run_id, progress=not args.json and sys.stderr.isatty())
+            results.append(res.to_dict())
+            if res.plan is not None and not args.json:
+                print(res.plan.summary())
+                if len(res.plan.updates):
+                    print(res.plan.updates.head(10).to_string(index=False))
+    else:
+        from ..runner import run_sync_notebooks
+        results = run_sync_notebooks(cfg, tables, mode=args.mode, dry_run=args.dry_run,
+                                     config_path=args.config, run_id=args.run_id)
+    if args.json:
+        print_json({"results": results})
+    else:
+        print(format_summary(results, dry_run=args.dry_run))
+    return EXIT_OK if all(r.get("status") in ("ok", "dry-run") for r in results) else EXIT_FAILED
+
+
+def cmd_back_propagate(cfg, args) -> int:
+    only = selected_tables(args.table)[0] if args.table else None
+    if args.no_notebook:
+        from ..pipeline import back_propagate, back_propagation_fields, new_run_id
+        results = back_propagate(cfg, back_propagation_fields(cfg, only), run_id=args.run_id or new_run_id(),
+                                 dry_run=args.dry_run)
+        failed = any(r.get("status") != "ok" for r in results)
+    else:  # the back_propagate notebook, archived
+        from ..runner import run_back_propagate_notebook
+        results, run = run_back_propagate_notebook(cfg, only, dry_run=args.dry_run, config_path=args.config,
+                                                   run_id=args.run_id)
+        failed = not run.ok
+    if args.json:
+        print_json({"results": results})
+    else:
+        print(format_back_propagation(results, dry_run=args.dry_run))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_prune(cfg, args) -> int:
+    from ..retention import prune
+    res = prune(cfg, dry_run=args.dry_run)
+    if args.json:
+        print_json(res.to_dict())
+    else:
+        print(res.summary())
+    return EXIT_OK
+
+
+def cmd_health(cfg, args) -> int:
+    from ..health import run_health_check
+    return run_health_check(cfg, as_json=args.json)
+
+
+def run(args) -> int:
+    """Dispatch the parsed flags; returns the exit code (errors propagate)."""
+    cfg = load_config(args.config)
+    if args.print_sql:
+        from ..schema import render_sql
+        sys.stdout.write(render_sql())
+        return EXIT_OK
+    if args.init_db:
+        code = cmd_init_db(cfg, args)
+        if not (args.load_samples or args.back_propagate or args.health_check):
+            return code
+    if args.load_samples:
+        return cmd_load_samples(cfg, args)
+    if args.prune:
+        return cmd_prune(cfg, args)
+    if args.health_check:
+        return cmd_health(cfg, args)
+    if args.back_propagate:
+        return cmd_back_propagate(cfg, args)
+    return cmd_sync(cfg, args)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "trafico") -> int:
+    args = build_parser(prog).parse_args(argv)
+    setup_logging(args.verbose)
+    return guarded(lambda: run(args), verbose=args.verbose, secrets=lambda: load_config(args.config).secrets)

@@ -1,0 +1,61 @@
+"""What the command lines print: the sync summary, back-propagation, the archive line, JSON."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+_COUNTS = ("inserted", "updated", "errors", "unchanged", "rejected", "deactivated")
+
+
+def print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def format_summary(results: list[dict], *, dry_run: bool = False) -> str:
+    """The old tool's closing summary, extended: per table then totals."""
+    title = "=== Dry-run Plan (nothing written) ===" if dry_run else "=== Sync Summary ==="
+    lines = [title]
+    tot = dict.fromkeys(_COUNTS, 0)
+    for r in results:
+        c = r.get("counts") or {}
+        row = {"inserted": c.get("inserted", 0) or 0, "updated": c.get("updated", 0) or 0,
+               "errors": 0 if r.get("status") in ("ok", "dry-run") else 1,
+               "unchanged": c.get("unchanged", 0) or 0, "rejected": c.get("rejected", 0) or 0,
+               "deactivated": c.get("deactivated", 0) or 0}
+        lines.append(f"{r['table']}: Inserted {row['inserted']}, Updated {row['updated']}, Errors {row['errors']} | "
+                     f"unchanged {row['unchanged']}, rejected {row['rejected']}, deactivated {row['deactivated']}"
+                     + (f" | archive {r['notebook']}" if r.get("notebook") else ""))
+        if r.get("error"):
+            lines.append(f"  error: {r['error']}")
+        for k in _COUNTS:
+            tot[k] += row[k]
+    lines.append(f"Total: Inserted {tot['inserted']}, Updated {tot['updated']}, Errors {tot['errors']} | "
+                 f"unchanged {tot['unchanged']}, rejected {tot['rejected']}, deactivated {tot['deactivated']}")
+    return "\n".join(lines)
+
+
+def format_back_propagation(results: list[dict], *, dry_run: bool) -> str:
+    lines = ["=== Back-propagation" + (" (dry-run, nothing written)" if dry_run else "") + " ==="]
+    for r in results:
+        lines.append(f"{r['table']}: {r.get('rows_updated', 0)} source rows updated"
+                     + (f"  error: {r['error']}" if r.get("error") else ""))
+    return "\n".join(lines)
+
+
+def shown_path(path: str | Path | None) -> str | None:
+    """A path as shown to people: relative to the current folder when under it."""
+    if path is None:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def format_archive(outputs: Iterable[str | Path]) -> str | None:
+    outputs = [Path(p) for p in outputs if p]
+    if not outputs:
+        return None
+    where = sorted({shown_path(p.parent) for p in outputs})
+    return f"Archive: {', '.join(where)} ({len(outputs)} executed notebook(s), each with an .html beside it)"

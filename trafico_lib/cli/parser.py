@@ -1,0 +1,83 @@
+"""The command lines' parsers: the old script's flags, the runner's subcommands, ``docs``.
+
+Every parser reports bad usage as one line and exit 2 (argparse's own convention), and every
+``--help`` ends with the exit codes and two examples.
+"""
+from __future__ import annotations
+
+import argparse
+
+from ..errors import EXIT_USAGE
+from ..tables import TABLES
+
+EXIT_CODES = "exit codes: 0 success / healthy, 1 a failed sync or an unhealthy check, 2 bad usage or configuration"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and the exit codes under ``--help``."""
+
+    def __init__(self, *args, examples: tuple[str, ...] = (), **kwargs):
+        epilog = "\n".join([EXIT_CODES, *(["examples:", *(f"  {e}" for e in examples)] if examples else [])])
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, epilog=epilog, **kwargs)
+
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="configuration file (default: trafico_config.json if present, else built-in defaults)")
+    p.add_argument("--verbose", "-v", action="store_true", help="debug logging and tracebacks")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def build_parser(prog: str = "update_traficov2.py") -> Parser:
+    """``python update_traficov2.py`` / ``trafico``: the old script's flags, plus the new ones."""
+    p = Parser(prog=prog, description="Keep the TráficoV2 tables in step with the operational tables.",
+               examples=(f"{prog} --mode incremental", f"{prog} --dry-run --table arribos"))
+    p.add_argument("--mode", choices=["incremental", "full"], default="incremental",
+                   help="incremental (default): changed rows only; full: everything, and deactivate rows gone from the source")
+    p.add_argument("--table", help=f"one table only ({', '.join(TABLES)})")
+    _common(p)
+    p.add_argument("--dry-run", action="store_true", help="compute and show the plan; write nothing anywhere")
+    p.add_argument("--health-check", action="store_true", help="print the system health block; exit 1 if unhealthy")
+    p.add_argument("--back-propagate", action="store_true", help="copy the traffic desk's Chofer back to the source tables")
+    p.add_argument("--prune", action="store_true",
+                   help="delete sync log, changes, rejects and archived notebooks older than archival.days_to_keep")
+    p.add_argument("--init-db", action="store_true", help="create or upgrade the schema (idempotent)")
+    p.add_argument("--print-sql", action="store_true", help="print the schema as plain SQL (for the Supabase SQL editor)")
+    p.add_argument("--load-samples", action="store_true", help="(demo) create the source tables and load data/*.csv into them")
+    p.add_argument("--no-notebook", action="store_true", help="run the library directly instead of the notebooks")
+    p.add_argument("--run-id", help=argparse.SUPPRESS)
+    return p
+
+
+def build_runner_parser(prog: str = "python -m trafico_lib.runner") -> Parser:
+    """The Makefile's command line: ``sync``, ``back-propagate``, ``health`` through the notebooks."""
+    p = Parser(prog=prog, description="Run the trafico notebooks with papermill and archive them.",
+               examples=(f"{prog} sync --params params/incremental.yaml",
+                         f"{prog} back-propagate --dry-run --table arribos"))
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, helptext in (("sync", "run the sync notebook of every table (or --table)"),
+                           ("back-propagate", "run the back-propagation notebook"),
+                           ("health", "run the health-check notebook")):
+        s = sub.add_parser(name, help=helptext)
+        _common(s)
+        s.add_argument("--params", action="append", default=[], metavar="FILE",
+                       help="YAML parameter file (params/); repeat to layer, later files win")
+        s.add_argument("--run-id", help="run id (default: a new one)")
+        if name != "health":
+            s.add_argument("--table", help="one table only")
+            s.add_argument("--dry-run", action="store_true", default=None, help="write nothing anywhere")
+        if name == "sync":
+            s.add_argument("--mode", choices=["incremental", "full"])
+    return p
+
+
+def build_docs_parser(prog: str = "python -m trafico_lib.docs") -> Parser:
+    """``make docs``: build the Data Docs site."""
+    p = Parser(prog=prog, description="Build the Data Docs site under <reports_dir>/data_docs.",
+               examples=(prog, f"{prog} --no-health --config prod.json"))
+    _common(p)
+    p.add_argument("--no-health", action="store_true", help="do not connect to the database for the health block")
+    return p

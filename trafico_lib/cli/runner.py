@@ -1,0 +1,98 @@
+"""``python -m trafico_lib.runner sync|back-propagate|health``: the Makefile's command line.
+
+The runner itself (``trafico_lib.runner``) is a library; this module is its command line.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+from ..config import load_config
+from ..errors import EXIT_FAILED, EXIT_OK
+from .commands import selected_tables
+from .exits import fail, guarded
+from .log import setup_logging
+from .output import format_archive, format_back_propagation, format_summary, print_json
+from .parser import build_runner_parser
+
+
+def _sync(cfg, args, params: dict) -> int:
+    from ..runner import check_parameters, run_sync_notebooks
+    table, dry_run, config_path = _common(args, params)
+    mode = args.mode or params.get("mode", "incremental")
+    check_parameters({"mode": mode, "dry_run": dry_run}, cfg.secrets)
+    results = run_sync_notebooks(cfg, selected_tables(table), mode=mode, dry_run=dry_run,
+                                 config_path=config_path, run_id=args.run_id)
+    failed = [r for r in results if r.get("status") not in ("ok", "dry-run")]
+    if args.json:
+        print_json({"results": results})
+    else:
+        print(format_summary(results, dry_run=dry_run))
+    for r in failed:
+        fail(r["error"] or f"{r['table']}: {r['status']}")
+    _archive_line(args, [r.get("notebook") for r in results])
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _back_propagate(cfg, args, params: dict) -> int:
+    from ..runner import run_back_propagate_notebook
+    table, dry_run, config_path = _common(args, params)
+    if table:
+        table = selected_tables(table)[0]
+    results, run = run_back_propagate_notebook(cfg, table, dry_run=dry_run, config_path=config_path,
+                                               run_id=args.run_id)
+    if args.json:
+        print_json({"results": results, "notebook": str(run.output) if run.output else None})
+    else:
+        print(format_back_propagation([r for r in results if r.get("status") in ("ok", None)], dry_run=dry_run))
+    if run.error:
+        fail(run.error)
+    _archive_line(args, [run.output])
+    return EXIT_OK if run.ok and all(r.get("status") == "ok" for r in results) else EXIT_FAILED
+
+
+def _health(cfg, args, params: dict) -> int:
+    from ..runner import run_health_notebook
+    _, _, config_path = _common(args, params)
+    run = run_health_notebook(cfg, config_path=config_path, run_id=args.run_id)
+    if args.json:
+        print_json({"result": run.result, "notebook": str(run.output) if run.output else None, "error": run.error})
+    elif run.result:
+        print(run.result.get("text") or run.result)
+    if run.error:
+        fail(run.error)
+    _archive_line(args, [run.output])
+    return EXIT_OK if run.ok else EXIT_FAILED
+
+
+def _common(args, params: dict) -> tuple[str | None, bool, str | None]:
+    """(table, dry_run, config_path): flags win over the parameter files."""
+    table = getattr(args, "table", None) or params.get("table")
+    flag = getattr(args, "dry_run", None)
+    dry_run = flag if flag is not None else bool(params.get("dry_run", False))
+    return table, dry_run, args.config or params.get("config_path")
+
+
+def _archive_line(args, outputs) -> None:
+    line = None if args.json else format_archive(outputs)
+    if line:
+        print(line)
+
+
+COMMANDS = {"sync": _sync, "back-propagate": _back_propagate, "health": _health}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m trafico_lib.runner sync|back-propagate|health``; exit 0 ok, 1 failed, 2 usage."""
+    args = build_runner_parser().parse_args(argv)
+    setup_logging(args.verbose)
+
+    def command() -> int:
+        from ..runner import load_params
+        cfg = load_config(args.config)
+        return COMMANDS[args.command](cfg, args, load_params(*args.params))
+    return guarded(command, verbose=args.verbose, secrets=lambda: load_config(args.config).secrets)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""What a merge would do and what it did: store-agnostic results of plan and apply.
+
+Every store computes these inside its database (the merge rule lives in SQL, once per
+store kind); the pipeline, the notebooks and the command line only read them.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass
+class Plan:
+    """What a run would write (shown by notebooks; the dry-run's whole output)."""
+    table: str
+    inserts: pd.DataFrame
+    updates: pd.DataFrame          # sync_key, field, old, new
+    deactivations: pd.DataFrame    # sync_key
+    unchanged: int
+    counts: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        c = self.counts
+        return (f"{self.table}: {c.get('inserted', 0)} to insert, {c.get('updated', 0)} to update "
+                f"({len(self.updates)} field changes), {c.get('unchanged', 0)} unchanged, "
+                f"{c.get('deactivated', 0)} to deactivate")
+
+
+@dataclass
+class MergeOutcome:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deactivated: int = 0
+    rejects: list[dict] = field(default_factory=list)  # {sync_key, reasons, raw_row}
+    batches: int = 0
+
+
+def rejects_json(rejects: list[dict]) -> list[tuple]:
+    """(sync_key or None, reasons JSON, raw row JSON) per reject, ready for the rejects table."""
+    return [(r["sync_key"] if isinstance(r.get("sync_key"), str) and r["sync_key"] else None,
+             json.dumps(r["reasons"], ensure_ascii=False),
+             json.dumps(r["raw_row"], ensure_ascii=False, default=str)) for r in rejects]
