@@ -20,6 +20,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from ..errors import SyncFailed
 from ..normalize import clean_text
 from ..tables import TableSpec
 
@@ -27,7 +28,7 @@ ROW_COLUMN = "_row"
 _SEP_HINT = re.compile(r"^sep=(.)\s*$")
 
 
-class CsvError(Exception):
+class CsvError(SyncFailed):
     """A CSV problem as one line: ``<file>: line N: <what>`` or ``<file>: not found``."""
 
 

@@ -18,13 +18,15 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from ..errors import SyncFailed, scrub
+
 # SQLSTATE classes pyodbc reports (first element of the exception's args)
 _LOGIN_FAILED = {"28000"}
 _UNREACHABLE = {"08001", "08S01", "08004", "HYT00", "HYT01"}
 _SECRET_KEYS = {"pwd", "password"}
 
 
-class SqlServerUnavailable(Exception):
+class SqlServerUnavailable(SyncFailed):
     """Exit records cannot be read; the message is one line, without secrets."""
 
 
@@ -99,10 +101,7 @@ def scrub_message(message: str, secrets: list[str]) -> str:
     text = re.sub(r"\(SQL\w+\)", "", text)
     lines = [ln.strip(" ;.") for ln in re.split(r"[\r\n]+|;\s*(?=\S)", text) if ln.strip(" ;.")]
     line = lines[0] if lines else "unknown error"
-    for s in sorted(secrets, key=len, reverse=True):
-        line = line.replace(s, "***")
-    line = re.sub(r"(?i)\b(pwd|password)\s*=\s*[^;\s]*", r"\1=***", line)
-    return line[:300]
+    return scrub(line, secrets)[:300]
 
 
 def _explain(exc: Exception, cfg, conn_str: str) -> str:

