@@ -76,9 +76,8 @@ def render_block(facts: dict) -> str:
         lines.append(f"  schema missing: {', '.join(facts.get('schema_missing', []))} (run --init-db)")
     thr = facts.get("thresholds", {})
     if "failed_syncs_24h" in facts:
-        n = facts["failed_syncs_24h"]
-        over = n > thr.get("max_failed_syncs_24h", 0)
-        lines.append(f"Failed Syncs (24h): {n}" + (f" {BAD} (max {thr.get('max_failed_syncs_24h', 0)})" if over else ""))
+        n, most = facts["failed_syncs_24h"], thr.get("max_failed_syncs_24h", 0)
+        lines.append(f"Failed Syncs (24h): {n}" + (f" {BAD} (max {most})" if n > most else ""))
         for f in facts.get("failed_syncs", [])[:3]:
             lines.append(f"  {f['table']} at {_when(f['sync_timestamp'])}: {f['error'] or 'error'}")
         lines.append(f"Rejects (24h): {facts['rejects_24h']}")
