@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from trafico_lib.docs import (
-    DocsError, build_docs, main, save_validation, site_dir, stored_validations, validations_dir,
+    DocsError, build_docs, save_validation, site_dir, stored_validations, validations_dir,
 )
 from trafico_lib.tables import TABLES
 
@@ -128,6 +128,7 @@ def test_health_block_on_the_index_and_make_docs_entry_point(cfg, make_config, t
                        db_url=f"postgresql://postgres@/postgres?host={tmp_path / 'nosock'}")
     html = build_docs(down, facts=gather_facts(down)).read_text(encoding="utf-8")
     assert 'id="health"' in html and "unhealthy" in html and "Database Connection: ✗" in html
+    from trafico_lib.cli import docs_main as main  # python -m trafico_lib.docs
     assert main(["--no-health", "--config", cfg.source_path]) == 0
     assert capsys.readouterr().out.strip() == f"Data Docs: {site_dir(cfg) / 'index.html'}"
     assert 'id="health"' not in (site_dir(cfg) / "index.html").read_text(encoding="utf-8")

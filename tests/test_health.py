@@ -15,6 +15,7 @@ import pytest
 from trafico_lib.cli import main
 from trafico_lib.health import gather_facts, lag_history, rejects_by_rule, render_block, run_health_check
 from trafico_lib.sample import create_source_tables
+from trafico_lib.stores.postgres_health import PostgresHealthReader
 
 NOTEBOOK = "runs/2026/11/29/run-1_arribos.ipynb"
 
@@ -329,14 +330,15 @@ def test_lag_history_and_rejects_by_rule(healthy, conn):
                  "('run-2', 'traficov2_arribos', NULL, '[\"required_Contenedor\"]')")
     conn.execute("INSERT INTO traficov2_sync_rejects (run_id, table_name, sync_key, reasons, created_at) VALUES "
                  "('run-0', 'traficov2_arribos', 'OLD', '[\"key_parseable\"]', now() - interval '8 days')")
-    hist = lag_history(conn, days=7)
+    reader = PostgresHealthReader(conn)  # what store.health_reader() yields
+    hist = lag_history(reader, days=7)
     arr = hist[hist["table"] == "traficov2_arribos"].reset_index(drop=True)
     assert arr["run_id"].tolist() == ["run-1", "run-2", "run-3"]  # the 9-day-old run is outside the window
     assert arr["operation"].tolist() == ["SYNC", "SYNC", "ERROR"]
     assert pd_isnan(arr.loc[0, "lag_hours"]) and abs(arr.loc[1, "lag_hours"] - 0.5) < 0.01
     assert arr.loc[0, "rows_changed"] == 2 and arr.loc[2, "error"] == "x"
     assert {"sync_timestamp", "inserted", "updated", "deactivated", "duration_seconds"} <= set(hist.columns)
-    rej = rejects_by_rule(conn, days=7)
+    rej = rejects_by_rule(reader, days=7)
     got = {r.rule: (r.rows, r.distinct_keys, r.runs) for r in rej.itertuples()}
     assert got == {"key_parseable": (2, 1, 2), "container_format": (1, 1, 1), "required_Contenedor": (1, 0, 1)}
     assert rej.iloc[0]["rule"] == "key_parseable" and set(rej["table"]) == {"traficov2_arribos"}
@@ -364,3 +366,22 @@ def test_after_a_real_full_sync_everything_is_accounted_for(conn, db_url, cfg_fo
     assert [t["counts_ok"] for t in facts["tables"]] == [True] * 4, render_block(facts)
     assert facts["exit_code"] == 0 and facts["problems"] == []
     assert any(t["unkeyed_rows"] or t["source_keys"] < t["source"]["rows"] for t in facts["tables"])
+
+
+def test_the_reader_reads_in_read_only_transactions_and_leaves_no_session_state(healthy, conn):
+    """Every query in its own read-only transaction (a transaction pooler keeps no session)."""
+    import psycopg
+    reader = PostgresHealthReader(conn, statement_timeout=0.2)
+    before = conn.execute("SHOW statement_timeout").fetchone()[0]
+    assert reader.existing_tables(["traficov2_sync_log", "nope"]) == {"traficov2_sync_log"}
+    assert set(reader.states()) >= {"traficov2_arribos"} and reader.now() is not None
+    assert conn.execute("SHOW statement_timeout").fetchone()[0] == before
+    assert conn.execute("SHOW transaction_read_only").fetchone()[0] == "off"
+    conn.execute("CREATE VIEW slow AS SELECT true AS activo FROM pg_sleep(2)")
+    conn.execute("CREATE FUNCTION writes() RETURNS boolean LANGUAGE sql AS "
+                 "$$ INSERT INTO traficov2_sync_log (table_name, operation) VALUES ('x', 'SYNC'); SELECT true $$")
+    conn.execute("CREATE VIEW writing AS SELECT writes() AS activo")
+    with pytest.raises(psycopg.errors.QueryCanceled):  # the statement timeout holds inside the reader
+        reader.target_counts("slow")
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        reader.target_counts("writing")

@@ -48,6 +48,52 @@ class SyncSession(Protocol):
     def write_state(self, watermark: datetime | None) -> None: ...
 
 
+class HealthReader(Protocol):
+    """Read-only facts for the health check (``health/facts.py``); every call is its own
+    read-only transaction under a statement timeout, with no session state between calls."""
+
+    def now(self) -> datetime:
+        """The database clock."""
+
+    def existing_tables(self, names: Iterable[str]) -> set[str]:
+        """Which of ``names`` exist."""
+
+    def columns(self, table: str) -> list[str]:
+        """A table's columns in order; empty when it does not exist."""
+
+    def failed_syncs(self, hours: int) -> tuple[int, list[dict]]:
+        """How many ``ERROR`` log rows in the last ``hours``, and the newest ones
+        (table, sync_timestamp, run_id, error)."""
+
+    def rejects_per_table(self, hours: int) -> dict[str, int]:
+        """Reject rows recorded in the last ``hours``, per target table."""
+
+    def last_run(self) -> dict | None:
+        """The newest logged run: run_id, sync_timestamp, tables (table, operation, notebook, error)."""
+
+    def states(self) -> dict[str, dict]:
+        """The sync state per target table: watermark, last_success_at, last_run_id."""
+
+    def sync_log(self, days: int) -> list[tuple]:
+        """``SYNC``/``ERROR`` log rows of the last ``days``: (table, sync_timestamp, operation, details)."""
+
+    def rejects_by_rule(self, days: int) -> list[tuple]:
+        """(table, rule, rows, distinct_keys, runs, last_seen) of the last ``days``, most rows first."""
+
+    def source_key_groups(self, table: str, columns: list[str], *, changed_column: str | None = None,
+                          since: datetime | None = None) -> pd.DataFrame:
+        """One line per distinct raw key (``columns`` as text) with ``pending`` and ``n``."""
+
+    def target_counts(self, table: str) -> tuple[int, int]:
+        """(rows, active rows) of a target table."""
+
+    def active_keys(self, table: str, column: str) -> set:
+        """Distinct non-null ``column`` values of a target's active rows."""
+
+    def rejected_keys(self, table: str) -> set[str]:
+        """Distinct keys of the reject rows retained for a target table."""
+
+
 @runtime_checkable
 class Store(Protocol):
     kind: str   # "embedded" | "postgres" | "rest"

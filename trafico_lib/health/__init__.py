@@ -1,0 +1,75 @@
+"""The health check (DESIGN §8): facts about the sync, the old block, JSON, an exit code.
+
+    facts = gather_facts(cfg)          # one dict, JSON-able: everything the check knows
+    print(render_block(facts))         # the old block (=== System Health Check === ...)
+    code = facts["exit_code"]          # 0 healthy, 1 unhealthy, 2 bad configuration
+
+``run_health_check(cfg, as_json=...)`` does the three for ``--health-check``. The notebook
+calls the same functions, plus :func:`lag_history` and :func:`rejects_by_rule` (given the
+store's ``health_reader()``) and the tables and plots of :mod:`.render`.
+
+Rooms: :mod:`.facts` gathers (the store through its health reader, the SQL Server probe,
+the disk), :mod:`.assess` judges (pure), :mod:`.render` shows, :mod:`.check` runs the whole.
+No SQL here: the queries live in the store (``stores/postgres_health.py``).
+
+What each fact means
+--------------------
+* **Database Connection**: a connection (``database.connect_timeout_seconds``) and the
+  database clock. A database that cannot be reached is ``✗`` with one line of reason and
+  exit 1, quickly; the other facts that need it are then absent. Every later query runs in
+  a read-only transaction under a statement timeout, so the check never hangs and never writes.
+* **Failed Syncs (24h)**: ``ERROR`` rows of ``traficov2_sync_log`` in the last 24 hours of the
+  database clock; unhealthy above ``health.max_failed_syncs_24h``.
+* **Table Row Counts**: each source table's row count (``missing ✗`` when it does not exist)
+  and each target's active row count, with ``✓`` when the target *accounts for every source
+  row*. That comparison is on **distinct normalized business keys** (the table's
+  ``account_key``), not raw counts, because duplicate source rows (the same container twice)
+  collapse to one target row: the source's key columns are normalized with the pipeline's
+  own rules (:mod:`trafico_lib.normalize`, :func:`trafico_lib.engine.stage.build_sync_key`,
+  the config's ``key`` override), and each source key must be an active target key, or a
+  rejected key (any reject row still retained for the table: an incremental run by change
+  timestamp does not re-read, so does not re-reject, a row that stayed broken), or
+  legitimately pending (its source row changed after the stored watermark, so the next
+  incremental run will read it). Source rows whose key is empty map to no target key:
+  counted as ``unkeyed`` (they are in the rejects) and left out. The difference shown with
+  ``✗`` is the number of source keys in none of the three.
+  **Slot tables** (``TableSpec.slots``: the expo bookings) compare **distinct groups**
+  (``slots.group``, the booking): a source row with a quantity N stands for N slots and the
+  target holds one row per slot, but the slot count of a group may legitimately exceed the
+  source demand (slots holding an item or manual data are never removed) and a group's rows
+  merge into one set of slots, so a demand sum would raise false alarms; "every source group
+  has active slots or was rejected" is exact (a slot's reject key ``group|sequence`` counts
+  for its group). Active target keys absent from the source (deactivated by the next full
+  run) are reported as ``extra``, a warning, not a failure.
+* **Sync Lag (hours)**: hours since each target's last successful sync
+  (``traficov2_sync_state.last_success_at``, database clock); ``Never synced`` when none.
+  Unhealthy above ``health.max_lag_hours``, or never synced.
+* Added: rejects in the last 24 h; the last run (its id, tables and archived notebooks);
+  SQL Server reachability when ``sql_server.enabled`` (a warning when unreachable, a
+  configuration error when no server is configured); free disk where the archive and the
+  embedded database live (with psutil; a warning under ``health.min_free_disk_mb``).
+
+Exit codes: 0 healthy; 1 unhealthy (database down, schema missing, failed syncs over the
+threshold, a count mismatch or missing table, lag over the threshold or never synced);
+2 bad configuration. Disabled tables (``sync_settings.<t>.enabled = false``) are listed
+but never make the check unhealthy. Warnings (disk, SQL Server, extra keys) never change
+the exit code.
+"""
+from .assess import EXIT_CONFIG, EXIT_HEALTHY, EXIT_UNHEALTHY, assess
+from .check import gather_facts, run_health_check
+from .facts import (
+    account, disk_facts, key_parts, lag_facts, normalized_keys, sqlserver_facts, table_facts,
+)
+from .render import (
+    counts_table, failures_table, history_frame, lag_history, last_run_table, notebook_result, plot_lag,
+    plot_rejects, plot_rows_changed, rejects_by_rule, rejects_frame, render_block, short_name, to_json,
+    verdict_line, with_short_names,
+)
+
+__all__ = [
+    "EXIT_CONFIG", "EXIT_HEALTHY", "EXIT_UNHEALTHY", "account", "assess", "counts_table", "disk_facts",
+    "failures_table", "gather_facts", "history_frame", "key_parts", "lag_facts", "lag_history", "last_run_table",
+    "normalized_keys", "notebook_result", "plot_lag", "plot_rejects", "plot_rows_changed", "rejects_by_rule",
+    "rejects_frame", "render_block", "run_health_check", "short_name", "sqlserver_facts", "table_facts", "to_json",
+    "verdict_line", "with_short_names",
+]

@@ -1,0 +1,265 @@
+"""Gathering the health facts: from the store (through its health reader), the SQL Server
+probe and the disk. Every fact is defined in the package docstring (``trafico_lib.health``);
+the accounting of keys is pure (:func:`normalized_keys`, :func:`account`).
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..config import Config
+from ..errors import one_line
+from ..tables import SYSTEM_TABLES, TABLES, TableSpec
+
+MISSING_SAMPLE = 10
+FAILURE_HOURS = 24
+_SLOT_KEY = re.compile(r"^(.*)\|\d+$")
+ACCOUNT_FIELDS = ("source_keys", "unkeyed_rows", "synced_keys", "rejected_keys", "pending_keys", "missing_keys",
+                  "missing_sample", "extra_keys")
+
+
+# ---- the database ------------------------------------------------------------------------------
+
+def database_facts(reader, cfg: Config, facts: dict) -> None:
+    """The facts that need the database, added to ``facts`` (``reader``: a HealthReader)."""
+    now = reader.now()
+    facts["database"]["now"] = now
+    present = reader.existing_tables(SYSTEM_TABLES)
+    missing = [t for t in SYSTEM_TABLES if t not in present]
+    facts["schema_ok"] = not missing
+    facts["schema_missing"] = missing
+    if missing:
+        return
+    facts.update(failure_facts(reader))
+    facts["last_run"] = last_run_facts(reader)
+    states = reader.states()
+    facts["tables"] = []
+    for spec in TABLES.values():
+        state = states.get(spec.target, {})
+        try:
+            facts["tables"].append(table_facts(reader, cfg, spec, state, now))
+        except Exception as exc:  # one table's query failing (timeout, permissions) spoils only its line
+            facts["tables"].append(failed_table(cfg, spec, state, now, one_line(exc, cfg.secrets)))
+
+
+def failure_facts(reader, *, hours: int = FAILURE_HOURS) -> dict:
+    """ERROR rows and rejects of the last ``hours`` (database clock), in total and per table."""
+    failed, listed = reader.failed_syncs(hours)
+    rejects = reader.rejects_per_table(hours)
+    return {"failed_syncs_24h": failed, "failed_syncs": listed,
+            "rejects_24h": int(sum(rejects.values())), "rejects_24h_by_table": rejects}
+
+
+def last_run_facts(reader) -> dict | None:
+    """The latest run in the log: its id, time, tables with status and archived notebooks."""
+    run = reader.last_run()
+    if run is None:
+        return None
+    archive = list(dict.fromkeys(t["notebook"] for t in run["tables"] if t["notebook"]))
+    return {**run, "archive_paths": archive}
+
+
+# ---- keys: the "accounts for every source row" comparison ---------------------------------------
+
+def key_parts(spec: TableSpec, cfg: Config) -> tuple[list[str], list[str]]:
+    """(required, optional) key columns the comparison uses: a slot table compares its groups."""
+    from ..engine.stage import key_columns
+    if spec.slots is not None:
+        return list(spec.account_key), []
+    return key_columns(spec, cfg.table(spec.name).key)
+
+
+def compared_on(spec: TableSpec, cfg: Config) -> str:
+    """What the comparison counts, in words: ``distinct bookings``, ``distinct Operacion + Contenedor``."""
+    if spec.slots is not None:
+        return f"distinct {spec.slots.group.lower()}s"
+    required, optional = key_parts(spec, cfg)
+    return "distinct " + " + ".join(required + optional)
+
+
+def normalized_keys(frame: pd.DataFrame, spec: TableSpec, cfg: Config, run_date: date | None = None) -> pd.Series:
+    """The business key of each raw source row as the pipeline builds it (None: no key); pure."""
+    from ..engine.stage import build_sync_key
+    from ..normalize import normalize_column
+    required, optional = key_parts(spec, cfg)
+    run_date = run_date or date.today()
+    typed = pd.DataFrame(index=frame.index)
+    for c in required + optional:
+        raw = frame[c] if c in frame.columns else pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        typed[c] = normalize_column(raw, c, spec.type_of(c), run_date)[0]
+    if spec.slots is not None:
+        group = typed[spec.slots.group]
+        return group.astype(object).where(group.notna(), None)
+    return build_sync_key(typed, spec, cfg.table(spec.name).key)
+
+
+def slot_groups(spec: TableSpec, keys: set) -> set:
+    """Reject keys as the comparison counts them: a slot's ``group|sequence`` is its group (pure)."""
+    if spec.slots is None:
+        return keys
+    return {(m.group(1) if (m := _SLOT_KEY.match(k)) else k) for k in keys}
+
+
+def account(source: pd.DataFrame, target_keys: set, rejected_keys: set) -> dict:
+    """Compare source keys with the target (pure).
+
+    ``source`` has columns ``key`` (None for unkeyed rows), ``pending`` (bool) and
+    optionally ``n`` (how many source rows the line stands for, default 1). Returns the
+    counts shown by the check and a sample of the missing keys.
+    """
+    n = source["n"] if "n" in source.columns else pd.Series(1, index=source.index)
+    keyed = source[source["key"].notna()]
+    keys = set(keyed["key"])
+    pending = set(keyed.loc[keyed["pending"].astype(bool), "key"])
+    synced = keys & target_keys
+    rejected = (keys & rejected_keys) - synced
+    waiting = (pending - synced) - rejected
+    missing = sorted(keys - synced - rejected - waiting)
+    return {
+        "source_keys": len(keys), "unkeyed_rows": int(n[source["key"].isna()].sum()),
+        "synced_keys": len(synced), "rejected_keys": len(rejected), "pending_keys": len(waiting),
+        "missing_keys": len(missing), "missing_sample": missing[:MISSING_SAMPLE],
+        "extra_keys": len(target_keys - keys),
+    }
+
+
+def keyed_source(frame: pd.DataFrame, spec: TableSpec, cfg: Config, run_date: date) -> pd.DataFrame:
+    """The raw key groups as :func:`account` takes them: ``key``, ``pending``, ``n`` (pure)."""
+    if not len(frame):
+        return pd.DataFrame({"key": pd.Series([], dtype=object), "pending": pd.Series([], dtype=bool),
+                             "n": pd.Series([], dtype="int64")})
+    return pd.DataFrame({"key": normalized_keys(frame, spec, cfg, run_date),
+                         "pending": frame["pending"].astype(bool), "n": frame["n"].astype("int64")})
+
+
+# ---- one table ----------------------------------------------------------------------------------
+
+def source_facts(reader, cfg: Config, spec: TableSpec, watermark: datetime | None) -> tuple[pd.DataFrame, dict]:
+    """Raw key columns of the source plus ``pending`` and ``n``, and facts about the source."""
+    settings = cfg.table(spec.name)
+    required, optional = key_parts(spec, cfg)
+    wanted = required + optional
+    if settings.source == "csv":
+        from ..sources.csv import CsvError, read_table_csv
+        info = {"kind": "csv", "name": spec.source, "path": str(cfg.csv_path(spec.csv_file_key))}
+        try:
+            frame = read_table_csv(cfg, spec)
+        except CsvError as exc:
+            return pd.DataFrame(), {**info, "exists": False, "rows": None, "error": str(exc)}
+        frame = frame[[c for c in wanted if c in frame.columns]].copy()
+        frame["pending"] = False
+        frame["n"] = 1
+        return frame, {**info, "exists": True, "rows": len(frame)}
+    from ..engine.extract import SourceMissing, detect_updated_column
+    info: dict[str, Any] = {"kind": "database", "name": spec.source}
+    cols = reader.columns(spec.source)
+    if not cols:
+        return pd.DataFrame(), {**info, "exists": False, "rows": None, "error": "table does not exist"}
+    try:
+        upd = detect_updated_column(cols, settings.updated_column)
+    except SourceMissing as exc:
+        upd, info["error"] = None, str(exc)
+    # one line per distinct raw key: the database collapses the duplicates, Python normalizes
+    groups = reader.source_key_groups(spec.source, [c for c in wanted if c in cols], changed_column=upd,
+                                      since=watermark)
+    frame = groups.reindex(columns=[*wanted, "pending", "n"]).astype(object)
+    frame = frame.where(frame.notna(), None)
+    return frame, {**info, "exists": True, "rows": int(frame["n"].sum()) if len(frame) else 0,
+                   "updated_column": upd}
+
+
+def target_facts(reader, spec: TableSpec, exists: bool) -> tuple[set, dict]:
+    """Active keys of the target (its slot groups for a slot table) and its row counts."""
+    if not exists:
+        return set(), {"name": spec.target, "exists": False, "rows": None, "active_rows": None}
+    total, active = reader.target_counts(spec.target)
+    keys = reader.active_keys(spec.target, spec.slots.group if spec.slots is not None else "sync_key")
+    return keys, {"name": spec.target, "exists": True, "rows": total, "active_rows": active}
+
+
+def table_facts(reader, cfg: Config, spec: TableSpec, state: dict, now: datetime) -> dict:
+    """Counts, key comparison and lag of one table."""
+    out: dict[str, Any] = {"table": spec.name, "enabled": cfg.table(spec.name).enabled,
+                           "compared_on": compared_on(spec, cfg)}
+    frame, src = source_facts(reader, cfg, spec, state.get("watermark"))
+    target_keys, tgt = target_facts(reader, spec, bool(reader.existing_tables([spec.target])))
+    out["source"], out["target"] = src, tgt
+    out["counts_ok"] = False
+    out.update(dict.fromkeys(ACCOUNT_FIELDS))
+    if src["exists"] and tgt["exists"]:
+        acc = account(keyed_source(frame, spec, cfg, now.date()), target_keys,
+                      slot_groups(spec, reader.rejected_keys(spec.target)))
+        out.update(acc)
+        out["counts_ok"] = acc["missing_keys"] == 0
+    out.update(lag_facts(cfg, state, now))
+    return out
+
+
+def lag_facts(cfg: Config, state: dict, now: datetime) -> dict:
+    """Hours since the last successful sync, and whether that is within the threshold (pure)."""
+    last = state.get("last_success_at")
+    lag = None if last is None else round((now - last).total_seconds() / 3600, 2)
+    return {"last_success_at": last, "last_run_id": state.get("last_run_id"), "lag_hours": lag,
+            "lag_ok": lag is not None and lag <= cfg.health.max_lag_hours}
+
+
+def failed_table(cfg: Config, spec: TableSpec, state: dict, now: datetime, error: str) -> dict:
+    """The line of a table whose queries failed: the error, and the lag from the state (pure)."""
+    return {"table": spec.name, "enabled": cfg.table(spec.name).enabled, "error": error, "counts_ok": False,
+            "source": {"name": spec.source, "exists": False, "rows": None, "error": error},
+            "target": {"name": spec.target, "exists": False, "rows": None, "active_rows": None},
+            **lag_facts(cfg, state, now)}
+
+
+# ---- outside the database ----------------------------------------------------------------------
+
+def sqlserver_facts(cfg: Config) -> dict:
+    """Reachability of the exits database (only when enabled): a connection, then closed."""
+    if not cfg.sql_server.enabled:
+        return {"enabled": False}
+    from ..sources import sqlserver
+    try:
+        sqlserver.connection_string(cfg)
+    except sqlserver.SqlServerUnavailable as exc:
+        return {"enabled": True, "ok": False, "config_error": True, "error": str(exc)}
+    try:
+        conn = sqlserver.connect(cfg)
+    except sqlserver.SqlServerUnavailable as exc:
+        return {"enabled": True, "ok": False, "config_error": False, "error": str(exc)}
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - closing a probe connection cannot matter
+        pass
+    return {"enabled": True, "ok": True, "config_error": False, "error": None}
+
+
+def _existing(path: Path) -> Path:
+    p = path.resolve()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def disk_facts(cfg: Config) -> list[dict] | None:
+    """Free disk where the archive and the embedded database live; None without psutil."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    places = [("archive", cfg.resolve(cfg.archival.archive_path))]
+    if not cfg.database_url:
+        places.append(("database", cfg.resolve(cfg.database.embedded_path)))
+    out = []
+    for what, path in places:
+        try:
+            free = psutil.disk_usage(str(_existing(path))).free // (1024 * 1024)
+        except OSError as exc:
+            out.append({"what": what, "path": str(path), "free_mb": None, "ok": False, "error": str(exc)})
+            continue
+        out.append({"what": what, "path": str(path), "free_mb": int(free),
+                    "ok": free >= cfg.health.min_free_disk_mb})
+    return out
