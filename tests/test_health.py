@@ -15,7 +15,7 @@ import pytest
 from trafico_lib.cli import main
 from trafico_lib.health import gather_facts, lag_history, rejects_by_rule, render_block, run_health_check
 from trafico_lib.sample import create_source_tables
-from trafico_lib.stores.postgres_health import PostgresHealthReader
+from trafico_lib.stores.pg.health import PostgresHealthReader
 
 NOTEBOOK = "runs/2026/11/29/run-1_arribos.ipynb"
 

@@ -173,8 +173,8 @@ class PostgresStore:
 
     @contextmanager
     def health_reader(self):
-        """Read-only facts for the health check (``stores/postgres_health.py``)."""
-        from .postgres_health import PostgresHealthReader
+        """Read-only facts for the health check (``stores/pg/health.py``)."""
+        from .pg.health import PostgresHealthReader
         conn = self.connect(autocommit=True)
         try:
             yield PostgresHealthReader(conn)
