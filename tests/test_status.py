@@ -140,3 +140,9 @@ def test_matching_and_template_follow_the_traits_not_the_name(cfg):
                            status_template=TABLES["arribos"].status_template)
     out, _ = apply_status(rem, by_container, load_exits(cfg))
     assert out["Estado"].tolist() == ["Realizado 28/11/2026 10:15"]
+
+
+def test_a_bad_template_is_configuration():
+    from trafico_lib.errors import EXIT_USAGE, UsageError, exit_code
+    assert issubclass(StatusTemplateError, UsageError) and issubclass(StatusTemplateError, ValueError)
+    assert exit_code(StatusTemplateError("status template '{0}': use named fields")) == EXIT_USAGE
