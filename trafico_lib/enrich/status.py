@@ -252,7 +252,8 @@ def apply_status(frame: pd.DataFrame, spec: TableSpec, exits: Exits, *, template
     """Set ``Estado`` on the rows of ``frame`` that an exit record matches (the latest wins).
 
     Rows match on ``spec.exit_match``. Returns (a copy of ``frame`` with ``Estado`` set,
-    matches: ``key`` (the row's ``sync_key``, else its match value), ``estado_before``, ``estado_after``, ``validada``).
+    matches: ``key`` (the row's ``sync_key``, else its match value), ``estado_before``,
+    ``estado_after``, ``validada``).
     """
     template = template or default_template(spec)
     fields = _template_fields(template)
