@@ -148,3 +148,53 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path):
     lines = [l for l in proc.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and "sync_settings.arribos.retry_attempts" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+# ---- business_rules names what exists (checked on load, before anything runs) --------------
+
+UNKNOWN_SEVERITY = {"business_rules": {"severity": {"container_chek_digit": "blocking"}}}
+
+
+def test_unknown_severity_rule_is_one_config_line_without_importing_gx(tmp_path):
+    p = write(tmp_path, UNKNOWN_SEVERITY)
+    code = ("import sys\nfrom trafico_lib.config import ConfigError, load_config\n"
+            "try:\n    load_config(sys.argv[1], env_file=None)\n"
+            "except ConfigError as exc:\n    print(exc)\n"
+            "print('gx imported' if 'great_expectations' in sys.modules else 'gx not imported')\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, timeout=120)
+    msg, gx = proc.stdout.splitlines()
+    assert msg.startswith(f"{p}: business_rules.severity: unknown rule 'container_chek_digit' (known rules: ")
+    assert "container_check_digit" in msg and "required_<column>" in msg
+    assert gx == "gx not imported"
+
+
+@pytest.mark.parametrize("data, expected", [
+    (UNKNOWN_SEVERITY, "business_rules.severity: unknown rule 'container_chek_digit'"),
+    ({"business_rules": {"booking_validation": {"required_fields": ["Booking", "Clientes"]}}},
+     "business_rules.booking_validation.required_fields: expected column names of the tables ("),
+])
+def test_business_rules_must_name_known_rules_and_columns(tmp_path, data, expected):
+    p = write(tmp_path, data)
+    with pytest.raises(ConfigError) as e:
+        load_config(p, env_file=None)
+    msg = str(e.value)
+    assert msg.startswith(f"{p}: {expected}") and "\n" not in msg
+
+
+def test_business_rules_names_that_exist_load(tmp_path):
+    cfg = load_config(write(tmp_path, {"business_rules": {
+        "severity": {"container_check_digit": "blocking", "required_Chofer": "warning",
+                     "parseable_Peso": "blocking"},
+        "container_validation": {"required_fields": ["Contenedor", "Operacion"]}}}), env_file=None)
+    assert cfg.business_rules.severity["container_check_digit"] == "blocking"
+
+
+def test_cli_unknown_severity_rule_exits_2_before_anything_runs(tmp_path):
+    p = write(tmp_path, UNKNOWN_SEVERITY, "bad.json")
+    proc = subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), "--config", str(p),
+                           "--no-notebook", "--table", "arribos"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "business_rules.severity: unknown rule 'container_chek_digit'" in lines[0]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""

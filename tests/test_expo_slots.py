@@ -64,7 +64,7 @@ def write_slots(conn, slots: pd.DataFrame) -> None:
 
 
 def run(conn, src: pd.DataFrame, avail: pd.DataFrame | None = None, **flags) -> pd.DataFrame:
-    slots = expand_slots(src, read_existing(conn), avail, **flags)
+    slots = expand_slots(src, read_existing(conn), avail, spec=SPEC, **flags)
     check_invariants(slots)
     write_slots(conn, slots)
     return slots
@@ -211,7 +211,7 @@ def test_shrinking_demand_deactivates_only_empty_unedited_slots(conn):
     s3 = run(conn, source({**C, "Cantidad": "1", "Contenedor": None}))
     assert containers(s3, "BKG2611003") == {1: "TCLU1234567", 3: None}
     assert slot(s3, "BKG2611003|3")["Obs."] == "llamar antes"
-    assert slot_summary(s3).set_index("Booking").loc["BKG2611003"].to_dict() == \
+    assert slot_summary(s3, spec=SPEC).set_index("Booking").loc["BKG2611003"].to_dict() == \
         {"demand": 1, "slots": 2, "filled": 1, "empty": 1, "inactive": 3}
 
     # back up to 4: inactive slots come back lowest first, no new Secuencia
@@ -225,7 +225,7 @@ def test_shrinking_demand_deactivates_only_empty_unedited_slots(conn):
 
 def test_bookings_gone_from_source_are_not_returned(conn):
     run(conn, source({**A, "Cantidad": "2", "Contenedor": None}, {**B, "Cantidad": "1", "Contenedor": None}))
-    s = expand_slots(source({**B, "Cantidad": "1", "Contenedor": None}), read_existing(conn))
+    s = expand_slots(source({**B, "Cantidad": "1", "Contenedor": None}), read_existing(conn), spec=SPEC)
     assert set(s["Booking"]) == {"BKG2611002"}
 
 
@@ -234,17 +234,17 @@ def test_flags_from_the_old_config(conn):
                  {**B, "Cantidad": "1", "Contenedor": "CAIU5550003"})
     avail = availability(("BKG2611001", "TCLU1234567"))
     # quantity_expansion off: one slot per row, its Cantidad kept
-    s = expand_slots(src, None, avail, quantity_expansion=False)
+    s = expand_slots(src, None, avail, spec=SPEC, quantity_expansion=False)
     assert s.groupby("Booking").size().to_dict() == {"BKG2611001": 2, "BKG2611002": 1}
     a = s[s["Booking"] == "BKG2611001"].set_index("Secuencia")
     assert a["Cantidad"].tolist() == [3, 2] and a["Tipo"].tolist() == ["HC", "RF"]
     assert a.loc[1, "Contenedor"] == "TCLU1234567"
     # expansion on: 3 + 2 slots, the first three described by the first row, then the RF row
-    s_on = expand_slots(src, None, avail)
+    s_on = expand_slots(src, None, avail, spec=SPEC)
     a_on = s_on[s_on["Booking"] == "BKG2611001"]
     assert a_on["Tipo"].tolist() == ["HC", "HC", "HC", "RF", "RF"]
     # container_assignment off: the availability CSV is ignored, source containers still placed
-    s_off = expand_slots(src, None, avail, container_assignment=False)
+    s_off = expand_slots(src, None, avail, spec=SPEC, container_assignment=False)
     assert s_off["Contenedor"].dropna().tolist() == ["CAIU5550003"]
 
 
@@ -253,21 +253,21 @@ def test_deterministic_whatever_the_row_order():
             {**B, "Cantidad": "1", "Contenedor": None, "id": "12"}, {**B, "Contenedor": "CAIU5550003", "id": "13"},
             {**B, "Contenedor": "GESU1000001", "id": "14"}]
     avail = availability(("BKG2611001", "MSKU7654321"), ("BKG2611002", "TGHU0000018"))
-    first = expand_slots(source(*rows), None, avail).drop(columns=["_row"])
+    first = expand_slots(source(*rows), None, avail, spec=SPEC).drop(columns=["_row"])
     for seed in range(3):
         shuffled = rows[:]
         random.Random(seed).shuffle(shuffled)
-        again = expand_slots(source(*shuffled), None, avail).drop(columns=["_row"])
+        again = expand_slots(source(*shuffled), None, avail, spec=SPEC).drop(columns=["_row"])
         pd.testing.assert_frame_equal(first, again)
 
 
 def test_empty_inputs():
     empty = source()
-    out = expand_slots(empty, None, None)
+    out = expand_slots(empty, None, None, spec=SPEC)
     assert out.empty and list(out.columns)[:14] == SPEC.target_column_names
-    assert slot_summary(out).empty
+    assert slot_summary(out, spec=SPEC).empty
     with pytest.raises(ValueError, match="Booking and Contenedor"):
-        expand_slots(source({**A, "Cantidad": "1"}), None, pd.DataFrame({"Contenedor": ["X"]}))
+        expand_slots(source({**A, "Cantidad": "1"}), None, pd.DataFrame({"Contenedor": ["X"]}), spec=SPEC)
 
 
 def test_priority_is_the_earliest_fecha_of_the_booking():
@@ -275,7 +275,30 @@ def test_priority_is_the_earliest_fecha_of_the_booking():
     src = source({**A, "Fecha": "05/12/2026", "Cantidad": "1", "Contenedor": None},
                  {**A, "Fecha": "28/11/2026", "Cantidad": "1", "Contenedor": None},
                  {**B, "Cantidad": "1", "Contenedor": None})
-    s = expand_slots(src, None, availability(("BKG2611002", "TCLU1234567"), ("BKG2611001", "TCLU1234567")))
+    s = expand_slots(src, None, availability(("BKG2611002", "TCLU1234567"), ("BKG2611001", "TCLU1234567")),
+                     spec=SPEC)
     assert s["Booking"].tolist()[0] == "BKG2611001"
     assert containers(s, "BKG2611001") == {1: "TCLU1234567", 2: None}
     assert containers(s, "BKG2611002") == {1: None}
+
+
+def test_slot_columns_come_from_the_spec_not_the_table_name():
+    """A table with other column names and another name slots the same way through its trait."""
+    from dataclasses import replace
+
+    from trafico_lib.tables import Column, Slots
+    rename = {"Booking": "Pedido", "Contenedor": "Caja", "Cantidad": "Bultos"}
+    other = replace(SPEC, name="pedidos", slots=Slots(group="Pedido", sequence="Orden", quantity="Bultos",
+                                                      item="Caja"),
+                    columns=tuple(Column(rename.get(c.name, c.name), c.type) for c in SPEC.columns))
+    src = source({**A, "Cantidad": "2", "Contenedor": None}, {**B, "Contenedor": "CAIU5550003"})
+    avail = availability(("BKG2611001", "TCLU1234567"))
+    expected = expand_slots(src, None, avail, spec=SPEC)
+    got = expand_slots(src.rename(columns=rename), None, avail.rename(columns=rename), spec=other)
+    renamed = {**rename, "Secuencia": "Orden"}
+    pd.testing.assert_frame_equal(got, expected.rename(columns=renamed))
+    assert slot_summary(got, spec=other).to_dict("records") == [
+        {("Pedido" if k == "Booking" else k): v for k, v in r.items()}
+        for r in slot_summary(expected, spec=SPEC).to_dict("records")]
+    with pytest.raises(ValueError, match="no slots"):
+        expand_slots(src, None, None, spec=TABLES["arribos"])

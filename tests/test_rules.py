@@ -303,8 +303,9 @@ def test_the_key_stays_blocking_where_it_is_the_key(make_config):
     assert any("stays blocking" in n for n in suite["overrides"])
 
 
-def test_unknown_rule_in_config_severity_is_an_error(make_config):
-    cfg = make_config({"business_rules": {"severity": {"container_chek_digit": "blocking"}}})
+def test_unknown_rule_in_config_severity_is_an_error():
+    # load_config rejects it first (test_config); a config built in code still meets this check
+    cfg = Config.model_validate({"business_rules": {"severity": {"container_chek_digit": "blocking"}}})
     with pytest.raises(SuiteError, match=r"business_rules.severity: unknown rule 'container_chek_digit'"):
         load_suite("arribos", cfg)
 
@@ -366,3 +367,9 @@ def test_issue_rows_match_the_index_when_there_is_no_row_column():
     issues = pd.DataFrame({"row": [9], "column": ["Entrega"], "value": ["32/13"], "problem": ["date"]})
     res = validate(frame, PENDIENTE, Config(), issues=issues)
     assert res.valid["validation_warnings"].to_dict() == {5: [], 9: ["parseable_Entrega"]}
+
+
+def test_a_broken_suite_is_configuration_and_a_failed_validation_is_a_failed_sync():
+    from trafico_lib.errors import EXIT_FAILED, EXIT_USAGE, SyncFailed, UsageError, exit_code
+    assert issubclass(SuiteError, UsageError) and exit_code(SuiteError("x.json: broken")) == EXIT_USAGE
+    assert issubclass(RulesError, SyncFailed) and exit_code(RulesError("arribos: no rows")) == EXIT_FAILED

@@ -1,7 +1,11 @@
+from dataclasses import replace
+
 import psycopg
 
 from trafico_lib.schema import apply_migrations, migrations, render_sql
-from trafico_lib.tables import SYSTEM_TABLES, TABLES
+from trafico_lib.schema.targets import METADATA
+from trafico_lib.tables import (DATE, INTEGER, NON_NEGATIVE, NUMERIC, SQL_TYPES, SYSTEM_TABLES, TABLES, TIME,
+                                Column, TableSpec)
 
 
 def _columns(conn, table):
@@ -74,3 +78,91 @@ def test_rendered_script_runs_twice_on_a_bare_database(empty_db_url):
         c.execute(render_sql())
         c.execute(render_sql())
         assert c.execute("SELECT count(*) FROM traficov2_schema_migrations").fetchone()[0] == len(migrations())
+
+
+# ---- the targets are the registry's ------------------------------------------------------
+
+def _canonical_type(conn, declared):
+    """How PostgreSQL names a declared type (``time`` -> ``time without time zone``)."""
+    return conn.execute("SELECT format_type(to_regtype(%s), to_regtypemod(%s))",
+                        (declared, declared)).fetchone()[0]
+
+
+def _typed_columns(conn, table):
+    """(name, format_type) of every column of ``table`` in order."""
+    return conn.execute(
+        """SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+           WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
+           ORDER BY a.attnum""", (table,)).fetchall()
+
+
+def _checked_columns(conn, table):
+    """The columns a CHECK constraint of ``table`` is on."""
+    return sorted(r[0] for r in conn.execute(
+        """SELECT a.attname FROM pg_constraint k
+           JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey)
+           WHERE k.conrelid = to_regclass(%s) AND k.contype = 'c'""", (table,)))
+
+
+def _expected_columns(conn, spec):
+    business = [(c.name, _canonical_type(conn, SQL_TYPES[c.type])) for c in spec.target_columns]
+    meta = [(n, _canonical_type(conn, ddl.split()[0])) for n, ddl in METADATA]
+    return [("id", "bigint"), *business, *meta]
+
+
+def test_every_target_has_exactly_the_registry_columns_and_types(db_url):
+    with psycopg.connect(db_url) as c:
+        for spec in TABLES.values():
+            assert _typed_columns(c, spec.target) == _expected_columns(c, spec), spec.target
+            assert _checked_columns(c, spec.target) == sorted(
+                col.name for col in spec.target_columns if col.type in NON_NEGATIVE), spec.target
+        assert _canonical_type(c, SQL_TYPES[NUMERIC]) == "numeric(14,3)"
+
+
+FIFTH = TableSpec(
+    name="devoluciones", source="devoluciones", target="traficov2_devoluciones",
+    columns=(Column("Fecha", DATE), Column("Contenedor"), Column("Peso", NUMERIC),
+             Column("Bultos", INTEGER), Column("Hora", TIME), Column("Chofer"), Column("Estado")),
+    key=("Contenedor",), csv_file_key="devoluciones", default_csv="devoluciones.csv",
+)
+
+
+def test_a_fifth_registry_table_gets_its_target_and_trigger_with_no_sql_file(db_url, monkeypatch):
+    monkeypatch.setitem(TABLES, FIFTH.name, FIFTH)
+    with psycopg.connect(db_url) as c:
+        assert apply_migrations(c) == []  # nothing new to record: the rendered step ran again
+        assert _typed_columns(c, FIFTH.target) == _expected_columns(c, FIFTH)
+        assert _checked_columns(c, FIFTH.target) == ["Bultos", "Peso"]
+        c.execute("INSERT INTO traficov2_devoluciones (sync_key, \"Chofer\") VALUES ('K1', 'A')")
+        c.execute("UPDATE traficov2_devoluciones SET \"Chofer\" = 'B' WHERE sync_key = 'K1'")
+        assert c.execute("SELECT manual_updated_at FROM traficov2_devoluciones").fetchone()[0] is not None
+
+
+def test_a_column_new_in_the_registry_reaches_an_existing_table(db_url, monkeypatch):
+    spec = TABLES["arribos"]
+    grown = replace(spec, columns=spec.columns + (Column("Bultos", INTEGER),))
+    monkeypatch.setitem(TABLES, "arribos", grown)
+    with psycopg.connect(db_url) as c:
+        apply_migrations(c)
+        columns = dict(_typed_columns(c, spec.target))
+        assert columns["Bultos"] == "integer"
+        assert "Bultos" in _checked_columns(c, spec.target)
+
+
+def test_rendered_script_twice_leaves_the_same_schema_as_apply(empty_db_url, db_url):
+    with psycopg.connect(empty_db_url, autocommit=True) as pasted, psycopg.connect(db_url) as applied:
+        pasted.execute(render_sql())
+        pasted.execute(render_sql())
+        for spec in TABLES.values():
+            assert _typed_columns(pasted, spec.target) == _typed_columns(applied, spec.target)
+            assert _checked_columns(pasted, spec.target) == _checked_columns(applied, spec.target)
+
+
+def test_init_db_triggers_follow_the_configured_preserve_fields(empty_db_url):
+    with psycopg.connect(empty_db_url, autocommit=True) as c:
+        apply_migrations(c, {"arribos": ["Terminal"]})
+        c.execute("INSERT INTO traficov2_arribos (sync_key) VALUES ('K1')")
+        c.execute("UPDATE traficov2_arribos SET \"Chofer\" = 'A' WHERE sync_key = 'K1'")
+        assert c.execute("SELECT manual_updated_at FROM traficov2_arribos").fetchone()[0] is None
+        c.execute("UPDATE traficov2_arribos SET \"Terminal\" = 'T4' WHERE sync_key = 'K1'")
+        assert c.execute("SELECT manual_updated_at FROM traficov2_arribos").fetchone()[0] is not None

@@ -87,7 +87,8 @@ def test_other_tables_match_contenedor(cfg):
     src = normalize_frame(pd.DataFrame([{"Fecha": "27/11/2026", "Booking": "BKG1", "Cantidad": "2",
                                          "Contenedor": None}]), expo, datetime(2026, 11, 28).date()).frame
     src["validation_warnings"] = [[]]
-    slots = expand_slots(src, None, pd.DataFrame({"Booking": ["BKG1"], "Contenedor": ["TCLU 123456 7"]}))
+    slots = expand_slots(src, None, pd.DataFrame({"Booking": ["BKG1"], "Contenedor": ["TCLU 123456 7"]}),
+                         spec=expo)
     out, _ = apply_status(slots, expo, exits)
     assert out["Estado"].tolist() == ["Realizado 28/11/2026 14:32", None]
 
@@ -125,3 +126,23 @@ def test_without_records_the_run_says_why(tmp_path, make_config, caplog):
 
     off = make_config({"csv_sources": {"enabled": False, "data_path": str(tmp_path)}})
     assert "both disabled" in load_exits(off).note
+
+
+def test_matching_and_template_follow_the_traits_not_the_name(cfg):
+    """A table matched by operation number behaves like remisiones, whatever it is called."""
+    from dataclasses import replace
+    spec = replace(TABLES["remisiones"], name="remitos")
+    rem = frame("remisiones", [{"key": "37645-2-3", "Operacion": "37645-2-3", "Contenedor": "MSCU1234566"}])
+    out, _ = apply_status(rem, spec, load_exits(cfg))
+    assert out["Estado"].tolist() == ["08:05 Realizado"]
+    assert default_template(spec) == spec.status_template
+    by_container = replace(spec, exit_match=TABLES["arribos"].exit_match,
+                           status_template=TABLES["arribos"].status_template)
+    out, _ = apply_status(rem, by_container, load_exits(cfg))
+    assert out["Estado"].tolist() == ["Realizado 28/11/2026 10:15"]
+
+
+def test_a_bad_template_is_configuration():
+    from trafico_lib.errors import EXIT_USAGE, UsageError, exit_code
+    assert issubclass(StatusTemplateError, UsageError) and issubclass(StatusTemplateError, ValueError)
+    assert exit_code(StatusTemplateError("status template '{0}': use named fields")) == EXIT_USAGE

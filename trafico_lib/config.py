@@ -307,6 +307,7 @@ def load_config(path: str | os.PathLike | None = None, *, env_file: str | None =
                       stacklevel=2)
     for name, ts in cfg.sync_settings.items():
         _check_table_settings(where, name, ts)
+    _check_business_rules(where, cfg.business_rules)
     return cfg
 
 
@@ -318,6 +319,22 @@ def _has_plain_password(data: dict[str, Any]) -> bool:
         return isinstance(v, str) and v != "" and "${" not in v and v != "your_password"
     return (literal(ss.get("password")) or literal(sb.get("key"))
             or (literal(db.get("url")) and re.search(r"://[^:/@]+:[^@]+@", db.get("url", "")) is not None))
+
+
+def _check_business_rules(where: str, rules: BusinessRules) -> None:
+    """Names in ``business_rules`` must exist: required fields are columns of some table,
+    severities name known rules (the suites are read as JSON; GX is never imported here)."""
+    columns = sorted({c for spec in TABLES.values() for c in spec.column_names})
+    for group, rule in rules:
+        for f in rule.required_fields if isinstance(rule, FieldRule) else ():
+            if f not in columns:
+                raise ConfigError(f"{where}: business_rules.{group}.required_fields: expected column "
+                                  f"names of the tables ({', '.join(columns)}), got {f!r}")
+    if rules.severity:
+        from .rules.suites import unknown_severity_rule
+        problem = unknown_severity_rule(rules.severity)
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
 
 
 def _check_table_settings(where: str, name: str, ts: TableSettings) -> None:

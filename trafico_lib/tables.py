@@ -1,7 +1,7 @@
 """The table registry: every fact about a synced table, declared once.
 
 Source tables hold text in the live formats; target (TráficoV2) tables hold the same
-business columns typed, plus the sync metadata columns (see ``schema/migrations``).
+business columns typed, plus the sync metadata columns (see ``schema/targets.py``).
 Everything else (normalization, rules, SQL generation, notebooks) reads from here.
 """
 from __future__ import annotations
@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 # Column types used by targets. Values are PostgreSQL type names.
 TEXT, DATE, TIME, NUMERIC, INTEGER = "text", "date", "time", "numeric", "integer"
+# How each type is declared in a target table (``schema/targets.py``): its SQL type, and the
+# types that hold quantities, which get ``CHECK (<column> >= 0)``.
+SQL_TYPES = {TEXT: "text", DATE: "date", TIME: "time", NUMERIC: "numeric(14,3)", INTEGER: "integer"}
+NON_NEGATIVE = frozenset({NUMERIC, INTEGER})
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
-"""Quantity expansion and container assignment for the expo table (DESIGN §4 step 4).
+"""Quantity expansion and container assignment for a table with slots (DESIGN §4 step 4).
 
-The source ``arribos_expo_ctns`` says, per booking, how many containers are still pending
-(a row with ``Cantidad`` N and no container) and which containers already arrived (a row
-with a container stands for one). The target ``traficov2_arribos_ctns_expo`` holds one row
+Which table and which columns is the registry's ``slots`` trait (``tables.Slots``): for the
+expo table ``arribos_expo_ctns``, group ``Booking``, sequence ``Secuencia``, quantity
+``Cantidad``, item ``Contenedor``; the names below are those. The source says, per booking,
+how many containers are still pending (a row with ``Cantidad`` N and no container) and which
+containers already arrived (a row with a container stands for one). The target holds one row
 per container *slot*: ``Booking`` + ``Secuencia`` (1..demand), ``Cantidad`` 1 each.
 
 :func:`expand_slots` computes the slots from the source, the slots already in the target and
@@ -30,12 +32,12 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from ..tables import INTEGER, TABLES, TableSpec
+from ..tables import INTEGER, Slots, TableSpec
 
 _log = logging.getLogger(__name__)
 
-SPEC: TableSpec = TABLES["arribos_expo_ctns"]
-SEQ = "Secuencia"
+PRIORITY_DATE = "Fecha"  # bookings are served by their earliest date
+_GROUP, _ITEM = "__group", "__item"  # a source row's group and item as clean text
 
 
 # ---- small value helpers -----------------------------------------------------------------
@@ -125,7 +127,7 @@ class _Booking:
     def profile(self) -> dict:
         """The row whose values describe a pending slot: the first pending row, else the first row."""
         for r in self.rows:
-            if r["Contenedor"] is None:
+            if r[_ITEM] is None:
                 return r
         return self.rows[0]
 
@@ -133,10 +135,10 @@ class _Booking:
         return [s for s in self.slots if s.active and s.container is None]
 
 
-def _pending_count(row: dict, quantity_expansion: bool) -> int:
+def _pending_count(row: dict, quantity: str, quantity_expansion: bool) -> int:
     if not quantity_expansion:
         return 1
-    q = row.get("Cantidad")
+    q = row.get(quantity)
     if _missing(q):
         return 1
     try:
@@ -145,60 +147,61 @@ def _pending_count(row: dict, quantity_expansion: bool) -> int:
         return 1
 
 
-def _source_records(source: pd.DataFrame) -> list[dict]:
-    """Source rows as dicts with Booking/Contenedor as clean text, in a deterministic order."""
+def _source_records(source: pd.DataFrame, names: Slots) -> list[dict]:
+    """Source rows as dicts with their group and item as clean text, in a deterministic order."""
     if source is None or len(source) == 0:
         return []
     records = source.to_dict("records")
     for i, r in enumerate(records):
-        r["Booking"] = _text(r.get("Booking"))
-        r["Contenedor"] = _text(r.get("Contenedor"))
+        r[_GROUP] = _text(r.get(names.group))
+        r[_ITEM] = _text(r.get(names.item))
         r["__pos"] = i
-    dropped = sum(1 for r in records if r["Booking"] is None)
+    dropped = sum(1 for r in records if r[_GROUP] is None)
     if dropped:
-        _log.warning("expo: %d source row(s) without Booking cannot be slotted", dropped)
-    records = [r for r in records if r["Booking"] is not None]
-    records.sort(key=lambda r: (_fecha_key(r.get("Fecha")), _order_value(r.get("_source_id")),
+        _log.warning("slots: %d source row(s) without %s cannot be slotted", dropped, names.group)
+    records = [r for r in records if r[_GROUP] is not None]
+    records.sort(key=lambda r: (_fecha_key(r.get(PRIORITY_DATE)), _order_value(r.get("_source_id")),
                                 _order_value(r.get("_row")), r["__pos"]))
     return records
 
 
-def _bookings(records: list[dict], quantity_expansion: bool) -> list[_Booking]:
+def _bookings(records: list[dict], names: Slots, quantity_expansion: bool) -> list[_Booking]:
     by: dict[str, list[dict]] = {}
     for r in records:
-        by.setdefault(r["Booking"], []).append(r)
+        by.setdefault(r[_GROUP], []).append(r)
     out = []
     for b, rows in by.items():
-        first = min(_fecha_key(r.get("Fecha")) for r in rows)
+        first = min(_fecha_key(r.get(PRIORITY_DATE)) for r in rows)
         bk = _Booking(booking=b, priority=(first, b), rows=rows)
         seen: set[str] = set()
         for r in rows:
-            if r["Contenedor"] is None:
-                bk.pending_units.extend([r] * _pending_count(r, quantity_expansion))
-            elif r["Contenedor"] not in seen:
-                seen.add(r["Contenedor"])
+            if r[_ITEM] is None:
+                bk.pending_units.extend([r] * _pending_count(r, names.quantity, quantity_expansion))
+            elif r[_ITEM] not in seen:
+                seen.add(r[_ITEM])
                 bk.container_rows.append(r)
         out.append(bk)
     out.sort(key=lambda bk: bk.priority)
     return out
 
 
-def _existing_records(existing: pd.DataFrame | None, preserve: Sequence[str]) -> dict[str, list[_Slot]]:
-    """Target slots per booking, sorted by Secuencia."""
+def _existing_records(existing: pd.DataFrame | None, preserve: Sequence[str],
+                      names: Slots) -> dict[str, list[_Slot]]:
+    """Target slots per group, sorted by sequence."""
     if existing is None or len(existing) == 0:
         return {}
     from ..normalize import normalize_container  # the same rule as the source side
     df = existing.copy()
-    if "Booking" not in df.columns and "sync_key" in df.columns:
-        df["Booking"] = df["sync_key"].map(lambda k: str(k).rsplit("|", 1)[0])
-    if SEQ not in df.columns and "sync_key" in df.columns:
-        df[SEQ] = df["sync_key"].map(lambda k: str(k).rsplit("|", 1)[-1])
-    df["Contenedor"] = normalize_container(df["Contenedor"]) if "Contenedor" in df.columns else None
+    if names.group not in df.columns and "sync_key" in df.columns:
+        df[names.group] = df["sync_key"].map(lambda k: str(k).rsplit("|", 1)[0])
+    if names.sequence not in df.columns and "sync_key" in df.columns:
+        df[names.sequence] = df["sync_key"].map(lambda k: str(k).rsplit("|", 1)[-1])
+    df[names.item] = normalize_container(df[names.item]) if names.item in df.columns else None
     has_manual_col = "manual_updated_at" in df.columns
     out: dict[str, list[_Slot]] = {}
     for r in df.to_dict("records"):
-        b = _text(r.get("Booking"))
-        seq = r.get(SEQ)
+        b = _text(r.get(names.group))
+        seq = r.get(names.sequence)
         if b is None or _missing(seq):
             continue
         try:
@@ -211,23 +214,23 @@ def _existing_records(existing: pd.DataFrame | None, preserve: Sequence[str]) ->
             manual = any(_text(r.get(f)) is not None for f in preserve)
         activo = r.get("activo")
         out.setdefault(b, []).append(_Slot(
-            seq=seq, container=_text(r.get("Contenedor")), existing=r, manual=manual,
+            seq=seq, container=_text(r.get(names.item)), existing=r, manual=manual,
             active=True if _missing(activo) else bool(activo)))
     for slots in out.values():
         slots.sort(key=lambda s: s.seq)
     return out
 
 
-def _availability(availability: pd.DataFrame | None) -> dict[str, list[str]]:
+def _availability(availability: pd.DataFrame | None, names: Slots) -> dict[str, list[str]]:
     """Available containers per normalized booking, file order, duplicates dropped."""
     if availability is None or len(availability) == 0:
         return {}
-    if "Booking" not in availability.columns or "Contenedor" not in availability.columns:
-        raise ValueError("availability CSV needs columns Booking and Contenedor "
+    if names.group not in availability.columns or names.item not in availability.columns:
+        raise ValueError(f"availability CSV needs columns {names.group} and {names.item} "
                          f"(got {', '.join(map(str, availability.columns))})")
     from ..normalize import normalize_booking, normalize_container
-    bookings = normalize_booking(availability["Booking"]).tolist()
-    containers = normalize_container(availability["Contenedor"]).tolist()
+    bookings = normalize_booking(availability[names.group]).tolist()
+    containers = normalize_container(availability[names.item]).tolist()
     out: dict[str, list[str]] = {}
     for b, c in zip(bookings, containers):
         if b is None or c is None:
@@ -246,7 +249,7 @@ def _claim_source_containers(bookings: list[_Booking], placed: dict[str, tuple[s
     for bk in bookings:
         own = {s.container: s for s in bk.slots if s.container is not None}
         for r in bk.container_rows:
-            c = r["Contenedor"]
+            c = r[_ITEM]
             if c in own and placed.get(c, (None,))[0] == bk.booking:
                 slot = own[c]
                 slot.feed, slot.feed_is_row = r, True
@@ -302,14 +305,14 @@ def _feed_slots(bk: _Booking) -> None:
 
 # ---- building the output ---------------------------------------------------------------
 
-def _slot_record(bk: _Booking, s: _Slot, business: list[str], meta: list[str], preserve: Sequence[str],
-                 quantity_expansion: bool) -> dict:
+def _slot_record(bk: _Booking, s: _Slot, names: Slots, business: list[str], meta: list[str],
+                 preserve: Sequence[str], quantity_expansion: bool) -> dict:
     rec: dict[str, Any] = {}
     if s.active:
         base = s.feed if s.feed is not None else bk.profile
         for col in business:
             rec[col] = base.get(col)
-        rec["Cantidad"] = 1 if quantity_expansion else base.get("Cantidad")
+        rec[names.quantity] = 1 if quantity_expansion else base.get(names.quantity)
         if s.existing is not None and s.manual:
             for f in preserve:
                 if _text(rec.get(f)) is None and _text(s.existing.get(f)) is not None:
@@ -322,24 +325,25 @@ def _slot_record(bk: _Booking, s: _Slot, business: list[str], meta: list[str], p
         ex = s.existing or {}
         for col in business:
             rec[col] = ex.get(col) if col in ex else bk.profile.get(col)
-        if "Cantidad" not in ex and quantity_expansion:
-            rec["Cantidad"] = 1
+        if names.quantity not in ex and quantity_expansion:
+            rec[names.quantity] = 1
         for m in meta:
             rec[m] = None
         rec["validation_warnings"] = []
-    rec["Booking"] = bk.booking
-    rec["Contenedor"] = s.container
-    rec[SEQ] = s.seq
+    rec[names.group] = bk.booking
+    rec[names.item] = s.container
+    rec[names.sequence] = s.seq
     rec["sync_key"] = f"{bk.booking}|{s.seq}"
     rec["activo"] = bool(s.active)
     return rec
 
 
-def _frame(records: list[dict], source: pd.DataFrame | None, columns: list[str], meta: list[str]) -> pd.DataFrame:
+def _frame(records: list[dict], source: pd.DataFrame | None, spec: TableSpec, columns: list[str],
+           meta: list[str]) -> pd.DataFrame:
     data = {c: pd.Series([r.get(c) for r in records], dtype=object) for c in columns}
     out = pd.DataFrame(data, columns=columns)
-    for c in SPEC.target_column_names:
-        if SPEC.type_of(c) == INTEGER:
+    for c in spec.target_column_names:
+        if spec.type_of(c) == INTEGER:
             out[c] = pd.array([None if _missing(v) else int(v) for v in out[c]], dtype="Int64")
     out["activo"] = out["activo"].astype(bool)
     for m in meta:  # give meta columns back their source dtype where the values allow it
@@ -354,12 +358,19 @@ def _frame(records: list[dict], source: pd.DataFrame | None, columns: list[str],
     return out
 
 
+def _slots_of(spec: TableSpec) -> Slots:
+    if spec.slots is None:
+        raise ValueError(f"{spec.name} has no slots (TableSpec.slots is None)")
+    return spec.slots
+
+
 def expand_slots(source: pd.DataFrame, existing: pd.DataFrame | None, availability: pd.DataFrame | None = None,
-                 *, quantity_expansion: bool = True, container_assignment: bool = True,
+                 *, spec: TableSpec, quantity_expansion: bool = True, container_assignment: bool = True,
                  preserve_fields: Sequence[str] | None = None) -> pd.DataFrame:
     """One target row per container slot of every booking in ``source`` (see the module doc).
 
-    ``source``: normalized ``arribos_expo_ctns`` rows (business columns, ``_`` meta columns,
+    ``spec``: the table, whose ``slots`` trait names the columns (a ``ValueError`` without).
+    ``source``: its normalized rows (business columns, ``_`` meta columns,
     ``validation_warnings``). ``existing``: the target's current slots (``Booking``,
     ``Secuencia``, ``Contenedor``, preserved fields, ``activo``, ``manual_updated_at``; may be
     None). ``availability``: rows of the availability CSV (``Booking``, ``Contenedor``), used
@@ -371,14 +382,15 @@ def expand_slots(source: pd.DataFrame, existing: pd.DataFrame | None, availabili
     ``activo``, ``validation_warnings`` and the source meta columns, ordered by booking
     priority then ``Secuencia``; ``attrs["demand"]`` maps each booking to its demand.
     """
-    preserve = tuple(preserve_fields) if preserve_fields is not None else SPEC.preserve_fields
-    business = SPEC.column_names
+    names = _slots_of(spec)
+    preserve = tuple(preserve_fields) if preserve_fields is not None else spec.preserve_fields
+    business = spec.column_names
     meta = [c for c in (source.columns if source is not None else [])
             if isinstance(c, str) and c.startswith("_")]
-    columns = SPEC.target_column_names + ["sync_key", "activo", "validation_warnings"] + meta
+    columns = spec.target_column_names + ["sync_key", "activo", "validation_warnings"] + meta
 
-    bookings = _bookings(_source_records(source), quantity_expansion)
-    current = _existing_records(existing, preserve)
+    bookings = _bookings(_source_records(source, names), names, quantity_expansion)
+    current = _existing_records(existing, preserve, names)
     placed: dict[str, tuple[str, int | None]] = {}
     for bk in bookings:  # earliest booking first, so a duplicated container stays with it
         bk.slots = current.get(bk.booking, [])
@@ -390,11 +402,11 @@ def expand_slots(source: pd.DataFrame, existing: pd.DataFrame | None, availabili
     for bk in bookings:
         _size_slots(bk)
         for r in bk.to_place:
-            slot = _place(bk, r["Contenedor"], placed)
+            slot = _place(bk, r[_ITEM], placed)
             if slot is not None:  # always, by the sizing rule
                 slot.feed, slot.feed_is_row = r, True
     if container_assignment:
-        offered = _availability(availability)
+        offered = _availability(availability, names)
         for bk in bookings:
             for c in offered.get(bk.booking, []):
                 if c not in placed and _place(bk, c, placed) is None:
@@ -403,24 +415,26 @@ def expand_slots(source: pd.DataFrame, existing: pd.DataFrame | None, availabili
     for bk in bookings:
         _feed_slots(bk)
         for s in sorted(bk.slots, key=lambda s: s.seq):
-            records.append(_slot_record(bk, s, business, meta, preserve, quantity_expansion))
-    out = _frame(records, source, columns, meta)
+            records.append(_slot_record(bk, s, names, business, meta, preserve, quantity_expansion))
+    out = _frame(records, source, spec, columns, meta)
     out.attrs["demand"] = {bk.booking: bk.demand for bk in bookings}
     return out
 
 
-def slot_summary(slots: pd.DataFrame) -> pd.DataFrame:
-    """Per booking: demand, active slots, filled, empty and inactive slots (for the notebook)."""
-    cols = ["Booking", "demand", "slots", "filled", "empty", "inactive"]
+def slot_summary(slots: pd.DataFrame, *, spec: TableSpec) -> pd.DataFrame:
+    """Per group (booking): demand, active slots, filled, empty and inactive slots (for the notebook)."""
+    names = _slots_of(spec)
+    group = names.group
+    cols = [group, "demand", "slots", "filled", "empty", "inactive"]
     if slots is None or len(slots) == 0:
-        return pd.DataFrame({c: pd.Series([], dtype=object if c == "Booking" else "int64") for c in cols})
+        return pd.DataFrame({c: pd.Series([], dtype=object if c == group else "int64") for c in cols})
     demand = slots.attrs.get("demand", {})
     active = slots["activo"].astype(bool)
-    filled = active & slots["Contenedor"].notna()
-    g = pd.DataFrame({"Booking": slots["Booking"], "slots": active, "filled": filled,
+    filled = active & slots[names.item].notna()
+    g = pd.DataFrame({group: slots[group], "slots": active, "filled": filled,
                       "empty": active & ~filled, "inactive": ~active})
-    out = g.groupby("Booking", sort=False).sum().astype("int64").reset_index()
-    out.insert(1, "demand", [int(demand.get(b, n)) for b, n in zip(out["Booking"], out["slots"])])
-    out["Booking"] = out["Booking"].astype(object)
+    out = g.groupby(group, sort=False).sum().astype("int64").reset_index()
+    out.insert(1, "demand", [int(demand.get(b, n)) for b, n in zip(out[group], out["slots"])])
+    out[group] = out[group].astype(object)
     return out[cols]
 

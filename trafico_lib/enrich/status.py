@@ -2,8 +2,9 @@
 
 An exit record (``orden_ing, suborden, renglon, contenedor, validada`` plus any other
 columns, which count as validation info) says a movement left the depot. Rows it matches
-get ``Estado`` from a per-table template over the exit timestamp and that info:
-remisiones match ``Operacion`` (``orden_ing-suborden-renglon``), other tables ``Contenedor``.
+get ``Estado`` from a per-table template over the exit timestamp and that info. How a row
+matches is the table's ``exit_match`` trait: a ``Contenedor`` against ``contenedor``, or an
+``Operacion`` (``orden_ing-suborden-renglon``) against its three parts.
 
 :func:`load_exits` reads the records (SQL Server, else the ``salidas`` CSV) and never fails a
 run: when they cannot be read it returns no records and one line saying why.
@@ -22,18 +23,19 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from ..errors import UsageError
+from ..tables import MATCH_OPERATION, TableSpec
+
 _log = logging.getLogger(__name__)
 
 EXIT_COLUMNS = ["orden_ing", "suborden", "renglon", "contenedor", "validada", "info"]
 MATCH_COLUMNS = ["key", "estado_before", "estado_after", "validada"]
-_KEY_PARTS = ("orden_ing", "suborden", "renglon")
+_KEY_PARTS = MATCH_OPERATION.parts  # an operation number's parts, as exit records name them
 DEFAULT_TZ = "America/Argentina/Buenos_Aires"
-REMISIONES_TEMPLATE = "{validada:%H:%M} Realizado"
-OTHER_TEMPLATE = "Realizado {validada:%d/%m/%Y %H:%M}"
 
 
-class StatusTemplateError(ValueError):
-    """A status template that cannot be applied, as one line."""
+class StatusTemplateError(UsageError, ValueError):
+    """A status template (configuration) that cannot be applied, as one line."""
 
 
 @dataclass
@@ -51,9 +53,9 @@ def empty_exits_frame(tz: str = DEFAULT_TZ) -> pd.DataFrame:
     return out
 
 
-def default_template(spec) -> str:
-    """The live ``Estado`` format: ``09:50 Realizado`` for remisiones, ``Realizado 28/11/2026 14:32`` else."""
-    return REMISIONES_TEMPLATE if spec.name == "remisiones" else OTHER_TEMPLATE
+def default_template(spec: TableSpec) -> str:
+    """The table's live ``Estado`` format (``09:50 Realizado``, ``Realizado 28/11/2026 14:32``)."""
+    return spec.status_template
 
 
 # ---- turning raw records into the exits frame -------------------------------------------
@@ -74,14 +76,22 @@ def key_part(v: Any) -> str | None:
     return s or None
 
 
-def split_operacion(v: Any) -> tuple[str, str, str] | None:
-    """``'37644-1-1'`` -> ``('37644', '1', '1')``; None when it is not three parts."""
+def split_operacion(v: Any, parts: int = 3) -> tuple[str, ...] | None:
+    """``'37644-1-1'`` -> ``('37644', '1', '1')``; None when it is not ``parts`` parts."""
     if _missing(v):
         return None
-    parts = re.sub(r"\s+", "", str(v)).split("-")
-    if len(parts) != 3 or not all(parts):
+    pieces = re.sub(r"\s+", "", str(v)).split("-")
+    if len(pieces) != parts or not all(pieces):
         return None
-    return tuple(key_part(p) for p in parts)  # type: ignore[return-value]
+    return tuple(key_part(p) for p in pieces)  # type: ignore[return-value]
+
+
+def match_key(v: Any, parts: int) -> tuple | None:
+    """A row's match value as the exit parts it stands for: one part as itself (a container),
+    several split from ``a-b-c`` (an operation number)."""
+    if parts == 1:
+        return (None if _missing(v) else str(v),)
+    return split_operacion(v, parts)
 
 
 _STAMP_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M",
@@ -237,12 +247,13 @@ def _latest(exits: pd.DataFrame, key_cols: list[str]) -> pd.DataFrame:
     return order.drop_duplicates(subset=key_cols, keep="last")
 
 
-def apply_status(frame: pd.DataFrame, spec, exits: Exits, *, template: str | None = None
+def apply_status(frame: pd.DataFrame, spec: TableSpec, exits: Exits, *, template: str | None = None
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Set ``Estado`` on the rows of ``frame`` that an exit record matches (the latest wins).
 
-    Returns (a copy of ``frame`` with ``Estado`` set, matches: ``key`` (the row's
-    ``sync_key``, else its match value), ``estado_before``, ``estado_after``, ``validada``).
+    Rows match on ``spec.exit_match``. Returns (a copy of ``frame`` with ``Estado`` set,
+    matches: ``key`` (the row's ``sync_key``, else its match value), ``estado_before``,
+    ``estado_after``, ``validada``).
     """
     template = template or default_template(spec)
     fields = _template_fields(template)
@@ -256,15 +267,10 @@ def apply_status(frame: pd.DataFrame, spec, exits: Exits, *, template: str | Non
     if unknown:
         raise StatusTemplateError(f"status template {template!r}: unknown field {unknown[0]!r}; "
                                   f"available: {', '.join(sorted(infos))}")
-    if spec.name == "remisiones":
-        key_cols = list(_KEY_PARTS)
-        source_col = "Operacion"
-        row_keys = [split_operacion(v) for v in out[source_col]] if source_col in out else [None] * len(out)
-    else:
-        key_cols = ["contenedor"]
-        source_col = "Contenedor"
-        row_keys = [(None if _missing(v) else str(v),) for v in out[source_col]] if source_col in out \
-            else [None] * len(out)
+    key_cols = list(spec.exit_match.parts)
+    source_col = spec.exit_match.column
+    row_keys = [match_key(v, len(key_cols)) for v in out[source_col]] if source_col in out \
+        else [None] * len(out)
     latest = _latest(records, key_cols)
     lookup = {tuple(r[c] for c in key_cols): r for r in latest.to_dict("records")}
     if "Estado" not in out.columns:

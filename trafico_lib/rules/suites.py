@@ -38,7 +38,10 @@ How the old ``business_rules`` apply (:func:`load_suite` with a config):
 
 Loading is strict: malformed JSON, an unknown expectation type (GX would drop it with only a
 log line), a missing ``meta.rule``, a duplicated rule, an unknown column or an unknown
-severity is a :class:`SuiteError`, one line naming the file and the problem.
+severity is a :class:`SuiteError`, one line naming the file and the problem. A broken suite
+is configuration: a :class:`~trafico_lib.errors.UsageError` (exit 2). The config's rule
+names are checked when it loads (:func:`unknown_severity_rule`, used by ``load_config``);
+this module reads the suites as plain JSON and never imports GX.
 """
 from __future__ import annotations
 
@@ -48,8 +51,9 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
+from ..errors import UsageError
 from ..jsonfile import read_json
 from ..tables import TABLES, TableSpec, get_table
 
@@ -74,7 +78,7 @@ _EXPECTATION_KEYS = {"type", "kwargs", "meta", "notes", "description", "id"}
 _COLUMN_KWARGS = ("column", "column_A", "column_B")
 
 
-class SuiteError(Exception):
+class SuiteError(UsageError):
     """A suite file (or the config's business rules) can't be used; one readable line."""
 
 
@@ -229,18 +233,37 @@ def _config_where(cfg) -> str:
     return display_path(cfg.source_path) if cfg is not None and cfg.source_path else "config"
 
 
-def known_rule_names(directory: str | os.PathLike | None = None) -> set[str]:
-    """Every rule name a config may mention: the suites' rules plus required_/parseable_<column>."""
+def suite_rule_names(directory: str | os.PathLike | None = None) -> set[str]:
+    """The rule names the suites declare (a broken suite is reported when its table loads it)."""
     names: set[str] = set()
     for spec in TABLES.values():
-        for c in spec.column_names:
-            names.update({required_rule(c), parseable_rule(c)})
         try:
             data = json.loads(suite_path(spec.name, directory).read_text(encoding="utf-8-sig"))
             names.update(e["meta"]["rule"] for e in data.get("expectations", []))
         except Exception:  # a broken suite is reported when that table's suite is loaded
             pass
     return names
+
+
+def known_rule_names(directory: str | os.PathLike | None = None) -> set[str]:
+    """Every rule name a config may mention: the suites' rules plus required_/parseable_<column>."""
+    names = suite_rule_names(directory)
+    for spec in TABLES.values():
+        for c in spec.column_names:
+            names.update({required_rule(c), parseable_rule(c)})
+    return names
+
+
+def unknown_severity_rule(rules: Iterable[str], directory: str | os.PathLike | None = None,
+                          also_known: Iterable[str] = ()) -> str | None:
+    """The problem with ``business_rules.severity`` naming ``rules``, as one line (None: none):
+    the first rule that exists nowhere and the rules that do."""
+    unknown = sorted(set(rules) - known_rule_names(directory) - set(also_known))
+    if not unknown:
+        return None
+    known = ", ".join(sorted(suite_rule_names(directory) | set(also_known)))
+    return (f"business_rules.severity: unknown rule {unknown[0]!r} "
+            f"(known rules: {known}, required_<column>, parseable_<column>)")
 
 
 def rule_severity(rule: str, default: str, cfg=None) -> str:
@@ -331,10 +354,10 @@ def load_suite(table: str, cfg=None, *, directory: str | os.PathLike | None = No
     path = suite_path(spec.name, directory)
     suite = read_suite(path, spec)
     if cfg is not None and cfg.business_rules.severity:
-        unknown = sorted(set(cfg.business_rules.severity) - known_rule_names(directory)
-                         - {e["meta"]["rule"] for e in suite["expectations"]})
-        if unknown:
-            raise SuiteError(f"{_config_where(cfg)}: business_rules.severity: unknown rule {unknown[0]!r}")
+        problem = unknown_severity_rule(cfg.business_rules.severity, directory,
+                                        {e["meta"]["rule"] for e in suite["expectations"]})
+        if problem:
+            raise SuiteError(f"{_config_where(cfg)}: {problem}")
     out = apply_overrides(suite, spec, cfg)
     out["source"] = display_path(path)
     return out

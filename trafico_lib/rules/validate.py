@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import SyncFailed
 from ..tables import TableSpec
 from .iso6346 import CATEGORIES, valid_container_mask
 from .suites import (
@@ -57,7 +58,7 @@ MAX_FAILING_KEYS = 20
 _ISSUE_TYPE = "normalize"  # expectation_type shown for rules that come from the issues frame
 
 
-class RulesError(Exception):
+class RulesError(SyncFailed):
     """Validation could not run on this input; one readable line."""
 
 

@@ -1,23 +1,43 @@
-"""Versioned SQL migrations (DESIGN §3), applied by ``--init-db``, printable for Supabase.
+"""Versioned schema migrations (DESIGN §3), applied by ``--init-db``, printable for Supabase.
 
-Each ``migrations/NNN_name.sql`` is applied once, in order, inside one transaction, and
-recorded in ``traficov2_schema_migrations``; every statement is also written to be
-idempotent so pasting the whole script into the Supabase SQL editor twice is harmless.
+Two kinds of step, in version order, recorded in ``traficov2_schema_migrations``:
+
+* ``migrations/NNN_name.sql`` files: applied once.
+* steps rendered from the registry (:data:`RENDERED`): ``002`` the target tables
+  (:mod:`.targets`) and ``004`` their manual-edit triggers (:mod:`.triggers`). Idempotent, they
+  run on every apply, so a table or column new in the registry reaches an existing database
+  with no new SQL file; they are reported as applied only the first time.
+
+Everything runs inside one transaction. Every statement is idempotent, so pasting
+:func:`render_sql` into the Supabase SQL editor twice is harmless.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
+from typing import Callable, Iterable, Mapping
 
 import psycopg
-from psycopg import sql
 
 from ..tables import TABLES
+from .targets import render_targets
+from .triggers import preserved_fields, render_triggers, trigger_statements
+
+__all__ = ["Migration", "RENDERED", "apply_migrations", "migrations", "render_sql", "trigger_statements"]
 
 _TRACKING = """CREATE TABLE IF NOT EXISTS traficov2_schema_migrations (
     version text PRIMARY KEY,
     applied_at timestamptz NOT NULL DEFAULT now()
 );"""
+
+Preserve = Mapping[str, Iterable[str]]
+
+# version -> (name, its SQL from the registry and the preserved fields in force)
+RENDERED: dict[str, tuple[str, Callable[[Preserve | None], str]]] = {
+    "002": ("target_tables", lambda preserve: render_targets(TABLES.values())),
+    "004": ("manual_edit_triggers",
+            lambda preserve: render_triggers(preserved_fields(TABLES.values(), preserve))),
+}
 
 
 @dataclass(frozen=True)
@@ -25,29 +45,19 @@ class Migration:
     version: str
     name: str
     sql: str
+    every_time: bool = False  # rendered from the registry: runs on every apply
 
 
-def migrations() -> list[Migration]:
-    files = sorted(p for p in resources.files(__package__).joinpath("migrations").iterdir()
-                   if p.name.endswith(".sql"))
-    out = []
-    for f in files:
-        version, _, rest = f.name.partition("_")
-        out.append(Migration(version, rest.removesuffix(".sql"), f.read_text(encoding="utf-8")))
-    return out
-
-
-def trigger_statements(preserve: dict[str, list[str]]) -> list[sql.Composed]:
-    """CREATE OR REPLACE TRIGGER for each target with its preserved fields as arguments."""
-    out = []
-    for name, fields in preserve.items():
-        target = TABLES[name].target
-        out.append(sql.SQL(
-            "CREATE OR REPLACE TRIGGER {trg} BEFORE UPDATE ON {tbl} "
-            "FOR EACH ROW EXECUTE FUNCTION traficov2_mark_manual({args})").format(
-            trg=sql.Identifier(f"{target}_manual"), tbl=sql.Identifier(target),
-            args=sql.SQL(", ").join(sql.Literal(f) for f in fields)))
-    return out
+def migrations(preserve: Preserve | None = None) -> list[Migration]:
+    """Every step in version order; rendered steps use ``preserve`` over the registry's fields."""
+    out = [Migration(v, n, render(preserve), every_time=True) for v, (n, render) in RENDERED.items()]
+    for f in resources.files(__package__).joinpath("migrations").iterdir():
+        if f.name.endswith(".sql"):
+            version, _, rest = f.name.partition("_")
+            if version in RENDERED:
+                raise RuntimeError(f"migration {f.name}: version {version} is a rendered step")
+            out.append(Migration(version, rest.removesuffix(".sql"), f.read_text(encoding="utf-8")))
+    return sorted(out, key=lambda m: m.version)
 
 
 def render_sql() -> str:
@@ -60,21 +70,20 @@ def render_sql() -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def apply_migrations(conn: psycopg.Connection, preserve: dict[str, list[str]] | None = None) -> list[str]:
-    """Apply pending migrations; returns the versions applied now. Idempotent."""
+def apply_migrations(conn: psycopg.Connection, preserve: Preserve | None = None) -> list[str]:
+    """Apply pending migrations and the rendered steps; returns the versions applied for the
+    first time now. ``preserve``: preserved fields per table for the triggers (default: the
+    registry's). Idempotent."""
     applied_now = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('trafico:migrations'))")
         conn.execute(_TRACKING)
         done = {r[0] for r in conn.execute("SELECT version FROM traficov2_schema_migrations")}
-        for m in migrations():
-            if m.version in done:
+        for m in migrations(preserve):
+            if m.version in done and not m.every_time:
                 continue
             conn.execute(m.sql)
-            conn.execute("INSERT INTO traficov2_schema_migrations (version) VALUES (%s)", (m.version,))
-            applied_now.append(m.version)
-        if preserve:
-            for stmt in trigger_statements(preserve):
-                conn.execute(stmt)
+            if m.version not in done:
+                conn.execute("INSERT INTO traficov2_schema_migrations (version) VALUES (%s)", (m.version,))
+                applied_now.append(m.version)
     return applied_now
-

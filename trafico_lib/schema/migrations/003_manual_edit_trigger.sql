@@ -1,7 +1,8 @@
 -- 003: manual_updated_at is set whenever a preserved field is changed by anyone but the sync.
 -- The sync marks its own transactions with SET LOCAL trafico.sync = 'on'.
--- The preserved fields are the trigger's arguments; --init-db re-creates the triggers
--- from the configuration's preserve_fields (defaults below).
+-- The preserved fields are the trigger's arguments; the triggers themselves are rendered from
+-- the registry (step 004, schema/triggers.py) and --init-db re-creates them from the
+-- configuration's preserve_fields.
 
 CREATE OR REPLACE FUNCTION traficov2_mark_manual() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -23,12 +24,3 @@ BEGIN
     RETURN NEW;
 END
 $$;
-
-CREATE OR REPLACE TRIGGER traficov2_arribos_manual BEFORE UPDATE ON traficov2_arribos
-    FOR EACH ROW EXECUTE FUNCTION traficov2_mark_manual('Chofer', 'Estado');
-CREATE OR REPLACE TRIGGER traficov2_pendiente_desconsolidar_manual BEFORE UPDATE ON traficov2_pendiente_desconsolidar
-    FOR EACH ROW EXECUTE FUNCTION traficov2_mark_manual('Chofer', 'Estado');
-CREATE OR REPLACE TRIGGER traficov2_remisiones_manual BEFORE UPDATE ON traficov2_remisiones
-    FOR EACH ROW EXECUTE FUNCTION traficov2_mark_manual('Chofer', 'Estado');
-CREATE OR REPLACE TRIGGER traficov2_arribos_ctns_expo_manual BEFORE UPDATE ON traficov2_arribos_ctns_expo
-    FOR EACH ROW EXECUTE FUNCTION traficov2_mark_manual('Chofer', 'Obs.', 'Estado');
