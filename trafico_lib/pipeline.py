@@ -148,9 +148,9 @@ def enrich(ctx: RunContext, val, *, exits=None) -> Enriched:
             from .tables import AVAILABILITY_CSV_KEY
             if ctx.cfg.csv_path(AVAILABILITY_CSV_KEY).exists():
                 availability = read_named_csv(ctx.cfg, AVAILABILITY_CSV_KEY)
-        out.frame = expand_slots(frame, existing, availability, quantity_expansion=s.quantity_expansion,
+        out.frame = expand_slots(frame, existing, availability, spec=ctx.spec, quantity_expansion=s.quantity_expansion,
                                  container_assignment=s.container_assignment, preserve_fields=ctx.preserve)
-        out.slots = slot_summary(out.frame)
+        out.slots = slot_summary(out.frame, spec=ctx.spec)
     if s.status_validation and s.status.enabled:
         from .enrich.status import apply_status, load_exits
         exits = exits if exits is not None else load_exits(ctx.cfg)
