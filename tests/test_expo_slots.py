@@ -13,6 +13,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from trafico_lib.errors import SyncFailed
 from trafico_lib.enrich import expand_slots, slot_summary
 from trafico_lib.normalize import normalize_frame
 from trafico_lib.tables import TABLES
@@ -266,7 +267,7 @@ def test_empty_inputs():
     out = expand_slots(empty, None, None, spec=SPEC)
     assert out.empty and list(out.columns)[:14] == SPEC.target_column_names
     assert slot_summary(out, spec=SPEC).empty
-    with pytest.raises(ValueError, match="Booking and Contenedor"):
+    with pytest.raises(SyncFailed, match="Booking and Contenedor"):
         expand_slots(source({**A, "Cantidad": "1"}), None, pd.DataFrame({"Contenedor": ["X"]}), spec=SPEC)
 
 

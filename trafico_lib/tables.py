@@ -31,6 +31,7 @@ class Slots:
     sequence: str = "Secuencia"   # the slot number, a target-only column
     quantity: str = "Cantidad"    # how many items a pending source row stands for
     item: str = "Contenedor"      # the item placed into a slot
+    priority: str = "Fecha"       # groups are served by their earliest value of this column
 
 
 @dataclass(frozen=True)

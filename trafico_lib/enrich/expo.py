@@ -32,11 +32,11 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from ..errors import SyncFailed
 from ..tables import INTEGER, Slots, TableSpec
 
 _log = logging.getLogger(__name__)
 
-PRIORITY_DATE = "Fecha"  # bookings are served by their earliest date
 _GROUP, _ITEM = "__group", "__item"  # a source row's group and item as clean text
 
 
@@ -160,7 +160,7 @@ def _source_records(source: pd.DataFrame, names: Slots) -> list[dict]:
     if dropped:
         _log.warning("slots: %d source row(s) without %s cannot be slotted", dropped, names.group)
     records = [r for r in records if r[_GROUP] is not None]
-    records.sort(key=lambda r: (_fecha_key(r.get(PRIORITY_DATE)), _order_value(r.get("_source_id")),
+    records.sort(key=lambda r: (_fecha_key(r.get(names.priority)), _order_value(r.get("_source_id")),
                                 _order_value(r.get("_row")), r["__pos"]))
     return records
 
@@ -171,7 +171,7 @@ def _bookings(records: list[dict], names: Slots, quantity_expansion: bool) -> li
         by.setdefault(r[_GROUP], []).append(r)
     out = []
     for b, rows in by.items():
-        first = min(_fecha_key(r.get(PRIORITY_DATE)) for r in rows)
+        first = min(_fecha_key(r.get(names.priority)) for r in rows)
         bk = _Booking(booking=b, priority=(first, b), rows=rows)
         seen: set[str] = set()
         for r in rows:
@@ -226,7 +226,7 @@ def _availability(availability: pd.DataFrame | None, names: Slots) -> dict[str, 
     if availability is None or len(availability) == 0:
         return {}
     if names.group not in availability.columns or names.item not in availability.columns:
-        raise ValueError(f"availability CSV needs columns {names.group} and {names.item} "
+        raise SyncFailed(f"availability CSV needs columns {names.group} and {names.item} "
                          f"(got {', '.join(map(str, availability.columns))})")
     from ..normalize import normalize_booking, normalize_container
     bookings = normalize_booking(availability[names.group]).tolist()
