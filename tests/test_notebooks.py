@@ -13,14 +13,16 @@ import ast
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
+import pandas as pd
 import papermill
 import psycopg
 import pytest
 
 from conftest import fresh_database
-from trafico_lib import runner
+from trafico_lib import runner, views
 from trafico_lib.cli import main as cli_main
 from trafico_lib.config import load_config
 from trafico_lib.sample import create_source_tables, load_samples
@@ -144,6 +146,20 @@ def test_sync_notebook_declares_its_parameters_and_tells_each_step():
         ["table", "dry_run", "config_path", "run_id", "archive_path"]
     assert list(papermill.inspect_notebook(str(NOTEBOOKS / "health_check.ipynb"))) == \
         ["config_path", "run_id", "archive_path", "days"]
+
+
+def test_views_follow_the_registry_traits_not_table_names():
+    """What the sync notebook shows for a table comes from its registry entry."""
+    for spec in TABLES.values():
+        text = views.about(spec.name)
+        assert text.startswith(f"## Sync `{spec.name}`: {spec.title}") and spec.about in text and spec.about
+    plain = next(s for s in TABLES.values() if not s.slots)
+    enr = SimpleNamespace(frame=pd.DataFrame({"Contenedor": ["A", "B"]}), slots=None, status_note="no exits",
+                          status_matches=pd.DataFrame({"key": ["A"]}))
+    assert views.slots_line(plain, enr) == f"{plain.name} has no container slots: one target row per source row"
+    assert views.slot_summary(plain, enr) is None and views.slot_rows(plain, enr) is None
+    assert views.status_line(plain, enr) == "no exits\n1 of 2 rows marked from the exit records"
+    assert views.cross_check(None).startswith("not compared") and views.cross_check_differences(None) is None
 
 
 # ---- the executed notebooks -----------------------------------------------------------------------
