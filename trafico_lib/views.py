@@ -62,14 +62,14 @@ def cross_check_differences(chk, rows: int = 20) -> pd.DataFrame | None:
     return None if chk is None else chk.differences.head(rows)
 
 
-def warned_rows(val) -> pd.DataFrame:
+def _warned(val) -> pd.DataFrame:
     """The rows validation kept although they broke a warning rule."""
     return val.valid[val.valid["validation_warnings"].map(bool)]
 
 
 def validation_line(val) -> str:
     """Rows kept, how many of them with warnings, rows rejected."""
-    return (f"{len(val.valid)} rows kept, {len(warned_rows(val))} of them with warnings; "
+    return (f"{len(val.valid)} rows kept, {len(_warned(val))} of them with warnings; "
             f"{len(val.rejected)} rejected")
 
 
@@ -83,9 +83,9 @@ def rejected_rows(val, spec: TableSpec, rows: int = 20) -> pd.DataFrame:
     return val.rejected[["reasons", *spec.column_names]].head(rows)
 
 
-def warnings_shown(val, spec: TableSpec, rows: int = 20) -> pd.DataFrame:
+def warned_rows(val, spec: TableSpec, rows: int = 20) -> pd.DataFrame:
     """Kept rows that broke a warning rule, with the rules, business columns after."""
-    return warned_rows(val)[["validation_warnings", *spec.column_names]].head(rows)
+    return _warned(val)[["validation_warnings", *spec.column_names]].head(rows)
 
 
 def slots_line(spec: TableSpec, enr) -> str:
