@@ -13,7 +13,7 @@ CLI := $(PY) update_traficov2.py
 RUNNER := $(PY) -m trafico_lib.runner
 CARGS := $(if $(CONFIG),--config $(CONFIG))
 
-.PHONY: install demo test sync dry-run health back-propagate init-db sql docs lab notebooks bench prune stop-db clean
+.PHONY: install demo test sync dry-run health back-propagate init-db sql docs lab bench prune stop-db clean
 
 # Virtual environment with pinned versions (constraints.txt is the lock).
 $(STAMP): pyproject.toml constraints.txt
@@ -79,10 +79,6 @@ lab: install
 	@$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install -q -c constraints.txt -e '.[lab]'
 	$(PY) -c "from trafico_lib.runner import ensure_kernel; ensure_kernel()"
 	JUPYTER_PATH=$(abspath $(VENV))/share/trafico $(PY) -m jupyter lab notebooks/
-
-## notebooks: regenerate notebooks/*.ipynb from scripts/make_notebooks.py (outputs stripped)
-notebooks: install
-	$(PY) scripts/make_notebooks.py
 
 ## bench: full sync vs a raw COPY of the same rows, at 100k and 1M rows
 bench: install

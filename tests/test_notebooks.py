@@ -4,22 +4,25 @@ The notebooks run once per module, in the order an operator would: a full sync o
 table (database credentials only in the environment), a full dry-run on top of it,
 back-propagation of a traffic-desk edit, and the health check. Each test then asserts on the
 database and on the results the runner read back from the executed notebooks. Plus the static
-checks: outputs stripped in git, the notebooks equal their generator's output, parameters.
+checks: outputs stripped in git, every code cell compiles, parameters. (``make test`` also runs
+the notebooks themselves with nbval: see ``notebooks/conftest.py``.)
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
-import runpy
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
+import pandas as pd
 import papermill
 import psycopg
 import pytest
 
 from conftest import fresh_database
-from trafico_lib import runner
+from trafico_lib import runner, views
 from trafico_lib.cli import main as cli_main
 from trafico_lib.config import load_config
 from trafico_lib.sample import create_source_tables, load_samples
@@ -89,8 +92,7 @@ def db(runs):
 
 def test_committed_notebooks_carry_no_outputs():
     paths = sorted(NOTEBOOKS.glob("*.ipynb"))
-    assert {"back_propagate.ipynb", "health_check.ipynb", *[f"sync_{t}.ipynb" for t in TABLES]} <= \
-        {p.name for p in paths}
+    assert {"back_propagate.ipynb", "health_check.ipynb", "sync.ipynb"} <= {p.name for p in paths}
     for p in paths:
         nb = nbformat.read(p, as_version=4)
         nbformat.validate(nb)
@@ -100,32 +102,64 @@ def test_committed_notebooks_carry_no_outputs():
                 assert cell.outputs == [] and cell.execution_count is None, f"{p.name}: cell {cell.id} has outputs"
 
 
-def test_notebooks_are_what_the_generator_writes(capsys):
-    gen = runpy.run_path(str(ROOT / "scripts" / "make_notebooks.py"))
-    assert gen["main"](["--check"]) == 0, capsys.readouterr().err
+def as_python(source: str) -> str:
+    """A cell's source as plain Python: IPython's own transforms turn magics (``%time``, ``!ls``)
+    into ``get_ipython()`` calls, as the kernel would before running it."""
+    from IPython.core.inputtransformer2 import TransformerManager
+    return TransformerManager().transform_cell(source)
 
 
-def test_sync_notebooks_declare_their_parameters_and_tell_each_step():
-    for table in TABLES:
-        path = NOTEBOOKS / f"sync_{table}.ipynb"
-        params = papermill.inspect_notebook(str(path))
-        assert list(params) == SYNC_PARAMETERS
-        assert params["table"]["default"] == f'"{table}"'
-        assert params["mode"]["default"] == '"incremental"' and params["dry_run"]["default"] == "False"
-        nb = nbformat.read(path, as_version=4)
-        ids = [c.id for c in nb.cells]
-        for step in ("parameters", "extract", "normalize", "validate", "enrich", "plan", "apply", "summary"):
-            i = ids.index(step)
-            assert nb.cells[i - 1].cell_type == "markdown", f"{table}: no markdown before {step}"
-        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-        for call in ("pipeline.extract(", "pipeline.normalize(", "pipeline.validate(", "pipeline.enrich(",
-                     "pipeline.plan(", "pipeline.apply(", "record_result("):
-            assert call in code, f"{table}: {call}"
-        assert "password" not in code.lower()
+def test_every_code_cell_of_every_notebook_compiles():
+    """A broken cell is caught here, without running it; and cell ids are unique and stable."""
+    for p in sorted(NOTEBOOKS.glob("*.ipynb")):
+        nb = nbformat.read(p, as_version=4)
+        ids = [c.get("id") for c in nb.cells]
+        assert all(ids) and len(set(ids)) == len(ids), f"{p.name}: missing or repeated cell ids"
+        assert nb.metadata.kernelspec.name == "python3", p.name  # the kernel the runner and nbval start
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                try:
+                    compile(ast.parse(as_python(cell.source), f"{p.name}:{cell.id}"), p.name, "exec")
+                except SyntaxError as exc:
+                    pytest.fail(f"{p.name}: cell {cell.id!r} does not compile: {exc}")
+
+
+def test_sync_notebook_declares_its_parameters_and_tells_each_step():
+    path = NOTEBOOKS / "sync.ipynb"
+    params = papermill.inspect_notebook(str(path))
+    assert list(params) == SYNC_PARAMETERS
+    assert params["table"]["default"] == '"arribos"'
+    assert params["mode"]["default"] == '"incremental"' and params["dry_run"]["default"] == "False"
+    nb = nbformat.read(path, as_version=4)
+    ids = [c.id for c in nb.cells]
+    for step in ("parameters", "extract", "normalize", "validate", "enrich", "plan", "apply", "summary"):
+        i = ids.index(step)
+        assert nb.cells[i - 1].cell_type == "markdown", f"no markdown before {step}"
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for call in ("pipeline.extract(", "pipeline.normalize(", "pipeline.validate(", "pipeline.enrich(",
+                 "pipeline.plan(", "pipeline.apply(", "record_result("):
+        assert call in code, call
+    assert "password" not in code.lower()
+    for name in TABLES:  # the notebook names no table but its default: the registry tells them apart
+        assert name == "arribos" or name not in code, name
     assert list(papermill.inspect_notebook(str(NOTEBOOKS / "back_propagate.ipynb"))) == \
         ["table", "dry_run", "config_path", "run_id", "archive_path"]
     assert list(papermill.inspect_notebook(str(NOTEBOOKS / "health_check.ipynb"))) == \
         ["config_path", "run_id", "archive_path", "days"]
+
+
+def test_views_follow_the_registry_traits_not_table_names():
+    """What the sync notebook shows for a table comes from its registry entry."""
+    for spec in TABLES.values():
+        text = views.about(spec.name)
+        assert text.startswith(f"## Sync `{spec.name}`: {spec.title}") and spec.about in text and spec.about
+    plain = next(s for s in TABLES.values() if not s.slots)
+    enr = SimpleNamespace(frame=pd.DataFrame({"Contenedor": ["A", "B"]}), slots=None, status_note="no exits",
+                          status_matches=pd.DataFrame({"key": ["A"]}))
+    assert views.slots_line(plain, enr) == f"{plain.name} has no container slots: one target row per source row"
+    assert views.slot_summary(plain, enr) is None and views.slot_rows(plain, enr) is None
+    assert views.status_line(plain, enr) == "no exits\n1 of 2 rows marked from the exit records"
+    assert views.cross_check(None).startswith("not compared") and views.cross_check_differences(None) is None
 
 
 # ---- the executed notebooks -----------------------------------------------------------------------

@@ -185,7 +185,7 @@ def test_scrub_file_replaces_plain_json_and_html_escaped_forms(tmp_path):
 
 
 def test_a_failing_sync_notebook_makes_the_commands_exit_1_with_one_line(cfg_for, nbdir, db_url, capsys):
-    write_notebook(nbdir, "sync_arribos", [("start", "x = 1"),
+    write_notebook(nbdir, "sync", [("start", "x = 1"),
                                           ("extract", "raise ValueError('source table arribos has no column Fecha')"),
                                           ("summary", RECORD)])
     cfg = cfg_for(db_url=db_url)

@@ -57,6 +57,8 @@ class TableSpec:
     key: tuple[str, ...]         # business key columns that make the sync_key
     csv_file_key: str            # key under csv_sources.files
     default_csv: str             # default file name of the CSV export
+    title: str = ""              # what the table holds, in a few words (the sync notebook's title)
+    about: str = ""              # its rows, key and delta strategy, for people (Markdown)
     preserve_fields: tuple[str, ...] = ("Chofer", "Estado")
     key_optional: tuple[str, ...] = ()  # key parts joined only when present
     # traits: what makes a table behave differently, declared here and branched on everywhere
@@ -101,6 +103,10 @@ def _cols(*spec: str | tuple[str, str]) -> tuple[Column, ...]:
 TABLES: dict[str, TableSpec] = {
     "arribos": TableSpec(
         name="arribos",
+        title="Import arrivals",
+        about=("One row per import container arriving at the depot; the business key is `Contenedor`. "
+               "The source table has an `updated_at` column, so incremental runs read only the rows "
+               "changed since the stored watermark (minus a look-back window for late commits)."),
         source="arribos",
         target="traficov2_arribos",
         columns=_cols(
@@ -114,6 +120,10 @@ TABLES: dict[str, TableSpec] = {
     ),
     "pendiente_desconsolidar": TableSpec(
         name="pendiente_desconsolidar",
+        title="Containers waiting to be unstuffed",
+        about=("One row per container waiting to be unstuffed; the business key is `Contenedor`. "
+               "The source table has no change timestamp, so every run reads the whole table and "
+               "row hashes decide what changed."),
         source="pendiente_desconsolidar",
         target="traficov2_pendiente_desconsolidar",
         columns=_cols(
@@ -126,6 +136,10 @@ TABLES: dict[str, TableSpec] = {
     ),
     "remisiones": TableSpec(
         name="remisiones",
+        title="Dispatch appointments",
+        about=("One row per dispatch appointment; the business key is `Operacion` "
+               "(`orden_ing-suborden-renglon`), joined with `Contenedor` when there is one. The "
+               "source table has a `fecha_modificacion` column, so incremental runs read only what changed."),
         source="remisiones",
         target="traficov2_remisiones",
         columns=_cols(
@@ -141,6 +155,10 @@ TABLES: dict[str, TableSpec] = {
     ),
     "arribos_expo_ctns": TableSpec(
         name="arribos_expo_ctns",
+        title="Empty export containers per booking",
+        about=("A booking row with `Cantidad` N and no container stands for N pending containers; the "
+               "target holds **one row per container slot** (`Booking` + `Secuencia`). The source "
+               "table has no change timestamp, so row hashes decide what changed."),
         source="arribos_expo_ctns",
         target="traficov2_arribos_ctns_expo",
         columns=_cols(

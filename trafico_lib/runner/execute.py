@@ -20,7 +20,7 @@ log = logging.getLogger("trafico")
 @dataclass
 class NotebookRun:
     """One executed notebook: where it is archived, what it recorded, where it failed."""
-    notebook: str                   # name without .ipynb
+    notebook: str                   # the run's name: the archive name (``sync_arribos``), else the notebook's
     output: Path | None             # archived .ipynb (None when archiving is off)
     html: Path | None
     result: dict[str, Any] | None   # what the notebook recorded (None if it stopped before)
@@ -34,12 +34,16 @@ class NotebookRun:
 
 
 def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
-            kernel_name: str | None = None, timeout: int | None = None) -> NotebookRun:
+            kernel_name: str | None = None, timeout: int | None = None,
+            archive_name: str | None = None) -> NotebookRun:
     """Execute ``notebooks/<notebook>.ipynb`` with papermill, archive it (+HTML), read it back.
 
-    ``parameters`` gets ``run_id`` and ``archive_path`` added. Never raises for a failing
-    notebook: the failure is in the returned run (``error``, ``failure``), and the archived
-    copy shows the failing cell. Raises :class:`RunnerError` when the notebook cannot start.
+    ``parameters`` gets ``run_id`` and ``archive_path`` added. The executed copy is archived
+    as ``<run_id>_<archive_name>.ipynb``, and errors name the run ``archive_name``: one
+    notebook run for several tables is told apart by it (``sync`` runs as ``sync_arribos``).
+    Default: the notebook's own name. Never raises for a failing notebook: the failure is in
+    the returned run (``error``, ``failure``), and the archived copy shows the failing cell.
+    Raises :class:`RunnerError` when the notebook cannot start.
     """
     import nbformat
     import papermill as pm
@@ -48,17 +52,18 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     source = notebooks_dir(cfg) / f"{Path(notebook).stem}.ipynb"
     if not source.is_file():
         raise RunnerError(f"notebook not found: {source}")
+    name = Path(archive_name).stem if archive_name else source.stem
     secrets = cfg.secrets
     kernel = kernel_name or cfg.runner.kernel_name
     ensure_kernel(kernel)
     archive = cfg.archival.enabled
     tmpdir = None
     if archive:
-        out = archive_path(cfg, run_id, notebook)
+        out = archive_path(cfg, run_id, name)
         out.parent.mkdir(parents=True, exist_ok=True)
     else:
         tmpdir = Path(tempfile.mkdtemp(prefix="trafico-run-"))
-        out = tmpdir / f"{_safe(run_id)}_{source.stem}.ipynb"
+        out = tmpdir / f"{_safe(run_id)}_{name}.ipynb"
     params = check_parameters({**parameters, "run_id": run_id,
                                "archive_path": str(out) if archive else None}, secrets)
     cell_timeout = timeout or cfg.runner.cell_timeout_seconds
@@ -91,16 +96,16 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     if failure is not None:
         if failure.ename == "KeyboardInterrupt":
             failure.ename, failure.evalue = "Timeout", f"the cell ran longer than {cell_timeout} s and was interrupted"
-        error = f"{source.stem} failed at {failure.describe()}"
+        error = f"{name} failed at {failure.describe()}"
     elif crash is not None:
-        error = f"{source.stem} failed: {crash}"
+        error = f"{name} failed: {crash}"
     elif nb is None:
-        error = f"{source.stem} failed: no executed notebook was written"
+        error = f"{name} failed: no executed notebook was written"
     if error:
         error = scrub_text(error, secrets)
     if tmpdir is not None:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    return NotebookRun(source.stem, out if archive and out.is_file() else None, html_path, result,
+    return NotebookRun(name, out if archive and out.is_file() else None, html_path, result,
                        failure, error, duration)
 
 

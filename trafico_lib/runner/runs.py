@@ -1,4 +1,4 @@
-"""The runs people schedule: every table's sync notebook, back-propagation, the health check."""
+"""The runs people schedule: the sync notebook for every table, back-propagation, the health check."""
 from __future__ import annotations
 
 import logging
@@ -13,6 +13,7 @@ from .params import table_params
 log = logging.getLogger("trafico")
 
 
+SYNC_NOTEBOOK = "sync"
 HEALTH_NOTEBOOK = "health_check"
 BACKPROP_NOTEBOOK = "back_propagate"
 
@@ -74,6 +75,11 @@ def _record_failure(cfg, table: str, run_id: str, mode: str, error: str, noteboo
         log.warning("could not record the error in traficov2_sync_log: %s", scrub_text(_one_line(exc), cfg.secrets))
 
 
+def sync_run_name(table: str) -> str:
+    """A table's sync run as named in the archive and in errors: ``sync_<table>``."""
+    return f"{SYNC_NOTEBOOK}_{table}"
+
+
 def sync_result(table: str, run: NotebookRun, params: dict[str, Any]) -> dict[str, Any]:
     """A table's result shaped like ``RunResult.to_dict()``, from what its notebook recorded."""
     from ..tables import get_table
@@ -95,7 +101,10 @@ def sync_result(table: str, run: NotebookRun, params: dict[str, Any]) -> dict[st
 def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental", dry_run: bool = False,
                        config_path: str | None = None, run_id: str | None = None,
                        progress: bool | None = None) -> list[dict[str, Any]]:
-    """Run each enabled table's ``sync_<table>`` notebook under one run id; a dict per table.
+    """Run the ``sync`` notebook for each enabled table under one run id; a dict per table.
+
+    Each table's executed copy is archived as ``<run_id>_sync_<table>.ipynb`` (see
+    :func:`sync_run_name`), which also names the run in errors.
 
     Each dict is shaped like ``RunResult.to_dict()`` (read back from the executed notebook)
     with ``notebook`` (the archived .ipynb) and ``html``. A notebook that failed gives status
@@ -111,8 +120,9 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
             continue
         params = {**table_params(cfg, table), "table": table, "mode": mode, "dry_run": dry_run,
                   "config_path": _config_param(cfg, config_path)}
-        _progress(progress, f"running sync_{table} ({mode}{', dry-run' if dry_run else ''}) ...")
-        run = execute(cfg, f"sync_{table}", params, run_id=run_id)
+        name = sync_run_name(table)
+        _progress(progress, f"running {name} ({mode}{', dry-run' if dry_run else ''}) ...")
+        run = execute(cfg, SYNC_NOTEBOOK, params, run_id=run_id, archive_name=name)
         res = sync_result(table, run, {**params, "run_id": run_id})
         if run.error and run.result is None and not dry_run:
             _record_failure(cfg, table, run_id, mode, res["error"], res["notebook"])

@@ -1,0 +1,103 @@
+"""nbval runs the notebooks, top to bottom with their default parameters, in ``make test``.
+
+``pyproject.toml`` adds ``--nbval-lax`` and this folder to pytest's defaults, so the one
+``pytest -q`` run also executes every notebook here (outputs are not compared; a cell that
+raises fails its test). nbval starts one kernel per notebook, in this folder, and the kernel
+inherits pytest's environment. So before the first notebook's kernel starts, this file:
+
+- starts an embedded PostgreSQL of its own (under a temp folder, stopped at the end),
+  creates a database with the schema and the sample data of ``data/``, and sets
+  ``TRAFICO_DATABASE_URL`` to it: the only way a notebook learns where the database is;
+- makes the kernel the notebook names exist and run this interpreter
+  (:func:`trafico_lib.runner.ensure_kernel`, as the runner does).
+
+The notebooks then run as an analyst's "Run all" would (``sync.ipynb`` syncs ``arribos``
+incrementally, back-propagation, the health check), from the project folder, with the built-in
+default configuration: like ``make demo`` they leave ``reports/`` and ``data/backup/`` there
+(both ignored by git). A ``trafico_config.json`` in the project folder would be read by those
+defaults (its SQL Server, CSV folders, ...), so then the notebooks are skipped, not run
+against it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE = "nbval"
+
+
+class NotebookDatabase:
+    """The embedded server and seeded database the notebooks' kernels connect to."""
+
+    def __init__(self) -> None:
+        self.base: Path | None = None
+        self.url: str | None = None
+        self.saved_env: str | None = None
+
+    def start(self) -> str:
+        import psycopg
+
+        from trafico_lib.config import Config
+        from trafico_lib.sample import create_source_tables, load_samples
+        from trafico_lib.schema import apply_migrations
+        from trafico_lib.stores.embedded import embedded_url
+
+        self.base = Path(tempfile.mkdtemp(prefix="trafico-nbval-pg-"))
+        server = embedded_url(self.base / "pgdata")
+        with psycopg.connect(server, autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{DATABASE}"')
+        head, _, query = server.partition("?")
+        self.url = head.rsplit("/", 1)[0] + f"/{DATABASE}" + (f"?{query}" if query else "")
+        cfg = Config.model_validate({"csv_sources": {"data_path": str(ROOT / "data")}})
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            apply_migrations(conn)
+            create_source_tables(conn)
+            load_samples(conn, cfg)
+        self.saved_env = os.environ.get("TRAFICO_DATABASE_URL")
+        os.environ["TRAFICO_DATABASE_URL"] = self.url  # inherited by every kernel nbval starts
+        return self.url
+
+    def stop(self) -> None:
+        if self.base is None:
+            return
+        from trafico_lib.stores.embedded import stop_embedded
+        if self.saved_env is None:
+            os.environ.pop("TRAFICO_DATABASE_URL", None)
+        else:
+            os.environ["TRAFICO_DATABASE_URL"] = self.saved_env
+        stop_embedded(self.base / "pgdata")
+        shutil.rmtree(self.base, ignore_errors=True)
+        self.base = None
+
+
+_database = NotebookDatabase()
+
+
+def _notebook_of(item: pytest.Item):
+    """The nbval notebook an item is a cell of, or None for any other test."""
+    from nbval.plugin import IPyNbFile
+    return item.parent if isinstance(item.parent, IPyNbFile) else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before nbval starts a notebook's kernel (its first cell's setup): database and kernel."""
+    notebook = _notebook_of(item)
+    if notebook is None or notebook.kernel is not None:
+        return
+    from trafico_lib.config import DEFAULT_CONFIG_FILE
+    if (ROOT / DEFAULT_CONFIG_FILE).exists():
+        pytest.skip(f"{DEFAULT_CONFIG_FILE} in the project folder: the notebooks' defaults would read it")
+    if _database.url is None:
+        _database.start()
+    from trafico_lib.runner import ensure_kernel
+    ensure_kernel(notebook.nb.metadata.get("kernelspec", {}).get("name", "python3"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _database.stop()
