@@ -14,6 +14,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from trafico_lib import runner
+from trafico_lib.cli import runner_main
 from trafico_lib.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,7 +203,7 @@ def test_a_failing_sync_notebook_makes_the_commands_exit_1_with_one_line(cfg_for
     assert details["run_id"] == RUN_ID and Path(details["notebook"]).is_file()
     assert "'extract'" in details["error"]
 
-    code = runner.main(["sync", "--config", cfg.source_path, "--table", "arribos",
+    code = runner_main(["sync", "--config", cfg.source_path, "--table", "arribos",
                         "--params", str(ROOT / "params" / "full.yaml")])
     err = capsys.readouterr().err
     assert code == 1
@@ -214,6 +215,6 @@ def test_runner_command_refuses_a_bad_parameter_file_with_exit_2(cfg_for, tmp_pa
     bad = tmp_path / "weekly.yaml"
     bad.write_text("mode: weekly\n", encoding="utf-8")
     cfg = cfg_for()
-    assert runner.main(["sync", "--config", cfg.source_path, "--params", str(bad)]) == 2
+    assert runner_main(["sync", "--config", cfg.source_path, "--params", str(bad)]) == 2
     assert capsys.readouterr().err.strip() == \
         "error: parameter mode: expected one of incremental, full, got 'weekly'"

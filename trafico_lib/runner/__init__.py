@@ -27,12 +27,12 @@ from .execute import NotebookRun, execute
 from .kernel import ensure_kernel
 from .notebook import RESULT_MIME, CellFailure, find_failure, read_result, record_result, use_project_folder
 from .params import FILE_PARAMETERS, RunnerError, check_parameters, load_params, notebooks_dir, table_params
-from .runs import (BACKPROP_NOTEBOOK, HEALTH_NOTEBOOK, run_back_propagate_notebook, run_health_notebook,
-                   run_sync_notebooks, sync_result)
+from .runs import (BACKPROP_NOTEBOOK, HEALTH_NOTEBOOK, SYNC_NOTEBOOK, run_back_propagate_notebook,
+                   run_health_notebook, run_sync_notebooks, sync_result, sync_run_name)
 
 __all__ = [
-    "BACKPROP_NOTEBOOK", "CellFailure", "FILE_PARAMETERS", "HEALTH_NOTEBOOK", "NotebookRun", "RESULT_MIME",
+    "BACKPROP_NOTEBOOK", "CellFailure", "SYNC_NOTEBOOK", "FILE_PARAMETERS", "HEALTH_NOTEBOOK", "NotebookRun", "RESULT_MIME",
     "RunnerError", "archive_dir", "archive_path", "check_parameters", "ensure_kernel", "execute", "find_failure",
     "load_params", "notebooks_dir", "read_result", "record_result", "render_html", "run_back_propagate_notebook",
-    "run_health_notebook", "run_sync_notebooks", "scrub_file", "sync_result", "table_params", "use_project_folder",
+    "run_health_notebook", "run_sync_notebooks", "scrub_file", "sync_result", "sync_run_name", "table_params", "use_project_folder",
 ]

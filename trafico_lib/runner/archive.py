@@ -2,13 +2,13 @@
 scrubbed of every secret value."""
 from __future__ import annotations
 
-import html
-import json
 import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
+
+from ..errors import MASK, scrub, secret_forms
 
 
 _RUN_ID_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})T")
@@ -27,40 +27,28 @@ def archive_dir(cfg, run_id: str, now: datetime | None = None) -> Path:
 
 def archive_path(cfg, run_id: str, notebook: str) -> Path:
     """Where the executed copy of ``notebook`` (name without ``.ipynb``) is archived for ``run_id``."""
-    return archive_dir(cfg, run_id) / f"{_safe(run_id)}_{Path(notebook).stem}.ipynb"
+    return archive_dir(cfg, run_id) / f"{safe_name(run_id)}_{Path(notebook).stem}.ipynb"
 
 
-def _safe(text: str) -> str:
+def safe_name(text: str) -> str:
+    """A run id as part of a file name: anything but letters, digits, ``.``, ``_``, ``-`` becomes ``_``."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", text)
 
 
-def _secret_forms(secrets: Iterable[str]) -> list[str]:
-    """Each secret as written plainly, HTML-escaped (each way nbconvert may) and JSON-escaped; longest first."""
-    htmls = (lambda t: t, lambda t: html.escape(t, quote=True), lambda t: html.escape(t, quote=False),
-             lambda t: html.escape(t, quote=False).replace('"', "&#34;").replace("'", "&#39;"))
-    forms = set()
-    for s in secrets:
-        if not s:
-            continue
-        for h in htmls:
-            forms.update({h(s), json.dumps(h(s))[1:-1]})
-    return sorted(forms, key=len, reverse=True)
-
-
 def scrub_file(path: str | os.PathLike, secrets: Iterable[str]) -> int:
-    """Replace every secret value in a text file with ``***``; returns how many were replaced."""
+    """Mask every credential in a text file (``errors.scrub``); returns how many configured
+    secret values were found in it."""
     p = Path(path)
     if not p.is_file():
         return 0
     text = p.read_text(encoding="utf-8")
-    hits = 0
-    for form in _secret_forms(secrets):
-        n = text.count(form)
-        if n:
-            hits += n
-            text = text.replace(form, "***")
-    if hits:
-        p.write_text(text, encoding="utf-8")
+    hits, clean = 0, text
+    for form in secret_forms(secrets):  # longest first, each occurrence counted once
+        hits += clean.count(form)
+        clean = clean.replace(form, MASK)
+    clean = scrub(clean)  # and what looks like a credential though none was configured
+    if clean != text:
+        p.write_text(clean, encoding="utf-8")
     return hits
 
 
@@ -97,9 +85,3 @@ def render_html(ipynb: str | os.PathLike) -> Path:
     out = src.with_suffix(".html")
     out.write_text(body, encoding="utf-8")
     return out
-
-
-def scrub_text(text: str, secrets: Iterable[str]) -> str:
-    for form in _secret_forms(secrets):
-        text = text.replace(form, "***")
-    return text

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .archive import _safe, scrub_text, archive_path, render_html, scrub_file
+from ..errors import one_line, scrub
+from .archive import archive_path, render_html, safe_name, scrub_file
 from .kernel import KERNEL_ARGUMENTS, START_TIMEOUT_SECONDS, ensure_kernel
-from .notebook import CellFailure, _strip_ansi, find_failure, read_result
+from .notebook import CellFailure, find_failure, read_result
 from .params import RunnerError, check_parameters, notebooks_dir
 
 log = logging.getLogger("trafico")
@@ -63,7 +64,7 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
         out.parent.mkdir(parents=True, exist_ok=True)
     else:
         tmpdir = Path(tempfile.mkdtemp(prefix="trafico-run-"))
-        out = tmpdir / f"{_safe(run_id)}_{name}.ipynb"
+        out = tmpdir / f"{safe_name(run_id)}_{name}.ipynb"
     params = check_parameters({**parameters, "run_id": run_id,
                                "archive_path": str(out) if archive else None}, secrets)
     cell_timeout = timeout or cfg.runner.cell_timeout_seconds
@@ -77,7 +78,7 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     except PapermillExecutionError:
         pass  # the executed copy shows the failing cell; find_failure reads it below
     except Exception as exc:  # kernel died, could not start, ...: one line
-        crash = _one_line(exc)
+        crash = one_line(exc, secrets)
     duration = round(time.monotonic() - t0, 3)
     nb = None
     if out.is_file():
@@ -91,7 +92,7 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
             html_path = render_html(out)
             scrub_file(html_path, secrets)
         except Exception as exc:  # the archive copy is still there; say why there is no HTML
-            log.warning("could not render %s as HTML: %s", out.name, _one_line(exc))
+            log.warning("could not render %s as HTML: %s", out.name, one_line(exc, secrets))
     error = None
     if failure is not None:
         if failure.ename == "KeyboardInterrupt":
@@ -102,14 +103,8 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     elif nb is None:
         error = f"{name} failed: no executed notebook was written"
     if error:
-        error = scrub_text(error, secrets)
+        error = scrub(error, secrets)
     if tmpdir is not None:
         shutil.rmtree(tmpdir, ignore_errors=True)
     return NotebookRun(name, out if archive and out.is_file() else None, html_path, result,
                        failure, error, duration)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = _strip_ansi(str(exc)).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

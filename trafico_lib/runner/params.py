@@ -6,10 +6,11 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..errors import UsageError
 from .notebook import PROJECT_ROOT
 
 
-class RunnerError(Exception):
+class RunnerError(UsageError):
     """The runner could not start a notebook (bad parameters, missing folder); one line."""
 
 

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .archive import scrub_text
-from .execute import NotebookRun, _one_line, execute
+from ..errors import one_line
+from .execute import NotebookRun, execute
 from .params import table_params
 
 log = logging.getLogger("trafico")
@@ -52,27 +52,26 @@ def _hold_store(cfg, *, required: bool = False) -> None:
     try:
         store = open_store(cfg)
         if required:
-            store.connect().close()
+            store.check()
     except StoreError:
         if required:
             raise
     except Exception as exc:  # the notebook will fail at its first database call and say why
         if required:
-            raise StoreError(scrub_text(_one_line(exc), cfg.secrets)) from None
-        log.warning("%s", _one_line(exc))
+            raise StoreError(one_line(exc, cfg.secrets)) from None
+        log.warning("%s", one_line(exc, cfg.secrets))
 
 
 def _record_failure(cfg, table: str, run_id: str, mode: str, error: str, notebook: str | None) -> None:
     """An ``ERROR`` row in ``traficov2_sync_log`` for a notebook that stopped before recording one."""
+    from ..stores import open_store
+    from ..tables import get_table
     try:
-        from ..engine import record
-        from ..stores import open_store
-        from ..tables import get_table
-        with open_store(cfg).connect() as conn, conn.transaction():
-            record.write_log(conn, get_table(table), "ERROR", {"run_id": run_id, "mode": mode, "error": error,
-                                                               "notebook": notebook})
+        store = open_store(cfg)
+        store.write_log(get_table(table), "ERROR", {"run_id": run_id, "mode": mode, "error": error,
+                                                    "store": store.kind, "notebook": notebook})
     except Exception as exc:  # the database may be what failed
-        log.warning("could not record the error in traficov2_sync_log: %s", scrub_text(_one_line(exc), cfg.secrets))
+        log.warning("could not record the error in traficov2_sync_log: %s", one_line(exc, cfg.secrets))
 
 
 def sync_run_name(table: str) -> str:
