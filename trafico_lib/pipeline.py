@@ -38,7 +38,6 @@ from .tables import TABLES, TableSpec, get_table
 log = logging.getLogger("trafico")
 
 MODES = ("incremental", "full")
-SyncError = SyncFailed  # the name the notebooks' last cell raises
 
 
 def new_run_id(now: datetime | None = None) -> str:

@@ -8,10 +8,9 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from ..config import load_config
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
 from ..tables import TABLES, get_table
-from .exits import guarded
+from .exits import run_with_config
 from .log import setup_logging
 from .output import format_back_propagation, format_summary, print_json
 from .parser import build_parser
@@ -123,9 +122,8 @@ def cmd_health(cfg, args) -> int:
     return run_health_check(cfg, as_json=args.json)
 
 
-def run(args) -> int:
+def run(cfg, args) -> int:
     """Dispatch the parsed flags; returns the exit code (errors propagate)."""
-    cfg = load_config(args.config)
     if args.print_sql:
         from ..schema import render_sql
         sys.stdout.write(render_sql())
@@ -148,4 +146,4 @@ def run(args) -> int:
 def main(argv: Sequence[str] | None = None, prog: str = "trafico") -> int:
     args = build_parser(prog).parse_args(argv)
     setup_logging(args.verbose)
-    return guarded(lambda: run(args), verbose=args.verbose, secrets=lambda: load_config(args.config).secrets)
+    return run_with_config(args.config, lambda cfg: run(cfg, args), verbose=args.verbose)

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..config import load_config
 from ..errors import EXIT_OK
-from .exits import guarded
+from .exits import run_with_config
 from .log import setup_logging
 from .output import shown_path
 from .parser import build_docs_parser
@@ -15,9 +14,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_docs_parser().parse_args(argv)
     setup_logging(args.verbose)
 
-    def command() -> int:
+    def command(cfg) -> int:
         from ..docs import build_docs
-        cfg = load_config(args.config)
         facts = None
         if not args.no_health:
             from ..health import gather_facts
@@ -25,4 +23,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         index = build_docs(cfg, facts=facts)
         print(f"Data Docs: {shown_path(index)}")
         return EXIT_OK
-    return guarded(command, verbose=args.verbose, secrets=lambda: load_config(args.config).secrets)
+    return run_with_config(args.config, command, verbose=args.verbose)

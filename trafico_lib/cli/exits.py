@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Callable, Iterable
+from typing import Callable
 
+from ..config import Config, load_config
 from ..errors import EXIT_FAILED, exit_code, one_line
 
 
@@ -12,22 +13,19 @@ def fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def guarded(command: Callable[[], int], *, verbose: bool, secrets: Callable[[], Iterable[str]] = tuple) -> int:
-    """Run ``command``; any error is one scrubbed line (plus the traceback with ``--verbose``).
-
-    ``secrets`` is called only when needed (the configuration may be what failed to load).
-    """
+def run_with_config(config_path: str | None, command: Callable[[Config], int], *, verbose: bool) -> int:
+    """Load the configuration and run ``command(cfg)``; any error, a bad configuration
+    included, is one line scrubbed of the configuration's secrets (plus the traceback with
+    ``--verbose``) and its exit code."""
+    cfg: Config | None = None
     try:
-        return command()
+        cfg = load_config(config_path)
+        return command(cfg)
     except KeyboardInterrupt:
         fail("interrupted")
         return EXIT_FAILED
     except Exception as exc:
         if verbose:
             traceback.print_exc()
-        try:
-            known = list(secrets())
-        except Exception:  # noqa: BLE001 - the scrubber's own patterns still apply
-            known = []
-        fail(one_line(exc, known))
+        fail(one_line(exc, cfg.secrets if cfg is not None else ()))
         return exit_code(exc)

@@ -7,10 +7,9 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from ..config import load_config
 from ..errors import EXIT_FAILED, EXIT_OK
 from .commands import selected_tables
-from .exits import fail, guarded
+from .exits import fail, run_with_config
 from .log import setup_logging
 from .output import format_archive, format_back_propagation, format_summary, print_json
 from .parser import build_runner_parser
@@ -87,11 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_runner_parser().parse_args(argv)
     setup_logging(args.verbose)
 
-    def command() -> int:
+    def command(cfg) -> int:
         from ..runner import load_params
-        cfg = load_config(args.config)
         return COMMANDS[args.command](cfg, args, load_params(*args.params))
-    return guarded(command, verbose=args.verbose, secrets=lambda: load_config(args.config).secrets)
+    return run_with_config(args.config, command, verbose=args.verbose)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,16 +15,21 @@ RESULT_MIME = "application/vnd.trafico.result+json"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout: trafico_lib/runner/ is two below
 
 
-def record_result(result: dict[str, Any]) -> None:
+def record_result(result: dict[str, Any], *, failure: str | None = None) -> None:
     """Show a notebook's result and leave it in the output for the runner (last cell of a notebook).
 
     The result is displayed under :data:`RESULT_MIME` (read back by :func:`read_result`) with
     a readable JSON text beside it. Values that are not JSON (dates, numbers from numpy) are
-    written as text.
+    written as text. ``failure`` (one line) then fails the cell, so the archived notebook
+    shows a run that did not succeed as failed.
     """
     from IPython.display import display
+
+    from ..errors import SyncFailed
     data = json.loads(json.dumps(result, default=str, ensure_ascii=False))
     display({RESULT_MIME: data, "text/plain": json.dumps(data, indent=2, ensure_ascii=False)}, raw=True)
+    if failure:
+        raise SyncFailed(failure)
 
 
 def use_project_folder(archive_path: str | None = None) -> Path:

@@ -108,6 +108,13 @@ class PostgresStore:
             raise SyncFailed(line) from exc
 
     @contextmanager
+    def session(self) -> Iterator[psycopg.Connection]:
+        """A connection whose work is committed when the block succeeds (rolled back if not);
+        the code inside opens its own transactions or savepoints as it needs."""
+        with self.errors(), self.connect() as conn:
+            yield conn
+
+    @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
         """A connection inside one transaction, committed on success, closed after."""
         conn = self.connect()
@@ -163,13 +170,9 @@ class PostgresStore:
 
     def back_propagate(self, spec: TableSpec, fields: list[str], *, run_id: str, key: list[str] | None = None,
                        dry_run: bool = False, lock_timeout: float = 5.0, updated_column: str | None = None):
-        conn = self.connect()
-        try:
-            with self.errors():
-                return backprop.back_propagate(conn, spec, fields, run_id=run_id, key=key, dry_run=dry_run,
-                                               lock_timeout=lock_timeout, updated_column=updated_column)
-        finally:
-            conn.close()
+        with self.session() as conn:
+            return backprop.back_propagate(conn, spec, fields, run_id=run_id, key=key, dry_run=dry_run,
+                                           lock_timeout=lock_timeout, updated_column=updated_column)
 
     @contextmanager
     def health_reader(self):
@@ -182,12 +185,8 @@ class PostgresStore:
             conn.close()
 
     def prune(self, cutoff: datetime, *, dry_run: bool = False) -> dict[str, int]:
-        conn = self.connect()
-        try:
-            with self.errors():
-                return retention.prune_database(conn, cutoff, dry_run=dry_run)
-        finally:
-            conn.close()
+        with self.session() as conn:
+            return retention.prune_database(conn, cutoff, dry_run=dry_run)
 
     def write_snapshot(self, spec: TableSpec, out) -> None:
         with self.transaction() as conn, conn.cursor() as cur:
@@ -198,12 +197,8 @@ class PostgresStore:
 
     def init_schema(self, preserve: dict[str, list[str]] | None = None) -> list[str]:
         from ..schema import apply_migrations
-        conn = self.connect()
-        try:
-            with self.errors():
-                return apply_migrations(conn, preserve)
-        finally:
-            conn.close()
+        with self.session() as conn:
+            return apply_migrations(conn, preserve)
 
 
 class PgSyncSession:
