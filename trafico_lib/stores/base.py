@@ -129,8 +129,8 @@ class Store(Protocol):
 
     def prune(self, cutoff: datetime, *, dry_run: bool) -> dict[str, int]: ...
 
-    def write_snapshot(self, spec: TableSpec, out) -> int:
-        """Write the target as CSV into the binary file ``out``; rows written."""
+    def write_snapshot(self, spec: TableSpec, out) -> None:
+        """Write the whole target as CSV (with a header) into the binary file ``out``."""
 
     def init_schema(self, preserve: dict[str, list[str]]) -> list[str]:
         """Create or upgrade the schema; the versions applied now."""
