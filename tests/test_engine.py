@@ -342,7 +342,7 @@ def test_a_desk_edit_landing_between_merge_and_write_is_not_overwritten(src, cfg
     from datetime import datetime, timezone
 
     from trafico_lib.stores.pg import sql as q
-    from trafico_lib.stores.pg.merge import load_stage
+    from trafico_lib.stores.pg.merge import create_work_tables, load_stage
     insert(src, "arribos", ARRIBOS)
     run(cfg)
     src.execute("""UPDATE arribos SET "Chofer" = 'FUENTE', "Cliente" = 'X', updated_at = now()
@@ -354,8 +354,10 @@ def test_a_desk_edit_landing_between_merge_and_write_is_not_overwritten(src, cfg
     spec = TABLES["arribos"]
     with psycopg.connect(db_url) as c, c.transaction():
         c.execute("SET LOCAL trafico.sync = 'on'")
+        started = datetime.now(timezone.utc)
+        create_work_tables(c, spec, ["Chofer", "Estado"], started)
         load_stage(c, spec, stg.frame)
-        c.execute(q.create_merged(spec, ["Chofer", "Estado"], datetime.now(timezone.utc)))
+        c.execute(q.fill_merged(spec, ["Chofer", "Estado"], started))
         # the traffic desk saves a driver now, in its own transaction
         src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'MESA' WHERE sync_key = 'MSCU1234566'""")
         written = c.execute(q.merge(spec), {"run_id": "race"}).fetchall()

@@ -59,9 +59,14 @@ def _copy(conn: psycopg.Connection, statement, rows: Iterable[tuple]) -> None:
             cp.write_row(row)
 
 
-def load_stage(conn: psycopg.Connection, spec: TableSpec, frame: pd.DataFrame) -> None:
+def create_work_tables(conn: psycopg.Connection, spec: TableSpec, preserve: list[str], run_started) -> None:
+    """The session's temp stage and merged tables (dropped at commit): DDL once per session."""
     conn.execute(q.create_stage(spec))
-    conn.execute(q.sql.SQL("TRUNCATE {}").format(q.I(q.STAGE)))
+    conn.execute(q.create_merged(spec, preserve, run_started))
+
+
+def load_stage(conn: psycopg.Connection, spec: TableSpec, frame: pd.DataFrame) -> None:
+    """COPY a batch into the (empty) stage table."""
     _copy(conn, q.copy_stage(spec), iter_rows(frame, q.stage_columns(spec)))
 
 
@@ -81,8 +86,9 @@ def plan_merge(conn: psycopg.Connection, spec: TableSpec, staged: Staged, *, pre
     """Compute the plan in a transaction that is always rolled back: nothing is written."""
     tx = conn.transaction(force_rollback=True)
     with tx:
+        create_work_tables(conn, spec, preserve, run_started)
         load_stage(conn, spec, staged.frame)
-        conn.execute(q.create_merged(spec, preserve, run_started))
+        conn.execute(q.fill_merged(spec, preserve, run_started))
         inserts = _frame(conn.execute(q.inserts(spec)))
         updates = _frame(conn.execute(q.diffs(spec)))
         n_ins, n_upd, n_same = conn.execute(q.counts(spec)).fetchone()
@@ -101,8 +107,7 @@ def plan_merge(conn: psycopg.Connection, spec: TableSpec, staged: Staged, *, pre
 def _merge_batch(conn: psycopg.Connection, spec: TableSpec, frame: pd.DataFrame, *, preserve: list[str],
                  run_started: datetime, run_id: str) -> tuple[int, int]:
     load_stage(conn, spec, frame)
-    conn.execute(q.sql.SQL("DROP TABLE IF EXISTS {}").format(q.I(q.MERGED)))
-    conn.execute(q.create_merged(spec, preserve, run_started))
+    conn.execute(q.fill_merged(spec, preserve, run_started))
     flags = [r[0] for r in conn.execute(q.merge(spec), {"run_id": run_id}).fetchall()]
     conn.execute(q.refresh_metadata(spec))
     inserted = sum(1 for f in flags if f)
@@ -130,8 +135,10 @@ def apply_merge(conn: psycopg.Connection, spec: TableSpec, frame: pd.DataFrame, 
     """
     out = MergeOutcome()
     total = len(frame)
+    create_work_tables(conn, spec, preserve, run_started)
 
     def run(part: pd.DataFrame) -> None:
+        conn.execute(q.truncate_work_tables())  # outside the savepoint: in place (see there)
         try:
             with conn.transaction():  # a savepoint: a data error undoes this part only
                 ins, upd = _merge_batch(conn, spec, part, preserve=preserve,

@@ -66,8 +66,7 @@ def _preserved_expr(p: str, run_started) -> sql.Composed:
         "ELSE t.{p} END").format(p=I(p), lit=sql.Literal(p), run_started=sql.Literal(run_started))
 
 
-def create_merged(spec: TableSpec, preserve: list[str], run_started) -> sql.Composed:
-    """Staged rows merged with the target under the rule above (a temp table)."""
+def _merged_select(spec: TableSpec, preserve: list[str], run_started) -> sql.Composed:
     exprs = []
     for c in spec.target_column_names:
         e = _preserved_expr(c, run_started) if c in preserve else sql.SQL("s.{}").format(I(c))
@@ -76,13 +75,31 @@ def create_merged(spec: TableSpec, preserve: list[str], run_started) -> sql.Comp
         sql.SQL("{}, s.{}").format(sql.Literal(p), I(p)) for p in preserve)) if preserve \
         else sql.SQL("'{}'::jsonb")
     return sql.SQL(
-        "CREATE TEMP TABLE {merged} ON COMMIT DROP AS "
         "SELECT s.sync_key, s.source_id, s.source_updated_at, s.validation_warnings, s.activo, s.row_hash, "
         "{src_preserved} AS source_preserved, (t.sync_key IS NULL) AS is_new, t.id AS target_id, "
         "t.manual_updated_at AS seen_manual_updated_at, {exprs} "
         "FROM {stage} s LEFT JOIN {target} t ON t.sync_key = s.sync_key").format(
-        merged=I(MERGED), src_preserved=src_preserved, exprs=sql.SQL(", ").join(exprs),
-        stage=I(STAGE), target=I(spec.target))
+        src_preserved=src_preserved, exprs=sql.SQL(", ").join(exprs), stage=I(STAGE), target=I(spec.target))
+
+
+def create_merged(spec: TableSpec, preserve: list[str], run_started) -> sql.Composed:
+    """The (empty) temp table of staged rows merged with the target under the rule above:
+    created once per session, filled per batch by :func:`fill_merged`."""
+    return sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {merged} ON COMMIT DROP AS {select} WITH NO DATA").format(
+        merged=I(MERGED), select=_merged_select(spec, preserve, run_started))
+
+
+def fill_merged(spec: TableSpec, preserve: list[str], run_started) -> sql.Composed:
+    """The staged rows merged with the target (an index lookup per staged row)."""
+    return sql.SQL("INSERT INTO {merged} {select}").format(
+        merged=I(MERGED), select=_merged_select(spec, preserve, run_started))
+
+
+def truncate_work_tables() -> sql.Composed:
+    """Empty the session's stage and merged tables. Run outside any savepoint, on tables made
+    in the same transaction, PostgreSQL truncates them in place: no new file, lock or
+    catalog row per batch."""
+    return sql.SQL("TRUNCATE {}, {}").format(I(STAGE), I(MERGED))
 
 
 def _doc(names: list[str], alias: str) -> sql.Composed:
