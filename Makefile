@@ -82,7 +82,7 @@ lab: install
 
 ## bench: full sync vs a raw COPY of the same rows, at 100k and 1M rows
 bench: install
-	$(PY) scripts/bench.py $(or $(SIZES),100000 1000000)
+	$(PY) scripts/bench.py $(or $(SIZES),100000 1000000) --notebooks
 
 ## docs: the Data Docs site (validation results + health) under reports/data_docs/
 docs: install

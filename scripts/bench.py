@@ -1,17 +1,32 @@
-"""Benchmark: a full sync of N arribos rows against a raw COPY of the same rows (the floor).
+"""Benchmark: the sync against a raw COPY of the same rows (the floor), at the users' batch sizes.
 
-    python scripts/bench.py 100000 1000000
+    python scripts/bench.py                      # 100k and 1M rows, batch sizes 50 and 1000
+    python scripts/bench.py 100000 --batch-sizes 50,1000 --notebooks
 
-For each size it prints seconds for: the raw COPY of the typed rows into an unindexed table
-(floor), the first full sync (all inserts), a rerun with no change (must write nothing), and a
-rerun after 10 % of the rows changed; the ratio of each to the floor; and the process's peak
-memory. Runs on a throw-away embedded PostgreSQL under a temp folder.
+For each size it loads N arribos rows into the source table of a throw-away embedded
+PostgreSQL and times, for each batch size, in a fresh process each (so each gets its own
+peak memory):
+
+* ``floor``: a raw COPY of the same typed rows into an unindexed table;
+* ``full``: a full sync into an empty target;
+* ``noop``: a full sync into the full target with no source change (must write nothing);
+* ``inc_ts``: an incremental sync after 1 % of the rows changed (timestamp path);
+* ``inc_hash``: the same without a change-timestamp column (row-hash path).
+
+It prints seconds, the ratio to the floor, the peak RSS, and PASS/FAIL for the targets of
+DESIGN §9: full <= 3x the floor at the largest size; a no-op <= 10 % of a full sync and
+writing nothing; a 1 % incremental (timestamp path) <= 10 % of a full sync; peak RSS at the
+largest size <= 1.5x the peak at the smallest. ``--notebooks`` adds the notebook path's
+overhead per table against ``--no-notebook`` on the sample data.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import random
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,18 +34,14 @@ from pathlib import Path
 
 import psycopg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from trafico_lib import pipeline  # noqa: E402
-from trafico_lib.config import Config  # noqa: E402
 from trafico_lib.rules.iso6346 import check_digit  # noqa: E402
-from trafico_lib.sample import create_source_tables  # noqa: E402
-from trafico_lib.schema import apply_migrations  # noqa: E402
-from trafico_lib.stores import PostgresStore  # noqa: E402
-from trafico_lib.stores.embedded import embedded_url, stop_embedded  # noqa: E402
-from trafico_lib.tables import TABLES  # noqa: E402
+from trafico_lib.tables import get_table  # noqa: E402
 
 OWNERS = ["MSCU", "MSKU", "TCNU", "CSQU", "GYOU", "RIPU", "SURU", "TGHU"]
+SCENARIOS = ("full", "noop", "inc_ts", "inc_hash")
 
 
 def rows(n: int, seed: int = 7):
@@ -49,60 +60,162 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench(n: int, url: str) -> dict:
-    spec = TABLES["arribos"]
-    if n > 1_000_000 * len(OWNERS):
-        raise SystemExit("too many rows for unique keys")
+def _cols(spec):
+    return psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(x) for x in spec.column_names)
+
+
+def load(url: str, n: int) -> float:
+    """Fresh schema, N source rows; returns the floor (seconds of a raw COPY of the typed rows)."""
+    from trafico_lib.sample import create_source_tables
+    from trafico_lib.schema import apply_migrations
+    spec = get_table("arribos")
     with psycopg.connect(url, autocommit=True) as c:
         c.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
         apply_migrations(c)
         create_source_tables(c)
-        cols = psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(x) for x in spec.column_names)
-        with c.cursor() as cur, cur.copy(psycopg.sql.SQL("COPY arribos ({}) FROM STDIN").format(cols)) as cp:
+        with c.cursor() as cur, cur.copy(psycopg.sql.SQL("COPY arribos ({}) FROM STDIN").format(_cols(spec))) as cp:
             for r in rows(n):
                 cp.write_row(r)
-        # the floor: a raw COPY of the same rows into an unindexed table of the target's types
         c.execute("CREATE TABLE floor_copy AS SELECT * FROM traficov2_arribos WITH NO DATA")
         t0 = time.perf_counter()
-        with c.cursor() as cur, cur.copy(psycopg.sql.SQL("COPY floor_copy ({}) FROM STDIN").format(cols)) as cp:
+        with c.cursor() as cur, cur.copy(psycopg.sql.SQL("COPY floor_copy ({}) FROM STDIN").format(_cols(spec))) as cp:
             for r in rows(n):
                 cp.write_row(tuple(v if j not in (0, 2, 12) else None for j, v in enumerate(r)))
         floor = time.perf_counter() - t0
+        c.execute("DROP TABLE floor_copy")
+    return floor
+
+
+def prepare(url: str, scenario: str) -> None:
+    """The source change a scenario measures (before its run)."""
+    with psycopg.connect(url, autocommit=True) as c:
+        if scenario == "full":
+            c.execute("TRUNCATE traficov2_arribos, traficov2_sync_changes, traficov2_sync_log, "
+                      "traficov2_sync_state, traficov2_sync_rejects")
+        elif scenario == "inc_ts":
+            c.execute("""UPDATE arribos SET "Cliente" = "Cliente" || ' bis', updated_at = now() WHERE id % 100 = 0""")
+        elif scenario == "inc_hash":
+            c.execute("""UPDATE arribos SET "Cliente" = "Cliente" || ' ter' WHERE id % 100 = 1""")
+            c.execute("ALTER TABLE arribos RENAME COLUMN updated_at TO changed_at")
+
+
+def restore(url: str, scenario: str) -> None:
+    if scenario == "inc_hash":
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("ALTER TABLE arribos RENAME COLUMN changed_at TO updated_at")
+
+
+def run_one(url: str, scenario: str, batch_size: int) -> dict:
+    """One sync in this process (the child side of :func:`measure`)."""
+    from trafico_lib import pipeline
+    from trafico_lib.config import Config
+    from trafico_lib.stores import PostgresStore
     cfg = Config()
-    cfg.sync_settings["arribos"] = cfg.table("arribos").model_copy(update={"batch_size": 50_000})
-    store = PostgresStore(url)
-    out = {"rows": n, "floor_s": floor}
-    for label, mode, change in (("first_full_s", "full", False), ("rerun_nochange_s", "incremental", False),
-                                ("rerun_10pct_s", "incremental", True)):
-        if change:
-            with psycopg.connect(url, autocommit=True) as c:
-                c.execute("""UPDATE arribos SET "Cliente" = "Cliente" || ' bis', updated_at = now() WHERE id % 10 = 0""")
-        t0 = time.perf_counter()
-        res = pipeline.run_table("arribos", mode=mode, cfg=cfg, store=store)
-        out[label] = time.perf_counter() - t0
-        assert res.status == "ok", res.error
-        out[label.replace("_s", "_counts")] = res.counts
-    out["peak_rss_mb"] = peak_mb()
+    cfg.sync_settings["arribos"] = cfg.table("arribos").model_copy(update={"batch_size": batch_size})
+    mode = "full" if scenario in ("full", "noop") else "incremental"
+    t0 = time.perf_counter()
+    res = pipeline.run_table("arribos", mode=mode, cfg=cfg, store=PostgresStore(url))
+    return {"seconds": time.perf_counter() - t0, "status": res.status, "error": res.error,
+            "counts": res.counts, "rss_mb": peak_mb()}
+
+
+def measure(url: str, scenario: str, batch_size: int) -> dict:
+    prepare(url, scenario)
+    try:
+        p = subprocess.run([sys.executable, __file__, "--child", url, scenario, str(batch_size)],
+                           capture_output=True, text=True, check=False)
+    finally:
+        restore(url, scenario)
+    if p.returncode != 0:
+        raise SystemExit(f"{scenario} (batch {batch_size}) failed: {p.stderr.strip().splitlines()[-1:]}")
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    if out["status"] != "ok":
+        raise SystemExit(f"{scenario} (batch {batch_size}): {out['status']}: {out['error']}")
     return out
 
 
+def notebook_overhead() -> list[tuple[str, float, float]]:
+    """(table, seconds through the notebook, seconds through the library) on the sample data."""
+    work = Path(tempfile.mkdtemp(prefix="trafico-bench-nb-"))
+    (work / "trafico_config.json").write_text(json.dumps({
+        "csv_sources": {"data_path": str(ROOT / "data")}, "archival": {"archive_path": "runs"},
+        "runner": {"reports_dir": "reports"}}), encoding="utf-8")
+    cli = [sys.executable, str(ROOT / "update_traficov2.py")]
+    out = []
+    try:
+        for args in (["--init-db"], ["--load-samples"]):
+            subprocess.run(cli + args, cwd=work, check=True, capture_output=True)
+        for table in ("arribos", "pendiente_desconsolidar", "remisiones", "arribos_expo_ctns"):
+            times = []
+            for extra in ([], ["--no-notebook"]):
+                t0 = time.perf_counter()
+                subprocess.run(cli + ["--table", table, "--mode", "full", *extra], cwd=work, check=True,
+                               capture_output=True)
+                times.append(time.perf_counter() - t0)
+            out.append((table, *times))
+    finally:
+        from trafico_lib.stores.embedded import stop_embedded
+        stop_embedded(work / ".trafico" / "pgdata")
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
 def main(argv: list[str]) -> int:
-    sizes = [int(a) for a in argv] or [100_000, 1_000_000]
+    if argv[:1] == ["--child"]:
+        url, scenario, batch_size = argv[1], argv[2], int(argv[3])
+        print(json.dumps(run_one(url, scenario, batch_size), default=str))
+        return 0
+    ap = argparse.ArgumentParser(prog="scripts/bench.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("sizes", nargs="*", type=int, default=[100_000, 1_000_000])
+    ap.add_argument("--batch-sizes", default="50,1000", help="comma-separated (default 50 and the default 1000)")
+    ap.add_argument("--notebooks", action="store_true", help="also the notebook path's overhead per table")
+    args = ap.parse_args(argv)
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    from trafico_lib.stores.embedded import embedded_url, stop_embedded
     base = Path(tempfile.mkdtemp(prefix="trafico-bench-"))
+    results: dict[tuple[int, int], dict] = {}
+    floors: dict[int, float] = {}
     try:
         url = embedded_url(base / "pgdata")
-        print(f"{'rows':>9} {'floor s':>8} {'full s':>8} {'x floor':>8} {'noop s':>8} {'10% s':>8} "
-              f"{'x floor':>8} {'peak MB':>8}")
-        for n in sizes:
-            r = bench(n, url)
-            print(f"{n:>9} {r['floor_s']:>8.2f} {r['first_full_s']:>8.2f} {r['first_full_s'] / r['floor_s']:>8.1f} "
-                  f"{r['rerun_nochange_s']:>8.2f} {r['rerun_10pct_s']:>8.2f} "
-                  f"{r['rerun_10pct_s'] / r['floor_s']:>8.1f} {r['peak_rss_mb']:>8.0f}", flush=True)
-            assert r["rerun_nochange_counts"]["inserted"] == 0 and r["rerun_nochange_counts"]["updated"] == 0
-            assert r["rerun_10pct_counts"]["updated"] == n // 10, r["rerun_10pct_counts"]
+        print(f"{'rows':>9} {'batch':>6} {'floor s':>8} " + " ".join(f"{s + ' s':>10}" for s in SCENARIOS)
+              + f" {'full/floor':>10} {'noop/full':>9} {'inc/full':>8} {'peak MB':>8}", flush=True)
+        for n in args.sizes:
+            floors[n] = load(url, n)
+            for b in batch_sizes:
+                r = {s: measure(url, s, b) for s in SCENARIOS}
+                results[(n, b)] = r
+                print(f"{n:>9} {b:>6} {floors[n]:>8.2f} "
+                      + " ".join(f"{r[s]['seconds']:>10.2f}" for s in SCENARIOS)
+                      + f" {r['full']['seconds'] / floors[n]:>10.1f} {r['noop']['seconds'] / r['full']['seconds']:>9.2f}"
+                      f" {r['inc_ts']['seconds'] / r['full']['seconds']:>8.2f}"
+                      f" {max(x['rss_mb'] for x in r.values()):>8.0f}", flush=True)
     finally:
         stop_embedded(base / "pgdata")
         shutil.rmtree(base, ignore_errors=True)
+    big, small = max(args.sizes), min(args.sizes)
+    print("\ntargets (DESIGN §9):")
+    for b in batch_sizes:
+        r = results[(big, b)]
+        noop_written = r["noop"]["counts"]["inserted"] + r["noop"]["counts"]["updated"]
+        print(f"  batch {b:>5}: full <= 3x floor at {big}: {verdict(r['full']['seconds'] <= 3 * floors[big])}"
+              f" ({r['full']['seconds'] / floors[big]:.1f}x)"
+              f"; no-op <= 10% of full and writes nothing: "
+              f"{verdict(r['noop']['seconds'] <= 0.1 * r['full']['seconds'] and noop_written == 0)}"
+              f" ({r['noop']['seconds'] / r['full']['seconds']:.0%}, {noop_written} rows written)"
+              f"; 1% incremental <= 10% of full: {verdict(r['inc_ts']['seconds'] <= 0.1 * r['full']['seconds'])}"
+              f" ({r['inc_ts']['seconds'] / r['full']['seconds']:.0%})")
+        if big != small:
+            peak = {n: max(x["rss_mb"] for x in results[(n, b)].values()) for n in (small, big)}
+            print(f"               peak RSS at {big} <= 1.5x at {small}: {verdict(peak[big] <= 1.5 * peak[small])}"
+                  f" ({peak[big]:.0f} MB vs {peak[small]:.0f} MB)")
+    if args.notebooks:
+        print("\nnotebook path vs --no-notebook, full sync of the sample data, per table (s):")
+        for table, nb, lib in notebook_overhead():
+            print(f"  {table:<25} notebook {nb:6.1f}  library {lib:6.1f}  overhead {nb - lib:6.1f}")
     return 0
 
 

@@ -119,3 +119,34 @@ def test_batch_size_changes_nothing_in_the_result(source, make_config, db_url):
         results[batch_size] = (rows, changes, first.counts, second.counts)
     assert len(results[50][0]) == N and len(results[50][1]) == N // 4
     assert results[50] == results[5000]
+
+
+def test_no_batch_statement_scans_the_target(source, make_config, db_url):
+    """With many rows written earlier in the same transaction (statistics cannot know them),
+    each batch statement still reaches the target through its key index."""
+    from datetime import datetime, timezone
+
+    from trafico_lib.stores.pg import sql as q
+    from trafico_lib.stores.pg.merge import create_work_tables, load_stage
+    cfg = _cfg(make_config, db_url, 50)
+    ctx = P.start("arribos", mode="full", cfg=cfg)
+    val = P.validate(ctx, P.normalize(ctx, P.extract(ctx)))
+    stg = P.stage(ctx, P.enrich(ctx, val), val)
+    spec, preserve, started = ctx.spec, ctx.preserve, datetime.now(timezone.utc)
+    with psycopg.connect(db_url, prepare_threshold=None) as c, c.transaction(force_rollback=True):
+        create_work_tables(c, spec, preserve, started)
+        # the rows "written before": 30,000 in the target, uncommitted, unknown to the statistics
+        c.execute(f"INSERT INTO {spec.target} (sync_key, \"Contenedor\") "
+                  "SELECT 'K' || g, 'K' || g FROM generate_series(1, 30000) g")
+        c.execute(q.truncate_work_tables())
+        batch = stg.frame.iloc[:50]
+        load_stage(c, spec, batch)
+        plans = {}
+        for name, stmt, params in (("fill", q.fill_merged(spec, preserve, started), None),
+                                   ("merge", q.merge(spec), {"run_id": "x"}),
+                                   ("refresh", q.refresh_metadata(spec), {"keys": batch["sync_key"].tolist()})):
+            plans[name] = "\n".join(r[0] for r in c.execute(psycopg.sql.SQL("EXPLAIN ") + stmt, params))
+            c.execute(stmt, params)
+    for name, plan in plans.items():
+        assert f"Seq Scan on {spec.target}" not in plan, (name, plan)
+        assert "traficov2_arribos_sync_key_key" in plan, (name, plan)

@@ -89,8 +89,11 @@ class PostgresStore:
 
     def connect(self, **kwargs) -> psycopg.Connection:
         try:
-            return psycopg.connect(self._url, connect_timeout=self.connect_timeout,
-                                   application_name="trafico", **kwargs)
+            # No server-side prepared statements: a prepared (generic) plan of a batch statement
+            # cannot see the batch's keys and scans the target, and a transaction pooler
+            # (Supabase's, pgbouncer) hands each transaction another server connection.
+            return psycopg.connect(self._url, connect_timeout=self.connect_timeout, application_name="trafico",
+                                   prepare_threshold=None, **kwargs)
         except psycopg.Error as exc:
             text = str(exc).strip()
             first = text.splitlines()[-1].strip() if text else type(exc).__name__

@@ -104,12 +104,23 @@ def plan_merge(conn: psycopg.Connection, spec: TableSpec, staged: Staged, *, pre
     return Plan(spec.name, inserts, updates, deact, counts["unchanged"], counts)
 
 
-def _merge_batch(conn: psycopg.Connection, spec: TableSpec, frame: pd.DataFrame, *, preserve: list[str],
-                 run_started: datetime, run_id: str) -> tuple[int, int]:
-    load_stage(conn, spec, frame)
-    conn.execute(q.fill_merged(spec, preserve, run_started))
-    flags = [r[0] for r in conn.execute(q.merge(spec), {"run_id": run_id}).fetchall()]
-    conn.execute(q.refresh_metadata(spec))
+class _BatchStatements:
+    """The statements every batch sends, rendered once per session (not composed per batch)."""
+
+    def __init__(self, conn: psycopg.Connection, spec: TableSpec, preserve: list[str], run_started: datetime):
+        self.columns = q.stage_columns(spec)
+        self.truncate = q.truncate_work_tables().as_string(conn)
+        self.copy = q.copy_stage(spec).as_string(conn)
+        self.fill = q.fill_merged(spec, preserve, run_started).as_string(conn)
+        self.merge = q.merge(spec).as_string(conn)
+        self.refresh = q.refresh_metadata(spec).as_string(conn)
+
+
+def _merge_batch(conn: psycopg.Connection, st: _BatchStatements, frame: pd.DataFrame, run_id: str) -> tuple[int, int]:
+    _copy(conn, st.copy, iter_rows(frame, st.columns))
+    conn.execute(st.fill)
+    flags = [r[0] for r in conn.execute(st.merge, {"run_id": run_id}).fetchall()]
+    conn.execute(st.refresh, {"keys": frame["sync_key"].tolist()})
     inserted = sum(1 for f in flags if f)
     return inserted, len(flags) - inserted
 
@@ -136,13 +147,13 @@ def apply_merge(conn: psycopg.Connection, spec: TableSpec, frame: pd.DataFrame, 
     out = MergeOutcome()
     total = len(frame)
     create_work_tables(conn, spec, preserve, run_started)
+    st = _BatchStatements(conn, spec, preserve, run_started)
 
     def run(part: pd.DataFrame) -> None:
-        conn.execute(q.truncate_work_tables())  # outside the savepoint: in place (see there)
+        conn.execute(st.truncate)  # outside the savepoint: in place (see sql.truncate_work_tables)
         try:
             with conn.transaction():  # a savepoint: a data error undoes this part only
-                ins, upd = _merge_batch(conn, spec, part, preserve=preserve,
-                                        run_started=run_started, run_id=run_id)
+                ins, upd = _merge_batch(conn, st, part, run_id)
             out.inserted += ins
             out.updated += upd
             out.unchanged += len(part) - ins - upd

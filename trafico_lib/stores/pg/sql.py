@@ -66,6 +66,18 @@ def _preserved_expr(p: str, run_started) -> sql.Composed:
         "ELSE t.{p} END").format(p=I(p), lit=sql.Literal(p), run_started=sql.Literal(run_started))
 
 
+def _lookup(spec: TableSpec, alias: str) -> sql.Composed:
+    """The target row of ``alias``'s key, for a LATERAL join: one index probe per staged row.
+
+    A plain join would let the planner hash the whole target, and the target's statistics
+    say nothing about the rows this very transaction inserted: the cost of a batch would grow
+    with the rows already written. ``LIMIT 1`` (the key is unique) keeps the subquery a
+    parameterized index scan.
+    """
+    return sql.SQL("(SELECT * FROM {target} WHERE sync_key = {alias}.sync_key LIMIT 1)").format(
+        target=I(spec.target), alias=I(alias))
+
+
 def _merged_select(spec: TableSpec, preserve: list[str], run_started) -> sql.Composed:
     exprs = []
     for c in spec.target_column_names:
@@ -78,8 +90,9 @@ def _merged_select(spec: TableSpec, preserve: list[str], run_started) -> sql.Com
         "SELECT s.sync_key, s.source_id, s.source_updated_at, s.validation_warnings, s.activo, s.row_hash, "
         "{src_preserved} AS source_preserved, (t.sync_key IS NULL) AS is_new, t.id AS target_id, "
         "t.manual_updated_at AS seen_manual_updated_at, {exprs} "
-        "FROM {stage} s LEFT JOIN {target} t ON t.sync_key = s.sync_key").format(
-        src_preserved=src_preserved, exprs=sql.SQL(", ").join(exprs), stage=I(STAGE), target=I(spec.target))
+        "FROM {stage} s LEFT JOIN LATERAL {lookup} t ON true").format(
+        src_preserved=src_preserved, exprs=sql.SQL(", ").join(exprs), stage=I(STAGE),
+        lookup=_lookup(spec, "s"))
 
 
 def create_merged(spec: TableSpec, preserve: list[str], run_started) -> sql.Composed:
@@ -121,12 +134,12 @@ def diffs(spec: TableSpec) -> sql.Composed:
     cols = compared_columns(spec)
     return sql.SQL(
         "SELECT m.sync_key, n.key AS field, o.value AS old, n.value AS new "
-        "FROM {merged} m JOIN {target} t ON t.sync_key = m.sync_key "
+        "FROM {merged} m JOIN LATERAL {lookup} t ON true "
         "CROSS JOIN LATERAL jsonb_each({mdoc}) n "
         "JOIN LATERAL jsonb_each({tdoc}) o ON o.key = n.key "
         "WHERE NOT m.is_new AND n.value IS DISTINCT FROM o.value "
         "ORDER BY m.sync_key, n.key").format(
-        merged=I(MERGED), target=I(spec.target), mdoc=_doc(cols, "m"), tdoc=_doc(cols, "t"))
+        merged=I(MERGED), lookup=_lookup(spec, "m"), mdoc=_doc(cols, "m"), tdoc=_doc(cols, "t"))
 
 
 def merge(spec: TableSpec) -> sql.Composed:
@@ -183,10 +196,13 @@ def upsert(spec: TableSpec) -> sql.Composed:
 
 def refresh_metadata(spec: TableSpec) -> sql.Composed:
     """Rows whose business values did not change but whose source bookkeeping did
-    (e.g. the source now holds the value back-propagation copied there): silent update."""
+    (e.g. the source now holds the value back-propagation copied there): silent update.
+    ``%(keys)s``, the batch's keys, gives the planner an index condition on the target (a join
+    alone lets it hash the whole target: its statistics do not know this transaction's rows)."""
     meta = ["source_id", "source_updated_at", "row_hash", "source_preserved"]
     return sql.SQL(
         "UPDATE {target} t SET {sets} FROM {merged} m WHERE t.sync_key = m.sync_key "
+        "AND t.sync_key = ANY (%(keys)s::text[]) "
         "AND ({tcols}) IS DISTINCT FROM ({mcols})").format(
         target=I(spec.target), merged=I(MERGED),
         sets=sql.SQL(", ").join(sql.SQL("{c} = m.{c}").format(c=I(c)) for c in meta),
