@@ -42,6 +42,7 @@ from trafico_lib.tables import get_table  # noqa: E402
 
 OWNERS = ["MSCU", "MSKU", "TCNU", "CSQU", "GYOU", "RIPU", "SURU", "TGHU"]
 SCENARIOS = ("full", "noop", "inc_ts", "inc_hash")
+SETTLED = "2026-11-01 00:00:00+00"
 
 
 def rows(n: int, seed: int = 7):
@@ -73,9 +74,11 @@ def load(url: str, n: int) -> float:
         c.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
         apply_migrations(c)
         create_source_tables(c)
-        with c.cursor() as cur, cur.copy(psycopg.sql.SQL("COPY arribos ({}) FROM STDIN").format(_cols(spec))) as cp:
+        # changed a day ago: outside the incremental look-back, as a settled table is
+        with c.cursor() as cur, cur.copy(psycopg.sql.SQL("COPY arribos ({}, updated_at) FROM STDIN").format(
+                _cols(spec))) as cp:
             for r in rows(n):
-                cp.write_row(r)
+                cp.write_row((*r, SETTLED))
         c.execute("CREATE TABLE floor_copy AS SELECT * FROM traficov2_arribos WITH NO DATA")
         t0 = time.perf_counter()
         with c.cursor() as cur, cur.copy(psycopg.sql.SQL("COPY floor_copy ({}) FROM STDIN").format(_cols(spec))) as cp:
