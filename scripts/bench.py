@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
@@ -42,7 +43,7 @@ from trafico_lib.tables import get_table  # noqa: E402
 
 OWNERS = ["MSCU", "MSKU", "TCNU", "CSQU", "GYOU", "RIPU", "SURU", "TGHU"]
 SCENARIOS = ("full", "noop", "inc_ts", "inc_hash")
-SETTLED = "2026-11-01 00:00:00+00"
+SETTLED = datetime(2026, 10, 1, tzinfo=timezone.utc)  # row i changed at SETTLED + i seconds
 
 
 def rows(n: int, seed: int = 7):
@@ -74,11 +75,11 @@ def load(url: str, n: int) -> float:
         c.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
         apply_migrations(c)
         create_source_tables(c)
-        # changed a day ago: outside the incremental look-back, as a settled table is
+        # changed over past days: outside the incremental look-back, as a settled table is
         with c.cursor() as cur, cur.copy(psycopg.sql.SQL("COPY arribos ({}, updated_at) FROM STDIN").format(
                 _cols(spec))) as cp:
-            for r in rows(n):
-                cp.write_row((*r, SETTLED))
+            for i, r in enumerate(rows(n)):
+                cp.write_row((*r, SETTLED + timedelta(seconds=i)))
         c.execute("CREATE TABLE floor_copy AS SELECT * FROM traficov2_arribos WITH NO DATA")
         t0 = time.perf_counter()
         with c.cursor() as cur, cur.copy(psycopg.sql.SQL("COPY floor_copy ({}) FROM STDIN").format(_cols(spec))) as cp:
