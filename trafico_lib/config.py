@@ -167,6 +167,11 @@ class Config(_Model):
     def table(self, name: str) -> TableSettings:
         return self.sync_settings.get(name) or TableSettings()
 
+    def preserve_fields(self, name: str) -> list[str]:
+        """A table's preserved fields: its configured ``preserve_fields``, else the registry's."""
+        configured = self.table(name).preserve_fields
+        return list(configured if configured is not None else TABLES[name].preserve_fields)
+
     @property
     def base_dir(self) -> Path:
         return Path(self.source_path).resolve().parent if self.source_path else Path.cwd()

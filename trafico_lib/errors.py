@@ -60,8 +60,13 @@ class TableLocked(SyncFailed):
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
+def strip_ansi(text: str) -> str:
+    """Text without terminal colour codes (IPython's tracebacks carry them)."""
+    return _ANSI.sub("", text)
+
+
 def _first_line(text: str) -> str:
-    for line in _ANSI.sub("", text).strip().splitlines():
+    for line in strip_ansi(text).strip().splitlines():
         if line.strip():
             return line.strip()
     return ""

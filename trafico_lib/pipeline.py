@@ -64,8 +64,7 @@ class RunContext:
 
     @property
     def preserve(self) -> list[str]:
-        return list(self.settings.preserve_fields if self.settings.preserve_fields is not None
-                    else self.spec.preserve_fields)
+        return self.cfg.preserve_fields(self.spec.name)
 
 
 def start(table: str, *, mode: str = "incremental", dry_run: bool = False, config_path: str | None = None,

@@ -26,17 +26,11 @@ def selected_tables(table: str | None) -> list[str]:
         raise UsageError(f"unknown table {table!r}; valid tables: {', '.join(TABLES)}") from None
 
 
-def preserve_fields(cfg) -> dict[str, list[str]]:
-    """Each table's preserved fields (the manual-edit trigger's arguments)."""
-    return {n: (cfg.table(n).preserve_fields if cfg.table(n).preserve_fields is not None
-                else list(spec.preserve_fields)) for n, spec in TABLES.items()}
-
-
 def cmd_init_db(cfg, args) -> int:
     from ..schema import migrations
     from ..stores import open_store
     store = open_store(cfg)
-    applied = store.init_schema(preserve_fields(cfg))
+    applied = store.init_schema({n: cfg.preserve_fields(n) for n in TABLES})
     total = len(migrations())
     if args.json:
         print_json({"database": store.name, "store": store.kind, "applied": applied, "migrations": total})

@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..runner.runs import shown_path
+
 _COUNTS = ("inserted", "updated", "errors", "unchanged", "rejected", "deactivated")
 
 
@@ -41,16 +43,6 @@ def format_back_propagation(results: list[dict], *, dry_run: bool) -> str:
         lines.append(f"{r['table']}: {r.get('rows_updated', 0)} source rows updated"
                      + (f"  error: {r['error']}" if r.get("error") else ""))
     return "\n".join(lines)
-
-
-def shown_path(path: str | Path | None) -> str | None:
-    """A path as shown to people: relative to the current folder when under it."""
-    if path is None:
-        return None
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def format_archive(outputs: Iterable[str | Path]) -> str | None:

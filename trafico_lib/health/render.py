@@ -242,36 +242,37 @@ def _successful(history: pd.DataFrame) -> pd.DataFrame:
     return history[history["operation"] == "SYNC"]
 
 
-def plot_rows_changed(history: pd.DataFrame, days: int):
-    """Rows changed per run and table (a matplotlib figure); ``history`` from :func:`lag_history`."""
+def _lines_per_table(runs: pd.DataFrame, column: str, ylabel: str, title: str):
+    """A figure with one line of ``column`` over time per table: (fig, ax)."""
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(9, 3.5))
+    for name, part in runs.groupby("table"):
+        ax.plot(part["sync_timestamp"], part[column], marker="o", label=name)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.autofmt_xdate()
+    return fig, ax
+
+
+def plot_rows_changed(history: pd.DataFrame, days: int):
+    """Rows changed per run and table (a matplotlib figure); ``history`` from :func:`lag_history`."""
     ok = _successful(history)
-    for name, part in ok.groupby("table"):
-        ax.plot(part["sync_timestamp"], part["rows_changed"], marker="o", label=name)
+    fig, ax = _lines_per_table(ok, "rows_changed", "rows changed", f"Rows changed per run, last {days} days")
     if ok.empty:
         ax.text(0.5, 0.5, "no runs yet", ha="center", va="center", transform=ax.transAxes)
     else:
         ax.legend(fontsize="small")
-    ax.set_ylabel("rows changed")
-    ax.set_title(f"Rows changed per run, last {days} days")
-    fig.autofmt_xdate()
     fig.tight_layout()
     return fig
 
 
 def plot_lag(history: pd.DataFrame, max_lag_hours: float, days: int):
     """Hours between each table's successive successful syncs, with the configured maximum."""
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(9, 3.5))
     lagged = _successful(history).dropna(subset=["lag_hours"])
-    for name, part in lagged.groupby("table"):
-        ax.plot(part["sync_timestamp"], part["lag_hours"], marker="o", label=name)
+    fig, ax = _lines_per_table(lagged, "lag_hours", "hours since previous sync",
+                               f"Sync lag per table, last {days} days")
     ax.axhline(max_lag_hours, color="red", linestyle="--", linewidth=1, label="maximum")
     ax.legend(fontsize="small")
-    ax.set_ylabel("hours since previous sync")
-    ax.set_title(f"Sync lag per table, last {days} days")
-    fig.autofmt_xdate()
     fig.tight_layout()
     return fig
 

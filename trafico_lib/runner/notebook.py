@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..errors import strip_ansi
 
 
 RESULT_MIME = "application/vnd.trafico.result+json"
@@ -89,9 +90,5 @@ def find_failure(nb) -> CellFailure | None:
             first = first[:67] + "..."
         step = cell.get("id") or f"cell {i + 1}"
         return CellFailure(cell.get("execution_count"), step, first, err.get("ename", "Error"),
-                           _strip_ansi(err.get("evalue", "")))
+                           strip_ansi(err.get("evalue", "")))
     return None
-
-
-def _strip_ansi(text: str) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)

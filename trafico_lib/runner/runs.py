@@ -18,12 +18,12 @@ HEALTH_NOTEBOOK = "health_check"
 BACKPROP_NOTEBOOK = "back_propagate"
 
 
-def _rel(path: Path | None) -> str | None:
+def shown_path(path: str | Path | None) -> str | None:
     """A path as shown to people: relative to the current folder when under it."""
     if path is None:
         return None
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
 
@@ -126,7 +126,7 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
         if run.error and run.result is None and not dry_run:
             _record_failure(cfg, table, run_id, mode, res["error"], res["notebook"])
         _progress(progress, f"  {table}: {res['status']} in {run.duration_seconds:.1f} s"
-                  + (f" -> {_rel(run.output)}" if run.output else ""))
+                  + (f" -> {shown_path(run.output)}" if run.output else ""))
         results.append(res)
     return results
 
@@ -143,7 +143,7 @@ def run_back_propagate_notebook(cfg, table: str | None = None, *, dry_run: bool 
     _progress(progress, f"running {BACKPROP_NOTEBOOK}{' (dry-run)' if dry_run else ''} ...")
     run = execute(cfg, BACKPROP_NOTEBOOK, params, run_id=run_id)
     _progress(progress, f"  {'ok' if run.ok else 'failed'} in {run.duration_seconds:.1f} s"
-              + (f" -> {_rel(run.output)}" if run.output else ""))
+              + (f" -> {shown_path(run.output)}" if run.output else ""))
     results = list((run.result or {}).get("results", []))
     if run.error:
         results.append({"table": table or "all", "run_id": run_id, "dry_run": dry_run, "status": "error",
@@ -161,5 +161,5 @@ def run_health_notebook(cfg, *, config_path: str | None = None, run_id: str | No
     _progress(progress, f"running {HEALTH_NOTEBOOK} ...")
     run = execute(cfg, HEALTH_NOTEBOOK, {"config_path": _config_param(cfg, config_path)}, run_id=run_id)
     _progress(progress, f"  {'ok' if run.ok else 'failed'} in {run.duration_seconds:.1f} s"
-              + (f" -> {_rel(run.output)}" if run.output else ""))
+              + (f" -> {shown_path(run.output)}" if run.output else ""))
     return run

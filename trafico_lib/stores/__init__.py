@@ -1,5 +1,5 @@
 """Stores: where the TráficoV2 tables live (DESIGN §6)."""
-from .postgres import PostgresStore, StoreError, describe_url
+from .postgres import PostgresStore, StoreError
 
 
 def open_store(cfg) -> PostgresStore:
@@ -7,4 +7,4 @@ def open_store(cfg) -> PostgresStore:
     return PostgresStore.from_config(cfg)
 
 
-__all__ = ["PostgresStore", "StoreError", "describe_url", "open_store"]
+__all__ = ["PostgresStore", "StoreError", "open_store"]

@@ -11,7 +11,6 @@ anything else from the database is :class:`~trafico_lib.errors.SyncFailed`.
 """
 from __future__ import annotations
 
-import logging
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Iterator
@@ -27,8 +26,6 @@ from ..tables import TableSpec
 from .embedded import embedded_url
 from .pg import backprop, lock, merge, record, retention, source
 
-_log = logging.getLogger(__name__)
-
 # SQLSTATEs worth another try: connection exceptions (class 08), the server shutting down or
 # starting (57P01-57P03), serialization failures and deadlocks.
 _TRANSIENT_CLASSES = ("08",)
@@ -37,11 +34,6 @@ _TRANSIENT_STATES = {"57P01", "57P02", "57P03", "40001", "40P01"}
 
 class StoreError(TransientError):
     """The database could not be reached; the message carries no secret."""
-
-
-def describe_url(url: str) -> str:
-    """A printable name for a connection string (URL or key=value): host/dbname, never the password."""
-    return describe_conninfo(url)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -80,7 +72,7 @@ class PostgresStore:
 
     @property
     def name(self) -> str:
-        return "embedded PostgreSQL" if self.embedded else describe_url(self._url)
+        return "embedded PostgreSQL" if self.embedded else describe_conninfo(self._url)
 
     @property
     def url(self) -> str:
@@ -141,10 +133,6 @@ class PostgresStore:
         with self.transaction() as conn:
             return source.read_source(conn, spec, mode=mode, state=state, lookback=lookback,
                                       updated_column=updated_column)
-
-    def source_columns(self, spec: TableSpec) -> list[str]:
-        with self.transaction() as conn:
-            return source.source_columns(conn, spec.source)
 
     def read_target(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame:
         with self.transaction() as conn, conn.cursor() as cur:
