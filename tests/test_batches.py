@@ -1,5 +1,11 @@
-"""Batches on the direct path: the work per batch is constant whatever ran before it, and the
-batch size changes how the rows travel, never what lands in the target."""
+"""The direct path at scale: the source is read in chunks (one server-side cursor), staged in
+the database, and merged in slices. The work per slice is constant whatever ran before it,
+every source row is read exactly once across chunk boundaries, and neither the chunk size
+nor the batch size changes what lands in the target.
+
+Small slices and chunks come from patching ``STATEMENT_ROWS`` and ``database.chunk_rows`` to a
+few dozen rows, so a table of 1,200 rows crosses many boundaries; the statements still run on
+the real server."""
 from __future__ import annotations
 
 import psycopg
@@ -31,8 +37,15 @@ def source(conn):
     return conn
 
 
-def _cfg(make_config, db_url, batch_size: int):
-    return make_config({"sync_settings": {"arribos": {"batch_size": batch_size}}}, db_url=db_url)
+def _cfg(make_config, db_url, batch_size: int, chunk_rows: int = 50_000):
+    return make_config({"sync_settings": {"arribos": {"batch_size": batch_size}},
+                        "database": {"chunk_rows": chunk_rows}}, db_url=db_url)
+
+
+@pytest.fixture
+def small_slices(monkeypatch):
+    from trafico_lib.stores.pg import merge
+    monkeypatch.setattr(merge, "STATEMENT_ROWS", 50)
 
 
 class StatementSpy:
@@ -62,7 +75,7 @@ def _text(query, cur) -> str:
     return query.as_string(cur) if hasattr(query, "as_string") else str(query)
 
 
-def test_each_batch_sends_the_same_statements_and_no_ddl(source, make_config, db_url, monkeypatch):
+def test_each_batch_sends_the_same_statements_and_no_ddl(source, make_config, db_url, monkeypatch, small_slices):
     cfg = _cfg(make_config, db_url, 50)
     spy = StatementSpy(monkeypatch)
     marks: list[int] = []
@@ -77,7 +90,7 @@ def test_each_batch_sends_the_same_statements_and_no_ddl(source, make_config, db
     assert ddl == []
 
 
-def test_the_sync_holds_the_same_locks_after_many_batches(source, make_config, db_url):
+def test_the_sync_holds_the_same_locks_after_many_batches(source, make_config, db_url, small_slices):
     """Temp tables re-created per batch piled up locks until 'out of shared memory'."""
     cfg = _cfg(make_config, db_url, 50)
     locks: list[int] = []
@@ -92,17 +105,20 @@ def test_the_sync_holds_the_same_locks_after_many_batches(source, make_config, d
     assert max(locks) == min(locks), locks
 
 
-def test_batch_size_changes_nothing_in_the_result(source, make_config, db_url):
-    """The same source synced with 50-row and 5,000-row batches (a full run, desk edits and
-    source edits, an incremental run) leaves the same target and the same recorded changes."""
+def test_batch_size_changes_nothing_in_the_result(source, make_config, db_url, monkeypatch):
+    """The same source synced with 50-row slices and 97-row chunks, and with 5,000-row batches
+    in one chunk (a full run, desk edits and source edits, an incremental run) leaves the same
+    target and the same recorded changes."""
+    from trafico_lib.stores.pg import merge
     source.execute("CREATE TABLE arribos_as_loaded AS SELECT * FROM arribos")
     results = {}
-    for batch_size in (50, 5000):
+    for batch_size, chunk_rows in ((50, 97), (5000, 50_000)):
+        monkeypatch.setattr(merge, "STATEMENT_ROWS", batch_size)
         with psycopg.connect(db_url, autocommit=True) as c:
             c.execute("TRUNCATE traficov2_arribos, traficov2_sync_changes, traficov2_sync_log, "
                       "traficov2_sync_state, traficov2_sync_rejects, arribos")
             c.execute("INSERT INTO arribos SELECT * FROM arribos_as_loaded")
-        cfg = _cfg(make_config, db_url, batch_size)
+        cfg = _cfg(make_config, db_url, batch_size, chunk_rows)
         first = P.run_table("arribos", mode="full", cfg=cfg)
         with psycopg.connect(db_url, autocommit=True) as c:
             c.execute("""UPDATE traficov2_arribos SET "Chofer" = 'MESA' WHERE sync_key IN
@@ -123,30 +139,79 @@ def test_batch_size_changes_nothing_in_the_result(source, make_config, db_url):
 
 def test_no_batch_statement_scans_the_target(source, make_config, db_url):
     """With many rows written earlier in the same transaction (statistics cannot know them),
-    each batch statement still reaches the target through its key index."""
-    from datetime import datetime, timezone
-
+    each slice's statements still reach the target through its key index."""
     from trafico_lib.stores.pg import sql as q
-    from trafico_lib.stores.pg.merge import create_work_tables, load_stage
     cfg = _cfg(make_config, db_url, 50)
     ctx = P.start("arribos", mode="full", cfg=cfg)
     val = P.validate(ctx, P.normalize(ctx, P.extract(ctx)))
-    stg = P.stage(ctx, P.enrich(ctx, val), val)
-    spec, preserve, started = ctx.spec, ctx.preserve, datetime.now(timezone.utc)
-    with psycopg.connect(db_url, prepare_threshold=None) as c, c.transaction(force_rollback=True):
-        create_work_tables(c, spec, preserve, started)
-        # the rows "written before": 30,000 in the target, uncommitted, unknown to the statistics
-        c.execute(f"INSERT INTO {spec.target} (sync_key, \"Contenedor\") "
-                  "SELECT 'K' || g, 'K' || g FROM generate_series(1, 30000) g")
-        c.execute(q.truncate_work_tables())
-        batch = stg.frame.iloc[:50]
-        load_stage(c, spec, batch)
-        plans = {}
-        for name, stmt, params in (("fill", q.fill_merged(spec, preserve, started), None),
-                                   ("merge", q.merge(spec), {"run_id": "x"}),
-                                   ("refresh", q.refresh_metadata(spec), {"keys": batch["sync_key"].tolist()})):
-            plans[name] = "\n".join(r[0] for r in c.execute(psycopg.sql.SQL("EXPLAIN ") + stmt, params))
-            c.execute(stmt, params)
+    P.stage(ctx, P.enrich(ctx, val), val)
+    P.stage_remaining(ctx)
+    spec, preserve, started, c = ctx.spec, ctx.preserve, ctx.run_started, ctx.staging.conn
+    plans = {}
+    try:
+        with c.transaction(force_rollback=True):
+            c.execute(q.create_merged(spec, preserve, started))
+            # the rows "written before": 30,000 in the target, uncommitted, unknown to the statistics
+            c.execute(f"INSERT INTO {spec.target} (sync_key, \"Contenedor\") "
+                      "SELECT 'K' || g, 'K' || g FROM generate_series(1, 30000) g")
+            c.execute(q.truncate_merged())
+            for name, stmt, params in (("fill", q.fill_merged(spec, preserve, started), {"lo": 1, "hi": 50}),
+                                       ("merge", q.merge(spec), {"run_id": "x"}),
+                                       ("refresh", q.refresh_metadata(spec), None)):
+                plans[name] = "\n".join(r[0] for r in c.execute(psycopg.sql.SQL("EXPLAIN ") + stmt, params))
+                c.execute(stmt, params)
+    finally:
+        ctx.close()
     for name, plan in plans.items():
         assert f"Seq Scan on {spec.target}" not in plan, (name, plan)
-        assert "traficov2_arribos_sync_key_key" in plan, (name, plan)
+        assert "traficov2_arribos_sync_key_key" in plan or "traficov2_arribos_pkey" in plan, (name, plan)
+
+
+def test_chunked_read_returns_every_source_row_exactly_once(source, make_config, db_url):
+    """Chunks of 7 rows: every source id once, in order, ``_row`` continuing across chunks;
+    rows changed, added or deleted by someone else while the chunks are read do not show
+    (one snapshot), and the read is released after the last chunk."""
+    cfg = _cfg(make_config, db_url, 50, chunk_rows=7)
+    ctx = P.start("arribos", mode="full", cfg=cfg)
+    ex = P.extract(ctx)
+    assert len(ex.frame) == 7 and ex.more
+    with psycopg.connect(db_url, autocommit=True) as other:  # while the first chunk is being looked at
+        other.execute("""UPDATE arribos SET "Contenedor" = 'CHANGED', "Cliente" = 'changed' WHERE id = 500""")
+        other.execute("DELETE FROM arribos WHERE id = 900")
+        other.execute("""INSERT INTO arribos ("Contenedor") VALUES ('NEW')""")
+    chunks = list(ex.chunks())
+    ctx.close()
+    ids = [int(i) for c in chunks for i in c["_source_id"]]
+    assert ids == list(range(1, N + 1))
+    assert [len(c) for c in chunks[:-1]] == [7] * (len(chunks) - 1) and len(chunks) == -(-N // 7)
+    rows = [r for c in chunks for r in c["_row"]]
+    assert rows == list(range(1, N + 1))
+    row_500 = next(c for c in chunks if "500" in set(c["_source_id"])).set_index("_source_id").loc["500"]
+    assert row_500["Contenedor"] != "CHANGED" and ex.read == N
+    with psycopg.connect(db_url, autocommit=True) as mon:  # the cursor's connection is gone
+        assert mon.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'trafico' "
+                           "AND state LIKE 'idle in transaction%'").fetchone()[0] == 0
+
+
+def test_duplicate_keys_across_chunks_latest_wins(source, make_config, db_url):
+    """A key repeated in different chunks: the later source row wins, exactly as when the whole
+    source fits one chunk, and the superseded row is named (by source id) in the log row."""
+    dup_of = {5: 12, 30: 31, 700: 1190}  # (earlier id, later id with the same container)
+    for early, late in dup_of.items():
+        source.execute('UPDATE arribos SET "Contenedor" = (SELECT "Contenedor" FROM arribos WHERE id = %s), '
+                       '"Cliente" = %s WHERE id = %s', (early, f"late {late}", late))
+    outcomes = {}
+    for chunk_rows in (10, 50_000):
+        source.execute("TRUNCATE traficov2_arribos, traficov2_sync_log, traficov2_sync_state, traficov2_sync_changes")
+        res = P.run_table("arribos", mode="full", cfg=_cfg(make_config, db_url, 50, chunk_rows=chunk_rows))
+        assert res.status == "ok", res.error
+        rows = source.execute('SELECT sync_key, source_id, "Cliente" FROM traficov2_arribos ORDER BY 1').fetchall()
+        log = source.execute("SELECT details FROM traficov2_sync_log").fetchone()[0]
+        outcomes[chunk_rows] = (rows, res.counts, sorted(d["source_id"] for d in log["duplicates"]))
+    rows, counts, dups = outcomes[10]
+    assert counts["duplicates"] == 3 and counts["inserted"] == N - 3
+    assert dups == sorted(str(e) for e in dup_of)
+    by_source = {r[1]: r[2] for r in rows}
+    assert all(by_source[str(late)] == f"late {late}" for late in dup_of.values())
+    assert not set(str(e) for e in dup_of) & set(by_source)
+    assert outcomes[10] == outcomes[50_000]

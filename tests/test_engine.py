@@ -342,25 +342,26 @@ def test_a_desk_edit_landing_between_merge_and_write_is_not_overwritten(src, cfg
     from datetime import datetime, timezone
 
     from trafico_lib.stores.pg import sql as q
-    from trafico_lib.stores.pg.merge import create_work_tables, load_stage
     insert(src, "arribos", ARRIBOS)
     run(cfg)
     src.execute("""UPDATE arribos SET "Chofer" = 'FUENTE', "Cliente" = 'X', updated_at = now()
                    WHERE "Contenedor" = 'MSCU-123456-6'""")
     ctx = P.start("arribos", mode="incremental", cfg=cfg)
-    ex = P.extract(ctx)
-    val = P.validate(ctx, P.normalize(ctx, ex))
-    stg = P.stage(ctx, P.enrich(ctx, val), val)
-    spec = TABLES["arribos"]
-    with psycopg.connect(db_url) as c, c.transaction():
-        c.execute("SET LOCAL trafico.sync = 'on'")
-        started = datetime.now(timezone.utc)
-        create_work_tables(c, spec, ["Chofer", "Estado"], started)
-        load_stage(c, spec, stg.frame)
-        c.execute(q.fill_merged(spec, ["Chofer", "Estado"], started))
-        # the traffic desk saves a driver now, in its own transaction
-        src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'MESA' WHERE sync_key = 'MSCU1234566'""")
-        written = c.execute(q.merge(spec), {"run_id": "race"}).fetchall()
+    val = P.validate(ctx, P.normalize(ctx, P.extract(ctx)))
+    P.stage(ctx, P.enrich(ctx, val), val)
+    stg = P.stage_remaining(ctx)
+    spec, c = TABLES["arribos"], ctx.staging.conn
+    try:
+        with c.transaction():
+            c.execute("SET LOCAL trafico.sync = 'on'")
+            started = datetime.now(timezone.utc)
+            c.execute(q.create_merged(spec, ["Chofer", "Estado"], started))
+            c.execute(q.fill_merged(spec, ["Chofer", "Estado"], started), {"lo": 1, "hi": stg.rows})
+            # the traffic desk saves a driver now, in its own transaction
+            src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'MESA' WHERE sync_key = 'MSCU1234566'""")
+            written = c.execute(q.merge(spec), {"run_id": "race"}).fetchall()
+    finally:
+        ctx.close()
     assert written == []  # the edited row was left for the next run
     assert dict((r[0], r[1]) for r in target(src))["MSCU1234566"] == "MESA"
     assert src.execute("SELECT count(*) FROM traficov2_sync_changes WHERE run_id = 'race'").fetchone()[0] == 0

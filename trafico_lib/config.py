@@ -119,6 +119,7 @@ class Database(_Model):
     lock_timeout_seconds: float = Field(5.0, ge=0)
     lookback_minutes: float = Field(10.0, ge=0)
     connect_timeout_seconds: int = Field(5, gt=0)
+    chunk_rows: int = Field(50_000, gt=0)  # source rows read and processed at a time (bounds memory)
 
 
 class Supabase(_Model):

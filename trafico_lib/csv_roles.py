@@ -43,7 +43,8 @@ class CrossCheck:
                 "sample": self.differences.head(SAMPLE).to_dict("records"), "note": self.note}
 
 
-def _keys(frame: pd.DataFrame, spec: TableSpec, key: list[str] | None) -> set[str]:
+def keys_of(frame: pd.DataFrame, spec: TableSpec, key: list[str] | None = None) -> set[str]:
+    """The keys a normalized frame holds, as the cross-check compares them (bookings for slots)."""
     from .engine.stage import build_sync_key
     if spec.slots:  # slots: compare their groups (bookings)
         values = frame[spec.slots.group]
@@ -52,9 +53,10 @@ def _keys(frame: pd.DataFrame, spec: TableSpec, key: list[str] | None) -> set[st
     return {v for v in values if isinstance(v, str) and v}
 
 
-def cross_check(cfg, spec: TableSpec, source_norm: pd.DataFrame, run_date: date,
+def cross_check(cfg, spec: TableSpec, source_keys: set[str], run_date: date,
                 key: list[str] | None = None) -> CrossCheck:
-    """Compare the source's keys with the CSV export's keys (normalized the same way)."""
+    """Compare the source's keys (:func:`keys_of` each normalized chunk) with the CSV export's
+    keys (normalized the same way)."""
     from .normalize import normalize_frame
     from .sources.csv import read_table_csv
     path = cfg.csv_path(spec.csv_file_key)
@@ -64,7 +66,7 @@ def cross_check(cfg, spec: TableSpec, source_norm: pd.DataFrame, run_date: date,
         exported = normalize_frame(read_table_csv(cfg, spec), spec, run_date).frame
     except Exception as exc:  # a broken export is reported, never fatal to the sync
         return CrossCheck(str(path), note=f"CSV export unreadable: {exc}")
-    src, csv = _keys(source_norm, spec, key), _keys(exported, spec, key)
+    src, csv = source_keys, keys_of(exported, spec, key)
     rows = [(k, "source") for k in sorted(src - csv)] + [(k, "csv") for k in sorted(csv - src)]
     return CrossCheck(str(path), pd.DataFrame(rows, columns=["key", "present_in"]))
 

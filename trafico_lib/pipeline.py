@@ -1,16 +1,22 @@
 """One table's run, step by step (DESIGN §4): the library API the notebooks tell as a story.
 
     ctx = start("arribos", mode="full")
-    ex = extract(ctx)             # source delta, text as it is in the source
+    ex = extract(ctx)             # source delta, text as it is in the source (first chunk)
     norm = normalize(ctx, ex)     # typed, trimmed, placeholders gone (+ issues)
-    chk = cross_check(ctx, ex, norm)  # source vs its CSV export (reported, never blocks)
     val = validate(ctx, norm)     # Great Expectations suite: valid / rejected / warnings
-    save_validation(ctx, val)     # kept for the Data Docs health report
     enr = enrich(ctx, val)        # expo slots, Realizado status
-    stg = stage(ctx, enr, val)    # one row per sync_key, hashes, unchanged rows set aside
+    staged = stage(ctx, enr, val) # one row per sync_key, hashed, into the run's staging
+    stg = stage_remaining(ctx)    # the other chunks through the same steps; latest wins across
+                                  # chunks; rows identical to the target set aside
+    chk = cross_check(ctx)        # source keys vs the CSV export (reported, never blocks)
+    save_validation(ctx)          # the run's one validation result, for the Data Docs
     pl = plan(ctx, stg)           # inserts, field diffs, deactivations (writes nothing)
-    res = apply(ctx, stg, val, ex=ex, check=chk)  # batches, retries, lock, log, changes, rejects, state
-                                  # + today's CSV backup of the target
+    res = apply(ctx, stg, check=chk)  # lock, merge, log, changes, rejects, state; CSV backup
+
+A source larger than ``database.chunk_rows`` is read and processed a chunk at a time (one
+server-side cursor, one snapshot), so memory holds one chunk whatever the table's size;
+``ex`` is the first chunk and ``stage_remaining`` runs the others through the very same
+steps. The staged rows wait in the database, where plan and apply both read them.
 
 ``run_table`` does all of it in one call (``--no-notebook`` and the tests).
 """
@@ -29,8 +35,9 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from .config import Config, TableSettings, load_config
 from .engine.extract import Extract, extract_csv
 from .engine.plan import MergeOutcome, Plan, rejects_json
-from .engine.stage import Staged, build_sync_key, drop_unchanged, stage as stage_rows
+from .engine.stage import Staged, build_sync_key, stage as stage_rows
 from .errors import SyncFailed, TableLocked, TransientError, UsageError, one_line
+from .rules.totals import ValidationTotals
 from .stores import open_store
 from .stores.base import Store
 from .tables import TABLES, TableSpec, get_table
@@ -46,6 +53,16 @@ def new_run_id(now: datetime | None = None) -> str:
 
 
 @dataclass
+class RunTotals:
+    """What the chunks of one run add up to (nothing here grows with the rows kept)."""
+    validation: ValidationTotals = field(default_factory=ValidationTotals)
+    rejects: list[dict] = field(default_factory=list)      # rows validation blocked
+    duplicates: list[pd.DataFrame] = field(default_factory=list)  # superseded inside a chunk
+    source_keys: set[str] | None = None                    # for the cross-check, when it applies
+    chunks: int = 0
+
+
+@dataclass
 class RunContext:
     cfg: Config
     spec: TableSpec
@@ -57,6 +74,10 @@ class RunContext:
     run_started: datetime
     notebook: str | None = None
     state: dict = field(default_factory=dict)
+    extract: Extract | None = None    # this run's source read
+    staging: Any = None               # the store's staging (stores.base.Staging), opened by stage()
+    totals: RunTotals = field(default_factory=RunTotals)
+    exits: Any = None                 # exit records, loaded once per run
 
     @property
     def run_date(self) -> date:
@@ -65,6 +86,14 @@ class RunContext:
     @property
     def preserve(self) -> list[str]:
         return self.cfg.preserve_fields(self.spec.name)
+
+    def close(self) -> None:
+        """Release the source cursor and the staging (their connections)."""
+        if self.extract is not None:
+            self.extract.close()
+        if self.staging is not None:
+            self.staging.close()
+            self.staging = None
 
 
 def start(table: str, *, mode: str = "incremental", dry_run: bool = False, config_path: str | None = None,
@@ -89,20 +118,34 @@ def start(table: str, *, mode: str = "incremental", dry_run: bool = False, confi
 # ---- the steps ------------------------------------------------------------------------------
 
 def extract(ctx: RunContext) -> Extract:
+    """The source delta; its first chunk is ``frame``, the rest come through ``stage_remaining``.
+
+    A table read whole (its slots are assigned per booking over all its rows) comes in one chunk.
+    """
+    ctx.close()
+    ctx.totals = RunTotals()
     if ctx.settings.source == "csv":
-        return extract_csv(ctx.cfg, ctx.spec)
-    lookback = timedelta(minutes=ctx.cfg.database.lookback_minutes)
-    mode = "full" if ctx.spec.read_whole else ctx.mode
-    try:
-        return ctx.store.read_source(ctx.spec, mode=mode, state=ctx.state, lookback=lookback,
-                                     updated_column=ctx.settings.updated_column)
-    except SyncFailed as exc:
-        raise SyncFailed(f"{ctx.spec.name}: {exc}") from exc
+        ex = extract_csv(ctx.cfg, ctx.spec)
+    else:
+        lookback = timedelta(minutes=ctx.cfg.database.lookback_minutes)
+        mode = "full" if ctx.spec.read_whole else ctx.mode
+        chunk_rows = None if ctx.spec.read_whole else ctx.cfg.database.chunk_rows
+        try:
+            ex = ctx.store.read_source(ctx.spec, mode=mode, state=ctx.state, lookback=lookback,
+                                       updated_column=ctx.settings.updated_column, chunk_rows=chunk_rows)
+        except SyncFailed as exc:
+            raise type(exc)(f"{ctx.spec.name}: {exc}") from exc
+    ctx.extract = ex
+    if _cross_check_applies(ctx, ex):
+        ctx.totals.source_keys = set()
+    return ex
 
 
-def normalize(ctx: RunContext, ex: Extract):
+def normalize(ctx: RunContext, ex: Extract | pd.DataFrame):
+    """One chunk typed and cleaned (``ex``: the Extract's first chunk, or a later chunk)."""
     from .normalize import normalize_frame
-    return normalize_frame(ex.frame, ctx.spec, ctx.run_date)
+    frame = ex.frame if isinstance(ex, Extract) else ex
+    return normalize_frame(frame, ctx.spec, ctx.run_date)
 
 
 def validate(ctx: RunContext, norm):
@@ -110,13 +153,17 @@ def validate(ctx: RunContext, norm):
     return run_rules(norm.frame, ctx.spec, ctx.cfg, issues=norm.issues)
 
 
-def save_validation(ctx: RunContext, val):
-    """Keep this run's validation results for the Data Docs site (not on a dry-run)."""
+def save_validation(ctx: RunContext, val=None):
+    """Keep this run's one validation result (every chunk's counts summed) for the Data Docs
+    site; not on a dry-run. Call it once every chunk is staged."""
     if ctx.dry_run:
         return None
     from .docs import save_validation as save
+    totals = ctx.totals.validation
+    if val is not None and not totals:
+        totals.add(val)
     try:
-        return save(ctx.cfg, ctx.spec.name, ctx.run_id, val)
+        return save(ctx.cfg, ctx.spec.name, ctx.run_id, totals.to_json(), gx_result=totals.gx_result)
     except Exception as exc:  # a report that cannot be written must not stop the sync
         log.warning("%s: validation results not saved for Data Docs: %s", ctx.spec.name, one_line(exc))
         return None
@@ -151,24 +198,30 @@ def enrich(ctx: RunContext, val, *, exits=None) -> Enriched:
         out.slots = slot_summary(out.frame, spec=ctx.spec)
     if s.status_validation and s.status.enabled:
         from .enrich.status import apply_status, load_exits
-        exits = exits if exits is not None else load_exits(ctx.cfg)
+        if exits is None:
+            if ctx.exits is None:  # once per run, whatever the number of chunks
+                ctx.exits = load_exits(ctx.cfg)
+                if ctx.exits.note:
+                    log.warning("%s: %s", ctx.spec.name, ctx.exits.note)
+            exits = ctx.exits
         out.status_note = exits.note
-        if exits.note:
-            log.warning("%s: %s", ctx.spec.name, exits.note)
         out.frame, out.status_matches = apply_status(out.frame, ctx.spec, exits, template=s.status.template)
     return out
 
 
-def cross_check(ctx: RunContext, ex: Extract, norm):
-    """External validation: the source's keys against the table's CSV export (never blocks).
+def _cross_check_applies(ctx: RunContext, ex: Extract) -> bool:
+    """CSV sources on, the source is the database, and this run reads the whole table (a
+    timestamp delta is not comparable with a full export)."""
+    return ctx.cfg.csv_sources.enabled and ctx.settings.source != "csv" and ex.since is None
 
-    Only when CSV sources are enabled, the source is the database, and this run read the
-    whole table (a timestamp delta is not comparable with a full export).
-    """
-    if not ctx.cfg.csv_sources.enabled or ctx.settings.source == "csv" or ex.since is not None:
+
+def cross_check(ctx: RunContext):
+    """External validation: the source's keys (every chunk's) against the table's CSV export
+    (never blocks); None when it does not apply. Call it once every chunk is staged."""
+    if ctx.totals.source_keys is None:
         return None
     from .csv_roles import cross_check as compare
-    return compare(ctx.cfg, ctx.spec, norm.frame, ctx.run_date, key=ctx.settings.key)
+    return compare(ctx.cfg, ctx.spec, ctx.totals.source_keys, ctx.run_date, key=ctx.settings.key)
 
 
 def write_backup(ctx: RunContext, result: "RunResult") -> str | None:
@@ -185,38 +238,73 @@ def write_backup(ctx: RunContext, result: "RunResult") -> str | None:
     return str(path) if path else None
 
 
-@dataclass
-class StageResult:
-    staged: Staged
-    skipped_unchanged: int
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        return self.staged.frame
-
-
 def stage(ctx: RunContext, enr: Enriched | pd.DataFrame, val=None, *,
-          rejected_keys: list[str] | None = None) -> StageResult:
-    """One row per key (latest wins), hashed; rows identical to the target set aside.
+          rejected_keys: list[str] | None = None) -> Staged:
+    """One chunk joins the run: one row per key (latest wins), hashed, into the run's staging.
 
     The keys of rows validation rejected (from ``val``, or given) still count as present in
     the source, so a full run never deactivates a target row just because its source row
-    is broken today.
+    is broken today. Call it once per chunk.
     """
     frame = enr.frame if isinstance(enr, Enriched) else enr
-    if rejected_keys is None and val is not None:
-        rejected_keys = [r["sync_key"] for r in _validation_rejects(val, ctx.spec, ctx.settings.key)]
+    rejects = _validation_rejects(val, ctx.spec, ctx.settings.key) if val is not None else []
+    if rejected_keys is None:
+        rejected_keys = [r["sync_key"] for r in rejects]
     staged = stage_rows(frame, ctx.spec, key=ctx.settings.key)
-    if rejected_keys:
-        staged.seen_keys = list(dict.fromkeys([*staged.seen_keys, *[k for k in rejected_keys if k]]))
-    stored = ctx.store.read_target(ctx.spec, ["sync_key", "row_hash", "activo"])
-    smaller, skipped = drop_unchanged(staged, stored)
-    return StageResult(smaller, skipped)
+    if ctx.staging is None:
+        ctx.staging = ctx.store.staging(ctx.spec, preserve=ctx.preserve, run_started=ctx.run_started,
+                                        run_id=ctx.run_id)
+    ctx.staging.add(staged, extra_keys=rejected_keys)
+    t = ctx.totals
+    t.chunks += 1
+    if val is not None:
+        t.validation.add(val)
+        if t.source_keys is not None:
+            from .csv_roles import keys_of
+            t.source_keys |= keys_of(pd.concat([val.valid, val.rejected]), ctx.spec, ctx.settings.key)
+    t.rejects.extend(rejects)
+    if len(staged.duplicates):
+        t.duplicates.append(staged.duplicates[["sync_key", "source_id"]])
+    return staged
+
+
+@dataclass
+class StageResult:
+    """Every chunk staged: what the merge will read."""
+    rows: int                      # rows to merge (new or changed)
+    skipped_unchanged: int         # rows identical to the target, set aside
+    duplicates: pd.DataFrame       # sync_key, source_id of each row a later one replaced
+    chunks: int
+    read: int                      # source rows read
+    plan: Plan | None = None       # once planned
+
+
+def stage_remaining(ctx: RunContext, *, on_chunk: Callable[[int, int], None] | None = None) -> StageResult:
+    """The source's other chunks through the same steps (none when it fitted one chunk);
+    then latest wins across chunks and rows the target already holds are set aside.
+
+    ``on_chunk(chunks_done, rows_read)`` after each chunk (progress in logs and bars).
+    """
+    ex = ctx.extract
+    if ctx.staging is None:  # the first chunk was never staged (a caller that starts here)
+        stage(ctx, enrich(ctx, (val := validate(ctx, normalize(ctx, ex)))), val)
+    for chunk in ex.chunks(first=False):
+        val = validate(ctx, normalize(ctx, chunk))
+        stage(ctx, enrich(ctx, val), val)
+        log.info("%s: chunk %d staged (%d rows read)", ctx.spec.name, ctx.totals.chunks, ex.read)
+        if on_chunk:
+            on_chunk(ctx.totals.chunks, ex.read)
+    staged = ctx.staging.finish()
+    dups = [d for d in [*ctx.totals.duplicates, staged.duplicates] if len(d)]
+    duplicates = (pd.concat(dups, ignore_index=True) if dups
+                  else pd.DataFrame(columns=["sync_key", "source_id"]))
+    return StageResult(staged.rows, staged.skipped_unchanged, duplicates, ctx.totals.chunks, ex.read)
 
 
 def plan(ctx: RunContext, stg: StageResult) -> Plan:
-    return ctx.store.plan(ctx.spec, stg.staged, preserve=ctx.preserve, run_started=ctx.run_started,
-                          full=ctx.mode == "full", skipped_unchanged=stg.skipped_unchanged)
+    """What apply would write, from the same staged rows (writes nothing)."""
+    stg.plan = ctx.staging.plan(full=ctx.mode == "full")
+    return stg.plan
 
 
 # ---- apply + record -------------------------------------------------------------------------
@@ -264,81 +352,118 @@ def _validation_rejects(val, spec: TableSpec, key: list[str] | None) -> list[dic
     return out
 
 
-def counts_of(ex: Extract | None, stg: StageResult, outcome: MergeOutcome, rejected: int) -> dict:
-    return {"read": len(ex.frame) if ex is not None else None, "inserted": outcome.inserted,
+def counts_of(ctx: RunContext, stg: StageResult, outcome: MergeOutcome, rejected: int) -> dict:
+    return {"read": stg.read, "inserted": outcome.inserted,
             "updated": outcome.updated, "unchanged": outcome.unchanged + stg.skipped_unchanged,
             "rejected": rejected, "deactivated": outcome.deactivated,
-            "duplicates": len(stg.staged.duplicates)}
+            "duplicates": len(stg.duplicates)}
 
 
-def apply(ctx: RunContext, stg: StageResult, val=None, *, ex: Extract | None = None,
-          on_batch: Callable[[int, int], None] | None = None, progress: bool = False,
-          check=None) -> RunResult:
-    """Write the run in one transaction per table, retried on transient errors only."""
-    t0 = time.monotonic()
-    result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, ctx.mode, ctx.dry_run, "ok",
+def _retrying(ctx: RunContext) -> Retrying:
+    return Retrying(retry=retry_if_exception_type(TransientError),
+                    stop=stop_after_attempt(ctx.settings.retry_attempts),
+                    wait=wait_exponential(multiplier=0.5, min=0.5, max=8), reraise=True)
+
+
+def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float,
+           on_batch: Callable[[int, int], None] | None) -> MergeOutcome:
+    """The run's writes, all-or-nothing, under the table's lock (raises on failure)."""
+    ex = ctx.extract
+    with ctx.staging.sync_session(lock_timeout=ctx.cfg.database.lock_timeout_seconds) as session:
+        session.check_state(ctx.state.get("last_run_id"))
+        outcome = session.merge(batch_size=ctx.settings.batch_size, on_batch=on_batch)
+        if ctx.mode == "full":
+            outcome.deactivated = session.deactivate()
+        all_rejects = ctx.totals.rejects + outcome.rejects
+        session.write_rejects(rejects_json(all_rejects))
+        counts = counts_of(ctx, stg, outcome, len(all_rejects))
+        session.write_log("SYNC", {
+            "run_id": ctx.run_id, "mode": ctx.mode, "store": ctx.store.kind, "counts": counts,
+            "duration_seconds": round(time.monotonic() - t0, 3), "notebook": ctx.notebook,
+            "strategy": ex.strategy if ex else None, "attempts": attempts,
+            "watermark": ex.watermark.isoformat() if ex and ex.watermark else None,
+            "batches": outcome.batches, "chunks": stg.chunks,
+            "duplicates": stg.duplicates.head(20).to_dict("records"),
+            "external_validation": check.to_details() if check is not None else None})
+        session.write_state(ex.watermark if ex else None)
+        outcome.rejects = all_rejects
+        return outcome
+
+
+def _dry_run_result(ctx: RunContext, stg: StageResult, t0: float) -> "RunResult":
+    result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, ctx.mode, True, "dry-run",
                        notebook=ctx.notebook)
-    if ctx.dry_run:
-        result.plan = plan(ctx, stg)
-        result.status = "dry-run"
-        result.counts = {"read": len(ex.frame) if ex is not None else None, **result.plan.counts,
-                         "rejected": len(val.rejected) if val is not None else 0,
-                         "duplicates": len(stg.staged.duplicates)}
-        result.duration_seconds = round(time.monotonic() - t0, 3)
-        return result
-    val_rejects = _validation_rejects(val, ctx.spec, ctx.settings.key) if val is not None else []
-    bar = None
-    if progress and on_batch is None:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(stg.frame), desc=f"apply {ctx.spec.name}", unit="row")
-        def on_batch(done: int, total: int) -> None:  # noqa: E306
-            bar.n = done
-            bar.refresh()
-    attempts = 0
+    result.plan = stg.plan if stg.plan is not None else plan(ctx, stg)
+    result.counts = {"read": stg.read, **result.plan.counts, "rejected": len(ctx.totals.rejects),
+                     "duplicates": len(stg.duplicates)}
+    result.duration_seconds = round(time.monotonic() - t0, 3)
+    return result
 
-    def once() -> MergeOutcome:
-        nonlocal attempts
-        attempts += 1
-        with ctx.store.sync_session(ctx.spec, run_id=ctx.run_id,
-                                    lock_timeout=ctx.cfg.database.lock_timeout_seconds) as session:
-            session.check_state(ctx.state.get("last_run_id"))
-            outcome = session.merge(stg.frame, preserve=ctx.preserve, run_started=ctx.run_started,
-                                    batch_size=ctx.settings.batch_size, on_batch=on_batch)
-            if ctx.mode == "full":
-                outcome.deactivated = session.deactivate(stg.staged.seen_keys)
-            all_rejects = val_rejects + outcome.rejects
-            session.write_rejects(rejects_json(all_rejects))
-            counts = counts_of(ex, stg, outcome, len(all_rejects))
-            session.write_log("SYNC", {
-                "run_id": ctx.run_id, "mode": ctx.mode, "store": ctx.store.kind, "counts": counts,
-                "duration_seconds": round(time.monotonic() - t0, 3), "notebook": ctx.notebook,
-                "strategy": ex.strategy if ex else None, "attempts": attempts,
-                "watermark": ex.watermark.isoformat() if ex and ex.watermark else None,
-                "batches": outcome.batches,
-                "external_validation": check.to_details() if check is not None else None})
-            session.write_state(ex.watermark if ex else None)
-            outcome.rejects = all_rejects
-            return outcome
 
-    try:
-        retrying = Retrying(retry=retry_if_exception_type(TransientError),
-                            stop=stop_after_attempt(ctx.settings.retry_attempts),
-                            wait=wait_exponential(multiplier=0.5, min=0.5, max=8), reraise=True)
-        outcome = retrying(once)
-        result.counts = counts_of(ex, stg, outcome, len(outcome.rejects))
-    except TableLocked as exc:
+def _finish(ctx: RunContext, result: "RunResult", t0: float, attempts: int,
+            outcome: MergeOutcome | None, stg: StageResult | None, exc: BaseException | None) -> "RunResult":
+    """Status, counts or the one-line error (recorded as an ERROR row), the CSV backup."""
+    if exc is None:
+        result.counts = counts_of(ctx, stg, outcome, len(outcome.rejects))
+    elif isinstance(exc, TableLocked):
         result.status, result.error = "locked", str(exc)
-    except Exception as exc:  # recorded as an ERROR row, then reported by the caller
+    else:
         result.status = "error"
         result.error = one_line(exc, ctx.cfg.secrets)
         _log_error(ctx, result.error, attempts)
-    finally:
-        if bar is not None:
-            bar.close()
     result.attempts = attempts
     result.backup = write_backup(ctx, result)
     result.duration_seconds = round(time.monotonic() - t0, 3)
     return result
+
+
+def _progress(ctx: RunContext, total: int, on_batch, progress: bool):
+    if not progress or on_batch is not None:
+        return None, on_batch
+    from tqdm.auto import tqdm
+    bar = tqdm(total=total, desc=f"apply {ctx.spec.name}", unit="row")
+
+    def tick(done: int, _total: int) -> None:
+        bar.n = done
+        bar.refresh()
+    return bar, tick
+
+
+def apply(ctx: RunContext, stg: StageResult, *, check=None, on_batch: Callable[[int, int], None] | None = None,
+          progress: bool = False) -> RunResult:
+    """Write the run in one transaction per table from the staged rows, retried on transient
+    errors only (while the connection holding them lives). A dry-run returns the plan."""
+    t0 = time.monotonic()
+    try:
+        if ctx.dry_run:
+            return _dry_run_result(ctx, stg, t0)
+        result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, ctx.mode, False, "ok",
+                           notebook=ctx.notebook)
+        bar, on_batch = _progress(ctx, stg.rows, on_batch, progress)
+        attempts, first_error = 0, []
+
+        def once() -> MergeOutcome:
+            nonlocal attempts
+            attempts += 1
+            if not ctx.staging.alive:  # its temp tables went with the connection: start again
+                raise SyncFailed(f"{ctx.spec.name}: the connection holding this run's staged rows was lost "
+                                 f"({first_error[0] if first_error else 'closed'}); nothing was written, "
+                                 "run again")
+            try:
+                return _write(ctx, stg, check=check, attempts=attempts, t0=t0, on_batch=on_batch)
+            except TransientError as exc:
+                first_error.append(one_line(exc, ctx.cfg.secrets))
+                raise
+        try:
+            outcome, exc = _retrying(ctx)(once), None
+        except Exception as error:  # recorded as an ERROR row, then reported by the caller
+            outcome, exc = None, error
+        finally:
+            if bar is not None:
+                bar.close()
+        return _finish(ctx, result, t0, attempts, outcome, stg, exc)
+    finally:
+        ctx.close()
 
 
 def _log_error(ctx: RunContext, error: str, attempts: int) -> None:
@@ -350,29 +475,71 @@ def _log_error(ctx: RunContext, error: str, attempts: int) -> None:
         log.warning("could not record the error in traficov2_sync_log: %s", one_line(exc, ctx.cfg.secrets))
 
 
+class _BeforeWriting(Exception):
+    """A failure while reading, checking or staging (bad input, a missing table): not retried."""
+
+
+def prepare(ctx: RunContext) -> tuple[StageResult, Any]:
+    """Every step before the writes, every chunk: (staged result, cross-check)."""
+    ex = extract(ctx)
+    val = validate(ctx, normalize(ctx, ex))
+    stage(ctx, enrich(ctx, val), val)
+    stg = stage_remaining(ctx)
+    check = cross_check(ctx)
+    save_validation(ctx)
+    return stg, check
+
+
 def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, cfg: Config | None = None,
               config_path: str | None = None, run_id: str | None = None, store: Store | None = None,
               notebook: str | None = None, progress: bool = False,
               on_batch: Callable[[int, int], None] | None = None) -> RunResult:
-    """The whole run of one table: extract → normalize → validate → enrich → stage → plan/apply."""
+    """The whole run of one table: extract → normalize → validate → enrich → stage → plan/apply.
+
+    A transient failure (the database restarting, a dropped connection) starts the run again
+    from the source read, up to ``retry_attempts`` times: the staged rows live in the
+    database session and go with it. Nothing is written until the last step commits.
+    """
     ctx = start(table, mode=mode, dry_run=dry_run, config_path=config_path, run_id=run_id, cfg=cfg,
                 store=store, notebook=notebook)
+    t0 = time.monotonic()
+    result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, mode, dry_run, "ok", notebook=notebook)
+    attempts, stg, bar = 0, None, None
+
+    def once() -> MergeOutcome | RunResult:
+        nonlocal attempts, stg, bar, on_batch
+        attempts += 1
+        try:
+            try:
+                stg, check = prepare(ctx)
+            except TransientError:
+                raise
+            except Exception as exc:  # bad input (CSV, values), a missing table: this table failed
+                raise _BeforeWriting(exc) from exc
+            if dry_run:
+                return _dry_run_result(ctx, stg, t0)
+            if bar is None:
+                bar, on_batch = _progress(ctx, stg.rows, on_batch, progress)
+            return _write(ctx, stg, check=check, attempts=attempts, t0=t0, on_batch=on_batch)
+        finally:
+            ctx.close()
+
     try:
-        ex = extract(ctx)
-        norm = normalize(ctx, ex)
-        check = cross_check(ctx, ex, norm)
-        val = validate(ctx, norm)
-        save_validation(ctx, val)
-        enr = enrich(ctx, val)
-        stg = stage(ctx, enr, val)
-    except Exception as exc:  # bad input (CSV, values), the database gone: this table failed
+        outcome, exc = _retrying(ctx)(once), None
+    except _BeforeWriting as error:
         log.debug("%s failed before writing", ctx.spec.name, exc_info=True)
-        res = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, mode, dry_run, "error",
-                        error=one_line(exc, ctx.cfg.secrets), notebook=notebook)
-        if not dry_run:
-            _log_error(ctx, res.error, 1)
-        return res
-    return apply(ctx, stg, val, ex=ex, progress=progress, on_batch=on_batch, check=check)
+        outcome, exc = None, error.__cause__
+        if dry_run:
+            result.status, result.error = "error", one_line(exc, ctx.cfg.secrets)
+            return result
+    except Exception as error:
+        outcome, exc = None, error
+    finally:
+        if bar is not None:
+            bar.close()
+    if isinstance(outcome, RunResult):
+        return outcome
+    return _finish(ctx, result, t0, attempts, outcome, stg, exc)
 
 
 # ---- back-propagation (the notebook and the command line call these) ------------------------

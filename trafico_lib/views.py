@@ -119,9 +119,11 @@ def status_line(spec: TableSpec, enr) -> str:
 
 
 def staging_line(stg) -> str:
-    """Rows set aside because the target already has them, and duplicate keys resolved."""
-    return (f"{stg.skipped_unchanged} rows identical to the target set aside; "
-            f"{len(stg.staged.duplicates)} duplicate keys resolved (latest wins)")
+    """What staging holds: rows to merge, rows set aside because the target already has them,
+    duplicate keys resolved, and the chunks the source came in."""
+    chunks = f" from {stg.chunks} chunks of the source" if stg.chunks > 1 else ""
+    return (f"{stg.rows} rows staged to merge{chunks}; {stg.skipped_unchanged} identical to the target set "
+            f"aside; {len(stg.duplicates)} duplicate keys resolved (latest wins)")
 
 
 def apply_line(ctx, res) -> str:

@@ -4,11 +4,16 @@ With a change-timestamp column, incremental mode reads the rows changed since th
 watermark minus the lookback window; without one (and in full mode) it reads everything
 and the row hashes decide what changed. The result carries the text values plus meta
 columns ``_source_id``, ``_source_updated_at`` and ``_row`` (position in the read).
+
+A large source is read in chunks (``database.chunk_rows``, one server-side cursor, one
+snapshot): ``Extract.frame`` is the first chunk, :meth:`Extract.chunks` goes on from there,
+so memory holds one chunk at a time whatever the table's size.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Iterator
 
 import pandas as pd
 
@@ -20,26 +25,52 @@ TIMESTAMP_CANDIDATES = ("updated_at", "fecha_modificacion")
 
 @dataclass
 class Extract:
-    frame: pd.DataFrame
+    frame: pd.DataFrame            # the first chunk: every row read when the source fits one chunk
     origin: str                    # "database" or the CSV path
     strategy: str                  # "timestamp" or "hash"
     since: datetime | None         # lower bound used (timestamp strategy, incremental)
-    watermark: datetime | None     # largest source timestamp seen (None: no timestamp column)
+    watermark: datetime | None     # largest source timestamp seen so far (None: no timestamp column)
     updated_column: str | None
+    rest: Iterator[pd.DataFrame] = field(default_factory=lambda: iter(()))  # later chunks, read on demand
+    more: bool = False             # whether chunks follow the first
+    read: int = -1                 # rows read so far (all of them once the chunks are consumed)
+
+    def __post_init__(self) -> None:
+        if self.read < 0:
+            self.read = len(self.frame)
+
+    def chunks(self, *, first: bool = True) -> Iterator[pd.DataFrame]:
+        """The chunks in source order (``first=False``: only those after ``frame``), each read
+        when asked for; the watermark and the row count grow as they arrive."""
+        if first:
+            yield self.frame
+        for chunk in self.rest:
+            self.read += len(chunk)
+            wm = watermark_of(chunk, self.updated_column)
+            if wm is not None and (self.watermark is None or wm > self.watermark):
+                self.watermark = wm
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self.rest, "close", None)
+        if close:
+            close()
 
     def describe(self) -> str:
         where = f"since {self.since:%Y-%m-%d %H:%M:%S%z}" if self.since else "all rows"
-        return f"{len(self.frame)} rows from {self.origin} ({self.strategy} delta, {where})"
+        chunked = f" (first chunk of {len(self.frame)} rows shown; more follow)" if self.more else ""
+        return f"{len(self.frame)} rows from {self.origin} ({self.strategy} delta, {where}){chunked}"
 
 
 class SourceMissing(SyncFailed):
     """The source table (or a configured column of it) is not there."""
 
 
-def frame_from_rows(rows, spec: TableSpec) -> pd.DataFrame:
-    """The extract frame: the source's text values, ``_source_id``, ``_source_updated_at``, ``_row``."""
+def frame_from_rows(rows, spec: TableSpec, *, first_row: int = 1) -> pd.DataFrame:
+    """The extract frame: the source's text values, ``_source_id``, ``_source_updated_at``,
+    ``_row`` (the position in the whole read: a later chunk starts at ``first_row``)."""
     frame = pd.DataFrame(rows, columns=[*spec.column_names, "_source_id", "_source_updated_at"], dtype=object)
-    frame["_row"] = range(1, len(frame) + 1)
+    frame["_row"] = range(first_row, first_row + len(frame))
     return frame
 
 

@@ -2,7 +2,7 @@
 
 A staged frame has one row per ``sync_key`` with the target's business columns plus
 ``sync_key``, ``source_id``, ``source_updated_at``, ``validation_warnings`` (JSON text),
-``activo`` and ``row_hash``. Duplicate keys inside one read are resolved here: the latest
+``activo``, ``row_hash`` and ``_order`` (the row's position in the source read). Duplicate keys inside one read are resolved here: the latest
 row wins (by source change timestamp, then by position in the source).
 """
 from __future__ import annotations
@@ -101,9 +101,7 @@ def stage(frame: pd.DataFrame, spec: TableSpec, *, key: list[str] | None = None)
     else:
         out["source_updated_at"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
     warnings = frame["validation_warnings"] if "validation_warnings" in frame.columns else None
-    out["validation_warnings"] = (
-        warnings.map(lambda w: json.dumps(sorted(set(w or [])), ensure_ascii=False))
-        if warnings is not None else "[]")
+    out["validation_warnings"] = _warnings_json(warnings) if warnings is not None else "[]"
     out["activo"] = frame["activo"].astype(bool) if "activo" in frame.columns else True
     order = frame["_row"] if "_row" in frame.columns else pd.Series(range(len(frame)), index=frame.index)
     out["_order"] = order.to_numpy()
@@ -112,25 +110,24 @@ def stage(frame: pd.DataFrame, spec: TableSpec, *, key: list[str] | None = None)
     out = out.sort_values(["source_updated_at", "_order"], na_position="first", kind="stable")
     dup_mask = out.duplicated("sync_key", keep="last")
     duplicates = out[dup_mask].drop(columns="_order")
-    out = out[~dup_mask].drop(columns="_order")
+    out = out[~dup_mask].sort_values("_order", kind="stable")
     out["row_hash"] = row_hash(out, cols + ["validation_warnings", "activo"]) if len(out) else []
-    out = out[META_COLUMNS + cols].reset_index(drop=True)
+    out = out[META_COLUMNS + cols + ["_order"]].reset_index(drop=True)
     return Staged(frame=out, duplicates=duplicates.reset_index(drop=True), seen_keys=seen)
+
+
+def _warnings_json(warnings: pd.Series) -> pd.Series:
+    """Each row's warning list as sorted JSON text (most rows share a few lists: encoded once each)."""
+    memo: dict[tuple, str] = {}
+
+    def one(w) -> str:
+        k = tuple(sorted(set(w or [])))
+        text = memo.get(k)
+        if text is None:
+            text = memo[k] = json.dumps(list(k), ensure_ascii=False)
+        return text
+    return warnings.map(one)
 
 
 def _text_or_none(s: pd.Series) -> pd.Series:
     return s.map(lambda v: None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v))
-
-
-def drop_unchanged(staged: Staged, stored: pd.DataFrame) -> tuple[Staged, int]:
-    """Drop staged rows whose hash equals the target's (and the target row is active).
-
-    ``stored`` has columns sync_key, row_hash, activo. Returns (smaller Staged, dropped count).
-    """
-    if stored is None or stored.empty or staged.frame.empty:
-        return staged, 0
-    active = stored[stored["activo"].astype(bool)]
-    known = dict(zip(active["sync_key"], active["row_hash"]))
-    same = staged.frame["sync_key"].map(known) == staged.frame["row_hash"]
-    kept = staged.frame[~same.fillna(False).astype(bool)].reset_index(drop=True)
-    return Staged(frame=kept, duplicates=staged.duplicates, seen_keys=staged.seen_keys), int(same.sum())

@@ -4,13 +4,16 @@ store they talk to; each store names itself (``kind``, ``name``) and never print
 
     store = open_store(cfg)                    # direct PostgreSQL, embedded, (next: Supabase REST)
     state = store.read_state(spec)
-    ex = store.read_source(spec, mode=..., state=..., lookback=..., updated_column=...)
-    target = store.read_target(spec, ["sync_key", "row_hash", "activo"])
-    plan = store.plan(spec, staged, preserve=..., run_started=..., full=...)
-    with store.sync_session(spec, run_id=..., lock_timeout=...) as s:   # lock/lease + one transaction
+    ex = store.read_source(spec, mode=..., state=..., lookback=..., updated_column=..., chunk_rows=...)
+    staging = store.staging(spec, preserve=..., run_started=..., run_id=...)
+    for chunk in ...: staging.add(staged_chunk, extra_keys=rejected_keys)   # chunk by chunk
+    totals = staging.finish()                  # latest wins across chunks, unchanged set aside
+    plan = staging.plan(full=...)              # writes nothing
+    with staging.sync_session(lock_timeout=...) as s:   # lock/lease + one transaction
         s.check_state(expected_last_run_id)
-        outcome = s.merge(frame, preserve=..., run_started=..., batch_size=..., on_batch=...)
-        s.deactivate(seen_keys); s.write_rejects(rows); s.write_log("SYNC", details); s.write_state(wm)
+        outcome = s.merge(batch_size=..., on_batch=...)
+        s.deactivate(); s.write_rejects(rows); s.write_log("SYNC", details); s.write_state(wm)
+    staging.close()
     store.write_log(spec, "ERROR", details)    # outside any session
     with store.health_reader() as h: ...       # read-only facts for the health check
 
@@ -33,12 +36,11 @@ class SyncSession(Protocol):
     def check_state(self, expected_last_run_id: str | None) -> None:
         """Raise :class:`~trafico_lib.errors.TableLocked` when another run finished meanwhile."""
 
-    def merge(self, frame: pd.DataFrame, *, preserve: list[str], run_started: datetime, batch_size: int,
-              on_batch: Callable[[int, int], None] | None = None) -> Any:
-        """Merge staged rows by the rule (``engine.plan.MergeOutcome``); data errors become rejects."""
+    def merge(self, *, batch_size: int, on_batch: Callable[[int, int], None] | None = None) -> Any:
+        """Merge the staged rows by the rule (``engine.plan.MergeOutcome``); data errors become rejects."""
 
-    def deactivate(self, seen_keys: Iterable[str]) -> int:
-        """Mark active target rows whose key is not in ``seen_keys`` ``activo = false``; how many."""
+    def deactivate(self) -> int:
+        """Mark active target rows whose key the source no longer holds ``activo = false``; how many."""
 
     def write_rejects(self, rejects: list[tuple[str | None, str, str]]) -> int:
         """Record (sync_key, reasons JSON, raw row JSON) rows; returns how many were recorded now."""
@@ -46,6 +48,26 @@ class SyncSession(Protocol):
     def write_log(self, operation: str, details: dict) -> None: ...
 
     def write_state(self, watermark: datetime | None) -> None: ...
+
+
+class Staging(Protocol):
+    """A run's staged rows, where plan and apply both find them (staged once)."""
+
+    alive: bool
+
+    def add(self, staged: Any, extra_keys: Iterable[str] = ()) -> None:
+        """One chunk's ``engine.stage.Staged`` rows, plus keys present in the source but not staged."""
+
+    def finish(self) -> Any:
+        """Latest wins across chunks, unchanged rows set aside: ``StagedTotals`` (rows,
+        skipped_unchanged, duplicates)."""
+
+    def plan(self, *, full: bool) -> Any:
+        """``engine.plan.Plan``; writes nothing."""
+
+    def sync_session(self, *, lock_timeout: float) -> AbstractContextManager[SyncSession]: ...
+
+    def close(self) -> None: ...
 
 
 class HealthReader(Protocol):
@@ -105,18 +127,14 @@ class Store(Protocol):
     def read_state(self, spec: TableSpec) -> dict: ...
 
     def read_source(self, spec: TableSpec, *, mode: str, state: dict, lookback: timedelta,
-                    updated_column: str | None) -> Any:
+                    updated_column: str | None, chunk_rows: int | None = None) -> Any:
         """The source delta as ``engine.extract.Extract`` (text values + ``_source_id``,
-        ``_source_updated_at``, ``_row``)."""
+        ``_source_updated_at``, ``_row``), ``chunk_rows`` rows at a time (None: all at once)."""
 
     def read_target(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame: ...
 
-    def plan(self, spec: TableSpec, staged: Any, *, preserve: list[str], run_started: datetime,
-             full: bool, skipped_unchanged: int = 0) -> Any:
-        """``engine.plan.Plan``; writes nothing."""
-
-    def sync_session(self, spec: TableSpec, *, run_id: str,
-                     lock_timeout: float) -> AbstractContextManager[SyncSession]: ...
+    def staging(self, spec: TableSpec, *, preserve: list[str], run_started: datetime,
+                run_id: str) -> Staging: ...
 
     def write_log(self, spec: TableSpec, operation: str, details: dict) -> None: ...
 

@@ -1,7 +1,8 @@
 """The direct PostgreSQL / Supabase store (DESIGN §6), and the embedded server behind it.
 
-``PostgresStore`` implements the store protocol (``stores/base.py``) with psycopg 3: COPY
-into staging, a set-based upsert per batch, an advisory lock and one transaction per table.
+``PostgresStore`` implements the store protocol (``stores/base.py``) with psycopg 3: the
+source read through a server-side cursor in chunks, COPY into a temp staging table, set-based
+upserts from it, an advisory lock and one transaction per table.
 The SQL lives in ``stores/pg/``. The connection string is never logged or put in an
 exception: errors name the host only, and every message passes the one scrubber.
 
@@ -20,7 +21,6 @@ import psycopg
 from psycopg import sql
 
 from ..config import Config
-from ..engine.plan import MergeOutcome, Plan
 from ..errors import SyncFailed, TransientError, connection_secrets, describe_conninfo, one_line, scrub
 from ..tables import TableSpec
 from .embedded import embedded_url
@@ -129,10 +129,24 @@ class PostgresStore:
             return record.read_state(conn, spec)
 
     def read_source(self, spec: TableSpec, *, mode: str, state: dict, lookback: timedelta,
-                    updated_column: str | None = None):
-        with self.transaction() as conn:
-            return source.read_source(conn, spec, mode=mode, state=state, lookback=lookback,
-                                      updated_column=updated_column)
+                    updated_column: str | None = None, chunk_rows: int | None = None):
+        """The source delta (``engine.extract.Extract``), read ``chunk_rows`` at a time through a
+        server-side cursor on a connection of its own, closed after the last chunk."""
+        conn = self.connect()
+
+        def close() -> None:
+            try:
+                conn.close()  # ends the read-only transaction (nothing to commit)
+            except psycopg.Error:
+                pass
+        try:
+            with self.errors():
+                return source.read_source(conn, spec, mode=mode, state=state, lookback=lookback,
+                                          updated_column=updated_column, chunk_rows=chunk_rows,
+                                          on_close=close, guard=self.errors)
+        except BaseException:
+            close()
+            raise
 
     def read_target(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame:
         with self.transaction() as conn, conn.cursor() as cur:
@@ -140,20 +154,17 @@ class PostgresStore:
                 sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(spec.target)))
             return pd.DataFrame(cur.fetchall(), columns=columns, dtype=object)
 
-    def plan(self, spec: TableSpec, staged, *, preserve: list[str], run_started: datetime, full: bool,
-             skipped_unchanged: int = 0) -> Plan:
-        with self.transaction() as conn:
-            return merge.plan_merge(conn, spec, staged, preserve=preserve, run_started=run_started, full=full,
-                                    skipped_unchanged=skipped_unchanged)
-
-    @contextmanager
-    def sync_session(self, spec: TableSpec, *, run_id: str, lock_timeout: float) -> Iterator["PgSyncSession"]:
-        """One table's writes in one transaction under its advisory lock; the sync's own writes
-        are marked (``trafico.sync``) so the manual-edit trigger leaves them alone."""
-        with self.transaction() as conn:
-            conn.execute("SET LOCAL trafico.sync = 'on'")
-            lock.acquire(conn, spec.target, timeout=lock_timeout)
-            yield PgSyncSession(conn, spec, run_id)
+    def staging(self, spec: TableSpec, *, preserve: list[str], run_started: datetime,
+                run_id: str) -> merge.PgStaging:
+        """A run's staging (``stores.pg.merge.PgStaging``) on a connection of its own, where plan
+        and apply find the same staged rows; ``close()`` it when the run is done."""
+        conn = self.connect(autocommit=True)
+        try:
+            return merge.PgStaging(conn, spec, preserve=preserve, run_started=run_started, run_id=run_id,
+                                   guard=self.errors)
+        except BaseException:
+            conn.close()
+            raise
 
     def write_log(self, spec: TableSpec, operation: str, details: dict) -> None:
         with self.transaction() as conn:
@@ -190,34 +201,3 @@ class PostgresStore:
         from ..schema import apply_migrations
         with self.session() as conn:
             return apply_migrations(conn, preserve)
-
-
-class PgSyncSession:
-    """The writes of one table's run, inside the store's transaction (see ``SyncSession``)."""
-
-    def __init__(self, conn: psycopg.Connection, spec: TableSpec, run_id: str):
-        self.conn, self.spec, self.run_id = conn, spec, run_id
-
-    def check_state(self, expected_last_run_id: str | None) -> None:
-        now_state = record.read_state(self.conn, self.spec)
-        if now_state.get("last_run_id") != expected_last_run_id:
-            raise lock.TableLocked(
-                f"{self.spec.name}: another run ({now_state.get('last_run_id')}) finished while this "
-                "one was preparing; nothing was written, run again")
-
-    def merge(self, frame: pd.DataFrame, *, preserve: list[str], run_started: datetime, batch_size: int,
-              on_batch=None) -> MergeOutcome:
-        return merge.apply_merge(self.conn, self.spec, frame, preserve=preserve, run_started=run_started,
-                                 run_id=self.run_id, batch_size=batch_size, on_batch=on_batch)
-
-    def deactivate(self, seen_keys) -> int:
-        return merge.deactivate(self.conn, self.spec, seen_keys, self.run_id)
-
-    def write_rejects(self, rejects: list[tuple]) -> int:
-        return record.write_rejects(self.conn, self.spec, self.run_id, rejects)
-
-    def write_log(self, operation: str, details: dict) -> None:
-        record.write_log(self.conn, self.spec, operation, details)
-
-    def write_state(self, watermark: datetime | None) -> None:
-        record.write_state(self.conn, self.spec, self.run_id, watermark)

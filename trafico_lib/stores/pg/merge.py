@@ -1,14 +1,19 @@
-"""Plan and apply the merge of staged rows into a target table, inside PostgreSQL.
+"""Stage, plan and apply a run's rows inside PostgreSQL (one connection, its temp tables).
 
-``plan_merge`` computes what a run would do (inserts, field-level updates, unchanged,
-deactivations) and leaves every table as it was. ``apply_merge`` writes it in batches:
-COPY into a temp staging table, then one set-based upsert per batch; a batch that fails
-on data is split in halves until the offending rows are found, and those are returned as
-rejects with the database's reason while the rest commits.
+The pipeline hands the staging its rows chunk by chunk; they are COPYed into a temp table,
+so memory holds one chunk whatever the table's size. :meth:`PgStaging.finish` resolves
+duplicate keys across chunks (latest wins) and sets aside the rows the target already holds,
+in SQL. :meth:`PgStaging.plan` computes what the run would do and writes nothing; the write
+session merges the staged rows in slices of at least :data:`STATEMENT_ROWS`, one set-based
+upsert per slice; a slice that fails on data is split in halves until the offending rows
+are found, and those are returned as rejects with the database's reason while the rest
+commits. Plan and apply read the same staged rows: nothing is staged twice.
 """
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
@@ -18,11 +23,20 @@ import psycopg
 from ...engine.plan import MergeOutcome, Plan
 from ...engine.stage import Staged
 from ...tables import TableSpec
+from . import lock, record
 from . import sql as q
 
-# Errors a batch can raise because of its rows (split and reject), as opposed to transient
+# Errors a slice can raise because of its rows (split and reject), as opposed to transient
 # errors (retried by the caller) and bugs (raised).
 DATA_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
+
+# Rows per merge statement on a direct connection, whatever the table's batch_size: a statement
+# costs a round trip and a plan, and a direct connection has no request size to respect
+# (batch_size is the REST store's rows per request).
+STATEMENT_ROWS = 5000
+
+# Rows a plan lists per kind (its counts are always exact).
+PLAN_ROWS = 1000
 
 
 def _py(v):
@@ -59,70 +73,9 @@ def _copy(conn: psycopg.Connection, statement, rows: Iterable[tuple]) -> None:
             cp.write_row(row)
 
 
-def create_work_tables(conn: psycopg.Connection, spec: TableSpec, preserve: list[str], run_started) -> None:
-    """The session's temp stage and merged tables (dropped at commit): DDL once per session."""
-    conn.execute(q.create_stage(spec))
-    conn.execute(q.create_merged(spec, preserve, run_started))
-
-
-def load_stage(conn: psycopg.Connection, spec: TableSpec, frame: pd.DataFrame) -> None:
-    """COPY a batch into the (empty) stage table."""
-    _copy(conn, q.copy_stage(spec), iter_rows(frame, q.stage_columns(spec)))
-
-
-def _load_keys(conn: psycopg.Connection, keys: list[str]) -> None:
-    conn.execute(q.create_keys())
-    conn.execute(q.sql.SQL("TRUNCATE {}").format(q.I(q.KEYS)))
-    _copy(conn, q.copy_keys(), ((k,) for k in dict.fromkeys(keys)))
-
-
 def _frame(cur: psycopg.Cursor) -> pd.DataFrame:
     rows = cur.fetchall()
     return pd.DataFrame(rows, columns=[d.name for d in cur.description])
-
-
-def plan_merge(conn: psycopg.Connection, spec: TableSpec, staged: Staged, *, preserve: list[str],
-               run_started: datetime, full: bool, skipped_unchanged: int = 0) -> Plan:
-    """Compute the plan in a transaction that is always rolled back: nothing is written."""
-    tx = conn.transaction(force_rollback=True)
-    with tx:
-        create_work_tables(conn, spec, preserve, run_started)
-        load_stage(conn, spec, staged.frame)
-        conn.execute(q.fill_merged(spec, preserve, run_started))
-        inserts = _frame(conn.execute(q.inserts(spec)))
-        updates = _frame(conn.execute(q.diffs(spec)))
-        n_ins, n_upd, n_same = conn.execute(q.counts(spec)).fetchone()
-        if full:
-            _load_keys(conn, staged.seen_keys)
-            deact = _frame(conn.execute(q.to_deactivate(spec)))
-        else:
-            deact = pd.DataFrame({"sync_key": []})
-    if updates.empty:
-        updates = pd.DataFrame(columns=["sync_key", "field", "old", "new"])
-    counts = {"inserted": n_ins, "updated": n_upd, "unchanged": n_same + skipped_unchanged,
-              "deactivated": len(deact)}
-    return Plan(spec.name, inserts, updates, deact, counts["unchanged"], counts)
-
-
-class _BatchStatements:
-    """The statements every batch sends, rendered once per session (not composed per batch)."""
-
-    def __init__(self, conn: psycopg.Connection, spec: TableSpec, preserve: list[str], run_started: datetime):
-        self.columns = q.stage_columns(spec)
-        self.truncate = q.truncate_work_tables().as_string(conn)
-        self.copy = q.copy_stage(spec).as_string(conn)
-        self.fill = q.fill_merged(spec, preserve, run_started).as_string(conn)
-        self.merge = q.merge(spec).as_string(conn)
-        self.refresh = q.refresh_metadata(spec).as_string(conn)
-
-
-def _merge_batch(conn: psycopg.Connection, st: _BatchStatements, frame: pd.DataFrame, run_id: str) -> tuple[int, int]:
-    _copy(conn, st.copy, iter_rows(frame, st.columns))
-    conn.execute(st.fill)
-    flags = [r[0] for r in conn.execute(st.merge, {"run_id": run_id}).fetchall()]
-    conn.execute(st.refresh, {"keys": frame["sync_key"].tolist()})
-    inserted = sum(1 for f in flags if f)
-    return inserted, len(flags) - inserted
 
 
 def _error_text(exc: Exception) -> str:
@@ -131,54 +84,181 @@ def _error_text(exc: Exception) -> str:
     return primary or str(exc).strip().splitlines()[0]
 
 
-def _raw_row(frame: pd.DataFrame, i: int) -> dict:
-    row = frame.iloc[i]
-    return {k: (None if (v := _py(row[k])) is None else (v if isinstance(v, (int, float, bool, str)) else str(v)))
-            for k in frame.columns}
+def _plain(v):
+    v = _py(v)
+    return v if v is None or isinstance(v, (int, float, bool, str)) else str(v)
 
 
-def apply_merge(conn: psycopg.Connection, spec: TableSpec, frame: pd.DataFrame, *, preserve: list[str],
-                run_started: datetime, run_id: str, batch_size: int,
-                on_batch: Callable[[int, int], None] | None = None) -> MergeOutcome:
-    """Write staged rows in batches, inside the caller's transaction.
+@dataclass
+class StagedTotals:
+    """What staging holds once every chunk is in."""
+    rows: int                     # rows to merge (one per key, unchanged ones set aside)
+    skipped_unchanged: int        # rows identical to the (active) target row
+    duplicates: pd.DataFrame      # sync_key, source_id of rows a later row of the same key replaced
 
-    ``on_batch(rows_done, rows_total)`` is called after each batch (progress bars, tests).
-    """
-    out = MergeOutcome()
-    total = len(frame)
-    create_work_tables(conn, spec, preserve, run_started)
-    st = _BatchStatements(conn, spec, preserve, run_started)
 
-    def run(part: pd.DataFrame) -> None:
-        conn.execute(st.truncate)  # outside the savepoint: in place (see sql.truncate_work_tables)
+class PgStaging:
+    """A run's staged rows in temp tables of one connection, shared by plan and apply."""
+
+    def __init__(self, conn: psycopg.Connection, spec: TableSpec, *, preserve: list[str], run_started: datetime,
+                 run_id: str, guard=nullcontext):
+        self.conn, self.spec, self.preserve = conn, spec, preserve
+        self.run_started, self.run_id, self.guard = run_started, run_id, guard
+        self.totals: StagedTotals | None = None
+        self._staged = 0
+        with guard():
+            conn.execute(q.drop_work_tables())
+            conn.execute(q.create_stage(spec))
+            conn.execute(q.create_keys())
+        self._copy_stage = q.copy_stage(spec).as_string(conn)
+        self._columns = q.stage_columns(spec)
+
+    @property
+    def alive(self) -> bool:
+        return not self.conn.closed and not self.conn.broken
+
+    def add(self, staged: Staged, extra_keys: Iterable[str] = ()) -> None:
+        """One chunk's staged rows, and every key the chunk held (``extra_keys``: the keys of
+        rows validation rejected, still present in the source)."""
+        frame = staged.frame
+        if "_order" not in frame.columns:
+            frame = frame.assign(_order=range(self._staged + 1, self._staged + 1 + len(frame)))
+        self._staged += len(frame)
+        with self.guard():
+            if len(frame):
+                _copy(self.conn, self._copy_stage, iter_rows(frame, self._columns))
+            keys = [*staged.seen_keys, *(k for k in extra_keys if k)]
+            if keys:
+                _copy(self.conn, q.copy_keys(), ((k,) for k in keys))
+
+    def finish(self) -> StagedTotals:
+        """Latest wins across chunks; rows the target holds identically set aside."""
+        c = self.conn
+        with self.guard():
+            c.execute(q.sql.SQL("ANALYZE {}").format(q.I(q.STAGE)))
+            dups = _frame(c.execute(q.superseded()))
+            distinct = c.execute(q.sql.SQL("SELECT count(DISTINCT sync_key) FROM {}").format(q.I(q.STAGE))).fetchone()[0]
+            c.execute(q.create_ready(self.spec))
+            c.execute(q.index_ready())
+            c.execute(q.index_keys())
+            c.execute(q.sql.SQL("ANALYZE {}, {}").format(q.I(q.READY), q.I(q.KEYS)))
+            c.execute(q.sql.SQL("DROP TABLE {}").format(q.I(q.STAGE)))
+            rows = c.execute(q.sql.SQL("SELECT count(*) FROM {}").format(q.I(q.READY))).fetchone()[0]
+        if dups.empty:
+            dups = pd.DataFrame(columns=["sync_key", "source_id"])
+        self.totals = StagedTotals(rows=rows, skipped_unchanged=distinct - rows, duplicates=dups)
+        return self.totals
+
+    def plan(self, *, full: bool) -> Plan:
+        """What the write would do; computed in a transaction that is always rolled back."""
+        c, spec, t = self.conn, self.spec, self.totals
+        limit = {"limit": PLAN_ROWS}
+        with self.guard(), c.transaction(force_rollback=True):
+            c.execute(q.create_merged(spec, self.preserve, self.run_started))
+            c.execute(q.fill_merged(spec, self.preserve, self.run_started), {"lo": 1, "hi": t.rows})
+            inserts = _frame(c.execute(q.inserts(spec), limit))
+            updates = _frame(c.execute(q.planned_diffs(spec), limit))
+            n_ins, n_upd, n_same, _ = c.execute(q.counts(spec)).fetchone()
+            if full:
+                deact = _frame(c.execute(q.to_deactivate(spec), limit))
+                n_deact = c.execute(q.deactivation_count(spec)).fetchone()[0]
+            else:
+                deact, n_deact = pd.DataFrame({"sync_key": []}), 0
+        if updates.empty:
+            updates = pd.DataFrame(columns=["sync_key", "field", "old", "new"])
+        counts = {"inserted": n_ins, "updated": n_upd, "unchanged": n_same + t.skipped_unchanged,
+                  "deactivated": n_deact}
+        return Plan(spec.name, inserts, updates, deact, counts["unchanged"], counts)
+
+    @contextmanager
+    def sync_session(self, *, lock_timeout: float) -> Iterator["PgSyncSession"]:
+        """The run's writes in one transaction under the table's advisory lock, marked
+        (``trafico.sync``) so the manual-edit trigger leaves them alone."""
+        c = self.conn
+        with self.guard(), c.transaction():
+            c.execute("SET LOCAL trafico.sync = 'on'")
+            lock.acquire(c, self.spec.target, timeout=lock_timeout)
+            yield PgSyncSession(self)
+
+    def close(self) -> None:
         try:
-            with conn.transaction():  # a savepoint: a data error undoes this part only
-                ins, upd = _merge_batch(conn, st, part, run_id)
-            out.inserted += ins
-            out.updated += upd
-            out.unchanged += len(part) - ins - upd
-        except DATA_ERRORS as exc:
-            if len(part) == 1:
-                out.rejects.append({"sync_key": part["sync_key"].iloc[0],
-                                    "reasons": [f"database: {_error_text(exc)}"],
-                                    "raw_row": _raw_row(part, 0)})
-                return
-            half = len(part) // 2
-            run(part.iloc[:half])
-            run(part.iloc[half:])
-
-    done = 0
-    for start in range(0, total, batch_size):
-        part = frame.iloc[start:start + batch_size]
-        run(part)
-        out.batches += 1
-        done += len(part)
-        if on_batch:
-            on_batch(done, total)
-    return out
+            self.conn.close()  # the temp tables go with the connection
+        except psycopg.Error:
+            pass
 
 
-def deactivate(conn: psycopg.Connection, spec: TableSpec, seen_keys, run_id: str) -> int:
-    """``activo = false`` for active target rows whose key is not in ``seen_keys`` (full runs)."""
-    _load_keys(conn, list(seen_keys))
-    return len(conn.execute(q.deactivate(spec), {"run_id": run_id}).fetchall())
+class _SliceStatements:
+    """The statements every slice sends, rendered once per write (not composed per slice)."""
+
+    def __init__(self, conn: psycopg.Connection, spec: TableSpec, preserve: list[str], run_started: datetime):
+        self.truncate = q.truncate_merged().as_string(conn)
+        self.fill = q.fill_merged(spec, preserve, run_started).as_string(conn)
+        self.merge = q.merge(spec).as_string(conn)
+        self.refresh = q.refresh_metadata(spec).as_string(conn)
+        self.row = q.ready_row(spec).as_string(conn)
+
+
+class PgSyncSession:
+    """The writes of one table's run, inside the staging's transaction (see ``SyncSession``)."""
+
+    def __init__(self, staging: PgStaging):
+        self.staging = staging
+        self.conn, self.spec, self.run_id = staging.conn, staging.spec, staging.run_id
+
+    def check_state(self, expected_last_run_id: str | None) -> None:
+        now_state = record.read_state(self.conn, self.spec)
+        if now_state.get("last_run_id") != expected_last_run_id:
+            raise lock.TableLocked(
+                f"{self.spec.name}: another run ({now_state.get('last_run_id')}) finished while this "
+                "one was preparing; nothing was written, run again")
+
+    def merge(self, *, batch_size: int, on_batch: Callable[[int, int], None] | None = None) -> MergeOutcome:
+        """Merge the staged rows in slices; ``on_batch(rows_done, rows_total)`` after each."""
+        st = self.staging
+        conn, out, total = self.conn, MergeOutcome(), st.totals.rows
+        conn.execute(q.create_merged(self.spec, st.preserve, st.run_started))
+        s = _SliceStatements(conn, self.spec, st.preserve, st.run_started)
+        size = max(batch_size, STATEMENT_ROWS)
+
+        def run(lo: int, hi: int) -> None:
+            conn.execute(s.truncate)  # outside the savepoint: in place (see sql.truncate_merged)
+            try:
+                with conn.transaction():  # a savepoint: a data error undoes this slice only
+                    conn.execute(s.fill, {"lo": lo, "hi": hi})
+                    flags = [r[0] for r in conn.execute(s.merge, {"run_id": self.run_id}).fetchall()]
+                    conn.execute(s.refresh)
+                ins = sum(1 for f in flags if f)
+                out.inserted += ins
+                out.updated += len(flags) - ins
+                out.unchanged += hi - lo + 1 - len(flags)
+            except DATA_ERRORS as exc:
+                if lo == hi:
+                    row = conn.execute(s.row, {"n": lo})
+                    values = dict(zip([d.name for d in row.description], row.fetchone()))
+                    out.rejects.append({"sync_key": values["sync_key"], "reasons": [f"database: {_error_text(exc)}"],
+                                        "raw_row": {k: _plain(v) for k, v in values.items()}})
+                    return
+                mid = (lo + hi) // 2
+                run(lo, mid)
+                run(mid + 1, hi)
+
+        for lo in range(1, total + 1, size):
+            hi = min(lo + size - 1, total)
+            run(lo, hi)
+            out.batches += 1
+            if on_batch:
+                on_batch(hi, total)
+        return out
+
+    def deactivate(self) -> int:
+        """``activo = false`` for active target rows whose key the source no longer holds."""
+        return len(self.conn.execute(q.deactivate(self.spec), {"run_id": self.run_id}).fetchall())
+
+    def write_rejects(self, rejects: list[tuple]) -> int:
+        return record.write_rejects(self.conn, self.spec, self.run_id, rejects)
+
+    def write_log(self, operation: str, details: dict) -> None:
+        record.write_log(self.conn, self.spec, operation, details)
+
+    def write_state(self, watermark: datetime | None) -> None:
+        record.write_state(self.conn, self.spec, self.run_id, watermark)

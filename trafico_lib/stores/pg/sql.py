@@ -19,9 +19,10 @@ from psycopg import sql
 
 from ...tables import TableSpec
 
-STAGE = "_trafico_stage"
-MERGED = "_trafico_merged"
-KEYS = "_trafico_keys"
+STAGE = "_trafico_stage"   # every staged row of the run, as the chunks arrive
+READY = "_trafico_ready"   # one row per key (latest wins), unchanged rows left out, numbered
+MERGED = "_trafico_merged"  # one statement's slice of READY merged with the target
+KEYS = "_trafico_keys"     # every key the source holds this run (full runs deactivate the rest)
 
 META_COMPARED = ["activo", "validation_warnings"]
 
@@ -37,23 +38,63 @@ def _cols(names, prefix: str | None = None) -> sql.Composed:
 
 
 def create_stage(spec: TableSpec) -> sql.Composed:
-    """A temp staging table with the target's own column types (so COPY rounds and checks
-    the way the target will)."""
+    """The run's staging table (temporary, for the connection's life), with the target's own
+    column types, so COPY rounds and checks the way the target will; ``_order`` is the row's
+    position in the source read (latest wins among equal keys)."""
     return sql.SQL(
-        "CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS "
-        "SELECT sync_key, source_id, source_updated_at, validation_warnings, activo, row_hash, {cols} "
-        "FROM {target} WITH NO DATA").format(
+        "CREATE TEMP TABLE {stage} AS "
+        "SELECT sync_key, source_id, source_updated_at, validation_warnings, activo, row_hash, {cols}, "
+        "0::bigint AS _order FROM {target} WITH NO DATA").format(
         stage=I(STAGE), cols=_cols(spec.target_column_names), target=I(spec.target))
+
+
+def drop_work_tables() -> sql.Composed:
+    return sql.SQL("DROP TABLE IF EXISTS {}, {}, {}").format(I(STAGE), I(READY), I(KEYS))
 
 
 def stage_columns(spec: TableSpec) -> list[str]:
     return ["sync_key", "source_id", "source_updated_at", "validation_warnings", "activo", "row_hash",
-            *spec.target_column_names]
+            *spec.target_column_names, "_order"]
 
 
 def copy_stage(spec: TableSpec) -> sql.Composed:
     return sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
         stage=I(STAGE), cols=_cols(stage_columns(spec)))
+
+
+def _ranked() -> sql.Composed:
+    """STAGE with each row's rank among the rows of its key: 1 is the latest (by source change
+    time, no time first, then by position in the source), as the in-memory staging decides."""
+    return sql.SQL(
+        "SELECT s.*, row_number() OVER (PARTITION BY s.sync_key "
+        "ORDER BY s.source_updated_at DESC NULLS LAST, s._order DESC) AS _rank FROM {stage} s").format(
+        stage=I(STAGE))
+
+
+def superseded() -> sql.Composed:
+    """Rows a later row of the same key replaced (across chunks): sync_key, source_id."""
+    return sql.SQL("SELECT sync_key, source_id FROM ({ranked}) r WHERE r._rank > 1 ORDER BY r._order").format(
+        ranked=_ranked())
+
+
+def create_ready(spec: TableSpec) -> sql.Composed:
+    """READY: the latest row per key, without the rows the target already holds identically
+    (same row hash, active), numbered ``_n`` 1..N in source order for the merge's slices."""
+    return sql.SQL(
+        "CREATE TEMP TABLE {ready} AS SELECT row_number() OVER (ORDER BY r._order) AS _n, r.* "
+        "FROM ({ranked}) r WHERE r._rank = 1 AND NOT EXISTS "
+        "(SELECT 1 FROM {target} t WHERE t.sync_key = r.sync_key AND t.row_hash = r.row_hash AND t.activo)").format(
+        ready=I(READY), ranked=_ranked(), target=I(spec.target))
+
+
+def index_ready() -> sql.Composed:
+    return sql.SQL("CREATE UNIQUE INDEX ON {} (_n)").format(I(READY))
+
+
+def ready_row(spec: TableSpec) -> sql.Composed:
+    return sql.SQL("SELECT {cols} FROM {ready} WHERE _n = %(n)s").format(
+        cols=_cols(["sync_key", "source_id", "source_updated_at", "validation_warnings", "activo",
+                    *spec.target_column_names]), ready=I(READY))
 
 
 def _preserved_expr(p: str, run_started) -> sql.Composed:
@@ -90,29 +131,29 @@ def _merged_select(spec: TableSpec, preserve: list[str], run_started) -> sql.Com
         "SELECT s.sync_key, s.source_id, s.source_updated_at, s.validation_warnings, s.activo, s.row_hash, "
         "{src_preserved} AS source_preserved, (t.sync_key IS NULL) AS is_new, t.id AS target_id, "
         "t.manual_updated_at AS seen_manual_updated_at, {exprs} "
-        "FROM {stage} s LEFT JOIN LATERAL {lookup} t ON true").format(
-        src_preserved=src_preserved, exprs=sql.SQL(", ").join(exprs), stage=I(STAGE),
+        "FROM {ready} s LEFT JOIN LATERAL {lookup} t ON true").format(
+        src_preserved=src_preserved, exprs=sql.SQL(", ").join(exprs), ready=I(READY),
         lookup=_lookup(spec, "s"))
 
 
 def create_merged(spec: TableSpec, preserve: list[str], run_started) -> sql.Composed:
     """The (empty) temp table of staged rows merged with the target under the rule above:
-    created once per session, filled per batch by :func:`fill_merged`."""
+    created once per write transaction, filled per statement slice by :func:`fill_merged`."""
     return sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {merged} ON COMMIT DROP AS {select} WITH NO DATA").format(
         merged=I(MERGED), select=_merged_select(spec, preserve, run_started))
 
 
 def fill_merged(spec: TableSpec, preserve: list[str], run_started) -> sql.Composed:
-    """The staged rows merged with the target (an index lookup per staged row)."""
-    return sql.SQL("INSERT INTO {merged} {select}").format(
+    """READY's rows ``_n`` in [``%(lo)s``, ``%(hi)s``] merged with the target (an index lookup
+    per staged row)."""
+    return sql.SQL("INSERT INTO {merged} {select} WHERE s._n BETWEEN %(lo)s AND %(hi)s").format(
         merged=I(MERGED), select=_merged_select(spec, preserve, run_started))
 
 
-def truncate_work_tables() -> sql.Composed:
-    """Empty the session's stage and merged tables. Run outside any savepoint, on tables made
-    in the same transaction, PostgreSQL truncates them in place: no new file, lock or
-    catalog row per batch."""
-    return sql.SQL("TRUNCATE {}, {}").format(I(STAGE), I(MERGED))
+def truncate_merged() -> sql.Composed:
+    """Empty the merged table. Run outside any savepoint, on a table made in the same
+    transaction, PostgreSQL truncates it in place: no new file, lock or catalog row per slice."""
+    return sql.SQL("TRUNCATE {}").format(I(MERGED))
 
 
 def _doc(names: list[str], alias: str) -> sql.Composed:
@@ -137,8 +178,7 @@ def diffs(spec: TableSpec) -> sql.Composed:
         "FROM {merged} m JOIN LATERAL {lookup} t ON true "
         "CROSS JOIN LATERAL jsonb_each({mdoc}) n "
         "JOIN LATERAL jsonb_each({tdoc}) o ON o.key = n.key "
-        "WHERE NOT m.is_new AND n.value IS DISTINCT FROM o.value "
-        "ORDER BY m.sync_key, n.key").format(
+        "WHERE NOT m.is_new AND n.value IS DISTINCT FROM o.value").format(
         merged=I(MERGED), lookup=_lookup(spec, "m"), mdoc=_doc(cols, "m"), tdoc=_doc(cols, "t"))
 
 
@@ -159,18 +199,25 @@ def merge(spec: TableSpec) -> sql.Composed:
 
 
 def inserts(spec: TableSpec) -> sql.Composed:
-    return sql.SQL("SELECT {cols} FROM {merged} WHERE is_new ORDER BY sync_key").format(
+    return sql.SQL("SELECT {cols} FROM {merged} WHERE is_new ORDER BY sync_key LIMIT %(limit)s").format(
         cols=_cols(["sync_key", *spec.target_column_names, "validation_warnings", "activo"]),
         merged=I(MERGED))
 
 
+def planned_diffs(spec: TableSpec) -> sql.Composed:
+    """The first ``%(limit)s`` field-level differences, in key order (what a plan shows)."""
+    return sql.SQL("SELECT * FROM ({diffs}) d ORDER BY d.sync_key, d.field LIMIT %(limit)s").format(diffs=diffs(spec))
+
+
 def counts(spec: TableSpec) -> sql.Composed:
+    """(inserts, updates, unchanged, field changes) of the merged rows."""
     return sql.SQL(
         "SELECT count(*) FILTER (WHERE m.is_new), "
         "count(*) FILTER (WHERE NOT m.is_new AND {distinct}), "
-        "count(*) FILTER (WHERE NOT m.is_new AND NOT {distinct}) "
-        "FROM {merged} m LEFT JOIN {target} t ON t.sync_key = m.sync_key").format(
-        distinct=_distinct(spec, "m", "t"), merged=I(MERGED), target=I(spec.target))
+        "count(*) FILTER (WHERE NOT m.is_new AND NOT {distinct}), "
+        "(SELECT count(*) FROM ({diffs}) d) "
+        "FROM {merged} m LEFT JOIN LATERAL {lookup} t ON true").format(
+        distinct=_distinct(spec, "m", "t"), merged=I(MERGED), lookup=_lookup(spec, "m"), diffs=diffs(spec))
 
 
 def upsert(spec: TableSpec) -> sql.Composed:
@@ -197,12 +244,13 @@ def upsert(spec: TableSpec) -> sql.Composed:
 def refresh_metadata(spec: TableSpec) -> sql.Composed:
     """Rows whose business values did not change but whose source bookkeeping did
     (e.g. the source now holds the value back-propagation copied there): silent update.
-    ``%(keys)s``, the batch's keys, gives the planner an index condition on the target (a join
-    alone lets it hash the whole target: its statistics do not know this transaction's rows)."""
+    The array of the slice's target ids gives the planner an index condition on the target (a
+    join alone lets it hash the whole target: its statistics do not know this transaction's
+    rows); new rows were written whole by the upsert and are left out."""
     meta = ["source_id", "source_updated_at", "row_hash", "source_preserved"]
     return sql.SQL(
-        "UPDATE {target} t SET {sets} FROM {merged} m WHERE t.sync_key = m.sync_key "
-        "AND t.sync_key = ANY (%(keys)s::text[]) "
+        "UPDATE {target} t SET {sets} FROM {merged} m WHERE t.id = m.target_id AND NOT m.is_new "
+        "AND t.id = ANY ((SELECT array_agg(target_id) FROM {merged} WHERE NOT is_new)::bigint[]) "
         "AND ({tcols}) IS DISTINCT FROM ({mcols})").format(
         target=I(spec.target), merged=I(MERGED),
         sets=sql.SQL(", ").join(sql.SQL("{c} = m.{c}").format(c=I(c)) for c in meta),
@@ -212,7 +260,12 @@ def refresh_metadata(spec: TableSpec) -> sql.Composed:
 # ---- deactivation (full mode) -------------------------------------------------------------
 
 def create_keys() -> sql.Composed:
-    return sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (sync_key text PRIMARY KEY) ON COMMIT DROP").format(I(KEYS))
+    """The keys the source holds this run, as the chunks arrive (repeats allowed)."""
+    return sql.SQL("CREATE TEMP TABLE {} (sync_key text)").format(I(KEYS))
+
+
+def index_keys() -> sql.Composed:
+    return sql.SQL("CREATE INDEX ON {} (sync_key)").format(I(KEYS))
 
 
 def copy_keys() -> sql.Composed:
@@ -222,7 +275,15 @@ def copy_keys() -> sql.Composed:
 def to_deactivate(spec: TableSpec) -> sql.Composed:
     return sql.SQL(
         "SELECT t.sync_key FROM {target} t WHERE t.activo "
-        "AND NOT EXISTS (SELECT 1 FROM {keys} k WHERE k.sync_key = t.sync_key) ORDER BY t.sync_key").format(
+        "AND NOT EXISTS (SELECT 1 FROM {keys} k WHERE k.sync_key = t.sync_key) ORDER BY t.sync_key "
+        "LIMIT %(limit)s").format(
+        target=I(spec.target), keys=I(KEYS))
+
+
+def deactivation_count(spec: TableSpec) -> sql.Composed:
+    return sql.SQL(
+        "SELECT count(*) FROM {target} t WHERE t.activo "
+        "AND NOT EXISTS (SELECT 1 FROM {keys} k WHERE k.sync_key = t.sync_key)").format(
         target=I(spec.target), keys=I(KEYS))
 
 
