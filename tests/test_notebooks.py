@@ -192,7 +192,7 @@ def test_full_sync_through_the_notebooks(runs, db):
 def test_results_are_the_ones_recorded_in_the_executed_notebooks(runs):
     for r in runs["full"] + runs["dry"]:
         recorded = runner.read_result(nbformat.read(r["notebook"], as_version=4))
-        assert recorded is not None
+        assert recorded is not None, r.get("error")
         assert {k: r[k] for k in recorded} == recorded
         assert recorded["notebook"] == r["notebook"]  # the notebook knew where it is archived
 

@@ -129,16 +129,42 @@ def extract(ctx: RunContext) -> Extract:
     else:
         lookback = timedelta(minutes=ctx.cfg.database.lookback_minutes)
         mode = "full" if ctx.spec.read_whole else ctx.mode
-        chunk_rows = None if ctx.spec.read_whole else ctx.cfg.database.chunk_rows
+        whole = ctx.spec.read_whole
+        ctx.staging = ctx.store.staging(ctx.spec, preserve=ctx.preserve, run_started=ctx.run_started,
+                                        run_id=ctx.run_id)
         try:
-            ex = ctx.store.read_source(ctx.spec, mode=mode, state=ctx.state, lookback=lookback,
-                                       updated_column=ctx.settings.updated_column, chunk_rows=chunk_rows)
+            ex = ctx.store.read_source(
+                ctx.spec, mode=mode, state=ctx.state, lookback=lookback, updated_column=ctx.settings.updated_column,
+                chunk_rows=None if whole else ctx.cfg.database.chunk_rows,
+                fingerprint=None if whole else _fingerprint(ctx), staging=ctx.staging)
         except SyncFailed as exc:
+            ctx.close()
             raise type(exc)(f"{ctx.spec.name}: {exc}") from exc
     ctx.extract = ex
-    if _cross_check_applies(ctx, ex):
-        ctx.totals.source_keys = set()
+    if _cross_check_applies(ctx, ex):  # every key of the source, the unread rows' too
+        ctx.totals.source_keys = ctx.staging.unchanged_keys() if ex.unchanged else set()
     return ex
+
+
+def _exits(ctx: RunContext):
+    """The run's exit records (loaded once), or None when the table takes no status from them."""
+    s = ctx.settings
+    if not (s.status_validation and s.status.enabled):
+        return None
+    if ctx.exits is None:
+        from .enrich.status import load_exits
+        ctx.exits = load_exits(ctx.cfg)
+        if ctx.exits.note:
+            log.warning("%s: %s", ctx.spec.name, ctx.exits.note)
+    return ctx.exits
+
+
+def _fingerprint(ctx: RunContext) -> str:
+    """The run's context for the source's row hashes (``engine.fingerprint``)."""
+    from .engine.fingerprint import context_fingerprint, frame_digest
+    exits = _exits(ctx)
+    return context_fingerprint(ctx.cfg, ctx.spec, ctx.run_date,
+                               exits_digest=None if exits is None else frame_digest(exits.frame))
 
 
 def normalize(ctx: RunContext, ex: Extract | pd.DataFrame):
@@ -197,13 +223,8 @@ def enrich(ctx: RunContext, val, *, exits=None) -> Enriched:
                                  container_assignment=s.container_assignment, preserve_fields=ctx.preserve)
         out.slots = slot_summary(out.frame, spec=ctx.spec)
     if s.status_validation and s.status.enabled:
-        from .enrich.status import apply_status, load_exits
-        if exits is None:
-            if ctx.exits is None:  # once per run, whatever the number of chunks
-                ctx.exits = load_exits(ctx.cfg)
-                if ctx.exits.note:
-                    log.warning("%s: %s", ctx.spec.name, ctx.exits.note)
-            exits = ctx.exits
+        from .enrich.status import apply_status
+        exits = exits if exits is not None else _exits(ctx)  # once per run, whatever the chunks
         out.status_note = exits.note
         out.frame, out.status_matches = apply_status(out.frame, ctx.spec, exits, template=s.status.template)
     return out
@@ -272,7 +293,7 @@ def stage(ctx: RunContext, enr: Enriched | pd.DataFrame, val=None, *,
 class StageResult:
     """Every chunk staged: what the merge will read."""
     rows: int                      # rows to merge (new or changed)
-    skipped_unchanged: int         # rows identical to the target, set aside
+    skipped_unchanged: int         # rows identical to the target, set aside (read or not)
     duplicates: pd.DataFrame       # sync_key, source_id of each row a later one replaced
     chunks: int
     read: int                      # source rows read
@@ -298,7 +319,8 @@ def stage_remaining(ctx: RunContext, *, on_chunk: Callable[[int, int], None] | N
     dups = [d for d in [*ctx.totals.duplicates, staged.duplicates] if len(d)]
     duplicates = (pd.concat(dups, ignore_index=True) if dups
                   else pd.DataFrame(columns=["sync_key", "source_id"]))
-    return StageResult(staged.rows, staged.skipped_unchanged, duplicates, ctx.totals.chunks, ex.read)
+    return StageResult(staged.rows, staged.skipped_unchanged + ex.unchanged, duplicates, ctx.totals.chunks,
+                       ex.read)
 
 
 def plan(ctx: RunContext, stg: StageResult) -> Plan:

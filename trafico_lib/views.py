@@ -64,7 +64,7 @@ def cross_check_differences(chk, rows: int = 20) -> pd.DataFrame | None:
 
 def _warned(val) -> pd.DataFrame:
     """The rows validation kept although they broke a warning rule."""
-    return val.valid[val.valid["validation_warnings"].map(bool)]
+    return val.valid[val.valid["validation_warnings"].map(bool).astype(bool)]  # bool even when empty
 
 
 def validation_line(val) -> str:

@@ -33,20 +33,27 @@ class Extract:
     updated_column: str | None
     rest: Iterator[pd.DataFrame] = field(default_factory=lambda: iter(()))  # later chunks, read on demand
     more: bool = False             # whether chunks follow the first
-    read: int = -1                 # rows read so far (all of them once the chunks are consumed)
 
-    def __post_init__(self) -> None:
-        if self.read < 0:
-            self.read = len(self.frame)
+    @property
+    def read(self) -> int:
+        """Source rows read so far (every one once the chunks are consumed), unchanged ones included."""
+        rows = getattr(self.rest, "rows", None)
+        return len(self.frame) if rows is None else rows
+
+    @property
+    def unchanged(self) -> int:
+        """Source rows the store set aside unread: their text and context are as last written."""
+        return getattr(self.rest, "unchanged", 0)
 
     def chunks(self, *, first: bool = True) -> Iterator[pd.DataFrame]:
         """The chunks in source order (``first=False``: only those after ``frame``), each read
-        when asked for; the watermark and the row count grow as they arrive."""
+        when asked for; the watermark grows as they arrive."""
         if first:
             yield self.frame
         for chunk in self.rest:
-            self.read += len(chunk)
-            wm = watermark_of(chunk, self.updated_column)
+            wm = getattr(self.rest, "watermark", None) if self.updated_column else None
+            if wm is None:
+                wm = watermark_of(chunk, self.updated_column)
             if wm is not None and (self.watermark is None or wm > self.watermark):
                 self.watermark = wm
             yield chunk
@@ -58,18 +65,20 @@ class Extract:
 
     def describe(self) -> str:
         where = f"since {self.since:%Y-%m-%d %H:%M:%S%z}" if self.since else "all rows"
-        chunked = f" (first chunk of {len(self.frame)} rows shown; more follow)" if self.more else ""
-        return f"{len(self.frame)} rows from {self.origin} ({self.strategy} delta, {where}){chunked}"
+        chunked = f" (the first chunk; more follow)" if self.more else ""
+        same = f"; {self.unchanged} unchanged since last written, set aside unread" if self.unchanged else ""
+        return f"{len(self.frame)} rows from {self.origin} ({self.strategy} delta, {where}){chunked}{same}"
 
 
 class SourceMissing(SyncFailed):
     """The source table (or a configured column of it) is not there."""
 
 
-def frame_from_rows(rows, spec: TableSpec, *, first_row: int = 1) -> pd.DataFrame:
+def frame_from_rows(rows, spec: TableSpec, *, first_row: int = 1, extra: list[str] = ()) -> pd.DataFrame:
     """The extract frame: the source's text values, ``_source_id``, ``_source_updated_at``,
-    ``_row`` (the position in the whole read: a later chunk starts at ``first_row``)."""
-    frame = pd.DataFrame(rows, columns=[*spec.column_names, "_source_id", "_source_updated_at"], dtype=object)
+    (``extra`` meta columns the store adds), ``_row`` (the position in the whole read: a later
+    chunk starts at ``first_row``)."""
+    frame = pd.DataFrame(rows, columns=[*spec.column_names, "_source_id", "_source_updated_at", *extra], dtype=object)
     frame["_row"] = range(first_row, first_row + len(frame))
     return frame
 

@@ -2,7 +2,8 @@
 
 A staged frame has one row per ``sync_key`` with the target's business columns plus
 ``sync_key``, ``source_id``, ``source_updated_at``, ``validation_warnings`` (JSON text),
-``activo``, ``row_hash`` and ``_order`` (the row's position in the source read). Duplicate keys inside one read are resolved here: the latest
+``activo``, ``row_hash``, ``source_hash`` (the source text's fingerprint, when the store
+gives one) and ``_order`` (the row's position in the source read). Duplicate keys inside one read are resolved here: the latest
 row wins (by source change timestamp, then by position in the source).
 """
 from __future__ import annotations
@@ -15,7 +16,8 @@ import pandas as pd
 from ..tables import TableSpec
 
 KEY_SEPARATOR = "|"
-META_COLUMNS = ["sync_key", "source_id", "source_updated_at", "validation_warnings", "activo", "row_hash"]
+META_COLUMNS = ["sync_key", "source_id", "source_updated_at", "validation_warnings", "activo", "row_hash",
+                "source_hash"]
 
 
 def key_columns(spec: TableSpec, key: list[str] | None = None) -> tuple[list[str], list[str]]:
@@ -103,6 +105,7 @@ def stage(frame: pd.DataFrame, spec: TableSpec, *, key: list[str] | None = None)
     warnings = frame["validation_warnings"] if "validation_warnings" in frame.columns else None
     out["validation_warnings"] = _warnings_json(warnings) if warnings is not None else "[]"
     out["activo"] = frame["activo"].astype(bool) if "activo" in frame.columns else True
+    out["source_hash"] = frame["_source_hash"] if "_source_hash" in frame.columns else None
     order = frame["_row"] if "_row" in frame.columns else pd.Series(range(len(frame)), index=frame.index)
     out["_order"] = order.to_numpy()
     out = out[out["sync_key"].notna()]

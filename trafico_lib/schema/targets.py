@@ -4,8 +4,9 @@ Each :class:`~trafico_lib.tables.TableSpec` gets one table: ``id``, its typed bu
 columns (``spec.target_columns``, declared as ``tables.SQL_TYPES`` says, quantities with
 ``CHECK (<column> >= 0)``), then the sync metadata every target shares (:data:`METADATA`),
 and an index on ``activo``. Every statement is idempotent (``IF NOT EXISTS``), and each
-business column is also added with ``ADD COLUMN IF NOT EXISTS``, so a column or a table new
-in the registry reaches an existing database the next time the schema is applied.
+business and metadata column is also added with ``ADD COLUMN IF NOT EXISTS``, so a column or
+a table new in the registry (or in trafico) reaches an existing database the next time the
+schema is applied.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ METADATA: tuple[tuple[str, str], ...] = (
     ("sync_key", "text NOT NULL UNIQUE"),
     ("source_id", "text"),
     ("row_hash", "text"),
+    ("source_hash", "text"),  # md5 of the source row's text and the run's context (engine.fingerprint)
     ("source_updated_at", "timestamptz"),
     ("source_preserved", "jsonb NOT NULL DEFAULT '{}'::jsonb"),
     ("fecha_registro", "timestamptz NOT NULL DEFAULT now()"),
@@ -51,16 +53,17 @@ def column_definition(column: Column) -> sql.Composed:
 
 
 def table_statements(spec: TableSpec) -> list[sql.Composed]:
-    """One target's CREATE TABLE, ALTER TABLE (ADD COLUMN IF NOT EXISTS each business column)
-    and ``activo`` index."""
+    """One target's CREATE TABLE, ALTER TABLE (ADD COLUMN IF NOT EXISTS each business and
+    metadata column) and ``activo`` index."""
     table = name(spec.target)
     columns = [sql.SQL("id bigserial PRIMARY KEY")]
     columns += [column_definition(c) for c in spec.target_columns]
     columns += [sql.SQL(f"{n} {ddl}") for n, ddl in METADATA]  # trusted constants
     out = [sql.SQL("CREATE TABLE IF NOT EXISTS {} (\n    {}\n)").format(
         table, sql.SQL(",\n    ").join(columns))]
-    out.append(sql.SQL("ALTER TABLE {}\n    {}").format(table, sql.SQL(",\n    ").join(
-        sql.SQL("ADD COLUMN IF NOT EXISTS {}").format(column_definition(c)) for c in spec.target_columns)))
+    adds = [sql.SQL("ADD COLUMN IF NOT EXISTS {}").format(column_definition(c)) for c in spec.target_columns]
+    adds += [sql.SQL(f"ADD COLUMN IF NOT EXISTS {n} {ddl}") for n, ddl in METADATA if "UNIQUE" not in ddl]
+    out.append(sql.SQL("ALTER TABLE {}\n    {}").format(table, sql.SQL(",\n    ").join(adds)))
     out.append(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (activo)").format(
         name(f"{spec.target}_activo_idx"), table))
     return out

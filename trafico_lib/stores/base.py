@@ -4,8 +4,8 @@ store they talk to; each store names itself (``kind``, ``name``) and never print
 
     store = open_store(cfg)                    # direct PostgreSQL, embedded, (next: Supabase REST)
     state = store.read_state(spec)
-    ex = store.read_source(spec, mode=..., state=..., lookback=..., updated_column=..., chunk_rows=...)
     staging = store.staging(spec, preserve=..., run_started=..., run_id=...)
+    ex = store.read_source(..., fingerprint=..., staging=staging)   # unchanged rows stay aside, unread
     for chunk in ...: staging.add(staged_chunk, extra_keys=rejected_keys)   # chunk by chunk
     totals = staging.finish()                  # latest wins across chunks, unchanged set aside
     plan = staging.plan(full=...)              # writes nothing
@@ -57,6 +57,9 @@ class Staging(Protocol):
 
     def add(self, staged: Any, extra_keys: Iterable[str] = ()) -> None:
         """One chunk's ``engine.stage.Staged`` rows, plus keys present in the source but not staged."""
+
+    def unchanged_keys(self) -> set[str]:
+        """The keys of the source rows set aside unread."""
 
     def finish(self) -> Any:
         """Latest wins across chunks, unchanged rows set aside: ``StagedTotals`` (rows,
@@ -127,9 +130,12 @@ class Store(Protocol):
     def read_state(self, spec: TableSpec) -> dict: ...
 
     def read_source(self, spec: TableSpec, *, mode: str, state: dict, lookback: timedelta,
-                    updated_column: str | None, chunk_rows: int | None = None) -> Any:
+                    updated_column: str | None, chunk_rows: int | None = None, fingerprint: str | None = None,
+                    staging: Any = None) -> Any:
         """The source delta as ``engine.extract.Extract`` (text values + ``_source_id``,
-        ``_source_updated_at``, ``_row``), ``chunk_rows`` rows at a time (None: all at once)."""
+        ``_source_updated_at``, ``_source_hash``, ``_row``), ``chunk_rows`` rows at a time (None:
+        all at once). With the run's ``staging``, rows whose text and context (``fingerprint``)
+        are as last written may be set aside into it unread (``Extract.unchanged`` counts them)."""
 
     def read_target(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame: ...
 

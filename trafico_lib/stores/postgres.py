@@ -25,6 +25,7 @@ from ..errors import SyncFailed, TransientError, connection_secrets, describe_co
 from ..tables import TableSpec
 from .embedded import embedded_url
 from .pg import backprop, lock, merge, record, retention, source
+from .pg import sql as pg_sql
 
 # SQLSTATEs worth another try: connection exceptions (class 08), the server shutting down or
 # starting (57P01-57P03), serialization failures and deadlocks.
@@ -129,20 +130,24 @@ class PostgresStore:
             return record.read_state(conn, spec)
 
     def read_source(self, spec: TableSpec, *, mode: str, state: dict, lookback: timedelta,
-                    updated_column: str | None = None, chunk_rows: int | None = None):
+                    updated_column: str | None = None, chunk_rows: int | None = None,
+                    fingerprint: str | None = None, staging: merge.PgStaging | None = None):
         """The source delta (``engine.extract.Extract``), read ``chunk_rows`` at a time through a
-        server-side cursor on a connection of its own, closed after the last chunk."""
-        conn = self.connect()
+        server-side cursor, in one snapshot. With the run's ``staging`` it reads on the staging's
+        connection, and rows whose text and context (``fingerprint``) are as last written stay
+        in the database, set aside into the staging unread (``stores.pg.source.read_source``);
+        without, on a connection of its own, closed after the last chunk."""
+        own = staging is None
+        conn = self.connect(autocommit=True) if own else staging.conn
 
         def close() -> None:
-            try:
-                conn.close()  # ends the read-only transaction (nothing to commit)
-            except psycopg.Error:
-                pass
+            if own:
+                conn.close()
         try:
             with self.errors():
                 return source.read_source(conn, spec, mode=mode, state=state, lookback=lookback,
                                           updated_column=updated_column, chunk_rows=chunk_rows,
+                                          fingerprint=fingerprint, unchanged_table=None if own else pg_sql.UNCHANGED,
                                           on_close=close, guard=self.errors)
         except BaseException:
             close()

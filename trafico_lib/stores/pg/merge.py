@@ -98,7 +98,9 @@ class StagedTotals:
 
 
 class PgStaging:
-    """A run's staged rows in temp tables of one connection, shared by plan and apply."""
+    """A run's staged rows in temp tables of one connection, shared by plan and apply; the
+    source is read on the same connection (``PostgresStore.read_source(staging=...)``), so
+    unchanged source rows go aside without leaving the database."""
 
     def __init__(self, conn: psycopg.Connection, spec: TableSpec, *, preserve: list[str], run_started: datetime,
                  run_id: str, guard=nullcontext):
@@ -107,10 +109,16 @@ class PgStaging:
         self.totals: StagedTotals | None = None
         self._staged = 0
         with guard():
+            # the run's temp tables and sorts in memory rather than in files (a session's own
+            # settings, allowed to any role: temp_buffers before its first temp table)
+            conn.execute("SET temp_buffers = '128MB'")
+            conn.execute("SET work_mem = '64MB'")
             conn.execute(q.drop_work_tables())
-            conn.execute(q.create_stage(spec))
-            conn.execute(q.create_keys())
+            for ddl in (q.create_stage(spec), q.create_ready(spec), q.create_keys(), q.create_unchanged(),
+                        q.create_numbers()):
+                conn.execute(ddl)
         self._copy_stage = q.copy_stage(spec).as_string(conn)
+        self._copy_unchanged = q.copy_unchanged().as_string(conn)
         self._columns = q.stage_columns(spec)
 
     @property
@@ -131,22 +139,27 @@ class PgStaging:
             if keys:
                 _copy(self.conn, q.copy_keys(), ((k,) for k in keys))
 
+    def unchanged_keys(self) -> set[str]:
+        """The keys of the source rows set aside unread (for the CSV cross-check only: it
+        compares every key of the source with a whole CSV export)."""
+        with self.guard(), self.conn.cursor() as cur:
+            cur.execute(q.sql.SQL("SELECT sync_key FROM {}").format(q.I(q.UNCHANGED)))
+            return {r[0] for r in cur}
+
     def finish(self) -> StagedTotals:
         """Latest wins across chunks; rows the target holds identically set aside."""
         c = self.conn
         with self.guard():
-            c.execute(q.sql.SQL("ANALYZE {}").format(q.I(q.STAGE)))
-            dups = _frame(c.execute(q.superseded()))
-            distinct = c.execute(q.sql.SQL("SELECT count(DISTINCT sync_key) FROM {}").format(q.I(q.STAGE))).fetchone()[0]
-            c.execute(q.create_ready(self.spec))
+            c.execute(q.sql.SQL("ANALYZE {}").format(q.I(q.UNCHANGED)))
+            keys, rows, lost = c.execute(q.fill_ready(self.spec)).fetchone()
+            dups = _frame(c.execute(q.superseded())) if keys < self._staged else None
             c.execute(q.index_ready())
-            c.execute(q.index_keys())
+            c.execute(q.unchanged_keys())
             c.execute(q.sql.SQL("ANALYZE {}, {}").format(q.I(q.READY), q.I(q.KEYS)))
             c.execute(q.sql.SQL("DROP TABLE {}").format(q.I(q.STAGE)))
-            rows = c.execute(q.sql.SQL("SELECT count(*) FROM {}").format(q.I(q.READY))).fetchone()[0]
-        if dups.empty:
-            dups = pd.DataFrame(columns=["sync_key", "source_id"])
-        self.totals = StagedTotals(rows=rows, skipped_unchanged=distinct - rows, duplicates=dups)
+        parts = [d for d in (dups, pd.DataFrame(lost, columns=["sync_key", "source_id"])) if d is not None and len(d)]
+        dups = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["sync_key", "source_id"])
+        self.totals = StagedTotals(rows=rows, skipped_unchanged=keys - rows - len(lost), duplicates=dups)
         return self.totals
 
     def plan(self, *, full: bool) -> Plan:

@@ -6,6 +6,7 @@ from contextlib import nullcontext
 from datetime import timedelta
 from typing import Iterator
 
+import pandas as pd
 import psycopg
 from psycopg import sql
 
@@ -23,58 +24,121 @@ def source_columns(conn: psycopg.Connection, table: str) -> list[str]:
 
 def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: dict,
                 lookback: timedelta, updated_column: str | None = None, chunk_rows: int | None = None,
+                fingerprint: str | None = None, unchanged_table: str | None = None,
                 on_close=None, guard=nullcontext) -> Extract:
     """The source delta: rows changed since the watermark minus ``lookback`` (timestamp
     strategy, incremental), else every row (the row hashes decide what changed).
 
     The rows come through a server-side cursor, ``chunk_rows`` at a time (all at once when
-    None). The returned Extract holds the first chunk; the connection stays open (inside
-    its transaction, so the read is one snapshot) until the last chunk has been read or the
-    Extract is closed, and ``on_close`` runs then. Each later fetch runs inside ``guard()``
-    (the store's error translation).
+    None), in one REPEATABLE READ transaction (one snapshot). The returned Extract holds the
+    first chunk; the transaction stays open until the last chunk has been read or the Extract
+    is closed, and ``on_close`` runs then. Each later fetch runs inside ``guard()`` (the
+    store's error translation). ``conn`` is in autocommit mode and may be used for other
+    statements (COPY into temp tables) between fetches.
+
+    With a ``fingerprint`` (the run's context, ``engine.fingerprint``), an ``id`` column and an
+    ``unchanged_table`` (temp: sync_key, source_updated_at, _order), each row's
+    ``_source_hash`` is md5 of its text and the fingerprint, and a row whose active target row
+    was written from the same source row with the same hash is not read at all: the same
+    snapshot copies its target key, change time and position into ``unchanged_table``.
+    ``_order`` is the row's position in the read, for read and unread rows alike.
     """
-    cols = source_columns(conn, spec.source)
-    check_source_columns(spec, cols)
-    upd = detect_updated_column(cols, updated_column)
-    select = [sql.SQL("{}::text").format(sql.Identifier(c)) if c in cols else sql.SQL("NULL::text")
-              for c in spec.column_names]
-    id_expr = sql.SQL("{}::text").format(sql.Identifier("id")) if "id" in cols else sql.SQL("NULL::text")
-    upd_expr = sql.Identifier(upd) if upd else sql.SQL("NULL::timestamptz")
+    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if not unchanged_table
+                 else "BEGIN ISOLATION LEVEL REPEATABLE READ")
+    try:
+        cols = source_columns(conn, spec.source)
+        check_source_columns(spec, cols)
+        upd = detect_updated_column(cols, updated_column)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    has_id = "id" in cols
+    text = [sql.SQL("{}::text").format(sql.Identifier(c)) if c in cols else sql.SQL("NULL::text")
+            for c in spec.column_names]
+    names = [sql.Identifier(f"_c{i}") for i in range(len(text))]
     since = since_of(mode, state, lookback, upd)
-    where = sql.SQL(" WHERE {} > %s").format(sql.Identifier(upd)) if since is not None else sql.SQL("")
-    order = sql.SQL(" ORDER BY {}").format(sql.Identifier("id")) if "id" in cols else sql.SQL("")
-    query = sql.SQL("SELECT {cols}, {id} AS _source_id, {upd} AS _source_updated_at FROM {src}{where}{order}").format(
-        cols=sql.SQL(", ").join(select), id=id_expr, upd=upd_expr, src=sql.Identifier(spec.source),
-        where=where, order=order)
-    cur = conn.cursor(name="trafico_source")
-    cur.itersize = chunk_rows or 10_000
-    cur.execute(query, [since] if since is not None else [])
+    params = [since] if since is not None else []
+    skip = bool(fingerprint) and has_id and unchanged_table is not None
+    inner = sql.SQL(
+        "SELECT {vals}, {id} AS _source_id, {upd} AS _source_updated_at, {hash} AS _source_hash, "
+        "{pos} AS _pos FROM {src}{where}").format(
+        vals=sql.SQL(", ").join(sql.SQL("{} AS {}").format(t, n) for t, n in zip(text, names)),
+        id=sql.SQL("id::text") if has_id else sql.SQL("NULL::text"),
+        upd=sql.Identifier(upd) if upd else sql.SQL("NULL::timestamptz"),
+        hash=sql.SQL("md5(ROW({})::text || {})").format(sql.SQL(", ").join(text), sql.Literal(fingerprint))
+        if fingerprint else sql.SQL("NULL::text"),
+        pos=sql.SQL("row_number() OVER (ORDER BY id)") if has_id else sql.SQL("row_number() OVER ()"),
+        src=sql.Identifier(spec.source),
+        where=sql.SQL(" WHERE {} > %s").format(sql.Identifier(upd)) if since is not None else sql.SQL(""))
+    match = sql.SQL("t.source_id = s._source_id AND t.source_hash = s._source_hash AND t.activo")
+    unchanged, unchanged_wm = 0, None
+    where = sql.SQL("")
+    try:
+        if skip:
+            unchanged, unchanged_wm = conn.execute(sql.SQL(
+                "WITH ins AS (INSERT INTO {dest} (sync_key, source_updated_at, _order) "
+                "SELECT t.sync_key, s._source_updated_at, s._pos FROM ({inner}) s JOIN {target} t ON {match} "
+                "RETURNING source_updated_at) SELECT count(*), max(source_updated_at) FROM ins").format(
+                dest=sql.Identifier(unchanged_table), inner=inner, target=sql.Identifier(spec.target),
+                match=match), params).fetchone()
+            where = sql.SQL(" WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {match})").format(
+                target=sql.Identifier(spec.target), match=match)
+        query = sql.SQL("SELECT {vals}, _source_id, _source_updated_at, _source_hash, _pos "
+                        "FROM ({inner}) s{where} ORDER BY _pos").format(
+            vals=sql.SQL(", ").join(names), inner=inner, where=where)
+        cur = conn.cursor(name="trafico_source")
+        cur.itersize = chunk_rows or 10_000
+        cur.execute(query, params)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     size = chunk_rows or None
 
     def fetch() -> list:
         with guard():
             return cur.fetchmany(size) if size else cur.fetchall()
 
-    chunks = _Chunks(fetch, spec, size, on_close)
+    def close() -> None:
+        try:
+            cur.close()
+            conn.execute("COMMIT")  # keeps what the read copied aside; ends the snapshot
+        except psycopg.Error:
+            pass
+        if on_close:
+            on_close()
+
+    chunks = _Chunks(fetch, spec, size, close, unchanged)
     first = chunks.first()
+    wm = max((w for w in (chunks.watermark, unchanged_wm) if w is not None), default=None)
+    chunks.watermark = wm
     return Extract(first, f"table {spec.source}", "timestamp" if upd else "hash", since,
-                   watermark_of(first, upd), upd, rest=chunks, more=not chunks.done)
+                   wm if upd else None, upd, rest=chunks, more=not chunks.done)
+
+
+_EXTRA = ["_source_hash", "_pos"]
 
 
 class _Chunks:
     """The chunks after the first, one ``fetch`` each; ``on_close`` runs once, when the last
-    row has been read or on :meth:`close`, whichever comes first."""
+    row has been read or on :meth:`close`, whichever comes first. ``rows`` counts every source
+    row read (``unchanged``: those set aside unread, counted too), ``watermark`` is the largest
+    change time of them all."""
 
-    def __init__(self, fetch, spec: TableSpec, size: int | None, on_close):
+    def __init__(self, fetch, spec: TableSpec, size: int | None, on_close, unchanged: int = 0):
         self.fetch, self.spec, self.size, self.on_close = fetch, spec, size, on_close
-        self.done, self.rows = False, 0
+        self.done, self.unchanged, self.rows, self.watermark = False, unchanged, unchanged, None
 
     def _next_frame(self):
         rows = self.fetch()
-        frame = frame_from_rows(rows, self.spec, first_row=self.rows + 1)
+        frame = frame_from_rows(rows, self.spec, extra=_EXTRA)
+        frame["_row"] = frame.pop("_pos").astype("int64") if len(frame) else frame.pop("_pos")
         self.rows += len(rows)
         if not self.size or len(rows) < self.size:
             self.close()
+        if frame["_source_updated_at"].notna().any():
+            wm = watermark_of(frame, "_source_updated_at")
+            if self.watermark is None or wm > self.watermark:
+                self.watermark = wm
         return frame
 
     def first(self):

@@ -23,6 +23,8 @@ STAGE = "_trafico_stage"   # every staged row of the run, as the chunks arrive
 READY = "_trafico_ready"   # one row per key (latest wins), unchanged rows left out, numbered
 MERGED = "_trafico_merged"  # one statement's slice of READY merged with the target
 KEYS = "_trafico_keys"     # every key the source holds this run (full runs deactivate the rest)
+UNCHANGED = "_trafico_unchanged"  # source rows set aside unread: text and context as last written
+NUMBERS = "_trafico_n"     # numbers READY's rows
 
 META_COMPARED = ["activo", "validation_warnings"]
 
@@ -43,18 +45,38 @@ def create_stage(spec: TableSpec) -> sql.Composed:
     position in the source read (latest wins among equal keys)."""
     return sql.SQL(
         "CREATE TEMP TABLE {stage} AS "
-        "SELECT sync_key, source_id, source_updated_at, validation_warnings, activo, row_hash, {cols}, "
-        "0::bigint AS _order FROM {target} WITH NO DATA").format(
+        "SELECT sync_key, source_id, source_updated_at, validation_warnings, activo, row_hash, source_hash, "
+        "{cols}, 0::bigint AS _order FROM {target} WITH NO DATA").format(
         stage=I(STAGE), cols=_cols(spec.target_column_names), target=I(spec.target))
 
 
+def create_ready(spec: TableSpec) -> sql.Composed:
+    """READY: like STAGE, plus ``_n``."""
+    return sql.SQL("CREATE TEMP TABLE {ready} AS SELECT 0::bigint AS _n, * FROM {stage} WITH NO DATA").format(
+        ready=I(READY), stage=I(STAGE))
+
+
+def create_numbers() -> sql.Composed:
+    return sql.SQL("CREATE TEMP SEQUENCE {}").format(I(NUMBERS))
+
+
+def create_unchanged() -> sql.Composed:
+    return sql.SQL("CREATE TEMP TABLE {} (sync_key text, source_updated_at timestamptz, _order bigint)").format(
+        I(UNCHANGED))
+
+
+def copy_unchanged() -> sql.Composed:
+    return sql.SQL("COPY {} (sync_key, source_updated_at, _order) FROM STDIN").format(I(UNCHANGED))
+
+
 def drop_work_tables() -> sql.Composed:
-    return sql.SQL("DROP TABLE IF EXISTS {}, {}, {}").format(I(STAGE), I(READY), I(KEYS))
+    return sql.SQL("DROP TABLE IF EXISTS {}, {}, {}, {}; DROP SEQUENCE IF EXISTS {}").format(
+        I(STAGE), I(READY), I(KEYS), I(UNCHANGED), I(NUMBERS))
 
 
 def stage_columns(spec: TableSpec) -> list[str]:
     return ["sync_key", "source_id", "source_updated_at", "validation_warnings", "activo", "row_hash",
-            *spec.target_column_names, "_order"]
+            "source_hash", *spec.target_column_names, "_order"]
 
 
 def copy_stage(spec: TableSpec) -> sql.Composed:
@@ -62,29 +84,44 @@ def copy_stage(spec: TableSpec) -> sql.Composed:
         stage=I(STAGE), cols=_cols(stage_columns(spec)))
 
 
-def _ranked() -> sql.Composed:
-    """STAGE with each row's rank among the rows of its key: 1 is the latest (by source change
-    time, no time first, then by position in the source), as the in-memory staging decides."""
-    return sql.SQL(
-        "SELECT s.*, row_number() OVER (PARTITION BY s.sync_key "
-        "ORDER BY s.source_updated_at DESC NULLS LAST, s._order DESC) AS _rank FROM {stage} s").format(
-        stage=I(STAGE))
-
-
 def superseded() -> sql.Composed:
-    """Rows a later row of the same key replaced (across chunks): sync_key, source_id."""
-    return sql.SQL("SELECT sync_key, source_id FROM ({ranked}) r WHERE r._rank > 1 ORDER BY r._order").format(
-        ranked=_ranked())
-
-
-def create_ready(spec: TableSpec) -> sql.Composed:
-    """READY: the latest row per key, without the rows the target already holds identically
-    (same row hash, active), numbered ``_n`` 1..N in source order for the merge's slices."""
+    """Rows a later row of the same key replaced across chunks: sync_key, source_id. The latest
+    row wins by source change time (no time first), then by position in the source."""
     return sql.SQL(
-        "CREATE TEMP TABLE {ready} AS SELECT row_number() OVER (ORDER BY r._order) AS _n, r.* "
-        "FROM ({ranked}) r WHERE r._rank = 1 AND NOT EXISTS "
-        "(SELECT 1 FROM {target} t WHERE t.sync_key = r.sync_key AND t.row_hash = r.row_hash AND t.activo)").format(
-        ready=I(READY), ranked=_ranked(), target=I(spec.target))
+        "SELECT sync_key, source_id FROM (SELECT s.*, row_number() OVER (PARTITION BY s.sync_key "
+        "ORDER BY s.source_updated_at DESC NULLS LAST, s._order DESC) AS _rank FROM {stage} s) r "
+        "WHERE r._rank > 1 ORDER BY r._order").format(stage=I(STAGE))
+
+
+def fill_ready(spec: TableSpec) -> sql.Composed:
+    """READY: the latest staged row per key (one sort), numbered ``_n`` 1..N for the merge's
+    slices, without
+
+    * rows an unread (unchanged) source row of the same key outranks (returned: they lost),
+    * rows the target already holds identically (same row hash and source hash, active).
+
+    Returns one row: (keys staged, rows in READY, JSON list of the rows that lost)."""
+    later = sql.SQL("(coalesce(u.source_updated_at, '-infinity'), u._order) > "
+                    "(coalesce(d.source_updated_at, '-infinity'), d._order)")
+    return sql.SQL(
+        "WITH d AS MATERIALIZED (SELECT DISTINCT ON (sync_key) * FROM {stage} "
+        "ORDER BY sync_key, source_updated_at DESC NULLS LAST, _order DESC), "
+        "lost AS MATERIALIZED (SELECT d.sync_key, d.source_id FROM d JOIN {unchanged} u "
+        "ON u.sync_key = d.sync_key WHERE {later}), "
+        "ins AS (INSERT INTO {ready} SELECT nextval({seq}), d.* FROM d WHERE "
+        "NOT EXISTS (SELECT 1 FROM lost l WHERE l.sync_key = d.sync_key) AND NOT EXISTS "
+        "(SELECT 1 FROM {target} t WHERE t.sync_key = d.sync_key AND t.row_hash = d.row_hash "
+        "AND t.source_hash IS NOT DISTINCT FROM d.source_hash AND t.activo) RETURNING 1) "
+        "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM ins), "
+        "(SELECT coalesce(json_agg(json_build_object('sync_key', sync_key, 'source_id', source_id)), '[]') "
+        "FROM lost)").format(
+        stage=I(STAGE), unchanged=I(UNCHANGED), later=later, ready=I(READY),
+        seq=sql.Literal(NUMBERS), target=I(spec.target))
+
+
+def unchanged_keys() -> sql.Composed:
+    """The keys of the unread source rows count as present (full runs deactivate the rest)."""
+    return sql.SQL("INSERT INTO {} SELECT sync_key FROM {}").format(I(KEYS), I(UNCHANGED))
 
 
 def index_ready() -> sql.Composed:
@@ -129,7 +166,7 @@ def _merged_select(spec: TableSpec, preserve: list[str], run_started) -> sql.Com
         else sql.SQL("'{}'::jsonb")
     return sql.SQL(
         "SELECT s.sync_key, s.source_id, s.source_updated_at, s.validation_warnings, s.activo, s.row_hash, "
-        "{src_preserved} AS source_preserved, (t.sync_key IS NULL) AS is_new, t.id AS target_id, "
+        "s.source_hash, {src_preserved} AS source_preserved, (t.sync_key IS NULL) AS is_new, t.id AS target_id, "
         "t.manual_updated_at AS seen_manual_updated_at, {exprs} "
         "FROM {ready} s LEFT JOIN LATERAL {lookup} t ON true").format(
         src_preserved=src_preserved, exprs=sql.SQL(", ").join(exprs), ready=I(READY),
@@ -228,7 +265,8 @@ def upsert(spec: TableSpec) -> sql.Composed:
     computed it is left alone this run; the next run merges the edit properly.
     """
     business = spec.target_column_names
-    meta = ["source_id", "source_updated_at", "row_hash", "source_preserved", "validation_warnings", "activo"]
+    meta = ["source_id", "source_updated_at", "row_hash", "source_hash", "source_preserved", "validation_warnings",
+            "activo"]
     cols = [*business, "sync_key", *meta]
     sets = sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=I(c)) for c in [*business, *meta])
     return sql.SQL(
@@ -247,7 +285,7 @@ def refresh_metadata(spec: TableSpec) -> sql.Composed:
     The array of the slice's target ids gives the planner an index condition on the target (a
     join alone lets it hash the whole target: its statistics do not know this transaction's
     rows); new rows were written whole by the upsert and are left out."""
-    meta = ["source_id", "source_updated_at", "row_hash", "source_preserved"]
+    meta = ["source_id", "source_updated_at", "row_hash", "source_hash", "source_preserved"]
     return sql.SQL(
         "UPDATE {target} t SET {sets} FROM {merged} m WHERE t.id = m.target_id AND NOT m.is_new "
         "AND t.id = ANY ((SELECT array_agg(target_id) FROM {merged} WHERE NOT is_new)::bigint[]) "
