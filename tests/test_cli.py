@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from trafico_lib.sample import load_samples
 from trafico_lib.tables import TABLES

@@ -5,7 +5,6 @@ import csv
 import os
 from datetime import date, timedelta
 
-import psycopg
 
 from trafico_lib import pipeline as P
 from trafico_lib.csv_roles import snapshot_path

@@ -18,7 +18,7 @@ from trafico_lib.rules import (
     RulesError, SuiteError, ValidationResult, build_gx_suite, check_digit, load_suite, validate,
 )
 from trafico_lib.rules.suites import EXPECTATIONS_DIR, known_expectation_types
-from trafico_lib.tables import DATE, INTEGER, NUMERIC, TABLES
+from trafico_lib.tables import INTEGER, NUMERIC, TABLES
 
 ARRIBOS, PENDIENTE, REMISIONES, EXPO = (TABLES[t] for t in
                                         ("arribos", "pendiente_desconsolidar", "remisiones", "arribos_expo_ctns"))

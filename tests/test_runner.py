@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import nbformat
-import pandas as pd
 import psycopg
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook

@@ -3,7 +3,6 @@ before they are read into memory (engine.fingerprint): a no-op rerun costs a fra
 full sync, and nothing that should change a target row is missed because of it."""
 from __future__ import annotations
 
-import psycopg
 import pytest
 
 from trafico_lib import pipeline as P

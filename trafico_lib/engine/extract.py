@@ -65,7 +65,7 @@ class Extract:
 
     def describe(self) -> str:
         where = f"since {self.since:%Y-%m-%d %H:%M:%S%z}" if self.since else "all rows"
-        chunked = f" (the first chunk; more follow)" if self.more else ""
+        chunked = " (the first chunk; more follow)" if self.more else ""
         same = f"; {self.unchanged} unchanged since last written, set aside unread" if self.unchanged else ""
         return f"{len(self.frame)} rows from {self.origin} ({self.strategy} delta, {where}){chunked}{same}"
 

@@ -5,8 +5,9 @@ same target row again, so the store can set it aside before it is even read into
 (DESIGN §9: a no-op rerun costs a fraction of a full sync). The target keeps, per row,
 ``source_hash`` = md5 of the row's source text plus this fingerprint. The context is:
 
-* trafico's own code and suites (every ``.py`` of the package, ``expectations/*.json``): a new
-  normalization or rule reprocesses every row;
+* the code that decides a row's values (:data:`ROW_CODE`: normalization, rules, enrichment,
+  staging, the registry) and the shipped suites (``expectations/*.json``): a new normalization
+  or rule reprocesses every row once (other code, the command line or the reports, does not);
 * the table's settings, its preserved fields and its suite with the configuration's
   ``business_rules`` applied;
 * the run's date (a ``dd/mm`` date gets the year nearest to it);
@@ -29,11 +30,17 @@ VERSION = "1"  # bump when the meaning of source_hash changes
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 
+# The package's parts a target row's values depend on (relative to the package; folders whole).
+ROW_CODE = ("normalize.py", "tables.py", "rules", "enrich", "engine/stage.py", "engine/fingerprint.py")
+
+
 @lru_cache(maxsize=1)
 def code_digest() -> str:
-    """A digest of trafico's code and shipped suites (the same install gives the same digest)."""
+    """A digest of the code in :data:`ROW_CODE` and the shipped suites (one install, one digest)."""
     h = hashlib.sha256()
-    files = sorted(_PACKAGE.rglob("*.py")) + sorted((_PACKAGE.parent / "expectations").glob("*.json"))
+    files = sorted(f for part in ROW_CODE for f in ((_PACKAGE / part).rglob("*.py") if (_PACKAGE / part).is_dir()
+                                                   else [_PACKAGE / part]))
+    files += sorted((_PACKAGE.parent / "expectations").glob("*.json"))
     for f in files:
         h.update(f.relative_to(_PACKAGE.parent).as_posix().encode())
         h.update(f.read_bytes())

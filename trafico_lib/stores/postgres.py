@@ -24,7 +24,7 @@ from ..config import Config
 from ..errors import SyncFailed, TransientError, connection_secrets, describe_conninfo, one_line, scrub
 from ..tables import TableSpec
 from .embedded import embedded_url
-from .pg import backprop, lock, merge, record, retention, source
+from .pg import backprop, merge, record, retention, source
 from .pg import sql as pg_sql
 
 # SQLSTATEs worth another try: connection exceptions (class 08), the server shutting down or

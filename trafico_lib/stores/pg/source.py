@@ -6,7 +6,6 @@ from contextlib import nullcontext
 from datetime import timedelta
 from typing import Iterator
 
-import pandas as pd
 import psycopg
 from psycopg import sql
 
@@ -46,6 +45,10 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if not unchanged_table
                  else "BEGIN ISOLATION LEVEL REPEATABLE READ")
     try:
+        # Matching source rows to target rows by source id and hash has no index to use: a hash
+        # join, whatever the statistics say (a target never analyzed yet looks empty, and a
+        # nested loop over it costs rows x rows).
+        conn.execute("SET LOCAL enable_nestloop = off")
         cols = source_columns(conn, spec.source)
         check_source_columns(spec, cols)
         upd = detect_updated_column(cols, updated_column)
@@ -59,33 +62,46 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
     since = since_of(mode, state, lookback, upd)
     params = [since] if since is not None else []
     skip = bool(fingerprint) and has_id and unchanged_table is not None
-    inner = sql.SQL(
-        "SELECT {vals}, {id} AS _source_id, {upd} AS _source_updated_at, {hash} AS _source_hash, "
-        "{pos} AS _pos FROM {src}{where}").format(
-        vals=sql.SQL(", ").join(sql.SQL("{} AS {}").format(t, n) for t, n in zip(text, names)),
-        id=sql.SQL("id::text") if has_id else sql.SQL("NULL::text"),
-        upd=sql.Identifier(upd) if upd else sql.SQL("NULL::timestamptz"),
-        hash=sql.SQL("md5(ROW({})::text || {})").format(sql.SQL(", ").join(text), sql.Literal(fingerprint))
-        if fingerprint else sql.SQL("NULL::text"),
-        pos=sql.SQL("row_number() OVER (ORDER BY id)") if has_id else sql.SQL("row_number() OVER ()"),
-        src=sql.Identifier(spec.source),
-        where=sql.SQL(" WHERE {} > %s").format(sql.Identifier(upd)) if since is not None else sql.SQL(""))
+
+    def inner(values: bool) -> sql.Composed:
+        """The read's rows: (the text values,) source id, change time, hash, position, raw id."""
+        return sql.SQL(
+            "SELECT {vals}{id} AS _source_id, {upd} AS _source_updated_at, {hash} AS _source_hash, "
+            "{pos} AS _pos, {raw_id} AS _id FROM {src}{where}").format(
+            vals=sql.SQL("").join(sql.SQL("{} AS {}, ").format(t, n) for t, n in zip(text, names))
+            if values else sql.SQL(""),
+            id=sql.SQL("id::text") if has_id else sql.SQL("NULL::text"),
+            upd=sql.Identifier(upd) if upd else sql.SQL("NULL::timestamptz"),
+            hash=sql.SQL("md5(ROW({})::text || {})").format(sql.SQL(", ").join(text), sql.Literal(fingerprint))
+            if fingerprint else sql.SQL("NULL::text"),
+            pos=sql.SQL("row_number() OVER (ORDER BY id)") if has_id else sql.SQL("row_number() OVER ()"),
+            raw_id=sql.SQL("id") if has_id else sql.SQL("NULL::int"),
+            src=sql.Identifier(spec.source),
+            where=sql.SQL(" WHERE {} > %s").format(sql.Identifier(upd)) if since is not None else sql.SQL(""))
+
     match = sql.SQL("t.source_id = s._source_id AND t.source_hash = s._source_hash AND t.activo")
     unchanged, unchanged_wm = 0, None
-    where = sql.SQL("")
     try:
-        if skip:
+        if skip:  # hash every row once, set the unchanged ones aside, read the others
+            hashes = sql.Identifier("_trafico_source_hashes")
+            conn.execute(sql.SQL(
+                "CREATE TEMP TABLE {hashes} ON COMMIT DROP AS {inner}").format(
+                hashes=hashes, inner=inner(False)), params)
             unchanged, unchanged_wm = conn.execute(sql.SQL(
-                "WITH ins AS (INSERT INTO {dest} (sync_key, source_updated_at, _order) "
-                "SELECT t.sync_key, s._source_updated_at, s._pos FROM ({inner}) s JOIN {target} t ON {match} "
+                "WITH gone AS (DELETE FROM {hashes} s USING {target} t WHERE {match} "
+                "RETURNING t.sync_key, s._source_updated_at, s._pos), "
+                "ins AS (INSERT INTO {dest} (sync_key, source_updated_at, _order) SELECT * FROM gone "
                 "RETURNING source_updated_at) SELECT count(*), max(source_updated_at) FROM ins").format(
-                dest=sql.Identifier(unchanged_table), inner=inner, target=sql.Identifier(spec.target),
-                match=match), params).fetchone()
-            where = sql.SQL(" WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {match})").format(
-                target=sql.Identifier(spec.target), match=match)
-        query = sql.SQL("SELECT {vals}, _source_id, _source_updated_at, _source_hash, _pos "
-                        "FROM ({inner}) s{where} ORDER BY _pos").format(
-            vals=sql.SQL(", ").join(names), inner=inner, where=where)
+                hashes=hashes, dest=sql.Identifier(unchanged_table), target=sql.Identifier(spec.target),
+                match=match)).fetchone()
+            query = sql.SQL(
+                "SELECT {vals}, h._source_id, h._source_updated_at, h._source_hash, h._pos "
+                "FROM {hashes} h JOIN {src} s ON s.id = h._id ORDER BY h._pos").format(
+                vals=sql.SQL(", ").join(text), hashes=hashes, src=sql.Identifier(spec.source))
+            params = []
+        else:
+            query = sql.SQL("SELECT {vals}, _source_id, _source_updated_at, _source_hash, _pos "
+                            "FROM ({inner}) s ORDER BY _pos").format(vals=sql.SQL(", ").join(names), inner=inner(True))
         cur = conn.cursor(name="trafico_source")
         cur.itersize = chunk_rows or 10_000
         cur.execute(query, params)
