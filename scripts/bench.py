@@ -154,9 +154,14 @@ def notebook_overhead() -> list[tuple[str, float, float]]:
     try:
         for args in (["--init-db"], ["--load-samples"]):
             subprocess.run(cli + args, cwd=work, check=True, capture_output=True)
+        from trafico_lib.stores.embedded import embedded_url
+        url = embedded_url(work / ".trafico" / "pgdata")
         for table in ("arribos", "pendiente_desconsolidar", "remisiones", "arribos_expo_ctns"):
             times = []
             for extra in ([], ["--no-notebook"]):
+                with psycopg.connect(url, autocommit=True) as c:  # the same work both ways: into an empty target
+                    c.execute(psycopg.sql.SQL("TRUNCATE {}, traficov2_sync_state").format(
+                        psycopg.sql.Identifier(get_table(table).target)))
                 t0 = time.perf_counter()
                 subprocess.run(cli + ["--table", table, "--mode", "full", *extra], cwd=work, check=True,
                                capture_output=True)
@@ -182,7 +187,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("sizes", nargs="*", type=int, default=[100_000, 1_000_000])
     ap.add_argument("--batch-sizes", default="50,1000", help="comma-separated (default 50 and the default 1000)")
     ap.add_argument("--notebooks", action="store_true", help="also the notebook path's overhead per table")
+    ap.add_argument("--notebooks-only", action="store_true", help="only the notebook path's overhead")
     args = ap.parse_args(argv)
+    if args.notebooks_only:
+        print_notebook_overhead()
+        return 0
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     from trafico_lib.stores.embedded import embedded_url, stop_embedded
     base = Path(tempfile.mkdtemp(prefix="trafico-bench-"))
@@ -222,10 +231,14 @@ def main(argv: list[str]) -> int:
             print(f"               peak RSS at {big} <= 1.5x at {small}: {verdict(peak[big] <= 1.5 * peak[small])}"
                   f" ({peak[big]:.0f} MB vs {peak[small]:.0f} MB)")
     if args.notebooks:
-        print("\nnotebook path vs --no-notebook, full sync of the sample data, per table (s):")
-        for table, nb, lib in notebook_overhead():
-            print(f"  {table:<25} notebook {nb:6.1f}  library {lib:6.1f}  overhead {nb - lib:6.1f}")
+        print_notebook_overhead()
     return 0
+
+
+def print_notebook_overhead() -> None:
+    print("\nnotebook path vs --no-notebook, full sync of the sample data into an empty target, per table (s):")
+    for table, nb, lib in notebook_overhead():
+        print(f"  {table:<25} notebook {nb:6.1f}  library {lib:6.1f}  overhead {nb - lib:6.1f}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ from trafico_lib.rules import (
     RulesError, SuiteError, ValidationResult, build_gx_suite, check_digit, load_suite, validate,
 )
 from trafico_lib.rules.suites import EXPECTATIONS_DIR, known_expectation_types
-from trafico_lib.tables import INTEGER, NUMERIC, TABLES
+from trafico_lib.tables import TABLES
+
+from frames import normalized
 
 ARRIBOS, PENDIENTE, REMISIONES, EXPO = (TABLES[t] for t in
                                         ("arribos", "pendiente_desconsolidar", "remisiones", "arribos_expo_ctns"))
@@ -28,25 +30,6 @@ OLD_BUSINESS_RULES = {  # the old trafico_config.json, as documented
     "booking_validation": {"required_fields": ["Booking", "Cliente"],
                            "booking_format_regex": "^[A-Z0-9]{8,12}$"},
 }
-
-
-def normalized(spec, rows: list[dict], index=None) -> pd.DataFrame:
-    """A frame shaped like normalize_frame's output, with a _row meta column."""
-    data = {}
-    for col in spec.columns:
-        values = [r.get(col.name) for r in rows]
-        if col.type == NUMERIC:
-            data[col.name] = pd.array(values, dtype="Float64")
-        elif col.type == INTEGER:
-            data[col.name] = pd.array(values, dtype="Int64")
-        else:
-            data[col.name] = pd.Series(values, dtype=object).tolist()
-    df = pd.DataFrame(data, index=index)
-    for col in spec.columns:
-        if col.type not in (NUMERIC, INTEGER):
-            df[col.name] = df[col.name].astype(object).where(df[col.name].notna(), None)
-    df["_row"] = range(2, len(rows) + 2)
-    return df
 
 
 def outcome(result: ValidationResult) -> dict:

@@ -17,7 +17,9 @@ from trafico_lib.config import Config
 from trafico_lib.docs.results import save_validation, stored_validations
 from trafico_lib.rules import load_suite, validate
 from trafico_lib.rules.totals import ValidationTotals
-from trafico_lib.tables import INTEGER, NUMERIC, TABLES
+from trafico_lib.tables import TABLES
+
+import frames
 
 ARRIBOS = TABLES["arribos"]
 GOOD = ["MSCU1234566", "GYOU4047990", "CSQU3054383"]          # valid ISO 6346
@@ -25,19 +27,8 @@ BAD_DIGIT = ["CSQU3054384", "MSCU1234567", "GYOU4047991"]     # check digit wron
 
 
 def normalized(spec, rows: list[dict]) -> pd.DataFrame:
-    """A frame shaped like normalize_frame's output, ``_row`` 1..N."""
-    data = {}
-    for col in spec.columns:
-        values = [r.get(col.name) for r in rows]
-        if col.type == NUMERIC:
-            data[col.name] = pd.array(values, dtype="Float64")
-        elif col.type == INTEGER:
-            data[col.name] = pd.array(values, dtype="Int64")
-        else:
-            data[col.name] = pd.Series(values, dtype=object).astype(object).tolist()
-    df = pd.DataFrame(data)
-    df["_row"] = range(1, len(rows) + 1)
-    return df
+    """A frame shaped like normalize_frame's output, ``_row`` 1..N (a database read)."""
+    return frames.normalized(spec, rows, first_row=1)
 
 
 def arribos_rows() -> list[dict]:
