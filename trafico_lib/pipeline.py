@@ -130,8 +130,7 @@ def extract(ctx: RunContext) -> Extract:
         lookback = timedelta(minutes=ctx.cfg.database.lookback_minutes)
         mode = "full" if ctx.spec.read_whole else ctx.mode
         whole = ctx.spec.read_whole
-        ctx.staging = ctx.store.staging(ctx.spec, preserve=ctx.preserve, run_started=ctx.run_started,
-                                        run_id=ctx.run_id)
+        _open_staging(ctx)
         try:
             ex = ctx.store.read_source(
                 ctx.spec, mode=mode, state=ctx.state, lookback=lookback, updated_column=ctx.settings.updated_column,
@@ -144,6 +143,11 @@ def extract(ctx: RunContext) -> Extract:
     if _cross_check_applies(ctx, ex):  # every key of the source, the unread rows' too
         ctx.totals.source_keys = ctx.staging.unchanged_keys() if ex.unchanged else set()
     return ex
+
+
+def _open_staging(ctx: RunContext) -> None:
+    ctx.staging = ctx.store.staging(ctx.spec, preserve=ctx.preserve, run_started=ctx.run_started,
+                                    run_id=ctx.run_id)
 
 
 def _exits(ctx: RunContext):
@@ -272,9 +276,8 @@ def stage(ctx: RunContext, enr: Enriched | pd.DataFrame, val=None, *,
     if rejected_keys is None:
         rejected_keys = [r["sync_key"] for r in rejects]
     staged = stage_rows(frame, ctx.spec, key=ctx.settings.key)
-    if ctx.staging is None:
-        ctx.staging = ctx.store.staging(ctx.spec, preserve=ctx.preserve, run_started=ctx.run_started,
-                                        run_id=ctx.run_id)
+    if ctx.staging is None:  # a CSV source: no read on the store's side
+        _open_staging(ctx)
     ctx.staging.add(staged, extra_keys=rejected_keys)
     t = ctx.totals
     t.chunks += 1

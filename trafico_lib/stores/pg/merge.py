@@ -118,7 +118,6 @@ class PgStaging:
                         q.create_numbers()):
                 conn.execute(ddl)
         self._copy_stage = q.copy_stage(spec).as_string(conn)
-        self._copy_unchanged = q.copy_unchanged().as_string(conn)
         self._columns = q.stage_columns(spec)
 
     @property

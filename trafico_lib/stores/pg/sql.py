@@ -65,10 +65,6 @@ def create_unchanged() -> sql.Composed:
         I(UNCHANGED))
 
 
-def copy_unchanged() -> sql.Composed:
-    return sql.SQL("COPY {} (sync_key, source_updated_at, _order) FROM STDIN").format(I(UNCHANGED))
-
-
 def drop_work_tables() -> sql.Composed:
     return sql.SQL("DROP TABLE IF EXISTS {}, {}, {}, {}; DROP SEQUENCE IF EXISTS {}").format(
         I(STAGE), I(READY), I(KEYS), I(UNCHANGED), I(NUMBERS))
@@ -300,10 +296,6 @@ def refresh_metadata(spec: TableSpec) -> sql.Composed:
 def create_keys() -> sql.Composed:
     """The keys the source holds this run, as the chunks arrive (repeats allowed)."""
     return sql.SQL("CREATE TEMP TABLE {} (sync_key text)").format(I(KEYS))
-
-
-def index_keys() -> sql.Composed:
-    return sql.SQL("CREATE INDEX ON {} (sync_key)").format(I(KEYS))
 
 
 def copy_keys() -> sql.Composed:
