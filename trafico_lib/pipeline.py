@@ -183,15 +183,13 @@ def validate(ctx: RunContext, norm):
     return run_rules(norm.frame, ctx.spec, ctx.cfg, issues=norm.issues)
 
 
-def save_validation(ctx: RunContext, val=None):
+def save_validation(ctx: RunContext):
     """Keep this run's one validation result (every chunk's counts summed) for the Data Docs
     site; not on a dry-run. Call it once every chunk is staged."""
     if ctx.dry_run:
         return None
     from .docs import save_validation as save
     totals = ctx.totals.validation
-    if val is not None and not totals:
-        totals.add(val)
     try:
         return save(ctx.cfg, ctx.spec.name, ctx.run_id, totals.to_json(), gx_result=totals.gx_result)
     except Exception as exc:  # a report that cannot be written must not stop the sync
@@ -303,21 +301,14 @@ class StageResult:
     plan: Plan | None = None       # once planned
 
 
-def stage_remaining(ctx: RunContext, *, on_chunk: Callable[[int, int], None] | None = None) -> StageResult:
+def stage_remaining(ctx: RunContext) -> StageResult:
     """The source's other chunks through the same steps (none when it fitted one chunk);
-    then latest wins across chunks and rows the target already holds are set aside.
-
-    ``on_chunk(chunks_done, rows_read)`` after each chunk (progress in logs and bars).
-    """
+    then latest wins across chunks and rows the target already holds are set aside."""
     ex = ctx.extract
-    if ctx.staging is None:  # the first chunk was never staged (a caller that starts here)
-        stage(ctx, enrich(ctx, (val := validate(ctx, normalize(ctx, ex)))), val)
-    for chunk in ex.chunks(first=False):
+    for chunk in ex.chunks(first=not ctx.totals.chunks):  # the first too, if no one staged it
         val = validate(ctx, normalize(ctx, chunk))
         stage(ctx, enrich(ctx, val), val)
         log.info("%s: chunk %d staged (%d rows read)", ctx.spec.name, ctx.totals.chunks, ex.read)
-        if on_chunk:
-            on_chunk(ctx.totals.chunks, ex.read)
     staged = ctx.staging.finish()
     dups = [d for d in [*ctx.totals.duplicates, staged.duplicates] if len(d)]
     duplicates = (pd.concat(dups, ignore_index=True) if dups
