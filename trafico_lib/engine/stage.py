@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from ..tables import TableSpec
@@ -63,14 +64,41 @@ def row_hash(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
 
 
 def _canon(s: pd.Series) -> pd.Series:
-    missing = s.isna()
-    text = pd.Series("\x00", index=s.index, dtype=object)
+    """Each value's text for the hash (missing: NUL), built per column: a whole float as an
+    integer (1429.0 and 1429 hash alike), anything else as ``str`` once per distinct value."""
+    missing = s.isna().to_numpy()
+    text = np.empty(len(s), dtype=object)
+    text.fill("\x00")  # (np.full would pass it through a numpy string, which drops NULs)
+    if missing.all():
+        return pd.Series(text, index=s.index, dtype=object)
     present = s[~missing]
-    if pd.api.types.is_float_dtype(s.dtype):  # 1429.0 and 1429 hash alike
-        text[~missing] = [str(int(v)) if v.is_integer() else str(v) for v in present.astype(float).tolist()]
+    if pd.api.types.is_float_dtype(s.dtype):
+        text[~missing] = _float_text(present.astype(float).to_numpy())
     else:
-        text[~missing] = present.astype(str).to_numpy()
-    return text
+        text[~missing] = _str_once(present.to_numpy(dtype=object))
+    return pd.Series(text, index=s.index, dtype=object)
+
+
+def _float_text(v: np.ndarray) -> np.ndarray:
+    out = np.empty(len(v), dtype=object)
+    whole = np.isfinite(v) & (v == np.trunc(v))
+    small = whole & (np.abs(v) < 2 ** 53)  # exact in int64
+    out[small] = v[small].astype(np.int64).astype(str).astype(object)
+    fraction = ~whole  # numpy's float text is Python's repr (shortest round trip), as str(x)
+    out[fraction] = v[fraction].astype(str).astype(object)
+    big = whole & ~small
+    out[big] = [str(int(x)) for x in v[big].tolist()]
+    return out
+
+
+def _str_once(values: np.ndarray) -> np.ndarray:
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values
+    try:
+        codes, uniques = pd.factorize(values)
+    except TypeError:  # unhashable values: one by one
+        return np.array([str(v) for v in values], dtype=object)
+    return np.array([str(v) for v in uniques], dtype=object).take(codes)
 
 
 @dataclass
@@ -120,17 +148,24 @@ def stage(frame: pd.DataFrame, spec: TableSpec, *, key: list[str] | None = None)
 
 
 def _warnings_json(warnings: pd.Series) -> pd.Series:
-    """Each row's warning list as sorted JSON text (most rows share a few lists: encoded once each)."""
+    """Each row's warning list as sorted JSON text (most rows have none; the others share a few
+    lists: each encoded once)."""
+    values = warnings.to_numpy(dtype=object)
+    out = np.empty(len(values), dtype=object)
+    out.fill("[]")
+    some = np.fromiter(map(bool, values), dtype=bool, count=len(values))
     memo: dict[tuple, str] = {}
-
-    def one(w) -> str:
-        k = tuple(sorted(set(w or [])))
+    for i in np.flatnonzero(some):
+        k = tuple(sorted(set(values[i])))
         text = memo.get(k)
         if text is None:
             text = memo[k] = json.dumps(list(k), ensure_ascii=False)
-        return text
-    return warnings.map(one)
+        out[i] = text
+    return pd.Series(out, index=warnings.index, dtype=object)
 
 
 def _text_or_none(s: pd.Series) -> pd.Series:
+    values = s.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):  # ids read as text
+        return pd.Series(values, index=s.index, dtype=object).where(s.notna(), None)
     return s.map(lambda v: None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v))

@@ -24,6 +24,7 @@ from ...engine.plan import MergeOutcome, Plan
 from ...engine.stage import Staged
 from ...tables import TableSpec
 from . import lock, record
+from .copytext import copy_payload
 from . import sql as q
 
 # Errors a slice can raise because of its rows (split and reject), as opposed to transient
@@ -53,24 +54,9 @@ def _py(v):
     return v
 
 
-def column_values(s: pd.Series) -> list:
-    """A column as plain Python values with None for every kind of missing (for COPY)."""
-    values = s.astype(object).tolist()
-    missing = s.isna().to_numpy()
-    if missing.any():
-        for i in missing.nonzero()[0]:
-            values[i] = None
-    return values
-
-
-def iter_rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple]:
-    return zip(*(column_values(frame[c]) for c in columns))
-
-
-def _copy(conn: psycopg.Connection, statement, rows: Iterable[tuple]) -> None:
+def _copy(conn: psycopg.Connection, statement, payload: bytes) -> None:
     with conn.cursor() as cur, cur.copy(statement) as cp:
-        for row in rows:
-            cp.write_row(row)
+        cp.write(payload)
 
 
 def _frame(cur: psycopg.Cursor) -> pd.DataFrame:
@@ -133,10 +119,10 @@ class PgStaging:
         self._staged += len(frame)
         with self.guard():
             if len(frame):
-                _copy(self.conn, self._copy_stage, iter_rows(frame, self._columns))
-            keys = [*staged.seen_keys, *(k for k in extra_keys if k)]
-            if keys:
-                _copy(self.conn, q.copy_keys(), ((k,) for k in keys))
+                _copy(self.conn, self._copy_stage, copy_payload(frame, self._columns))
+            keys = pd.DataFrame({"sync_key": [*staged.seen_keys, *(k for k in extra_keys if k)]})
+            if len(keys):
+                _copy(self.conn, q.copy_keys(), copy_payload(keys, ["sync_key"]))
 
     def unchanged_keys(self) -> set[str]:
         """The keys of the source rows set aside unread (for the CSV cross-check only: it

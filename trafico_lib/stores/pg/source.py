@@ -6,6 +6,7 @@ from contextlib import nullcontext
 from datetime import timedelta
 from typing import Iterator
 
+import pandas as pd
 import psycopg
 from psycopg import sql
 
@@ -95,13 +96,15 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
                 hashes=hashes, dest=sql.Identifier(unchanged_table), target=sql.Identifier(spec.target),
                 match=match)).fetchone()
             query = sql.SQL(
-                "SELECT {vals}, h._source_id, h._source_updated_at, h._source_hash, h._pos "
+                "SELECT {vals}, h._source_id, {micros}, h._source_hash, h._pos "
                 "FROM {hashes} h JOIN {src} s ON s.id = h._id ORDER BY h._pos").format(
-                vals=sql.SQL(", ").join(text), hashes=hashes, src=sql.Identifier(spec.source))
+                vals=sql.SQL(", ").join(text), hashes=hashes, src=sql.Identifier(spec.source),
+                micros=_MICROS.format(sql.SQL("h._source_updated_at")))
             params = []
         else:
-            query = sql.SQL("SELECT {vals}, _source_id, _source_updated_at, _source_hash, _pos "
-                            "FROM ({inner}) s ORDER BY _pos").format(vals=sql.SQL(", ").join(names), inner=inner(True))
+            query = sql.SQL("SELECT {vals}, _source_id, {micros}, _source_hash, _pos "
+                            "FROM ({inner}) s ORDER BY _pos").format(
+                vals=sql.SQL(", ").join(names), inner=inner(True), micros=_MICROS.format(sql.SQL("_source_updated_at")))
         cur = conn.cursor(name="trafico_source")
         cur.itersize = chunk_rows or 10_000
         cur.execute(query, params)
@@ -133,6 +136,15 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
 
 _EXTRA = ["_source_hash", "_pos"]
 
+# The change time travels as microseconds since the epoch: one vectorized conversion per
+# chunk instead of a timezone-aware datetime object per row.
+_MICROS = sql.SQL("(extract(epoch FROM {}) * 1000000)::bigint AS _source_updated_at")
+
+
+def _timestamps(micros: pd.Series) -> pd.Series:
+    stamps = pd.to_datetime(pd.array(micros, dtype="Int64"), unit="us", utc=True).as_unit("us")
+    return pd.Series(stamps, index=micros.index)
+
 
 class _Chunks:
     """The chunks after the first, one ``fetch`` each; ``on_close`` runs once, when the last
@@ -148,6 +160,7 @@ class _Chunks:
         rows = self.fetch()
         frame = frame_from_rows(rows, self.spec, extra=_EXTRA)
         frame["_row"] = frame.pop("_pos").astype("int64") if len(frame) else frame.pop("_pos")
+        frame["_source_updated_at"] = _timestamps(frame["_source_updated_at"])
         self.rows += len(rows)
         if not self.size or len(rows) < self.size:
             self.close()
