@@ -155,9 +155,11 @@ def test_no_batch_statement_scans_the_target(source, make_config, db_url):
             c.execute(f"INSERT INTO {spec.target} (sync_key, \"Contenedor\") "
                       "SELECT 'K' || g, 'K' || g FROM generate_series(1, 30000) g")
             c.execute(q.truncate_merged())
-            for name, stmt, params in (("fill", q.fill_merged(spec, preserve, started), {"lo": 1, "hi": 50}),
+            for name, stmt, params in (("fill", q.fill_merged(spec, preserve, started, existing_only=True),
+                                        {"lo": 1, "hi": 50}),
                                        ("merge", q.merge(spec), {"run_id": "x"}),
-                                       ("refresh", q.refresh_metadata(spec), None)):
+                                       ("refresh", q.refresh_metadata(spec), None),
+                                       ("insert", q.insert_new(spec, preserve), {"lo": 51, "hi": 100})):
                 plans[name] = "\n".join(r[0] for r in c.execute(psycopg.sql.SQL("EXPLAIN ") + stmt, params))
                 c.execute(stmt, params)
     finally:
@@ -215,3 +217,40 @@ def test_duplicate_keys_across_chunks_latest_wins(source, make_config, db_url):
     assert all(by_source[str(late)] == f"late {late}" for late in dup_of.values())
     assert not set(str(e) for e in dup_of) & set(by_source)
     assert outcomes[10] == outcomes[50_000]
+
+
+def test_refused_rows_among_duplicates_and_updates_in_small_slices(source, make_config, db_url, small_slices):
+    """Rows the database refuses (a CHECK on Peso), on the update path and on the insert path,
+    in slices with gaps (rows a later duplicate replaced are dropped from staging): each refused
+    row becomes a reject with the database's reason, every other row of its slice is written,
+    and the counts add up to the rows staged."""
+    cfg = _cfg(make_config, db_url, 50, chunk_rows=97)
+    assert P.run_table("arribos", mode="full", cfg=cfg).counts["inserted"] == N
+    source.execute("""UPDATE arribos SET "Peso" = '-5', updated_at = now() WHERE id IN (101, 502, 903)""")
+    source.execute("""UPDATE arribos SET "Cliente" = 'Cambiado', updated_at = now() WHERE id % 10 = 0""")
+    new = _containers(3, start=N)
+    # new[2] twice, in different chunks (about 125 rows are read, 97 per chunk): the later row wins
+    source.execute("""UPDATE arribos SET "Contenedor" = %s, "Cliente" = 'primero', updated_at = now()
+                      WHERE id = 20""", (new[2],))
+    source.cursor().executemany('INSERT INTO arribos ("Contenedor", "Cliente", "Peso", updated_at) '
+                                'VALUES (%s, %s, %s, now())',
+                                [(new[0], "nuevo", "-7"), (new[1], "nuevo", "10"), (new[2], "segundo", "12")])
+    res = P.run_table("arribos", mode="incremental", cfg=cfg)
+    assert res.status == "ok", res.error
+    rejects = source.execute("SELECT sync_key, reasons FROM traficov2_sync_rejects").fetchall()
+    bad_keys = {r[0] for r in source.execute(
+        "SELECT t.sync_key FROM traficov2_arribos t JOIN arribos a ON a.id::text = t.source_id "
+        "WHERE a.id IN (101, 502, 903)").fetchall()}
+    assert {r[0] for r in rejects} == bad_keys | {new[0]}
+    assert all(any("check constraint" in x for x in r[1]) for r in rejects)
+    changed = N // 10 - 1  # id 20 moved to new[2]
+    assert res.counts["updated"] == changed and res.counts["inserted"] == 2 and res.counts["duplicates"] == 1
+    assert res.counts["rejected"] == 4
+    chunks = source.execute("SELECT (details->>'chunks')::int FROM traficov2_sync_log ORDER BY id DESC LIMIT 1")
+    assert chunks.fetchone()[0] >= 2
+    got = dict(source.execute('SELECT "Contenedor", "Cliente" FROM traficov2_arribos WHERE "Contenedor" = ANY(%s)',
+                              (new,)).fetchall())
+    assert got == {new[1]: "nuevo", new[2]: "segundo"}
+    assert source.execute('SELECT count(*) FROM traficov2_arribos WHERE "Peso" < 0').fetchone()[0] == 0
+    assert source.execute("""SELECT count(*) FROM traficov2_arribos WHERE "Cliente" = 'Cambiado'""").fetchone()[0] \
+        == changed

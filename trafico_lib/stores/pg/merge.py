@@ -39,6 +39,8 @@ STATEMENT_ROWS = 5000
 # Rows a plan lists per kind (its counts are always exact).
 PLAN_ROWS = 1000
 
+ALL_ROWS = {"lo": 0, "hi": 2 ** 62}  # every staged row's _n
+
 
 def _py(v):
     if v is None:
@@ -100,8 +102,7 @@ class PgStaging:
             conn.execute("SET temp_buffers = '128MB'")
             conn.execute("SET work_mem = '64MB'")
             conn.execute(q.drop_work_tables())
-            for ddl in (q.create_stage(spec), q.create_ready(spec), q.create_keys(), q.create_unchanged(),
-                        q.create_numbers()):
+            for ddl in (q.create_numbers(), q.create_ready(spec), q.create_keys(), q.create_unchanged()):
                 conn.execute(ddl)
         self._copy_stage = q.copy_stage(spec).as_string(conn)
         self._columns = q.stage_columns(spec)
@@ -132,19 +133,26 @@ class PgStaging:
             return {r[0] for r in cur}
 
     def finish(self) -> StagedTotals:
-        """Latest wins across chunks; rows the target holds identically set aside."""
+        """Latest wins across chunks; rows the target holds identically set aside. The staged
+        rows stay where COPY put them: only the few that lose or need nothing are deleted."""
         c = self.conn
         with self.guard():
-            c.execute(q.sql.SQL("ANALYZE {}").format(q.I(q.UNCHANGED)))
-            keys, rows, lost = c.execute(q.fill_ready(self.spec)).fetchone()
-            dups = _frame(c.execute(q.superseded())) if keys < self._staged else None
+            c.execute(q.sql.SQL("ANALYZE {}, {}").format(q.I(q.READY), q.I(q.UNCHANGED)))
+            c.execute(q.duplicate_keys())
+            dups = _frame(c.execute(q.drop_superseded())) if c.execute(
+                q.sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(q.I(q.DUPLICATES))).fetchone()[0] else None
+            lost = _frame(c.execute(q.drop_lost()))
+            with c.transaction():
+                # a hash join whatever the target's statistics say (never analyzed, it looks empty)
+                c.execute("SET LOCAL enable_nestloop = off")
+                identical = c.execute(q.drop_identical(self.spec)).rowcount
             c.execute(q.index_ready())
             c.execute(q.unchanged_keys())
-            c.execute(q.sql.SQL("ANALYZE {}, {}").format(q.I(q.READY), q.I(q.KEYS)))
-            c.execute(q.sql.SQL("DROP TABLE {}").format(q.I(q.STAGE)))
-        parts = [d for d in (dups, pd.DataFrame(lost, columns=["sync_key", "source_id"])) if d is not None and len(d)]
+            c.execute(q.sql.SQL("ANALYZE {}").format(q.I(q.KEYS)))
+        parts = [d for d in (dups, lost) if d is not None and len(d)]
+        rows = self._staged - sum(len(d) for d in parts) - identical
         dups = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["sync_key", "source_id"])
-        self.totals = StagedTotals(rows=rows, skipped_unchanged=keys - rows - len(lost), duplicates=dups)
+        self.totals = StagedTotals(rows=rows, skipped_unchanged=identical, duplicates=dups)
         return self.totals
 
     def plan(self, *, full: bool) -> Plan:
@@ -153,7 +161,7 @@ class PgStaging:
         limit = {"limit": PLAN_ROWS}
         with self.guard(), c.transaction(force_rollback=True):
             c.execute(q.create_merged(spec, self.preserve, self.run_started))
-            c.execute(q.fill_merged(spec, self.preserve, self.run_started), {"lo": 1, "hi": t.rows})
+            c.execute(q.fill_merged(spec, self.preserve, self.run_started), ALL_ROWS)
             inserts = _frame(c.execute(q.inserts(spec), limit))
             updates = _frame(c.execute(q.planned_diffs(spec), limit))
             n_ins, n_upd, n_same, _ = c.execute(q.counts(spec)).fetchone()
@@ -185,13 +193,25 @@ class PgStaging:
             pass
 
 
+def _slices(conn: psycopg.Connection, total: int, size: int) -> list[tuple[int, int, int]]:
+    """(first _n, last _n, rows) of each slice of ``size`` staged rows: by arithmetic while the
+    numbers have no gaps (rows deleted by :meth:`PgStaging.finish` leave some), else counted."""
+    first, last = conn.execute(q.sql.SQL("SELECT min(_n), max(_n) FROM {}").format(q.I(q.READY))).fetchone()
+    if not total:
+        return []
+    if last - first + 1 == total:
+        return [(lo, min(lo + size - 1, last), min(lo + size - 1, last) - lo + 1) for lo in range(first, last + 1, size)]
+    return conn.execute(q.slices(size)).fetchall()
+
+
 class _SliceStatements:
     """The statements every slice sends, rendered once per write (not composed per slice)."""
 
     def __init__(self, conn: psycopg.Connection, spec: TableSpec, preserve: list[str], run_started: datetime):
         self.truncate = q.truncate_merged().as_string(conn)
-        self.fill = q.fill_merged(spec, preserve, run_started).as_string(conn)
+        self.fill = q.fill_merged(spec, preserve, run_started, existing_only=True).as_string(conn)
         self.merge = q.merge(spec).as_string(conn)
+        self.insert = q.insert_new(spec, preserve).as_string(conn)
         self.refresh = q.refresh_metadata(spec).as_string(conn)
         self.row = q.ready_row(spec).as_string(conn)
 
@@ -211,12 +231,15 @@ class PgSyncSession:
                 "one was preparing; nothing was written, run again")
 
     def merge(self, *, batch_size: int, on_batch: Callable[[int, int], None] | None = None) -> MergeOutcome:
-        """Merge the staged rows in slices; ``on_batch(rows_done, rows_total)`` after each."""
+        """Merge the staged rows in slices; ``on_batch(rows_done, rows_total)`` after each.
+
+        A slice first merges its rows the target holds (the rule, the changes recorded), then
+        inserts the others as they are."""
         st = self.staging
         conn, out, total = self.conn, MergeOutcome(), st.totals.rows
         conn.execute(q.create_merged(self.spec, st.preserve, st.run_started))
         s = _SliceStatements(conn, self.spec, st.preserve, st.run_started)
-        size = max(batch_size, STATEMENT_ROWS)
+        bounds = _slices(conn, total, max(batch_size, STATEMENT_ROWS))
 
         def run(lo: int, hi: int) -> None:
             conn.execute(s.truncate)  # outside the savepoint: in place (see sql.truncate_merged)
@@ -225,10 +248,10 @@ class PgSyncSession:
                     conn.execute(s.fill, {"lo": lo, "hi": hi})
                     flags = [r[0] for r in conn.execute(s.merge, {"run_id": self.run_id}).fetchall()]
                     conn.execute(s.refresh)
+                    inserted = conn.execute(s.insert, {"lo": lo, "hi": hi}).rowcount
                 ins = sum(1 for f in flags if f)
-                out.inserted += ins
+                out.inserted += ins + inserted
                 out.updated += len(flags) - ins
-                out.unchanged += hi - lo + 1 - len(flags)
             except DATA_ERRORS as exc:
                 if lo == hi:
                     row = conn.execute(s.row, {"n": lo})
@@ -240,12 +263,14 @@ class PgSyncSession:
                 run(lo, mid)
                 run(mid + 1, hi)
 
-        for lo in range(1, total + 1, size):
-            hi = min(lo + size - 1, total)
+        done = 0
+        for lo, hi, rows in bounds:
             run(lo, hi)
+            done += rows
             out.batches += 1
             if on_batch:
-                on_batch(hi, total)
+                on_batch(done, total)
+        out.unchanged = total - out.inserted - out.updated - len(out.rejects)
         return out
 
     def deactivate(self) -> int:

@@ -53,16 +53,18 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
         cols = source_columns(conn, spec.source)
         check_source_columns(spec, cols)
         upd = detect_updated_column(cols, updated_column)
+        has_id = "id" in cols
+        # nothing can be set aside while the target has no active row (a first load): no hash pass
+        skip = bool(fingerprint) and has_id and unchanged_table is not None and conn.execute(
+            sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE activo)").format(sql.Identifier(spec.target))).fetchone()[0]
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    has_id = "id" in cols
     text = [sql.SQL("{}::text").format(sql.Identifier(c)) if c in cols else sql.SQL("NULL::text")
             for c in spec.column_names]
     names = [sql.Identifier(f"_c{i}") for i in range(len(text))]
     since = since_of(mode, state, lookback, upd)
     params = [since] if since is not None else []
-    skip = bool(fingerprint) and has_id and unchanged_table is not None
 
     def inner(values: bool) -> sql.Composed:
         """The read's rows: (the text values,) source id, change time, hash, position, raw id."""
@@ -97,14 +99,14 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
                 match=match)).fetchone()
             query = sql.SQL(
                 "SELECT {vals}, h._source_id, {micros}, h._source_hash, h._pos "
-                "FROM {hashes} h JOIN {src} s ON s.id = h._id ORDER BY h._pos").format(
+                "FROM {hashes} h JOIN {src} s ON s.id = h._id ORDER BY h._id").format(
                 vals=sql.SQL(", ").join(text), hashes=hashes, src=sql.Identifier(spec.source),
                 micros=_MICROS.format(sql.SQL("h._source_updated_at")))
             params = []
         else:
-            query = sql.SQL("SELECT {vals}, _source_id, {micros}, _source_hash, _pos "
-                            "FROM ({inner}) s ORDER BY _pos").format(
-                vals=sql.SQL(", ").join(names), inner=inner(True), micros=_MICROS.format(sql.SQL("_source_updated_at")))
+            query = sql.SQL("SELECT {vals}, _source_id, {micros}, _source_hash, _pos FROM ({inner}) s ORDER BY {order}").format(
+                vals=sql.SQL(", ").join(names), inner=inner(True), micros=_MICROS.format(sql.SQL("_source_updated_at")),
+                order=sql.SQL("_id" if has_id else "_pos"))  # _pos numbers the rows in id order
         cur = conn.cursor(name="trafico_source")
         cur.itersize = chunk_rows or 10_000
         cur.execute(query, params)

@@ -19,8 +19,9 @@ from psycopg import sql
 
 from ...tables import TableSpec
 
-STAGE = "_trafico_stage"   # every staged row of the run, as the chunks arrive
-READY = "_trafico_ready"   # one row per key (latest wins), unchanged rows left out, numbered
+READY = "_trafico_ready"   # the run's staged rows as the chunks arrive (numbered ``_n``); once
+                           # finished, one row per key (latest wins), unchanged rows left out
+DUPLICATES = "_trafico_dup_keys"  # keys staged more than once (usually none)
 MERGED = "_trafico_merged"  # one statement's slice of READY merged with the target
 KEYS = "_trafico_keys"     # every key the source holds this run (full runs deactivate the rest)
 UNCHANGED = "_trafico_unchanged"  # source rows set aside unread: text and context as last written
@@ -39,21 +40,17 @@ def _cols(names, prefix: str | None = None) -> sql.Composed:
     return sql.SQL(", ").join(I(n) for n in names)
 
 
-def create_stage(spec: TableSpec) -> sql.Composed:
+def create_ready(spec: TableSpec) -> sql.Composed:
     """The run's staging table (temporary, for the connection's life), with the target's own
     column types, so COPY rounds and checks the way the target will; ``_order`` is the row's
-    position in the source read (latest wins among equal keys)."""
+    position in the source read (latest wins among equal keys), ``_n`` numbers the rows as they
+    arrive (from :data:`NUMBERS`: create that first) for the merge's slices."""
     return sql.SQL(
-        "CREATE TEMP TABLE {stage} AS "
-        "SELECT sync_key, source_id, source_updated_at, validation_warnings, activo, row_hash, source_hash, "
-        "{cols}, 0::bigint AS _order FROM {target} WITH NO DATA").format(
-        stage=I(STAGE), cols=_cols(spec.target_column_names), target=I(spec.target))
-
-
-def create_ready(spec: TableSpec) -> sql.Composed:
-    """READY: like STAGE, plus ``_n``."""
-    return sql.SQL("CREATE TEMP TABLE {ready} AS SELECT 0::bigint AS _n, * FROM {stage} WITH NO DATA").format(
-        ready=I(READY), stage=I(STAGE))
+        "CREATE TEMP TABLE {ready} AS "
+        "SELECT 0::bigint AS _n, sync_key, source_id, source_updated_at, validation_warnings, activo, row_hash, "
+        "source_hash, {cols}, 0::bigint AS _order FROM {target} WITH NO DATA; "
+        "ALTER TABLE {ready} ALTER COLUMN _n SET DEFAULT nextval({seq})").format(
+        ready=I(READY), cols=_cols(spec.target_column_names), target=I(spec.target), seq=sql.Literal(NUMBERS))
 
 
 def create_numbers() -> sql.Composed:
@@ -67,7 +64,7 @@ def create_unchanged() -> sql.Composed:
 
 def drop_work_tables() -> sql.Composed:
     return sql.SQL("DROP TABLE IF EXISTS {}, {}, {}, {}; DROP SEQUENCE IF EXISTS {}").format(
-        I(STAGE), I(READY), I(KEYS), I(UNCHANGED), I(NUMBERS))
+        I(READY), I(KEYS), I(UNCHANGED), I(DUPLICATES), I(NUMBERS))
 
 
 def stage_columns(spec: TableSpec) -> list[str]:
@@ -76,43 +73,48 @@ def stage_columns(spec: TableSpec) -> list[str]:
 
 
 def copy_stage(spec: TableSpec) -> sql.Composed:
-    return sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
-        stage=I(STAGE), cols=_cols(stage_columns(spec)))
+    return sql.SQL("COPY {ready} ({cols}) FROM STDIN").format(
+        ready=I(READY), cols=_cols(stage_columns(spec)))
 
 
-def superseded() -> sql.Composed:
-    """Rows a later row of the same key replaced across chunks: sync_key, source_id. The latest
-    row wins by source change time (no time first), then by position in the source."""
+def duplicate_keys() -> sql.Composed:
+    """The keys staged more than once (one hashed pass over the keys; no sort of the rows).
+    Returns how many."""
     return sql.SQL(
-        "SELECT sync_key, source_id FROM (SELECT s.*, row_number() OVER (PARTITION BY s.sync_key "
-        "ORDER BY s.source_updated_at DESC NULLS LAST, s._order DESC) AS _rank FROM {stage} s) r "
-        "WHERE r._rank > 1 ORDER BY r._order").format(stage=I(STAGE))
+        "CREATE TEMP TABLE {dups} AS SELECT sync_key FROM {ready} GROUP BY sync_key HAVING count(*) > 1").format(
+        dups=I(DUPLICATES), ready=I(READY))
 
 
-def fill_ready(spec: TableSpec) -> sql.Composed:
-    """READY: the latest staged row per key (one sort), numbered ``_n`` 1..N for the merge's
-    slices, without
+def drop_superseded() -> sql.Composed:
+    """Delete the rows a later row of the same key replaced; returns their sync_key, source_id
+    in source order. The latest row wins by source change time (no time first), then by
+    position in the source."""
+    return sql.SQL(
+        "WITH ranked AS (SELECT r._n, row_number() OVER (PARTITION BY r.sync_key "
+        "ORDER BY r.source_updated_at DESC NULLS LAST, r._order DESC) AS _rank "
+        "FROM {ready} r JOIN {dups} d ON d.sync_key = r.sync_key), "
+        "gone AS (DELETE FROM {ready} r USING ranked k WHERE r._n = k._n AND k._rank > 1 "
+        "RETURNING r.sync_key, r.source_id, r._order) "
+        "SELECT sync_key, source_id FROM gone ORDER BY _order").format(ready=I(READY), dups=I(DUPLICATES))
 
-    * rows an unread (unchanged) source row of the same key outranks (returned: they lost),
-    * rows the target already holds identically (same row hash and source hash, active).
 
-    Returns one row: (keys staged, rows in READY, JSON list of the rows that lost)."""
+def drop_lost() -> sql.Composed:
+    """Delete the staged rows an unread (unchanged) source row of the same key outranks;
+    returns their sync_key, source_id."""
     later = sql.SQL("(coalesce(u.source_updated_at, '-infinity'), u._order) > "
-                    "(coalesce(d.source_updated_at, '-infinity'), d._order)")
+                    "(coalesce(r.source_updated_at, '-infinity'), r._order)")
     return sql.SQL(
-        "WITH d AS MATERIALIZED (SELECT DISTINCT ON (sync_key) * FROM {stage} "
-        "ORDER BY sync_key, source_updated_at DESC NULLS LAST, _order DESC), "
-        "lost AS MATERIALIZED (SELECT d.sync_key, d.source_id FROM d JOIN {unchanged} u "
-        "ON u.sync_key = d.sync_key WHERE {later}), "
-        "ins AS (INSERT INTO {ready} SELECT nextval({seq}), d.* FROM d WHERE "
-        "NOT EXISTS (SELECT 1 FROM lost l WHERE l.sync_key = d.sync_key) AND NOT EXISTS "
-        "(SELECT 1 FROM {target} t WHERE t.sync_key = d.sync_key AND t.row_hash = d.row_hash "
-        "AND t.source_hash IS NOT DISTINCT FROM d.source_hash AND t.activo) RETURNING 1) "
-        "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM ins), "
-        "(SELECT coalesce(json_agg(json_build_object('sync_key', sync_key, 'source_id', source_id)), '[]') "
-        "FROM lost)").format(
-        stage=I(STAGE), unchanged=I(UNCHANGED), later=later, ready=I(READY),
-        seq=sql.Literal(NUMBERS), target=I(spec.target))
+        "DELETE FROM {ready} r USING {unchanged} u WHERE u.sync_key = r.sync_key AND {later} "
+        "RETURNING r.sync_key, r.source_id").format(ready=I(READY), unchanged=I(UNCHANGED), later=later)
+
+
+def drop_identical(spec: TableSpec) -> sql.Composed:
+    """Delete the staged rows the target already holds identically (same row hash and source
+    hash, active): nothing to write for them."""
+    return sql.SQL(
+        "DELETE FROM {ready} r USING {target} t WHERE t.sync_key = r.sync_key AND t.row_hash = r.row_hash "
+        "AND t.source_hash IS NOT DISTINCT FROM r.source_hash AND t.activo").format(
+        ready=I(READY), target=I(spec.target))
 
 
 def unchanged_keys() -> sql.Composed:
@@ -122,6 +124,13 @@ def unchanged_keys() -> sql.Composed:
 
 def index_ready() -> sql.Composed:
     return sql.SQL("CREATE UNIQUE INDEX ON {} (_n)").format(I(READY))
+
+
+def slices(size: int) -> sql.Composed:
+    """The merge's slices: (first _n, last _n, rows) of each run of ``size`` rows in _n order."""
+    return sql.SQL(
+        "SELECT min(_n), max(_n), count(*) FROM (SELECT _n, (row_number() OVER (ORDER BY _n) - 1) / {size} AS g "
+        "FROM {ready}) s GROUP BY g ORDER BY g").format(size=sql.Literal(size), ready=I(READY))
 
 
 def ready_row(spec: TableSpec) -> sql.Composed:
@@ -152,21 +161,25 @@ def _lookup(spec: TableSpec, alias: str) -> sql.Composed:
         target=I(spec.target), alias=I(alias))
 
 
-def _merged_select(spec: TableSpec, preserve: list[str], run_started) -> sql.Composed:
+def _source_preserved(preserve: list[str], alias: str = "s") -> sql.Composed:
+    if not preserve:
+        return sql.SQL("'{}'::jsonb")
+    return sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(
+        sql.SQL("{}, {}.{}").format(sql.Literal(p), I(alias), I(p)) for p in preserve))
+
+
+def _merged_select(spec: TableSpec, preserve: list[str], run_started, *, existing_only: bool = False) -> sql.Composed:
     exprs = []
     for c in spec.target_column_names:
         e = _preserved_expr(c, run_started) if c in preserve else sql.SQL("s.{}").format(I(c))
         exprs.append(sql.SQL("{} AS {}").format(e, I(c)))
-    src_preserved = sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(
-        sql.SQL("{}, s.{}").format(sql.Literal(p), I(p)) for p in preserve)) if preserve \
-        else sql.SQL("'{}'::jsonb")
     return sql.SQL(
         "SELECT s.sync_key, s.source_id, s.source_updated_at, s.validation_warnings, s.activo, s.row_hash, "
         "s.source_hash, {src_preserved} AS source_preserved, (t.sync_key IS NULL) AS is_new, t.id AS target_id, "
         "t.manual_updated_at AS seen_manual_updated_at, {exprs} "
-        "FROM {ready} s LEFT JOIN LATERAL {lookup} t ON true").format(
-        src_preserved=src_preserved, exprs=sql.SQL(", ").join(exprs), ready=I(READY),
-        lookup=_lookup(spec, "s"))
+        "FROM {ready} s {join} LATERAL {lookup} t ON true").format(
+        src_preserved=_source_preserved(preserve), exprs=sql.SQL(", ").join(exprs), ready=I(READY),
+        join=sql.SQL("JOIN" if existing_only else "LEFT JOIN"), lookup=_lookup(spec, "s"))
 
 
 def create_merged(spec: TableSpec, preserve: list[str], run_started) -> sql.Composed:
@@ -176,11 +189,28 @@ def create_merged(spec: TableSpec, preserve: list[str], run_started) -> sql.Comp
         merged=I(MERGED), select=_merged_select(spec, preserve, run_started))
 
 
-def fill_merged(spec: TableSpec, preserve: list[str], run_started) -> sql.Composed:
+def fill_merged(spec: TableSpec, preserve: list[str], run_started, *, existing_only: bool = False) -> sql.Composed:
     """READY's rows ``_n`` in [``%(lo)s``, ``%(hi)s``] merged with the target (an index lookup
-    per staged row)."""
+    per staged row); ``existing_only``: only the rows whose key the target holds (the new ones
+    go in by :func:`insert_new`)."""
     return sql.SQL("INSERT INTO {merged} {select} WHERE s._n BETWEEN %(lo)s AND %(hi)s").format(
-        merged=I(MERGED), select=_merged_select(spec, preserve, run_started))
+        merged=I(MERGED), select=_merged_select(spec, preserve, run_started, existing_only=existing_only))
+
+
+def insert_new(spec: TableSpec, preserve: list[str]) -> sql.Composed:
+    """READY's rows ``_n`` in [``%(lo)s``, ``%(hi)s``] whose key the target does not hold, inserted
+    as they are: for a new row the merge rule is "the source wins" in every column, so it needs
+    no merged row, no conflict arbiter and no change rows (an index probe per row decides: the
+    lookup of :func:`_lookup`, which the planner cannot turn into a scan of the target)."""
+    business = spec.target_column_names
+    cols = [*business, "sync_key", "source_id", "source_updated_at", "row_hash", "source_hash",
+            "validation_warnings", "activo"]
+    return sql.SQL(
+        "INSERT INTO {target} ({cols}, source_preserved, synced_at, fecha_registro, fecha_modificacion) "
+        "SELECT {scols}, {src_preserved}, now(), now(), now() FROM {ready} s LEFT JOIN LATERAL {lookup} t ON true "
+        "WHERE s._n BETWEEN %(lo)s AND %(hi)s AND t.sync_key IS NULL").format(
+        target=I(spec.target), cols=_cols(cols), scols=_cols(cols, "s"), src_preserved=_source_preserved(preserve),
+        ready=I(READY), lookup=_lookup(spec, "s"))
 
 
 def truncate_merged() -> sql.Composed:
