@@ -12,6 +12,7 @@ commits. Plan and apply read the same staged rows: nothing is staged twice.
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,7 +89,11 @@ class StagedTotals:
 class PgStaging:
     """A run's staged rows in temp tables of one connection, shared by plan and apply; the
     source is read on the same connection (``PostgresStore.read_source(staging=...)``), so
-    unchanged source rows go aside without leaving the database."""
+    unchanged source rows go aside without leaving the database.
+
+    A chunk's COPY runs on a worker thread while the caller goes on with the next chunk (one
+    COPY in flight at most); everything else waits for it first, and its error is raised there.
+    """
 
     def __init__(self, conn: psycopg.Connection, spec: TableSpec, *, preserve: list[str], run_started: datetime,
                  run_id: str, guard=nullcontext):
@@ -105,7 +110,10 @@ class PgStaging:
             for ddl in (q.create_numbers(), q.create_ready(spec), q.create_keys(), q.create_unchanged()):
                 conn.execute(ddl)
         self._copy_stage = q.copy_stage(spec).as_string(conn)
+        self._copy_keys = q.copy_keys().as_string(conn)
         self._columns = q.stage_columns(spec)
+        self._sending: Future | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def alive(self) -> bool:
@@ -118,16 +126,31 @@ class PgStaging:
         if "_order" not in frame.columns:
             frame = frame.assign(_order=range(self._staged + 1, self._staged + 1 + len(frame)))
         self._staged += len(frame)
+        rows = copy_payload(frame, self._columns)
+        keys = copy_payload(pd.DataFrame({"sync_key": [*staged.seen_keys, *(k for k in extra_keys if k)]}),
+                            ["sync_key"])
+        self.wait()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trafico-copy")
+        self._sending = self._pool.submit(self._send, rows, keys)
+
+    def _send(self, rows: bytes, keys: bytes) -> None:
         with self.guard():
-            if len(frame):
-                _copy(self.conn, self._copy_stage, copy_payload(frame, self._columns))
-            keys = pd.DataFrame({"sync_key": [*staged.seen_keys, *(k for k in extra_keys if k)]})
-            if len(keys):
-                _copy(self.conn, q.copy_keys(), copy_payload(keys, ["sync_key"]))
+            if rows:
+                _copy(self.conn, self._copy_stage, rows)
+            if keys:
+                _copy(self.conn, self._copy_keys, keys)
+
+    def wait(self) -> None:
+        """Until the last chunk's COPY is done (raises its error)."""
+        sending, self._sending = self._sending, None
+        if sending is not None:
+            sending.result()
 
     def unchanged_keys(self) -> set[str]:
         """The keys of the source rows set aside unread (for the CSV cross-check only: it
         compares every key of the source with a whole CSV export)."""
+        self.wait()
         with self.guard(), self.conn.cursor() as cur:
             cur.execute(q.sql.SQL("SELECT sync_key FROM {}").format(q.I(q.UNCHANGED)))
             return {r[0] for r in cur}
@@ -135,6 +158,7 @@ class PgStaging:
     def finish(self) -> StagedTotals:
         """Latest wins across chunks; rows the target holds identically set aside. The staged
         rows stay where COPY put them: only the few that lose or need nothing are deleted."""
+        self.wait()
         c = self.conn
         with self.guard():
             c.execute(q.sql.SQL("ANALYZE {}, {}").format(q.I(q.READY), q.I(q.UNCHANGED)))
@@ -187,6 +211,13 @@ class PgStaging:
             yield PgSyncSession(self)
 
     def close(self) -> None:
+        try:
+            self.wait()
+        except Exception:  # noqa: BLE001 - the run is being abandoned: its error goes with it
+            pass
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         try:
             self.conn.close()  # the temp tables go with the connection
         except psycopg.Error:

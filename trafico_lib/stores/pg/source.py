@@ -2,6 +2,7 @@
 in chunks through one server-side cursor (one snapshot: every row exactly once)."""
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from datetime import timedelta
 from typing import Iterator
@@ -128,12 +129,10 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
         if on_close:
             on_close()
 
-    chunks = _Chunks(fetch, spec, size, close, unchanged)
+    chunks = _Chunks(fetch, spec, size, close, unchanged, watermark=unchanged_wm)
     first = chunks.first()
-    wm = max((w for w in (chunks.watermark, unchanged_wm) if w is not None), default=None)
-    chunks.watermark = wm
     return Extract(first, f"table {spec.source}", "timestamp" if upd else "hash", since,
-                   wm if upd else None, upd, rest=chunks, more=not chunks.done)
+                   chunks.watermark if upd else None, upd, rest=chunks, more=not chunks.done)
 
 
 _EXTRA = ["_source_hash", "_pos"]
@@ -152,11 +151,18 @@ class _Chunks:
     """The chunks after the first, one ``fetch`` each; ``on_close`` runs once, when the last
     row has been read or on :meth:`close`, whichever comes first. ``rows`` counts every source
     row read (``unchanged``: those set aside unread, counted too), ``watermark`` is the largest
-    change time of them all."""
+    change time of them all.
 
-    def __init__(self, fetch, spec: TableSpec, size: int | None, on_close, unchanged: int = 0):
+    The next chunk is read ahead, on one worker thread, while the caller works on the current
+    one: the database reads while Python normalizes and validates. The connection serializes
+    the statements of both threads (the caller's COPY into the staging waits for a fetch in
+    flight, and the other way round)."""
+
+    def __init__(self, fetch, spec: TableSpec, size: int | None, on_close, unchanged: int = 0, watermark=None):
         self.fetch, self.spec, self.size, self.on_close = fetch, spec, size, on_close
-        self.done, self.unchanged, self.rows, self.watermark = False, unchanged, unchanged, None
+        self.done, self.unchanged, self.rows, self.watermark = False, unchanged, unchanged, watermark
+        self._ahead: Future | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def _next_frame(self):
         rows = self.fetch()
@@ -165,29 +171,52 @@ class _Chunks:
         frame["_source_updated_at"] = _timestamps(frame["_source_updated_at"])
         self.rows += len(rows)
         if not self.size or len(rows) < self.size:
-            self.close()
+            self._end()
         if frame["_source_updated_at"].notna().any():
             wm = watermark_of(frame, "_source_updated_at")
             if self.watermark is None or wm > self.watermark:
                 self.watermark = wm
         return frame
 
+    def _take(self):
+        """The next chunk (read ahead when it could be), and the one after it asked for."""
+        ahead, self._ahead = self._ahead, None
+        frame = ahead.result() if ahead is not None else self._next_frame()
+        if not self.done:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trafico-read")
+            self._ahead = self._pool.submit(self._next_frame)
+        return frame
+
     def first(self):
-        return self._next_frame()
+        return self._take()
 
     def __iter__(self) -> Iterator:
         return self
 
     def __next__(self):
-        if self.done:
+        if self.done and self._ahead is None:
             raise StopIteration
-        frame = self._next_frame()
+        frame = self._take()
         if frame.empty:
             raise StopIteration
         return frame
 
-    def close(self) -> None:
+    def _end(self) -> None:
         if not self.done:
             self.done = True
             if self.on_close:
                 self.on_close()
+
+    def close(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.cancel()
+            try:
+                ahead.result()  # the connection must be free before it is closed
+            except Exception:  # noqa: BLE001 - the read is being abandoned: its error goes with it
+                pass
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._end()
