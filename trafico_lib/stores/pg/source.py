@@ -67,47 +67,41 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
     since = since_of(mode, state, lookback, upd)
     params = [since] if since is not None else []
 
-    def inner(values: bool) -> sql.Composed:
-        """The read's rows: (the text values,) source id, change time, hash, position, raw id."""
-        return sql.SQL(
-            "SELECT {vals}{id} AS _source_id, {upd} AS _source_updated_at, {hash} AS _source_hash, "
-            "{pos} AS _pos, {raw_id} AS _id FROM {src}{where}").format(
-            vals=sql.SQL("").join(sql.SQL("{} AS {}, ").format(t, n) for t, n in zip(text, names))
-            if values else sql.SQL(""),
-            id=sql.SQL("id::text") if has_id else sql.SQL("NULL::text"),
-            upd=sql.Identifier(upd) if upd else sql.SQL("NULL::timestamptz"),
-            hash=sql.SQL("md5(ROW({})::text || {})").format(sql.SQL(", ").join(text), sql.Literal(fingerprint))
-            if fingerprint else sql.SQL("NULL::text"),
-            pos=sql.SQL("row_number() OVER (ORDER BY id)") if has_id else sql.SQL("row_number() OVER ()"),
-            raw_id=sql.SQL("id") if has_id else sql.SQL("NULL::int"),
-            src=sql.Identifier(spec.source),
-            where=sql.SQL(" WHERE {} > %s").format(sql.Identifier(upd)) if since is not None else sql.SQL(""))
-
-    match = sql.SQL("t.source_id = s._source_id AND t.source_hash = s._source_hash AND t.activo")
+    # the read's rows, numbered in id order: the text values as _c0.., source id, change time,
+    # position (_pos), raw id; each row's hash is md5 of its text values and the fingerprint
+    numbered = sql.SQL(
+        "SELECT {vals}, {id} AS _source_id, {upd} AS _source_updated_at, {pos} AS _pos, {raw_id} AS _id "
+        "FROM {src}{where}").format(
+        vals=sql.SQL(", ").join(sql.SQL("{} AS {}").format(t, n) for t, n in zip(text, names)),
+        id=sql.SQL("id::text") if has_id else sql.SQL("NULL::text"),
+        upd=sql.Identifier(upd) if upd else sql.SQL("NULL::timestamptz"),
+        pos=sql.SQL("row_number() OVER (ORDER BY id)") if has_id else sql.SQL("row_number() OVER ()"),
+        raw_id=sql.SQL("id") if has_id else sql.SQL("NULL::int"),
+        src=sql.Identifier(spec.source),
+        where=sql.SQL(" WHERE {} > %s").format(sql.Identifier(upd)) if since is not None else sql.SQL(""))
+    row_hash = sql.SQL("md5(ROW({})::text || {})").format(
+        sql.SQL(", ").join(sql.SQL("n.{}").format(x) for x in names), sql.Literal(fingerprint)) \
+        if fingerprint else sql.SQL("NULL::text")
     unchanged, unchanged_wm = 0, None
     try:
-        if skip:  # hash every row once, set the unchanged ones aside, read the others
-            hashes = sql.Identifier("_trafico_source_hashes")
-            conn.execute(sql.SQL(
-                "CREATE TEMP TABLE {hashes} ON COMMIT DROP AS {inner}").format(
-                hashes=hashes, inner=inner(False)), params)
+        if skip:  # one pass sets the unchanged rows aside (their target key, time, position)...
             unchanged, unchanged_wm = conn.execute(sql.SQL(
-                "WITH gone AS (DELETE FROM {hashes} s USING {target} t WHERE {match} "
-                "RETURNING t.sync_key, s._source_updated_at, s._pos), "
-                "ins AS (INSERT INTO {dest} (sync_key, source_updated_at, _order) SELECT * FROM gone "
+                "WITH ins AS (INSERT INTO {dest} (sync_key, source_updated_at, _order) "
+                "SELECT t.sync_key, n._source_updated_at, n._pos FROM ({numbered}) n JOIN {target} t "
+                "ON t.source_id = n._source_id AND t.source_hash = {hash} AND t.activo "
                 "RETURNING source_updated_at) SELECT count(*), max(source_updated_at) FROM ins").format(
-                hashes=hashes, dest=sql.Identifier(unchanged_table), target=sql.Identifier(spec.target),
-                match=match)).fetchone()
-            query = sql.SQL(
-                "SELECT {vals}, h._source_id, {micros}, h._source_hash, h._pos "
-                "FROM {hashes} h JOIN {src} s ON s.id = h._id ORDER BY h._id").format(
-                vals=sql.SQL(", ").join(text), hashes=hashes, src=sql.Identifier(spec.source),
-                micros=_MICROS.format(sql.SQL("h._source_updated_at")))
-            params = []
+                dest=sql.Identifier(unchanged_table), numbered=numbered, target=sql.Identifier(spec.target),
+                hash=row_hash), params).fetchone()
+            # ...the read hashes only the others
+            others = sql.SQL(" WHERE NOT EXISTS (SELECT 1 FROM {} u WHERE u._order = n._pos)").format(
+                sql.Identifier(unchanged_table)) if unchanged else sql.SQL("")
         else:
-            query = sql.SQL("SELECT {vals}, _source_id, {micros}, _source_hash, _pos FROM ({inner}) s ORDER BY {order}").format(
-                vals=sql.SQL(", ").join(names), inner=inner(True), micros=_MICROS.format(sql.SQL("_source_updated_at")),
-                order=sql.SQL("_id" if has_id else "_pos"))  # _pos numbers the rows in id order
+            others = sql.SQL("")
+        query = sql.SQL("SELECT {vals}, n._source_id, {micros}, {hash} AS _source_hash, n._pos "
+                        "FROM ({numbered}) n{others} ORDER BY {order}").format(
+            vals=sql.SQL(", ").join(sql.SQL("n.{}").format(x) for x in names), hash=row_hash,
+            micros=_MICROS.format(sql.SQL("n._source_updated_at")), numbered=numbered, others=others,
+            order=sql.SQL("n._id" if has_id else "n._pos"))  # _pos numbers the rows in id order
         cur = conn.cursor(name="trafico_source")
         cur.itersize = chunk_rows or 10_000
         cur.execute(query, params)
