@@ -46,6 +46,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -308,10 +309,18 @@ def _work_frame(frame: pd.DataFrame, columns: list[str], keys: list[str]) -> pd.
     for k in keys:
         if k in work.columns:
             col = work[k]
-            blank = col.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+            blank = _blank_text(col.to_numpy(dtype=object))
             if blank.any():
                 work[k] = col.astype(object).where(~blank, None)
     return work
+
+
+def _blank_text(values: np.ndarray) -> np.ndarray:
+    """Where ``values`` (objects) holds a string that is empty or only blanks."""
+    texts = np.flatnonzero(np.fromiter(map(isinstance, values, repeat(str)), dtype=bool, count=len(values)))
+    blank = np.zeros(len(values), dtype=bool)
+    blank[texts] = np.fromiter((not v.strip() for v in values[texts]), dtype=bool, count=len(texts))
+    return blank
 
 
 def _suite_columns(suite: dict[str, Any]) -> list[str]:
@@ -345,11 +354,12 @@ def _issue_failures(issues: pd.DataFrame | None, frame: pd.DataFrame) -> dict[st
     return out
 
 
-def _row_key_text(frame: pd.DataFrame, keys: list[str], labels: np.ndarray, pos: np.ndarray) -> list[str]:
+def _row_key_text(key_values: list[np.ndarray], labels: np.ndarray, pos: np.ndarray) -> list[str]:
+    """How people find the first failing rows: their key (``|``-joined), else ``row <label>``."""
     out = []
     for p in pos[:MAX_FAILING_KEYS]:
-        vals = [frame[k].iat[p] for k in keys]
-        if keys and all(isinstance(v, str) and v.strip() for v in vals):
+        vals = [values[p] for values in key_values]
+        if key_values and all(isinstance(v, str) and v.strip() for v in vals):
             out.append("|".join(vals))
         else:
             out.append(f"row {_plain(labels[p])}")
@@ -450,6 +460,15 @@ def validate(frame: pd.DataFrame, spec: TableSpec, cfg, *, issues: pd.DataFrame 
     return _assemble(frame, spec, suite, enabled, gx_result, failures, info, unrowed, keys, labels)
 
 
+def _rule_lists(n: int, rules: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    """One new list per row (objects), holding the rules (in the given order) that tag it."""
+    per_row = pd.Series([[] for _ in range(n)], dtype=object).to_numpy()
+    for rule, pos in rules:
+        for p in pos.tolist():
+            per_row[p].append(rule)
+    return per_row
+
+
 def _assemble(frame, spec, suite, enabled, gx_result, failures, info, unrowed, keys, labels) -> ValidationResult:
     """Per-row lists, the kept/rejected split, counts and failing keys."""
     n = len(frame)
@@ -457,18 +476,15 @@ def _assemble(frame, spec, suite, enabled, gx_result, failures, info, unrowed, k
     for rule, pos in failures.items():
         if info[rule][0] == BLOCKING:
             blocked[pos] = True
-    per_row: list[list[str]] = [[] for _ in range(n)]
     order = sorted(failures, key=lambda r: (info[r][0] != BLOCKING, r))
-    for rule in order:
-        for p in failures[rule].tolist():
-            per_row[p].append(rule)
+    per_row = _rule_lists(n, [(rule, failures[rule]) for rule in order])
 
     keep = np.flatnonzero(~blocked)
     drop = np.flatnonzero(blocked)
-    valid = frame.iloc[keep].copy()
-    valid["validation_warnings"] = pd.Series([per_row[p] for p in keep], index=valid.index, dtype=object)
-    rejected = frame.iloc[drop].copy()
-    rejected["reasons"] = pd.Series([per_row[p] for p in drop], index=rejected.index, dtype=object)
+    valid = frame.iloc[keep]  # a new frame (copy-on-write): adding a column leaves ``frame`` alone
+    valid["validation_warnings"] = pd.Series(per_row[keep], index=valid.index, dtype=object)
+    rejected = frame.iloc[drop]
+    rejected["reasons"] = pd.Series(per_row[drop], index=rejected.index, dtype=object)
 
     rows = []
     for rule, (severity, column, typ) in info.items():
@@ -478,7 +494,8 @@ def _assemble(frame, spec, suite, enabled, gx_result, failures, info, unrowed, k
     rule_counts = pd.DataFrame(rows, columns=["rule", "severity", "column", "expectation_type", "failed"])
     rule_counts["failed"] = rule_counts["failed"].astype("int64")
 
-    failing = {rule: _row_key_text(frame, keys, labels, pos) for rule, pos in failures.items() if len(pos)}
+    key_values = [frame[k].to_numpy(dtype=object) for k in keys]
+    failing = {rule: _row_key_text(key_values, labels, pos) for rule, pos in failures.items() if len(pos)}
     return ValidationResult(
         valid=valid, rejected=rejected, rule_counts=rule_counts, gx_result=gx_result,
         suite_name=suite["name"], table=spec.name, validation_enabled=enabled,
