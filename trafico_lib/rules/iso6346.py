@@ -15,6 +15,7 @@ validation rule and the normalizer never disagree about what was checked.
 from __future__ import annotations
 
 import re
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -74,19 +75,24 @@ def is_valid_container(code: str, categories: str = CATEGORIES) -> bool:
 def valid_container_mask(values: pd.Series, categories: str = CATEGORIES) -> pd.Series:
     """Vectorized :func:`is_valid_container` over a Series (missing values give False).
 
-    Same answers as the scalar function, several times faster on large frames: the structure is
-    checked with one regex, the check digits with numpy over the matching values.
+    Same answers as the scalar function, many times faster on large frames: the strings of
+    eleven characters become one array of code points, whose structure (three letters A-Z, a
+    category letter, seven digits 0-9) and check digits are tested with numpy.
     """
-    cats = "".join(sorted(set(categories))) or CATEGORIES
-    pattern = re.compile(rf"[A-Z]{{3}}[{re.escape(cats)}][0-9]{{7}}")
-    arr = values.to_numpy(dtype=object, na_value=None)
-    pos = np.fromiter(
-        (i for i, v in enumerate(arr) if isinstance(v, str) and len(v) == 11 and pattern.fullmatch(v)),
-        dtype=np.int64,
-    )
+    arr = values.to_numpy(dtype=object)
+    texts = np.flatnonzero(np.fromiter(map(isinstance, arr, repeat(str)), dtype=bool, count=len(arr)))
+    lengths = np.fromiter(map(len, arr[texts]), dtype=np.int64, count=len(texts))
+    pos = texts[lengths == 11]
     result = np.zeros(len(arr), dtype=bool)
     if len(pos):
-        raw = np.frombuffer("".join(arr[pos].tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, 11)
-        vals = _LOOKUP[raw]
-        result[pos] = (vals[:, :10] @ _WEIGHTS) % 11 % 10 == vals[:, 10]
+        codes = arr[pos].astype("<U11").view(np.uint32).reshape(-1, 11)
+        cats = [ord(c) for c in set(categories or CATEGORIES)]
+        ok = (_within(codes[:, :3], "A", "Z") & np.isin(codes[:, 3], cats) & _within(codes[:, 4:], "0", "9"))
+        vals = _LOOKUP[np.where(ok[:, None], np.minimum(codes, 255), 0)]  # in range where not ok too
+        result[pos] = ok & ((vals[:, :10] @ _WEIGHTS) % 11 % 10 == vals[:, 10])
     return pd.Series(result, index=values.index, dtype=bool)
+
+
+def _within(codes: np.ndarray, low: str, high: str) -> np.ndarray:
+    """Rows whose code points all lie in ``low..high``."""
+    return ((codes >= ord(low)) & (codes <= ord(high))).all(axis=1)

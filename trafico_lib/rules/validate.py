@@ -36,11 +36,18 @@ so the "unknown type" check accepts it.
 columns (``required_<key>``, ``key_parseable``) run, in pandas with the same semantics, and
 ``gx_result`` is None. Issues still apply.
 
-GX is imported only inside these functions (it costs about 2 s).
+GX is imported only inside these functions (it costs about 2 s). A run validates chunk by
+chunk, so what does not depend on the data is built once per process: the ephemeral GX
+context with its pandas datasource, one asset and whole-dataframe batch definition per table,
+and the GX suite per suite content; each chunk is passed in as the batch's ``dataframe``.
 """
 from __future__ import annotations
 
+import gc
+import json
 from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -204,21 +211,70 @@ def build_gx_suite(suite: dict[str, Any]):
     return gx_suite
 
 
-def _run_gx(gx_suite, work: pd.DataFrame, table: str):
+@lru_cache(maxsize=None)
+def _gx_batch_definition(table: str):
+    """The table's whole-dataframe batch definition; the ephemeral GX context, its pandas
+    datasource and the table's asset are built once per process (each chunk passes its own
+    frame through ``batch_parameters``, as GX documents for dataframes)."""
+    context = _gx_context()
+    return (context.data_sources.get("trafico").add_dataframe_asset(table)
+            .add_batch_definition_whole_dataframe("whole_dataframe"))
+
+
+@lru_cache(maxsize=1)
+def _gx_context():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    batch_def = (context.data_sources.add_pandas("trafico")
-                 .add_dataframe_asset(table)
-                 .add_batch_definition_whole_dataframe("whole_dataframe"))
-    batch = batch_def.get_batch(batch_parameters={"dataframe": work})
-    return batch.validate(gx_suite, result_format={
-        "result_format": "COMPLETE",
-        "partial_unexpected_count": MAX_FAILING_KEYS,
-        "return_unexpected_index_query": False,
-    })
+    context.data_sources.add_pandas("trafico")
+    _spare_the_gc_of_gx()
+    return context
+
+
+def _spare_the_gc_of_gx() -> None:
+    """Exempt what GX's import left alive from the cyclic GC's full collections, once.
+
+    Importing GX leaves some 600,000 long-lived objects; each full collection walks them all
+    (about 0.3 s), and a chunk's per-row lists trigger one about every other 50,000-row chunk.
+    Those objects live as long as the process, so they are moved to the permanent generation
+    (``gc.freeze``) after collecting what is garbage now; later objects are collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+@lru_cache(maxsize=8)
+def _cached_gx_suite(suite_json: str):
+    return build_gx_suite(json.loads(suite_json))
+
+
+def _gx_suite_for(suite: dict[str, Any]):
+    """:func:`build_gx_suite`, built once per suite content (a run validates many chunks)."""
+    try:
+        key = json.dumps(suite, sort_keys=True)
+    except (TypeError, ValueError):  # not plain JSON (a notebook's suite): build it each time
+        return build_gx_suite(suite)
+    return _cached_gx_suite(key)
+
+
+_RESULT_FORMAT = {
+    "result_format": "COMPLETE",
+    "partial_unexpected_count": MAX_FAILING_KEYS,
+    "return_unexpected_index_query": False,
+}
+
+
+def _run_gx(gx_suite, work: pd.DataFrame, table: str):
+    """GX's result for one frame. What ``batch_definition.get_batch(...).validate(...)`` does,
+    minus its first batch load: GX's Batch.validate loads (and fingerprints) the frame again
+    through the validator it builds, so the public path hashes every chunk twice."""
+    from great_expectations.validator.v1_validator import Validator
+
+    validator = Validator(_gx_batch_definition(table), result_format=_RESULT_FORMAT,
+                          batch_parameters={"dataframe": work})
+    return validator.validate_expectation_suite(gx_suite)
 
 
 def _raised(info: Any) -> str | None:
@@ -267,10 +323,18 @@ def _work_frame(frame: pd.DataFrame, columns: list[str], keys: list[str]) -> pd.
     for k in keys:
         if k in work.columns:
             col = work[k]
-            blank = col.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+            blank = _blank_text(col.to_numpy(dtype=object))
             if blank.any():
                 work[k] = col.astype(object).where(~blank, None)
     return work
+
+
+def _blank_text(values: np.ndarray) -> np.ndarray:
+    """Where ``values`` (objects) holds a string that is empty or only blanks."""
+    texts = np.flatnonzero(np.fromiter(map(isinstance, values, repeat(str)), dtype=bool, count=len(values)))
+    blank = np.zeros(len(values), dtype=bool)
+    blank[texts] = np.fromiter((not v.strip() for v in values[texts]), dtype=bool, count=len(texts))
+    return blank
 
 
 def _suite_columns(suite: dict[str, Any]) -> list[str]:
@@ -304,11 +368,12 @@ def _issue_failures(issues: pd.DataFrame | None, frame: pd.DataFrame) -> dict[st
     return out
 
 
-def _row_key_text(frame: pd.DataFrame, keys: list[str], labels: np.ndarray, pos: np.ndarray) -> list[str]:
+def _row_key_text(key_values: list[np.ndarray], labels: np.ndarray, pos: np.ndarray) -> list[str]:
+    """How people find the first failing rows: their key (``|``-joined), else ``row <label>``."""
     out = []
     for p in pos[:MAX_FAILING_KEYS]:
-        vals = [frame[k].iat[p] for k in keys]
-        if keys and all(isinstance(v, str) and v.strip() for v in vals):
+        vals = [values[p] for values in key_values]
+        if key_values and all(isinstance(v, str) and v.strip() for v in vals):
             out.append("|".join(vals))
         else:
             out.append(f"row {_plain(labels[p])}")
@@ -368,7 +433,7 @@ def validate(frame: pd.DataFrame, spec: TableSpec, cfg, *, issues: pd.DataFrame 
     if enabled and len(frame) == 0:  # nothing to check (a no-op rerun): no GX, whose import alone costs seconds
         failures = {e["meta"]["rule"]: np.array([], dtype=np.int64) for e in exps}
     elif enabled:
-        gx_suite = build_gx_suite({**suite, "expectations": exps})
+        gx_suite = _gx_suite_for({**suite, "expectations": exps})
         gx_result = _run_gx(gx_suite, work, spec.name)
         by_rule = {e["meta"]["rule"]: e for e in exps}
         for r in gx_result.results:
@@ -409,6 +474,15 @@ def validate(frame: pd.DataFrame, spec: TableSpec, cfg, *, issues: pd.DataFrame 
     return _assemble(frame, spec, suite, enabled, gx_result, failures, info, unrowed, keys, labels)
 
 
+def _rule_lists(n: int, rules: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    """One new list per row (objects), holding the rules (in the given order) that tag it."""
+    per_row = pd.Series([[] for _ in range(n)], dtype=object).to_numpy()
+    for rule, pos in rules:
+        for p in pos.tolist():
+            per_row[p].append(rule)
+    return per_row
+
+
 def _assemble(frame, spec, suite, enabled, gx_result, failures, info, unrowed, keys, labels) -> ValidationResult:
     """Per-row lists, the kept/rejected split, counts and failing keys."""
     n = len(frame)
@@ -416,18 +490,15 @@ def _assemble(frame, spec, suite, enabled, gx_result, failures, info, unrowed, k
     for rule, pos in failures.items():
         if info[rule][0] == BLOCKING:
             blocked[pos] = True
-    per_row: list[list[str]] = [[] for _ in range(n)]
     order = sorted(failures, key=lambda r: (info[r][0] != BLOCKING, r))
-    for rule in order:
-        for p in failures[rule].tolist():
-            per_row[p].append(rule)
+    per_row = _rule_lists(n, [(rule, failures[rule]) for rule in order])
 
     keep = np.flatnonzero(~blocked)
     drop = np.flatnonzero(blocked)
-    valid = frame.iloc[keep].copy()
-    valid["validation_warnings"] = pd.Series([per_row[p] for p in keep], index=valid.index, dtype=object)
-    rejected = frame.iloc[drop].copy()
-    rejected["reasons"] = pd.Series([per_row[p] for p in drop], index=rejected.index, dtype=object)
+    valid = frame.iloc[keep]  # a new frame (copy-on-write): adding a column leaves ``frame`` alone
+    valid["validation_warnings"] = pd.Series(per_row[keep], index=valid.index, dtype=object)
+    rejected = frame.iloc[drop]
+    rejected["reasons"] = pd.Series(per_row[drop], index=rejected.index, dtype=object)
 
     rows = []
     for rule, (severity, column, typ) in info.items():
@@ -437,7 +508,8 @@ def _assemble(frame, spec, suite, enabled, gx_result, failures, info, unrowed, k
     rule_counts = pd.DataFrame(rows, columns=["rule", "severity", "column", "expectation_type", "failed"])
     rule_counts["failed"] = rule_counts["failed"].astype("int64")
 
-    failing = {rule: _row_key_text(frame, keys, labels, pos) for rule, pos in failures.items() if len(pos)}
+    key_values = [frame[k].to_numpy(dtype=object) for k in keys]
+    failing = {rule: _row_key_text(key_values, labels, pos) for rule, pos in failures.items() if len(pos)}
     return ValidationResult(
         valid=valid, rejected=rejected, rule_counts=rule_counts, gx_result=gx_result,
         suite_name=suite["name"], table=spec.name, validation_enabled=enabled,
