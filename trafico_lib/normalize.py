@@ -109,8 +109,8 @@ def _mostly_distinct(cells: np.ndarray) -> bool:
 
 
 def _compact_texts(cells: np.ndarray) -> np.ndarray | None:
-    """The cells as new side-by-side str, ``""`` for a missing cell (every rule reads ``""`` as
-    a placeholder, just like a missing cell), or None when a cell is neither str nor missing."""
+    """The cells as new side-by-side str, ``""`` for a missing cell (which every rule reads as a
+    placeholder, like a missing cell), or None when a cell is neither or holds a NUL."""
     try:
         joined = _SEP.join(cells)  # one pass when every cell is a str
     except TypeError:
@@ -120,6 +120,14 @@ def _compact_texts(cells: np.ndarray) -> np.ndarray | None:
         joined = _SEP.join(np.where(missing, "", cells))
     texts = joined.split(_SEP)
     return _array(texts, None) if len(texts) == len(cells) else None
+
+
+def _lengths(texts: np.ndarray, joined: str) -> np.ndarray:
+    """len() of each text, from their NUL-joined text when no text holds a NUL."""
+    if joined.count(_SEP) != len(texts) - 1 or not len(texts):
+        return np.fromiter(map(len, texts), dtype=np.intp, count=len(texts))
+    units = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return np.diff(np.concatenate(([-1], np.flatnonzero(units == 0), [len(units)]))) - 1
 
 
 def _map_cells(s: pd.Series, vec: Callable[[np.ndarray], tuple[np.ndarray, ...]],
@@ -164,11 +172,13 @@ def _strip(texts: np.ndarray) -> np.ndarray:
     return _array([t.strip() for t in texts], None)
 
 
-def _placeholder_mask(texts: np.ndarray) -> np.ndarray:
-    """:func:`is_placeholder` of each str: only a text of at most 4 characters (the longest
-    spelling) or one with a colon can be a placeholder, so only those are looked at."""
-    maybe = np.fromiter(map(len, texts), dtype=np.intp, count=len(texts)) <= 4
-    if ":" in _SEP.join(texts):
+def _placeholder_mask(texts: np.ndarray, joined: str | None = None) -> np.ndarray:
+    """:func:`is_placeholder` of each str (``joined``: the texts joined by NUL, when at hand):
+    only a text of at most 4 characters (the longest spelling) or one with a colon can be a
+    placeholder, so only those are looked at."""
+    joined = _SEP.join(texts) if joined is None else joined
+    maybe = _lengths(texts, joined) <= 4
+    if ":" in joined:
         maybe |= np.array([":" in t for t in texts], dtype=bool)
     mask = np.zeros(len(texts), dtype=bool)
     if maybe.any():
@@ -176,10 +186,20 @@ def _placeholder_mask(texts: np.ndarray) -> np.ndarray:
     return mask
 
 
+def _blank_free(text: str) -> bool:
+    """True when ``text`` holds no whitespace (so stripping any part of it changes nothing)."""
+    parts = text.split(None, 1)
+    return len(parts) == 1 and len(parts[0]) == len(text)
+
+
 def _clean_vec(texts: np.ndarray) -> tuple[np.ndarray]:
     """:func:`clean_value` of each str."""
-    stripped = _strip(texts)
-    stripped[_placeholder_mask(stripped)] = None
+    joined = _SEP.join(texts)
+    if _blank_free(joined):
+        stripped = texts.copy()
+    else:
+        stripped, joined = _strip(texts), None
+    stripped[_placeholder_mask(stripped, joined)] = None
     return (stripped,)
 
 
@@ -203,12 +223,17 @@ def _text_rule(s: pd.Series, rule: Callable[[str], str]) -> pd.Series:
         return (out if out and not is_placeholder(out) else None,)
 
     def vec(texts: np.ndarray) -> tuple[np.ndarray]:
-        stripped = _strip(texts)
-        gone = _placeholder_mask(stripped)
-        joined = _SEP.join(stripped)
-        ruled = rule(joined).split(_SEP) if joined.count(_SEP) == len(stripped) - 1 else []
-        out = _array(ruled if len(ruled) == len(stripped) else [rule(t) for t in stripped], None)
-        gone |= _placeholder_mask(out)  # "" is a placeholder
+        joined = _SEP.join(texts)
+        if not _blank_free(joined):
+            texts = _strip(texts)
+            joined = _SEP.join(texts)
+        gone = _placeholder_mask(texts, joined)
+        whole = rule(joined) if joined.count(_SEP) == len(texts) - 1 else None
+        if whole is not None and whole.count(_SEP) == len(texts) - 1:
+            out = _array(whole.split(_SEP), None)
+        else:
+            out, whole = _array([rule(t) for t in texts], None), None
+        gone |= _placeholder_mask(out, whole)  # "" is a placeholder
         out[gone] = None
         return (out,)
     values, = _map_cells(s, vec, one, (None,))
@@ -456,9 +481,32 @@ def _has_decimal_comma(uniques: Iterable[Any]) -> bool:
 
 
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
-# a column's texts joined by NUL, each a plain ASCII number or empty
-_ALL_PLAIN = re.compile(r"(?:[+-]?[0-9]+(?:[.,][0-9]+)?)?(?:\x00(?:[+-]?[0-9]+(?:[.,][0-9]+)?)?)*")
+_NUMBER_CHARS = re.compile(r"[0-9+\-.,\x00]*")  # a NUL-joined column of ASCII digits, signs, separators
 _AMBIGUOUS_DOT_CELL = re.compile(r"(?:^|\x00)[+-]?[0-9]{1,3}\.[0-9]{3}(?=\x00|$)")
+
+
+def _plain_numbers(texts: np.ndarray, joined: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(numbers, placeholders) of a column written with ASCII digits, a sign and one ``.`` or
+    ``,`` at most (the usual one), placeholders (``""``, ``-``) NaN; None for any other column.
+
+    ``float`` reads such a text, its comma made a point, exactly as :func:`parse_number_value`
+    does (``5.``, ``,5`` included), except an ambiguous ``d.ddd`` in a decimal-comma column,
+    and a text ``float`` refuses (``1.2.3``, ``+``) sends the column the long way.
+    """
+    if joined.count(_SEP) != len(texts) - 1 or not _NUMBER_CHARS.fullmatch(joined):
+        return None
+    if "," in joined and "." in joined and _AMBIGUOUS_DOT_CELL.search(joined):
+        return None  # read with the column context, one by one
+    pieces = joined.replace(",", ".").split(_SEP)
+    try:
+        return np.fromiter(map(float, pieces), dtype=np.float64, count=len(pieces)), np.zeros(len(pieces), bool)
+    except ValueError:
+        gone = _placeholder_mask(texts, joined)
+    try:
+        return np.fromiter((np.nan if g else float(t) for t, g in zip(pieces, gone)),
+                           dtype=np.float64, count=len(pieces)), gone
+    except ValueError:
+        return None
 
 
 def _numbers_vec(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -467,30 +515,28 @@ def _numbers_vec(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     A plain ``1429`` / ``-3,25`` / ``1429.0`` (one separator at most, no blanks) is ``float`` of
     the text with its comma made a point, except an ambiguous ``d.ddd`` in a decimal-comma
-    column; every other text runs :func:`parse_number_value`. A column of nothing but plain
-    ASCII numbers and empty texts (the usual one) is read without looking at each text.
+    column; every other text runs :func:`parse_number_value`.
     """
     joined = _SEP.join(texts)
-    if joined.count(_SEP) == len(texts) - 1 and _ALL_PLAIN.fullmatch(joined) \
-            and not ("," in joined and _AMBIGUOUS_DOT_CELL.search(joined)):
-        values = np.array([float(t) if t else np.nan for t in joined.replace(",", ".").split(_SEP)])
-        values[~np.isfinite(values)] = np.nan  # float() reads 400 digits as inf; no number
-        empty = np.fromiter(map(len, texts), dtype=np.intp, count=len(texts)) == 0
-        return values, ~empty & np.isnan(values)
-    stripped = _strip(texts)
-    gone = _placeholder_mask(stripped)
-    plain = np.array([_PLAIN_NUMBER.fullmatch(t) is not None for t in stripped], dtype=bool)
-    # a plain number with a comma is a decimal comma; other texts are looked at one by one
-    comma = plain.copy()
-    comma[plain] = ["," in t for t in stripped[plain]]
-    comma_decimal = bool(comma.any()) or _has_decimal_comma(texts[~plain])
-    if comma_decimal:
-        dot = plain & ~comma
-        plain[dot] = [_AMBIGUOUS_DOT.match(t) is None for t in stripped[dot]]
-    values = np.full(len(texts), np.nan)
-    values[plain] = [float(t.replace(",", ".")) for t in stripped[plain]]
-    rest = ~plain & ~gone
-    values[rest] = [np.nan if (f := parse_number_value(t, comma_decimal)) is None else f for t in stripped[rest]]
+    plain_column = _plain_numbers(texts, joined)
+    if plain_column is not None:
+        values, gone = plain_column
+    else:
+        stripped = _strip(texts)
+        gone = _placeholder_mask(stripped)
+        plain = np.array([_PLAIN_NUMBER.fullmatch(t) is not None for t in stripped], dtype=bool)
+        # a plain number with a comma is a decimal comma; other texts are looked at one by one
+        comma = plain.copy()
+        comma[plain] = ["," in t for t in stripped[plain]]
+        comma_decimal = bool(comma.any()) or _has_decimal_comma(texts[~plain])
+        if comma_decimal:
+            dot = plain & ~comma
+            plain[dot] = [_AMBIGUOUS_DOT.match(t) is None for t in stripped[dot]]
+        values = np.full(len(texts), np.nan)
+        values[plain] = [float(t.replace(",", ".")) for t in stripped[plain]]
+        rest = ~plain & ~gone
+        values[rest] = [np.nan if (f := parse_number_value(t, comma_decimal)) is None else f
+                        for t in stripped[rest]]
     values[~np.isfinite(values)] = np.nan  # float() reads 400 digits as inf; no number
     return values, ~gone & np.isnan(values)
 
