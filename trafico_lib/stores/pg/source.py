@@ -82,19 +82,31 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
     row_hash = sql.SQL("md5(ROW({})::text || {})").format(
         sql.SQL(", ").join(sql.SQL("n.{}").format(x) for x in names), sql.Literal(fingerprint)) \
         if fingerprint else sql.SQL("NULL::text")
-    unchanged, unchanged_wm = 0, None
+    unchanged, unchanged_wm, remaining = 0, None, None
     try:
-        if skip:  # one pass sets the unchanged rows aside (their target key, time, position)...
-            unchanged, unchanged_wm = conn.execute(sql.SQL(
+        if skip:  # one pass over narrow rows sets the unchanged ones aside (target key, time, position)...
+            hashed = sql.SQL(
+                "SELECT {id} AS _source_id, {upd} AS _source_updated_at, md5(ROW({vals})::text || {fp}) AS _h, "
+                "{pos} AS _pos FROM {src}{where}").format(
+                id=sql.SQL("id::text"), upd=sql.Identifier(upd) if upd else sql.SQL("NULL::timestamptz"),
+                vals=sql.SQL(", ").join(text), fp=sql.Literal(fingerprint),
+                pos=sql.SQL("row_number() OVER (ORDER BY id)"), src=sql.Identifier(spec.source),
+                where=sql.SQL(" WHERE {} > %s").format(sql.Identifier(upd)) if since is not None else sql.SQL(""))
+            unchanged, unchanged_wm, remaining = conn.execute(sql.SQL(
                 "WITH ins AS (INSERT INTO {dest} (sync_key, source_updated_at, _order) "
-                "SELECT t.sync_key, n._source_updated_at, n._pos FROM ({numbered}) n JOIN {target} t "
-                "ON t.source_id = n._source_id AND t.source_hash = {hash} AND t.activo "
-                "RETURNING source_updated_at) SELECT count(*), max(source_updated_at) FROM ins").format(
-                dest=sql.Identifier(unchanged_table), numbered=numbered, target=sql.Identifier(spec.target),
-                hash=row_hash), params).fetchone()
-            # ...the read hashes only the others
+                "SELECT t.sync_key, n._source_updated_at, n._pos FROM ({hashed}) n JOIN {target} t "
+                "ON t.source_id = n._source_id AND t.source_hash = n._h AND t.activo "
+                "RETURNING source_updated_at) SELECT count(*), max(source_updated_at), "
+                "(SELECT count(*) FROM {src}{where}) - count(*) FROM ins").format(
+                dest=sql.Identifier(unchanged_table), hashed=hashed, target=sql.Identifier(spec.target),
+                src=sql.Identifier(spec.source),
+                where=sql.SQL(" WHERE {} > %s").format(sql.Identifier(upd)) if since is not None else sql.SQL("")),
+                params * 2).fetchone()
+            # ...the read hashes only the others (and is not run when there are none)
             others = sql.SQL(" WHERE NOT EXISTS (SELECT 1 FROM {} u WHERE u._order = n._pos)").format(
                 sql.Identifier(unchanged_table)) if unchanged else sql.SQL("")
+            if not remaining:
+                others = sql.SQL(" WHERE false")
         else:
             others = sql.SQL("")
         query = sql.SQL("SELECT {vals}, n._source_id, {micros}, {hash} AS _source_hash, n._pos "
