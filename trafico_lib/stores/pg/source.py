@@ -69,29 +69,27 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
 
     # the read's rows, numbered in id order: the text values as _c0.., source id, change time,
     # position (_pos), raw id; each row's hash is md5 of its text values and the fingerprint
+    changed_at = sql.Identifier(upd) if upd else sql.SQL("NULL::timestamptz")
+    position = sql.SQL("row_number() OVER (ORDER BY id)") if has_id else sql.SQL("row_number() OVER ()")
+    where = sql.SQL(" WHERE {} > %s").format(sql.Identifier(upd)) if since is not None else sql.SQL("")
     numbered = sql.SQL(
         "SELECT {vals}, {id} AS _source_id, {upd} AS _source_updated_at, {pos} AS _pos, {raw_id} AS _id "
         "FROM {src}{where}").format(
         vals=sql.SQL(", ").join(sql.SQL("{} AS {}").format(t, n) for t, n in zip(text, names)),
-        id=sql.SQL("id::text") if has_id else sql.SQL("NULL::text"),
-        upd=sql.Identifier(upd) if upd else sql.SQL("NULL::timestamptz"),
-        pos=sql.SQL("row_number() OVER (ORDER BY id)") if has_id else sql.SQL("row_number() OVER ()"),
-        raw_id=sql.SQL("id") if has_id else sql.SQL("NULL::int"),
-        src=sql.Identifier(spec.source),
-        where=sql.SQL(" WHERE {} > %s").format(sql.Identifier(upd)) if since is not None else sql.SQL(""))
+        id=sql.SQL("id::text") if has_id else sql.SQL("NULL::text"), upd=changed_at, pos=position,
+        raw_id=sql.SQL("id") if has_id else sql.SQL("NULL::int"), src=sql.Identifier(spec.source), where=where)
     row_hash = sql.SQL("md5(ROW({})::text || {})").format(
         sql.SQL(", ").join(sql.SQL("n.{}").format(x) for x in names), sql.Literal(fingerprint)) \
         if fingerprint else sql.SQL("NULL::text")
-    unchanged, unchanged_wm, remaining = 0, None, None
+    unchanged, unchanged_wm = 0, None
     try:
+        others = sql.SQL("")
         if skip:  # one pass over narrow rows sets the unchanged ones aside (target key, time, position)...
             hashed = sql.SQL(
-                "SELECT {id} AS _source_id, {upd} AS _source_updated_at, md5(ROW({vals})::text || {fp}) AS _h, "
+                "SELECT id::text AS _source_id, {upd} AS _source_updated_at, md5(ROW({vals})::text || {fp}) AS _h, "
                 "{pos} AS _pos FROM {src}{where}").format(
-                id=sql.SQL("id::text"), upd=sql.Identifier(upd) if upd else sql.SQL("NULL::timestamptz"),
-                vals=sql.SQL(", ").join(text), fp=sql.Literal(fingerprint),
-                pos=sql.SQL("row_number() OVER (ORDER BY id)"), src=sql.Identifier(spec.source),
-                where=sql.SQL(" WHERE {} > %s").format(sql.Identifier(upd)) if since is not None else sql.SQL(""))
+                upd=changed_at, vals=sql.SQL(", ").join(text), fp=sql.Literal(fingerprint), pos=position,
+                src=sql.Identifier(spec.source), where=where)
             unchanged, unchanged_wm, remaining = conn.execute(sql.SQL(
                 "WITH ins AS (INSERT INTO {dest} (sync_key, source_updated_at, _order) "
                 "SELECT t.sync_key, n._source_updated_at, n._pos FROM ({hashed}) n JOIN {target} t "
@@ -99,16 +97,13 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
                 "RETURNING source_updated_at) SELECT count(*), max(source_updated_at), "
                 "(SELECT count(*) FROM {src}{where}) - count(*) FROM ins").format(
                 dest=sql.Identifier(unchanged_table), hashed=hashed, target=sql.Identifier(spec.target),
-                src=sql.Identifier(spec.source),
-                where=sql.SQL(" WHERE {} > %s").format(sql.Identifier(upd)) if since is not None else sql.SQL("")),
-                params * 2).fetchone()
-            # ...the read hashes only the others (and is not run when there are none)
-            others = sql.SQL(" WHERE NOT EXISTS (SELECT 1 FROM {} u WHERE u._order = n._pos)").format(
-                sql.Identifier(unchanged_table)) if unchanged else sql.SQL("")
+                src=sql.Identifier(spec.source), where=where), params * 2).fetchone()
+            # ...the read hashes only the others (and returns nothing at once when there are none)
             if not remaining:
                 others = sql.SQL(" WHERE false")
-        else:
-            others = sql.SQL("")
+            elif unchanged:
+                others = sql.SQL(" WHERE NOT EXISTS (SELECT 1 FROM {} u WHERE u._order = n._pos)").format(
+                    sql.Identifier(unchanged_table))
         query = sql.SQL("SELECT {vals}, n._source_id, {micros}, {hash} AS _source_hash, n._pos "
                         "FROM ({numbered}) n{others} ORDER BY {order}").format(
             vals=sql.SQL(", ").join(sql.SQL("n.{}").format(x) for x in names), hash=row_hash,
