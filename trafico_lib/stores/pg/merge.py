@@ -12,7 +12,6 @@ commits. Plan and apply read the same staged rows: nothing is staged twice.
 from __future__ import annotations
 
 import math
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +24,7 @@ from ...engine.plan import MergeOutcome, Plan
 from ...engine.stage import Staged
 from ...tables import TableSpec
 from . import lock, record
+from .background import Background
 from .copytext import copy_payload
 from . import sql as q
 
@@ -112,8 +112,7 @@ class PgStaging:
         self._copy_stage = q.copy_stage(spec).as_string(conn)
         self._copy_keys = q.copy_keys().as_string(conn)
         self._columns = q.stage_columns(spec)
-        self._sending: Future | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._sending = Background("trafico-copy")
 
     @property
     def alive(self) -> bool:
@@ -130,9 +129,7 @@ class PgStaging:
         keys = copy_payload(pd.DataFrame({"sync_key": [*staged.seen_keys, *(k for k in extra_keys if k)]}),
                             ["sync_key"])
         self.wait()
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trafico-copy")
-        self._sending = self._pool.submit(self._send, rows, keys)
+        self._sending.start(self._send, rows, keys)
 
     def _send(self, rows: bytes, keys: bytes) -> None:
         with self.guard():
@@ -143,9 +140,7 @@ class PgStaging:
 
     def wait(self) -> None:
         """Until the last chunk's COPY is done (raises its error)."""
-        sending, self._sending = self._sending, None
-        if sending is not None:
-            sending.result()
+        self._sending.result()
 
     def unchanged_keys(self) -> set[str]:
         """The keys of the source rows set aside unread (for the CSV cross-check only: it
@@ -211,13 +206,7 @@ class PgStaging:
             yield PgSyncSession(self)
 
     def close(self) -> None:
-        try:
-            self.wait()
-        except Exception:  # noqa: BLE001 - the run is being abandoned: its error goes with it
-            pass
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        self._sending.close()
         try:
             self.conn.close()  # the temp tables go with the connection
         except psycopg.Error:

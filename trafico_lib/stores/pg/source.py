@@ -2,7 +2,6 @@
 in chunks through one server-side cursor (one snapshot: every row exactly once)."""
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from datetime import timedelta
 from typing import Iterator
@@ -14,6 +13,7 @@ from psycopg import sql
 from ...engine.extract import (Extract, check_source_columns, detect_updated_column, frame_from_rows, since_of,
                                watermark_of)
 from ...tables import TableSpec
+from .background import Background
 
 
 def source_columns(conn: psycopg.Connection, table: str) -> list[str]:
@@ -162,8 +162,7 @@ class _Chunks:
     def __init__(self, fetch, spec: TableSpec, size: int | None, on_close, unchanged: int = 0, watermark=None):
         self.fetch, self.spec, self.size, self.on_close = fetch, spec, size, on_close
         self.done, self.unchanged, self.rows, self.watermark = False, unchanged, unchanged, watermark
-        self._ahead: Future | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._ahead = Background("trafico-read")
 
     def _next_frame(self):
         rows = self.fetch()
@@ -181,12 +180,9 @@ class _Chunks:
 
     def _take(self):
         """The next chunk (read ahead when it could be), and the one after it asked for."""
-        ahead, self._ahead = self._ahead, None
-        frame = ahead.result() if ahead is not None else self._next_frame()
+        frame = self._ahead.result() if self._ahead.pending else self._next_frame()
         if not self.done:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trafico-read")
-            self._ahead = self._pool.submit(self._next_frame)
+            self._ahead.start(self._next_frame)
         return frame
 
     def first(self):
@@ -196,7 +192,7 @@ class _Chunks:
         return self
 
     def __next__(self):
-        if self.done and self._ahead is None:
+        if self.done and not self._ahead.pending:
             raise StopIteration
         frame = self._take()
         if frame.empty:
@@ -210,14 +206,5 @@ class _Chunks:
                 self.on_close()
 
     def close(self) -> None:
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            ahead.cancel()
-            try:
-                ahead.result()  # the connection must be free before it is closed
-            except Exception:  # noqa: BLE001 - the read is being abandoned: its error goes with it
-                pass
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        self._ahead.close()  # the connection must be free before it is closed
         self._end()
