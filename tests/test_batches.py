@@ -254,3 +254,32 @@ def test_refused_rows_among_duplicates_and_updates_in_small_slices(source, make_
     assert source.execute('SELECT count(*) FROM traficov2_arribos WHERE "Peso" < 0').fetchone()[0] == 0
     assert source.execute("""SELECT count(*) FROM traficov2_arribos WHERE "Cliente" = 'Cambiado'""").fetchone()[0] \
         == changed
+
+
+def test_a_first_load_inserts_without_lookups_and_still_rejects_refused_rows(source, make_config, db_url,
+                                                                            small_slices, monkeypatch):
+    """Into an empty target every staged row is new: the slices insert without looking each
+    key up in the target, and nothing is deactivated. A row the database refuses (the CHECK on
+    Peso) still becomes a reject with its reason while the rest of its slice lands. Once the
+    target holds rows, a full run merges again: the refused rows go through the lookup, and a
+    row gone from the source is deactivated."""
+    source.execute("""UPDATE arribos SET "Peso" = '-5' WHERE id IN (7, 508)""")
+    spy = StatementSpy(monkeypatch)
+    cfg = _cfg(make_config, db_url, 50, chunk_rows=97)
+    res = P.run_table("arribos", mode="full", cfg=cfg)
+    assert res.status == "ok", res.error
+    assert (res.counts["inserted"], res.counts["rejected"], res.counts["deactivated"]) == (N - 2, 2, 0)
+    inserts = [s for s in spy.sent if s.startswith('INSERT INTO "traficov2_arribos"')]
+    assert len(inserts) >= N // 50 and not any("LATERAL" in s for s in inserts)
+    assert not any(s.startswith('INSERT INTO "_trafico_merged"') for s in spy.sent)
+    assert source.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == N - 2
+    reasons = source.execute("SELECT reasons FROM traficov2_sync_rejects").fetchall()
+    assert len(reasons) == 2 and all(any("check constraint" in x for x in r[0]) for r in reasons)
+
+    spy.sent.clear()
+    source.execute("DELETE FROM arribos WHERE id = 3")
+    res = P.run_table("arribos", mode="full", cfg=cfg)
+    assert res.status == "ok", res.error
+    assert (res.counts["inserted"], res.counts["rejected"], res.counts["deactivated"]) == (0, 2, 1)
+    assert any(s.startswith('INSERT INTO "traficov2_arribos"') and "LATERAL" in s for s in spy.sent)
+    assert source.execute("SELECT count(*) FROM traficov2_arribos WHERE activo").fetchone()[0] == N - 3

@@ -227,11 +227,13 @@ def _slices(conn: psycopg.Connection, total: int, size: int) -> list[tuple[int, 
 class _SliceStatements:
     """The statements every slice sends, rendered once per write (not composed per slice)."""
 
-    def __init__(self, conn: psycopg.Connection, spec: TableSpec, preserve: list[str], run_started: datetime):
+    def __init__(self, conn: psycopg.Connection, spec: TableSpec, preserve: list[str], run_started: datetime,
+                 *, first_load: bool):
+        self.first_load = first_load
         self.truncate = q.truncate_merged().as_string(conn)
         self.fill = q.fill_merged(spec, preserve, run_started, existing_only=True).as_string(conn)
         self.merge = q.merge(spec).as_string(conn)
-        self.insert = q.insert_new(spec, preserve).as_string(conn)
+        self.insert = q.insert_new(spec, preserve, probe=not first_load).as_string(conn)
         self.refresh = q.refresh_metadata(spec).as_string(conn)
         self.row = q.ready_row(spec).as_string(conn)
 
@@ -242,6 +244,9 @@ class PgSyncSession:
     def __init__(self, staging: PgStaging):
         self.staging = staging
         self.conn, self.spec, self.run_id = staging.conn, staging.spec, staging.run_id
+        # the target held no row when the writes began (the lock is held): a first load, where
+        # every staged row is new and nothing can be deactivated
+        self.first_load: bool = self.conn.execute(q.target_empty(self.spec)).fetchone()[0]
 
     def check_state(self, expected_last_run_id: str | None) -> None:
         now_state = record.read_state(self.conn, self.spec)
@@ -254,20 +259,23 @@ class PgSyncSession:
         """Merge the staged rows in slices; ``on_batch(rows_done, rows_total)`` after each.
 
         A slice first merges its rows the target holds (the rule, the changes recorded), then
-        inserts the others as they are."""
+        inserts the others as they are; on a first load every row is new and only the insert runs."""
         st = self.staging
         conn, out, total = self.conn, MergeOutcome(), st.totals.rows
         conn.execute(q.create_merged(self.spec, st.preserve, st.run_started))
-        s = _SliceStatements(conn, self.spec, st.preserve, st.run_started)
+        s = _SliceStatements(conn, self.spec, st.preserve, st.run_started, first_load=self.first_load)
         bounds = _slices(conn, total, max(batch_size, STATEMENT_ROWS))
 
         def run(lo: int, hi: int) -> None:
-            conn.execute(s.truncate)  # outside the savepoint: in place (see sql.truncate_merged)
+            flags: list[bool] = []
+            if not s.first_load:
+                conn.execute(s.truncate)  # outside the savepoint: in place (see sql.truncate_merged)
             try:
                 with conn.transaction():  # a savepoint: a data error undoes this slice only
-                    conn.execute(s.fill, {"lo": lo, "hi": hi})
-                    flags = [r[0] for r in conn.execute(s.merge, {"run_id": self.run_id}).fetchall()]
-                    conn.execute(s.refresh)
+                    if not s.first_load:
+                        conn.execute(s.fill, {"lo": lo, "hi": hi})
+                        flags = [r[0] for r in conn.execute(s.merge, {"run_id": self.run_id}).fetchall()]
+                        conn.execute(s.refresh)
                     inserted = conn.execute(s.insert, {"lo": lo, "hi": hi}).rowcount
                 ins = sum(1 for f in flags if f)
                 out.inserted += ins + inserted
@@ -294,7 +302,10 @@ class PgSyncSession:
         return out
 
     def deactivate(self) -> int:
-        """``activo = false`` for active target rows whose key the source no longer holds."""
+        """``activo = false`` for active target rows whose key the source no longer holds (none
+        on a first load: every row the target holds now came from this run's source)."""
+        if self.first_load:
+            return 0
         return len(self.conn.execute(q.deactivate(self.spec), {"run_id": self.run_id}).fetchall())
 
     def write_rejects(self, rejects: list[tuple]) -> int:

@@ -197,20 +197,29 @@ def fill_merged(spec: TableSpec, preserve: list[str], run_started, *, existing_o
         merged=I(MERGED), select=_merged_select(spec, preserve, run_started, existing_only=existing_only))
 
 
-def insert_new(spec: TableSpec, preserve: list[str]) -> sql.Composed:
+def insert_new(spec: TableSpec, preserve: list[str], *, probe: bool = True) -> sql.Composed:
     """READY's rows ``_n`` in [``%(lo)s``, ``%(hi)s``] whose key the target does not hold, inserted
     as they are: for a new row the merge rule is "the source wins" in every column, so it needs
     no merged row, no conflict arbiter and no change rows (an index probe per row decides: the
-    lookup of :func:`_lookup`, which the planner cannot turn into a scan of the target)."""
+    lookup of :func:`_lookup`, which the planner cannot turn into a scan of the target).
+    ``probe=False``: every row of the range is new (the target held no row when the write began,
+    under the table's lock), so none is looked up."""
     business = spec.target_column_names
     cols = [*business, "sync_key", "source_id", "source_updated_at", "row_hash", "source_hash",
             "validation_warnings", "activo"]
+    lookup = (sql.SQL("LEFT JOIN LATERAL {} t ON true").format(_lookup(spec, "s")) if probe
+              else sql.SQL(""))
     return sql.SQL(
         "INSERT INTO {target} ({cols}, source_preserved, synced_at, fecha_registro, fecha_modificacion) "
-        "SELECT {scols}, {src_preserved}, now(), now(), now() FROM {ready} s LEFT JOIN LATERAL {lookup} t ON true "
-        "WHERE s._n BETWEEN %(lo)s AND %(hi)s AND t.sync_key IS NULL").format(
+        "SELECT {scols}, {src_preserved}, now(), now(), now() FROM {ready} s {lookup} "
+        "WHERE s._n BETWEEN %(lo)s AND %(hi)s{new}").format(
         target=I(spec.target), cols=_cols(cols), scols=_cols(cols, "s"), src_preserved=_source_preserved(preserve),
-        ready=I(READY), lookup=_lookup(spec, "s"))
+        ready=I(READY), lookup=lookup, new=sql.SQL(" AND t.sync_key IS NULL" if probe else ""))
+
+
+def target_empty(spec: TableSpec) -> sql.Composed:
+    """Whether the target holds no row at all (a first load: nothing to merge with or deactivate)."""
+    return sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(I(spec.target))
 
 
 def truncate_merged() -> sql.Composed:
