@@ -67,3 +67,16 @@ def test_payload_lands_as_write_row_does(conn, rows):
         texts = [r[0] for r in conn.execute("SELECT t_obj FROM by_payload").fetchall()]
         assert sorted(texts, key=str) == sorted(TEXTS, key=str)
         assert conn.execute("SELECT count(*) FROM by_payload WHERE t_str = ''").fetchone()[0] == 2
+
+
+@pytest.mark.parametrize("special", ["tab\there", "new\nline", "cr\rreturn", "back\\slash", "\\N", "\\", "end\\"])
+def test_one_special_value_among_plain_ones_and_missing_ones(conn, special):
+    """The payload is built unescaped and checked whole: one value needing an escape (a lone
+    ``\\N`` text included, which must not turn into NULL) must still land exactly."""
+    frame = pd.DataFrame({"a": pd.Series(["x", special, None, "y"], dtype=object),
+                          "b": pd.Series(["p", "q", "r", None], dtype=object)})
+    conn.execute("CREATE TEMP TABLE one (a text, b text)")
+    with conn.cursor() as cur, cur.copy("COPY one FROM STDIN") as cp:
+        cp.write(copy_payload(frame, ["a", "b"]))
+    assert conn.execute("SELECT a, b FROM one ORDER BY b NULLS LAST").fetchall() == [
+        ("x", "p"), (special, "q"), (None, "r"), ("y", None)]

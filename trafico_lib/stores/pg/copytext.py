@@ -42,10 +42,33 @@ def _number_text(s: pd.Series) -> np.ndarray:
     return s.astype(object).astype(str).to_numpy(dtype=object)  # repr, as psycopg dumps numbers
 
 
-def column_text(s: pd.Series) -> np.ndarray:
-    """One column as COPY text values (an object array of str, ``\\N`` where missing)."""
-    missing = s.isna().to_numpy()
+def column_text(s: pd.Series, *, escape: bool = True) -> np.ndarray:
+    """One column as COPY text values (an object array of str, ``\\N`` where missing).
+    ``escape=False`` leaves tabs, newlines and backslashes in text as they are (for a payload
+    that is checked whole afterwards, see :func:`copy_payload`)."""
+    return _column(s, escape)[0]
+
+
+def _column(s: pd.Series, escape: bool) -> tuple[np.ndarray, int]:
+    """(the column's COPY text values, how many are missing)."""
     dtype = s.dtype
+    if not (pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype)
+            or isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype)):
+        values = s.to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(values, skipna=False) == "string":  # text, nothing missing: as is
+            return (_escaped(values) if escape else values), 0
+        missing = pd.isna(values)
+        n_missing = int(missing.sum())
+        present = _as_text(values[~missing] if n_missing else values)
+        if escape:
+            present = _escaped(present)
+        if not n_missing:
+            return present, 0
+        out = np.full(len(values), NULL, dtype=object)
+        out[~missing] = present
+        return out, n_missing
+    missing = s.isna().to_numpy()
+    n_missing = int(missing.sum())
     if pd.api.types.is_bool_dtype(dtype):
         out = np.where(s.to_numpy(dtype=bool, na_value=False), "t", "f").astype(object)
     elif isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
@@ -53,27 +76,39 @@ def column_text(s: pd.Series) -> np.ndarray:
         out = np.datetime_as_string(utc.to_numpy(dtype="datetime64[us]"), unit="us").astype(object)
         if isinstance(dtype, pd.DatetimeTZDtype):
             out = out + "Z"
-    elif pd.api.types.is_numeric_dtype(dtype):
-        out = _number_text(s)
     else:
-        values = s.to_numpy(dtype=object, na_value=None)
-        present = _as_text(values[~missing] if missing.any() else values)
-        if _SPECIAL.search("".join(present)):
-            present = np.array([t.translate(_ESCAPE) for t in present], dtype=object)
-        if not missing.any():
-            return present
-        out = np.full(len(values), NULL, dtype=object)
-        out[~missing] = present
-        return out
-    if missing.any():
+        out = _number_text(s)
+    if n_missing:
         out = out.copy()
         out[missing] = NULL
-    return out
+    return out, n_missing
+
+
+def _escaped(texts: np.ndarray) -> np.ndarray:
+    """Text with COPY's escapes, only where a tab, newline, carriage return or backslash is."""
+    if _SPECIAL.search("".join(texts)):
+        return np.array([t.translate(_ESCAPE) for t in texts], dtype=object)
+    return texts
 
 
 def copy_payload(frame: pd.DataFrame, columns: Iterable[str]) -> bytes:
-    """The frame's ``columns`` as COPY text-format lines (UTF-8), in the frame's row order."""
+    """The frame's ``columns`` as COPY text-format lines (UTF-8), in the frame's row order.
+
+    The lines are built unescaped first and checked whole: when the tabs and newlines between
+    values and the backslashes of the missing values' ``\\N`` are all it holds (nearly always),
+    no value needed escaping and the payload is right as it is; otherwise it is built again
+    with every column escaped."""
     if not len(frame):
         return b""
-    texts = [column_text(frame[c]) for c in columns]
-    return ("\n".join(["\t".join(row) for row in zip(*texts)]) + "\n").encode("utf-8")
+    columns = list(columns)
+    built = [_column(frame[c], False) for c in columns]
+    text = _lines([t for t, _ in built])
+    rows, nulls = len(frame), sum(n for _, n in built)
+    if (text.count("\t") != rows * (len(columns) - 1) or text.count("\n") != rows
+            or text.count("\\") != nulls or "\r" in text):
+        text = _lines([column_text(frame[c]) for c in columns])
+    return text.encode("utf-8")
+
+
+def _lines(texts: list[np.ndarray]) -> str:
+    return "\n".join(["\t".join(row) for row in zip(*texts)]) + "\n"
