@@ -66,6 +66,10 @@ def row_hash(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
 def _canon(s: pd.Series) -> pd.Series:
     """Each value's text for the hash (missing: NUL), built per column: a whole float as an
     integer (1429.0 and 1429 hash alike), anything else as ``str`` once per distinct value."""
+    if s.dtype == object:
+        values = s.to_numpy()
+        if pd.api.types.infer_dtype(values, skipna=False) == "string":  # text, none missing: as is
+            return pd.Series(values, index=s.index, dtype=object, copy=False)
     missing = s.isna().to_numpy()
     text = np.empty(len(s), dtype=object)
     text.fill("\x00")  # (np.full would pass it through a numpy string, which drops NULs)
