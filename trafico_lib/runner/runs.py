@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import one_line
+from ..errors import UsageError, one_line
 from .execute import NotebookRun, execute
 from .params import table_params
 
@@ -56,6 +56,8 @@ def _hold_store(cfg, *, required: bool = False) -> None:
     except StoreError:
         if required:
             raise
+    except UsageError:  # a configuration that names no usable store: nothing can run
+        raise
     except Exception as exc:  # the notebook will fail at its first database call and say why
         if required:
             raise StoreError(one_line(exc, cfg.secrets)) from None
