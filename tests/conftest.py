@@ -89,3 +89,15 @@ def make_config(tmp_path, monkeypatch):
 
     monkeypatch.delenv("TRAFICO_DATABASE_URL", raising=False)
     return factory
+
+
+@pytest.fixture
+def postgrest(db_url, tmp_path):
+    """A real PostgREST in front of the test's database, set up as Supabase sets it up
+    (``tests/rest_server.py``); skips with one line when the binary is not installed."""
+    import rest_server as harness
+    reason = harness.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with harness.running(db_url, tmp_path) as server:
+        yield server
