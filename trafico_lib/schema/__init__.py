@@ -4,7 +4,8 @@ Two kinds of step, in version order, recorded in ``traficov2_schema_migrations``
 
 * ``migrations/NNN_name.sql`` files: applied once.
 * steps rendered from the registry (:data:`RENDERED`): ``002`` the target tables
-  (:mod:`.targets`) and ``004`` their manual-edit triggers (:mod:`.triggers`). Idempotent, they
+  (:mod:`.targets`), ``004`` their manual-edit triggers (:mod:`.triggers`) and ``005`` access
+  through Supabase's REST API (:mod:`.api`). Idempotent, they
   run on every apply, so a table or column new in the registry reaches an existing database
   with no new SQL file; they are reported as applied only the first time.
 
@@ -20,6 +21,7 @@ from typing import Callable, Iterable, Mapping
 import psycopg
 
 from ..tables import TABLES
+from .api import render_api_access
 from .targets import render_targets
 from .triggers import preserved_fields, render_triggers, trigger_statements
 
@@ -37,6 +39,7 @@ RENDERED: dict[str, tuple[str, Callable[[Preserve | None], str]]] = {
     "002": ("target_tables", lambda preserve: render_targets(TABLES.values())),
     "004": ("manual_edit_triggers",
             lambda preserve: render_triggers(preserved_fields(TABLES.values(), preserve))),
+    "005": ("api_access", lambda preserve: render_api_access(TABLES.values())),
 }
 
 

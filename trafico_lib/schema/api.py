@@ -1,0 +1,58 @@
+"""Access through Supabase's REST API (DESIGN §6), rendered from the registry.
+
+Supabase serves every table of the ``public`` schema through PostgREST to three roles: ``anon``
+(the public key), ``authenticated`` (a signed-in user) and ``service_role`` (the secret key,
+which bypasses row-level security). As Supabase recommends, every trafico table gets
+row-level security with no policy, so the public and user keys read and write nothing, and
+``service_role`` gets what the sync needs. The source tables are not trafico's: they keep their
+own security, and ``service_role`` is granted reading them and updating them (back-propagation).
+
+On a PostgreSQL without Supabase's roles (the embedded server, a plain server) nothing changes:
+no API serves its tables, and a role the direct path connects as with grants only (not the
+tables' owner) must not be shut out by row-level security. Idempotent: it runs on every apply.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from psycopg import sql
+
+from ..tables import TableSpec
+
+SYSTEM_TABLES = ("traficov2_schema_migrations", "traficov2_sync_log", "traficov2_sync_state",
+                 "traficov2_sync_rejects", "traficov2_sync_changes")
+
+API_ROLE = "service_role"
+
+
+def _array(names: Iterable[str]) -> str:
+    return "ARRAY[" + ", ".join(sql.Literal(n).as_string(None) for n in names) + "]::text[]"
+
+
+def render_api_access(specs: Iterable[TableSpec]) -> str:
+    specs = list(specs)
+    own = [*SYSTEM_TABLES, *(s.target for s in specs)]
+    sources = sorted({s.source for s in specs})
+    return f"""DO $api$
+DECLARE
+    t text;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN  -- tables served to the public key
+        FOREACH t IN ARRAY {_array(own)} LOOP
+            EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        END LOOP;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{API_ROLE}') THEN
+        GRANT USAGE ON SCHEMA public TO {API_ROLE};
+        FOREACH t IN ARRAY {_array(own)} LOOP
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO {API_ROLE}', t);
+        END LOOP;
+        GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {API_ROLE};
+        FOREACH t IN ARRAY {_array(sources)} LOOP
+            IF to_regclass(format('public.%I', t)) IS NOT NULL THEN
+                EXECUTE format('GRANT SELECT, UPDATE ON %I TO {API_ROLE}', t);
+            END IF;
+        END LOOP;
+    END IF;
+END
+$api$;"""
