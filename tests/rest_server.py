@@ -81,7 +81,8 @@ def _free_port() -> int:
 
 
 def setup_supabase_roles(db_url: str) -> None:
-    """Supabase's API roles on the server and their grants in this database."""
+    """Supabase's API roles on the server and their grants in this database (what a new
+    Supabase project has before anything is pasted into its SQL editor)."""
     with psycopg.connect(db_url, autocommit=True) as c:
         c.execute(ROLES)
         c.execute(GRANTS)
@@ -154,8 +155,8 @@ class Proxy:
 class PostgREST:
     """A running PostgREST for one database, behind the ``/rest/v1`` proxy."""
 
-    def __init__(self, db_url: str, workdir: Path):
-        self.db_url = db_url
+    def __init__(self, db_url: str, workdir: Path, *, max_rows: int = MAX_ROWS):
+        self.db_url, self.max_rows = db_url, max_rows
         self.secret = secrets.token_urlsafe(40)
         self.service_key = mint_key(self.secret, "service_role")
         self.anon_key = mint_key(self.secret, "anon")
@@ -170,7 +171,7 @@ class PostgREST:
             "PGRST_DB_SCHEMAS": "public",
             "PGRST_DB_ANON_ROLE": "anon",
             "PGRST_JWT_SECRET": self.secret,
-            "PGRST_DB_MAX_ROWS": str(MAX_ROWS),
+            "PGRST_DB_MAX_ROWS": str(max_rows),
             "PGRST_SERVER_HOST": "127.0.0.1",
             "PGRST_SERVER_PORT": str(self.port),
             "PGRST_DB_POOL": "4",
@@ -216,9 +217,9 @@ class PostgREST:
 
 
 @contextmanager
-def running(db_url: str, workdir: Path):
+def running(db_url: str, workdir: Path, *, max_rows: int = MAX_ROWS):
     setup_supabase_roles(db_url)
-    server = PostgREST(db_url, workdir)
+    server = PostgREST(db_url, workdir, max_rows=max_rows)
     try:
         yield server
     finally:

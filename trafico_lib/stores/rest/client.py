@@ -1,0 +1,103 @@
+"""Supabase's REST API through supabase-py, with one policy for failures (DESIGN §6).
+
+* **Transient** failures are retried with backoff (tenacity), and only for calls that are safe
+  to repeat (reads, and writes the caller marks idempotent): a connection that fails or drops,
+  a read timeout, and the gateway's 502/503/504/520. supabase-py's own retry is off, so there
+  is one policy, not two stacked.
+* **Data and permission errors** (4xx, PostgreSQL's SQLSTATE in ``code``) are never retried:
+  they become :class:`RestError` with the server's message, one line, the key scrubbed.
+
+The HTTP status would be lost inside supabase-py's ``APIError`` (it keeps only the JSON body),
+so the store's own httpx client raises :class:`Unavailable` from a response hook on the
+gateway's statuses before supabase-py reads the body.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+import httpx
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from ...errors import SyncFailed, TransientError, scrub
+
+TRANSIENT_STATUS = frozenset({502, 503, 504, 520})
+
+T = TypeVar("T")
+
+
+class RestError(SyncFailed):
+    """The REST API refused a call (data, permission, schema): not worth repeating."""
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class Unavailable(TransientError):
+    """The API or its gateway could not answer now (connection, timeout, 502/503/504/520)."""
+
+
+def _on_response(response: httpx.Response) -> None:
+    if response.status_code in TRANSIENT_STATUS:
+        raise Unavailable(f"Supabase answered HTTP {response.status_code} for {response.request.method} "
+                          f"{response.request.url.path}")
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, (Unavailable, httpx.TransportError))
+
+
+class RestClient:
+    """One project's API: ``url`` (``https://<ref>.supabase.co``) and a key (kept secret)."""
+
+    def __init__(self, url: str, key: str, *, timeout: float = 60.0, attempts: int = 3,
+                 secrets: list[str] | None = None):
+        from supabase import ClientOptions, create_client
+        self.url, self.attempts = url.rstrip("/"), attempts
+        self._secrets = [key, *(secrets or [])]
+        self._http = httpx.Client(timeout=timeout, event_hooks={"response": [_on_response]})
+        try:
+            self._client = create_client(self.url, key, options=ClientOptions(
+                postgrest_client_retry=False, httpx_client=self._http, auto_refresh_token=False,
+                persist_session=False))
+        except Exception as exc:  # supabase-py checks the URL and the key's form
+            raise RestError(f"Supabase client: {self.scrub(str(exc))}") from None
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self._secrets)
+
+    def table(self, name: str):
+        return self._client.table(name)
+
+    def rpc(self, name: str, params: dict[str, Any] | None = None):
+        return self._client.rpc(name, params or {})
+
+    def call(self, request: Callable[[], T], *, what: str, idempotent: bool = True) -> T:
+        """Run ``request`` (a function that builds and executes one supabase-py call), retrying
+        transient failures when ``idempotent``; errors become one scrubbed line naming ``what``."""
+        from postgrest.exceptions import APIError
+
+        def once() -> T:
+            try:
+                return request()
+            except APIError as exc:
+                raise RestError(f"{what}: {self.scrub(_api_message(exc))}", code=exc.code) from None
+            except Unavailable as exc:
+                raise Unavailable(f"{what}: {self.scrub(str(exc))}") from None
+            except httpx.TransportError as exc:
+                raise Unavailable(f"{what}: {type(exc).__name__}: {self.scrub(str(exc)) or 'no answer'}") from None
+
+        if not idempotent:
+            return once()
+        retrying = Retrying(retry=retry_if_exception(_transient), stop=stop_after_attempt(self.attempts),
+                            wait=wait_exponential(multiplier=0.5, min=0.5, max=8), reraise=True)
+        return retrying(once)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _api_message(exc) -> str:
+    parts = [exc.message or "", f"({exc.code})" if exc.code else ""]
+    text = " ".join(p for p in parts if p).strip()
+    return " ".join(text.split()) or "the API refused the call"

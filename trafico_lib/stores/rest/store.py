@@ -1,0 +1,104 @@
+"""The Supabase REST store (DESIGN §6): a project URL and its service key, no database password.
+
+What is here so far: the connection check, which names what is wrong in one line (a key that
+is not the service key, a project without trafico's schema or with an older one), and reading
+a table whole in keyset pages (:mod:`.pages`), so Supabase's silent 1,000-row cap never cuts a
+read short. The sync's writes over REST are not built yet: :func:`trafico_lib.stores.open_store`
+still refuses Supabase settings without a database URL, saying so.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import urlparse
+
+from ...errors import ConfigError, SyncFailed
+from .client import RestClient, RestError
+
+SERVICE_ROLE = "service_role"
+SQL_HINT = ("run `make sql` (or `python update_traficov2.py --print-sql`) and paste its output into the "
+            "project's SQL editor (it is safe to run twice)")
+
+
+def required_schema_version() -> str:
+    """The newest step of trafico's schema (what a project must have applied)."""
+    from ...schema import migrations
+    return max(m.version for m in migrations())
+
+
+def key_role(key: str) -> str | None:
+    """The ``role`` a Supabase JWT key carries (read, not verified: the server verifies it);
+    None for a key that is not a JWT."""
+    parts = key.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, json.JSONDecodeError):
+        return None
+    role = payload.get("role") if isinstance(payload, dict) else None
+    return role if isinstance(role, str) else None
+
+
+class SchemaMissing(SyncFailed):
+    """The project has no trafico schema, or an older one."""
+
+
+class RestStore:
+    """trafico's tables in a Supabase project, through its REST API (PostgREST)."""
+
+    kind = "supabase-rest"
+    embedded = False
+
+    def __init__(self, url: str, key: str, *, page_size: int = 1000, timeout: float = 60.0,
+                 attempts: int = 3, secrets: list[str] | None = None):
+        parsed = urlparse(url or "")
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError(f"supabase.url must be the project's URL, like https://<project>.supabase.co "
+                              f"(got {url!r})")
+        role = key_role(key)
+        if role is not None and role != SERVICE_ROLE:
+            raise ConfigError(f"supabase.key is the project's {role!r} key: trafico writes its tables with the "
+                              "service_role key (Project Settings > API), which never leaves the server it runs on")
+        self.host = parsed.netloc
+        self.page_size = min(page_size, 1000)
+        self.client = RestClient(url, key, timeout=timeout, attempts=attempts, secrets=secrets)
+
+    @classmethod
+    def from_config(cls, cfg) -> "RestStore":
+        sb = cfg.supabase
+        return cls(sb.url, sb.key.get_secret_value(), page_size=sb.page_size,
+                   timeout=float(cfg.database.connect_timeout_seconds) * 12, secrets=cfg.secrets)
+
+    @property
+    def name(self) -> str:
+        return f"Supabase REST API ({self.host})"
+
+    def schema_version(self) -> str | None:
+        """The newest schema step the project has applied (None: no trafico schema)."""
+        try:
+            rows = self.client.call(
+                lambda: self.client.table("traficov2_schema_migrations").select("version")
+                .order("version", desc=True).limit(1).execute().data,
+                what=f"reading trafico's schema version on {self.host}")
+        except RestError as exc:
+            if exc.code in ("42P01", "PGRST205", "PGRST202"):  # no such table (in the API's schema cache)
+                return None
+            if exc.code in ("42501", "PGRST301", "PGRST302"):
+                raise RestError(f"permission denied for the Supabase key on {self.host}: trafico needs the "
+                                "project's service_role key (Project Settings > API)", code=exc.code) from None
+            raise
+        return rows[0]["version"] if rows else None
+
+    def check(self) -> None:
+        """The project answers, the key may act as the service role, and trafico's schema is
+        there and current; else one line saying what to do."""
+        have, need = self.schema_version(), required_schema_version()
+        if have is None:
+            raise SchemaMissing(f"the Supabase project {self.host} has no trafico schema: {SQL_HINT}")
+        if have < need:
+            raise SchemaMissing(f"the Supabase project {self.host} has trafico's schema up to step {have}, "
+                                f"this version needs step {need}: {SQL_HINT}")
+
+    def close(self) -> None:
+        self.client.close()
