@@ -72,6 +72,16 @@ class RestClient:
     def rpc(self, name: str, params: dict[str, Any] | None = None):
         return self._client.rpc(name, params or {})
 
+    def api_description(self) -> dict:
+        """The API's OpenAPI document (PostgREST's root): the tables it serves and their columns."""
+        resp = self._http.get(f"{self.url}/rest/v1/", headers={"apikey": self._secrets[0],
+                                                              "Authorization": f"Bearer {self._secrets[0]}",
+                                                              "Accept": "application/openapi+json"})
+        if resp.status_code >= 400:
+            raise RestError(f"HTTP {resp.status_code}: {self.scrub(resp.text[:200])}",
+                            code=str(resp.status_code))
+        return resp.json()
+
     def call(self, request: Callable[[], T], *, what: str, idempotent: bool = True) -> T:
         """Run ``request`` (a function that builds and executes one supabase-py call), retrying
         transient failures when ``idempotent``; errors become one scrubbed line naming ``what``."""

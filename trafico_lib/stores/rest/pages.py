@@ -8,7 +8,7 @@ rescans the skipped rows and skips or repeats rows when the table changes betwee
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .client import RestClient
 
@@ -16,11 +16,14 @@ MAX_PAGE = 1000
 
 
 def pages(client: RestClient, table: str, columns: list[str], *, key: str = "id", page_size: int = MAX_PAGE,
-          where: Callable | None = None, what: str | None = None) -> Iterator[list[dict]]:
+          where: Callable | None = None, as_text: Iterable[str] = (), what: str | None = None
+          ) -> Iterator[list[dict]]:
     """The rows of ``table`` (``columns``, the key included), ``page_size`` at most per request,
-    in ``key`` order; ``where(query)`` adds filters (e.g. ``lambda q: q.gt("updated_at", since)``)."""
+    in ``key`` order; ``where(query)`` adds filters (e.g. ``lambda q: q.gt("updated_at", since)``);
+    the ``as_text`` columns come as PostgreSQL's text of their values (``column::text``)."""
     size = max(1, min(page_size, MAX_PAGE))
-    select = ",".join(_quoted(c) for c in dict.fromkeys([*columns, key]))
+    as_text = set(as_text) - {key}
+    select = ",".join(_quoted(c) + ("::text" if c in as_text else "") for c in dict.fromkeys([*columns, key]))
     last = None
     what = what or f"reading {table}"
     while True:

@@ -2,8 +2,8 @@
 
 What is here so far: the connection check, which names what is wrong in one line (a key that
 is not the service key, a project without trafico's schema or with an older one), and reading
-a table whole in keyset pages (:mod:`.pages`), so Supabase's silent 1,000-row cap never cuts a
-read short. The sync's writes over REST are not built yet: :func:`trafico_lib.stores.open_store`
+a source table into the direct path's frames (:mod:`.source`), in keyset pages
+(:mod:`.pages`) that Supabase's silent 1,000-row cap never cuts short. The sync's writes over REST are not built yet: :func:`trafico_lib.stores.open_store`
 still refuses Supabase settings without a database URL, saying so.
 """
 from __future__ import annotations
@@ -89,6 +89,21 @@ class RestStore:
                                 "project's service_role key (Project Settings > API)", code=exc.code) from None
             raise
         return rows[0]["version"] if rows else None
+
+    def columns(self, table: str) -> list[str]:
+        """The table's columns as the API describes it (its OpenAPI document), in table order;
+        [] when the API serves no such table."""
+        doc = self.client.call(self.client.api_description, what=f"reading the API's description on {self.host}")
+        props = (doc.get("definitions") or {}).get(table, {}).get("properties") or {}
+        return list(props)
+
+    def read_source(self, spec, *, mode: str, state: dict, lookback, updated_column: str | None = None,
+                    chunk_rows: int | None = None, fingerprint: str | None = None, staging=None):
+        """The source delta (``engine.extract.Extract``) through the API (``rest/source.py``)."""
+        from .source import read_source
+        return read_source(self.client, spec, self.columns(spec.source), mode=mode, state=state, lookback=lookback,
+                           updated_column=updated_column, chunk_rows=chunk_rows, fingerprint=fingerprint,
+                           page_size=self.page_size)
 
     def check(self) -> None:
         """The project answers, the key may act as the service role, and trafico's schema is
