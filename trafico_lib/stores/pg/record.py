@@ -53,10 +53,14 @@ def read_state(conn: psycopg.Connection, spec: TableSpec) -> dict:
     return dict(zip(("watermark", "last_success_at", "last_run_id"), row)) if row else {}
 
 
+# A run's success: the watermark only moves forward. The REST store runs the same statement
+# inside the database as traficov2_record_state() (schema/functions.py renders it from here).
+RECORD_STATE = (
+    "INSERT INTO traficov2_sync_state (table_name, watermark, last_success_at, last_run_id) "
+    "VALUES (%(table_name)s, %(watermark)s, now(), %(run_id)s) ON CONFLICT (table_name) DO UPDATE SET "
+    "watermark = coalesce(greatest(EXCLUDED.watermark, traficov2_sync_state.watermark), "
+    "traficov2_sync_state.watermark), last_success_at = now(), last_run_id = EXCLUDED.last_run_id")
+
+
 def write_state(conn: psycopg.Connection, spec: TableSpec, run_id: str, watermark: datetime | None) -> None:
-    conn.execute(
-        "INSERT INTO traficov2_sync_state (table_name, watermark, last_success_at, last_run_id) "
-        "VALUES (%s, %s, now(), %s) ON CONFLICT (table_name) DO UPDATE SET "
-        "watermark = coalesce(greatest(EXCLUDED.watermark, traficov2_sync_state.watermark), "
-        "traficov2_sync_state.watermark), last_success_at = now(), last_run_id = EXCLUDED.last_run_id",
-        (spec.target, watermark, run_id))
+    conn.execute(RECORD_STATE, {"table_name": spec.target, "watermark": watermark, "run_id": run_id})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from urllib.parse import urlparse
 
 from ...errors import ConfigError, SyncFailed
@@ -105,6 +106,46 @@ class RestStore:
                            updated_column=updated_column, chunk_rows=chunk_rows, fingerprint=fingerprint,
                            page_size=self.page_size)
 
+    # ---- the run's record (the system tables) ----------------------------------------------
+
+    def read_state(self, spec) -> dict:
+        rows = self.client.call(
+            lambda: self.client.table("traficov2_sync_state").select("watermark,last_success_at,last_run_id")
+            .eq("table_name", spec.target).execute().data, what=f"{spec.name}: reading the sync state")
+        if not rows:
+            return {}
+        row = rows[0]
+        return {"watermark": _when(row["watermark"]), "last_success_at": _when(row["last_success_at"]),
+                "last_run_id": row["last_run_id"]}
+
+    def write_state(self, spec, run_id: str, watermark) -> None:
+        """The run's success, by the direct path's own statement (``traficov2_record_state``)."""
+        params = {"p_table_name": spec.target, "p_run_id": run_id,
+                  "p_watermark": watermark.isoformat() if watermark else None}
+        self.client.call(lambda: self.client.rpc("traficov2_record_state", params).execute(),
+                         what=f"{spec.name}: recording the run's state")
+
+    def write_log(self, spec, operation: str, details: dict) -> None:
+        row = {"table_name": spec.target, "operation": operation, "source_table": spec.source,
+               "details": json.loads(json.dumps(details, ensure_ascii=False, default=str))}
+        self.client.call(lambda: self.client.table("traficov2_sync_log").insert(row, returning="minimal").execute(),
+                         what=f"{spec.name}: writing the sync log", idempotent=False)
+
+    def take_lease(self, spec, run_id: str, *, holder: str, seconds: int) -> dict:
+        """Take (or renew) the table's lease for this run: ``taken`` says whether it is this
+        run's now; ``holder``/``run_id``/``expires_at`` name who holds it."""
+        params = {"p_table_name": spec.target, "p_run_id": run_id, "p_holder": holder, "p_seconds": int(seconds)}
+        rows = self.client.call(lambda: self.client.rpc("traficov2_take_lease", params).execute().data,
+                                what=f"{spec.name}: taking the table's lease")
+        row = dict(rows[0])
+        row["expires_at"] = _when(row["expires_at"])
+        return row
+
+    def release_lease(self, spec, run_id: str) -> bool:
+        params = {"p_table_name": spec.target, "p_run_id": run_id}
+        return bool(self.client.call(lambda: self.client.rpc("traficov2_release_lease", params).execute().data,
+                                     what=f"{spec.name}: releasing the table's lease"))
+
     def check(self) -> None:
         """The project answers, the key may act as the service role, and trafico's schema is
         there and current; else one line saying what to do."""
@@ -117,3 +158,8 @@ class RestStore:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _when(value: str | None) -> datetime | None:
+    """A timestamptz as the API writes it (ISO 8601), as the direct path reads it."""
+    return datetime.fromisoformat(value) if value else None

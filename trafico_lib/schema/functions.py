@@ -1,0 +1,65 @@
+"""SQL functions the REST store calls (DESIGN §6), rendered on every apply.
+
+The REST API cannot send trafico's statements, only call functions. Where the direct path runs
+a statement on its connection, the REST store calls a function whose body is that very
+statement, rendered here from the constant the direct path runs (named placeholders become
+the function's parameters): the rule is written once. What only the REST store needs (the
+lease that keeps two runs of a table apart where no advisory lock can be held across
+requests) is written here.
+"""
+from __future__ import annotations
+
+import re
+
+from ..stores.pg.record import RECORD_STATE
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def sql_function(name: str, params: list[tuple[str, str]], returns: str, body: str) -> str:
+    """``CREATE OR REPLACE FUNCTION name(p_<param> <type>, …)``, a SQL function whose body is
+    ``body`` with each ``%(param)s`` turned into ``p_<param>``."""
+    declared = {p for p, _ in params}
+    used = set(_PLACEHOLDER.findall(body))
+    if used - declared:
+        raise ValueError(f"{name}: undeclared parameters {sorted(used - declared)}")
+    body = _PLACEHOLDER.sub(lambda m: f"p_{m.group(1)}", body)
+    args = ", ".join(f"p_{p} {t}" for p, t in params)
+    return f"CREATE OR REPLACE FUNCTION {name}({args}) RETURNS {returns} LANGUAGE sql AS $fn$\n{body};\n$fn$;"
+
+
+LEASE = """ALTER TABLE traficov2_sync_state ADD COLUMN IF NOT EXISTS lease_holder text;
+ALTER TABLE traficov2_sync_state ADD COLUMN IF NOT EXISTS lease_run_id text;
+ALTER TABLE traficov2_sync_state ADD COLUMN IF NOT EXISTS lease_expires_at timestamptz;
+
+-- The REST store's lease on a table: taken when free, expired, or already this run's (then
+-- renewed); the answer says who holds it. Two calls at once: the row lock orders them, and
+-- the second sees the first's lease.
+CREATE OR REPLACE FUNCTION traficov2_take_lease(p_table_name text, p_run_id text, p_holder text, p_seconds integer)
+RETURNS TABLE (taken boolean, holder text, run_id text, expires_at timestamptz) LANGUAGE sql AS $fn$
+INSERT INTO traficov2_sync_state (table_name) VALUES (p_table_name) ON CONFLICT (table_name) DO NOTHING;
+UPDATE traficov2_sync_state s SET lease_holder = p_holder, lease_run_id = p_run_id,
+       lease_expires_at = now() + make_interval(secs => p_seconds)
+ WHERE s.table_name = p_table_name
+   AND (s.lease_run_id IS NULL OR s.lease_run_id = p_run_id OR s.lease_expires_at < now());
+SELECT s.lease_run_id IS NOT DISTINCT FROM p_run_id, s.lease_holder, s.lease_run_id, s.lease_expires_at
+  FROM traficov2_sync_state s WHERE s.table_name = p_table_name;
+$fn$;
+
+CREATE OR REPLACE FUNCTION traficov2_release_lease(p_table_name text, p_run_id text)
+RETURNS boolean LANGUAGE sql AS $fn$
+WITH freed AS (
+    UPDATE traficov2_sync_state SET lease_holder = NULL, lease_run_id = NULL, lease_expires_at = NULL
+     WHERE table_name = p_table_name AND lease_run_id = p_run_id RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM freed);
+$fn$;"""
+
+
+def render_functions() -> str:
+    state = sql_function("traficov2_record_state",
+                         [("table_name", "text"), ("run_id", "text"), ("watermark", "timestamptz")],
+                         "void", RECORD_STATE)
+    return f"""-- the run's success (the direct path's statement, stores/pg/record.py)
+{state}
+
+{LEASE}"""
