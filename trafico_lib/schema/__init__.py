@@ -5,8 +5,8 @@ Two kinds of step, in version order, recorded in ``traficov2_schema_migrations``
 * ``migrations/NNN_name.sql`` files: applied once.
 * steps rendered from the registry (:data:`RENDERED`): ``002`` the target tables
   (:mod:`.targets`), ``004`` their manual-edit triggers (:mod:`.triggers`), ``005`` access
-  through Supabase's REST API (:mod:`.api`) and ``006`` the functions the REST store calls
-  (:mod:`.functions`). Idempotent, they
+  through Supabase's REST API (:mod:`.api`), ``006`` and ``007`` the functions the REST store
+  calls (:mod:`.functions`, :mod:`.rest_merge`). Idempotent, they
   run on every apply, so a table or column new in the registry reaches an existing database
   with no new SQL file; they are reported as applied only the first time.
 
@@ -24,6 +24,7 @@ import psycopg
 from ..tables import TABLES
 from .api import render_api_access
 from .functions import render_functions
+from .rest_merge import render_rest_functions
 from .targets import render_targets
 from .triggers import preserved_fields, render_triggers, trigger_statements
 
@@ -43,6 +44,8 @@ RENDERED: dict[str, tuple[str, Callable[[Preserve | None], str]]] = {
             lambda preserve: render_triggers(preserved_fields(TABLES.values(), preserve))),
     "005": ("api_access", lambda preserve: render_api_access(TABLES.values())),
     "006": ("sync_functions", lambda preserve: render_functions()),
+    "007": ("rest_merge_functions",
+            lambda preserve: render_rest_functions(TABLES.values(), preserved_fields(TABLES.values(), preserve))),
 }
 
 

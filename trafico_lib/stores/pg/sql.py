@@ -139,6 +139,11 @@ def ready_row(spec: TableSpec) -> sql.Composed:
                     *spec.target_column_names]), ready=I(READY))
 
 
+def _when(run_started) -> sql.Composable:
+    """The run's start as SQL: a literal, or an expression (a function's parameter)."""
+    return run_started if isinstance(run_started, sql.Composable) else sql.Literal(run_started)
+
+
 def _preserved_expr(p: str, run_started) -> sql.Composed:
     return sql.SQL(
         "CASE WHEN t.sync_key IS NULL THEN s.{p} "
@@ -146,7 +151,7 @@ def _preserved_expr(p: str, run_started) -> sql.Composed:
         "WHEN t.manual_updated_at IS NULL THEN s.{p} "
         "WHEN s.{p} IS NULL THEN t.{p} "
         "WHEN coalesce(s.source_updated_at, {run_started}) > t.manual_updated_at THEN s.{p} "
-        "ELSE t.{p} END").format(p=I(p), lit=sql.Literal(p), run_started=sql.Literal(run_started))
+        "ELSE t.{p} END").format(p=I(p), lit=sql.Literal(p), run_started=_when(run_started))
 
 
 def _lookup(spec: TableSpec, alias: str) -> sql.Composed:
@@ -254,20 +259,21 @@ def diffs(spec: TableSpec) -> sql.Composed:
         merged=I(MERGED), lookup=_lookup(spec, "m"), mdoc=_doc(cols, "m"), tdoc=_doc(cols, "t"))
 
 
-def merge(spec: TableSpec) -> sql.Composed:
+def merge(spec: TableSpec, result: sql.Composable = sql.SQL("SELECT inserted FROM up")) -> sql.Composed:
     """The upsert, plus one ``traficov2_sync_changes`` row per field of every row it updated.
 
     One statement: the diffs read the target as it was before the upsert (sub-statements
     share one snapshot), and only rows the upsert really updated get change rows.
-    Returns one row per written row: ``inserted`` (true) or updated (false).
+    Returns one row per written row: ``inserted`` (true) or updated (false); ``result`` is
+    the final query over ``up`` (a function counts instead).
     """
     return sql.SQL(
         "WITH up AS ({upsert}, sync_key), "
         "ch AS (INSERT INTO traficov2_sync_changes (run_id, table_name, sync_key, field, old, new) "
         "SELECT %(run_id)s, {name}, d.sync_key, d.field, d.old, d.new FROM ({diffs}) d "
         "JOIN up ON up.sync_key = d.sync_key AND NOT up.inserted) "
-        "SELECT inserted FROM up").format(
-        upsert=upsert(spec), name=sql.Literal(spec.target), diffs=diffs(spec))
+        "{result}").format(
+        upsert=upsert(spec), name=sql.Literal(spec.target), diffs=diffs(spec), result=result)
 
 
 def inserts(spec: TableSpec) -> sql.Composed:

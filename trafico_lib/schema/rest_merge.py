@@ -1,0 +1,129 @@
+"""The per-table functions that write over Supabase's REST API, rendered from the direct path's
+own statements (``stores/pg/sql.py``): the merge rule is written once.
+
+``traficov2_merge_<table>(p_rows, p_run_id, p_run_started)`` takes one batch of staged rows
+(JSON, the staging table's columns) and runs, inside the database, what the direct path runs
+for a slice: the rows the target holds identically are dropped, the others are merged with
+the target (preserved fields, empty never erases manual, only-if-changed, changes recorded)
+and the new ones inserted. It returns the counts. ``traficov2_deactivate_<table>(p_run_id,
+p_keys)`` deactivates the active rows whose key the source no longer holds.
+
+Each statement runs through ``EXECUTE``: the work tables are temporary and made afresh per call,
+so no plan is kept across calls. The functions run as the caller (``service_role`` over
+REST) and mark their writes as the sync's (``trafico.sync``), so the manual-edit trigger
+leaves them alone.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from psycopg import sql
+
+from ..stores.pg import sql as q
+from ..tables import TableSpec
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+ALL = {"lo": "0", "hi": str(2 ** 62)}
+
+
+def merge_function_name(spec: TableSpec) -> str:
+    return f"traficov2_merge_{spec.name}"
+
+
+def deactivate_function_name(spec: TableSpec) -> str:
+    return f"traficov2_deactivate_{spec.name}"
+
+
+def _text(statement: sql.Composable, params: dict[str, str]) -> str:
+    """A statement as text for ``EXECUTE``: placeholders become ``$n`` (``params`` maps a name
+    to its position) or constants (:data:`ALL`)."""
+    text = statement.as_string(None)
+
+    def sub(m: re.Match) -> str:
+        name = m.group(1)
+        if name in params:
+            return params[name]
+        if name in ALL:
+            return ALL[name]
+        raise ValueError(f"placeholder {name!r} has no value")
+    text = _PLACEHOLDER.sub(sub, text)
+    if "$x$" in text:
+        raise ValueError("statement holds the quoting tag")
+    return text
+
+
+def _execute(statement: sql.Composable, params: dict[str, str] | None = None, *, into: str = "",
+             using: str = "") -> str:
+    return (f"EXECUTE $x${_text(statement, params or {})}$x$"
+            + (f" INTO {into}" if into else "") + (f" USING {using}" if using else "") + ";")
+
+
+def render_merge_function(spec: TableSpec, preserve: list[str]) -> str:
+    cols = q.sql.SQL(", ").join(q.I(c) for c in q.stage_columns(spec))
+    load = sql.SQL("INSERT INTO {ready} ({cols}) SELECT {cols} FROM jsonb_populate_recordset(NULL::{ready}, $1)").format(
+        ready=q.I(q.READY), cols=cols)
+    # a table made WITH NO DATA: the run's start only gives a column its type
+    typed_only = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    counted = sql.SQL("SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up")
+    drop = sql.SQL("DROP TABLE IF EXISTS {}, {}, {}; DROP SEQUENCE IF EXISTS {}").format(
+        q.I(q.READY), q.I(q.MERGED), q.I(q.KEYS), q.I(q.NUMBERS))
+    body = "\n    ".join([
+        "PERFORM set_config('trafico.sync', 'on', true);",
+        _execute(drop),
+        _execute(q.create_numbers()),
+        _execute(q.create_ready(spec)),
+        _execute(load, using="p_rows"),
+        "GET DIAGNOSTICS v_staged = ROW_COUNT;",
+        _execute(q.drop_identical(spec)),
+        "GET DIAGNOSTICS v_identical = ROW_COUNT;",
+        _execute(q.create_merged(spec, preserve, typed_only)),
+        _execute(q.fill_merged(spec, preserve, sql.SQL("$1"), existing_only=True), using="p_run_started"),
+        _execute(q.merge(spec, counted), {"run_id": "$1"}, into="v_inserted, v_updated", using="p_run_id"),
+        _execute(q.refresh_metadata(spec)),
+        _execute(q.insert_new(spec, preserve)),
+        "GET DIAGNOSTICS v_new = ROW_COUNT;",
+        _execute(drop),
+        "RETURN jsonb_build_object('staged', v_staged, 'identical', v_identical, "
+        "'inserted', v_inserted + v_new, 'updated', v_updated);",
+    ])
+    return f"""CREATE OR REPLACE FUNCTION {merge_function_name(spec)}(p_rows jsonb, p_run_id text, p_run_started timestamptz)
+RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_staged bigint; v_identical bigint; v_inserted bigint; v_updated bigint; v_new bigint;
+BEGIN
+    {body}
+END
+$fn$;"""
+
+
+def render_deactivate_function(spec: TableSpec) -> str:
+    keys = sql.SQL("INSERT INTO {keys} (sync_key) SELECT jsonb_array_elements_text($1)").format(keys=q.I(q.KEYS))
+    drop = sql.SQL("DROP TABLE IF EXISTS {}").format(q.I(q.KEYS))
+    body = "\n    ".join([
+        "PERFORM set_config('trafico.sync', 'on', true);",
+        _execute(drop),
+        _execute(q.create_keys()),
+        _execute(keys, using="p_keys"),
+        _execute(sql.SQL("ANALYZE {}").format(q.I(q.KEYS))),
+        _execute(q.deactivate(spec), {"run_id": "$1"}, using="p_run_id"),
+        "GET DIAGNOSTICS v_deactivated = ROW_COUNT;",
+        _execute(drop),
+        "RETURN v_deactivated;",
+    ])
+    return f"""CREATE OR REPLACE FUNCTION {deactivate_function_name(spec)}(p_run_id text, p_keys jsonb)
+RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_deactivated bigint;
+BEGIN
+    {body}
+END
+$fn$;"""
+
+
+def render_rest_functions(specs, preserve: dict[str, list[str]]) -> str:
+    parts = []
+    for spec in specs:
+        parts.append(render_merge_function(spec, preserve.get(spec.name, [])))
+        parts.append(render_deactivate_function(spec))
+    return "\n\n".join(parts)
