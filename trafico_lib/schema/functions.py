@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..stores.pg.record import RECORD_STATE
+from ..stores.pg.record import RECORD_REJECT, RECORD_STATE
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
@@ -59,7 +59,13 @@ def render_functions() -> str:
     state = sql_function("traficov2_record_state",
                          [("table_name", "text"), ("run_id", "text"), ("watermark", "timestamptz")],
                          "void", RECORD_STATE)
-    return f"""-- the run's success (the direct path's statement, stores/pg/record.py)
+    reject = sql_function("traficov2_record_reject",
+                          [("run", "text"), ("tbl", "text"), ("key", "text"), ("reasons", "jsonb"), ("raw", "jsonb"),
+                           ("hours", "integer")],
+                          "integer", f"WITH ins AS ({RECORD_REJECT} RETURNING 1) SELECT count(*)::integer FROM ins")
+    return f"""-- the run's success and its rejected rows (the direct path's statements, stores/pg/record.py)
 {state}
+
+{reject}
 
 {LEASE}"""

@@ -34,16 +34,20 @@ def write_rejects(conn: psycopg.Connection, spec: TableSpec, run_id: str,
     if rows:
         with conn.cursor() as cur:
             for r in rows:
-                cur.execute(
-                    "INSERT INTO traficov2_sync_rejects (run_id, table_name, sync_key, reasons, raw_row) "
-                    "SELECT %(run)s, %(tbl)s, %(key)s::text, %(reasons)s::jsonb, %(raw)s::jsonb WHERE NOT EXISTS ("
-                    " SELECT 1 FROM traficov2_sync_rejects r WHERE r.table_name = %(tbl)s"
-                    " AND r.sync_key IS NOT DISTINCT FROM %(key)s::text AND r.reasons = %(reasons)s::jsonb"
-                    " AND (r.raw_row - '_row') = (%(raw)s::jsonb - '_row') AND r.created_at > now() - make_interval(hours => %(hours)s))",
-                    {"run": run_id, "tbl": spec.target, "key": r[0], "reasons": r[1], "raw": r[2],
-                     "hours": REJECT_REPEAT_HOURS})
+                cur.execute(RECORD_REJECT, {"run": run_id, "tbl": spec.target, "key": r[0], "reasons": r[1],
+                                            "raw": r[2], "hours": REJECT_REPEAT_HOURS})
                 recorded += cur.rowcount
     return recorded
+
+
+# One rejected row, unless recorded the same within the last %(hours)s (the REST store runs it
+# as traficov2_record_reject(), rendered from here by schema/functions.py).
+RECORD_REJECT = (
+    "INSERT INTO traficov2_sync_rejects (run_id, table_name, sync_key, reasons, raw_row) "
+    "SELECT %(run)s, %(tbl)s, %(key)s::text, %(reasons)s::jsonb, %(raw)s::jsonb WHERE NOT EXISTS ("
+    " SELECT 1 FROM traficov2_sync_rejects r WHERE r.table_name = %(tbl)s"
+    " AND r.sync_key IS NOT DISTINCT FROM %(key)s::text AND r.reasons = %(reasons)s::jsonb"
+    " AND (r.raw_row - '_row') = (%(raw)s::jsonb - '_row') AND r.created_at > now() - make_interval(hours => %(hours)s))")
 
 
 def read_state(conn: psycopg.Connection, spec: TableSpec) -> dict:

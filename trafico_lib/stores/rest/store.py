@@ -13,6 +13,8 @@ import json
 from datetime import datetime
 from urllib.parse import urlparse
 
+import pandas as pd
+
 from ...errors import ConfigError, SyncFailed
 from .client import RestClient, RestError
 
@@ -127,9 +129,31 @@ class RestStore:
 
     def write_log(self, spec, operation: str, details: dict) -> None:
         row = {"table_name": spec.target, "operation": operation, "source_table": spec.source,
-               "details": json.loads(json.dumps(details, ensure_ascii=False, default=str))}
+               "details": _json(details)}
         self.client.call(lambda: self.client.table("traficov2_sync_log").insert(row, returning="minimal").execute(),
                          what=f"{spec.name}: writing the sync log", idempotent=False)
+
+    def write_rejects(self, spec, run_id: str, rejects) -> int:
+        """Rejected rows, each by the direct path's own statement (``traficov2_record_reject``:
+        the same problem is recorded once a day); returns the rows recorded now."""
+        from ..pg.record import REJECT_REPEAT_HOURS
+        recorded = 0
+        for key, reasons, raw in rejects:
+            params = {"p_run": run_id, "p_tbl": spec.target, "p_key": key, "p_reasons": _json(json.loads(reasons)),
+                      "p_raw": _json(json.loads(raw)), "p_hours": REJECT_REPEAT_HOURS}
+            recorded += int(self.client.call(lambda: self.client.rpc("traficov2_record_reject", params).execute().data,
+                                             what=f"{spec.name}: recording a rejected row") or 0)
+        return recorded
+
+    def staging(self, spec, *, preserve: list[str], run_started, run_id: str):
+        from .staging import RestStaging
+        return RestStaging(self, spec, preserve=preserve, run_started=run_started, run_id=run_id)
+
+    def read_target(self, spec, columns: list[str]) -> pd.DataFrame:
+        from .pages import pages
+        got = [r for page in pages(self.client, spec.target, columns, page_size=self.page_size,
+                                   what=f"reading {spec.target}") for r in page]
+        return pd.DataFrame([[r.get(c) for c in columns] for r in got], columns=columns, dtype=object)
 
     def take_lease(self, spec, run_id: str, *, holder: str, seconds: int) -> dict:
         """Take (or renew) the table's lease for this run: ``taken`` says whether it is this
@@ -163,3 +187,17 @@ class RestStore:
 def _when(value: str | None) -> datetime | None:
     """A timestamptz as the API writes it (ISO 8601), as the direct path reads it."""
     return datetime.fromisoformat(value) if value else None
+
+
+def _json(value):
+    """``value`` as strict JSON data (what the API accepts): NaN and infinities as null, other
+    objects as their text, as the direct path's ``json.dumps(default=str)`` writes them."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)

@@ -1,0 +1,192 @@
+"""A run's staged rows and writes over Supabase's REST API (the ``Staging`` and ``SyncSession``
+of ``stores/base.py``).
+
+The rows of every chunk are kept here until the writes (this version holds the run's staged
+rows in memory: no temporary table lives across REST calls); :meth:`RestStaging.finish`
+resolves duplicate keys across chunks by the direct path's rule (latest change time, then
+latest position). The writes go in batches of the table's ``batch_size`` rows (at most
+:data:`MAX_BATCH`), each one call of the table's merge function (``schema/rest_merge.py``:
+the direct path's own statements, inside the database). A batch the database refuses on
+data, or that hits the statement timeout, is split in halves until the refused rows are
+found; each becomes a reject with the server's message while the rest goes through.
+
+Unlike the direct path, each batch commits on its own (REST has no transaction across
+calls): a run that stops half-way leaves the batches written so far, and the next run,
+which merges only what differs, converges. A lease row keeps two runs of a table apart.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Callable, Iterable, Iterator
+
+import pandas as pd
+
+from ...engine.plan import MergeOutcome
+from ...engine.stage import Staged
+from ...errors import SyncFailed, TableLocked
+from ...schema.rest_merge import deactivate_function_name, merge_function_name
+from ...tables import TableSpec
+from ..pg import sql as q
+from ..pg.copytext import NULL, column_text
+from ..pg.merge import StagedTotals
+from .client import RestError
+
+MAX_BATCH = 1000          # rows per merge call, whatever batch_size says (request size, statement time)
+LEASE_SECONDS = 15 * 60   # a run renews its lease at every batch; a dead run's lease lapses after this
+DATA_ERROR_CLASSES = ("22", "23")  # SQLSTATE classes of a row the database refuses
+STATEMENT_TIMEOUT = "57014"
+
+
+def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
+    """Rows as JSON objects the merge function reads with ``jsonb_populate_recordset``: each
+    value as PostgreSQL's text input of it (COPY's text, unescaped), the warnings as JSON."""
+    texts = {}
+    for c in columns:
+        if c == "validation_warnings":
+            texts[c] = [json.loads(v) if isinstance(v, str) else (v if v is not None else []) for v in frame[c]]
+        else:
+            vals = column_text(frame[c], escape=False)
+            texts[c] = [None if v == NULL else v for v in vals.tolist()]
+    return [dict(zip(columns, row)) for row in zip(*(texts[c] for c in columns))]
+
+
+class RestStaging:
+    """The run's staged rows, for the writes over REST (see the module docstring)."""
+
+    def __init__(self, store, spec: TableSpec, *, preserve: list[str], run_started: datetime, run_id: str):
+        self.store, self.spec, self.preserve = store, spec, preserve
+        self.run_started, self.run_id = run_started, run_id
+        self.frames: list[pd.DataFrame] = []
+        self.keys: list[str] = []
+        self.rows: pd.DataFrame | None = None
+        self.totals: StagedTotals | None = None
+        self._staged = 0
+        self.columns = q.stage_columns(spec)
+
+    alive = True
+
+    def add(self, staged: Staged, extra_keys: Iterable[str] = ()) -> None:
+        frame = staged.frame
+        if "_order" not in frame.columns:
+            frame = frame.assign(_order=range(self._staged + 1, self._staged + 1 + len(frame)))
+        self._staged += len(frame)
+        self.frames.append(frame)
+        self.keys.extend(k for k in [*staged.seen_keys, *extra_keys] if isinstance(k, str) and k)
+
+    def unchanged_keys(self) -> set[str]:
+        return set()  # nothing is set aside unread over REST
+
+    def finish(self) -> StagedTotals:
+        """Latest wins across chunks (the direct path's rule); the losers are listed."""
+        frames = [f for f in self.frames if len(f)]
+        rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=self.columns)
+        ranked = rows.sort_values(["source_updated_at", "_order"], na_position="first", kind="stable")
+        lost = ranked.duplicated("sync_key", keep="last")
+        losers = ranked[lost].sort_values("_order")
+        self.rows = ranked[~lost].sort_values("_order").reset_index(drop=True)
+        self.frames = []
+        dups = pd.DataFrame({"sync_key": losers["sync_key"].tolist(), "source_id": losers["source_id"].tolist()})
+        self.totals = StagedTotals(rows=len(self.rows), skipped_unchanged=0, duplicates=dups)
+        return self.totals
+
+    def plan(self, *, full: bool):
+        raise SyncFailed(f"{self.spec.name}: a dry run over Supabase's REST API is not available in this version")
+
+    @contextmanager
+    def sync_session(self, *, lock_timeout: float) -> Iterator["RestSyncSession"]:
+        """The run's writes under the table's lease (taken now, released at the end)."""
+        holder = f"{socket.gethostname()}:{os.getpid()}"
+        lease = self.store.take_lease(self.spec, self.run_id, holder=holder, seconds=LEASE_SECONDS)
+        if not lease["taken"]:
+            raise TableLocked(f"{self.spec.name}: another run ({lease['run_id']} on {lease['holder']}) holds the "
+                              f"table until {lease['expires_at']:%Y-%m-%d %H:%M:%S%z}; nothing was written, run again")
+        try:
+            yield RestSyncSession(self, holder)
+        finally:
+            try:
+                self.store.release_lease(self.spec, self.run_id)
+            except SyncFailed:
+                pass  # it lapses by itself
+
+    def close(self) -> None:
+        self.frames, self.rows = [], None
+
+
+class RestSyncSession:
+    def __init__(self, staging: RestStaging, holder: str):
+        self.staging, self.holder = staging, holder
+        self.store, self.spec, self.run_id = staging.store, staging.spec, staging.run_id
+
+    def check_state(self, expected_last_run_id: str | None) -> None:
+        now = self.store.read_state(self.spec).get("last_run_id")
+        if now != expected_last_run_id:
+            raise TableLocked(f"{self.spec.name}: another run ({now}) finished while this one was preparing; "
+                              "nothing was written, run again")
+
+    def _call(self, rows: list[dict]) -> dict:
+        client = self.store.client
+        params = {"p_rows": rows, "p_run_id": self.run_id, "p_run_started": self.staging.run_started.isoformat()}
+        return client.call(lambda: client.rpc(merge_function_name(self.spec), params).execute().data,
+                           what=f"{self.spec.name}: merging {len(rows)} rows")
+
+    def merge(self, *, batch_size: int, on_batch: Callable[[int, int], None] | None = None) -> MergeOutcome:
+        st, out = self.staging, MergeOutcome()
+        rows = st.rows if st.rows is not None else pd.DataFrame(columns=st.columns)
+        total, size = len(rows), max(1, min(batch_size, MAX_BATCH))
+        records = _records(rows, st.columns) if total else []
+
+        def run(lo: int, hi: int) -> None:  # records[lo:hi]
+            try:
+                got = self._call(records[lo:hi])
+                out.inserted += int(got["inserted"])
+                out.updated += int(got["updated"])
+            except RestError as exc:
+                code = exc.code or ""
+                if not (code[:2] in DATA_ERROR_CLASSES or code == STATEMENT_TIMEOUT):
+                    raise
+                if hi - lo == 1:
+                    if code == STATEMENT_TIMEOUT:
+                        raise
+                    values = records[lo]
+                    out.rejects.append({"sync_key": values["sync_key"],
+                                        "reasons": [f"database: {str(exc).split(': ', 1)[-1]}"],
+                                        "raw_row": values})
+                    return
+                mid = (lo + hi) // 2
+                run(lo, mid)
+                run(mid, hi)
+
+        done = 0
+        for lo in range(0, total, size):
+            hi = min(lo + size, total)
+            self.store.take_lease(self.spec, self.run_id, holder=self.holder, seconds=LEASE_SECONDS)  # renew
+            run(lo, hi)
+            done += hi - lo
+            out.batches += 1
+            if on_batch:
+                on_batch(done, total)
+        out.unchanged = total - out.inserted - out.updated - len(out.rejects)
+        return out
+
+    def deactivate(self) -> int:
+        client = self.store.client
+        params = {"p_run_id": self.run_id, "p_keys": list(dict.fromkeys(self.staging.keys))}
+        got = client.call(lambda: client.rpc(deactivate_function_name(self.spec), params).execute().data,
+                          what=f"{self.spec.name}: deactivating rows gone from the source")
+        return int(got or 0)
+
+    def write_rejects(self, rejects: list[tuple]) -> int:
+        return self.store.write_rejects(self.spec, self.run_id, rejects)
+
+    def write_log(self, operation: str, details: dict) -> None:
+        self.store.write_log(self.spec, operation, details)
+
+    def write_state(self, watermark) -> None:
+        self.store.write_state(self.spec, self.run_id, watermark)
+
+
+__all__ = ["RestStaging", "RestSyncSession", "MAX_BATCH"]
