@@ -108,3 +108,35 @@ def test_a_rest_sync_writes_what_the_direct_path_writes(both):
             reasons = c.execute("SELECT reasons FROM traficov2_sync_rejects WHERE table_name = 'traficov2_arribos' "
                                 "AND reasons::text LIKE '%check constraint%'").fetchall()
             assert len(reasons) == 1, url
+    import io
+    for t in TABLES:  # the daily CSV backup of a target: the same bytes from either store
+        a, b = io.BytesIO(), io.BytesIO()
+        direct.write_snapshot(get_table(t), a)
+        rest.write_snapshot(get_table(t), b)
+        lines_a, lines_b = a.getvalue().decode().splitlines(), b.getvalue().decode().splitlines()
+        assert lines_b[0] == lines_a[0] and len(lines_b) == len(lines_a) > 1, t
+
+
+def test_a_rest_dry_run_plans_what_the_direct_path_plans_and_writes_nothing(both):
+    cfg, direct, rest, durl, rurl = both
+    for t in TABLES:  # a first load, then changes: inserts, updates and deactivations to plan
+        _sync(cfg, direct, t, "full"), _sync(cfg, rest, t, "full")
+    for url in (durl, rurl):
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("""UPDATE arribos SET "Cliente" = 'PLAN', updated_at = '2026-11-30 09:00+00' WHERE id < 6""")
+            c.execute("DELETE FROM arribos WHERE id IN (7, 8)")
+    before = _target(rurl, "arribos"), _changes(rurl)
+    plans = []
+    for store in (direct, rest):
+        ctx = P.start("arribos", mode="full", dry_run=True, cfg=cfg, store=store)
+        try:
+            stg, _ = P.prepare(ctx)
+            plans.append(P.plan(ctx, stg))
+        finally:
+            ctx.close()
+    a, b = plans
+    assert b.counts == a.counts and a.counts["updated"] >= 4 and a.counts["deactivated"] == 2
+    assert sorted(b.deactivations["sync_key"]) == sorted(a.deactivations["sync_key"])
+    assert list(b.updates["sync_key"]) == list(a.updates["sync_key"])
+    assert list(b.updates["field"]) == list(a.updates["field"])
+    assert (_target(rurl, "arribos"), _changes(rurl)) == before  # written nowhere

@@ -318,9 +318,15 @@ def stage_remaining(ctx: RunContext) -> StageResult:
 
 
 def plan(ctx: RunContext, stg: StageResult) -> Plan:
-    """What apply would write, from the same staged rows (writes nothing)."""
-    stg.plan = ctx.staging.plan(full=ctx.mode == "full")
-    return stg.plan
+    """What apply would write, from the same staged rows (writes nothing). The rows the
+    store set aside unread (as last written) count as unchanged."""
+    plan = ctx.staging.plan(full=ctx.mode == "full")
+    unread = ctx.extract.unchanged if ctx.extract is not None else 0
+    if unread:
+        plan.unchanged += unread
+        plan.counts["unchanged"] = plan.counts.get("unchanged", 0) + unread
+    stg.plan = plan
+    return plan
 
 
 # ---- apply + record -------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The per-table functions that write over Supabase's REST API, rendered from the direct path's
 own statements (``stores/pg/sql.py``): the merge rule is written once.
 
-``traficov2_merge_<table>(p_rows, p_run_id, p_run_started)`` takes one batch of staged rows
+``traficov2_plan_<table>`` and ``traficov2_plan_deactivate_<table>`` say what they would
+do, writing nothing (a dry run). ``traficov2_merge_<table>(p_rows, p_run_id, p_run_started)``
+takes one batch of staged rows
 (JSON, the staging table's columns) and runs, inside the database, what the direct path runs
 for a slice: the rows the target holds identically are dropped, the others are merged with
 the target (preserved fields, empty never erases manual, only-if-changed, changes recorded)
@@ -97,6 +99,78 @@ END
 $fn$;"""
 
 
+def plan_function_name(spec: TableSpec) -> str:
+    return f"traficov2_plan_{spec.name}"
+
+
+def plan_deactivate_function_name(spec: TableSpec) -> str:
+    return f"traficov2_plan_deactivate_{spec.name}"
+
+
+def _as_json(statement: sql.Composable) -> sql.Composed:
+    return sql.SQL("SELECT coalesce(jsonb_agg(to_jsonb(x)), '[]'::jsonb) FROM ({}) x").format(statement)
+
+
+def render_plan_function(spec: TableSpec, preserve: list[str]) -> str:
+    """What the merge function would do with a batch, written nowhere: the first ``p_limit``
+    inserts and field changes (in key order) and the counts, by the direct path's plan
+    statements."""
+    cols = q.sql.SQL(", ").join(q.I(c) for c in q.stage_columns(spec))
+    load = sql.SQL("INSERT INTO {ready} ({cols}) SELECT {cols} FROM jsonb_populate_recordset(NULL::{ready}, $1)").format(
+        ready=q.I(q.READY), cols=cols)
+    typed_only = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    drop = sql.SQL("DROP TABLE IF EXISTS {}, {}; DROP SEQUENCE IF EXISTS {}").format(
+        q.I(q.READY), q.I(q.MERGED), q.I(q.NUMBERS))
+    limit = {"limit": "$1"}
+    body = "\n    ".join([
+        _execute(drop),
+        _execute(q.create_numbers()),
+        _execute(q.create_ready(spec)),
+        _execute(load, using="p_rows"),
+        _execute(q.drop_identical(spec)),
+        "GET DIAGNOSTICS v_identical = ROW_COUNT;",
+        _execute(q.create_merged(spec, preserve, typed_only)),
+        _execute(q.fill_merged(spec, preserve, sql.SQL("$1")), using="p_run_started"),
+        _execute(_as_json(q.inserts(spec)), limit, into="v_inserts", using="p_limit"),
+        _execute(_as_json(q.planned_diffs(spec)), limit, into="v_updates", using="p_limit"),
+        _execute(q.counts(spec), into="v_ins, v_upd, v_same, v_fields"),
+        _execute(drop),
+        "RETURN jsonb_build_object('inserts', v_inserts, 'updates', v_updates, 'inserted', v_ins, "
+        "'updated', v_upd, 'unchanged', v_same + v_identical);",
+    ])
+    return f"""CREATE OR REPLACE FUNCTION {plan_function_name(spec)}(p_rows jsonb, p_run_started timestamptz, p_limit integer)
+RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_identical bigint; v_inserts jsonb; v_updates jsonb; v_ins bigint; v_upd bigint; v_same bigint; v_fields bigint;
+BEGIN
+    {body}
+END
+$fn$;"""
+
+
+def render_plan_deactivate_function(spec: TableSpec) -> str:
+    keys = sql.SQL("INSERT INTO {keys} (sync_key) SELECT jsonb_array_elements_text($1)").format(keys=q.I(q.KEYS))
+    drop = sql.SQL("DROP TABLE IF EXISTS {}").format(q.I(q.KEYS))
+    body = "\n    ".join([
+        _execute(drop),
+        _execute(q.create_keys()),
+        _execute(keys, using="p_keys"),
+        _execute(sql.SQL("ANALYZE {}").format(q.I(q.KEYS))),
+        _execute(_as_json(q.to_deactivate(spec)), {"limit": "$1"}, into="v_keys", using="p_limit"),
+        _execute(q.deactivation_count(spec), into="v_count"),
+        _execute(drop),
+        "RETURN jsonb_build_object('keys', v_keys, 'count', v_count);",
+    ])
+    return f"""CREATE OR REPLACE FUNCTION {plan_deactivate_function_name(spec)}(p_keys jsonb, p_limit integer)
+RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_keys jsonb; v_count bigint;
+BEGIN
+    {body}
+END
+$fn$;"""
+
+
 def render_deactivate_function(spec: TableSpec) -> str:
     keys = sql.SQL("INSERT INTO {keys} (sync_key) SELECT jsonb_array_elements_text($1)").format(keys=q.I(q.KEYS))
     drop = sql.SQL("DROP TABLE IF EXISTS {}").format(q.I(q.KEYS))
@@ -126,4 +200,6 @@ def render_rest_functions(specs, preserve: dict[str, list[str]]) -> str:
     for spec in specs:
         parts.append(render_merge_function(spec, preserve.get(spec.name, [])))
         parts.append(render_deactivate_function(spec))
+        parts.append(render_plan_function(spec, preserve.get(spec.name, [])))
+        parts.append(render_plan_deactivate_function(spec))
     return "\n\n".join(parts)

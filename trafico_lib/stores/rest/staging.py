@@ -25,14 +25,15 @@ from typing import Callable, Iterable, Iterator
 
 import pandas as pd
 
-from ...engine.plan import MergeOutcome
+from ...engine.plan import MergeOutcome, Plan
 from ...engine.stage import Staged
 from ...errors import SyncFailed, TableLocked
-from ...schema.rest_merge import deactivate_function_name, merge_function_name
+from ...schema.rest_merge import (deactivate_function_name, merge_function_name, plan_deactivate_function_name,
+                                  plan_function_name)
 from ...tables import TableSpec
 from ..pg import sql as q
 from ..pg.copytext import NULL, column_text
-from ..pg.merge import StagedTotals
+from ..pg.merge import PLAN_ROWS, StagedTotals
 from .client import RestError
 
 MAX_BATCH = 1000          # rows per merge call, whatever batch_size says (request size, statement time)
@@ -93,8 +94,37 @@ class RestStaging:
         self.totals = StagedTotals(rows=len(self.rows), skipped_unchanged=0, duplicates=dups)
         return self.totals
 
-    def plan(self, *, full: bool):
-        raise SyncFailed(f"{self.spec.name}: a dry run over Supabase's REST API is not available in this version")
+    def plan(self, *, full: bool) -> Plan:
+        """What the writes would do, written nowhere: each batch through the table's plan
+        function (the direct path's plan statements), counts summed, the first
+        :data:`PLAN_ROWS` inserts and field changes in key order."""
+        client, spec = self.store.client, self.spec
+        rows = self.rows if self.rows is not None else pd.DataFrame(columns=self.columns)
+        records = _records(rows, self.columns) if len(rows) else []
+        counts = {"inserted": 0, "updated": 0, "unchanged": 0, "deactivated": 0}
+        inserts, updates = [], []
+        for lo in range(0, len(records), MAX_BATCH):
+            params = {"p_rows": records[lo:lo + MAX_BATCH], "p_run_started": self.run_started.isoformat(),
+                      "p_limit": PLAN_ROWS}
+            got = client.call(lambda: client.rpc(plan_function_name(spec), params).execute().data,
+                              what=f"{spec.name}: planning {len(params['p_rows'])} rows")
+            for k in ("inserted", "updated", "unchanged"):
+                counts[k] += int(got[k])
+            inserts.extend(got["inserts"])
+            updates.extend(got["updates"])
+        deact = pd.DataFrame({"sync_key": []})
+        if full:
+            params = {"p_keys": list(dict.fromkeys(self.keys)), "p_limit": PLAN_ROWS}
+            got = client.call(lambda: client.rpc(plan_deactivate_function_name(spec), params).execute().data,
+                              what=f"{spec.name}: planning the deactivations")
+            counts["deactivated"] = int(got["count"])
+            deact = pd.DataFrame(got["keys"], columns=["sync_key"])
+        ins = pd.DataFrame(inserts)
+        if len(ins):
+            ins = ins.sort_values("sync_key", kind="stable").head(PLAN_ROWS).reset_index(drop=True)
+        upd = pd.DataFrame(updates, columns=["sync_key", "field", "old", "new"])
+        upd = upd.sort_values(["sync_key", "field"], kind="stable").head(PLAN_ROWS).reset_index(drop=True)
+        return Plan(spec.name, ins, upd, deact, counts["unchanged"], counts)
 
     @contextmanager
     def sync_session(self, *, lock_timeout: float) -> Iterator["RestSyncSession"]:

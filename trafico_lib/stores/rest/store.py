@@ -155,6 +155,24 @@ class RestStore:
                                    what=f"reading {spec.target}") for r in page]
         return pd.DataFrame([[r.get(c) for c in columns] for r in got], columns=columns, dtype=object)
 
+    def write_snapshot(self, spec, out) -> None:
+        """The target as CSV (header, then the rows in key order, each value PostgreSQL's text of
+        it, a missing one empty), as the direct path's ``COPY … TO STDOUT`` writes it."""
+        import csv
+        import io
+        from .pages import pages
+        columns = self.columns(spec.target)
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(columns)
+        for page in pages(self.client, spec.target, columns, key="sync_key", page_size=self.page_size,
+                          as_text=columns, what=f"reading {spec.target} for its CSV backup"):
+            writer.writerows([["" if r[c] is None else r[c] for c in columns] for r in page])
+            out.write(text.getvalue().encode("utf-8"))
+            text.seek(0)
+            text.truncate()
+        out.write(text.getvalue().encode("utf-8"))
+
     def take_lease(self, spec, run_id: str, *, holder: str, seconds: int) -> dict:
         """Take (or renew) the table's lease for this run: ``taken`` says whether it is this
         run's now; ``holder``/``run_id``/``expires_at`` name who holds it."""
