@@ -164,6 +164,7 @@ class PostgREST:
         parsed = urlparse(db_url)
         socket_dir = parse_qs(parsed.query).get("host", [""])[0]
         dbname = unquote(parsed.path.lstrip("/")) or "postgres"
+        workdir.mkdir(parents=True, exist_ok=True)
         self.log = workdir / "postgrest.log"
         env = {
             "PATH": os.environ.get("PATH", ""),

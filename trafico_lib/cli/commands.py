@@ -73,12 +73,14 @@ def cmd_sync(cfg, args) -> int:
                     print(res.plan.updates.head(10).to_string(index=False))
     else:
         from ..runner import run_sync_notebooks
+        from ..stores import open_store
         results = run_sync_notebooks(cfg, tables, mode=args.mode, dry_run=args.dry_run,
                                      config_path=args.config, run_id=args.run_id)
+        store = open_store(cfg)
     if args.json:
-        print_json({"results": results})
+        print_json({"store": store.name, "results": results})
     else:
-        print(format_summary(results, dry_run=args.dry_run))
+        print(format_summary(results, dry_run=args.dry_run, store=store.name))
     return EXIT_OK if all(r.get("status") in ("ok", "dry-run") for r in results) else EXIT_FAILED
 
 

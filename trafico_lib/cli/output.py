@@ -14,10 +14,10 @@ def print_json(obj: Any) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
 
 
-def format_summary(results: list[dict], *, dry_run: bool = False) -> str:
-    """The old tool's closing summary, extended: per table then totals."""
+def format_summary(results: list[dict], *, dry_run: bool = False, store: str | None = None) -> str:
+    """The old tool's closing summary, extended: the store it ran on, per table, then totals."""
     title = "=== Dry-run Plan (nothing written) ===" if dry_run else "=== Sync Summary ==="
-    lines = [title]
+    lines = [title] + ([f"Store: {store}"] if store else [])
     tot = dict.fromkeys(_COUNTS, 0)
     for r in results:
         c = r.get("counts") or {}

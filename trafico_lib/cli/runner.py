@@ -23,10 +23,12 @@ def _sync(cfg, args, params: dict) -> int:
     results = run_sync_notebooks(cfg, selected_tables(table), mode=mode, dry_run=dry_run,
                                  config_path=config_path, run_id=args.run_id)
     failed = [r for r in results if r.get("status") not in ("ok", "dry-run")]
+    from ..stores import open_store
+    store = open_store(cfg).name
     if args.json:
-        print_json({"results": results})
+        print_json({"store": store, "results": results})
     else:
-        print(format_summary(results, dry_run=dry_run))
+        print(format_summary(results, dry_run=dry_run, store=store))
     for r in failed:
         fail(r["error"] or f"{r['table']}: {r['status']}")
     _archive_line(args, [r.get("notebook") for r in results])

@@ -3,25 +3,28 @@ from ..errors import ConfigError
 from .postgres import PostgresStore, StoreError
 
 
-def open_store(cfg) -> PostgresStore:
-    """The store the configuration asks for, never a silent fallback: a database URL (direct
-    PostgreSQL); else, with neither a database URL nor Supabase settings, the embedded server.
+def open_store(cfg):
+    """The store the configuration asks for, never a silent fallback (DESIGN §6):
 
-    Supabase settings without a database URL ask for the REST store, which this version does
-    not have yet: that is a configuration error naming what to set, never a quiet sync into
-    the embedded database that would leave the project's tables untouched.
+    * ``database.url`` (or ``TRAFICO_DATABASE_URL``): direct PostgreSQL;
+    * else ``supabase.url`` and ``supabase.key`` (or ``SUPABASE_URL``/``SUPABASE_KEY``, or the
+      old tool's ``url_supabase``/``key_supabase``): the Supabase REST API;
+    * else neither: the embedded server.
+
+    Only one of the Supabase settings is a configuration error naming the other: quietly using
+    the embedded database would leave the project's tables untouched.
     """
     if not cfg.database_url:
         url, key = cfg.supabase.url, cfg.supabase.key
+        if url and key:
+            from .rest.store import RestStore
+            return RestStore.from_config(cfg)
         if url or key:
-            what = ("supabase.url and supabase.key are set" if url and key
-                    else "supabase.url is set (supabase.key is not)" if url
-                    else "supabase.key is set (supabase.url is not)")
+            given, missing = ("supabase.url", "supabase.key") if url else ("supabase.key", "supabase.url")
             raise ConfigError(
-                f"{what} but database.url is not: syncing through Supabase's REST API is not available in "
-                "this version; set database.url (or TRAFICO_DATABASE_URL) to the project's PostgreSQL "
-                "connection string (Supabase: Project Settings > Database), or unset the Supabase settings "
-                "to use the embedded database")
+                f"{given} is set but {missing} is not (nor database.url): set {missing} (SUPABASE_"
+                f"{missing.split('.')[1].upper()}) to sync through Supabase's REST API, or database.url "
+                "(TRAFICO_DATABASE_URL) for a direct connection, or neither for the embedded database")
     return PostgresStore.from_config(cfg)
 
 

@@ -1,10 +1,12 @@
 """The Supabase REST store (DESIGN §6): a project URL and its service key, no database password.
 
-What is here so far: the connection check, which names what is wrong in one line (a key that
-is not the service key, a project without trafico's schema or with an older one), and reading
-a source table into the direct path's frames (:mod:`.source`), in keyset pages
-(:mod:`.pages`) that Supabase's silent 1,000-row cap never cuts short. The sync's writes over REST are not built yet: :func:`trafico_lib.stores.open_store`
-still refuses Supabase settings without a database URL, saying so.
+Built: the connection check, which names what is wrong in one line (a key that is not the
+service key, a project without trafico's schema or with an older one); the source read into
+the direct path's frames (:mod:`.source`), in keyset pages (:mod:`.pages`) that Supabase's
+silent 1,000-row cap never cuts short; the sync's writes and dry runs (:mod:`.staging`,
+through functions rendered from the direct path's statements); state, log, rejects, the lease
+and the CSV backup. Not yet over REST: the health check, back-propagation and pruning (each
+says so in one line).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from ...errors import ConfigError, SyncFailed
+from ...errors import ConfigError, SyncFailed, UsageError
 from .client import RestClient, RestError
 
 SERVICE_ROLE = "service_role"
@@ -47,6 +49,14 @@ class SchemaMissing(SyncFailed):
     """The project has no trafico schema, or an older one."""
 
 
+class PermissionDenied(SyncFailed):
+    """The key may not do what the sync does (the public ``anon`` key, say)."""
+
+
+NOT_YET = ("over Supabase's REST API is not available in this version: set database.url (or "
+           "TRAFICO_DATABASE_URL) to the project's PostgreSQL connection string for it")
+
+
 class RestStore:
     """trafico's tables in a Supabase project, through its REST API (PostgREST)."""
 
@@ -61,8 +71,8 @@ class RestStore:
                               f"(got {url!r})")
         role = key_role(key)
         if role is not None and role != SERVICE_ROLE:
-            raise ConfigError(f"supabase.key is the project's {role!r} key: trafico writes its tables with the "
-                              "service_role key (Project Settings > API), which never leaves the server it runs on")
+            raise PermissionDenied(f"permission denied: supabase.key is the project's {role!r} key; trafico reads "
+                                   "and writes its tables with the service_role key (Project Settings > API)")
         self.host = parsed.netloc
         self.page_size = min(page_size, 1000)
         self.client = RestClient(url, key, timeout=timeout, attempts=attempts, secrets=secrets)
@@ -187,6 +197,24 @@ class RestStore:
         params = {"p_table_name": spec.target, "p_run_id": run_id}
         return bool(self.client.call(lambda: self.client.rpc("traficov2_release_lease", params).execute().data,
                                      what=f"{spec.name}: releasing the table's lease"))
+
+    # ---- what the REST API cannot do, or this version does not yet ----------------------
+
+    def init_schema(self, preserve=None):
+        raise UsageError(f"the Supabase REST API cannot create tables: {SQL_HINT}")
+
+    def transaction(self):
+        raise UsageError("loading the sample CSVs writes the source tables directly: it needs database.url "
+                         "(or TRAFICO_DATABASE_URL), not the REST API")
+
+    def health_reader(self):
+        raise SyncFailed(f"the health check {NOT_YET}")
+
+    def back_propagate(self, *args, **kwargs):
+        raise SyncFailed(f"back-propagation {NOT_YET}")
+
+    def prune(self, cutoff, *, dry_run: bool = False):
+        raise SyncFailed(f"pruning the system tables {NOT_YET}")
 
     def check(self) -> None:
         """The project answers, the key may act as the service role, and trafico's schema is

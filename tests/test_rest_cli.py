@@ -1,0 +1,77 @@
+"""Only a Supabase project URL and its service key, as most deployments of the old tool hold:
+the command line and the notebooks' runner sync through the project's REST API (a real
+PostgREST), name the store they use, and leave the key nowhere: not in what they print, the
+archived notebooks, the reports, the backups or the log rows. What the REST API cannot do
+(create tables) says what to do instead."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import rest_server as harness
+from trafico_lib.config import load_config
+from trafico_lib.sample import create_source_tables, load_samples
+from trafico_lib.schema import render_sql
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def project(empty_db_url, tmp_path):
+    reason = harness.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    harness.setup_supabase_roles(empty_db_url)
+    (tmp_path / "trafico_config.json").write_text(json.dumps({
+        "csv_sources": {"data_path": str(ROOT / "data"), "backup_path": "backup"},
+        "archival": {"archive_path": "runs"}, "runner": {"reports_dir": "reports"}}), encoding="utf-8")
+    with psycopg.connect(empty_db_url, autocommit=True) as c:
+        c.execute(render_sql())
+        create_source_tables(c)
+        load_samples(c, load_config(tmp_path / "trafico_config.json", env_file=None))
+    with harness.running(empty_db_url, tmp_path / "pgrst") as server:
+        yield server
+
+
+def _run(args, server, cwd, timeout=300):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TRAFICO_DATABASE_URL", "url_supabase", "key_supabase")}
+    env.update(SUPABASE_URL=server.url, SUPABASE_KEY=server.service_key)
+    cmd = [sys.executable, *(str(ROOT / a) if a.endswith(".py") else a for a in args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+
+
+def test_a_url_and_a_key_sync_the_project_through_its_api_and_the_key_stays_secret(project, tmp_path):
+    (tmp_path / "pgrst").mkdir(exist_ok=True)
+    p = _run(["update_traficov2.py", "--no-notebook", "--table", "arribos", "--mode", "full"], project, tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "Supabase REST API" in p.stdout + p.stderr
+    p2 = _run(["-m", "trafico_lib.runner", "sync", "--params", str(ROOT / "params" / "full.yaml"),
+               "--table", "remisiones"], project, tmp_path)
+    assert p2.returncode == 0, p2.stdout + p2.stderr
+    p3 = _run(["update_traficov2.py", "--no-notebook", "--table", "arribos", "--dry-run"], project, tmp_path)
+    assert p3.returncode == 0 and "0 to insert" in p3.stdout + p3.stderr, p3.stdout + p3.stderr
+    init = _run(["update_traficov2.py", "--init-db"], project, tmp_path)
+    assert init.returncode == 2 and "make sql" in init.stderr and len(init.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / ".trafico").exists()  # no embedded database was started
+    with psycopg.connect(project.db_url) as c:
+        assert c.execute("SELECT count(*) FROM traficov2_arribos WHERE activo").fetchone()[0] > 100
+        assert c.execute("SELECT count(*) FROM traficov2_remisiones").fetchone()[0] > 0
+        log = c.execute("SELECT details::text FROM traficov2_sync_log").fetchall()
+        assert len(log) >= 2 and all('"store": "supabase-rest"' in r[0] for r in log)
+    archived = [f for f in (tmp_path / "runs").rglob("*") if f.is_file()]
+    assert any(f.suffix == ".ipynb" for f in archived)
+    key = project.service_key
+    said = "".join(x.stdout + x.stderr for x in (p, p2, p3, init))
+    assert key not in said and key.split(".")[2] not in said
+    for f in [*archived, *(tmp_path / "reports").rglob("*"), *(tmp_path / "backup").rglob("*")]:
+        if f.is_file():
+            data = f.read_bytes()
+            assert key.encode() not in data and key.split(".")[2].encode() not in data, f
+    assert key not in " ".join(r[0] for r in log)
