@@ -8,11 +8,10 @@ import psycopg
 import pytest
 
 import rest_server as harness
-from trafico_lib.errors import ConfigError
 from trafico_lib.schema import render_sql
 from trafico_lib.stores.rest.client import RestError, Unavailable
 from trafico_lib.stores.rest.pages import pages
-from trafico_lib.stores.rest.store import RestStore, SchemaMissing, required_schema_version
+from trafico_lib.stores.rest.store import PermissionDenied, RestStore, SchemaMissing, required_schema_version
 
 
 def _project(db_url, tmp_path, *, schema: bool = True, max_rows: int = harness.MAX_ROWS):
@@ -46,12 +45,18 @@ def test_a_project_with_the_printed_schema_passes_the_check(project):
     assert project.service_key not in store.name
 
 
-def test_a_project_without_the_schema_is_told_to_paste_make_sql(bare_project):
+def test_a_project_without_the_schema_is_told_to_paste_make_sql(bare_project, make_config):
     with pytest.raises(SchemaMissing) as err:
         RestStore(bare_project.url, bare_project.service_key).check()
     msg = str(err.value)
     assert "has no trafico schema" in msg and "make sql" in msg and "SQL editor" in msg
     assert bare_project.service_key not in msg and "\n" not in msg
+    from trafico_lib import pipeline as P
+    from trafico_lib.errors import SyncFailed
+    with pytest.raises(SyncFailed) as run:  # a run says the same before anything else
+        P.run_table("arribos", mode="full", cfg=make_config(),
+                    store=RestStore(bare_project.url, bare_project.service_key))
+    assert "has no trafico schema" in str(run.value) and "make sql" in str(run.value)
 
 
 def test_a_project_with_an_older_schema_is_told_which_step_it_lacks(project):
@@ -66,9 +71,10 @@ def test_a_project_with_an_older_schema_is_told_which_step_it_lacks(project):
 def test_the_anon_key_is_refused_before_any_call_and_kept_out_by_row_level_security(project):
     """The printed SQL turns row-level security on with no policy: with Supabase's default
     grants, the public key still reads nothing and writes nothing."""
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(PermissionDenied) as err:
         RestStore(project.url, project.anon_key)
-    assert "'anon' key" in str(err.value) and "service_role" in str(err.value)
+    assert str(err.value).startswith("permission denied") and "'anon' key" in str(err.value)
+    assert "service_role" in str(err.value)
     assert project.anon_key not in str(err.value)
     from supabase import create_client
     from postgrest.exceptions import APIError

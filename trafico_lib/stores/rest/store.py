@@ -76,6 +76,7 @@ class RestStore:
         self.host = parsed.netloc
         self.page_size = min(page_size, 1000)
         self.client = RestClient(url, key, timeout=timeout, attempts=attempts, secrets=secrets)
+        self._checked = False
 
     @classmethod
     def from_config(cls, cfg) -> "RestStore":
@@ -121,6 +122,11 @@ class RestStore:
     # ---- the run's record (the system tables) ----------------------------------------------
 
     def read_state(self, spec) -> dict:
+        """The table's sync state; the first call also checks the project's schema (:meth:`check`),
+        so a run on a project without it, or with an older one, says what to paste."""
+        if not self._checked:
+            self.check()
+            self._checked = True
         rows = self.client.call(
             lambda: self.client.table("traficov2_sync_state").select("watermark,last_success_at,last_run_id")
             .eq("table_name", spec.target).execute().data, what=f"{spec.name}: reading the sync state")
