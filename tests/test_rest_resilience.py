@@ -1,0 +1,76 @@
+"""A sync over Supabase's REST API (a real PostgREST) when the table is larger than the read
+cap, when the gateway fails now and then, and when a batch runs into the statement timeout."""
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+import rest_server as harness
+from trafico_lib import pipeline as P
+from trafico_lib.rules.iso6346 import check_digit
+from trafico_lib.sample import create_source_tables
+from trafico_lib.schema import render_sql
+from trafico_lib.stores.rest.store import RestStore
+
+N = 2500
+
+
+def _containers(n: int) -> list[str]:
+    return [f"MSCU{i:06d}{check_digit(f'MSCU{i:06d}')}" for i in range(n)]
+
+
+def _project(url, tmp_path, *, slow: int = 0, timeout: str | None = None):
+    reason = harness.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    harness.setup_supabase_roles(url)
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute(render_sql())
+        create_source_tables(c)
+        with c.cursor() as cur, cur.copy('COPY arribos ("Fecha", "Contenedor", "Cliente", "Peso") FROM STDIN') as cp:
+            for i, k in enumerate(_containers(N)):
+                cp.write_row(("23/11/2026", k, "SLOW" if i < slow else f"Cliente {i % 7}", f"{1000 + i},5"))
+        if slow:  # each SLOW row takes 0.3 s to insert: a batch of several runs into the timeout
+            c.execute("""CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
+                         BEGIN IF NEW."Cliente" = 'SLOW' THEN PERFORM pg_sleep(0.3); END IF; RETURN NEW; END $$""")
+            c.execute("CREATE TRIGGER slow BEFORE INSERT ON traficov2_arribos FOR EACH ROW EXECUTE FUNCTION slow_row()")
+        if timeout:
+            c.execute(f"ALTER ROLE service_role SET statement_timeout = '{timeout}'")
+    return harness.running(url, tmp_path)
+
+
+def test_a_table_larger_than_the_cap_through_a_gateway_that_fails_now_and_then(empty_db_url, tmp_path, make_config):
+    cfg = make_config({"sync_settings": {"arribos": {"batch_size": 400}}})
+    with _project(empty_db_url, tmp_path) as server:
+        store = RestStore(server.url, server.service_key)
+        server.proxy.fail_next(503, 502)  # the first reads
+        res = P.run_table("arribos", mode="full", cfg=cfg, store=store)
+        assert res.status == "ok", res.error
+        assert res.counts["read"] == N and res.counts["inserted"] == N
+        server.proxy.fail_next(504)
+        again = P.run_table("arribos", mode="full", cfg=cfg, store=store)
+        assert again.status == "ok" and again.counts["inserted"] == again.counts["updated"] == 0
+        assert again.counts["unchanged"] == N
+    with psycopg.connect(empty_db_url) as c:
+        assert c.execute("SELECT count(*) FROM traficov2_arribos WHERE activo").fetchone()[0] == N
+
+
+def test_a_batch_that_hits_the_statement_timeout_is_halved(empty_db_url, tmp_path, make_config):
+    """Supabase gives each API role a statement timeout; a batch that runs into it (57014) is
+    split in halves until the parts fit, and every row lands."""
+    cfg = make_config({"sync_settings": {"arribos": {"batch_size": 8}}})
+    try:
+        with _project(empty_db_url, tmp_path, slow=8, timeout="1s") as server:
+            res = P.run_table("arribos", mode="full", cfg=cfg, store=RestStore(server.url, server.service_key))
+            assert res.status == "ok", res.error
+            assert res.counts["inserted"] == N and res.counts["rejected"] == 0
+            merges = [r for r in server.proxy.requests if r[1].startswith("/rpc/traficov2_merge_arribos")]
+            batches = -(-N // 8)
+            # the first batch (8 slow rows, 2.4 s) and its halves (1.2 s) ran into the timeout:
+            # 1 + 2 failed calls, then 4 quarters that fit
+            assert len(merges) == batches + 6, len(merges)
+    finally:
+        with psycopg.connect(empty_db_url, autocommit=True) as c:
+            c.execute("ALTER ROLE service_role RESET statement_timeout")
+    with psycopg.connect(empty_db_url) as c:
+        assert c.execute("""SELECT count(*) FROM traficov2_arribos WHERE "Cliente" = 'SLOW'""").fetchone()[0] == 8
