@@ -140,3 +140,37 @@ def test_a_rest_dry_run_plans_what_the_direct_path_plans_and_writes_nothing(both
     assert list(b.updates["sync_key"]) == list(a.updates["sync_key"])
     assert list(b.updates["field"]) == list(a.updates["field"])
     assert (_target(rurl, "arribos"), _changes(rurl)) == before  # written nowhere
+
+
+def test_back_propagation_over_rest_edits_the_source_as_the_direct_path_does(both):
+    """The desk's Chofer on three rows goes back into the source rows, by either store, to the
+    same effect; a dry run lists the edits and writes nothing; the next sync writes nothing."""
+    cfg, direct, rest, durl, rurl = both
+    for store in (direct, rest):
+        _sync(cfg, store, "arribos", "full")
+    with psycopg.connect(durl) as c:
+        ids = [int(r[0]) for r in c.execute("SELECT source_id FROM traficov2_arribos WHERE activo "
+                                            "ORDER BY source_id::int LIMIT 3 OFFSET 2").fetchall()]
+    for url in (durl, rurl):
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("""UPDATE traficov2_arribos SET "Chofer" = 'DESK ' || source_id
+                         WHERE source_id = ANY(%s)""", ([str(i) for i in ids],))
+    todo = {"arribos": ["Chofer"]}
+    plan = P.back_propagate(cfg, todo, run_id="bp-plan", dry_run=True, store=rest)
+    assert plan[0]["status"] == "ok" and plan[0]["rows_updated"] == 3
+
+    def source(url):
+        with psycopg.connect(url) as c:
+            return c.execute('SELECT id, "Chofer", updated_at FROM arribos ORDER BY id').fetchall()
+    before = source(rurl)
+    assert [r[1] for r in before] == [r[1] for r in source(durl)]
+    got = [P.back_propagate(cfg, todo, run_id="bp-1", store=s)[0] for s in (direct, rest)]
+    assert got[0]["rows_updated"] == got[1]["rows_updated"] == 3
+    a, b = source(durl), source(rurl)
+    assert [r[:2] for r in a] == [r[:2] for r in b]
+    assert {r[1] for r in b if r[0] in ids} == {f"DESK {i}" for i in ids}
+    bumped = {r[0] for r, old in zip(b, before) if r[2] != old[2]}
+    assert bumped == set(ids)  # the change time moves on the edited rows only
+    for store in (direct, rest):
+        counts = _sync(cfg, store, "arribos", "incremental")
+        assert counts["inserted"] == counts["updated"] == 0  # no ping-pong

@@ -195,6 +195,45 @@ END
 $fn$;"""
 
 
+def backprop_function_name(spec: TableSpec) -> str:
+    return f"traficov2_backprop_{spec.name}"
+
+
+def render_backprop_function(spec: TableSpec) -> str:
+    """Back-propagation's writes into the source table: ``p_edits`` (id, field, new), each value
+    cast to its column's type; the change-time column (``p_updated_column``, checked against
+    the table) set to now() on every edited row. Returns the rows edited."""
+    src = sql.Literal(spec.source).as_string(None)
+    return f"""CREATE OR REPLACE FUNCTION {backprop_function_name(spec)}(p_edits jsonb, p_updated_column text)
+RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_field text; v_type text; v_rows bigint;
+BEGIN
+    FOR v_field IN SELECT DISTINCT e.field FROM jsonb_to_recordset(p_edits) AS e(id text, field text, new text) LOOP
+        SELECT format_type(a.atttypid, a.atttypmod) INTO v_type FROM pg_attribute a
+         WHERE a.attrelid = to_regclass(format('%I', {src})) AND a.attname = v_field AND a.attnum > 0
+           AND NOT a.attisdropped;
+        IF v_type IS NULL THEN
+            RAISE EXCEPTION 'source table % has no column %', {src}, v_field USING ERRCODE = '42703';
+        END IF;
+        EXECUTE format('UPDATE %I s SET %I = e.new::%s FROM jsonb_to_recordset($1) AS e(id text, field text, new text) '
+                       'WHERE s.id::text = e.id AND e.field = $2', {src}, v_field, v_type) USING p_edits, v_field;
+    END LOOP;
+    IF p_updated_column IS NOT NULL THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass(format('%I', {src}))
+                        AND a.attname = p_updated_column AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION 'source table % has no column %', {src}, p_updated_column USING ERRCODE = '42703';
+        END IF;
+        EXECUTE format('UPDATE %I s SET %I = now() WHERE s.id::text IN '
+                       '(SELECT DISTINCT e.id FROM jsonb_to_recordset($1) AS e(id text, field text, new text))',
+                       {src}, p_updated_column) USING p_edits;
+    END IF;
+    SELECT count(DISTINCT e.id) INTO v_rows FROM jsonb_to_recordset(p_edits) AS e(id text, field text, new text);
+    RETURN v_rows;
+END
+$fn$;"""
+
+
 def render_rest_functions(specs, preserve: dict[str, list[str]]) -> str:
     parts = []
     for spec in specs:
@@ -202,4 +241,5 @@ def render_rest_functions(specs, preserve: dict[str, list[str]]) -> str:
         parts.append(render_deactivate_function(spec))
         parts.append(render_plan_function(spec, preserve.get(spec.name, [])))
         parts.append(render_plan_deactivate_function(spec))
+        parts.append(render_backprop_function(spec))
     return "\n\n".join(parts)

@@ -107,7 +107,7 @@ class _Rows:
             h = source_hash(values, self.fingerprint) if self.fingerprint else None
             out.append([*values, str(r["id"]), r.get(self.upd) if self.upd else None, h])
         frame = frame_from_rows(out, self.spec, first_row=self.rows + 1, extra=["_source_hash"])
-        frame["_source_updated_at"] = pd.Series(pd.to_datetime(frame["_source_updated_at"], utc=True),
+        frame["_source_updated_at"] = pd.Series(pd.to_datetime(frame["_source_updated_at"], utc=True, format="ISO8601"),
                                                 index=frame.index).dt.as_unit("us")
         self.rows += len(batch)
         if self.upd and len(frame):

@@ -4,8 +4,8 @@ Built: the connection check, which names what is wrong in one line (a key that i
 service key, a project without trafico's schema or with an older one); the source read into
 the direct path's frames (:mod:`.source`), in keyset pages (:mod:`.pages`) that Supabase's
 silent 1,000-row cap never cuts short; the sync's writes and dry runs (:mod:`.staging`,
-through functions rendered from the direct path's statements); state, log, rejects, the lease
-and the CSV backup. Not yet over REST: the health check, back-propagation and pruning (each
+through functions rendered from the direct path's statements); back-propagation; state, log,
+rejects, the lease and the CSV backup. Not yet over REST: the health check and pruning (each
 says so in one line).
 """
 from __future__ import annotations
@@ -216,8 +216,60 @@ class RestStore:
     def health_reader(self):
         raise SyncFailed(f"the health check {NOT_YET}")
 
-    def back_propagate(self, *args, **kwargs):
-        raise SyncFailed(f"back-propagation {NOT_YET}")
+    def back_propagate(self, spec, fields: list[str], *, run_id: str, key: list[str] | None = None,
+                       dry_run: bool = False, lock_timeout: float = 5.0, updated_column: str | None = None):
+        """The desk's fields back into the source rows (``engine.backprop``): both sides read
+        through the API, the edits written by the table's function under the table's lease,
+        the log row recorded."""
+        import socket
+        import time
+
+        from ...engine.backprop import BackpropResult, key_columns_for, source_edits
+        from ...engine.extract import detect_updated_column
+        from ...errors import TableLocked
+        from ...schema.rest_merge import backprop_function_name
+        from .pages import pages
+        t0 = time.monotonic()
+        res = BackpropResult(spec.name, run_id, dry_run)
+        cols = self.columns(spec.source)
+        fields = [f for f in fields if f in cols]
+        if "id" not in cols:
+            raise SyncFailed(f"{spec.name}: source table {spec.source!r} has no id column: the REST store "
+                             "addresses source rows by id")
+        wanted = list(dict.fromkeys([*key_columns_for(spec, key, cols), *fields]))
+        src_rows = [r for page in pages(self.client, spec.source, wanted, as_text=wanted, page_size=self.page_size,
+                                        what=f"{spec.name}: reading the source for back-propagation") for r in page]
+        src = pd.DataFrame([[str(r["id"]), str(r["id"]), *(r[c] for c in wanted)] for r in src_rows],
+                           columns=["source_row", "source_id", *wanted], dtype=object)
+        tgt_rows = [r for page in pages(self.client, spec.target, ["sync_key", "source_id", *fields],
+                                        where=lambda q: q.eq("activo", True), page_size=self.page_size,
+                                        what=f"{spec.name}: reading the target for back-propagation") for r in page]
+        tgt = pd.DataFrame([[r["sync_key"], r["source_id"], *(r[f] for f in fields)] for r in tgt_rows],
+                           columns=["sync_key", "source_id", *fields], dtype=object)
+        changes = source_edits(spec, fields, src, tgt, key)
+        res.changes = changes
+        if dry_run or not len(changes):
+            res.duration_seconds = round(time.monotonic() - t0, 3)
+            return res
+        holder = f"{socket.gethostname()}:{run_id}"
+        lease = self.take_lease(spec, run_id, holder=holder, seconds=600)
+        if not lease["taken"]:
+            raise TableLocked(f"{spec.name}: another run ({lease['run_id']}) holds the table; nothing was written")
+        try:
+            edits = [{"id": r.source_row, "field": r.field, "new": None if r.new is None else str(r.new)}
+                     for r in changes.itertuples(index=False)]
+            upd = detect_updated_column(cols, updated_column)
+            params = {"p_edits": edits, "p_updated_column": upd}
+            self.client.call(lambda: self.client.rpc(backprop_function_name(spec), params).execute(),
+                             what=f"{spec.name}: writing back-propagation into {spec.source}")
+            res.duration_seconds = round(time.monotonic() - t0, 3)
+            self.write_log(spec, "BACK_PROPAGATE", {
+                "run_id": run_id, "fields": fields, "store": self.kind,
+                "counts": {"updated": res.updated, "field_changes": len(changes)},
+                "duration_seconds": res.duration_seconds})
+        finally:
+            self.release_lease(spec, run_id)
+        return res
 
     def prune(self, cutoff, *, dry_run: bool = False):
         raise SyncFailed(f"pruning the system tables {NOT_YET}")
