@@ -93,3 +93,40 @@ def test_two_runs_asking_at_once_get_one_lease(project):
     assert sum(g["taken"] for g in got) == 1
     winner = next(g["run_id"] for g in got if g["taken"])
     assert all(g["run_id"] == winner for g in got)
+
+
+def _history(url):
+    """Log, change and reject rows, old and new; one old reject still open (its key has no
+    active row and it is the key's newest), one old reject closed by a newer one."""
+    old, new = T - timedelta(days=40), T
+    with psycopg.connect(url, autocommit=True) as c:
+        for when in (old, old, new):
+            c.execute("INSERT INTO traficov2_sync_log (table_name, operation, sync_timestamp, details) "
+                      "VALUES ('traficov2_arribos', 'SYNC', %s, '{}')", (when,))
+            c.execute("INSERT INTO traficov2_sync_changes (run_id, table_name, sync_key, field, created_at) "
+                      "VALUES ('r', 'traficov2_arribos', 'K', 'Chofer', %s)", (when,))
+        for key, when in (("OPEN", old), ("CLOSED", old), ("CLOSED", new)):
+            c.execute("INSERT INTO traficov2_sync_rejects (run_id, table_name, sync_key, created_at) "
+                      "VALUES ('r', 'traficov2_arribos', %s, %s)", (key, when))
+
+
+def _left(url):
+    with psycopg.connect(url) as c:
+        return [c.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("traficov2_sync_log", "traficov2_sync_changes", "traficov2_sync_rejects")]
+
+
+def test_pruning_over_rest_counts_and_deletes_what_the_direct_path_does(project):
+    from trafico_lib.stores.pg.retention import prune_database
+    _history(project.db_url)
+    store = RestStore(project.url, project.service_key)
+    cutoff = T - timedelta(days=30)
+    planned = store.prune(cutoff, dry_run=True)
+    with psycopg.connect(project.db_url) as c:
+        assert planned == prune_database(c, cutoff, dry_run=True)
+    assert planned == {"log": 2, "changes": 2, "rejects": 1, "open_rejects_kept": 1}
+    assert _left(project.db_url) == [3, 3, 3]  # a dry run deletes nothing
+    assert store.prune(cutoff) == planned
+    assert _left(project.db_url) == [1, 1, 2]
+    with psycopg.connect(project.db_url) as c:
+        assert sorted(r[0] for r in c.execute("SELECT sync_key FROM traficov2_sync_rejects")) == ["CLOSED", "OPEN"]

@@ -234,8 +234,47 @@ END
 $fn$;"""
 
 
+def render_prune_function(specs) -> str:
+    """``traficov2_prune(p_cutoff, p_dry_run)``: the direct path's pruning statements
+    (``stores/pg/retention.py``), every target of the schema considered."""
+    from ..stores.pg import retention as r
+    targets = {s.target for s in specs}
+    cut = {"cutoff": "$1"}
+    count_old = []
+    delete_old = []
+    for what, (table, column) in r.OLD.items():
+        count_old.append(_execute(r.old_rows(table, column, delete=False), cut, into="v_n", using="p_cutoff")
+                         + f" v_out := v_out || jsonb_build_object('{what}', v_n);")
+        delete_old.append(_execute(r.old_rows(table, column, delete=True), cut, using="p_cutoff")
+                          + f" GET DIAGNOSTICS v_n = ROW_COUNT; v_out := v_out || jsonb_build_object('{what}', v_n);")
+    kept = _execute(r.kept_rejects(targets), cut, into="v_kept", using="p_cutoff")
+    total = _execute(r.old_rejects(), cut, into="v_n", using="p_cutoff")
+    delete = _execute(r.delete_rejects(targets), cut, using="p_cutoff")
+    nl = "\n        "
+    return f"""CREATE OR REPLACE FUNCTION traficov2_prune(p_cutoff timestamptz, p_dry_run boolean)
+RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_out jsonb := '{{}}'::jsonb; v_n bigint; v_kept bigint;
+BEGIN
+    {kept}
+    IF p_dry_run THEN
+        {nl.join(count_old)}
+        {total}
+        v_out := v_out || jsonb_build_object('rejects', v_n - v_kept);
+    ELSE
+        {nl.join(delete_old)}
+        {delete}
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_out := v_out || jsonb_build_object('rejects', v_n);
+    END IF;
+    RETURN v_out || jsonb_build_object('open_rejects_kept', v_kept);
+END
+$fn$;"""
+
+
 def render_rest_functions(specs, preserve: dict[str, list[str]]) -> str:
-    parts = []
+    specs = list(specs)
+    parts = [render_prune_function(specs)]
     for spec in specs:
         parts.append(render_merge_function(spec, preserve.get(spec.name, [])))
         parts.append(render_deactivate_function(spec))

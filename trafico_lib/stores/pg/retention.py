@@ -40,26 +40,45 @@ def _targets(conn) -> set[str]:
     return {r[0] for r in rows}
 
 
+# the history tables pruned by age: what -> (table, its time column)
+OLD = {"log": ("traficov2_sync_log", "sync_timestamp"), "changes": ("traficov2_sync_changes", "created_at")}
+
+
+def old_rows(table: str, column: str, *, delete: bool) -> sql.Composed:
+    """Count (or delete) ``table``'s rows older than ``%(cutoff)s``."""
+    verb = "DELETE FROM {t} WHERE {c} < %(cutoff)s" if delete else "SELECT count(*) FROM {t} WHERE {c} < %(cutoff)s"
+    return sql.SQL(verb).format(t=sql.Identifier(table), c=sql.Identifier(column))
+
+
+def kept_rejects(targets: set[str]) -> sql.Composed:
+    """How many reject rows older than ``%(cutoff)s`` stay: the open ones."""
+    return sql.SQL("SELECT count(*) FROM traficov2_sync_rejects r WHERE r.created_at < %(cutoff)s AND {}").format(
+        _open_reject(targets))
+
+
+def old_rejects() -> sql.Composed:
+    return sql.SQL("SELECT count(*) FROM traficov2_sync_rejects WHERE created_at < %(cutoff)s")
+
+
+def delete_rejects(targets: set[str]) -> sql.Composed:
+    return sql.SQL("DELETE FROM traficov2_sync_rejects r WHERE r.created_at < %(cutoff)s AND NOT {}").format(
+        _open_reject(targets))
+
+
 def prune_database(conn, cutoff: datetime, *, dry_run: bool = False) -> dict[str, int]:
-    """Delete (or count) log, change and reject rows before ``cutoff``, in one transaction."""
+    """Delete (or count) log, change and reject rows before ``cutoff``, in one transaction.
+    (The REST store runs the same statements as ``traficov2_prune()``: schema/rest_merge.py.)"""
     targets = _targets(conn)
-    open_reject = _open_reject(targets)
-    old = {"log": ("traficov2_sync_log", "sync_timestamp"), "changes": ("traficov2_sync_changes", "created_at")}
+    at = {"cutoff": cutoff}
     out: dict[str, int] = {}
     with conn.transaction():
-        for what, (table, column) in old.items():
-            verb = sql.SQL("SELECT count(*) FROM {t} WHERE {c} < %s" if dry_run else "DELETE FROM {t} WHERE {c} < %s")
-            cur = conn.execute(verb.format(t=sql.Identifier(table), c=sql.Identifier(column)), (cutoff,))
+        for what, (table, column) in OLD.items():
+            cur = conn.execute(old_rows(table, column, delete=not dry_run), at)
             out[what] = int(cur.fetchone()[0]) if dry_run else cur.rowcount
-        kept = conn.execute(sql.SQL("SELECT count(*) FROM traficov2_sync_rejects r WHERE r.created_at < %s AND {}")
-                            .format(open_reject), (cutoff,)).fetchone()[0]
+        kept = conn.execute(kept_rejects(targets), at).fetchone()[0]
         if dry_run:
-            total = conn.execute("SELECT count(*) FROM traficov2_sync_rejects WHERE created_at < %s",
-                                 (cutoff,)).fetchone()[0]
-            out["rejects"] = int(total - kept)
+            out["rejects"] = int(conn.execute(old_rejects(), at).fetchone()[0] - kept)
         else:
-            cur = conn.execute(sql.SQL("DELETE FROM traficov2_sync_rejects r WHERE r.created_at < %s AND NOT {}")
-                               .format(open_reject), (cutoff,))
-            out["rejects"] = cur.rowcount
+            out["rejects"] = conn.execute(delete_rejects(targets), at).rowcount
         out["open_rejects_kept"] = int(kept)
     return out

@@ -4,8 +4,8 @@ Built: the connection check, which names what is wrong in one line (a key that i
 service key, a project without trafico's schema or with an older one); the source read into
 the direct path's frames (:mod:`.source`), in keyset pages (:mod:`.pages`) that Supabase's
 silent 1,000-row cap never cuts short; the sync's writes and dry runs (:mod:`.staging`,
-through functions rendered from the direct path's statements); back-propagation; state, log,
-rejects, the lease and the CSV backup. Not yet over REST: the health check and pruning (each
+through functions rendered from the direct path's statements); back-propagation; pruning;
+state, log, rejects, the lease and the CSV backup. Not yet over REST: the health check (it
 says so in one line).
 """
 from __future__ import annotations
@@ -271,8 +271,13 @@ class RestStore:
             self.release_lease(spec, run_id)
         return res
 
-    def prune(self, cutoff, *, dry_run: bool = False):
-        raise SyncFailed(f"pruning the system tables {NOT_YET}")
+    def prune(self, cutoff, *, dry_run: bool = False) -> dict[str, int]:
+        """Log, change and reject rows before ``cutoff`` deleted (or counted), by the direct
+        path's statements (``traficov2_prune``)."""
+        params = {"p_cutoff": cutoff.isoformat(), "p_dry_run": bool(dry_run)}
+        got = self.client.call(lambda: self.client.rpc("traficov2_prune", params).execute().data,
+                               what="pruning the system tables")
+        return {k: int(v) for k, v in got.items()}
 
     def check(self) -> None:
         """The project answers, the key may act as the service role, and trafico's schema is
