@@ -174,3 +174,31 @@ def test_back_propagation_over_rest_edits_the_source_as_the_direct_path_does(bot
     for store in (direct, rest):
         counts = _sync(cfg, store, "arribos", "incremental")
         assert counts["inserted"] == counts["updated"] == 0  # no ping-pong
+
+
+def test_the_health_facts_over_rest_are_the_direct_paths(both):
+    """The same database read for the health check by both readers gives the same facts:
+    counts, lags, last run, failures, rejects by rule, source-to-target accounting."""
+    from trafico_lib.health.facts import database_facts
+    from trafico_lib.stores.pg.health import PostgresHealthReader
+    cfg, direct, rest, durl, rurl = both
+    for t in TABLES:
+        _sync(cfg, rest, t, "full")
+    with psycopg.connect(rurl, autocommit=True) as c:
+        c.execute("INSERT INTO traficov2_sync_log (table_name, operation, details) VALUES "
+                  """('traficov2_arribos', 'ERROR', '{"run_id": "r-x", "error": "boom"}')""")
+        c.execute("""UPDATE arribos SET updated_at = now() WHERE id < 4""")  # pending since the last run
+    facts = []
+    with psycopg.connect(rurl, autocommit=True) as conn:
+        f = {"database": {}}
+        database_facts(PostgresHealthReader(conn), cfg, f)
+        facts.append(f)
+    with rest.health_reader() as reader:
+        f = {"database": {}}
+        database_facts(reader, cfg, f)
+        facts.append(f)
+    a, b = facts
+    assert set(b) == set(a) and a["schema_ok"] and len(a["tables"]) == len(TABLES)
+    assert abs((b["database"]["now"] - a["database"]["now"]).total_seconds()) < 30
+    for k in sorted(set(a) - {"database"}):
+        assert b[k] == a[k], k

@@ -28,7 +28,10 @@ def sql_function(name: str, params: list[tuple[str, str]], returns: str, body: s
     return f"CREATE OR REPLACE FUNCTION {name}({args}) RETURNS {returns} LANGUAGE sql AS $fn$\n{body};\n$fn$;"
 
 
-LEASE = """ALTER TABLE traficov2_sync_state ADD COLUMN IF NOT EXISTS lease_holder text;
+LEASE = """-- the database's clock, for what reads through the API (the health check measures ages by it)
+CREATE OR REPLACE FUNCTION traficov2_now() RETURNS timestamptz LANGUAGE sql STABLE AS $fn$ SELECT now() $fn$;
+
+ALTER TABLE traficov2_sync_state ADD COLUMN IF NOT EXISTS lease_holder text;
 ALTER TABLE traficov2_sync_state ADD COLUMN IF NOT EXISTS lease_run_id text;
 ALTER TABLE traficov2_sync_state ADD COLUMN IF NOT EXISTS lease_expires_at timestamptz;
 

@@ -5,13 +5,13 @@ service key, a project without trafico's schema or with an older one); the sourc
 the direct path's frames (:mod:`.source`), in keyset pages (:mod:`.pages`) that Supabase's
 silent 1,000-row cap never cuts short; the sync's writes and dry runs (:mod:`.staging`,
 through functions rendered from the direct path's statements); back-propagation; pruning;
-state, log, rejects, the lease and the CSV backup. Not yet over REST: the health check (it
-says so in one line).
+the health check's facts (:mod:`.health`); state, log, rejects, the lease and the CSV backup.
 """
 from __future__ import annotations
 
 import base64
 import json
+from contextlib import contextmanager
 from datetime import datetime
 from urllib.parse import urlparse
 
@@ -52,9 +52,6 @@ class SchemaMissing(SyncFailed):
 class PermissionDenied(SyncFailed):
     """The key may not do what the sync does (the public ``anon`` key, say)."""
 
-
-NOT_YET = ("over Supabase's REST API is not available in this version: set database.url (or "
-           "TRAFICO_DATABASE_URL) to the project's PostgreSQL connection string for it")
 
 
 class RestStore:
@@ -213,8 +210,12 @@ class RestStore:
         raise UsageError("loading the sample CSVs writes the source tables directly: it needs database.url "
                          "(or TRAFICO_DATABASE_URL), not the REST API")
 
+    @contextmanager
     def health_reader(self):
-        raise SyncFailed(f"the health check {NOT_YET}")
+        """Read-only facts for the health check (``rest/health.py``)."""
+        from .health import RestHealthReader
+        self.check()
+        yield RestHealthReader(self)
 
     def back_propagate(self, spec, fields: list[str], *, run_id: str, key: list[str] | None = None,
                        dry_run: bool = False, lock_timeout: float = 5.0, updated_column: str | None = None):
