@@ -100,7 +100,7 @@ lab: install
 	JUPYTER_PATH=$(abspath $(VENV))/share/trafico $(PY) -m jupyter lab notebooks/
 
 ## bench: full sync vs a raw COPY of the same rows, at 100k and 1M rows
-bench: install
+bench: install $(POSTGREST)
 	$(PY) scripts/bench.py $(or $(SIZES),100000 1000000) --notebooks
 
 ## docs: the Data Docs site (validation results + health) under reports/data_docs/

@@ -19,7 +19,9 @@ peak RSS, and PASS/FAIL for the targets of
 DESIGN §9: full <= 3x the floor at the largest size; a no-op <= 10 % of a full sync and
 writing nothing; a 1 % incremental (timestamp path) <= 10 % of a full sync; peak RSS at the
 largest size <= 1.5x the peak at the smallest. ``--notebooks`` adds the notebook path's
-overhead per table against ``--no-notebook`` on the sample data.
+overhead per table against ``--no-notebook`` on the sample data. At the smallest size, the
+Supabase REST store (through a real PostgREST, ``make postgrest``) is timed against the direct
+path for a full sync and a no-op (``--no-rest`` skips it).
 """
 from __future__ import annotations
 
@@ -116,11 +118,15 @@ def restore(url: str, scenario: str) -> None:
             c.execute("ALTER TABLE arribos RENAME COLUMN changed_at TO updated_at")
 
 
-def run_one(url: str, scenario: str, batch_size: int) -> dict:
-    """One sync in this process (the child side of :func:`measure`)."""
+def run_one(url: str, scenario: str, batch_size: int, *, rest: bool = False) -> dict:
+    """One sync in this process (the child side of :func:`measure`); ``rest``: through the
+    Supabase REST store (``BENCH_REST_URL`` and ``BENCH_REST_KEY`` in the environment)."""
+    import os
+
     from trafico_lib import pipeline
     from trafico_lib.config import Config
     from trafico_lib.stores import PostgresStore
+    from trafico_lib.stores.rest.store import RestStore
     cfg = Config()
     cfg.sync_settings["arribos"] = cfg.table("arribos").model_copy(update={"batch_size": batch_size})
     # the old tool's CSV roles read and write whole CSV files (the export to compare with, the
@@ -128,16 +134,22 @@ def run_one(url: str, scenario: str, batch_size: int) -> dict:
     cfg.csv_sources = cfg.csv_sources.model_copy(update={"enabled": False})
     mode = "full" if scenario in ("full", "noop") else "incremental"
     t0 = time.perf_counter()
-    res = pipeline.run_table("arribos", mode=mode, cfg=cfg, store=PostgresStore(url))
+    store = RestStore(os.environ["BENCH_REST_URL"], os.environ["BENCH_REST_KEY"]) if rest else PostgresStore(url)
+    res = pipeline.run_table("arribos", mode=mode, cfg=cfg, store=store)
     return {"seconds": time.perf_counter() - t0, "status": res.status, "error": res.error,
             "counts": res.counts, "rss_mb": peak_mb()}
 
 
-def measure(url: str, scenario: str, batch_size: int) -> dict:
+def measure(url: str, scenario: str, batch_size: int, *, rest=None) -> dict:
+    """``rest``: a running PostgREST (tests/rest_server.py) to sync through instead."""
+    import os
     prepare(url, scenario)
+    env = dict(os.environ)
+    if rest is not None:
+        env.update(BENCH_REST_URL=rest.url, BENCH_REST_KEY=rest.service_key)
     try:
-        p = subprocess.run([sys.executable, __file__, "--child", url, scenario, str(batch_size)],
-                           capture_output=True, text=True, check=False)
+        p = subprocess.run([sys.executable, __file__, "--child-rest" if rest else "--child", url, scenario,
+                            str(batch_size)], capture_output=True, text=True, check=False, env=env)
     finally:
         restore(url, scenario)
     if p.returncode != 0:
@@ -179,20 +191,45 @@ def notebook_overhead() -> list[tuple[str, float, float]]:
     return out
 
 
+def rest_costs(url: str, n: int, results: dict) -> None:
+    """The REST store (through a real PostgREST, tests/rest_server.py) against the direct path,
+    at ``n`` rows and the default batch size: full sync and no-op, printed as a ratio."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import rest_server as harness
+    reason = harness.missing_reason()
+    if reason:
+        print(f"\nREST store: skipped ({reason})")
+        return
+    load(url, n)  # the rows of the size measured (the floors printed above stay as measured)
+    harness.setup_supabase_roles(url)
+    work = Path(tempfile.mkdtemp(prefix="trafico-bench-rest-"))
+    try:
+        with harness.running(url, work) as server:
+            r = {s: measure(url, s, 1000, rest=server) for s in ("full", "noop")}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    direct = results.get((n, 1000)) or results[next(k for k in results if k[0] == n)]
+    print(f"\nSupabase REST store (PostgREST, batch 1000) at {n} rows:")
+    for s in ("full", "noop"):
+        print(f"  {s:<5} REST {r[s]['seconds']:7.2f} s  direct {direct[s]['seconds']:7.2f} s  "
+              f"REST/direct {r[s]['seconds'] / direct[s]['seconds']:5.1f}x  peak {r[s]['rss_mb']:.0f} MB")
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["--child"]:
+    if argv[:1] in (["--child"], ["--child-rest"]):
         url, scenario, batch_size = argv[1], argv[2], int(argv[3])
-        print(json.dumps(run_one(url, scenario, batch_size), default=str))
+        print(json.dumps(run_one(url, scenario, batch_size, rest=argv[0] == "--child-rest"), default=str))
         return 0
     ap = argparse.ArgumentParser(prog="scripts/bench.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("sizes", nargs="*", type=int, default=[100_000, 1_000_000])
     ap.add_argument("--batch-sizes", default="50,1000", help="comma-separated (default 50 and the default 1000)")
     ap.add_argument("--notebooks", action="store_true", help="also the notebook path's overhead per table")
     ap.add_argument("--notebooks-only", action="store_true", help="only the notebook path's overhead")
+    ap.add_argument("--no-rest", action="store_true", help="skip the Supabase REST store (PostgREST) rows")
     args = ap.parse_args(argv)
     if args.notebooks_only:
         print_notebook_overhead()
@@ -216,6 +253,8 @@ def main(argv: list[str]) -> int:
                       + f" {r['full']['seconds'] / floors[n]:>10.1f} {r['noop']['seconds'] / r['full']['seconds']:>9.2f}"
                       f" {r['inc_ts']['seconds'] / r['full']['seconds']:>8.2f}"
                       f" {max(x['rss_mb'] for x in r.values()):>8.0f}", flush=True)
+        if not args.no_rest:
+            rest_costs(url, min(args.sizes), results)
     finally:
         stop_embedded(base / "pgdata")
         shutil.rmtree(base, ignore_errors=True)
