@@ -74,3 +74,22 @@ def test_a_batch_that_hits_the_statement_timeout_is_halved(empty_db_url, tmp_pat
             c.execute("ALTER ROLE service_role RESET statement_timeout")
     with psycopg.connect(empty_db_url) as c:
         assert c.execute("""SELECT count(*) FROM traficov2_arribos WHERE "Cliente" = 'SLOW'""").fetchone()[0] == 8
+
+
+def test_two_runs_of_a_table_at_once_over_rest(empty_db_url, tmp_path, make_config):
+    """Two runs of one table started together: the lease lets one write; the other writes
+    nothing and says the table is held (or, started late, finds nothing left to do). The
+    target holds each row once."""
+    from concurrent.futures import ThreadPoolExecutor
+    cfg = make_config({"sync_settings": {"arribos": {"batch_size": 50}}})
+    with _project(empty_db_url, tmp_path) as server:
+        stores = [RestStore(server.url, server.service_key) for _ in range(2)]
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda s: P.run_table("arribos", mode="full", cfg=cfg, store=s), stores))
+    statuses = sorted(r.status for r in results)
+    assert statuses in (["locked", "ok"], ["ok", "ok"]), [(r.status, r.error) for r in results]
+    assert sum(r.counts.get("inserted", 0) for r in results if r.status == "ok") == N
+    locked = [r for r in results if r.status == "locked"]
+    assert all("holds the table" in r.error or "another run" in r.error for r in locked)
+    with psycopg.connect(empty_db_url) as c:
+        assert c.execute("SELECT count(*), count(DISTINCT sync_key) FROM traficov2_arribos").fetchone() == (N, N)
