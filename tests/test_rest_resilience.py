@@ -48,9 +48,12 @@ def test_a_table_larger_than_the_cap_through_a_gateway_that_fails_now_and_then(e
         assert res.status == "ok", res.error
         assert res.counts["read"] == N and res.counts["inserted"] == N
         server.proxy.fail_next(504)
+        before = len(server.proxy.requests)
         again = P.run_table("arribos", mode="full", cfg=cfg, store=store)
         assert again.status == "ok" and again.counts["inserted"] == again.counts["updated"] == 0
-        assert again.counts["unchanged"] == N
+        assert again.counts["unchanged"] == N and again.counts["read"] == N
+        sent = [r for r in server.proxy.requests[before:] if r[1].startswith("/rpc/traficov2_merge_")]
+        assert sent == []  # every row set aside as last written: none sent back to be merged
     with psycopg.connect(empty_db_url) as c:
         assert c.execute("SELECT count(*) FROM traficov2_arribos WHERE activo").fetchone()[0] == N
 

@@ -11,8 +11,8 @@ path reads (``stores/pg/source.py``), value for value:
   kept by either store sets aside the same unchanged rows for the other.
 
 An incremental read by change timestamp asks for the rows changed after the watermark minus
-the look-back window, as the direct path does. Nothing is set aside unread: over REST every
-row of the delta is read (the identical ones are dropped before writing).
+the look-back window, as the direct path does. A row whose hash is its active target row's
+is set aside, as on the direct path, though over REST it is read (and hashed here) first.
 """
 from __future__ import annotations
 
@@ -52,9 +52,15 @@ def source_hash(values: list[str | None], fingerprint: str) -> str:
 
 def read_source(client: RestClient, spec: TableSpec, columns: list[str], *, mode: str, state: dict,
                 lookback: timedelta, updated_column: str | None = None, chunk_rows: int | None = None,
-                fingerprint: str | None = None, page_size: int = 1000) -> Extract:
+                fingerprint: str | None = None, page_size: int = 1000, known: dict | None = None,
+                aside: list | None = None) -> Extract:
     """The source delta (``engine.extract.Extract``) of ``spec``'s source table, whose columns
-    are ``columns`` (the API's description of the table)."""
+    are ``columns`` (the API's description of the table).
+
+    ``known`` (source id -> (source hash, sync key) of the target's active rows) and ``aside``
+    (a list): a row whose hash is its active target row's, as last written, is set aside as
+    the direct path sets it aside (``stores/pg/source.py``): not in the frames, its (sync key,
+    change time, position) appended to ``aside``, counted in ``Extract.unchanged``."""
     check_source_columns(spec, columns)
     upd = detect_updated_column(columns, updated_column)
     if "id" not in columns:
@@ -63,7 +69,8 @@ def read_source(client: RestClient, spec: TableSpec, columns: list[str], *, mode
     present = [c for c in spec.column_names if c in columns]
     select = ["id", *present] + ([upd] if upd and upd not in present else [])
     where = (lambda q: q.gt(upd, since.isoformat())) if since is not None else None
-    rows = _Rows(client, spec, present, select, upd, where, fingerprint, page_size, chunk_rows)
+    rows = _Rows(client, spec, present, select, upd, where, fingerprint, page_size, chunk_rows,
+                 known if fingerprint else None, aside)
     first = next(rows, None)
     if first is None:
         first = rows.frame([])
@@ -75,9 +82,10 @@ class _Rows:
     """The read's chunks, one or more keyset pages each; ``rows`` and ``watermark`` as the
     direct path's reader keeps them."""
 
-    def __init__(self, client, spec, present, select, upd, where, fingerprint, page_size, chunk_rows):
+    def __init__(self, client, spec, present, select, upd, where, fingerprint, page_size, chunk_rows,
+                 known=None, aside=None):
         self.spec, self.present, self.upd, self.fingerprint = spec, present, upd, fingerprint
-        self.chunk_rows = chunk_rows
+        self.chunk_rows, self.known, self.aside = chunk_rows, known, aside
         self.rows, self.unchanged, self.watermark, self.done = 0, 0, None, False
         self._pages = pages(client, spec.source, select, page_size=page_size, where=where, as_text=present,
                             what=f"reading source table {spec.source}")
@@ -86,30 +94,41 @@ class _Rows:
         return self
 
     def __next__(self) -> pd.DataFrame:
-        if self.done:
-            raise StopIteration
-        batch: list[dict] = []
-        for page in self._pages:
-            batch.extend(page)
-            if self.chunk_rows and len(batch) >= self.chunk_rows:
-                break
-        else:
-            self.done = True
-        if not batch:
-            raise StopIteration
-        return self.frame(batch)
+        while not self.done:  # a chunk whose rows were all set aside is not one
+            batch: list[dict] = []
+            for page in self._pages:
+                batch.extend(page)
+                if self.chunk_rows and len(batch) >= self.chunk_rows:
+                    break
+            else:
+                self.done = True
+            frame = self.frame(batch)
+            if len(frame):
+                return frame
+        raise StopIteration
 
     def frame(self, batch: list[dict]) -> pd.DataFrame:
         names = self.spec.column_names
-        out = []
+        out, positions = [], []
         for r in batch:
+            self.rows += 1
             values = [r.get(c) if c in self.present else None for c in names]
             h = source_hash(values, self.fingerprint) if self.fingerprint else None
-            out.append([*values, str(r["id"]), r.get(self.upd) if self.upd else None, h])
-        frame = frame_from_rows(out, self.spec, first_row=self.rows + 1, extra=["_source_hash"])
+            sid, changed = str(r["id"]), r.get(self.upd) if self.upd else None
+            held = self.known.get(sid) if self.known else None
+            if held is not None and held[0] == h:  # as last written: aside, unread
+                when = pd.Timestamp(changed).tz_convert("UTC").to_pydatetime() if changed else None
+                self.aside.append((held[1], when, self.rows))
+                self.unchanged += 1
+                if when is not None and (self.watermark is None or when > self.watermark):
+                    self.watermark = when
+                continue
+            out.append([*values, sid, changed, h])
+            positions.append(self.rows)
+        frame = frame_from_rows(out, self.spec, extra=["_source_hash"])
+        frame["_row"] = pd.Series(positions, index=frame.index, dtype="int64")
         frame["_source_updated_at"] = pd.Series(pd.to_datetime(frame["_source_updated_at"], utc=True, format="ISO8601"),
                                                 index=frame.index).dt.as_unit("us")
-        self.rows += len(batch)
         if self.upd and len(frame):
             wm = watermark_of(frame, "_source_updated_at")
             if wm is not None and (self.watermark is None or wm > self.watermark):

@@ -63,6 +63,7 @@ class RestStaging:
         self.run_started, self.run_id = run_started, run_id
         self.frames: list[pd.DataFrame] = []
         self.keys: list[str] = []
+        self.aside: list[tuple] = []  # (sync_key, change time, position) of the rows set aside unread
         self.rows: pd.DataFrame | None = None
         self.totals: StagedTotals | None = None
         self._staged = 0
@@ -79,19 +80,31 @@ class RestStaging:
         self.keys.extend(k for k in [*staged.seen_keys, *extra_keys] if isinstance(k, str) and k)
 
     def unchanged_keys(self) -> set[str]:
-        return set()  # nothing is set aside unread over REST
+        return {k for k, _, _ in self.aside}
 
     def finish(self) -> StagedTotals:
-        """Latest wins across chunks (the direct path's rule); the losers are listed."""
+        """Latest wins across chunks (the direct path's rule); a row set aside unread wins over
+        a staged row of its key it outranks; the losers are listed."""
         frames = [f for f in self.frames if len(f)]
         rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=self.columns)
         ranked = rows.sort_values(["source_updated_at", "_order"], na_position="first", kind="stable")
         lost = ranked.duplicated("sync_key", keep="last")
         losers = ranked[lost].sort_values("_order")
-        self.rows = ranked[~lost].sort_values("_order").reset_index(drop=True)
+        kept = ranked[~lost]
+        if self.aside and len(kept):  # the direct path's drop_lost
+            floor = pd.Timestamp.min.tz_localize("UTC")
+            unread = {k: (pd.Timestamp(t) if t is not None else floor, o) for k, t, o in self.aside}
+            times = pd.to_datetime(kept["source_updated_at"], utc=True)
+            outranked = [k in unread and unread[k] > (t if pd.notna(t) else floor, o)
+                         for k, t, o in zip(kept["sync_key"], times, kept["_order"])]
+            mask = pd.Series(outranked, index=kept.index, dtype=bool)
+            losers = pd.concat([losers, kept[mask]]).sort_values("_order")
+            kept = kept[~mask]
+        self.rows = kept.sort_values("_order").reset_index(drop=True)
+        self.keys.extend(k for k, _, _ in self.aside)
         self.frames = []
         dups = pd.DataFrame({"sync_key": losers["sync_key"].tolist(), "source_id": losers["source_id"].tolist()})
-        self.totals = StagedTotals(rows=len(self.rows), skipped_unchanged=0, duplicates=dups)
+        self.totals = StagedTotals(rows=len(self.rows), skipped_unchanged=0, duplicates=dups)  # the unread: Extract
         return self.totals
 
     def plan(self, *, full: bool) -> Plan:

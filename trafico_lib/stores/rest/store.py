@@ -111,10 +111,19 @@ class RestStore:
     def read_source(self, spec, *, mode: str, state: dict, lookback, updated_column: str | None = None,
                     chunk_rows: int | None = None, fingerprint: str | None = None, staging=None):
         """The source delta (``engine.extract.Extract``) through the API (``rest/source.py``)."""
+        from .pages import pages
         from .source import read_source
+        known = None
+        if staging is not None and fingerprint:  # what the target holds, to set unchanged rows aside
+            known = {r["source_id"]: (r["source_hash"], r["sync_key"])
+                     for page in pages(self.client, spec.target, ["source_id", "source_hash", "sync_key"],
+                                       where=lambda q: q.eq("activo", True), page_size=self.page_size,
+                                       what=f"{spec.name}: reading the target's row hashes")
+                     for r in page if r["source_id"] is not None}
         return read_source(self.client, spec, self.columns(spec.source), mode=mode, state=state, lookback=lookback,
                            updated_column=updated_column, chunk_rows=chunk_rows, fingerprint=fingerprint,
-                           page_size=self.page_size)
+                           page_size=self.page_size, known=known,
+                           aside=staging.aside if staging is not None else None)
 
     # ---- the run's record (the system tables) ----------------------------------------------
 
