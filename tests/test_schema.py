@@ -166,3 +166,21 @@ def test_init_db_triggers_follow_the_configured_preserve_fields(empty_db_url):
         assert c.execute("SELECT manual_updated_at FROM traficov2_arribos").fetchone()[0] is None
         c.execute("UPDATE traficov2_arribos SET \"Terminal\" = 'T4' WHERE sync_key = 'K1'")
         assert c.execute("SELECT manual_updated_at FROM traficov2_arribos").fetchone()[0] is not None
+
+
+def test_the_printed_schema_carries_the_configured_preserved_fields(make_config, tmp_path, monkeypatch):
+    """A table configured to preserve other fields gets them in the printed SQL (the trigger and
+    the REST merge function), as --init-db applies them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "trafico_config.json").write_text(
+        '{"sync_settings": {"arribos": {"preserve_fields": ["Chofer", "Cliente"]}}}', encoding="utf-8")
+    p = subprocess.run([sys.executable, str(root / "update_traficov2.py"), "--print-sql"], capture_output=True,
+                       text=True, timeout=60, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    merge = p.stdout[p.stdout.index("FUNCTION traficov2_merge_arribos("):]
+    merge = merge[:merge.index("$fn$;")]
+    assert "jsonb_build_object('Chofer', \"s\".\"Chofer\", 'Cliente', \"s\".\"Cliente\")" in merge
+    assert "traficov2_mark_manual('Chofer', 'Cliente')" in p.stdout

@@ -122,7 +122,7 @@ def run(cfg, args) -> int:
     """Dispatch the parsed flags; returns the exit code (errors propagate)."""
     if args.print_sql:
         from ..schema import render_sql
-        sys.stdout.write(render_sql())
+        sys.stdout.write(render_sql({n: cfg.preserve_fields(n) for n in TABLES}))  # as --init-db applies it
         return EXIT_OK
     if args.init_db:
         code = cmd_init_db(cfg, args)

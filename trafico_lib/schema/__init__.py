@@ -69,10 +69,11 @@ def migrations(preserve: Preserve | None = None) -> list[Migration]:
     return sorted(out, key=lambda m: m.version)
 
 
-def render_sql() -> str:
-    """The whole schema as one plain SQL script (for the Supabase SQL editor)."""
+def render_sql(preserve: Preserve | None = None) -> str:
+    """The whole schema as one plain SQL script (for the Supabase SQL editor); ``preserve``:
+    each table's preserved fields (the configuration's), else the registry's."""
     parts = ["-- trafico schema: paste into the Supabase SQL editor; safe to run twice.", _TRACKING]
-    for m in migrations():
+    for m in migrations(preserve):
         parts.append(f"-- migration {m.version}: {m.name}\n{m.sql.strip()}")
         parts.append(f"INSERT INTO traficov2_schema_migrations (version) VALUES ('{m.version}') "
                      "ON CONFLICT DO NOTHING;")
