@@ -61,42 +61,47 @@ def _execute(statement: sql.Composable, params: dict[str, str] | None = None, *,
             + (f" INTO {into}" if into else "") + (f" USING {using}" if using else "") + ";")
 
 
-def render_merge_function(spec: TableSpec, preserve: list[str]) -> str:
+def _plpgsql(signature: str, returns: str, declare: str, statements: list[str]) -> str:
+    """``CREATE OR REPLACE FUNCTION <signature> RETURNS <returns>`` in PL/pgSQL, its body the
+    ``statements`` in order."""
+    body = "\n    ".join(statements)
+    return (f"CREATE OR REPLACE FUNCTION {signature}\nRETURNS {returns} LANGUAGE plpgsql AS $fn$\n"
+            f"DECLARE\n    {declare}\nBEGIN\n    {body}\nEND\n$fn$;")
+
+
+def _ready(spec: TableSpec) -> list[str]:
+    """The batch's rows (``p_rows``, JSON) into a fresh READY table, as the direct path stages them."""
     cols = q.sql.SQL(", ").join(q.I(c) for c in q.stage_columns(spec))
     load = sql.SQL("INSERT INTO {ready} ({cols}) SELECT {cols} FROM jsonb_populate_recordset(NULL::{ready}, $1)").format(
         ready=q.I(q.READY), cols=cols)
+    return [_execute(q.create_numbers()), _execute(q.create_ready(spec)), _execute(load, using="p_rows")]
+
+
+def render_merge_function(spec: TableSpec, preserve: list[str]) -> str:
     # a table made WITH NO DATA: the run's start only gives a column its type
     typed_only = datetime(2000, 1, 1, tzinfo=timezone.utc)
     counted = sql.SQL("SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up")
     drop = sql.SQL("DROP TABLE IF EXISTS {}, {}, {}; DROP SEQUENCE IF EXISTS {}").format(
         q.I(q.READY), q.I(q.MERGED), q.I(q.KEYS), q.I(q.NUMBERS))
-    body = "\n    ".join([
-        "PERFORM set_config('trafico.sync', 'on', true);",
-        _execute(drop),
-        _execute(q.create_numbers()),
-        _execute(q.create_ready(spec)),
-        _execute(load, using="p_rows"),
-        "GET DIAGNOSTICS v_staged = ROW_COUNT;",
-        _execute(q.drop_identical(spec)),
-        "GET DIAGNOSTICS v_identical = ROW_COUNT;",
-        _execute(q.create_merged(spec, preserve, typed_only)),
-        _execute(q.fill_merged(spec, preserve, sql.SQL("$1"), existing_only=True), using="p_run_started"),
-        _execute(q.merge(spec, counted), {"run_id": "$1"}, into="v_inserted, v_updated", using="p_run_id"),
-        _execute(q.refresh_metadata(spec)),
-        _execute(q.insert_new(spec, preserve)),
-        "GET DIAGNOSTICS v_new = ROW_COUNT;",
-        _execute(drop),
-        "RETURN jsonb_build_object('staged', v_staged, 'identical', v_identical, "
-        "'inserted', v_inserted + v_new, 'updated', v_updated);",
-    ])
-    return f"""CREATE OR REPLACE FUNCTION {merge_function_name(spec)}(p_rows jsonb, p_run_id text, p_run_started timestamptz)
-RETURNS jsonb LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_staged bigint; v_identical bigint; v_inserted bigint; v_updated bigint; v_new bigint;
-BEGIN
-    {body}
-END
-$fn$;"""
+    return _plpgsql(
+        f"{merge_function_name(spec)}(p_rows jsonb, p_run_id text, p_run_started timestamptz)", "jsonb",
+        "v_staged bigint; v_identical bigint; v_inserted bigint; v_updated bigint; v_new bigint;", [
+            "PERFORM set_config('trafico.sync', 'on', true);",
+            _execute(drop),
+            *_ready(spec),
+            "GET DIAGNOSTICS v_staged = ROW_COUNT;",
+            _execute(q.drop_identical(spec)),
+            "GET DIAGNOSTICS v_identical = ROW_COUNT;",
+            _execute(q.create_merged(spec, preserve, typed_only)),
+            _execute(q.fill_merged(spec, preserve, sql.SQL("$1"), existing_only=True), using="p_run_started"),
+            _execute(q.merge(spec, counted), {"run_id": "$1"}, into="v_inserted, v_updated", using="p_run_id"),
+            _execute(q.refresh_metadata(spec)),
+            _execute(q.insert_new(spec, preserve)),
+            "GET DIAGNOSTICS v_new = ROW_COUNT;",
+            _execute(drop),
+            "RETURN jsonb_build_object('staged', v_staged, 'identical', v_identical, "
+            "'inserted', v_inserted + v_new, 'updated', v_updated);",
+        ])
 
 
 def plan_function_name(spec: TableSpec) -> str:
@@ -115,84 +120,58 @@ def render_plan_function(spec: TableSpec, preserve: list[str]) -> str:
     """What the merge function would do with a batch, written nowhere: the first ``p_limit``
     inserts and field changes (in key order) and the counts, by the direct path's plan
     statements."""
-    cols = q.sql.SQL(", ").join(q.I(c) for c in q.stage_columns(spec))
-    load = sql.SQL("INSERT INTO {ready} ({cols}) SELECT {cols} FROM jsonb_populate_recordset(NULL::{ready}, $1)").format(
-        ready=q.I(q.READY), cols=cols)
     typed_only = datetime(2000, 1, 1, tzinfo=timezone.utc)
     drop = sql.SQL("DROP TABLE IF EXISTS {}, {}; DROP SEQUENCE IF EXISTS {}").format(
         q.I(q.READY), q.I(q.MERGED), q.I(q.NUMBERS))
     limit = {"limit": "$1"}
-    body = "\n    ".join([
-        _execute(drop),
-        _execute(q.create_numbers()),
-        _execute(q.create_ready(spec)),
-        _execute(load, using="p_rows"),
-        _execute(q.drop_identical(spec)),
-        "GET DIAGNOSTICS v_identical = ROW_COUNT;",
-        _execute(q.create_merged(spec, preserve, typed_only)),
-        _execute(q.fill_merged(spec, preserve, sql.SQL("$1")), using="p_run_started"),
-        _execute(_as_json(q.inserts(spec)), limit, into="v_inserts", using="p_limit"),
-        _execute(_as_json(q.planned_diffs(spec)), limit, into="v_updates", using="p_limit"),
-        _execute(q.counts(spec), into="v_ins, v_upd, v_same, v_fields"),
-        _execute(drop),
-        "RETURN jsonb_build_object('inserts', v_inserts, 'updates', v_updates, 'inserted', v_ins, "
-        "'updated', v_upd, 'unchanged', v_same + v_identical);",
-    ])
-    return f"""CREATE OR REPLACE FUNCTION {plan_function_name(spec)}(p_rows jsonb, p_run_started timestamptz, p_limit integer)
-RETURNS jsonb LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_identical bigint; v_inserts jsonb; v_updates jsonb; v_ins bigint; v_upd bigint; v_same bigint; v_fields bigint;
-BEGIN
-    {body}
-END
-$fn$;"""
+    return _plpgsql(
+        f"{plan_function_name(spec)}(p_rows jsonb, p_run_started timestamptz, p_limit integer)", "jsonb",
+        "v_identical bigint; v_inserts jsonb; v_updates jsonb; v_ins bigint; v_upd bigint; v_same bigint; "
+        "v_fields bigint;", [
+            _execute(drop),
+            *_ready(spec),
+            _execute(q.drop_identical(spec)),
+            "GET DIAGNOSTICS v_identical = ROW_COUNT;",
+            _execute(q.create_merged(spec, preserve, typed_only)),
+            _execute(q.fill_merged(spec, preserve, sql.SQL("$1")), using="p_run_started"),
+            _execute(_as_json(q.inserts(spec)), limit, into="v_inserts", using="p_limit"),
+            _execute(_as_json(q.planned_diffs(spec)), limit, into="v_updates", using="p_limit"),
+            _execute(q.counts(spec), into="v_ins, v_upd, v_same, v_fields"),
+            _execute(drop),
+            "RETURN jsonb_build_object('inserts', v_inserts, 'updates', v_updates, 'inserted', v_ins, "
+            "'updated', v_upd, 'unchanged', v_same + v_identical);",
+        ])
+
+
+def _keys() -> list[str]:
+    """The source's keys (``p_keys``, a JSON array) into a fresh KEYS table, analyzed."""
+    keys = sql.SQL("INSERT INTO {keys} (sync_key) SELECT jsonb_array_elements_text($1)").format(keys=q.I(q.KEYS))
+    return [_execute(sql.SQL("DROP TABLE IF EXISTS {}").format(q.I(q.KEYS))), _execute(q.create_keys()),
+            _execute(keys, using="p_keys"), _execute(sql.SQL("ANALYZE {}").format(q.I(q.KEYS)))]
 
 
 def render_plan_deactivate_function(spec: TableSpec) -> str:
-    keys = sql.SQL("INSERT INTO {keys} (sync_key) SELECT jsonb_array_elements_text($1)").format(keys=q.I(q.KEYS))
-    drop = sql.SQL("DROP TABLE IF EXISTS {}").format(q.I(q.KEYS))
-    body = "\n    ".join([
-        _execute(drop),
-        _execute(q.create_keys()),
-        _execute(keys, using="p_keys"),
-        _execute(sql.SQL("ANALYZE {}").format(q.I(q.KEYS))),
-        _execute(_as_json(q.to_deactivate(spec)), {"limit": "$1"}, into="v_keys", using="p_limit"),
-        _execute(q.deactivation_count(spec), into="v_count"),
-        _execute(drop),
-        "RETURN jsonb_build_object('keys', v_keys, 'count', v_count);",
-    ])
-    return f"""CREATE OR REPLACE FUNCTION {plan_deactivate_function_name(spec)}(p_keys jsonb, p_limit integer)
-RETURNS jsonb LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_keys jsonb; v_count bigint;
-BEGIN
-    {body}
-END
-$fn$;"""
+    return _plpgsql(
+        f"{plan_deactivate_function_name(spec)}(p_keys jsonb, p_limit integer)", "jsonb",
+        "v_keys jsonb; v_count bigint;", [
+            *_keys(),
+            _execute(_as_json(q.to_deactivate(spec)), {"limit": "$1"}, into="v_keys", using="p_limit"),
+            _execute(q.deactivation_count(spec), into="v_count"),
+            _execute(sql.SQL("DROP TABLE IF EXISTS {}").format(q.I(q.KEYS))),
+            "RETURN jsonb_build_object('keys', v_keys, 'count', v_count);",
+        ])
 
 
 def render_deactivate_function(spec: TableSpec) -> str:
-    keys = sql.SQL("INSERT INTO {keys} (sync_key) SELECT jsonb_array_elements_text($1)").format(keys=q.I(q.KEYS))
-    drop = sql.SQL("DROP TABLE IF EXISTS {}").format(q.I(q.KEYS))
-    body = "\n    ".join([
-        "PERFORM set_config('trafico.sync', 'on', true);",
-        _execute(drop),
-        _execute(q.create_keys()),
-        _execute(keys, using="p_keys"),
-        _execute(sql.SQL("ANALYZE {}").format(q.I(q.KEYS))),
-        _execute(q.deactivate(spec), {"run_id": "$1"}, using="p_run_id"),
-        "GET DIAGNOSTICS v_deactivated = ROW_COUNT;",
-        _execute(drop),
-        "RETURN v_deactivated;",
-    ])
-    return f"""CREATE OR REPLACE FUNCTION {deactivate_function_name(spec)}(p_run_id text, p_keys jsonb)
-RETURNS bigint LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_deactivated bigint;
-BEGIN
-    {body}
-END
-$fn$;"""
+    return _plpgsql(
+        f"{deactivate_function_name(spec)}(p_run_id text, p_keys jsonb)", "bigint", "v_deactivated bigint;", [
+            "PERFORM set_config('trafico.sync', 'on', true);",
+            *_keys(),
+            _execute(q.deactivate(spec), {"run_id": "$1"}, using="p_run_id"),
+            "GET DIAGNOSTICS v_deactivated = ROW_COUNT;",
+            _execute(sql.SQL("DROP TABLE IF EXISTS {}").format(q.I(q.KEYS))),
+            "RETURN v_deactivated;",
+        ])
 
 
 def backprop_function_name(spec: TableSpec) -> str:

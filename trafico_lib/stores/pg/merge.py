@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator
 import pandas as pd
 import psycopg
 
-from ...engine.plan import MergeOutcome, Plan
+from ...engine.plan import MergeOutcome, Plan, run_in_batches
 from ...engine.stage import Staged
 from ...tables import TableSpec
 from . import lock, record
@@ -291,15 +291,7 @@ class PgSyncSession:
                 run(lo, mid)
                 run(mid + 1, hi)
 
-        done = 0
-        for lo, hi, rows in bounds:
-            run(lo, hi)
-            done += rows
-            out.batches += 1
-            if on_batch:
-                on_batch(done, total)
-        out.unchanged = total - out.inserted - out.updated - len(out.rejects)
-        return out
+        return run_in_batches(bounds, run, out, total, on_batch)
 
     def deactivate(self) -> int:
         """``activo = false`` for active target rows whose key the source no longer holds (none

@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Iterator
 
 import pandas as pd
 
-from ...engine.plan import MergeOutcome, Plan
+from ...engine.plan import MergeOutcome, Plan, run_in_batches
 from ...engine.stage import Staged
 from ...errors import SyncFailed, TableLocked
 from ...schema.rest_merge import (deactivate_function_name, merge_function_name, plan_deactivate_function_name,
@@ -203,17 +203,12 @@ class RestSyncSession:
                 run(lo, mid)
                 run(mid, hi)
 
-        done = 0
-        for lo in range(0, total, size):
-            hi = min(lo + size, total)
+        def batch(lo: int, hi: int) -> None:
             self.store.take_lease(self.spec, self.run_id, holder=self.holder, seconds=LEASE_SECONDS)  # renew
             run(lo, hi)
-            done += hi - lo
-            out.batches += 1
-            if on_batch:
-                on_batch(done, total)
-        out.unchanged = total - out.inserted - out.updated - len(out.rejects)
-        return out
+
+        bounds = [(lo, min(lo + size, total), min(lo + size, total) - lo) for lo in range(0, total, size)]
+        return run_in_batches(bounds, batch, out, total, on_batch)
 
     def deactivate(self) -> int:
         client = self.store.client
