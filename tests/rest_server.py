@@ -225,3 +225,24 @@ def running(db_url: str, workdir: Path, *, max_rows: int = MAX_ROWS):
         yield server
     finally:
         server.close()
+
+
+@contextmanager
+def supabase_project(db_url: str, workdir: Path, *, schema: bool = True, prepare=None, max_rows: int = MAX_ROWS):
+    """``db_url`` set up as a Supabase project, behind a running PostgREST: the API roles, then
+    (``schema``) trafico's schema as ``--print-sql`` prints it, run as the SQL editor runs it,
+    then ``prepare(conn)`` (source tables, rows). Skips the test when PostgREST is missing."""
+    import pytest
+
+    from trafico_lib.schema import render_sql
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    setup_supabase_roles(db_url)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        if schema:
+            c.execute(render_sql())
+        if prepare is not None:
+            prepare(c)
+    with running(db_url, workdir, max_rows=max_rows) as server:
+        yield server

@@ -17,25 +17,20 @@ import pytest
 import rest_server as harness
 from trafico_lib.config import load_config
 from trafico_lib.sample import create_source_tables, load_samples
-from trafico_lib.schema import render_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def project(empty_db_url, tmp_path):
-    reason = harness.missing_reason()
-    if reason:
-        pytest.skip(reason)
-    harness.setup_supabase_roles(empty_db_url)
     (tmp_path / "trafico_config.json").write_text(json.dumps({
         "csv_sources": {"data_path": str(ROOT / "data"), "backup_path": "backup"},
         "archival": {"archive_path": "runs"}, "runner": {"reports_dir": "reports"}}), encoding="utf-8")
-    with psycopg.connect(empty_db_url, autocommit=True) as c:
-        c.execute(render_sql())
+
+    def sources(c):
         create_source_tables(c)
         load_samples(c, load_config(tmp_path / "trafico_config.json", env_file=None))
-    with harness.running(empty_db_url, tmp_path / "pgrst") as server:
+    with harness.supabase_project(empty_db_url, tmp_path / "pgrst", prepare=sources) as server:
         yield server
 
 

@@ -11,7 +11,6 @@ import psycopg
 import pytest
 
 import rest_server as harness
-from trafico_lib.schema import render_sql
 from trafico_lib.stores import PostgresStore
 from trafico_lib.stores.rest.store import RestStore
 from trafico_lib.tables import get_table
@@ -22,13 +21,7 @@ T = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def project(empty_db_url, tmp_path):
-    reason = harness.missing_reason()
-    if reason:
-        pytest.skip(reason)
-    harness.setup_supabase_roles(empty_db_url)
-    with psycopg.connect(empty_db_url, autocommit=True) as c:
-        c.execute(render_sql())
-    with harness.running(empty_db_url, tmp_path) as server:
+    with harness.supabase_project(empty_db_url, tmp_path) as server:
         yield server
 
 

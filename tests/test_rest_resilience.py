@@ -3,13 +3,11 @@ cap, when the gateway fails now and then, and when a batch runs into the stateme
 from __future__ import annotations
 
 import psycopg
-import pytest
 
 import rest_server as harness
 from trafico_lib import pipeline as P
 from trafico_lib.rules.iso6346 import check_digit
 from trafico_lib.sample import create_source_tables
-from trafico_lib.schema import render_sql
 from trafico_lib.stores.rest.store import RestStore
 
 N = 2500
@@ -20,12 +18,7 @@ def _containers(n: int) -> list[str]:
 
 
 def _project(url, tmp_path, *, slow: int = 0, timeout: str | None = None):
-    reason = harness.missing_reason()
-    if reason:
-        pytest.skip(reason)
-    harness.setup_supabase_roles(url)
-    with psycopg.connect(url, autocommit=True) as c:
-        c.execute(render_sql())
+    def sources(c):
         create_source_tables(c)
         with c.cursor() as cur, cur.copy('COPY arribos ("Fecha", "Contenedor", "Cliente", "Peso") FROM STDIN') as cp:
             for i, k in enumerate(_containers(N)):
@@ -36,7 +29,7 @@ def _project(url, tmp_path, *, slow: int = 0, timeout: str | None = None):
             c.execute("CREATE TRIGGER slow BEFORE INSERT ON traficov2_arribos FOR EACH ROW EXECUTE FUNCTION slow_row()")
         if timeout:
             c.execute(f"ALTER ROLE service_role SET statement_timeout = '{timeout}'")
-    return harness.running(url, tmp_path)
+    return harness.supabase_project(url, tmp_path, prepare=sources)
 
 
 def test_a_table_larger_than_the_cap_through_a_gateway_that_fails_now_and_then(empty_db_url, tmp_path, make_config):

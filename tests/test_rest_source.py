@@ -8,12 +8,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
-import psycopg
 import pytest
 
 import rest_server as harness
 from trafico_lib.sample import create_source_tables
-from trafico_lib.schema import render_sql
 from trafico_lib.stores import PostgresStore
 from trafico_lib.stores.rest.source import record_text
 from trafico_lib.stores.rest.store import RestStore
@@ -26,20 +24,16 @@ T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def project(empty_db_url, tmp_path):
-    reason = harness.missing_reason()
-    if reason:
-        pytest.skip(reason)
-    harness.setup_supabase_roles(empty_db_url)
-    with psycopg.connect(empty_db_url, autocommit=True) as c:
-        c.execute(render_sql())
+    def sources(c):
         create_source_tables(c)
         rows = []
         for i in range(60):
             v = ODD[i % len(ODD)]
-            rows.append(("23/11/2026" if i % 5 else None, v, f"{1000 + i},5" if i % 4 else "", v, T0 + timedelta(minutes=i)))
+            rows.append(("23/11/2026" if i % 5 else None, v, f"{1000 + i},5" if i % 4 else "", v,
+                         T0 + timedelta(minutes=i)))
         c.cursor().executemany('INSERT INTO arribos ("Fecha", "Cliente", "Peso", "Chofer", updated_at) '
                                "VALUES (%s, %s, %s, %s, %s)", rows)
-    with harness.running(empty_db_url, tmp_path) as server:
+    with harness.supabase_project(empty_db_url, tmp_path, prepare=sources) as server:
         yield server
 
 

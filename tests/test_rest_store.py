@@ -8,21 +8,13 @@ import psycopg
 import pytest
 
 import rest_server as harness
-from trafico_lib.schema import render_sql
 from trafico_lib.stores.rest.client import RestError, Unavailable
 from trafico_lib.stores.rest.pages import pages
 from trafico_lib.stores.rest.store import PermissionDenied, RestStore, SchemaMissing, required_schema_version
 
 
 def _project(db_url, tmp_path, *, schema: bool = True, max_rows: int = harness.MAX_ROWS):
-    reason = harness.missing_reason()
-    if reason:
-        pytest.skip(reason)
-    harness.setup_supabase_roles(db_url)
-    if schema:
-        with psycopg.connect(db_url, autocommit=True) as c:
-            c.execute(render_sql())
-    return harness.running(db_url, tmp_path, max_rows=max_rows)
+    return harness.supabase_project(db_url, tmp_path, schema=schema, max_rows=max_rows)
 
 
 @pytest.fixture

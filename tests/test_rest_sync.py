@@ -14,7 +14,6 @@ import rest_server as harness
 from conftest import fresh_database
 from trafico_lib import pipeline as P
 from trafico_lib.sample import create_source_tables, load_samples
-from trafico_lib.schema import render_sql
 from trafico_lib.stores import PostgresStore
 from trafico_lib.stores.rest.store import RestStore
 from trafico_lib.tables import get_table
@@ -27,21 +26,17 @@ SKIP = {"id", "fecha_registro", "fecha_modificacion", "synced_at", "manual_updat
 def both(pg_server, db_url, tmp_path, make_config):
     """(config, direct store, REST store, direct URL, REST project URL): two databases with the
     same sources, one kept by each store."""
-    reason = harness.missing_reason()
-    if reason:
-        pytest.skip(reason)
-    with fresh_database(pg_server, f"rest_{os.getpid()}_{id(tmp_path)}") as rest_url:
-        harness.setup_supabase_roles(rest_url)
-        with psycopg.connect(rest_url, autocommit=True) as c:
-            c.execute(render_sql())
-        cfg = make_config({"sync_settings": {t: {"batch_size": 7} for t in TABLES}})
-        for url in (db_url, rest_url):
-            with psycopg.connect(url) as c:
-                create_source_tables(c)
-                load_samples(c, cfg)
-                _settle(c)
-        with harness.running(rest_url, tmp_path) as server:
-            yield cfg, PostgresStore(db_url), RestStore(server.url, server.service_key), db_url, rest_url
+    cfg = make_config({"sync_settings": {t: {"batch_size": 7} for t in TABLES}})
+
+    def sources(c):
+        create_source_tables(c)
+        load_samples(c, cfg)
+        _settle(c)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        sources(c)
+    with fresh_database(pg_server, f"rest_{os.getpid()}_{id(tmp_path)}") as rest_url, \
+            harness.supabase_project(rest_url, tmp_path, prepare=sources) as server:
+        yield cfg, PostgresStore(db_url), RestStore(server.url, server.service_key), db_url, rest_url
 
 
 def _settle(c, when: str = "2026-11-29 10:00+00") -> None:
