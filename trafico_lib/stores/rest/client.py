@@ -111,3 +111,9 @@ def _api_message(exc) -> str:
     parts = [exc.message or "", f"({exc.code})" if exc.code else ""]
     text = " ".join(p for p in parts if p).strip()
     return " ".join(text.split()) or "the API refused the call"
+
+
+def api_time(value):
+    """A timestamptz as the API writes it (ISO 8601), as the direct path reads it (None stays)."""
+    from datetime import datetime
+    return datetime.fromisoformat(value) if isinstance(value, str) else value

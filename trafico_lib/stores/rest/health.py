@@ -15,25 +15,17 @@ from typing import Iterable
 import pandas as pd
 
 from ..pg.health import FAILED_SYNCS_LISTED
+from .client import api_time
 from .pages import pages
 
-
-def _when(value):
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 class RestHealthReader:
     def __init__(self, store):
         self.store, self.client = store, store.client
-        self._doc = None
 
     def _call(self, request, what: str):
         return self.client.call(request, what=f"health check: {what}")
-
-    def _definitions(self) -> dict:
-        if self._doc is None:
-            self._doc = self._call(self.client.api_description, "reading the API's description")
-        return self._doc.get("definitions") or {}
 
     def _rows(self, table: str, columns: list[str], *, key: str = "id", where=None, as_text=()) -> list[dict]:
         return [r for page in pages(self.client, table, columns, key=key, where=where, as_text=as_text,
@@ -49,13 +41,13 @@ class RestHealthReader:
     # ---- the database and its schema ------------------------------------------------------
 
     def now(self) -> datetime:
-        return _when(self._call(lambda: self.client.rpc("traficov2_now", {}).execute().data, "the database clock"))
+        return api_time(self._call(lambda: self.client.rpc("traficov2_now", {}).execute().data, "the database clock"))
 
     def existing_tables(self, names: Iterable[str]) -> set[str]:
-        return set(names) & set(self._definitions())
+        return set(names) & set(self.store.tables())
 
     def columns(self, table: str) -> list[str]:
-        return list((self._definitions().get(table) or {}).get("properties") or {})
+        return self.store.columns(table)
 
     def _since(self, **delta) -> str:
         return (self.now() - timedelta(**delta)).isoformat()
@@ -72,7 +64,7 @@ class RestHealthReader:
                                          .select("table_name,sync_timestamp,details,id"))
                           .order("sync_timestamp", desc=True).order("id", desc=True)
                           .limit(FAILED_SYNCS_LISTED).execute().data, "reading failed syncs")
-        return n, [{"table": r["table_name"], "sync_timestamp": _when(r["sync_timestamp"]),
+        return n, [{"table": r["table_name"], "sync_timestamp": api_time(r["sync_timestamp"]),
                     "run_id": _text((r["details"] or {}).get("run_id")),
                     "error": _text((r["details"] or {}).get("error"))} for r in rows]
 
@@ -90,7 +82,7 @@ class RestHealthReader:
         run_id = newest[0]["details"]["run_id"]
         rows = self._rows("traficov2_sync_log", ["table_name", "operation", "details"],
                           where=lambda q: q.eq("details->>run_id", run_id))
-        return {"run_id": run_id, "sync_timestamp": _when(newest[0]["sync_timestamp"]),
+        return {"run_id": run_id, "sync_timestamp": api_time(newest[0]["sync_timestamp"]),
                 "tables": [{"table": r["table_name"], "operation": r["operation"],
                             "notebook": _text((r["details"] or {}).get("notebook")),
                             "error": _text((r["details"] or {}).get("error"))} for r in rows]}
@@ -98,15 +90,15 @@ class RestHealthReader:
     def states(self) -> dict[str, dict]:
         rows = self._rows("traficov2_sync_state", ["table_name", "watermark", "last_success_at", "last_run_id"],
                           key="table_name")
-        return {r["table_name"]: {"watermark": _when(r["watermark"]), "last_success_at": _when(r["last_success_at"]),
+        return {r["table_name"]: {"watermark": api_time(r["watermark"]), "last_success_at": api_time(r["last_success_at"]),
                                   "last_run_id": r["last_run_id"]} for r in rows}
 
     def sync_log(self, days: int) -> list[tuple]:
         since = self._since(days=int(days))
         rows = self._rows("traficov2_sync_log", ["table_name", "sync_timestamp", "operation", "details"],
                           where=lambda q: q.gt("sync_timestamp", since).in_("operation", ["SYNC", "ERROR"]))
-        rows.sort(key=lambda r: (r["table_name"], _when(r["sync_timestamp"]), r["id"]))
-        return [(r["table_name"], _when(r["sync_timestamp"]), r["operation"], r["details"]) for r in rows]
+        rows.sort(key=lambda r: (r["table_name"], api_time(r["sync_timestamp"]), r["id"]))
+        return [(r["table_name"], api_time(r["sync_timestamp"]), r["operation"], r["details"]) for r in rows]
 
     def rejects_by_rule(self, days: int) -> list[tuple]:
         since = self._since(days=int(days))
@@ -118,7 +110,7 @@ class RestHealthReader:
             for reason in (reasons if isinstance(reasons, list) else [reasons]):
                 groups[(r["table_name"], reason if isinstance(reason, str) else _text(reason))].append(r)
         out = [(t, rule, len(g), len({x["sync_key"] for x in g if x["sync_key"] is not None}),
-                len({x["run_id"] for x in g}), max(_when(x["created_at"]) for x in g)) for (t, rule), g in groups.items()]
+                len({x["run_id"] for x in g}), max(api_time(x["created_at"]) for x in g)) for (t, rule), g in groups.items()]
         return sorted(out, key=lambda x: (-x[2], x[0], x[1] or ""))
 
     # ---- one table ------------------------------------------------------------------------
@@ -131,7 +123,7 @@ class RestHealthReader:
         for r in rows:
             key = tuple(r[c] for c in columns)
             pending = bool(changed_column and since is not None and r[changed_column] is not None
-                           and _when(r[changed_column]) > since)
+                           and api_time(r[changed_column]) > since)
             g = groups.setdefault(key, [False, 0])
             g[0] = g[0] or pending
             g[1] += 1

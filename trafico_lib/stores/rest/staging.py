@@ -17,8 +17,6 @@ which merges only what differs, converges. A lease row keeps two runs of a table
 from __future__ import annotations
 
 import json
-import os
-import socket
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Callable, Iterable, Iterator
@@ -27,7 +25,7 @@ import pandas as pd
 
 from ...engine.plan import MergeOutcome, Plan, run_in_batches
 from ...engine.stage import Staged
-from ...errors import SyncFailed, TableLocked
+from ...errors import TableLocked
 from ...schema.rest_merge import (deactivate_function_name, merge_function_name, plan_deactivate_function_name,
                                   plan_function_name)
 from ...tables import TableSpec
@@ -142,18 +140,8 @@ class RestStaging:
     @contextmanager
     def sync_session(self, *, lock_timeout: float) -> Iterator["RestSyncSession"]:
         """The run's writes under the table's lease (taken now, released at the end)."""
-        holder = f"{socket.gethostname()}:{os.getpid()}"
-        lease = self.store.take_lease(self.spec, self.run_id, holder=holder, seconds=LEASE_SECONDS)
-        if not lease["taken"]:
-            raise TableLocked(f"{self.spec.name}: another run ({lease['run_id']} on {lease['holder']}) holds the "
-                              f"table until {lease['expires_at']:%Y-%m-%d %H:%M:%S%z}; nothing was written, run again")
-        try:
+        with self.store.holding(self.spec, self.run_id, seconds=LEASE_SECONDS) as holder:
             yield RestSyncSession(self, holder)
-        finally:
-            try:
-                self.store.release_lease(self.spec, self.run_id)
-            except SyncFailed:
-                pass  # it lapses by itself
 
     def close(self) -> None:
         self.frames, self.rows = [], None

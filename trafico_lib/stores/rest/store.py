@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import socket
 from contextlib import contextmanager
-from datetime import datetime
+from typing import Iterator
 from urllib.parse import urlparse
 
 import pandas as pd
 
-from ...errors import ConfigError, SyncFailed, UsageError
-from .client import RestClient, RestError
+from ...errors import ConfigError, SyncFailed, TableLocked, UsageError
+from .client import RestClient, RestError, api_time
 
 SERVICE_ROLE = "service_role"
 SQL_HINT = ("run `make sql` (or `python update_traficov2.py --print-sql`) and paste its output into the "
@@ -74,6 +76,7 @@ class RestStore:
         self.page_size = min(page_size, 1000)
         self.client = RestClient(url, key, timeout=timeout, attempts=attempts, secrets=secrets)
         self._checked = False
+        self._tables: dict | None = None
 
     @classmethod
     def from_config(cls, cfg) -> "RestStore":
@@ -101,12 +104,17 @@ class RestStore:
             raise
         return rows[0]["version"] if rows else None
 
+    def tables(self) -> dict:
+        """The tables the API serves and their columns (its OpenAPI document's definitions),
+        read once per store: a run's store lives for the run."""
+        if self._tables is None:
+            doc = self.client.call(self.client.api_description, what=f"reading the API's description on {self.host}")
+            self._tables = doc.get("definitions") or {}
+        return self._tables
+
     def columns(self, table: str) -> list[str]:
-        """The table's columns as the API describes it (its OpenAPI document), in table order;
-        [] when the API serves no such table."""
-        doc = self.client.call(self.client.api_description, what=f"reading the API's description on {self.host}")
-        props = (doc.get("definitions") or {}).get(table, {}).get("properties") or {}
-        return list(props)
+        """The table's columns as the API describes it, in table order; [] when it serves no such table."""
+        return list((self.tables().get(table) or {}).get("properties") or {})
 
     def read_source(self, spec, *, mode: str, state: dict, lookback, updated_column: str | None = None,
                     chunk_rows: int | None = None, fingerprint: str | None = None, staging=None):
@@ -139,7 +147,7 @@ class RestStore:
         if not rows:
             return {}
         row = rows[0]
-        return {"watermark": _when(row["watermark"]), "last_success_at": _when(row["last_success_at"]),
+        return {"watermark": api_time(row["watermark"]), "last_success_at": api_time(row["last_success_at"]),
                 "last_run_id": row["last_run_id"]}
 
     def write_state(self, spec, run_id: str, watermark) -> None:
@@ -195,6 +203,24 @@ class RestStore:
             text.truncate()
         out.write(text.getvalue().encode("utf-8"))
 
+    @contextmanager
+    def holding(self, spec, run_id: str, *, seconds: int) -> Iterator[str]:
+        """The table's lease for this run while the block runs (yields the holder's name, for
+        renewals); TableLocked, writing nothing, when another run holds it. Released at the end
+        (a release that fails lapses by itself)."""
+        holder = f"{socket.gethostname()}:{os.getpid()}"
+        lease = self.take_lease(spec, run_id, holder=holder, seconds=seconds)
+        if not lease["taken"]:
+            raise TableLocked(f"{spec.name}: another run ({lease['run_id']} on {lease['holder']}) holds the "
+                              f"table until {lease['expires_at']:%Y-%m-%d %H:%M:%S%z}; nothing was written, run again")
+        try:
+            yield holder
+        finally:
+            try:
+                self.release_lease(spec, run_id)
+            except SyncFailed:
+                pass
+
     def take_lease(self, spec, run_id: str, *, holder: str, seconds: int) -> dict:
         """Take (or renew) the table's lease for this run: ``taken`` says whether it is this
         run's now; ``holder``/``run_id``/``expires_at`` name who holds it."""
@@ -202,7 +228,7 @@ class RestStore:
         rows = self.client.call(lambda: self.client.rpc("traficov2_take_lease", params).execute().data,
                                 what=f"{spec.name}: taking the table's lease")
         row = dict(rows[0])
-        row["expires_at"] = _when(row["expires_at"])
+        row["expires_at"] = api_time(row["expires_at"])
         return row
 
     def release_lease(self, spec, run_id: str) -> bool:
@@ -231,12 +257,10 @@ class RestStore:
         """The desk's fields back into the source rows (``engine.backprop``): both sides read
         through the API, the edits written by the table's function under the table's lease,
         the log row recorded."""
-        import socket
         import time
 
         from ...engine.backprop import BackpropResult, key_columns_for, source_edits
         from ...engine.extract import detect_updated_column
-        from ...errors import TableLocked
         from ...schema.rest_merge import backprop_function_name
         from .pages import pages
         t0 = time.monotonic()
@@ -261,11 +285,7 @@ class RestStore:
         if dry_run or not len(changes):
             res.duration_seconds = round(time.monotonic() - t0, 3)
             return res
-        holder = f"{socket.gethostname()}:{run_id}"
-        lease = self.take_lease(spec, run_id, holder=holder, seconds=600)
-        if not lease["taken"]:
-            raise TableLocked(f"{spec.name}: another run ({lease['run_id']}) holds the table; nothing was written")
-        try:
+        with self.holding(spec, run_id, seconds=600):
             edits = [{"id": r.source_row, "field": r.field, "new": None if r.new is None else str(r.new)}
                      for r in changes.itertuples(index=False)]
             upd = detect_updated_column(cols, updated_column)
@@ -277,8 +297,6 @@ class RestStore:
                 "run_id": run_id, "fields": fields, "store": self.kind,
                 "counts": {"updated": res.updated, "field_changes": len(changes)},
                 "duration_seconds": res.duration_seconds})
-        finally:
-            self.release_lease(spec, run_id)
         return res
 
     def prune(self, cutoff, *, dry_run: bool = False) -> dict[str, int]:
@@ -302,10 +320,6 @@ class RestStore:
     def close(self) -> None:
         self.client.close()
 
-
-def _when(value: str | None) -> datetime | None:
-    """A timestamptz as the API writes it (ISO 8601), as the direct path reads it."""
-    return datetime.fromisoformat(value) if value else None
 
 
 def _json(value):
