@@ -1,4 +1,9 @@
-"""The sync engine against a real PostgreSQL: modes, merge rule, batches, retries, lock, dry-run."""
+"""The sync engine against a real PostgreSQL: modes, merge rule, batches, retries, lock, dry-run.
+
+The scenarios a user relies on run on **both** stores (the ``store`` parameter): the direct
+connection (``database.url``), and Supabase's REST API (``supabase.url`` + ``supabase.key``,
+a real PostgREST in front of the same database, set up as Supabase sets it up). The direct
+path's internals (its connection dropped mid-run, the merge racing a desk edit) run direct only."""
 from __future__ import annotations
 
 import threading
@@ -7,10 +12,10 @@ import time
 import psycopg
 import pytest
 
+import rest_server as harness
 from trafico_lib import pipeline as P
-from trafico_lib.stores.pg.backprop import back_propagate
-from trafico_lib.stores.pg.lock import acquire
 from trafico_lib.sample import create_source_tables
+from trafico_lib.stores import open_store
 from trafico_lib.tables import TABLES
 
 
@@ -18,6 +23,24 @@ from trafico_lib.tables import TABLES
 def src(conn):
     create_source_tables(conn)
     return conn
+
+
+@pytest.fixture(params=["direct", "rest"])
+def store_config(request, src, make_config, db_url, tmp_path, monkeypatch):
+    """``make_config`` bound to the store under test: the database's URL, or (``rest``) only a
+    Supabase project URL and its service key in the environment (``SUPABASE_URL``,
+    ``SUPABASE_KEY``), PostgREST in front of the same database."""
+    if request.param == "direct":
+        yield lambda data=None: make_config(data, db_url=db_url)
+        return
+    reason = harness.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with harness.running(db_url, tmp_path / "postgrest") as server:
+        monkeypatch.setenv("SUPABASE_URL", server.url)
+        monkeypatch.setenv("SUPABASE_KEY", server.service_key)
+        assert open_store(make_config()).kind == "supabase-rest"
+        yield make_config
 
 
 def insert(conn, table, rows):
@@ -48,7 +71,12 @@ ARRIBOS = [
 
 
 @pytest.fixture
-def cfg(make_config, db_url):
+def cfg(store_config):
+    return store_config({"database": {"lock_timeout_seconds": 1}})
+
+
+@pytest.fixture
+def direct_cfg(make_config, db_url):
     return make_config({"database": {"lock_timeout_seconds": 1}}, db_url=db_url)
 
 
@@ -148,8 +176,8 @@ def test_full_mode_deactivates_rows_gone_from_source_and_incremental_does_not(sr
     assert {r[0]: r[3] for r in target(src)}["CSQU3054383"] is True
 
 
-def test_incremental_reads_only_rows_changed_since_watermark_minus_lookback(src, make_config, db_url):
-    cfg = make_config({"database": {"lookback_minutes": 0}}, db_url=db_url)
+def test_incremental_reads_only_rows_changed_since_watermark_minus_lookback(src, store_config):
+    cfg = store_config({"database": {"lookback_minutes": 0}})
     insert(src, "arribos", ARRIBOS)
     src.execute("UPDATE arribos SET updated_at = now() - interval '1 day'")
     run(cfg, mode="incremental")
@@ -181,8 +209,8 @@ def test_duplicate_keys_in_one_read_latest_wins(src, cfg):
     assert src.execute('SELECT "Cliente" FROM traficov2_arribos').fetchall() == [("Nuevo",)]
 
 
-def test_rows_without_key_and_rows_the_database_refuses_go_to_rejects(src, make_config, db_url):
-    cfg = make_config({"sync_settings": {"arribos": {"batch_size": 2}}}, db_url=db_url)
+def test_rows_without_key_and_rows_the_database_refuses_go_to_rejects(src, store_config):
+    cfg = store_config({"sync_settings": {"arribos": {"batch_size": 2}}})
     insert(src, "arribos", [*ARRIBOS, {"Contenedor": "-", "Cliente": "Sin contenedor"},
                             {"Contenedor": "GYOU4047990", "Peso": "-5"}])  # negative weight: CHECK fails
     res = run(cfg)
@@ -230,44 +258,50 @@ def test_connection_drop_mid_run_is_retried(src, make_config, db_url, pg_server)
     assert src.execute("SELECT count(*) FROM traficov2_sync_log").fetchone()[0] == 1
 
 
-def test_second_concurrent_run_gives_up_and_writes_nothing(src, cfg, db_url):
+def test_second_concurrent_run_waits_then_gives_up_and_writes_nothing(src, store_config):
+    """A run holds the table (direct: its lock; REST: its lease) while it writes; a second run
+    of the same table waits ``lock_timeout_seconds``, then gives up having written nothing,
+    and the first finishes whole."""
+    cfg = store_config({"database": {"lock_timeout_seconds": 1}, "sync_settings": {"arribos": {"batch_size": 1}}})
     insert(src, "arribos", ARRIBOS)
-    holding, release = threading.Event(), threading.Event()
+    holding, release, first = threading.Event(), threading.Event(), []
 
-    def hold():
-        with psycopg.connect(db_url) as c, c.transaction():
-            acquire(c, "traficov2_arribos", timeout=1)
+    def pause(done, total):
+        if not holding.is_set():
             holding.set()
-            release.wait(10)
+            release.wait(20)
 
-    t = threading.Thread(target=hold)
+    t = threading.Thread(target=lambda: first.append(P.run_table("arribos", mode="full", cfg=cfg, on_batch=pause)))
     t.start()
-    holding.wait(5)
+    assert holding.wait(20)
     try:
         t0 = time.monotonic()
-        res = P.run_table("arribos", mode="full", cfg=cfg)
+        second = P.run_table("arribos", mode="full", cfg=cfg)
         waited = time.monotonic() - t0
+        written_meanwhile = src.execute("SELECT count(*) FROM traficov2_sync_log").fetchone()[0]
     finally:
         release.set()
         t.join()
-    assert res.status == "locked" and "another sync" in res.error
+    assert second.status == "locked" and ("another" in second.error), second.error
     assert waited >= 1.0
-    assert src.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 0
-    assert src.execute("SELECT count(*) FROM traficov2_sync_log").fetchone()[0] == 0
+    assert written_meanwhile == 0
+    assert first[0].status == "ok" and first[0].counts["inserted"] == 3
+    assert src.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 3
+    assert [r[0] for r in src.execute("SELECT operation FROM traficov2_sync_log")] == ["SYNC"]
+    # the table is free again: a third run goes through
+    assert run(cfg).status == "ok"
 
 
-def test_back_propagation_copies_chofer_and_causes_no_ping_pong(src, cfg, db_url):
+def test_back_propagation_copies_chofer_and_causes_no_ping_pong(src, cfg):
     insert(src, "arribos", ARRIBOS)
     run(cfg)
     src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'PEREZ' WHERE sync_key = 'MSCU1234566'""")
-    with psycopg.connect(db_url) as c:
-        res = back_propagate(c, TABLES["arribos"], ["Chofer"], run_id="bp1")
-    assert res.updated == 1
+    [res] = P.back_propagate(cfg, {"arribos": ["Chofer"]}, run_id="bp1")
+    assert res["status"] == "ok" and res["rows_updated"] == 1, res
     assert src.execute("""SELECT "Chofer" FROM arribos WHERE "Contenedor" = 'MSCU-123456-6'""").fetchone()[0] == "PEREZ"
     # TCNU's ANA came from the source itself: nothing to copy there
-    with psycopg.connect(db_url) as c:
-        again = back_propagate(c, TABLES["arribos"], ["Chofer"], run_id="bp2")
-    assert again.updated == 0
+    [again] = P.back_propagate(cfg, {"arribos": ["Chofer"]}, run_id="bp2")
+    assert again["rows_updated"] == 0
     before = target(src, cols='sync_key, "Chofer", fecha_modificacion, manual_updated_at')
     after_sync = run(cfg, mode="incremental")
     assert (after_sync.counts["inserted"], after_sync.counts["updated"]) == (0, 0)
@@ -277,13 +311,13 @@ def test_back_propagation_copies_chofer_and_causes_no_ping_pong(src, cfg, db_url
     assert ops == ["SYNC", "BACK_PROPAGATE", "BACK_PROPAGATE", "SYNC"]  # one row per table per run
 
 
-def test_malformed_csv_source_fails_the_table_cleanly(src, make_config, db_url, tmp_path):
+def test_malformed_csv_source_fails_the_table_cleanly(src, store_config, tmp_path):
     (tmp_path / "arribos_semana.csv").write_text(
         "Fecha,Terminal,Turno,Contenedor,Cliente,Booking,TLAT,Tipo CNT,Dimension,Oper.,Tiempo,Estado,Peso,Peligrosa,Chofer\n"
         "23/11,T1,0700,MSCU1234566,Uno,,,,,,,,1,,\n"
         "24/11,T1,0700,TCNU7200794,Dos,,,,,,,,1,,,extra,values\n", encoding="utf-8")
-    cfg = make_config({"csv_sources": {"data_path": str(tmp_path)},
-                       "sync_settings": {"arribos": {"source": "csv"}}}, db_url=db_url)
+    cfg = store_config({"csv_sources": {"data_path": str(tmp_path)},
+                        "sync_settings": {"arribos": {"source": "csv"}}})
     res = P.run_table("arribos", mode="full", cfg=cfg)
     assert res.status == "error" and "arribos_semana.csv: line 3" in res.error
     assert src.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 0
@@ -291,8 +325,8 @@ def test_malformed_csv_source_fails_the_table_cleanly(src, make_config, db_url, 
     assert log == [("ERROR", res.error)]
 
 
-def test_csv_source_when_the_config_says_so(src, make_config, db_url):
-    cfg = make_config({"sync_settings": {"pendiente_desconsolidar": {"source": "csv"}}}, db_url=db_url)
+def test_csv_source_when_the_config_says_so(src, store_config):
+    cfg = store_config({"sync_settings": {"pendiente_desconsolidar": {"source": "csv"}}})
     res = run(cfg, table="pendiente_desconsolidar")
     assert res.counts["read"] >= 30 and res.counts["inserted"] + res.counts["rejected"] + res.counts["duplicates"] == res.counts["read"]
     assert src.execute("SELECT count(*) FROM pendiente_desconsolidar").fetchone()[0] == 0  # never touched
@@ -337,11 +371,12 @@ def test_database_lost_for_good_mid_run_writes_nothing_and_reports_one_line(src,
     assert src.execute("SELECT operation FROM traficov2_sync_log").fetchall() == [("ERROR",)]
 
 
-def test_a_desk_edit_landing_between_merge_and_write_is_not_overwritten(src, cfg, db_url):
+def test_a_desk_edit_landing_between_merge_and_write_is_not_overwritten(src, direct_cfg, db_url):
     """The merge reads the target, then writes; an edit committed in between must survive."""
     from datetime import datetime, timezone
 
     from trafico_lib.stores.pg import sql as q
+    cfg = direct_cfg
     insert(src, "arribos", ARRIBOS)
     run(cfg)
     src.execute("""UPDATE arribos SET "Chofer" = 'FUENTE', "Cliente" = 'X', updated_at = now()
@@ -385,3 +420,26 @@ def test_a_row_that_stays_broken_is_recorded_once_a_day_but_counted_every_run(sr
     src.execute("""UPDATE pendiente_desconsolidar SET "Cliente" = 'Otro' WHERE "Contenedor" = '-'""")
     run(cfg, table="pendiente_desconsolidar", mode="incremental")
     assert src.execute("SELECT count(*) FROM traficov2_sync_rejects").fetchone()[0] == 3
+
+
+def test_a_table_larger_than_one_read_is_synced_whole(src, store_config):
+    """2,500 rows: more than Supabase's silent 1,000-row cap on one read (the REST harness
+    reproduces it) and many batches: every row lands, the rerun finds all unchanged, and a row
+    gone from the source is the only one deactivated."""
+    from trafico_lib.rules.iso6346 import check_digit
+    n = 2500
+    cfg = store_config({"sync_settings": {"pendiente_desconsolidar": {"batch_size": 300}}})
+    conts = [f"ABCU{i:06d}" for i in range(n)]
+    conts = [c + str(check_digit(c)) for c in conts]
+    with src.cursor() as cur:
+        cur.executemany('INSERT INTO pendiente_desconsolidar ("Contenedor", "Cliente", "Cantidad") VALUES (%s, %s, %s)',
+                        [(c, f"Cliente {i % 7}", str(i % 5 + 1)) for i, c in enumerate(conts)])
+    first = run(cfg, table="pendiente_desconsolidar", mode="full")
+    assert first.counts["read"] == n and first.counts["inserted"] == n
+    assert src.execute("SELECT count(DISTINCT sync_key) FROM traficov2_pendiente_desconsolidar").fetchone()[0] == n
+    src.execute("""DELETE FROM pendiente_desconsolidar WHERE "Contenedor" = %s""", (conts[1234],))
+    again = run(cfg, table="pendiente_desconsolidar", mode="full")
+    assert (again.counts["inserted"], again.counts["updated"], again.counts["unchanged"]) == (0, 0, n - 1)
+    assert again.counts["deactivated"] == 1
+    gone = src.execute("SELECT sync_key FROM traficov2_pendiente_desconsolidar WHERE NOT activo").fetchall()
+    assert gone == [(conts[1234],)]

@@ -59,8 +59,8 @@ def test_a_connection_error_never_shows_the_password_of_a_key_value_conninfo():
     store = PostgresStore(f"host=127.0.0.1 port=1 user=trafico password={SECRET} dbname=depo connect_timeout=2")
     with pytest.raises(StoreError) as err:
         store.connect()
-    assert str(err.value).startswith("cannot connect to 127.0.0.1/depo") and SECRET not in str(err.value)
-    assert store.name == "127.0.0.1/depo"
+    assert str(err.value).startswith("cannot connect to PostgreSQL at 127.0.0.1/depo") and SECRET not in str(err.value)
+    assert store.name == "PostgreSQL at 127.0.0.1/depo"
 
 
 def test_transient_means_connection_faults_not_resource_exhaustion():

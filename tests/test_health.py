@@ -111,7 +111,8 @@ def test_healthy_block_line_by_line(healthy, tmp_path):
         "  traficov2_arribos_ctns_expo: 1.0h",
     ]
     assert lines[:len(expected)] == expected
-    rest = lines[len(expected):]
+    store, *rest = lines[len(expected):]
+    assert store.startswith("Store: PostgreSQL") and "@" not in store, store
     assert re.fullmatch(r"Last Run: run-1 at \d{4}-\d\d-\d\d \d\d:\d\d UTC", rest[0])
     assert rest[1] == f"  archive: {NOTEBOOK}"
     assert rest[2] == "Free Disk (MB):"

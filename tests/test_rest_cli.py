@@ -52,6 +52,11 @@ def test_a_url_and_a_key_sync_the_project_through_its_api_and_the_key_stays_secr
     assert p2.returncode == 0, p2.stdout + p2.stderr
     p3 = _run(["update_traficov2.py", "--no-notebook", "--table", "arribos", "--dry-run"], project, tmp_path)
     assert p3.returncode == 0 and "0 to insert" in p3.stdout + p3.stderr, p3.stdout + p3.stderr
+    nb_health = _run(["-m", "trafico_lib.runner", "health"], project, tmp_path)
+    assert nb_health.returncode == 0, nb_health.stdout + nb_health.stderr
+    assert "Supabase REST API" in nb_health.stdout + nb_health.stderr
+    nb_back = _run(["-m", "trafico_lib.runner", "back-propagate", "--dry-run"], project, tmp_path)
+    assert nb_back.returncode == 0, nb_back.stdout + nb_back.stderr
     health = _run(["update_traficov2.py", "--health-check", "--json"], project, tmp_path)
     facts = json.loads(health.stdout)
     assert facts["database"]["ok"] and facts["database"]["name"].startswith("Supabase REST API"), health.stdout
@@ -67,7 +72,7 @@ def test_a_url_and_a_key_sync_the_project_through_its_api_and_the_key_stays_secr
     archived = [f for f in (tmp_path / "runs").rglob("*") if f.is_file()]
     assert any(f.suffix == ".ipynb" for f in archived)
     key = project.service_key
-    said = "".join(x.stdout + x.stderr for x in (p, p2, p3, health, init))
+    said = "".join(x.stdout + x.stderr for x in (p, p2, p3, nb_health, nb_back, health, init))
     assert key not in said and key.split(".")[2] not in said
     for f in [*archived, *(tmp_path / "reports").rglob("*"), *(tmp_path / "backup").rglob("*")]:
         if f.is_file():

@@ -89,3 +89,28 @@ def test_two_runs_of_a_table_at_once_over_rest(empty_db_url, tmp_path, make_conf
     assert all("holds the table" in r.error or "another run" in r.error for r in locked)
     with psycopg.connect(empty_db_url) as c:
         assert c.execute("SELECT count(*), count(DISTINCT sync_key) FROM traficov2_arribos").fetchone() == (N, N)
+
+
+def test_many_rejected_rows_are_recorded_in_a_few_calls_and_once_a_day(empty_db_url, tmp_path, make_config):
+    """1,100 rows without a container number: recorded in chunks (3 calls, not 1,100), every
+    one of them; the next run finds the same problems and records none again."""
+    n = 1100
+    cfg = make_config({"sync_settings": {"pendiente_desconsolidar": {"batch_size": 500}}})
+
+    def sources(c):
+        create_source_tables(c)
+        with c.cursor() as cur:
+            cur.executemany('INSERT INTO pendiente_desconsolidar ("Contenedor", "Cliente") VALUES (%s, %s)',
+                            [("-", f"Cliente {i}") for i in range(n)])
+    with harness.supabase_project(empty_db_url, tmp_path, prepare=sources) as server:
+        store = RestStore(server.url, server.service_key)
+        res = P.run_table("pendiente_desconsolidar", mode="full", cfg=cfg, store=store)
+        assert res.status == "ok", res.error
+        assert res.counts["rejected"] == n and res.counts["inserted"] == 0
+        calls = [r for r in server.proxy.requests if "record_reject" in r[1]]
+        assert calls == [("POST", "/rpc/traficov2_record_rejects")] * 3
+        again = P.run_table("pendiente_desconsolidar", mode="full", cfg=cfg, store=store)
+        assert again.counts["rejected"] == n
+    with psycopg.connect(empty_db_url) as c:
+        rows = c.execute("SELECT count(*), count(DISTINCT raw_row->>'Cliente') FROM traficov2_sync_rejects").fetchone()
+    assert rows == (n, n)

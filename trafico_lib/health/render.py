@@ -87,6 +87,8 @@ def render_block(facts: dict) -> str:
             lines.extend(_count_lines(t))
         lines.append("Sync Lag (hours):")
         lines.extend(_lag_line(t, thr.get("max_lag_hours")) for t in facts["tables"])
+    if db.get("name"):  # the old block ends above; the additions start with the store in use
+        lines.append(f"Store: {db['name']}")
     if "last_run" in facts:
         lr = facts["last_run"]
         if lr is None:

@@ -72,3 +72,25 @@ def render_functions() -> str:
 {reject}
 
 {LEASE}"""
+
+
+# Many rejected rows in one call (the REST store sends them in chunks): each goes through
+# traficov2_record_reject, one after another, so a row repeated within the chunk is recorded
+# once, as on the direct path.
+RECORD_REJECTS = """CREATE OR REPLACE FUNCTION traficov2_record_rejects(p_run text, p_tbl text, p_rows jsonb, p_hours integer)
+RETURNS integer LANGUAGE plpgsql AS $fn$
+DECLARE
+  r jsonb;
+  n integer := 0;
+BEGIN
+  FOR r IN SELECT value FROM jsonb_array_elements(p_rows) LOOP
+    n := n + traficov2_record_reject(p_run, p_tbl, r->>'key', r->'reasons', r->'raw', p_hours);
+  END LOOP;
+  RETURN n;
+END
+$fn$;"""
+
+
+def render_batch_functions() -> str:
+    return f"""-- rejected rows in chunks, one call each (the REST store)
+{RECORD_REJECTS}"""

@@ -73,7 +73,7 @@ class PostgresStore:
 
     @property
     def name(self) -> str:
-        return "embedded PostgreSQL" if self.embedded else describe_conninfo(self._url)
+        return "embedded PostgreSQL" if self.embedded else f"PostgreSQL at {describe_conninfo(self._url)}"
 
     @property
     def url(self) -> str:

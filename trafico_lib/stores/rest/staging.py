@@ -139,8 +139,9 @@ class RestStaging:
 
     @contextmanager
     def sync_session(self, *, lock_timeout: float) -> Iterator["RestSyncSession"]:
-        """The run's writes under the table's lease (taken now, released at the end)."""
-        with self.store.holding(self.spec, self.run_id, seconds=LEASE_SECONDS) as holder:
+        """The run's writes under the table's lease (waited for up to ``lock_timeout`` seconds
+        when another run holds it, released at the end)."""
+        with self.store.holding(self.spec, self.run_id, seconds=LEASE_SECONDS, wait=lock_timeout) as holder:
             yield RestSyncSession(self, holder)
 
     def close(self) -> None:

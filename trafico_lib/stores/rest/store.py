@@ -23,6 +23,8 @@ from ...errors import ConfigError, SyncFailed, TableLocked, UsageError
 from .client import RestClient, RestError, api_time
 
 SERVICE_ROLE = "service_role"
+REJECTS_PER_CALL = 500     # rejected rows per request
+LEASE_POLL_SECONDS = 0.25   # how often a run waiting for another run's lease asks again
 SQL_HINT = ("run `make sql` (or `python update_traficov2.py --print-sql`) and paste its output into the "
             "project's SQL editor (it is safe to run twice)")
 
@@ -164,15 +166,17 @@ class RestStore:
                          what=f"{spec.name}: writing the sync log", idempotent=False)
 
     def write_rejects(self, spec, run_id: str, rejects) -> int:
-        """Rejected rows, each by the direct path's own statement (``traficov2_record_reject``:
-        the same problem is recorded once a day); returns the rows recorded now."""
+        """Rejected rows, by the direct path's own statement (``traficov2_record_reject``: the
+        same problem is recorded once a day), sent in chunks of :data:`REJECTS_PER_CALL`
+        (``traficov2_record_rejects``); returns the rows recorded now."""
         from ..pg.record import REJECT_REPEAT_HOURS
+        rows = [{"key": key, "reasons": json.loads(reasons), "raw": json.loads(raw)} for key, reasons, raw in rejects]
         recorded = 0
-        for key, reasons, raw in rejects:
-            params = {"p_run": run_id, "p_tbl": spec.target, "p_key": key, "p_reasons": _json(json.loads(reasons)),
-                      "p_raw": _json(json.loads(raw)), "p_hours": REJECT_REPEAT_HOURS}
-            recorded += int(self.client.call(lambda: self.client.rpc("traficov2_record_reject", params).execute().data,
-                                             what=f"{spec.name}: recording a rejected row") or 0)
+        for lo in range(0, len(rows), REJECTS_PER_CALL):
+            params = {"p_run": run_id, "p_tbl": spec.target, "p_rows": _json(rows[lo:lo + REJECTS_PER_CALL]),
+                      "p_hours": REJECT_REPEAT_HOURS}
+            recorded += int(self.client.call(lambda: self.client.rpc("traficov2_record_rejects", params).execute().data,
+                                             what=f"{spec.name}: recording rejected rows") or 0)
         return recorded
 
     def staging(self, spec, *, preserve: list[str], run_started, run_id: str):
@@ -204,12 +208,19 @@ class RestStore:
         out.write(text.getvalue().encode("utf-8"))
 
     @contextmanager
-    def holding(self, spec, run_id: str, *, seconds: int) -> Iterator[str]:
+    def holding(self, spec, run_id: str, *, seconds: int, wait: float = 0.0) -> Iterator[str]:
         """The table's lease for this run while the block runs (yields the holder's name, for
-        renewals); TableLocked, writing nothing, when another run holds it. Released at the end
-        (a release that fails lapses by itself)."""
+        renewals). Another run's lease is waited for up to ``wait`` seconds (the direct path's
+        lock timeout), then TableLocked, writing nothing. Released at the end (a release that
+        fails lapses by itself)."""
+        import time
         holder = f"{socket.gethostname()}:{os.getpid()}"
-        lease = self.take_lease(spec, run_id, holder=holder, seconds=seconds)
+        deadline = time.monotonic() + max(wait, 0.0)
+        while True:
+            lease = self.take_lease(spec, run_id, holder=holder, seconds=seconds)
+            if lease["taken"] or time.monotonic() >= deadline:
+                break
+            time.sleep(min(LEASE_POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
         if not lease["taken"]:
             raise TableLocked(f"{spec.name}: another run ({lease['run_id']} on {lease['holder']}) holds the "
                               f"table until {lease['expires_at']:%Y-%m-%d %H:%M:%S%z}; nothing was written, run again")
@@ -282,10 +293,25 @@ class RestStore:
                            columns=["sync_key", "source_id", *fields], dtype=object)
         changes = source_edits(spec, fields, src, tgt, key)
         res.changes = changes
-        if dry_run or not len(changes):
+        if dry_run:
             res.duration_seconds = round(time.monotonic() - t0, 3)
             return res
-        with self.holding(spec, run_id, seconds=600):
+        if len(changes):
+            with self.holding(spec, run_id, seconds=600, wait=lock_timeout):
+                edits = [{"id": r.source_row, "field": r.field, "new": None if r.new is None else str(r.new)}
+                         for r in changes.itertuples(index=False)]
+                upd = detect_updated_column(cols, updated_column)
+                params = {"p_edits": edits, "p_updated_column": upd}
+                self.client.call(lambda: self.client.rpc(backprop_function_name(spec), params).execute(),
+                                 what=f"{spec.name}: writing back-propagation into {spec.source}")
+        res.duration_seconds = round(time.monotonic() - t0, 3)
+        # every run that was not a dry run leaves its log row, as on the direct path
+        self.write_log(spec, "BACK_PROPAGATE", {
+            "run_id": run_id, "fields": fields, "store": self.kind,
+            "counts": {"updated": res.updated, "field_changes": len(changes)},
+            "duration_seconds": res.duration_seconds})
+        return res
+        with self.holding(spec, run_id, seconds=600, wait=lock_timeout):
             edits = [{"id": r.source_row, "field": r.field, "new": None if r.new is None else str(r.new)}
                      for r in changes.itertuples(index=False)]
             upd = detect_updated_column(cols, updated_column)
