@@ -443,3 +443,16 @@ def test_a_table_larger_than_one_read_is_synced_whole(src, store_config):
     assert again.counts["deactivated"] == 1
     gone = src.execute("SELECT sync_key FROM traficov2_pendiente_desconsolidar WHERE NOT activo").fetchall()
     assert gone == [(conts[1234],)]
+
+
+def test_an_unreadable_value_warns_on_its_own_row(src, cfg):
+    """The third row's date cannot be read: it is stored empty with a ``parseable_Fecha``
+    warning on that row, and on no other."""
+    rows = [dict(r) for r in ARRIBOS]
+    rows[2]["Fecha"] = "99/99/9999"
+    insert(src, "arribos", rows)
+    run(cfg)
+    got = {k: [w for w in ws if w.startswith("parseable_")]
+           for k, ws in src.execute('SELECT sync_key, validation_warnings FROM traficov2_arribos').fetchall()}
+    assert got == {"MSCU1234566": [], "TCNU7200794": [], "CSQU3054383": ["parseable_Fecha"]}
+    assert src.execute("""SELECT "Fecha" FROM traficov2_arribos WHERE sync_key = 'CSQU3054383'""").fetchone() == (None,)

@@ -217,7 +217,7 @@ def test_normalize_frame_for_each_table(name):
         else:
             assert frame[col].tolist() == EXPECTED[type_], col
         if type_ in PROBLEMS:
-            expected_issues.append((12, col, LIVE_VALUES[type_][2], PROBLEMS[type_]))
+            expected_issues.append((4, col, LIVE_VALUES[type_][2], PROBLEMS[type_]))  # its _row, not its index
 
     issues = result.issues
     assert list(issues.columns) == ["row", "column", "value", "problem"]

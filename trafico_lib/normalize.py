@@ -651,9 +651,12 @@ def normalize_frame(df: pd.DataFrame, spec: TableSpec, run_date: date) -> Normal
     ``df`` holds raw cells under ``spec.column_names`` plus any ``_``-prefixed meta columns
     (``_row``, ``_source_id`` ...), which are passed through unchanged after the business
     columns. Other columns are dropped; a missing business column comes back all None/NA.
-    A non-empty cell that cannot be read becomes None/NA and one row of ``issues``.
+    A non-empty cell that cannot be read becomes None/NA and one row of ``issues``, whose
+    ``row`` is the row's ``_row`` (its line in a CSV, its position in a read) when the frame
+    has one, else its index label: the label validation and people use for that row.
     """
     out: dict[str, pd.Series] = {}
+    labels = (df["_row"] if "_row" in df.columns else df.index.to_series(index=df.index)).to_numpy(dtype=object)
     issue_parts: list[pd.DataFrame] = []
     factorized = _factorize_by_row(df, spec.column_names)
     for col in spec.column_names:
@@ -664,9 +667,10 @@ def normalize_frame(df: pd.DataFrame, spec: TableSpec, run_date: date) -> Normal
         values, bad, problem = normalize_column(raw, col, spec.type_of(col), run_date)
         out[col] = values
         if bad is not None and bad.any():
-            hit = raw[bad.to_numpy()]
+            mask = bad.to_numpy()
+            hit = raw[mask]
             issue_parts.append(pd.DataFrame({
-                "row": pd.Series(hit.index, dtype=object), "column": col,
+                "row": pd.Series(labels[mask], dtype=object), "column": col,
                 "value": pd.Series(hit.to_numpy(dtype=object), dtype=object), "problem": problem,
             }))
     frame = pd.DataFrame(out, index=df.index)
