@@ -1,0 +1,117 @@
+"""A database password never leaves the process: planted in every form a user may write the
+connection (a URL, libpq's key=value, and malformed ones), it appears in nothing any command
+prints, nothing any run writes to disk (archived notebooks, reports, backups) and no log row."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import psycopg
+import pytest
+
+from trafico_lib.sample import create_source_tables, load_samples
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "Pl4nted-S3cret_x9"
+
+
+def _forms(db_url: str) -> dict[str, str]:
+    """The test database's connection written with the planted password (the embedded server
+    trusts local connections, so any password connects)."""
+    u = urlparse(db_url)
+    q = parse_qs(u.query)
+    host, port, db = q["host"][0], q.get("port", ["5432"])[0], u.path.lstrip("/")
+    return {"url": f"postgresql://{u.username}:{SECRET}@/{db}?host={host}&port={port}",
+            "keyvalue": f"host={host} port={port} user={u.username} password={SECRET} dbname={db}",
+            "keyvalue-quoted": f"host={host} port={port} user={u.username} password='{SECRET} x' dbname={db}"}
+
+
+BROKEN = {
+    "no-scheme-colon": f"postgresql//app:{SECRET}@127.0.0.1/depo",
+    "no-scheme": f"app:{SECRET}@127.0.0.1:5432/depo",
+    "space-in-password": f"postgresql://app:{SECRET} x@127.0.0.1/depo",
+    "bare-value": SECRET,
+    "unreachable": f"postgresql://app:{SECRET}@127.0.0.1:1/depo?connect_timeout=2",
+}
+
+
+def _run(args: list[str], url: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("TRAFICO_DATABASE_URL", "SUPABASE_URL", "SUPABASE_KEY")}
+    env["TRAFICO_DATABASE_URL"] = url
+    cmd = [sys.executable, *(str(ROOT / a) if a.endswith(".py") else a for a in args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+
+
+@pytest.fixture
+def project(db_url, tmp_path):
+    (tmp_path / "trafico_config.json").write_text(json.dumps({
+        "csv_sources": {"data_path": str(ROOT / "data"), "backup_path": "backup"},
+        "archival": {"archive_path": "runs"}, "runner": {"reports_dir": "reports"}}), encoding="utf-8")
+    from trafico_lib.config import load_config
+    with psycopg.connect(db_url, autocommit=True) as c:
+        create_source_tables(c)
+        load_samples(c, load_config(tmp_path / "trafico_config.json", env_file=None))
+    return tmp_path
+
+
+COMMANDS = [
+    ["update_traficov2.py", "--init-db"],
+    ["update_traficov2.py", "--init-db", "--json"],
+    ["update_traficov2.py", "--no-notebook", "--table", "arribos", "--mode", "full"],
+    ["update_traficov2.py", "--no-notebook", "--json", "--table", "remisiones"],
+    ["update_traficov2.py", "--no-notebook", "--dry-run", "--table", "arribos"],
+    ["update_traficov2.py", "--back-propagate", "--dry-run", "--table", "arribos"],
+    ["update_traficov2.py", "--health-check"],
+    ["update_traficov2.py", "--health-check", "--json"],
+    ["update_traficov2.py", "--prune", "--dry-run"],
+]
+
+
+def _written(root: Path) -> list[Path]:
+    return [f for f in root.rglob("*") if f.is_file() and f.name != "trafico_config.json"]
+
+
+def test_a_planted_password_appears_in_no_output_file_or_log_row(project, db_url):
+    said = []
+    for form, url in _forms(db_url).items():
+        # every command with libpq's key=value form (the one that leaked); the others with the
+        # commands that name the database
+        for args in (COMMANDS if form == "keyvalue" else [COMMANDS[1], COMMANDS[3], COMMANDS[7]]):
+            p = _run(args, url, project)
+            assert p.returncode in (0, 1), (form, args, p.stderr)
+            said.append((form, args, p.stdout + p.stderr))
+    # the notebooks: papermill writes every parameter into the executed notebook
+    nb = _run(["-m", "trafico_lib.runner", "sync", "--params", str(ROOT / "params" / "incremental.yaml"),
+               "--table", "pendiente_desconsolidar"], _forms(db_url)["keyvalue"], project)
+    assert nb.returncode == 0, nb.stdout + nb.stderr
+    said.append(("keyvalue", ["runner sync"], nb.stdout + nb.stderr))
+    health = _run(["-m", "trafico_lib.runner", "health"], _forms(db_url)["url"], project)
+    said.append(("url", ["runner health"], health.stdout + health.stderr))
+    leaks = [(form, args) for form, args, out in said if SECRET in out]
+    assert not leaks, leaks
+    files = _written(project)
+    assert any(f.suffix == ".ipynb" for f in files) and any(f.suffix == ".html" for f in files)
+    assert [f for f in files if SECRET.encode() in f.read_bytes()] == []
+    with psycopg.connect(db_url) as c:
+        rows = c.execute("SELECT count(*), coalesce(string_agg(details::text, ' '), '') FROM traficov2_sync_log").fetchone()
+    assert rows[0] >= 3 and SECRET not in rows[1]
+
+
+@pytest.mark.parametrize("form", sorted(BROKEN))
+def test_a_malformed_or_unreachable_address_is_one_line_without_the_password(form, tmp_path):
+    for args in (["update_traficov2.py", "--no-notebook", "--table", "arribos"],
+                 ["update_traficov2.py", "--no-notebook", "--json", "--table", "arribos"],
+                 ["update_traficov2.py", "--health-check", "--json"],
+                 ["update_traficov2.py", "--init-db"]):
+        p = _run(args, BROKEN[form], tmp_path, timeout=120)
+        out = p.stdout + p.stderr
+        assert p.returncode in (1, 2), (args, out)
+        assert SECRET not in out, (args, out)
+        assert "Traceback" not in out, (args, out)
+        if "--json" not in args:
+            assert len([l for l in p.stderr.splitlines() if l.strip()]) == 1, (args, p.stderr)
+    assert [f for f in _written(tmp_path) if SECRET.encode() in f.read_bytes()] == []
