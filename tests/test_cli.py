@@ -141,3 +141,37 @@ def test_half_a_supabase_setting_or_the_anon_key_never_syncs_into_the_embedded_d
         p = subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), "--print-sql"], capture_output=True,
                            text=True, timeout=60, env=env, cwd=tmp_path)
         assert p.returncode == 0 and "CREATE TABLE IF NOT EXISTS traficov2_arribos" in p.stdout
+
+
+def test_an_emptied_source_is_not_synced_into_an_empty_table_unless_allowed(db_url, make_config):
+    """A full sync after the source was emptied: refused in one line naming the flag (exit 1),
+    the target intact; through the notebooks too; then allowed by the flag, and by the config."""
+    cfg = make_config(db_url=db_url)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        load_samples(c, cfg)
+    full = ("--table", "remisiones", "--mode", "full", "--config", cfg.source_path)
+    assert cli(*full, "--no-notebook").returncode == 0
+    with psycopg.connect(db_url, autocommit=True) as c:
+        active = c.execute("SELECT count(*) FROM traficov2_remisiones WHERE activo").fetchone()[0]
+        c.execute("DELETE FROM remisiones")
+    refused = cli(*full, "--no-notebook")
+    assert refused.returncode == 1 and "--allow-mass-deactivation" in refused.stdout + refused.stderr
+    nb = subprocess.run([sys.executable, "-m", "trafico_lib.runner", "sync", "--mode", "full", "--table", "remisiones",
+                         "--config", cfg.source_path], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                        env={k: v for k, v in os.environ.items() if k != "TRAFICO_DATABASE_URL"})
+    assert nb.returncode == 1 and "refused to deactivate" in nb.stdout + nb.stderr, nb.stdout + nb.stderr
+    with psycopg.connect(db_url) as c:
+        assert c.execute("SELECT count(*) FROM traficov2_remisiones WHERE activo").fetchone()[0] == active > 0
+    allowed = cli(*full, "--no-notebook", "--allow-mass-deactivation", "--json")
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout)["results"][0]["counts"]["deactivated"] == active
+    # the rows come back; emptied again, allowed by the configuration this time
+    with psycopg.connect(db_url, autocommit=True) as c:
+        load_samples(c, cfg)
+    assert cli(*full, "--no-notebook").returncode == 0
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("DELETE FROM remisiones")
+    cfg2 = make_config({"sync_settings": {"remisiones": {"allow_mass_deactivation": True}}}, db_url=db_url)
+    by_config = cli(*full[:-1], cfg2.source_path, "--no-notebook", "--json")
+    assert by_config.returncode == 0, by_config.stderr
+    assert json.loads(by_config.stdout)["results"][0]["counts"]["deactivated"] == active

@@ -456,3 +456,21 @@ def test_an_unreadable_value_warns_on_its_own_row(src, cfg):
            for k, ws in src.execute('SELECT sync_key, validation_warnings FROM traficov2_arribos').fetchall()}
     assert got == {"MSCU1234566": [], "TCNU7200794": [], "CSQU3054383": ["parseable_Fecha"]}
     assert src.execute("""SELECT "Fecha" FROM traficov2_arribos WHERE sync_key = 'CSQU3054383'""").fetchone() == (None,)
+
+
+def test_a_full_run_over_an_emptied_source_refuses_to_deactivate_the_table(src, cfg):
+    """The source comes back empty (a failed export, a truncated table): a full run refuses
+    to deactivate more than max_deactivation_share of the table, says what to do, and writes
+    nothing of it; allowed explicitly, it deactivates them."""
+    insert(src, "arribos", ARRIBOS)
+    run(cfg)
+    src.execute("DELETE FROM arribos")
+    refused = P.run_table("arribos", mode="full", cfg=cfg)
+    assert refused.status == "error" and "refused to deactivate 3 of its 3 active rows" in refused.error
+    assert "--allow-mass-deactivation" in refused.error and "\n" not in refused.error
+    assert [r[3] for r in target(src)] == [True, True, True]
+    assert src.execute("SELECT count(*) FROM traficov2_sync_changes").fetchone()[0] == 0
+    assert [r[0] for r in src.execute("SELECT operation FROM traficov2_sync_log ORDER BY id")] == ["SYNC", "ERROR"]
+    allowed = run(cfg, allow_mass_deactivation=True)
+    assert allowed.counts["deactivated"] == 3
+    assert [r[3] for r in target(src)] == [False, False, False]

@@ -82,6 +82,10 @@ class TableSettings(_Model):
     preserve_fields: list[str] | None = None
     back_propagate: list[str] = Field(default_factory=lambda: ["Chofer"])
     updated_column: str | None = None  # None: detect updated_at / fecha_modificacion
+    # a full run refuses to deactivate more than this share of the active rows (an empty or
+    # cut-short source) unless allowed here or by --allow-mass-deactivation
+    max_deactivation_share: float = Field(0.5, ge=0, le=1)
+    allow_mass_deactivation: bool = False
     status: StatusSettings = Field(default_factory=StatusSettings)
 
 

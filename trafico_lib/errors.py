@@ -55,6 +55,19 @@ class TableLocked(SyncFailed):
     """Another run holds the table; nothing was written."""
 
 
+class MassDeactivation(SyncFailed):
+    """A full run would deactivate more of the table than its ``max_deactivation_share``
+    (an empty or cut-short source, most likely); refused, no row deactivated."""
+
+    def __init__(self, table: str, gone: int, active: int, share: float):
+        self.table, self.gone, self.active, self.share = table, gone, active, share
+        super().__init__(
+            f"{table}: refused to deactivate {gone} of its {active} active rows ({gone / max(active, 1):.0%}, "
+            f"more than max_deactivation_share {share:.0%}): the source looks empty or cut short; "
+            f"no row was deactivated. If those rows really left the source, run again with "
+            f"--allow-mass-deactivation (or sync_settings.{table}.allow_mass_deactivation: true)")
+
+
 # ---- one line, one exit code -----------------------------------------------------------------
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

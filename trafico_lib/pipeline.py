@@ -78,6 +78,7 @@ class RunContext:
     staging: Any = None               # the store's staging (stores.base.Staging), opened by stage()
     totals: RunTotals = field(default_factory=RunTotals)
     exits: Any = None                 # exit records, loaded once per run
+    allow_mass_deactivation: bool = False  # --allow-mass-deactivation: no max_deactivation_share
 
     @property
     def run_date(self) -> date:
@@ -98,8 +99,11 @@ class RunContext:
 
 def start(table: str, *, mode: str = "incremental", dry_run: bool = False, config_path: str | None = None,
           run_id: str | None = None, cfg: Config | None = None, store: Store | None = None,
-          notebook: str | None = None, run_started: datetime | None = None) -> RunContext:
-    """Everything a run needs, resolved once: config, table, store, run id, stored state."""
+          notebook: str | None = None, run_started: datetime | None = None,
+          allow_mass_deactivation: bool = False) -> RunContext:
+    """Everything a run needs, resolved once: config, table, store, run id, stored state.
+    ``allow_mass_deactivation``: a full run may deactivate more than the table's
+    ``max_deactivation_share`` (the rows really left the source)."""
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     cfg = cfg or load_config(config_path)
@@ -110,7 +114,8 @@ def start(table: str, *, mode: str = "incremental", dry_run: bool = False, confi
     store = store or open_store(cfg)
     ctx = RunContext(cfg=cfg, spec=spec, settings=cfg.table(spec.name), store=store, mode=mode,
                      dry_run=dry_run, run_id=run_id or new_run_id(), notebook=notebook,
-                     run_started=run_started or datetime.now(timezone.utc))
+                     run_started=run_started or datetime.now(timezone.utc),
+                     allow_mass_deactivation=allow_mass_deactivation)
     ctx.state = store.read_state(spec)
     return ctx
 
@@ -395,7 +400,9 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float
         session.check_state(ctx.state.get("last_run_id"))
         outcome = session.merge(batch_size=ctx.settings.batch_size, on_batch=on_batch)
         if ctx.mode == "full":
-            outcome.deactivated = session.deactivate()
+            allowed = ctx.allow_mass_deactivation or ctx.settings.allow_mass_deactivation
+            outcome.deactivated = session.deactivate(
+                max_share=None if allowed else ctx.settings.max_deactivation_share)
         all_rejects = ctx.totals.rejects + outcome.rejects
         session.write_rejects(rejects_json(all_rejects))
         counts = counts_of(ctx, stg, outcome, len(all_rejects))
@@ -515,7 +522,8 @@ def prepare(ctx: RunContext) -> tuple[StageResult, Any]:
 def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, cfg: Config | None = None,
               config_path: str | None = None, run_id: str | None = None, store: Store | None = None,
               notebook: str | None = None, progress: bool = False,
-              on_batch: Callable[[int, int], None] | None = None) -> RunResult:
+              on_batch: Callable[[int, int], None] | None = None,
+              allow_mass_deactivation: bool = False) -> RunResult:
     """The whole run of one table: extract → normalize → validate → enrich → stage → plan/apply.
 
     A transient failure (the database restarting, a dropped connection) starts the run again
@@ -523,7 +531,7 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
     database session and go with it. Nothing is written until the last step commits.
     """
     ctx = start(table, mode=mode, dry_run=dry_run, config_path=config_path, run_id=run_id, cfg=cfg,
-                store=store, notebook=notebook)
+                store=store, notebook=notebook, allow_mass_deactivation=allow_mass_deactivation)
     t0 = time.monotonic()
     result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, mode, dry_run, "ok", notebook=notebook)
     attempts, stg, bar = 0, None, None

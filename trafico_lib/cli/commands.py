@@ -65,7 +65,8 @@ def cmd_sync(cfg, args) -> int:
         results = []
         for name in tables:
             res = run_table(name, mode=args.mode, dry_run=args.dry_run, cfg=cfg, store=store,
-                            run_id=run_id, progress=not args.json and sys.stderr.isatty())
+                            run_id=run_id, progress=not args.json and sys.stderr.isatty(),
+                            allow_mass_deactivation=args.allow_mass_deactivation)
             results.append(res.to_dict())
             if res.plan is not None and not args.json:
                 print(res.plan.summary())
@@ -75,7 +76,8 @@ def cmd_sync(cfg, args) -> int:
         from ..runner import run_sync_notebooks
         from ..stores import open_store
         results = run_sync_notebooks(cfg, tables, mode=args.mode, dry_run=args.dry_run,
-                                     config_path=args.config, run_id=args.run_id)
+                                     config_path=args.config, run_id=args.run_id,
+                                     allow_mass_deactivation=args.allow_mass_deactivation)
         store = open_store(cfg)
     if args.json:
         print_json({"store": store.name, "results": results})

@@ -40,6 +40,8 @@ def build_parser(prog: str = "update_traficov2.py") -> Parser:
     p.add_argument("--table", help=f"one table only ({', '.join(TABLES)})")
     _common(p)
     p.add_argument("--dry-run", action="store_true", help="compute and show the plan; write nothing anywhere")
+    p.add_argument("--allow-mass-deactivation", action="store_true",
+                   help="let a full run deactivate more than a table's max_deactivation_share (rows really gone)")
     p.add_argument("--health-check", action="store_true", help="print the system health block; exit 1 if unhealthy")
     p.add_argument("--back-propagate", action="store_true", help="copy the traffic desk's Chofer back to the source tables")
     p.add_argument("--prune", action="store_true",
@@ -71,6 +73,8 @@ def build_runner_parser(prog: str = "python -m trafico_lib.runner") -> Parser:
             s.add_argument("--dry-run", action="store_true", default=None, help="write nothing anywhere")
         if name == "sync":
             s.add_argument("--mode", choices=["incremental", "full"])
+            s.add_argument("--allow-mass-deactivation", action="store_true", default=None,
+                           help="let a full run deactivate more than a table's max_deactivation_share")
     return p
 
 

@@ -19,9 +19,11 @@ def _sync(cfg, args, params: dict) -> int:
     from ..runner import check_parameters, run_sync_notebooks
     table, dry_run, config_path = _common(args, params)
     mode = args.mode or params.get("mode", "incremental")
-    check_parameters({"mode": mode, "dry_run": dry_run}, cfg.secrets)
+    flag = getattr(args, "allow_mass_deactivation", None)
+    allow = flag if flag is not None else params.get("allow_mass_deactivation", False)
+    check_parameters({"mode": mode, "dry_run": dry_run, "allow_mass_deactivation": allow}, cfg.secrets)
     results = run_sync_notebooks(cfg, selected_tables(table), mode=mode, dry_run=dry_run,
-                                 config_path=config_path, run_id=args.run_id)
+                                 config_path=config_path, run_id=args.run_id, allow_mass_deactivation=allow)
     failed = [r for r in results if r.get("status") not in ("ok", "dry-run")]
     from ..stores import open_store
     store = open_store(cfg).name

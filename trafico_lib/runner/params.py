@@ -15,7 +15,7 @@ class RunnerError(UsageError):
 
 
 #: Parameters a params file may set; ``run_id`` and ``archive_path`` belong to the runner.
-FILE_PARAMETERS = ("table", "mode", "dry_run", "config_path")
+FILE_PARAMETERS = ("table", "mode", "dry_run", "config_path", "allow_mass_deactivation")
 
 
 def project_dir(cfg, name: str) -> Path:
@@ -68,8 +68,9 @@ def check_parameters(params: dict[str, Any], secrets: Sequence[str]) -> dict[str
     from ..pipeline import MODES
     if "mode" in params and params["mode"] not in MODES:
         raise RunnerError(f"parameter mode: expected one of {', '.join(MODES)}, got {params['mode']!r}")
-    if "dry_run" in params and not isinstance(params["dry_run"], bool):
-        raise RunnerError(f"parameter dry_run: expected true or false, got {params['dry_run']!r}")
+    for flag in ("dry_run", "allow_mass_deactivation"):
+        if flag in params and not isinstance(params[flag], bool):
+            raise RunnerError(f"parameter {flag}: expected true or false, got {params[flag]!r}")
     for name, value in params.items():
         text = json.dumps(value, default=str)
         if any(s and s in text for s in secrets):

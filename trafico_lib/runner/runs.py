@@ -101,7 +101,7 @@ def sync_result(table: str, run: NotebookRun, params: dict[str, Any]) -> dict[st
 
 def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental", dry_run: bool = False,
                        config_path: str | None = None, run_id: str | None = None,
-                       progress: bool | None = None) -> list[dict[str, Any]]:
+                       progress: bool | None = None, allow_mass_deactivation: bool = False) -> list[dict[str, Any]]:
     """Run the ``sync`` notebook for each enabled table under one run id; a dict per table.
 
     Each table's executed copy is archived as ``<run_id>_sync_<table>.ipynb`` (see
@@ -121,6 +121,8 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
             continue
         params = {**table_params(cfg, table), "table": table, "mode": mode, "dry_run": dry_run,
                   "config_path": _config_param(cfg, config_path)}
+        if allow_mass_deactivation:
+            params["allow_mass_deactivation"] = True
         name = sync_run_name(table)
         _progress(progress, f"running {name} ({mode}{', dry-run' if dry_run else ''}) ...")
         run = execute(cfg, SYNC_NOTEBOOK, params, run_id=run_id, archive_name=name)

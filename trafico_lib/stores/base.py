@@ -39,8 +39,10 @@ class SyncSession(Protocol):
     def merge(self, *, batch_size: int, on_batch: Callable[[int, int], None] | None = None) -> Any:
         """Merge the staged rows by the rule (``engine.plan.MergeOutcome``); data errors become rejects."""
 
-    def deactivate(self) -> int:
-        """Mark active target rows whose key the source no longer holds ``activo = false``; how many."""
+    def deactivate(self, *, max_share: float | None = None) -> int:
+        """Mark active target rows whose key the source no longer holds ``activo = false``; how
+        many. More than ``max_share`` of the active rows: :class:`~trafico_lib.errors.MassDeactivation`,
+        none deactivated (the direct path's whole run rolls back with it)."""
 
     def write_rejects(self, rejects: list[tuple[str | None, str, str]]) -> int:
         """Record (sync_key, reasons JSON, raw row JSON) rows; returns how many were recorded now."""

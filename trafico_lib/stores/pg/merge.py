@@ -22,6 +22,7 @@ import psycopg
 
 from ...engine.plan import MergeOutcome, Plan, run_in_batches
 from ...engine.stage import Staged
+from ...errors import MassDeactivation
 from ...tables import TableSpec
 from . import lock, record
 from .background import Background
@@ -293,12 +294,19 @@ class PgSyncSession:
 
         return run_in_batches(bounds, run, out, total, on_batch)
 
-    def deactivate(self) -> int:
+    def deactivate(self, *, max_share: float | None = None) -> int:
         """``activo = false`` for active target rows whose key the source no longer holds (none
-        on a first load: every row the target holds now came from this run's source)."""
+        on a first load: every row the target holds now came from this run's source). More
+        than ``max_share`` of the active rows raises MassDeactivation: the session's
+        transaction rolls back, nothing of the run is written."""
         if self.first_load:
             return 0
-        return len(self.conn.execute(q.deactivate(self.spec), {"run_id": self.run_id}).fetchall())
+        gone = len(self.conn.execute(q.deactivate(self.spec), {"run_id": self.run_id}).fetchall())
+        if max_share is not None and gone:
+            still = self.conn.execute(q.count_active(self.spec)).fetchone()[0]
+            if gone > max_share * (gone + still):
+                raise MassDeactivation(self.spec.name, gone, gone + still, max_share)
+        return gone
 
     def write_rejects(self, rejects: list[tuple]) -> int:
         return record.write_rejects(self.conn, self.spec, self.run_id, rejects)

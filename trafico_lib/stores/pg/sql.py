@@ -362,6 +362,10 @@ def deactivation_count(spec: TableSpec) -> sql.Composed:
         target=I(spec.target), keys=I(KEYS))
 
 
+def count_active(spec: TableSpec) -> sql.Composed:
+    return sql.SQL("SELECT count(*) FROM {} WHERE activo").format(I(spec.target))
+
+
 def deactivate(spec: TableSpec) -> sql.Composed:
     return sql.SQL(
         "WITH gone AS (UPDATE {target} t SET activo = false, synced_at = now(), fecha_modificacion = now() "

@@ -33,10 +33,7 @@ class RestHealthReader:
                 for r in page]
 
     def _count(self, table: str, where=None) -> int:
-        def request():
-            q = self.client.table(table).select("*", count="exact", head=True)
-            return (where(q) if where else q).execute().count
-        return int(self._call(request, f"counting {table}") or 0)
+        return self.store.count_rows(table, where, what=f"health check: counting {table}")
 
     # ---- the database and its schema ------------------------------------------------------
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ...engine.plan import MergeOutcome, Plan, run_in_batches
 from ...engine.stage import Staged
-from ...errors import TableLocked
+from ...errors import MassDeactivation, TableLocked
 from ...schema.rest_merge import (deactivate_function_name, merge_function_name, plan_deactivate_function_name,
                                   plan_function_name)
 from ...tables import TableSpec
@@ -199,9 +199,23 @@ class RestSyncSession:
         bounds = [(lo, min(lo + size, total), min(lo + size, total) - lo) for lo in range(0, total, size)]
         return run_in_batches(bounds, batch, out, total, on_batch)
 
-    def deactivate(self) -> int:
+    def deactivate(self, *, max_share: float | None = None) -> int:
+        """The active rows whose key the source no longer holds, deactivated by the table's
+        function; more than ``max_share`` of the active rows (counted first, by the plan
+        function) raises MassDeactivation before any is (the batches merged stay: each
+        committed on its own)."""
         client = self.store.client
-        params = {"p_run_id": self.run_id, "p_keys": list(dict.fromkeys(self.staging.keys))}
+        keys = list(dict.fromkeys(self.staging.keys))
+        if max_share is not None:
+            params = {"p_keys": keys, "p_limit": 0}
+            gone = int(client.call(lambda: client.rpc(plan_deactivate_function_name(self.spec), params)
+                                   .execute().data, what=f"{self.spec.name}: counting the rows to deactivate")["count"])
+            if gone:
+                active = self.store.count_rows(self.spec.target, lambda q: q.eq("activo", True),
+                                               what=f"{self.spec.name}: counting the active rows")
+                if gone > max_share * active:
+                    raise MassDeactivation(self.spec.name, gone, active, max_share)
+        params = {"p_run_id": self.run_id, "p_keys": keys}
         got = client.call(lambda: client.rpc(deactivate_function_name(self.spec), params).execute().data,
                           what=f"{self.spec.name}: deactivating rows gone from the source")
         return int(got or 0)

@@ -179,6 +179,14 @@ class RestStore:
                                              what=f"{spec.name}: recording rejected rows") or 0)
         return recorded
 
+    def count_rows(self, table: str, where=None, *, what: str | None = None) -> int:
+        """How many rows of ``table`` (``where``: a filter on the query), asked with
+        ``count=exact``: no row is sent."""
+        def request():
+            q = self.client.table(table).select("*", count="exact", head=True)
+            return (where(q) if where else q).execute().count
+        return int(self.client.call(request, what=what or f"counting {table}") or 0)
+
     def staging(self, spec, *, preserve: list[str], run_started, run_id: str):
         from .staging import RestStaging
         return RestStaging(self, spec, preserve=preserve, run_started=run_started, run_id=run_id)
