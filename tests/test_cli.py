@@ -175,3 +175,62 @@ def test_an_emptied_source_is_not_synced_into_an_empty_table_unless_allowed(db_u
     by_config = cli(*full[:-1], cfg2.source_path, "--no-notebook", "--json")
     assert by_config.returncode == 0, by_config.stderr
     assert json.loads(by_config.stdout)["results"][0]["counts"]["deactivated"] == active
+
+
+def test_flags_that_contradict_or_would_be_ignored_are_refused_before_anything_runs(tmp_path):
+    """Exit 2 and one line naming the flags, and nothing started (no embedded database)."""
+    cases = [
+        (["--health-check", "--back-propagate"], "--health-check and --back-propagate cannot run together"),
+        (["--back-propagate", "--prune"], "--prune and --back-propagate cannot run together"),
+        (["--health-check", "--table", "nope"], "unknown table 'nope'"),
+        (["--health-check", "--table", "arribos"], "--table does not apply to --health-check"),
+        (["--prune", "--mode", "full"], "--mode does not apply to --prune"),
+        (["--init-db", "--table", "arribos"], "--table does not apply to --init-db"),
+        (["--back-propagate", "--allow-mass-deactivation"], "--allow-mass-deactivation does not apply to --back-propagate"),
+        (["--print-sql", "--init-db"], "--print-sql and --init-db cannot run together"),
+        (["--health-check", "--dry-run"], "--dry-run does not apply to --health-check"),
+    ]
+    for args, said in cases:
+        p = cli(*args, cwd=tmp_path)
+        err = [l for l in p.stderr.splitlines() if l.strip()]
+        assert p.returncode == 2 and len(err) == 1 and said in err[0], (args, p.stderr)
+        assert p.stdout == "", (args, p.stdout)
+    assert not (tmp_path / ".trafico").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_database_without_the_schema_says_which_database_and_to_run_init_db(tmp_path, db_url):
+    """A --config in another folder starts a fresh embedded database beside it: the run names
+    that database and --init-db, in one line, exit 1 (no UndefinedTable); an older schema says
+    which step it has and which this version needs."""
+    (tmp_path / "elsewhere").mkdir()
+    cfg = tmp_path / "elsewhere" / "trafico_config.json"
+    cfg.write_text("{}", encoding="utf-8")
+    try:
+        for args in (["--no-notebook", "--table", "arribos"], ["--table", "arribos"]):
+            p = cli(*args, "--config", str(cfg), cwd=tmp_path)
+            err = [l for l in p.stderr.splitlines() if l.strip()]
+            assert p.returncode == 1 and len(err) == 1, (args, p.stdout, p.stderr)
+            assert "embedded PostgreSQL under" in err[0] and "elsewhere" in err[0] and "--init-db" in err[0]
+            assert "UndefinedTable" not in p.stdout + p.stderr
+    finally:
+        from trafico_lib.stores.embedded import stop_embedded
+        stop_embedded(tmp_path / "elsewhere" / ".trafico" / "pgdata")
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("DELETE FROM traficov2_schema_migrations WHERE version = (SELECT max(version) FROM traficov2_schema_migrations)")
+        have = c.execute("SELECT max(version) FROM traficov2_schema_migrations").fetchone()[0]
+    old = cli("--no-notebook", "--table", "arribos", env_url=db_url, cwd=tmp_path)
+    assert old.returncode == 1 and f"schema up to step {have}" in old.stderr and "--init-db" in old.stderr, old.stderr
+
+
+def test_an_updated_column_the_source_lacks_is_a_configuration_error_before_anything_runs(db_url, make_config):
+    cfg = make_config({"sync_settings": {"arribos": {"updated_column": "modificado"}}}, db_url=db_url)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        load_samples(c, cfg)
+    for args in (["--no-notebook"], []):
+        p = cli(*args, "--config", cfg.source_path, "--mode", "full")
+        err = [l for l in p.stderr.splitlines() if l.strip()]
+        assert p.returncode == 2 and len(err) == 1, (args, p.stdout, p.stderr)
+        assert "sync_settings.arribos.updated_column: 'modificado' is not a column of arribos" in err[0]
+    with psycopg.connect(db_url) as c:  # no table was synced, not even the others
+        assert c.execute("SELECT count(*) FROM traficov2_sync_log").fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM traficov2_remisiones").fetchone()[0] == 0

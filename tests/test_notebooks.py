@@ -31,7 +31,7 @@ from trafico_lib.tables import TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-SYNC_PARAMETERS = ["table", "mode", "dry_run", "config_path", "run_id", "archive_path"]
+SYNC_PARAMETERS = ["table", "mode", "dry_run", "allow_mass_deactivation", "config_path", "run_id", "archive_path"]
 PASSWORD = "nb-T3st-s3cret-pw"
 MANUAL_CHOFER = "Juan Pérez (mesa)"
 

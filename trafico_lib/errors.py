@@ -55,6 +55,10 @@ class TableLocked(SyncFailed):
     """Another run holds the table; nothing was written."""
 
 
+class SchemaMissing(SyncFailed):
+    """The database (or Supabase project) has no trafico schema, or an older one."""
+
+
 class MassDeactivation(SyncFailed):
     """A full run would deactivate more of the table than its ``max_deactivation_share``
     (an empty or cut-short source, most likely); refused, no row deactivated."""

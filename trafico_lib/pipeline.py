@@ -36,7 +36,7 @@ from .config import Config, TableSettings, load_config
 from .engine.extract import Extract, extract_csv
 from .engine.plan import MergeOutcome, Plan, rejects_json
 from .engine.stage import Staged, build_sync_key, stage as stage_rows
-from .errors import SyncFailed, TableLocked, TransientError, UsageError, one_line
+from .errors import ConfigError, SyncFailed, TableLocked, TransientError, UsageError, one_line
 from .rules.totals import ValidationTotals
 from .stores import open_store
 from .stores.base import Store
@@ -118,6 +118,20 @@ def start(table: str, *, mode: str = "incremental", dry_run: bool = False, confi
                      allow_mass_deactivation=allow_mass_deactivation)
     ctx.state = store.read_state(spec)
     return ctx
+
+
+def check_settings(cfg: Config, store: Store, tables: list[str]) -> None:
+    """What the configuration names in the databases, checked before anything runs: a
+    configured ``updated_column`` must be a column of its source table (ConfigError, exit 2).
+    A source table that is not there is left for its run to report."""
+    for name in tables:
+        s, spec = cfg.table(name), get_table(name)
+        if not s.enabled or s.source != "database" or not s.updated_column:
+            continue
+        cols = store.columns(spec.source)
+        if cols and s.updated_column not in cols:
+            raise ConfigError(f"sync_settings.{name}.updated_column: {s.updated_column!r} is not a column of "
+                              f"{spec.source} (its columns: {', '.join(cols)})")
 
 
 # ---- the steps ------------------------------------------------------------------------------

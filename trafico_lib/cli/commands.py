@@ -58,9 +58,10 @@ def cmd_load_samples(cfg, args) -> int:
 def cmd_sync(cfg, args) -> int:
     tables = [t for t in selected_tables(args.table) if cfg.table(t).enabled]
     if args.no_notebook:
-        from ..pipeline import new_run_id, run_table
+        from ..pipeline import check_settings, new_run_id, run_table
         from ..stores import open_store
         store = open_store(cfg)
+        check_settings(cfg, store, tables)
         run_id = args.run_id or new_run_id()
         results = []
         for name in tables:
@@ -120,15 +121,44 @@ def cmd_health(cfg, args) -> int:
     return run_health_check(cfg, as_json=args.json)
 
 
+# the commands one invocation may ask for (``--init-db`` may come before any but --print-sql)
+ACTIONS = {"print_sql": "--print-sql", "load_samples": "--load-samples", "prune": "--prune",
+           "health_check": "--health-check", "back_propagate": "--back-propagate"}
+# the flags that mean something to each command ("sync": none of ACTIONS)
+APPLIES = {"--table": ("sync", "back_propagate"), "--mode": ("sync",),
+           "--dry-run": ("sync", "back_propagate", "prune"), "--allow-mass-deactivation": ("sync",)}
+
+
+def check_flags(args) -> None:
+    """Flags that contradict each other, or that the chosen command would silently ignore,
+    are a usage error (exit 2) before anything runs; a bad --table is named whatever the command."""
+    chosen = [a for a in ACTIONS if getattr(args, a)]
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(ACTIONS[a] for a in chosen)} cannot run together; run them one at a time")
+    if args.print_sql and args.init_db:
+        raise UsageError("--print-sql and --init-db cannot run together: --print-sql only prints the schema")
+    command = chosen[0] if chosen else ("init_db" if args.init_db else "sync")
+    given = {"--table": args.table is not None, "--mode": args.mode is not None, "--dry-run": args.dry_run,
+             "--allow-mass-deactivation": args.allow_mass_deactivation}
+    if args.table is not None:
+        selected_tables(args.table)
+    for flag, used in given.items():
+        if used and command not in APPLIES[flag]:
+            what = ACTIONS.get(command) or ("--init-db" if command == "init_db" else "a sync")
+            raise UsageError(f"{flag} does not apply to {what}")
+
+
 def run(cfg, args) -> int:
     """Dispatch the parsed flags; returns the exit code (errors propagate)."""
+    check_flags(args)
+    args.mode = args.mode or "incremental"
     if args.print_sql:
         from ..schema import render_sql
         sys.stdout.write(render_sql({n: cfg.preserve_fields(n) for n in TABLES}))  # as --init-db applies it
         return EXIT_OK
     if args.init_db:
         code = cmd_init_db(cfg, args)
-        if not (args.load_samples or args.back_propagate or args.health_check):
+        if code != EXIT_OK or not any(getattr(args, a) for a in ACTIONS):
             return code
     if args.load_samples:
         return cmd_load_samples(cfg, args)

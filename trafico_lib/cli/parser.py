@@ -35,7 +35,7 @@ def build_parser(prog: str = "update_traficov2.py") -> Parser:
     """``python update_traficov2.py`` / ``trafico``: the old script's flags, plus the new ones."""
     p = Parser(prog=prog, description="Keep the TráficoV2 tables in step with the operational tables.",
                examples=(f"{prog} --mode incremental", f"{prog} --dry-run --table arribos"))
-    p.add_argument("--mode", choices=["incremental", "full"], default="incremental",
+    p.add_argument("--mode", choices=["incremental", "full"], default=None,
                    help="incremental (default): changed rows only; full: everything, and deactivate rows gone from the source")
     p.add_argument("--table", help=f"one table only ({', '.join(TABLES)})")
     _common(p)

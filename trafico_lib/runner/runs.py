@@ -40,20 +40,26 @@ def _config_param(cfg, config_path: str | None) -> str | None:
     return str(Path(config_path).resolve()) if config_path else None
 
 
-def _hold_store(cfg, *, required: bool = False) -> None:
+def _hold_store(cfg, *, required: bool = False, tables: Sequence[str] = ()) -> None:
     """Check the database once before starting kernels.
 
     With no database configured, start (or attach to) the embedded server for the whole
     invocation, so the kernels attach to a running server instead of each starting its own.
     ``required``: a database that cannot be reached stops the command here, with one line
-    (a StoreError), instead of failing every notebook the same way.
+    (a StoreError), instead of failing every notebook the same way; so does a schema that is
+    missing or old, and a setting of ``tables`` that names what the database lacks.
     """
+    from ..errors import SchemaMissing
     from ..stores import StoreError, open_store
     try:
         store = open_store(cfg)
         if required:
             store.check()
-    except StoreError:
+            if hasattr(store, "require_schema"):  # (the REST store's check covers its schema)
+                store.require_schema()
+            from ..pipeline import check_settings
+            check_settings(cfg, store, list(tables))
+    except (StoreError, SchemaMissing):
         if required:
             raise
     except UsageError:  # a configuration that names no usable store: nothing can run
@@ -114,7 +120,7 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
     from ..pipeline import new_run_id
     run_id = run_id or new_run_id()
     progress = sys.stderr.isatty() if progress is None else progress
-    _hold_store(cfg, required=True)
+    _hold_store(cfg, required=True, tables=tables)
     results = []
     for table in tables:
         if not cfg.table(table).enabled:

@@ -141,6 +141,9 @@ class Store(Protocol):
 
     def read_target(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame: ...
 
+    def columns(self, table: str) -> list[str]:
+        """A table's columns in order; [] when it does not exist."""
+
     def staging(self, spec: TableSpec, *, preserve: list[str], run_started: datetime,
                 run_id: str) -> Staging: ...
 

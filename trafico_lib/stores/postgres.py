@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from ..config import Config
-from ..errors import SyncFailed, TransientError, connection_secrets, describe_conninfo, one_line, scrub
+from ..errors import SchemaMissing, SyncFailed, TransientError, connection_secrets, describe_conninfo, one_line, scrub
 from ..tables import TableSpec
 from .embedded import embedded_url
 from .pg import backprop, merge, record, retention, source
@@ -54,6 +54,8 @@ class PostgresStore:
         self.connect_timeout = connect_timeout
         self._secrets = [*connection_secrets(url), *(secrets or [])]
         self.embedded = embedded
+        self.location: str | None = None  # the embedded server's folder, for messages
+        self._schema_checked = False
 
     @classmethod
     def from_config(cls, cfg: Config) -> "PostgresStore":
@@ -65,7 +67,9 @@ class PostgresStore:
         except Exception as exc:  # the wheel raises several kinds; one line is what we owe
             raise StoreError(f"could not start the embedded PostgreSQL under "
                              f"{cfg.database.embedded_path}: {one_line(exc)}") from None
-        return cls(url, connect_timeout=cfg.database.connect_timeout_seconds, embedded=True)
+        store = cls(url, connect_timeout=cfg.database.connect_timeout_seconds, embedded=True)
+        store.location = str(cfg.resolve(cfg.database.embedded_path))
+        return store
 
     @property
     def kind(self) -> str:
@@ -125,8 +129,44 @@ class PostgresStore:
     def check(self) -> None:
         self.connect().close()
 
+    def schema_version(self, conn: psycopg.Connection) -> str | None:
+        """The newest schema step applied here (None: no trafico schema)."""
+        try:
+            with conn.transaction():
+                return conn.execute("SELECT max(version) FROM traficov2_schema_migrations").fetchone()[0]
+        except psycopg.errors.UndefinedTable:
+            return None
+
+    def check_schema(self, conn: psycopg.Connection) -> None:
+        """trafico's schema is there and current, else SchemaMissing saying which database and
+        what to run (once per store)."""
+        if self._schema_checked:
+            return
+        from ..schema import migrations
+        have, need = self.schema_version(conn), max(m.version for m in migrations())
+        where = (f"the embedded PostgreSQL under {self.location}" if self.embedded and self.location
+                 else self.name)
+        hint = "run `python update_traficov2.py --init-db` (with the same --config) first"
+        if have is None:
+            raise SchemaMissing(f"{where} has no trafico schema: {hint}")
+        if have < need:
+            raise SchemaMissing(f"{where} has trafico's schema up to step {have}, this version needs step {need}: {hint}")
+        self._schema_checked = True
+
+    def columns(self, table: str) -> list[str]:
+        """A table's columns in order; [] when it does not exist."""
+        from .pg.source import source_columns
+        with self.transaction() as conn:
+            return source_columns(conn, table)
+
+    def require_schema(self) -> None:
+        """:meth:`check_schema` on a connection of its own."""
+        with self.transaction() as conn:
+            self.check_schema(conn)
+
     def read_state(self, spec: TableSpec) -> dict:
         with self.transaction() as conn:
+            self.check_schema(conn)
             return record.read_state(conn, spec)
 
     def read_source(self, spec: TableSpec, *, mode: str, state: dict, lookback: timedelta,

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from ...errors import ConfigError, SyncFailed, TableLocked, UsageError
+from ...errors import ConfigError, SchemaMissing, SyncFailed, TableLocked, UsageError
 from .client import RestClient, RestError, api_time
 
 SERVICE_ROLE = "service_role"
@@ -47,10 +47,6 @@ def key_role(key: str) -> str | None:
         return None
     role = payload.get("role") if isinstance(payload, dict) else None
     return role if isinstance(role, str) else None
-
-
-class SchemaMissing(SyncFailed):
-    """The project has no trafico schema, or an older one."""
 
 
 class PermissionDenied(SyncFailed):
