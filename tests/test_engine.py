@@ -474,3 +474,29 @@ def test_a_full_run_over_an_emptied_source_refuses_to_deactivate_the_table(src, 
     allowed = run(cfg, allow_mass_deactivation=True)
     assert allowed.counts["deactivated"] == 3
     assert [r[3] for r in target(src)] == [False, False, False]
+
+
+def test_a_done_status_survives_a_run_that_cannot_read_the_exit_records(src, store_config, tmp_path):
+    """An exit record marks MSCU1234566 done. The next runs find no exit records (the CSV is
+    gone, as when SQL Server is unreachable): the done status stays, no change is recorded for
+    it, and the source's own status for the other rows still comes through."""
+    data = tmp_path / "exits"
+    data.mkdir()
+    (data / "salidas.csv").write_text("orden_ing,suborden,renglon,contenedor,validada\n"
+                                      "1,1,1,MSCU1234566,2026-11-28 09:50:00\n", encoding="utf-8")
+    cfg = store_config({"csv_sources": {"data_path": str(data)}})
+    rows = [dict(r, Estado="En terminal") for r in ARRIBOS]
+    insert(src, "arribos", rows)
+    run(cfg)
+    estado = lambda: dict(src.execute('SELECT sync_key, "Estado" FROM traficov2_arribos').fetchall())  # noqa: E731
+    assert estado()["MSCU1234566"] == "Realizado 28/11/2026 09:50"
+    (data / "salidas.csv").unlink()
+    src.execute("""UPDATE arribos SET "Estado" = 'Pendiente', updated_at = now() + interval '1 minute'""")
+    again = run(cfg, mode="full")
+    assert estado() == {"MSCU1234566": "Realizado 28/11/2026 09:50", "TCNU7200794": "Pendiente",
+                        "CSQU3054383": "Pendiente"}
+    changed = src.execute("SELECT sync_key FROM traficov2_sync_changes WHERE field = 'Estado' AND run_id = %s "
+                          "ORDER BY 1", (again.run_id,)).fetchall()
+    assert changed == [("CSQU3054383",), ("TCNU7200794",)]
+    rerun = run(cfg, mode="full")
+    assert (rerun.counts["inserted"], rerun.counts["updated"]) == (0, 0)

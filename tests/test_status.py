@@ -146,3 +146,17 @@ def test_a_bad_template_is_configuration():
     from trafico_lib.errors import EXIT_USAGE, UsageError, exit_code
     assert issubclass(StatusTemplateError, UsageError) and issubclass(StatusTemplateError, ValueError)
     assert exit_code(StatusTemplateError("status template '{0}': use named fields")) == EXIT_USAGE
+
+
+def test_a_later_done_status_of_the_source_is_kept_over_an_earlier_exit(cfg):
+    """The exit for MSCU1234566 says 28/11 10:15. A source that already says done on 29/11
+    keeps its status; one done earlier (27/11), or not done, takes the exit's."""
+    pend = frame("pendiente_desconsolidar", [
+        {"key": "MSCU1234566", "Contenedor": "MSCU1234566", "Estado": "Realizado 29/11/2026 11:20"},
+    ])
+    out, matches = apply_status(pend, TABLES["pendiente_desconsolidar"], load_exits(cfg))
+    assert out["Estado"].tolist() == ["Realizado 29/11/2026 11:20"] and matches.empty
+    for before in ("Realizado 27/11/2026 23:59", "En depósito", "Realizado"):
+        pend = frame("pendiente_desconsolidar", [{"key": "MSCU1234566", "Contenedor": "MSCU1234566", "Estado": before}])
+        out, _ = apply_status(pend, TABLES["pendiente_desconsolidar"], load_exits(cfg))
+        assert out["Estado"].tolist() == ["Realizado 28/11/2026 10:15"], before

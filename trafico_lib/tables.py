@@ -44,6 +44,8 @@ class ExitMatch:
 
 MATCH_CONTAINER = ExitMatch("Contenedor", ("contenedor",))
 MATCH_OPERATION = ExitMatch("Operacion", ("orden_ing", "suborden", "renglon"))
+STATUS_COLUMN = "Estado"   # where a movement's status lives, in every table
+DONE_WORD = "Realizado"    # a status holding this word says the movement is done; it never goes back
 STATUS_TIME_FIRST = "{validada:%H:%M} Realizado"          # the live format of remisiones
 STATUS_DATE_AFTER = "Realizado {validada:%d/%m/%Y %H:%M}"  # the live format of the others
 

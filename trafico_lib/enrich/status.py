@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from ..errors import UsageError
-from ..tables import MATCH_OPERATION, TableSpec
+from ..tables import DONE_WORD, MATCH_OPERATION, TableSpec
 
 _log = logging.getLogger(__name__)
 
@@ -239,6 +239,24 @@ def render_estado(template: str, validada: datetime, info: dict) -> str:
         raise StatusTemplateError(f"status template {template!r}: {exc}") from None
 
 
+_DONE_AT = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2}):(\d{2})")
+
+
+def done_at(estado: Any, tz) -> pd.Timestamp | None:
+    """When a done status (``Realizado 28/11/2026 11:20``) says the movement was done, in
+    ``tz``; None for a status that is not done or carries no date (``09:50 Realizado``)."""
+    if not isinstance(estado, str) or DONE_WORD.lower() not in estado.lower():
+        return None
+    m = _DONE_AT.search(estado)
+    if not m:
+        return None
+    d, mo, y, h, mi = map(int, m.groups())
+    try:
+        return pd.Timestamp(datetime(y, mo, d, h, mi)).tz_localize(tz)
+    except ValueError:
+        return None
+
+
 def _latest(exits: pd.DataFrame, key_cols: list[str]) -> pd.DataFrame:
     usable = exits.dropna(subset=key_cols)
     if usable.empty:
@@ -249,7 +267,8 @@ def _latest(exits: pd.DataFrame, key_cols: list[str]) -> pd.DataFrame:
 
 def apply_status(frame: pd.DataFrame, spec: TableSpec, exits: Exits, *, template: str | None = None
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Set ``Estado`` on the rows of ``frame`` that an exit record matches (the latest wins).
+    """Set ``Estado`` on the rows of ``frame`` that an exit record matches (the latest wins;
+    a row whose own status is already done at a later time than the exit keeps it).
 
     Rows match on ``spec.exit_match``. Returns (a copy of ``frame`` with ``Estado`` set,
     matches: ``key`` (the row's ``sync_key``, else its match value), ``estado_before``,
@@ -282,8 +301,11 @@ def apply_status(frame: pd.DataFrame, spec: TableSpec, exits: Exits, *, template
         hit = lookup.get(k) if k is not None and None not in k else None
         if hit is None:
             continue
-        new = render_estado(template, hit["validada"], hit["info"])
         before = None if _missing(estado[i]) else estado[i]
+        own = done_at(before, hit["validada"].tz)
+        if own is not None and own > hit["validada"]:
+            continue  # the source already says done, later than this exit record
+        new = render_estado(template, hit["validada"], hit["info"])
         rows.append({"key": keys[i], "estado_before": before, "estado_after": new,
                      "validada": hit["validada"]})
         estado[i] = new

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from ...tables import TableSpec
+from ...tables import DONE_WORD, STATUS_COLUMN, TableSpec
 
 READY = "_trafico_ready"   # the run's staged rows as the chunks arrive (numbered ``_n``); once
                            # finished, one row per key (latest wins), unchanged rows left out
@@ -173,10 +173,25 @@ def _source_preserved(preserve: list[str], alias: str = "s") -> sql.Composed:
         sql.SQL("{}, {}.{}").format(sql.Literal(p), I(alias), I(p)) for p in preserve))
 
 
+def _is_done(alias: str) -> sql.Composed:
+    return sql.SQL("{}.{} ~* {}").format(I(alias), I(STATUS_COLUMN), sql.Literal(rf"\m{DONE_WORD}\M"))
+
+
+def _status_kept(expr: sql.Composable) -> sql.Composed:
+    """A done status (``Realizado …``) never goes back: the target's stays when the staged
+    value is not a done status (the run could not read the exit records, or they no longer
+    reach that far back); a later done status replaces it."""
+    return sql.SQL("CASE WHEN t.sync_key IS NOT NULL AND {t_done} AND NOT coalesce({s_done}, false) "
+                   "THEN t.{c} ELSE {expr} END").format(
+        t_done=_is_done("t"), s_done=_is_done("s"), c=I(STATUS_COLUMN), expr=expr)
+
+
 def _merged_select(spec: TableSpec, preserve: list[str], run_started, *, existing_only: bool = False) -> sql.Composed:
     exprs = []
     for c in spec.target_column_names:
         e = _preserved_expr(c, run_started) if c in preserve else sql.SQL("s.{}").format(I(c))
+        if c == STATUS_COLUMN:
+            e = _status_kept(e)
         exprs.append(sql.SQL("{} AS {}").format(e, I(c)))
     return sql.SQL(
         "SELECT s.sync_key, s.source_id, s.source_updated_at, s.validation_warnings, s.activo, s.row_hash, "
