@@ -146,7 +146,7 @@ def test_no_batch_statement_scans_the_target(source, make_config, db_url):
     val = P.validate(ctx, P.normalize(ctx, P.extract(ctx)))
     P.stage(ctx, P.enrich(ctx, val), val)
     P.stage_remaining(ctx)
-    spec, preserve, started, c = ctx.spec, ctx.preserve, ctx.run_started, ctx.staging.conn
+    spec, preserve, started, c = ctx.spec, ctx.preserve, P.source_time(ctx), ctx.staging.conn
     plans = {}
     try:
         with c.transaction(force_rollback=True):

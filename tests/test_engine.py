@@ -500,3 +500,24 @@ def test_a_done_status_survives_a_run_that_cannot_read_the_exit_records(src, sto
     assert changed == [("CSQU3054383",), ("TCNU7200794",)]
     rerun = run(cfg, mode="full")
     assert (rerun.counts["inserted"], rerun.counts["updated"]) == (0, 0)
+
+
+def test_on_a_source_without_change_times_a_desk_edit_since_the_last_run_wins(src, cfg):
+    """pendiente_desconsolidar has no change timestamp: when the source changed is only known
+    to be after the last run that saw the row. A desk edit made before that run loses to the
+    source's later change; one made after it (the source's change cannot be ordered with it)
+    wins."""
+    chofer = lambda: src.execute('SELECT "Chofer" FROM traficov2_pendiente_desconsolidar').fetchone()[0]  # noqa: E731
+    insert(src, "pendiente_desconsolidar", [{"Contenedor": "MSCU1234566", "Cliente": "A", "Chofer": "SRC-0"}])
+    run(cfg, table="pendiente_desconsolidar")
+    src.execute("""UPDATE traficov2_pendiente_desconsolidar SET "Chofer" = 'DESK-OLD'""")
+    run(cfg, table="pendiente_desconsolidar")  # sees the source as it was: the desk's edit stays
+    assert chofer() == "DESK-OLD"
+    src.execute("""UPDATE pendiente_desconsolidar SET "Chofer" = 'SRC-NEW'""")
+    run(cfg, table="pendiente_desconsolidar")
+    assert chofer() == "SRC-NEW"  # changed after the run that saw the desk's edit: the source wins
+    src.execute("""UPDATE pendiente_desconsolidar SET "Chofer" = 'SRC-T1'""")
+    time.sleep(0.01)
+    src.execute("""UPDATE traficov2_pendiente_desconsolidar SET "Chofer" = 'DESK-T2'""")
+    run(cfg, table="pendiente_desconsolidar")
+    assert chofer() == "DESK-T2"

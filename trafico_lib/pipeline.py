@@ -164,8 +164,16 @@ def extract(ctx: RunContext) -> Extract:
     return ex
 
 
+def source_time(ctx: RunContext) -> datetime:
+    """When a source row that changed, but carries no change time of its own (a table without
+    ``updated_at``: the hash path), is taken to have changed, against the desk's edits: the
+    table's last successful run, which saw it as it was (the change came after); a desk edit
+    since then wins, as the two cannot be ordered. No run yet: this run's start."""
+    return ctx.state.get("last_success_at") or ctx.run_started
+
+
 def _open_staging(ctx: RunContext) -> None:
-    ctx.staging = ctx.store.staging(ctx.spec, preserve=ctx.preserve, run_started=ctx.run_started,
+    ctx.staging = ctx.store.staging(ctx.spec, preserve=ctx.preserve, source_time=source_time(ctx),
                                     run_id=ctx.run_id)
 
 

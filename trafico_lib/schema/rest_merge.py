@@ -3,6 +3,7 @@ own statements (``stores/pg/sql.py``): the merge rule is written once.
 
 ``traficov2_plan_<table>`` and ``traficov2_plan_deactivate_<table>`` say what they would
 do, writing nothing (a dry run). ``traficov2_merge_<table>(p_rows, p_run_id, p_run_started)``
+(``p_run_started``: the source time of ``pipeline.source_time``, under its first name)
 takes one batch of staged rows
 (JSON, the staging table's columns) and runs, inside the database, what the direct path runs
 for a slice: the rows the target holds identically are dropped, the others are merged with

@@ -4,7 +4,7 @@ store they talk to; each store names itself (``kind``, ``name``) and never print
 
     store = open_store(cfg)                    # direct PostgreSQL, embedded, (next: Supabase REST)
     state = store.read_state(spec)
-    staging = store.staging(spec, preserve=..., run_started=..., run_id=...)
+    staging = store.staging(spec, preserve=..., source_time=..., run_id=...)
     ex = store.read_source(..., fingerprint=..., staging=staging)   # unchanged rows stay aside, unread
     for chunk in ...: staging.add(staged_chunk, extra_keys=rejected_keys)   # chunk by chunk
     totals = staging.finish()                  # latest wins across chunks, unchanged set aside
@@ -144,8 +144,10 @@ class Store(Protocol):
     def columns(self, table: str) -> list[str]:
         """A table's columns in order; [] when it does not exist."""
 
-    def staging(self, spec: TableSpec, *, preserve: list[str], run_started: datetime,
-                run_id: str) -> Staging: ...
+    def staging(self, spec: TableSpec, *, preserve: list[str], source_time: datetime,
+                run_id: str) -> Staging:
+        """``source_time``: when a changed source row without a change time of its own is
+        taken to have changed (``pipeline.source_time``), against the desk's edits."""
 
     def write_log(self, spec: TableSpec, operation: str, details: dict) -> None: ...
 

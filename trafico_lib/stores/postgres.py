@@ -199,13 +199,13 @@ class PostgresStore:
                 sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(spec.target)))
             return pd.DataFrame(cur.fetchall(), columns=columns, dtype=object)
 
-    def staging(self, spec: TableSpec, *, preserve: list[str], run_started: datetime,
+    def staging(self, spec: TableSpec, *, preserve: list[str], source_time: datetime,
                 run_id: str) -> merge.PgStaging:
         """A run's staging (``stores.pg.merge.PgStaging``) on a connection of its own, where plan
         and apply find the same staged rows; ``close()`` it when the run is done."""
         conn = self.connect(autocommit=True)
         try:
-            return merge.PgStaging(conn, spec, preserve=preserve, run_started=run_started, run_id=run_id,
+            return merge.PgStaging(conn, spec, preserve=preserve, source_time=source_time, run_id=run_id,
                                    guard=self.errors)
         except BaseException:
             conn.close()

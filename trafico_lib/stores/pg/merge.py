@@ -96,10 +96,10 @@ class PgStaging:
     COPY in flight at most); everything else waits for it first, and its error is raised there.
     """
 
-    def __init__(self, conn: psycopg.Connection, spec: TableSpec, *, preserve: list[str], run_started: datetime,
+    def __init__(self, conn: psycopg.Connection, spec: TableSpec, *, preserve: list[str], source_time: datetime,
                  run_id: str, guard=nullcontext):
         self.conn, self.spec, self.preserve = conn, spec, preserve
-        self.run_started, self.run_id, self.guard = run_started, run_id, guard
+        self.source_time, self.run_id, self.guard = source_time, run_id, guard
         self.totals: StagedTotals | None = None
         self._staged = 0
         with guard():
@@ -180,8 +180,8 @@ class PgStaging:
         c, spec, t = self.conn, self.spec, self.totals
         limit = {"limit": PLAN_ROWS}
         with self.guard(), c.transaction(force_rollback=True):
-            c.execute(q.create_merged(spec, self.preserve, self.run_started))
-            c.execute(q.fill_merged(spec, self.preserve, self.run_started), ALL_ROWS)
+            c.execute(q.create_merged(spec, self.preserve, self.source_time))
+            c.execute(q.fill_merged(spec, self.preserve, self.source_time), ALL_ROWS)
             inserts = _frame(c.execute(q.inserts(spec), limit))
             updates = _frame(c.execute(q.planned_diffs(spec), limit))
             n_ins, n_upd, n_same, _ = c.execute(q.counts(spec)).fetchone()
@@ -228,11 +228,11 @@ def _slices(conn: psycopg.Connection, total: int, size: int) -> list[tuple[int, 
 class _SliceStatements:
     """The statements every slice sends, rendered once per write (not composed per slice)."""
 
-    def __init__(self, conn: psycopg.Connection, spec: TableSpec, preserve: list[str], run_started: datetime,
+    def __init__(self, conn: psycopg.Connection, spec: TableSpec, preserve: list[str], source_time: datetime,
                  *, first_load: bool):
         self.first_load = first_load
         self.truncate = q.truncate_merged().as_string(conn)
-        self.fill = q.fill_merged(spec, preserve, run_started, existing_only=True).as_string(conn)
+        self.fill = q.fill_merged(spec, preserve, source_time, existing_only=True).as_string(conn)
         self.merge = q.merge(spec).as_string(conn)
         self.insert = q.insert_new(spec, preserve, probe=not first_load).as_string(conn)
         self.refresh = q.refresh_metadata(spec).as_string(conn)
@@ -263,8 +263,8 @@ class PgSyncSession:
         inserts the others as they are; on a first load every row is new and only the insert runs."""
         st = self.staging
         conn, out, total = self.conn, MergeOutcome(), st.totals.rows
-        conn.execute(q.create_merged(self.spec, st.preserve, st.run_started))
-        s = _SliceStatements(conn, self.spec, st.preserve, st.run_started, first_load=self.first_load)
+        conn.execute(q.create_merged(self.spec, st.preserve, st.source_time))
+        s = _SliceStatements(conn, self.spec, st.preserve, st.source_time, first_load=self.first_load)
         bounds = _slices(conn, total, max(batch_size, STATEMENT_ROWS))
 
         def run(lo: int, hi: int) -> None:

@@ -139,19 +139,24 @@ def ready_row(spec: TableSpec) -> sql.Composed:
                     *spec.target_column_names]), ready=I(READY))
 
 
-def _when(run_started) -> sql.Composable:
-    """The run's start as SQL: a literal, or an expression (a function's parameter)."""
-    return run_started if isinstance(run_started, sql.Composable) else sql.Literal(run_started)
+def _when(source_time) -> sql.Composable:
+    """The source time (see :func:`_preserved_expr`) as SQL: a literal, or an expression (a
+    function's parameter)."""
+    return source_time if isinstance(source_time, sql.Composable) else sql.Literal(source_time)
 
 
-def _preserved_expr(p: str, run_started) -> sql.Composed:
+def _preserved_expr(p: str, source_time) -> sql.Composed:
+    """A preserved field: the desk's edit stays unless the source changed the field later.
+    When the source changed is the row's ``source_updated_at``, else ``source_time``: for a
+    source without change times, the last time the sync saw the row as it was (the previous
+    successful run), so a desk edit made since then wins (the two cannot be ordered)."""
     return sql.SQL(
         "CASE WHEN t.sync_key IS NULL THEN s.{p} "
         "WHEN s.{p} IS NOT DISTINCT FROM (t.source_preserved ->> {lit}) THEN t.{p} "
         "WHEN t.manual_updated_at IS NULL THEN s.{p} "
         "WHEN s.{p} IS NULL THEN t.{p} "
-        "WHEN coalesce(s.source_updated_at, {run_started}) > t.manual_updated_at THEN s.{p} "
-        "ELSE t.{p} END").format(p=I(p), lit=sql.Literal(p), run_started=_when(run_started))
+        "WHEN coalesce(s.source_updated_at, {source_time}) > t.manual_updated_at THEN s.{p} "
+        "ELSE t.{p} END").format(p=I(p), lit=sql.Literal(p), source_time=_when(source_time))
 
 
 def _lookup(spec: TableSpec, alias: str) -> sql.Composed:
@@ -186,10 +191,10 @@ def _status_kept(expr: sql.Composable) -> sql.Composed:
         t_done=_is_done("t"), s_done=_is_done("s"), c=I(STATUS_COLUMN), expr=expr)
 
 
-def _merged_select(spec: TableSpec, preserve: list[str], run_started, *, existing_only: bool = False) -> sql.Composed:
+def _merged_select(spec: TableSpec, preserve: list[str], source_time, *, existing_only: bool = False) -> sql.Composed:
     exprs = []
     for c in spec.target_column_names:
-        e = _preserved_expr(c, run_started) if c in preserve else sql.SQL("s.{}").format(I(c))
+        e = _preserved_expr(c, source_time) if c in preserve else sql.SQL("s.{}").format(I(c))
         if c == STATUS_COLUMN:
             e = _status_kept(e)
         exprs.append(sql.SQL("{} AS {}").format(e, I(c)))
@@ -202,19 +207,19 @@ def _merged_select(spec: TableSpec, preserve: list[str], run_started, *, existin
         join=sql.SQL("JOIN" if existing_only else "LEFT JOIN"), lookup=_lookup(spec, "s"))
 
 
-def create_merged(spec: TableSpec, preserve: list[str], run_started) -> sql.Composed:
+def create_merged(spec: TableSpec, preserve: list[str], source_time) -> sql.Composed:
     """The (empty) temp table of staged rows merged with the target under the rule above:
     created once per write transaction, filled per statement slice by :func:`fill_merged`."""
     return sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {merged} ON COMMIT DROP AS {select} WITH NO DATA").format(
-        merged=I(MERGED), select=_merged_select(spec, preserve, run_started))
+        merged=I(MERGED), select=_merged_select(spec, preserve, source_time))
 
 
-def fill_merged(spec: TableSpec, preserve: list[str], run_started, *, existing_only: bool = False) -> sql.Composed:
+def fill_merged(spec: TableSpec, preserve: list[str], source_time, *, existing_only: bool = False) -> sql.Composed:
     """READY's rows ``_n`` in [``%(lo)s``, ``%(hi)s``] merged with the target (an index lookup
     per staged row); ``existing_only``: only the rows whose key the target holds (the new ones
     go in by :func:`insert_new`)."""
     return sql.SQL("INSERT INTO {merged} {select} WHERE s._n BETWEEN %(lo)s AND %(hi)s").format(
-        merged=I(MERGED), select=_merged_select(spec, preserve, run_started, existing_only=existing_only))
+        merged=I(MERGED), select=_merged_select(spec, preserve, source_time, existing_only=existing_only))
 
 
 def insert_new(spec: TableSpec, preserve: list[str], *, probe: bool = True) -> sql.Composed:

@@ -56,9 +56,9 @@ def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
 class RestStaging:
     """The run's staged rows, for the writes over REST (see the module docstring)."""
 
-    def __init__(self, store, spec: TableSpec, *, preserve: list[str], run_started: datetime, run_id: str):
+    def __init__(self, store, spec: TableSpec, *, preserve: list[str], source_time: datetime, run_id: str):
         self.store, self.spec, self.preserve = store, spec, preserve
-        self.run_started, self.run_id = run_started, run_id
+        self.source_time, self.run_id = source_time, run_id
         self.frames: list[pd.DataFrame] = []
         self.keys: list[str] = []
         self.aside: list[tuple] = []  # (sync_key, change time, position) of the rows set aside unread
@@ -115,7 +115,7 @@ class RestStaging:
         counts = {"inserted": 0, "updated": 0, "unchanged": 0, "deactivated": 0}
         inserts, updates = [], []
         for lo in range(0, len(records), MAX_BATCH):
-            params = {"p_rows": records[lo:lo + MAX_BATCH], "p_run_started": self.run_started.isoformat(),
+            params = {"p_rows": records[lo:lo + MAX_BATCH], "p_run_started": self.source_time.isoformat(),
                       "p_limit": PLAN_ROWS}
             got = client.call(lambda: client.rpc(plan_function_name(spec), params).execute().data,
                               what=f"{spec.name}: planning {len(params['p_rows'])} rows")
@@ -161,7 +161,7 @@ class RestSyncSession:
 
     def _call(self, rows: list[dict]) -> dict:
         client = self.store.client
-        params = {"p_rows": rows, "p_run_id": self.run_id, "p_run_started": self.staging.run_started.isoformat()}
+        params = {"p_rows": rows, "p_run_id": self.run_id, "p_run_started": self.staging.source_time.isoformat()}
         return client.call(lambda: client.rpc(merge_function_name(self.spec), params).execute().data,
                            what=f"{self.spec.name}: merging {len(rows)} rows")
 

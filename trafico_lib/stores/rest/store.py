@@ -183,9 +183,9 @@ class RestStore:
             return (where(q) if where else q).execute().count
         return int(self.client.call(request, what=what or f"counting {table}") or 0)
 
-    def staging(self, spec, *, preserve: list[str], run_started, run_id: str):
+    def staging(self, spec, *, preserve: list[str], source_time, run_id: str):
         from .staging import RestStaging
-        return RestStaging(self, spec, preserve=preserve, run_started=run_started, run_id=run_id)
+        return RestStaging(self, spec, preserve=preserve, source_time=source_time, run_id=run_id)
 
     def read_target(self, spec, columns: list[str]) -> pd.DataFrame:
         from .pages import pages
