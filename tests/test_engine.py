@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -17,6 +18,8 @@ from trafico_lib import pipeline as P
 from trafico_lib.sample import create_source_tables
 from trafico_lib.stores import open_store
 from trafico_lib.tables import TABLES
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
 @pytest.fixture
@@ -521,3 +524,27 @@ def test_on_a_source_without_change_times_a_desk_edit_since_the_last_run_wins(sr
     src.execute("""UPDATE traficov2_pendiente_desconsolidar SET "Chofer" = 'DESK-T2'""")
     run(cfg, table="pendiente_desconsolidar")
     assert chofer() == "DESK-T2"
+
+
+def test_a_utf8_csv_with_a_stray_byte_and_a_nul_rejects_those_two_rows_and_keeps_every_accent(
+        src, store_config, tmp_path):
+    """The sample export saved as UTF-8, then one stray cp1252 byte on line 5 and a NUL in a
+    cell on line 9: the file is read as UTF-8 (no Ñandú becomes Ã‘andÃº), the two rows go to
+    the rejects with their lines and the rule readable_<column>, every other row is written."""
+    text = (DATA_DIR / "pendiente_desconsolidar.csv").read_bytes().decode("cp1252")
+    lines = text.split("\r\n")
+    assert "Ñand" in text and len(lines) > 12
+    raw = [ln.encode("utf-8") for ln in lines]
+    raw[4] = raw[4].replace(b";", b";\xd1", 1)          # line 5: a stray cp1252 Ñ after the first ;
+    raw[8] = raw[8].replace(b";", b";X\x00Y", 1)        # line 9: a NUL inside the second cell
+    (tmp_path / "pend.csv").write_bytes(b"\r\n".join(raw))
+    cfg = store_config({"csv_sources": {"data_path": str(tmp_path), "files": {"pendiente_desconsolidar": "pend.csv"}},
+                        "sync_settings": {"pendiente_desconsolidar": {"source": "csv"}}})
+    res = run(cfg, table="pendiente_desconsolidar", mode="full")
+    rejects = src.execute("SELECT reasons, raw_row->>'_row' FROM traficov2_sync_rejects "
+                          "WHERE reasons::text LIKE '%readable_%' ORDER BY 2").fetchall()
+    assert [(r[0], r[1]) for r in rejects] == [(["readable_Cliente"], "5"), (["readable_Cliente"], "9")]
+    clientes = [r[0] for r in src.execute('SELECT "Cliente" FROM traficov2_pendiente_desconsolidar')]
+    assert any("Ñand" in (c or "") for c in clientes)
+    assert not any("Ã" in (c or "") or "\ufffd" in (c or "") for c in clientes)
+    assert res.counts["inserted"] > 20 and res.counts["rejected"] >= 2

@@ -576,6 +576,8 @@ def parse_integers(s: pd.Series) -> tuple[pd.Series, pd.Series]:
 # ---- whole frames ------------------------------------------------------------------------
 
 ISSUE_COLUMNS = ["row", "column", "value", "problem"]
+UNREADABLE = "bytes that are not text (a NUL, or not in the file's encoding)"  # a CSV reader's find
+UNREADABLE_COLUMN = "_unreadable"  # per row, {column: cell} the reader emptied (sources/csv.py)
 _TEXT_RULES: dict[str, Callable[[pd.Series], pd.Series]] = {
     "Contenedor": normalize_container,
     "Booking": normalize_booking,
@@ -673,6 +675,14 @@ def normalize_frame(df: pd.DataFrame, spec: TableSpec, run_date: date) -> Normal
                 "row": pd.Series(labels[mask], dtype=object), "column": col,
                 "value": pd.Series(hit.to_numpy(dtype=object), dtype=object), "problem": problem,
             }))
+    if UNREADABLE_COLUMN in df.columns:
+        found = [(label, col, value) for label, cells in zip(labels, df[UNREADABLE_COLUMN]) if cells
+                 for col, value in cells.items()]
+        if found:
+            issue_parts.append(pd.DataFrame({
+                "row": pd.Series([f[0] for f in found], dtype=object),
+                "column": pd.Series([f[1] for f in found], dtype=object),
+                "value": pd.Series([f[2] for f in found], dtype=object), "problem": UNREADABLE}))
     frame = pd.DataFrame(out, index=df.index)
     for col in df.columns:
         if isinstance(col, str) and col.startswith("_"):

@@ -89,6 +89,12 @@ def parseable_rule(column: str) -> str:
     return f"parseable_{column}"
 
 
+def readable_rule(column: str) -> str:
+    """The rule name for a cell of ``column`` holding bytes that are not text (a NUL, a byte
+    outside the file's encoding): blocking by default, the row goes to the rejects."""
+    return f"readable_{column}"
+
+
 def required_rule(column: str) -> str:
     return f"required_{column}"
 
@@ -246,11 +252,11 @@ def suite_rule_names(directory: str | os.PathLike | None = None) -> set[str]:
 
 
 def known_rule_names(directory: str | os.PathLike | None = None) -> set[str]:
-    """Every rule name a config may mention: the suites' rules plus required_/parseable_<column>."""
+    """Every rule name a config may mention: the suites' rules plus required_/parseable_/readable_<column>."""
     names = suite_rule_names(directory)
     for spec in TABLES.values():
         for c in spec.column_names:
-            names.update({required_rule(c), parseable_rule(c)})
+            names.update({required_rule(c), parseable_rule(c), readable_rule(c)})
     return names
 
 
@@ -263,7 +269,7 @@ def unknown_severity_rule(rules: Iterable[str], directory: str | os.PathLike | N
         return None
     known = ", ".join(sorted(suite_rule_names(directory) | set(also_known)))
     return (f"business_rules.severity: unknown rule {unknown[0]!r} "
-            f"(known rules: {known}, required_<column>, parseable_<column>)")
+            f"(known rules: {known}, required_<column>, parseable_<column>, readable_<column>)")
 
 
 def rule_severity(rule: str, default: str, cfg=None) -> str:

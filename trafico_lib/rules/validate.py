@@ -54,11 +54,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SyncFailed
+from ..normalize import UNREADABLE
 from ..tables import TableSpec
 from .iso6346 import CATEGORIES, valid_container_mask
 from .suites import (
     BLOCKING, ISO6346, MATCH_REGEX, NOT_NULL, SuiteError, WARNING, key_columns, load_suite,
-    parseable_rule, rule_severity,
+    parseable_rule, readable_rule, rule_severity,
 )
 
 MAX_FAILING_KEYS = 20
@@ -353,6 +354,8 @@ def _labels(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _issue_failures(issues: pd.DataFrame | None, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Rows of the issues frame as rule failures: ``readable_<column>`` for bytes that are not
+    text, ``parseable_<column>`` for the rest."""
     if issues is None or len(issues) == 0:
         return {}
     missing = {"row", "column"} - set(issues.columns)
@@ -360,11 +363,14 @@ def _issue_failures(issues: pd.DataFrame | None, frame: pd.DataFrame) -> dict[st
         raise RulesError(f"issues frame lacks column(s) {', '.join(sorted(missing))} "
                          "(expected row, column, value, problem)")
     labels = pd.Index(frame["_row"] if "_row" in frame.columns else frame.index)
+    unreadable = (issues["problem"] == UNREADABLE) if "problem" in issues.columns else pd.Series(False, index=issues.index)
     out = {}
-    for column, rows in issues.groupby("column", sort=True)["row"]:
-        pos = np.flatnonzero(labels.isin(rows.tolist()))
-        if len(pos):
-            out[parseable_rule(str(column))] = pos
+    for bad_bytes, part in issues.groupby(unreadable.to_numpy(), sort=True):
+        name = readable_rule if bad_bytes else parseable_rule
+        for column, rows in part.groupby("column", sort=True)["row"]:
+            pos = np.flatnonzero(labels.isin(rows.tolist()))
+            if len(pos):
+                out[name(str(column))] = pos
     return out
 
 
@@ -463,8 +469,9 @@ def validate(frame: pd.DataFrame, spec: TableSpec, cfg, *, issues: pd.DataFrame 
             failures[e["meta"]["rule"]] = pos
 
     for rule, pos in _issue_failures(issues, frame).items():
-        column = rule.removeprefix("parseable_")
-        default = BLOCKING if column in keys else WARNING
+        readable = rule.startswith("readable_")
+        column = rule.removeprefix("readable_") if readable else rule.removeprefix("parseable_")
+        default = BLOCKING if readable or column in keys else WARNING
         if rule in failures:  # a suite rule of the same name: merge rows
             pos = np.union1d(failures[rule], pos)
         else:

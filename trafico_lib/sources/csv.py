@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv as _csv
 import io
+import logging
 import os
 import re
 import unicodedata
@@ -25,6 +26,8 @@ from ..normalize import clean_text
 from ..tables import TableSpec
 
 ROW_COLUMN = "_row"
+UNREADABLE_COLUMN = "_unreadable"  # per row: {column: the cell as read} of cells with bytes no text holds
+_BAD_TEXT = re.compile("[\x00\ufffd]")
 _SEP_HINT = re.compile(r"^sep=(.)\s*$")
 
 
@@ -35,18 +38,26 @@ class CsvError(SyncFailed):
 # ---- decoding and dialect --------------------------------------------------------------
 
 def _decode(raw: bytes, where: str) -> str:
-    """Text of the file: UTF-8 (BOM stripped) when it is valid UTF-8, else cp1252."""
-    if raw.startswith(b"\xef\xbb\xbf"):
+    """Text of the file, decided for the whole file:
+
+    * valid UTF-8 (BOM stripped): UTF-8;
+    * UTF-8 but for a few stray bytes (a BOM, or more well-formed UTF-8 characters than bad
+      bytes): UTF-8, each bad byte read as U+FFFD, so the rows holding one are rejected with
+      their line (``readable_<column>``) instead of the whole file being read as cp1252 and
+      every accented name turned into mojibake (``Ñandú`` -> ``Ã‘andÃº``);
+    * else cp1252 (Excel's ANSI export).
+    """
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    if bom:
         raw = raw[3:]
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = raw.count(b"\n", 0, exc.start) + 1
-            raise CsvError(f"{where}: line {line}: "
-                           f"not valid UTF-8 although the file starts with a UTF-8 mark") from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as first:
+        lenient = raw.decode("utf-8", errors="replace")
+        bad = lenient.count("\ufffd")
+        good = sum(1 for ch in lenient if ord(ch) > 0x7f) - bad
+        if bom or good >= bad:
+            return lenient
         try:
             return raw.decode("cp1252")
         except UnicodeDecodeError as exc:
@@ -158,9 +169,25 @@ def _read(path: str | os.PathLike) -> tuple[pd.DataFrame, np.ndarray]:
                                f"but holds values (first at line {first})")
             continue  # a trailing separator: an unnamed, empty column
         data[name] = col
+    unreadable = _unreadable_cells(data, len(rows)) if _BAD_TEXT.search(text) else None
     frame = pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
     frame.columns = pd.Index(list(data), dtype=object)
+    if unreadable is not None:
+        frame[UNREADABLE_COLUMN] = unreadable
     return frame, np.array(lines, dtype="int64")
+
+
+def _unreadable_cells(data: dict[str, pd.Series], n: int) -> pd.Series:
+    """Cells holding a NUL byte or a byte the file's encoding has no character for (U+FFFD):
+    emptied in ``data``; per row, {column: the cell as read, NUL shown as ␀} (None: none)."""
+    found: list[dict | None] = [None] * n
+    for name, col in data.items():
+        hit = col.str.contains(_BAD_TEXT, na=False).to_numpy(dtype=bool)
+        for i in np.flatnonzero(hit).tolist():
+            found[i] = {**(found[i] or {}), name: col.iat[i].replace("\x00", "\u2400")}
+        if hit.any():
+            data[name] = col.mask(hit, None)
+    return pd.Series(found, dtype=object)
 
 
 def read_csv(path: str | os.PathLike) -> pd.DataFrame:
@@ -218,7 +245,7 @@ def read_table_csv(cfg: Any, spec: TableSpec, *, required: Iterable[str] | None 
     missing = [c for c in need if c not in present]
     if missing:
         listed = ", ".join(repr(c) for c in missing)
-        found = ", ".join(repr(c) for c in frame.columns) or "none"
+        found = ", ".join(repr(c) for c in frame.columns if c != UNREADABLE_COLUMN) or "none"
         raise CsvError(f"{path}: missing column{'s' if len(missing) > 1 else ''} {listed} "
                        f"(the header has {found})")
     renamed = frame[list(mapping)].rename(columns=mapping)
@@ -227,12 +254,22 @@ def read_table_csv(cfg: Any, spec: TableSpec, *, required: Iterable[str] | None 
         out[c] = renamed[c] if c in present else pd.Series([None] * len(frame), index=frame.index,
                                                           dtype=object)
     out[ROW_COLUMN] = lines
+    if UNREADABLE_COLUMN in frame.columns:  # bad cells of the table's columns, under its names
+        out[UNREADABLE_COLUMN] = [
+            ({mapping[k]: v for k, v in cells.items() if k in mapping} or None) if cells else None
+            for cells in frame[UNREADABLE_COLUMN]]
     out.columns = pd.Index(list(out.columns), dtype=object)
     return out
 
 
 def read_named_csv(cfg: Any, file_key: str) -> pd.DataFrame:
-    """A CSV that is not a synced table (availability, salidas): all its columns plus ``_row``."""
-    frame, lines = _read(cfg.csv_path(file_key))
+    """A CSV that is not a synced table (availability, salidas): all its columns plus ``_row``.
+    Cells with bytes no text holds come back empty, and a warning names their lines."""
+    path = cfg.csv_path(file_key)
+    frame, lines = _read(path)
+    if UNREADABLE_COLUMN in frame.columns:
+        bad = frame.pop(UNREADABLE_COLUMN).notna().to_numpy()
+        logging.getLogger(__name__).warning("%s: line(s) %s hold bytes that are not text; those cells were left empty",
+                                            path, ", ".join(map(str, lines[bad][:10].tolist())))
     frame[ROW_COLUMN] = lines
     return frame
