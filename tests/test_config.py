@@ -198,3 +198,14 @@ def test_cli_unknown_severity_rule_exits_2_before_anything_runs(tmp_path):
     lines = [l for l in proc.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and "business_rules.severity: unknown rule 'container_chek_digit'" in lines[0]
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_a_transaction_pooler_is_recognized_by_its_address_or_said_in_the_config():
+    from trafico_lib.stores.postgres import PostgresStore, behind_transaction_pooler
+    assert behind_transaction_pooler("postgresql://postgres.ref:pw@aws-0-sa-east-1.pooler.supabase.com:6543/postgres")
+    assert behind_transaction_pooler("host=10.0.0.5 port=6543 dbname=postgres user=u")
+    assert not behind_transaction_pooler("postgresql://postgres:pw@db.ref.supabase.co:5432/postgres")
+    assert not behind_transaction_pooler("postgresql//broken")
+    assert PostgresStore("postgresql://u@h:6543/d").transaction_pooler
+    assert not PostgresStore("postgresql://u@h:6543/d", transaction_pooler=False).transaction_pooler
+    assert PostgresStore("postgresql://u@h:5432/d", transaction_pooler=True).transaction_pooler

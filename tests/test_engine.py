@@ -28,13 +28,23 @@ def src(conn):
     return conn
 
 
-@pytest.fixture(params=["direct", "rest"])
+@pytest.fixture(params=["direct", "pooler", "rest"])
 def store_config(request, src, make_config, db_url, tmp_path, monkeypatch):
-    """``make_config`` bound to the store under test: the database's URL, or (``rest``) only a
+    """``make_config`` bound to the store under test: the database's URL; (``pooler``) its URL
+    through PgBouncer in transaction mode, as Supabase's pooler serves it; or (``rest``) only a
     Supabase project URL and its service key in the environment (``SUPABASE_URL``,
     ``SUPABASE_KEY``), PostgREST in front of the same database."""
     if request.param == "direct":
         yield lambda data=None: make_config(data, db_url=db_url)
+        return
+    if request.param == "pooler":
+        bouncer = request.getfixturevalue("pgbouncer")
+
+        def through_pooler(data=None):
+            data = dict(data or {})
+            data["database"] = {**data.get("database", {}), "transaction_pooler": True}
+            return make_config(data, db_url=bouncer.url(db_url))
+        yield through_pooler
         return
     reason = harness.missing_reason()
     if reason:

@@ -386,3 +386,21 @@ def test_the_reader_reads_in_read_only_transactions_and_leaves_no_session_state(
         reader.target_counts("slow")
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         reader.target_counts("writing")
+
+
+def test_the_health_check_through_a_transaction_pooler_leaves_no_setting_behind(conn, db_url, cfg_for, pgbouncer):
+    """Through PgBouncer in transaction mode the health check's read-only and timeout settings
+    stay in its own transactions: every server connection of the pool accepts writes after it,
+    with the server's default statement timeout."""
+    _healthy_state(conn)
+    url = pgbouncer.url(db_url)
+    cfg = cfg_for(url, database={"transaction_pooler": True})
+    for _ in range(3):
+        code, text = _check(cfg)
+        assert code == 0, text
+    import psycopg
+    for _ in range(8):  # round robin over the pool's server connections
+        with psycopg.connect(url, prepare_threshold=None, autocommit=True) as c:
+            assert c.execute("SHOW default_transaction_read_only").fetchone()[0] == "off"
+            assert c.execute("SHOW statement_timeout").fetchone()[0] == "0"
+            c.execute("UPDATE traficov2_sync_state SET last_run_id = last_run_id")

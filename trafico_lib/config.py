@@ -124,6 +124,9 @@ class Database(_Model):
     lookback_minutes: float = Field(10.0, ge=0)
     connect_timeout_seconds: int = Field(5, gt=0)
     chunk_rows: int = Field(50_000, gt=0)  # source rows read and processed at a time (bounds memory)
+    # the URL goes through a transaction pooler (Supabase's on port 6543, pgbouncer): each run's
+    # staging is one transaction. None: yes for port 6543 or a *.pooler.supabase.com host
+    transaction_pooler: bool | None = None
 
 
 class Supabase(_Model):

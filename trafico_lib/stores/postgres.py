@@ -45,12 +45,25 @@ def is_transient(exc: BaseException) -> bool:
     return state is None or state in _TRANSIENT_STATES or state[:2] in _TRANSIENT_CLASSES
 
 
+def behind_transaction_pooler(url: str) -> bool:
+    """Whether ``url`` reaches the database through a transaction pooler, by its address:
+    Supabase's pooler (``*.pooler.supabase.com``, port 6543 in transaction mode)."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+        d = conninfo_to_dict(url)
+    except Exception:
+        return False
+    return str(d.get("port") or "") == "6543" or str(d.get("host") or "").endswith("pooler.supabase.com")
+
+
 class PostgresStore:
     """The TráficoV2 tables in a PostgreSQL database: a URL from config, or the embedded server."""
 
     def __init__(self, url: str, *, connect_timeout: int = 5, secrets: list[str] | None = None,
-                 embedded: bool = False):
+                 embedded: bool = False, transaction_pooler: bool | None = None):
         self._url = url
+        self.transaction_pooler = (behind_transaction_pooler(url) if transaction_pooler is None
+                                   else transaction_pooler)
         self.connect_timeout = connect_timeout
         self._secrets = [*connection_secrets(url), *(secrets or [])]
         self.embedded = embedded
@@ -61,7 +74,7 @@ class PostgresStore:
     def from_config(cls, cfg: Config) -> "PostgresStore":
         if cfg.database_url:
             return cls(cfg.database_url, connect_timeout=cfg.database.connect_timeout_seconds,
-                       secrets=cfg.secrets)
+                       secrets=cfg.secrets, transaction_pooler=cfg.database.transaction_pooler)
         try:
             url = embedded_url(cfg.resolve(cfg.database.embedded_path))
         except Exception as exc:  # the wheel raises several kinds; one line is what we owe
@@ -202,8 +215,15 @@ class PostgresStore:
     def staging(self, spec: TableSpec, *, preserve: list[str], source_time: datetime,
                 run_id: str) -> merge.PgStaging:
         """A run's staging (``stores.pg.merge.PgStaging``) on a connection of its own, where plan
-        and apply find the same staged rows; ``close()`` it when the run is done."""
-        conn = self.connect(autocommit=True)
+        and apply find the same staged rows; ``close()`` it when the run is done.
+
+        Through a transaction pooler the staging is one repeatable-read transaction, from the
+        temp tables to the writes' commit: the pooler may hand each transaction another server
+        connection, and the temp tables live in one. (Directly, each step is a transaction of
+        its own on the one session, and the writes read committed.)"""
+        conn = self.connect(autocommit=not self.transaction_pooler)
+        if self.transaction_pooler:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         try:
             return merge.PgStaging(conn, spec, preserve=preserve, source_time=source_time, run_id=run_id,
                                    guard=self.errors)

@@ -103,10 +103,20 @@ class PgStaging:
         self.totals: StagedTotals | None = None
         self._staged = 0
         with guard():
-            # the run's temp tables and sorts in memory rather than in files (a session's own
-            # settings, allowed to any role: temp_buffers before its first temp table)
-            conn.execute("SET temp_buffers = '128MB'")
-            conn.execute("SET work_mem = '64MB'")
+            # the run's temp tables and sorts in memory rather than in files (allowed to any
+            # role: temp_buffers before the session's first temp table). Through a transaction
+            # pooler (one transaction, see PostgresStore.staging) only for this transaction:
+            # the server connection is shared, and may have used temp tables already
+            if conn.autocommit:
+                conn.execute("SET temp_buffers = '128MB'")
+                conn.execute("SET work_mem = '64MB'")
+            else:
+                conn.execute("SET LOCAL work_mem = '64MB'")
+                try:
+                    with conn.transaction():
+                        conn.execute("SET LOCAL temp_buffers = '128MB'")
+                except psycopg.errors.InvalidParameterValue:
+                    pass
             conn.execute(q.drop_work_tables())
             for ddl in (q.create_numbers(), q.create_ready(spec), q.create_keys(), q.create_unchanged()):
                 conn.execute(ddl)
@@ -166,6 +176,7 @@ class PgStaging:
                 # a hash join whatever the target's statistics say (never analyzed, it looks empty)
                 c.execute("SET LOCAL enable_nestloop = off")
                 identical = c.execute(q.drop_identical(self.spec)).rowcount
+                c.execute("SET LOCAL enable_nestloop = DEFAULT")  # (a savepoint keeps SET LOCAL)
             c.execute(q.index_ready())
             c.execute(q.unchanged_keys())
             c.execute(q.sql.SQL("ANALYZE {}").format(q.I(q.KEYS)))
@@ -201,10 +212,13 @@ class PgStaging:
         """The run's writes in one transaction under the table's advisory lock, marked
         (``trafico.sync``) so the manual-edit trigger leaves them alone."""
         c = self.conn
-        with self.guard(), c.transaction():
-            c.execute("SET LOCAL trafico.sync = 'on'")
-            lock.acquire(c, self.spec.target, timeout=lock_timeout)
-            yield PgSyncSession(self)
+        with self.guard():
+            with c.transaction():
+                c.execute("SET LOCAL trafico.sync = 'on'")
+                lock.acquire(c, self.spec.target, timeout=lock_timeout)
+                yield PgSyncSession(self)
+            if not c.autocommit:  # through a pooler: the staging's one transaction ends here
+                c.commit()
 
     def close(self) -> None:
         self._sending.close()

@@ -44,8 +44,10 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
     snapshot copies its target key, change time and position into ``unchanged_table``.
     ``_order`` is the row's position in the read, for read and unread rows alike.
     """
-    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if not unchanged_table
-                 else "BEGIN ISOLATION LEVEL REPEATABLE READ")
+    own = conn.autocommit  # else inside the caller's (repeatable read) transaction, left open
+    if own:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if not unchanged_table
+                     else "BEGIN ISOLATION LEVEL REPEATABLE READ")
     try:
         # Matching source rows to target rows by source id and hash has no index to use: a hash
         # join, whatever the statistics say (a target never analyzed yet looks empty, and a
@@ -112,8 +114,10 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
         cur = conn.cursor(name="trafico_source")
         cur.itersize = chunk_rows or 10_000
         cur.execute(query, params)
+        conn.execute("SET LOCAL enable_nestloop = DEFAULT")  # planned: the rest of a transaction as usual
     except BaseException:
-        conn.execute("ROLLBACK")
+        if own:
+            conn.execute("ROLLBACK")
         raise
     size = chunk_rows or None
 
@@ -124,7 +128,8 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
     def close() -> None:
         try:
             cur.close()
-            conn.execute("COMMIT")  # keeps what the read copied aside; ends the snapshot
+            if own:
+                conn.execute("COMMIT")  # keeps what the read copied aside; ends the snapshot
         except psycopg.Error:
             pass
         if on_close:
