@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from trafico_lib.sample import load_samples
 from trafico_lib.tables import TABLES
@@ -234,3 +235,60 @@ def test_an_updated_column_the_source_lacks_is_a_configuration_error_before_anyt
     with psycopg.connect(db_url) as c:  # no table was synced, not even the others
         assert c.execute("SELECT count(*) FROM traficov2_sync_log").fetchone()[0] == 0
         assert c.execute("SELECT count(*) FROM traficov2_remisiones").fetchone()[0] == 0
+
+
+def _stop_mid_write(db_url, cfg, sig, *args):
+    """A full sync of arribos whose writes are slowed (a trigger sleeps per row) and the
+    signal sent while they run."""
+    import signal
+    import time
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("""CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
+                     BEGIN PERFORM pg_sleep(0.05); RETURN NEW; END $$""")
+        c.execute("CREATE TRIGGER slow BEFORE INSERT OR UPDATE ON traficov2_arribos "
+                  "FOR EACH ROW EXECUTE FUNCTION slow_row()")
+    env = {k: v for k, v in os.environ.items() if k != "TRAFICO_DATABASE_URL"}
+    p = subprocess.Popen([sys.executable, *args, "--table", "arribos", "--mode", "full", "--config", cfg.source_path],
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not c.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep')").fetchone()[0]:
+            time.sleep(0.05)
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=120)
+    return p.returncode, out, err
+
+
+@pytest.mark.parametrize("sig, code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_stop_signal_mid_write_rolls_back_records_an_error_and_says_one_line(db_url, make_config, sig, code):
+    import signal
+    cfg = make_config(db_url=db_url)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        load_samples(c, cfg)
+    rc, out, err = _stop_mid_write(db_url, cfg, getattr(signal, sig), str(ROOT / "update_traficov2.py"), "--no-notebook")
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert rc == code and len(lines) == 1 and f"stopped by {sig}" in lines[0], (rc, out, err)
+    assert "Traceback" not in err
+    with psycopg.connect(db_url) as c:
+        assert c.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 0  # rolled back
+        log = c.execute("SELECT operation, details->>'error' FROM traficov2_sync_log").fetchall()
+    assert [op for op, _ in log] == ["ERROR"] and sig in log[0][1]
+
+
+def test_a_sigterm_while_a_notebook_writes_stops_the_kernel_and_rolls_back(db_url, make_config):
+    import signal
+    cfg = make_config(db_url=db_url)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        load_samples(c, cfg)
+    rc, out, err = _stop_mid_write(db_url, cfg, signal.SIGTERM, "-m", "trafico_lib.runner", "sync")
+    assert rc == 143 and "stopped by SIGTERM" in err and "Traceback" not in err, (rc, out, err)
+    import time
+    with psycopg.connect(db_url, autocommit=True) as c:
+        deadline = time.monotonic() + 15  # the kernel is gone: its session ends with it
+        while c.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'trafico'").fetchone()[0]:
+            assert time.monotonic() < deadline, "the kernel's database session outlived the stop"
+            time.sleep(0.1)
+        assert c.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 0
+        log = c.execute("SELECT operation, details->>'error' FROM traficov2_sync_log").fetchall()
+    assert [op for op, _ in log] == ["ERROR"] and "SIGTERM" in log[0][1], log

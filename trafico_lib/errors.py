@@ -98,8 +98,35 @@ def one_line(exc: BaseException, secrets: Iterable[str] = ()) -> str:
 
 
 def exit_code(exc: BaseException) -> int:
-    """2 for usage/configuration, 1 for anything else that went wrong."""
+    """2 for usage/configuration, 128 + the signal for a stop (SIGINT 130, SIGTERM 143), 1 for
+    anything else that went wrong."""
+    if isinstance(exc, Interrupted):
+        return 128 + exc.signum
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
     return exc.exit_code if isinstance(exc, TraficoError) else EXIT_FAILED
+
+
+class Interrupted(KeyboardInterrupt):
+    """The process was told to stop (SIGTERM from cron or systemd, SIGINT from Ctrl-C): the
+    run unwinds as from Ctrl-C, its open transaction rolled back, an ERROR row recorded."""
+
+    def __init__(self, signum: int):
+        import signal
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        super().__init__(self.name)
+
+
+def stop_on_signals():
+    """From now on SIGTERM (and SIGINT) raise :class:`Interrupted` in the main thread, so the
+    run unwinds (rolls back, records, says one line) instead of dying mid-write; returns the
+    handlers it replaced."""
+    import signal
+
+    def handler(signum, frame):
+        raise Interrupted(signum)
+    return {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
 
 
 # ---- secrets -------------------------------------------------------------------------------------

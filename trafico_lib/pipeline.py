@@ -586,6 +586,10 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
             return result
     except Exception as error:
         outcome, exc = None, error
+    except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM (errors.stop_on_signals): rolled back by now
+        if not dry_run:
+            _log_error(ctx, f"stopped by {getattr(stop, 'name', 'SIGINT')}: rolled back, nothing written", attempts)
+        raise
     finally:
         if bar is not None:
             bar.close()

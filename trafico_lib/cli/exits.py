@@ -6,7 +6,7 @@ import traceback
 from typing import Callable
 
 from ..config import Config, load_config
-from ..errors import EXIT_FAILED, exit_code, one_line
+from ..errors import exit_code, one_line, stop_on_signals
 
 
 def fail(message: str) -> None:
@@ -18,12 +18,16 @@ def run_with_config(config_path: str | None, command: Callable[[Config], int], *
     included, is one line scrubbed of the configuration's secrets (plus the traceback with
     ``--verbose``) and its exit code."""
     cfg: Config | None = None
+    stop_on_signals()
     try:
         cfg = load_config(config_path)
         return command(cfg)
-    except KeyboardInterrupt:
-        fail("interrupted")
-        return EXIT_FAILED
+    except KeyboardInterrupt as exc:
+        name = getattr(exc, "name", "SIGINT")
+        fail(f"stopped by {name}: the table being written was rolled back (nothing of it written; "
+             f"tables finished before it stay), an ERROR row records it where the database could "
+             f"still be reached; run again")
+        return exit_code(exc)
     except Exception as exc:
         if verbose:
             traceback.print_exc()

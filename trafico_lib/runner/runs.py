@@ -131,7 +131,13 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
             params["allow_mass_deactivation"] = True
         name = sync_run_name(table)
         _progress(progress, f"running {name} ({mode}{', dry-run' if dry_run else ''}) ...")
-        run = execute(cfg, SYNC_NOTEBOOK, params, run_id=run_id, archive_name=name)
+        try:
+            run = execute(cfg, SYNC_NOTEBOOK, params, run_id=run_id, archive_name=name)
+        except KeyboardInterrupt as stop:  # the kernel is shut down, its transaction rolled back
+            if not dry_run:
+                _record_failure(cfg, table, run_id, mode, f"stopped by {getattr(stop, 'name', 'SIGINT')} "
+                                f"while its notebook ran: rolled back, nothing written", None)
+            raise
         res = sync_result(table, run, {**params, "run_id": run_id})
         if run.error and run.result is None and not dry_run:
             _record_failure(cfg, table, run_id, mode, res["error"], res["notebook"])
