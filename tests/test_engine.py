@@ -220,6 +220,13 @@ def test_duplicate_keys_in_one_read_latest_wins(src, cfg):
     res = run(cfg)
     assert res.counts["inserted"] == 1 and res.counts["duplicates"] == 1
     assert src.execute('SELECT "Cliente" FROM traficov2_arribos').fetchall() == [("Nuevo",)]
+    # which row lost, by source id: in the result, its summary, and the changes
+    lost = str(src.execute("""SELECT id FROM arribos WHERE "Cliente" = 'Viejo'""").fetchone()[0])
+    assert res.duplicates == [{"sync_key": "MSCU1234566", "source_id": lost}]
+    from trafico_lib.cli.output import format_summary
+    assert f"MSCU1234566 (source id {lost})" in format_summary([res.to_dict()])
+    assert src.execute("SELECT sync_key, field, old #>> '{}', new FROM traficov2_sync_changes").fetchall() == [
+        ("MSCU1234566", "duplicate", lost, None)]
 
 
 def test_rows_without_key_and_rows_the_database_refuses_go_to_rejects(src, store_config):

@@ -373,6 +373,7 @@ class RunResult:
     attempts: int = 1
     plan: Plan | None = None
     backup: str | None = None
+    duplicates: list[dict] = field(default_factory=list)  # the first rows a later one of their key replaced
 
     @property
     def ok(self) -> bool:
@@ -380,7 +381,8 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("table", "target", "run_id", "mode", "dry_run", "status", "counts",
-                                            "duration_seconds", "error", "notebook", "attempts", "backup")}
+                                            "duration_seconds", "error", "notebook", "attempts", "backup",
+                                            "duplicates")}
         if self.plan is not None:
             d["plan"] = {"counts": self.plan.counts,
                          "sample_changes": self.plan.updates.head(20).astype(str).to_dict("records")}
@@ -427,6 +429,7 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float
                 max_share=None if allowed else ctx.settings.max_deactivation_share)
         all_rejects = ctx.totals.rejects + outcome.rejects
         session.write_rejects(rejects_json(all_rejects))
+        session.write_duplicates(duplicate_rows(stg.duplicates))
         counts = counts_of(ctx, stg, outcome, len(all_rejects))
         session.write_log("SYNC", {
             "run_id": ctx.run_id, "mode": ctx.mode, "store": ctx.store.kind, "counts": counts,
@@ -434,16 +437,29 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float
             "strategy": ex.strategy if ex else None, "attempts": attempts,
             "watermark": ex.watermark.isoformat() if ex and ex.watermark else None,
             "batches": outcome.batches, "chunks": stg.chunks,
-            "duplicates": stg.duplicates.head(20).to_dict("records"),
+            "duplicates": _shown_duplicates(stg),
             "external_validation": check.to_details() if check is not None else None})
         session.write_state(ex.watermark if ex else None)
         outcome.rejects = all_rejects
         return outcome
 
 
+DUPLICATES_SHOWN = 20  # in the run's result and log row; every one is in traficov2_sync_changes
+
+
+def duplicate_rows(duplicates: pd.DataFrame) -> list[tuple[str, str | None]]:
+    """(sync_key, source id) of each source row a later row of the same key replaced."""
+    return [(str(k), None if pd.isna(s) else str(s))
+            for k, s in zip(duplicates["sync_key"], duplicates["source_id"])] if len(duplicates) else []
+
+
+def _shown_duplicates(stg: StageResult) -> list[dict]:
+    return [{"sync_key": k, "source_id": s} for k, s in duplicate_rows(stg.duplicates.head(DUPLICATES_SHOWN))]
+
+
 def _dry_run_result(ctx: RunContext, stg: StageResult, t0: float) -> "RunResult":
     result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, ctx.mode, True, "dry-run",
-                       notebook=ctx.notebook)
+                       notebook=ctx.notebook, duplicates=_shown_duplicates(stg))
     result.plan = stg.plan if stg.plan is not None else plan(ctx, stg)
     result.counts = {"read": stg.read, **result.plan.counts, "rejected": len(ctx.totals.rejects),
                      "duplicates": len(stg.duplicates)}
@@ -456,6 +472,7 @@ def _finish(ctx: RunContext, result: "RunResult", t0: float, attempts: int,
     """Status, counts or the one-line error (recorded as an ERROR row), the CSV backup."""
     if exc is None:
         result.counts = counts_of(ctx, stg, outcome, len(outcome.rejects))
+        result.duplicates = _shown_duplicates(stg)
     elif isinstance(exc, TableLocked):
         result.status, result.error = "locked", str(exc)
     else:

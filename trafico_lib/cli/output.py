@@ -30,11 +30,22 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
                      + (f" | archive {r['notebook']}" if r.get("notebook") else ""))
         if r.get("error"):
             lines.append(f"  error: {r['error']}")
+        if r.get("duplicates"):
+            lines.append(_duplicates_line(r, dry_run))
         for k in _COUNTS:
             tot[k] += row[k]
     lines.append(f"Total: Inserted {tot['inserted']}, Updated {tot['updated']}, Errors {tot['errors']} | "
                  f"unchanged {tot['unchanged']}, rejected {tot['rejected']}, deactivated {tot['deactivated']}")
     return "\n".join(lines)
+
+
+def _duplicates_line(r: dict, dry_run: bool) -> str:
+    """Which source rows lost to a later row of their key: the first few, and where all are."""
+    dups, n = r["duplicates"], (r.get("counts") or {}).get("duplicates") or len(r["duplicates"])
+    shown = ", ".join(f"{d['sync_key']} (source id {d['source_id']})" for d in dups[:5])
+    more = f" and {n - 5} more" if n > 5 else ""
+    where = "" if dry_run else "; all in traficov2_sync_changes (field 'duplicate')"
+    return f"  duplicate keys, latest row kept: {n} row(s) replaced: {shown}{more}{where}"
 
 
 def format_back_propagation(results: list[dict], *, dry_run: bool) -> str:

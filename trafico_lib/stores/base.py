@@ -47,6 +47,10 @@ class SyncSession(Protocol):
     def write_rejects(self, rejects: list[tuple[str | None, str, str]]) -> int:
         """Record (sync_key, reasons JSON, raw row JSON) rows; returns how many were recorded now."""
 
+    def write_duplicates(self, rows: list[tuple[str, str | None]]) -> None:
+        """One change row per source row a later row of its key replaced (latest wins):
+        field ``duplicate``, ``old`` its source id."""
+
     def write_log(self, operation: str, details: dict) -> None: ...
 
     def write_state(self, watermark: datetime | None) -> None: ...

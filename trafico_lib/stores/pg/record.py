@@ -50,6 +50,20 @@ RECORD_REJECT = (
     " AND (r.raw_row - '_row') = (%(raw)s::jsonb - '_row') AND r.created_at > now() - make_interval(hours => %(hours)s))")
 
 
+DUPLICATE_FIELD = "duplicate"  # a change row for a source row a later one of its key replaced
+
+
+def write_duplicates(conn: psycopg.Connection, spec: TableSpec, run_id: str,
+                     rows: list[tuple[str, str | None]]) -> None:
+    """One change row per replaced source row: (sync_key, its source id as ``old``)."""
+    if rows:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO traficov2_sync_changes (run_id, table_name, sync_key, field, old, new) "
+                "VALUES (%s, %s, %s, %s, to_jsonb(%s::text), NULL)",
+                [(run_id, spec.target, key, DUPLICATE_FIELD, source_id) for key, source_id in rows])
+
+
 def read_state(conn: psycopg.Connection, spec: TableSpec) -> dict:
     row = conn.execute(
         "SELECT watermark, last_success_at, last_run_id FROM traficov2_sync_state WHERE table_name = %s",
