@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import one_line, scrub
+from ..errors import SyncFailed, one_line, scrub
 from .archive import archive_path, render_html, safe_name, scrub_file
 from .kernel import KERNEL_ARGUMENTS, START_TIMEOUT_SECONDS, ensure_kernel
 from .notebook import CellFailure, find_failure, read_result
@@ -61,7 +61,15 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     tmpdir = None
     if archive:
         out = archive_path(cfg, run_id, name)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            probe = out.parent / f".{safe_name(run_id)}.writable"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:  # before the notebook runs: nothing was synced without its record
+            raise SyncFailed(f"cannot archive the executed notebook in {out.parent} "
+                             f"({exc.strerror or exc}): set archival.archive_path to a writable folder, "
+                             f"or archival.enabled to false; nothing was run") from None
     else:
         tmpdir = Path(tempfile.mkdtemp(prefix="trafico-run-"))
         out = tmpdir / f"{safe_name(run_id)}_{name}.ipynb"
