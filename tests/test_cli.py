@@ -240,7 +240,6 @@ def test_an_updated_column_the_source_lacks_is_a_configuration_error_before_anyt
 def _stop_mid_write(db_url, cfg, sig, *args):
     """A full sync of arribos whose writes are slowed (a trigger sleeps per row) and the
     signal sent while they run."""
-    import signal
     import time
     with psycopg.connect(db_url, autocommit=True) as c:
         c.execute("""CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$

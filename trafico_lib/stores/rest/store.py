@@ -315,19 +315,6 @@ class RestStore:
             "counts": {"updated": res.updated, "field_changes": len(changes)},
             "duration_seconds": res.duration_seconds})
         return res
-        with self.holding(spec, run_id, seconds=600, wait=lock_timeout):
-            edits = [{"id": r.source_row, "field": r.field, "new": None if r.new is None else str(r.new)}
-                     for r in changes.itertuples(index=False)]
-            upd = detect_updated_column(cols, updated_column)
-            params = {"p_edits": edits, "p_updated_column": upd}
-            self.client.call(lambda: self.client.rpc(backprop_function_name(spec), params).execute(),
-                             what=f"{spec.name}: writing back-propagation into {spec.source}")
-            res.duration_seconds = round(time.monotonic() - t0, 3)
-            self.write_log(spec, "BACK_PROPAGATE", {
-                "run_id": run_id, "fields": fields, "store": self.kind,
-                "counts": {"updated": res.updated, "field_changes": len(changes)},
-                "duration_seconds": res.duration_seconds})
-        return res
 
     def prune(self, cutoff, *, dry_run: bool = False) -> dict[str, int]:
         """Log, change and reject rows before ``cutoff`` deleted (or counted), by the direct
