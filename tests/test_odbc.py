@@ -16,7 +16,11 @@ from trafico_lib.sources.sqlserver import (SqlServerUnavailable, connection_stri
                                            fetch_exits, scrub_message)
 from trafico_lib.tables import TABLES
 
-pyodbc = pytest.importorskip("pyodbc")
+# pyodbc loads unixODBC's libodbc.so.2 when imported: without it, an ImportError that is not
+# ModuleNotFoundError, which importorskip lets through unless told
+pyodbc = pytest.importorskip("pyodbc", exc_type=ImportError,
+                             reason="pyodbc cannot load unixODBC (apt-get install unixodbc odbc-postgresql; "
+                                    "make test installs them as root)")
 BA = ZoneInfo("America/Argentina/Buenos_Aires")
 NOW = datetime(2026, 11, 28, 18, 0, tzinfo=BA)
 PASSWORD = "s3cr3t-Pa55"
