@@ -79,6 +79,8 @@ def test_dry_run_and_back_propagate_flags(db_url, make_config):
     with psycopg.connect(db_url, autocommit=True) as c:
         key = c.execute("SELECT sync_key FROM traficov2_arribos ORDER BY sync_key LIMIT 1").fetchone()[0]
         c.execute("""UPDATE traficov2_arribos SET "Chofer" = 'Chofer Manual' WHERE sync_key = %s""", (key,))
+    dry = cli("--back-propagate", "--dry-run", "--table", "arribos", "--config", cfg.source_path)
+    assert dry.returncode == 0 and "arribos: would update 1 source rows" in dry.stdout, dry.stdout + dry.stderr
     bp = cli("--back-propagate", "--table", "arribos", "--config", cfg.source_path)
     assert bp.returncode == 0, bp.stderr
     assert "arribos: 1 source rows updated" in bp.stdout

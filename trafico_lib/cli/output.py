@@ -51,8 +51,9 @@ def _duplicates_line(r: dict, dry_run: bool) -> str:
 def format_back_propagation(results: list[dict], *, dry_run: bool) -> str:
     lines = ["=== Back-propagation" + (" (dry-run, nothing written)" if dry_run else "") + " ==="]
     for r in results:
-        lines.append(f"{r['table']}: {r.get('rows_updated', 0)} source rows updated"
-                     + (f"  error: {r['error']}" if r.get("error") else ""))
+        n = r.get("rows_updated", 0)
+        done = f"would update {n} source rows" if dry_run else f"{n} source rows updated"
+        lines.append(f"{r['table']}: {done}" + (f"  error: {r['error']}" if r.get("error") else ""))
     return "\n".join(lines)
 
 
