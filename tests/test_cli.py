@@ -64,6 +64,9 @@ def test_init_db_load_sync_and_rerun_through_the_cli(db_url, make_config, tmp_pa
     assert lines[0] == "=== Sync Summary ==="
     assert all(any(l.startswith(f"{t}: Inserted 0, Updated 0, Errors 0") for l in lines) for t in TABLES)
     assert lines[-1].startswith("Total: Inserted 0, Updated 0, Errors 0")
+    # refused rows are not Errors (failed tables): the line says where to read them
+    arribos = next(l for l in lines if l.startswith("arribos:"))
+    assert results["arribos"]["counts"]["rejected"] >= 1 and "(see traficov2_sync_rejects)" in arribos, arribos
 
 
 def test_dry_run_and_back_propagate_flags(db_url, make_config):

@@ -26,7 +26,8 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
                "unchanged": c.get("unchanged", 0) or 0, "rejected": c.get("rejected", 0) or 0,
                "deactivated": c.get("deactivated", 0) or 0}
         lines.append(f"{r['table']}: Inserted {row['inserted']}, Updated {row['updated']}, Errors {row['errors']} | "
-                     f"unchanged {row['unchanged']}, rejected {row['rejected']}, deactivated {row['deactivated']}"
+                     f"unchanged {row['unchanged']}, {_rejected(row['rejected'], dry_run)}, "
+                     f"deactivated {row['deactivated']}"
                      + (f" | archive {r['notebook']}" if r.get("notebook") else ""))
         if r.get("error"):
             lines.append(f"  error: {r['error']}")
@@ -35,8 +36,16 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
         for k in _COUNTS:
             tot[k] += row[k]
     lines.append(f"Total: Inserted {tot['inserted']}, Updated {tot['updated']}, Errors {tot['errors']} | "
-                 f"unchanged {tot['unchanged']}, rejected {tot['rejected']}, deactivated {tot['deactivated']}")
+                 f"unchanged {tot['unchanged']}, {_rejected(tot['rejected'], dry_run)}, "
+                 f"deactivated {tot['deactivated']}")
     return "\n".join(lines)
+
+
+def _rejected(n: int, dry_run: bool) -> str:
+    """Rows refused (not counted as Errors, which are failed tables): where to read them."""
+    if not n:
+        return "rejected 0"
+    return f"rejected {n} ({'not recorded: dry run' if dry_run else 'see traficov2_sync_rejects'})"
 
 
 def _duplicates_line(r: dict, dry_run: bool) -> str:
