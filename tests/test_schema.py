@@ -184,3 +184,8 @@ def test_the_printed_schema_carries_the_configured_preserved_fields(make_config,
     merge = merge[:merge.index("$fn$;")]
     assert "jsonb_build_object('Chofer', \"s\".\"Chofer\", 'Cliente', \"s\".\"Cliente\")" in merge
     assert "traficov2_mark_manual('Chofer', 'Cliente')" in p.stdout
+
+
+def test_the_newest_step_is_known_without_rendering_the_schema():
+    from trafico_lib.schema import latest_version, migrations
+    assert latest_version() == max(m.version for m in migrations())

@@ -28,7 +28,8 @@ from .rest_merge import render_rest_functions
 from .targets import render_targets
 from .triggers import preserved_fields, render_triggers, trigger_statements
 
-__all__ = ["Migration", "RENDERED", "apply_migrations", "migrations", "render_sql", "trigger_statements"]
+__all__ = ["Migration", "RENDERED", "apply_migrations", "latest_version", "migrations", "render_sql",
+           "trigger_statements"]
 
 _TRACKING = """CREATE TABLE IF NOT EXISTS traficov2_schema_migrations (
     version text PRIMARY KEY,
@@ -68,6 +69,14 @@ def migrations(preserve: Preserve | None = None) -> list[Migration]:
                 raise RuntimeError(f"migration {f.name}: version {version} is a rendered step")
             out.append(Migration(version, rest.removesuffix(".sql"), f.read_text(encoding="utf-8")))
     return sorted(out, key=lambda m: m.version)
+
+
+def latest_version() -> str:
+    """The newest step of the schema: what a database must have applied to run this version
+    (read from the registry and the migration files' names; nothing is rendered)."""
+    files = [f.name.partition("_")[0] for f in resources.files(__package__).joinpath("migrations").iterdir()
+             if f.name.endswith(".sql")]
+    return max([*RENDERED, *files])
 
 
 def render_sql(preserve: Preserve | None = None) -> str:

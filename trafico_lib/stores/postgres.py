@@ -155,8 +155,8 @@ class PostgresStore:
         what to run (once per store)."""
         if self._schema_checked:
             return
-        from ..schema import migrations
-        have, need = self.schema_version(conn), max(m.version for m in migrations())
+        from ..schema import latest_version
+        have, need = self.schema_version(conn), latest_version()
         where = (f"the embedded PostgreSQL under {self.location}" if self.embedded and self.location
                  else self.name)
         hint = "run `python update_traficov2.py --init-db` (with the same --config) first"

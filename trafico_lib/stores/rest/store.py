@@ -31,8 +31,8 @@ SQL_HINT = ("run `make sql` (or `python update_traficov2.py --print-sql`) and pa
 
 def required_schema_version() -> str:
     """The newest step of trafico's schema (what a project must have applied)."""
-    from ...schema import migrations
-    return max(m.version for m in migrations())
+    from ...schema import latest_version
+    return latest_version()
 
 
 def key_role(key: str) -> str | None:
