@@ -24,9 +24,8 @@ def run_with_config(config_path: str | None, command: Callable[[Config], int], *
         return command(cfg)
     except KeyboardInterrupt as exc:
         name = getattr(exc, "name", "SIGINT")
-        fail(f"stopped by {name}: the table being written was rolled back (nothing of it written; "
-             f"tables finished before it stay), an ERROR row records it where the database could "
-             f"still be reached; run again")
+        fail(f"stopped by {name}: a write under way was rolled back (tables finished before it stay; "
+             f"an ERROR row records the stop where the database could still be reached); run again")
         return exit_code(exc)
     except Exception as exc:
         if verbose:

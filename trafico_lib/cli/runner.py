@@ -19,8 +19,7 @@ def _sync(cfg, args, params: dict) -> int:
     from ..runner import check_parameters, run_sync_notebooks
     table, dry_run, config_path = _common(args, params)
     mode = args.mode or params.get("mode", "incremental")
-    flag = getattr(args, "allow_mass_deactivation", None)
-    allow = flag if flag is not None else params.get("allow_mass_deactivation", False)
+    allow = _switch(args, params, "allow_mass_deactivation")
     check_parameters({"mode": mode, "dry_run": dry_run, "allow_mass_deactivation": allow}, cfg.secrets)
     results = run_sync_notebooks(cfg, selected_tables(table), mode=mode, dry_run=dry_run,
                                  config_path=config_path, run_id=args.run_id, allow_mass_deactivation=allow)
@@ -68,11 +67,17 @@ def _health(cfg, args, params: dict) -> int:
     return EXIT_OK if run.ok else EXIT_FAILED
 
 
+def _switch(args, params: dict, name: str):
+    """A true/false parameter: the flag when given, else the parameter files' value, else False
+    (a non-boolean value is left for ``check_parameters`` to refuse)."""
+    flag = getattr(args, name, None)
+    return flag if flag is not None else params.get(name, False)
+
+
 def _common(args, params: dict) -> tuple[str | None, bool, str | None]:
     """(table, dry_run, config_path): flags win over the parameter files."""
     table = getattr(args, "table", None) or params.get("table")
-    flag = getattr(args, "dry_run", None)
-    dry_run = flag if flag is not None else bool(params.get("dry_run", False))
+    dry_run = bool(_switch(args, params, "dry_run"))
     return table, dry_run, args.config or params.get("config_path")
 
 
