@@ -227,6 +227,13 @@ def test_duplicate_keys_in_one_read_latest_wins(src, cfg):
     assert f"MSCU1234566 (source id {lost})" in format_summary([res.to_dict()])
     assert src.execute("SELECT sync_key, field, old #>> '{}', new FROM traficov2_sync_changes").fetchall() == [
         ("MSCU1234566", "duplicate", lost, None)]
+    # the duplicate stays in the source: every run names it, the changes hold it once a day
+    again = run(cfg)
+    assert again.duplicates == res.duplicates
+    assert src.execute("SELECT count(*) FROM traficov2_sync_changes").fetchone()[0] == 1
+    src.execute("UPDATE traficov2_sync_changes SET created_at = now() - interval '25 hours'")
+    run(cfg)
+    assert src.execute("SELECT count(*) FROM traficov2_sync_changes WHERE field = 'duplicate'").fetchone()[0] == 2
 
 
 def test_rows_without_key_and_rows_the_database_refuses_go_to_rejects(src, store_config):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..stores.pg.record import RECORD_REJECT, RECORD_STATE
+from ..stores.pg.record import DUPLICATE_FIELD, RECORD_DUPLICATE, RECORD_REJECT, RECORD_STATE
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
@@ -91,6 +91,35 @@ END
 $fn$;"""
 
 
+# Duplicate source rows likewise: one by the direct path's statement, many in one call.
+RECORD_DUPLICATES = """CREATE OR REPLACE FUNCTION traficov2_record_duplicates(p_run text, p_tbl text, p_rows jsonb,
+                                                            p_hours integer)
+RETURNS integer LANGUAGE plpgsql AS $fn$
+DECLARE
+  r jsonb;
+  n integer := 0;
+BEGIN
+  FOR r IN SELECT value FROM jsonb_array_elements(p_rows) LOOP
+    n := n + traficov2_record_duplicate(p_run, p_tbl, r->>'key', r->>'source_id', p_hours);
+  END LOOP;
+  RETURN n;
+END
+$fn$;"""
+
+# what the once-a-day check of a duplicate looks up, for the few change rows that are duplicates
+DUPLICATES_INDEX = ("CREATE INDEX IF NOT EXISTS traficov2_sync_changes_duplicate_idx "
+                    f"ON traficov2_sync_changes (table_name, sync_key) WHERE field = '{DUPLICATE_FIELD}';")
+
+
 def render_batch_functions() -> str:
-    return f"""-- rejected rows in chunks, one call each (the REST store)
-{RECORD_REJECTS}"""
+    duplicate = sql_function("traficov2_record_duplicate",
+                             [("run", "text"), ("tbl", "text"), ("key", "text"), ("sid", "text"), ("hours", "integer")],
+                             "integer", f"WITH ins AS ({RECORD_DUPLICATE} RETURNING 1) SELECT count(*)::integer FROM ins")
+    return f"""-- rejected rows and duplicate source rows in chunks, one call each (the REST store)
+{RECORD_REJECTS}
+
+{DUPLICATES_INDEX}
+
+{duplicate}
+
+{RECORD_DUPLICATES}"""

@@ -47,9 +47,10 @@ class SyncSession(Protocol):
     def write_rejects(self, rejects: list[tuple[str | None, str, str]]) -> int:
         """Record (sync_key, reasons JSON, raw row JSON) rows; returns how many were recorded now."""
 
-    def write_duplicates(self, rows: list[tuple[str, str | None]]) -> None:
+    def write_duplicates(self, rows: list[tuple[str, str | None]]) -> int:
         """One change row per source row a later row of its key replaced (latest wins):
-        field ``duplicate``, ``old`` its source id."""
+        field ``duplicate``, ``old`` its source id; the same again only after a day, as a
+        reject. Returns how many were recorded now."""
 
     def write_log(self, operation: str, details: dict) -> None: ...
 

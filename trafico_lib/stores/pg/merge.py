@@ -325,8 +325,8 @@ class PgSyncSession:
     def write_rejects(self, rejects: list[tuple]) -> int:
         return record.write_rejects(self.conn, self.spec, self.run_id, rejects)
 
-    def write_duplicates(self, rows: list[tuple[str, str | None]]) -> None:
-        record.write_duplicates(self.conn, self.spec, self.run_id, rows)
+    def write_duplicates(self, rows: list[tuple[str, str | None]]) -> int:
+        return record.write_duplicates(self.conn, self.spec, self.run_id, rows)
 
     def write_log(self, operation: str, details: dict) -> None:
         record.write_log(self.conn, self.spec, operation, details)

@@ -52,16 +52,28 @@ RECORD_REJECT = (
 
 DUPLICATE_FIELD = "duplicate"  # a change row for a source row a later one of its key replaced
 
+# One replaced source row as a change row (its source id as ``old``), unless recorded the same
+# within the last %(hours)s: a duplicate that stays in the source is read by every run, and
+# shown once a day, as a reject is (the REST store runs it as traficov2_record_duplicate()).
+RECORD_DUPLICATE = (
+    "INSERT INTO traficov2_sync_changes (run_id, table_name, sync_key, field, old, new) "
+    f"SELECT %(run)s, %(tbl)s, %(key)s::text, '{DUPLICATE_FIELD}', to_jsonb(%(sid)s::text), NULL WHERE NOT EXISTS ("
+    f" SELECT 1 FROM traficov2_sync_changes c WHERE c.field = '{DUPLICATE_FIELD}' AND c.table_name = %(tbl)s"
+    " AND c.sync_key = %(key)s::text AND c.old IS NOT DISTINCT FROM to_jsonb(%(sid)s::text)"
+    " AND c.created_at > now() - make_interval(hours => %(hours)s))")
+
 
 def write_duplicates(conn: psycopg.Connection, spec: TableSpec, run_id: str,
-                     rows: list[tuple[str, str | None]]) -> None:
-    """One change row per replaced source row: (sync_key, its source id as ``old``)."""
-    if rows:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO traficov2_sync_changes (run_id, table_name, sync_key, field, old, new) "
-                "VALUES (%s, %s, %s, %s, to_jsonb(%s::text), NULL)",
-                [(run_id, spec.target, key, DUPLICATE_FIELD, source_id) for key, source_id in rows])
+                     rows: list[tuple[str, str | None]]) -> int:
+    """Record (sync_key, source id) of each replaced source row, once a day; returns how many
+    were recorded now."""
+    recorded = 0
+    with conn.cursor() as cur:
+        for key, source_id in rows:
+            cur.execute(RECORD_DUPLICATE, {"run": run_id, "tbl": spec.target, "key": key, "sid": source_id,
+                                           "hours": REJECT_REPEAT_HOURS})
+            recorded += cur.rowcount
+    return recorded
 
 
 def read_state(conn: psycopg.Connection, spec: TableSpec) -> dict:

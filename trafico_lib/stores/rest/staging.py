@@ -223,15 +223,8 @@ class RestSyncSession:
     def write_rejects(self, rejects: list[tuple]) -> int:
         return self.store.write_rejects(self.spec, self.run_id, rejects)
 
-    def write_duplicates(self, rows: list[tuple[str, str | None]]) -> None:
-        from ..pg.record import DUPLICATE_FIELD
-        client = self.store.client
-        payload = [{"run_id": self.run_id, "table_name": self.spec.target, "sync_key": key,
-                    "field": DUPLICATE_FIELD, "old": source_id, "new": None} for key, source_id in rows]
-        for lo in range(0, len(payload), MAX_BATCH):
-            part = payload[lo:lo + MAX_BATCH]
-            client.call(lambda: client.table("traficov2_sync_changes").insert(part, returning="minimal").execute(),
-                        what=f"{self.spec.name}: recording the duplicate keys", idempotent=False)
+    def write_duplicates(self, rows: list[tuple[str, str | None]]) -> int:
+        return self.store.write_duplicates(self.spec, self.run_id, rows)
 
     def write_log(self, operation: str, details: dict) -> None:
         self.store.write_log(self.spec, operation, details)

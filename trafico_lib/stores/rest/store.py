@@ -23,7 +23,7 @@ from ...errors import ConfigError, SchemaMissing, SyncFailed, TableLocked, Usage
 from .client import RestClient, RestError, api_time
 
 SERVICE_ROLE = "service_role"
-REJECTS_PER_CALL = 500     # rejected rows per request
+REJECTS_PER_CALL = 500     # rejected (or duplicate) rows per request
 LEASE_POLL_SECONDS = 0.25   # how often a run waiting for another run's lease asks again
 SQL_HINT = ("run `make sql` (or `python update_traficov2.py --print-sql`) and paste its output into the "
             "project's SQL editor (it is safe to run twice)")
@@ -173,6 +173,19 @@ class RestStore:
                       "p_hours": REJECT_REPEAT_HOURS}
             recorded += int(self.client.call(lambda: self.client.rpc("traficov2_record_rejects", params).execute().data,
                                              what=f"{spec.name}: recording rejected rows") or 0)
+        return recorded
+
+    def write_duplicates(self, spec, run_id: str, rows: list[tuple[str, str | None]]) -> int:
+        """Replaced source rows, by the direct path's own statement (``traficov2_record_duplicate``:
+        the same one is recorded once a day), in chunks of :data:`REJECTS_PER_CALL`."""
+        from ..pg.record import REJECT_REPEAT_HOURS
+        items = [{"key": key, "source_id": source_id} for key, source_id in rows]
+        recorded = 0
+        for lo in range(0, len(items), REJECTS_PER_CALL):
+            params = {"p_run": run_id, "p_tbl": spec.target, "p_rows": items[lo:lo + REJECTS_PER_CALL],
+                      "p_hours": REJECT_REPEAT_HOURS}
+            recorded += int(self.client.call(lambda: self.client.rpc("traficov2_record_duplicates", params)
+                                             .execute().data, what=f"{spec.name}: recording the duplicate keys") or 0)
         return recorded
 
     def count_rows(self, table: str, where=None, *, what: str | None = None) -> int:
