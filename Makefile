@@ -19,7 +19,7 @@ CARGS := $(if $(CONFIG),--config $(CONFIG))
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,lab]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -109,11 +109,19 @@ stop-db: install
 clean:
 	rm -rf runs reports .trafico
 
-## lab: Jupyter Lab on the notebooks (installs the `lab` extra on first use)
+## lab: JupyterLab on the notebooks, with the project's kernel; prints the URL to open. Works as
+## root too (containers): then it adds --allow-root. LAB_PORT/LAB_IP choose where it listens.
+LAB_PORT ?= 8888
+LAB_IP ?= 127.0.0.1
 lab: install
 	@$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install -q -c constraints.txt -e '.[lab]'
-	$(PY) -c "from trafico_lib.runner import ensure_kernel; ensure_kernel()"
-	JUPYTER_PATH=$(abspath $(VENV))/share/trafico $(PY) -m jupyter lab notebooks/
+	@$(PY) -c "from trafico_lib.runner import ensure_kernel; ensure_kernel()"
+	@token=$$($(PY) -c "import secrets; print(secrets.token_hex(24))"); \
+	echo "JupyterLab: open http://$(LAB_IP):$(LAB_PORT)/lab/tree/notebooks?token=$$token  (Ctrl-C stops it)"; \
+	JUPYTER_TOKEN=$$token JUPYTER_PATH=$(abspath $(VENV))/share/trafico exec $(PY) -m jupyter lab \
+	    --no-browser --ip=$(LAB_IP) --port=$(LAB_PORT) --ServerApp.port_retries=0 \
+	    --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks \
+	    $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 ## bench: full sync vs a raw COPY of the same rows, at 100k and 1M rows
 bench: install $(POSTGREST)
