@@ -368,3 +368,73 @@ def test_results_stored_by_the_previous_version_still_build(cfg):
     assert "FAILED" in arr and "row 4 · Contenedor = ABC12" in arr and "1 of 10 rows unexpected (10 %)" in arr
     assert "Contenedor must match ^[A-Z]{4}[0-9]{7}$" in arr
 
+
+# ---- rebuilt by every run ---------------------------------------------------------------------
+
+def _built(cfg) -> str:
+    return _text(site_dir(cfg) / "index.html").text
+
+
+def test_cli_sync_and_health_check_rebuild_the_site(db_url, make_config, tmp_path, capsys, caplog):
+    """``update_traficov2.py`` (sync, --health-check) leaves a site built after it, naming
+    the run; a dry run leaves it alone; a site that cannot be built is one warning line and
+    the run's exit code is the run's."""
+    from trafico_lib.cli import main as cli_main
+    from trafico_lib.sample import load_samples
+    import psycopg
+    cfg = make_config({"runner": {"reports_dir": str(tmp_path / "reports")}}, db_url=db_url)
+    with psycopg.connect(db_url) as c:
+        load_samples(c, cfg)
+    args = ["--config", str(cfg.source_path), "--table", "arribos", "--no-notebook"]
+    assert cli_main([*args, "--mode", "full", "--run-id", "20261130T090000-aaaaaa"]) == 0
+    text = _built(cfg)
+    assert "from run 20261130T090000-aaaaaa (sync)" in text and "Database Connection: ✓" in text
+    row = _text(site_dir(cfg) / "index.html").rule_text("required_Booking")
+    assert "Contenedor MSKU7867982 · Booking = (empty)" in row
+    index = site_dir(cfg) / "index.html"
+    before = index.stat().st_mtime_ns
+    assert cli_main([*args, "--dry-run", "--run-id", "20261130T091500-bbbbbb"]) == 0
+    assert index.stat().st_mtime_ns == before and "bbbbbb" not in _built(cfg)  # a dry run writes nothing
+    capsys.readouterr()
+    assert cli_main(["--config", str(cfg.source_path), "--health-check"]) == 1  # three tables never synced
+    text = _built(cfg)
+    assert "(health check)" in text and "aaaaaa (sync)" not in text and "Status: UNHEALTHY" in text
+    # a site that cannot be written: one warning, the sync still exits 0
+    blocked = make_config({"runner": {"reports_dir": str(tmp_path / "blocked")}}, db_url=db_url)
+    (tmp_path / "blocked").write_text("a file where the reports folder should be", encoding="utf-8")
+    caplog.clear()
+    assert cli_main(["--config", str(blocked.source_path), "--table", "arribos", "--no-notebook"]) == 0
+    warned = [(r.levelname, r.getMessage()) for r in caplog.records if r.getMessage().startswith("Data Docs")]
+    assert len(warned) == 1 and warned[0][0] == "WARNING" and warned[0][1].startswith("Data Docs not rebuilt: ")
+
+
+def test_runner_sync_and_health_rebuild_the_site(db_url, make_config, tmp_path):
+    """``make sync`` / ``make health`` (``python -m trafico_lib.runner sync|health``) rebuild
+    the site at the end, naming their run; here with small notebooks of their own."""
+    from nbformat.v4 import new_code_cell, new_notebook
+    import nbformat
+    from trafico_lib.cli import runner_main
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    params = ('table = "arribos"\nmode = "incremental"\ndry_run = False\nconfig_path = None\n'
+              'run_id = None\narchive_path = None')
+    sync = ("from trafico_lib.config import load_config\nfrom trafico_lib.docs import save_validation\n"
+            "from trafico_lib.runner.notebook import record_result\n"
+            "save_validation(load_config(config_path), table, run_id, " + repr(_summary("arribos", 1, ["row 9"])) + ")\n"
+            "record_result({'table': table, 'run_id': run_id, 'mode': mode, 'dry_run': dry_run, 'status': 'ok',"
+            " 'counts': {'read': 10}})")
+    health = "from trafico_lib.runner.notebook import record_result\nrecord_result({'status': 'ok', 'text': 'fine'})"
+    for name, src in (("sync", sync), ("health_check", health)):
+        nbformat.write(new_notebook(cells=[new_code_cell(params, metadata={"tags": ["parameters"]}),
+                                           new_code_cell(src)],
+                                    metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                             "language": "python"}}), nbs / f"{name}.ipynb")
+    cfg = make_config({"runner": {"notebooks_dir": str(nbs), "reports_dir": str(tmp_path / "reports")}},
+                      db_url=db_url)
+    assert runner_main(["sync", "--config", str(cfg.source_path), "--table", "arribos",
+                        "--run-id", "20261130T100000-cccccc"]) == 0
+    assert "from run 20261130T100000-cccccc (sync)" in _built(cfg)
+    assert "cccccc" in _text(site_dir(cfg) / "index.html").rule_text("required_Contenedor") or \
+        "row 9" in _text(site_dir(cfg) / "index.html").rule_text("required_Contenedor")
+    assert runner_main(["health", "--config", str(cfg.source_path), "--run-id", "20261130T101000-dddddd"]) == 0
+    assert "from run 20261130T101000-dddddd (health)" in _built(cfg)
