@@ -339,6 +339,25 @@ def test_failing_rows_show_their_key_under_the_key_column_and_the_value_under_th
     assert "Contenedor = ANDU3823579" not in arr_page.rule_text("container_check_digit")
 
 
+def test_a_value_normalization_could_not_read_is_shown_as_read(cfg):
+    """For a parseable_<column> rule the offending value is the text as read (the normalized
+    frame holds nothing there), under the rule's column, beside the row's key."""
+    import pandas as pd
+    from trafico_lib.normalize import normalize_frame
+    from trafico_lib.rules.validate import validate
+    spec = TABLES["arribos"]
+    rows = [dict.fromkeys(spec.column_names) for _ in range(2)]
+    rows[0].update(Contenedor="MSCU1234566", Fecha="32/13/2026", Booking="BK1", Cliente="C")
+    rows[1].update(Contenedor="MSCU1234566", Fecha="01/11/2026", Peso="abc", Booking="BK2", Cliente="C")
+    frame = pd.DataFrame(rows).assign(_row=[121, 122])
+    norm = normalize_frame(frame, spec, date(2026, 11, 29))
+    save_validation(cfg, "arribos", "r-parse", validate(norm.frame, spec, cfg, issues=norm.issues))
+    build_docs(cfg)
+    page = _text(_run_page(cfg, "arribos", "r-parse"))
+    assert "row 121 · Contenedor MSCU1234566 · Fecha = 32/13/2026" in page.rule_text("parseable_Fecha")
+    assert "row 122 · Contenedor MSCU1234566 · Peso = abc" in page.rule_text("parseable_Peso")
+
+
 def test_results_stored_by_the_previous_version_still_build(cfg):
     """Stored JSON from before failing_rows: keys read back under the table's key columns
     (a booking under Booking, never under the rule's column); a result with only GX's part
