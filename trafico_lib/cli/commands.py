@@ -84,6 +84,9 @@ def cmd_sync(cfg, args) -> int:
         print_json({"store": store.name, "results": results})
     else:
         print(format_summary(results, dry_run=args.dry_run, store=store.name))
+    if not args.dry_run:  # the Data Docs site after every run (a dry run writes nothing); never fails the run
+        from ..docs import refresh_docs
+        refresh_docs(cfg, run_id=next((r["run_id"] for r in results if r.get("run_id")), args.run_id), command="sync")
     return EXIT_OK if all(r.get("status") in ("ok", "dry-run") for r in results) else EXIT_FAILED
 
 
@@ -117,8 +120,11 @@ def cmd_prune(cfg, args) -> int:
 
 
 def cmd_health(cfg, args) -> int:
+    from ..docs import refresh_docs
     from ..health import run_health_check
-    return run_health_check(cfg, as_json=args.json)
+    code = run_health_check(cfg, as_json=args.json)
+    refresh_docs(cfg, run_id=args.run_id, command="health check")  # the Data Docs site; never fails the check
+    return code
 
 
 # the commands one invocation may ask for (``--init-db`` may come before any but --print-sql)

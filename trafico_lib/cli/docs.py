@@ -20,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_health:
             from ..health import gather_facts
             facts = gather_facts(cfg)
-        index = build_docs(cfg, facts=facts)
+        index = build_docs(cfg, facts=facts, command="docs")
         print(f"Data Docs: {shown_path(index)}")
         return EXIT_OK
     return run_with_config(args.config, command, verbose=args.verbose)

@@ -33,6 +33,9 @@ def _sync(cfg, args, params: dict) -> int:
     for r in failed:
         fail(r["error"] or f"{r['table']}: {r['status']}")
     _archive_line(args, [r.get("notebook") for r in results])
+    if not dry_run:  # the Data Docs site after every run (a dry run writes nothing); never fails the run
+        from ..docs import refresh_docs
+        refresh_docs(cfg, run_id=next((r["run_id"] for r in results if r.get("run_id")), args.run_id), command="sync")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -54,9 +57,11 @@ def _back_propagate(cfg, args, params: dict) -> int:
 
 
 def _health(cfg, args, params: dict) -> int:
+    from ..pipeline import new_run_id
     from ..runner import run_health_notebook
     _, _, config_path = _common(args, params)
-    run = run_health_notebook(cfg, config_path=config_path, run_id=args.run_id)
+    run_id = args.run_id or new_run_id()
+    run = run_health_notebook(cfg, config_path=config_path, run_id=run_id)
     if args.json:
         print_json({"result": run.result, "notebook": str(run.output) if run.output else None, "error": run.error})
     elif run.result:
@@ -64,6 +69,8 @@ def _health(cfg, args, params: dict) -> int:
     if run.error:
         fail(run.error)
     _archive_line(args, [run.output])
+    from ..docs import refresh_docs
+    refresh_docs(cfg, run_id=run_id, command="health")  # the Data Docs site; never fails the run
     return EXIT_OK if run.ok else EXIT_FAILED
 
 

@@ -27,6 +27,7 @@ from ..tables import get_table
 
 DEFAULT_KEEP_RUNS = 20
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
+_ROW_TEXT = re.compile(r"row (\S+)")
 
 
 class DocsError(SyncFailed):
@@ -164,7 +165,11 @@ def prune_validations(cfg, table: str, keep: int | None = None) -> list[Path]:
 # ---- reading summaries ----------------------------------------------------------------------------
 
 def summary_from_gx(gx: dict | None) -> dict:
-    """A summary in ``ValidationResult.to_json()``'s shape, from a GX result alone."""
+    """A summary in ``ValidationResult.to_json()``'s shape, from a GX result alone.
+
+    GX keeps no row keys: each failing row is its ``row`` (GX's partial index, mapped to
+    ``_row`` by validate()) and its ``value`` in the rule's column; ``failing_keys`` stays empty.
+    """
     if not gx:
         return {"success": None, "rules": []}
     rules = []
@@ -175,13 +180,38 @@ def summary_from_gx(gx: dict | None) -> dict:
         failed = res.get("unexpected_count")
         if failed is None:
             failed = 0 if r.get("success") else 1
-        keys = res.get("partial_unexpected_list") or []
+        values = res.get("partial_unexpected_list") or []
+        index = res.get("partial_unexpected_index_list") or []
+        rows = [{"row": index[i] if i < len(index) else None, "key": {}, "value": v}
+                for i, v in enumerate(values[:20])]
         rules.append({"rule": meta.get("rule") or conf.get("type"), "severity": meta.get("severity", "warning"),
                       "column": (conf.get("kwargs") or {}).get("column"), "expectation_type": conf.get("type"),
-                      "failed": int(failed), "failing_keys": [str(k) for k in keys[:20]]})
+                      "failed": int(failed), "failing_keys": [], "failing_rows": rows})
     return {"success": gx.get("success"), "rules": rules,
             "rows": next((r.get("result", {}).get("element_count") for r in gx.get("results", [])
                           if r.get("result", {}).get("element_count") is not None), None)}
+
+
+def failing_rows(rule: dict, key: list[str] | tuple[str, ...] = ()) -> list[dict]:
+    """A rule's failing rows as ``{"row", "key": {column: value}, "value"?}`` dicts.
+
+    Results stored before ``failing_rows`` existed have only ``failing_keys``: each is
+    ``row N`` (a row without its key) or the key's values joined by ``|``, read back under
+    ``key``, the table's key columns (a text that does not split into as many parts is kept
+    whole under ``"key"``). Their offending value was not stored.
+    """
+    if isinstance(rule.get("failing_rows"), list):
+        return [r for r in rule["failing_rows"] if isinstance(r, dict)]
+    out = []
+    for text in rule.get("failing_keys") or []:
+        text = str(text)
+        m = _ROW_TEXT.fullmatch(text)
+        if m:
+            out.append({"row": int(m.group(1)) if m.group(1).isdigit() else m.group(1), "key": {}})
+            continue
+        parts = text.split("|")
+        out.append({"row": None, "key": dict(zip(key, parts)) if key and len(parts) == len(key) else {"key": text}})
+    return out
 
 
 def failing_rules(summary: dict) -> list[dict]:

@@ -12,7 +12,7 @@ run keeps ONE validation result (Data Docs shows one page per run)::
 
 ``to_json()`` has the shape of :meth:`ValidationResult.to_json` for the whole run: counts
 summed, each rule's ``failed`` summed (rules matched by name, in order of first appearance),
-failing keys concatenated in chunk order and capped at 20. ``gx_result`` is one GX result dict
+failing keys and failing rows concatenated in chunk order and capped at 20. ``gx_result`` is one GX result dict
 (``ExpectationSuiteValidationResult.to_json_dict()`` shape): each expectation's results are
 matched across chunks by type, kwargs (without GX's ``batch_id``) and ``meta.rule``; counts are
 summed, percentages recomputed from the sums the way GX computes them, partial lists
@@ -113,12 +113,14 @@ class ValidationTotals:
             mine = self._rules.get(r["rule"])
             if mine is None:
                 self._rules[r["rule"]] = {**r, "failed": int(r["failed"]),
-                                          "failing_keys": list(r["failing_keys"])[:MAX_FAILING_KEYS]}
+                                          "failing_keys": list(r["failing_keys"])[:MAX_FAILING_KEYS],
+                                          "failing_rows": list(r.get("failing_rows") or [])[:MAX_FAILING_KEYS]}
                 continue
             mine["failed"] += int(r["failed"])
-            room = MAX_FAILING_KEYS - len(mine["failing_keys"])
-            if room > 0:
-                mine["failing_keys"].extend(list(r["failing_keys"])[:room])
+            for what in ("failing_keys", "failing_rows"):
+                room = MAX_FAILING_KEYS - len(mine[what])
+                if room > 0:
+                    mine[what].extend(list(r.get(what) or [])[:room])
         if summary["gx_success"] is not None:
             self._gx_success = bool(summary["gx_success"]) and self._gx_success is not False
         if gx is not None:
@@ -210,7 +212,8 @@ class ValidationTotals:
             "gx_success": self._gx_success,
             **{k: int(self._counts[k]) for k in ("rows", "valid", "rejected", "with_warnings")},
             "overrides": list(self._overrides),
-            "rules": [{**r, "failing_keys": list(r["failing_keys"])} for r in self._rules.values()],
+            "rules": [{**r, "failing_keys": list(r["failing_keys"]),
+                       "failing_rows": [dict(x) for x in r["failing_rows"]]} for r in self._rules.values()],
         }
 
     @property

@@ -83,6 +83,7 @@ class ValidationResult:
     validation_enabled: bool = True
     overrides: list[str] = field(default_factory=list)
     failing_keys: dict[str, list[str]] = field(default_factory=dict)
+    failing_rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
@@ -90,7 +91,10 @@ class ValidationResult:
         return bool((self.rule_counts["failed"] == 0).all()) if len(self.rule_counts) else True
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-able summary to store per run (counts, and up to 20 failing keys per rule)."""
+        """A JSON-able summary to store per run: counts, and per rule its first 20 failing rows,
+        both as ``failing_keys`` (the key text, or ``row N``: the older shape) and as
+        ``failing_rows``, one ``{"row": N, "key": {<key column>: value}, "value": v}`` each
+        (see :func:`_failing_rows`)."""
         gx_success = getattr(self.gx_result, "success", None)
         return {
             "table": self.table,
@@ -106,7 +110,8 @@ class ValidationResult:
             "rules": [
                 {"rule": r.rule, "severity": r.severity, "column": r.column,
                  "expectation_type": r.expectation_type, "failed": int(r.failed),
-                 "failing_keys": list(self.failing_keys.get(r.rule, []))}
+                 "failing_keys": list(self.failing_keys.get(r.rule, [])),
+                 "failing_rows": [dict(x) for x in self.failing_rows.get(r.rule, [])]}
                 for r in self.rule_counts.itertuples(index=False)
             ],
         }
@@ -390,6 +395,61 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+_NO_VALUE = object()
+
+
+def _shown(value: Any) -> Any:
+    """A cell as stored for people: None when missing, numbers and text as they are, else text."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    value = _plain(value)
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _failing_rows(frame: pd.DataFrame, keys: list[str], labels: np.ndarray, failures: dict[str, np.ndarray],
+                  info: dict[str, tuple[str, str | None, str]],
+                  issues: pd.DataFrame | None) -> dict[str, list[dict[str, Any]]]:
+    """The first failing rows of each rule, as people find them::
+
+        {"row": 121, "key": {"Booking": "BKG2611012"}, "value": "MSKU1234568"}
+
+    ``row`` is the row's ``_row`` (its line in a CSV file, its position in a database read
+    counted from 1; the frame's index label when there is no ``_row``): the number the
+    notebook's issue and reject tables are indexed by. ``key`` holds the row's business key
+    under the key columns' names (None for a missing part); ``value`` is what the row holds
+    in the rule's column (for a ``parseable_``/``readable_`` rule, the text as read), absent
+    when the rule has no column.
+    """
+    key_values = {k: frame[k].to_numpy(dtype=object) for k in keys if k in frame.columns}
+    read_as: dict[tuple[str, Any], Any] = {}
+    if issues is not None and len(issues) and "value" in issues.columns:
+        for r in issues[["row", "column", "value"]].itertuples(index=False):
+            read_as.setdefault((str(r.column), _plain(r.row)), r.value)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rule, pos in failures.items():
+        if not len(pos):
+            continue
+        column, typ = info[rule][1], info[rule][2]
+        values = frame[column].to_numpy(dtype=object) if column and column in frame.columns else None
+        rows = []
+        for p in pos[:MAX_FAILING_KEYS].tolist():
+            label = _plain(labels[p])
+            entry: dict[str, Any] = {"row": _shown(label),
+                                     "key": {k: _shown(v[p]) for k, v in key_values.items()}}
+            value = read_as.get((column, label), _NO_VALUE) if typ == _ISSUE_TYPE else _NO_VALUE
+            if value is _NO_VALUE and values is not None:
+                value = values[p]
+            if value is not _NO_VALUE:
+                entry["value"] = _shown(value)
+            rows.append(entry)
+        out[rule] = rows
+    return out
+
+
 def _trim_gx_result(gx_result, labels: np.ndarray) -> None:
     """Drop the full unexpected lists (kept as frames instead); map partial indexes to labels."""
     for r in gx_result.results:
@@ -478,7 +538,7 @@ def validate(frame: pd.DataFrame, spec: TableSpec, cfg, *, issues: pd.DataFrame 
             info[rule] = (rule_severity(rule, default, cfg), column, _ISSUE_TYPE)
         failures[rule] = pos
 
-    return _assemble(frame, spec, suite, enabled, gx_result, failures, info, unrowed, keys, labels)
+    return _assemble(frame, spec, suite, enabled, gx_result, failures, info, unrowed, keys, labels, issues)
 
 
 def _rule_lists(n: int, rules: list[tuple[str, np.ndarray]]) -> np.ndarray:
@@ -490,7 +550,8 @@ def _rule_lists(n: int, rules: list[tuple[str, np.ndarray]]) -> np.ndarray:
     return per_row
 
 
-def _assemble(frame, spec, suite, enabled, gx_result, failures, info, unrowed, keys, labels) -> ValidationResult:
+def _assemble(frame, spec, suite, enabled, gx_result, failures, info, unrowed, keys, labels,
+              issues=None) -> ValidationResult:
     """Per-row lists, the kept/rejected split, counts and failing keys."""
     n = len(frame)
     blocked = np.zeros(n, dtype=bool)
@@ -521,4 +582,5 @@ def _assemble(frame, spec, suite, enabled, gx_result, failures, info, unrowed, k
         valid=valid, rejected=rejected, rule_counts=rule_counts, gx_result=gx_result,
         suite_name=suite["name"], table=spec.name, validation_enabled=enabled,
         overrides=list(suite.get("overrides", [])), failing_keys=failing,
+        failing_rows=_failing_rows(frame, keys, labels, failures, info, issues),
     )
