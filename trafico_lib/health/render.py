@@ -95,8 +95,9 @@ def render_block(facts: dict) -> str:
             lines.append("Last Run: none")
         else:
             lines.append(f"Last Run: {lr['run_id']} at {_when(lr['sync_timestamp'])}")
-            lines.append("  archive: " + (", ".join(lr["archive_paths"]) if lr["archive_paths"]
-                                          else "none (run without a notebook)"))
+            paths = lr["archive_paths"] or ["none (run without a notebook)"]
+            lines.append(f"  archive: {paths[0]}")
+            lines.extend(f"           {p}" for p in paths[1:])
     ss = facts.get("sql_server") or {}
     if ss.get("enabled"):
         lines.append(f"SQL Server: {OK}" if ss["ok"] else f"SQL Server: {BAD}")
