@@ -28,6 +28,7 @@ import pytest
 from conftest import fresh_database
 from trafico_lib import runner, views
 from trafico_lib.cli import main as cli_main
+from trafico_lib.cli.runner import main as runner_main
 from trafico_lib.config import load_config
 from trafico_lib.sample import create_source_tables, load_samples
 from trafico_lib.schema import apply_migrations
@@ -83,6 +84,10 @@ def _run_everything(url, tmp_path_factory):
             out["backprop"], out["backprop_run"] = runner.run_back_propagate_notebook(
                 cfg, None, config_path=str(cfg_path), progress=False)
             out["health"] = runner.run_health_notebook(cfg, config_path=str(cfg_path), progress=False)
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):  # `make health`: the runner's health command
+                out["health_code"] = runner_main(["health", "--config", str(cfg_path)])
+            out["health_printed"] = printed.getvalue()
     yield out
 
 
@@ -327,10 +332,68 @@ def test_health_notebook_reports_the_last_runs_with_a_chart(runs):
     assert html.count("data:image/png;base64") >= 3  # rows changed, lag, rejects by rule
 
 
+class _Tables(html.parser.HTMLParser):
+    """The rows of the HTML tables of an output: a list of cells' texts per <tr>."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_the_health_notebook_agrees_with_its_block(runs):
+    """The row-count table shows the block's numbers (labelled, integers), the history counts as
+    integers and times to the minute, and `make health` prints the block once."""
+    nb = {c.id: c for c in nbformat.read(runs["health"].output, as_version=4).cells}
+    block = "".join(o.text for o in nb["facts"].outputs if o.output_type == "stream")
+    assert block.count("=== System Health Check ===") == 1
+    counts = next(o for o in nb["counts"].outputs if "text/html" in o.get("data", {}))
+    rows = _Tables(counts.data["text/html"]).rows
+    header = rows[0]
+    assert header[1:3] == ["source rows", "target rows (active)"], header
+    by_table = {r[0]: r for r in rows if r and r[0] in TABLES}
+    assert set(by_table) == set(TABLES)
+    for name, spec in TABLES.items():
+        src, tgt = by_table[name][1], by_table[name][2]
+        assert src.isdigit() and tgt.isdigit(), by_table[name]  # integers, not 156.0
+        assert f"  {spec.source}: {src} ✓" in block.splitlines()
+        assert any(ln.startswith(f"  {spec.target}: {tgt} ✓") for ln in block.splitlines())
+    assert "what each column counts" in nb["counts-md"].source
+    assert "source rows" in nb["counts"].outputs[-1].data["text/markdown"]  # the legend
+    history = next(o for o in nb["history"].outputs if "text/html" in o.get("data", {}))
+    hist_rows = _Tables(history.data["text/html"]).rows
+    assert any(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", r[0]) for r in hist_rows if r)  # to the minute
+    assert not re.search(r"\d\.0<|:\d\d\.\d{6}", history.data["text/html"])  # no 156.0, no microseconds
+    last = next(o for o in nb["last"].outputs if "text/html" in o.get("data", {}))
+    assert "…" not in last.data["text/html"] and str(runs["work"]) not in last.data["text/html"]  # whole, relative
+    for cell, t in shown_text(nbformat.read(runs["health"].output, as_version=4)).items():
+        assert not REPRS.search(t), (cell, t[:2000])
+    printed = runs["health_printed"]
+    assert printed.count("=== System Health Check ===") == 1 and runs["health_code"] == 0
+    recipe = re.search(r"^health:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M).group(1)
+    assert "--health-check" not in recipe  # the runner prints the notebook's block; not a second copy
+
+
 def test_the_archive_holds_no_secret(runs):
     files = [p for p in (runs["work"] / "runs").rglob("*") if p.is_file()]
     pages = [p for p in files if p.suffix in (".ipynb", ".html")]
-    assert len(pages) == 2 * (4 + 4 + 2)  # .ipynb + .html for every notebook run
+    assert len(pages) == 2 * (4 + 4 + 3)  # .ipynb + .html for every notebook run (health twice)
     assert len([p for p in files if p.suffix == ".css"]) == 1  # the pages share one stylesheet
     assert all(p.stat().st_size < 200_000 for p in pages if p.suffix == ".html")
     for p in files:

@@ -64,7 +64,8 @@ def _health(cfg, args, params: dict) -> int:
     if run.error:
         fail(run.error)
     _archive_line(args, [run.output])
-    return EXIT_OK if run.ok else EXIT_FAILED
+    healthy = bool(run.result and run.result.get("healthy"))  # the block's verdict: exit 1 when unhealthy
+    return EXIT_OK if run.ok and healthy else EXIT_FAILED
 
 
 def _switch(args, params: dict, name: str):
