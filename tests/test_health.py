@@ -116,7 +116,7 @@ def test_healthy_block_line_by_line(healthy, tmp_path):
     assert re.fullmatch(r"Last Run: run-1 at \d{4}-\d\d-\d\d \d\d:\d\d UTC", rest[0])
     assert rest[1] == f"  archive: {NOTEBOOK}"
     assert rest[2] == "Free Disk (MB):"
-    assert re.fullmatch(rf"  archive \({re.escape(str(tmp_path / 'runs'))}\): \d+ ✓", rest[3])
+    assert re.fullmatch(r"  archive \(runs\): \d+ ✓", rest[3])  # relative to the config file's folder
     assert rest[4:] == ["Status: HEALTHY"]
     assert code == 0
 
@@ -315,7 +315,7 @@ def test_embedded_database_disk_is_checked(make_config, tmp_path):
     cfg = make_config({"database": {"embedded_path": str(tmp_path / "pg")}, "archival": {"archive_path": "runs"}})
     places = disk_facts(cfg)
     assert [p["what"] for p in places] == ["archive", "database"]
-    assert places[1]["path"] == str(tmp_path / "pg") and places[1]["free_mb"] > 0
+    assert places[1]["path"] == "pg" and places[1]["free_mb"] > 0  # shown relative to the config's folder
 
 
 # ---- for the notebook ---------------------------------------------------------------------------
@@ -343,6 +343,53 @@ def test_lag_history_and_rejects_by_rule(healthy, conn):
     got = {r.rule: (r.rows, r.distinct_keys, r.runs) for r in rej.itertuples()}
     assert got == {"key_parseable": (2, 1, 2), "container_format": (1, 1, 1), "required_Contenedor": (1, 0, 1)}
     assert rej.iloc[0]["rule"] == "key_parseable" and set(rej["table"]) == {"traficov2_arribos"}
+
+
+def test_the_block_points_at_the_html_renderings_relative_to_the_config_folder(healthy, conn, tmp_path):
+    """A log row holding an absolute archive path (as runs logged it before) is shown relative
+    to the configuration's folder, and as its .html rendering when there is one."""
+    day = tmp_path / "runs" / "2026" / "11" / "30"
+    day.mkdir(parents=True)
+    (day / "run-2_sync_arribos.ipynb").write_text("{}", encoding="utf-8")
+    (day / "run-2_sync_arribos.html").write_text("<html></html>", encoding="utf-8")
+    _synced(conn, "traficov2_arribos", hours_ago=0.1, run_id="run-2", notebook=str(day / "run-2_sync_arribos.ipynb"))
+    _synced(conn, "traficov2_remisiones", hours_ago=0.1, run_id="run-2",
+            notebook="runs/2026/11/30/run-2_sync_remisiones.ipynb")  # no rendering: the notebook itself
+    code, text = _check(healthy)
+    lines = text.splitlines()
+    i = lines.index(next(x for x in lines if x.startswith("Last Run: run-2 at ")))
+    assert lines[i + 1:i + 3] == ["  archive: runs/2026/11/30/run-2_sync_arribos.html",
+                                  "           runs/2026/11/30/run-2_sync_remisiones.ipynb"]
+    assert str(tmp_path) not in text and code == 0
+
+
+def test_the_notebook_tables_show_the_blocks_numbers_as_integers(healthy, conn):
+    """The health notebook's row-count table carries the block's two numbers per table, labelled,
+    as integers (no 156.0), a missing one as missing; the history to the minute, counts as integers."""
+    from trafico_lib import health, views
+    conn.execute("DELETE FROM traficov2_sync_state WHERE table_name = 'traficov2_remisiones'")
+    facts = gather_facts(healthy)
+    block = render_block(facts).splitlines()
+    table = health.counts_table(facts)
+    assert list(table.columns[:2]) == ["source rows", "target rows (active)"]
+    assert set(table.columns) == set(health.COUNT_LABELS)
+    for t in facts["tables"]:
+        src, tgt = t["source"], t["target"]
+        row = table.loc[t["table"]]
+        assert f"  {src['name']}: {row['source rows']} ✓" in block
+        assert any(x.startswith(f"  {tgt['name']}: {row['target rows (active)']} ") for x in block)
+    assert str(table["source rows"].dtype) == "Int64" and str(table["rows without key"].dtype) == "Int64"
+    shown = views.shown_frame(table)
+    text = shown.drop(columns=["lag (h)"]).to_string()
+    assert "arribos" in text and not re.search(r"\.0\b|NaN|<NA>|None", text), text
+    assert pd_isnan(table.loc["remisiones", "lag (h)"]) and shown.loc["remisiones", "lag (h)"] == views.MISSING
+    assert table.loc["arribos", "lag (h)"] == "1.0"  # as the block: "traficov2_arribos: 1.0h"
+    reader = PostgresHealthReader(conn)
+    hist = health.history_table(lag_history(reader, days=7))
+    assert hist.index.name == "when (UTC)" and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", w) for w in hist.index)
+    assert str(hist["inserted"].dtype) == "Int64" and list(hist.columns[:3]) == ["table", "operation", "mode"]
+    last = health.last_run_table(facts)
+    assert last.index.name == "table" and set(last["notebook"]) == {NOTEBOOK}
 
 
 def pd_isnan(v) -> bool:

@@ -10,8 +10,12 @@ the notebooks themselves with nbval: see ``notebooks/conftest.py``.)
 from __future__ import annotations
 
 import ast
+import contextlib
+import html.parser
+import io
 import json
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,6 +28,7 @@ import pytest
 from conftest import fresh_database
 from trafico_lib import runner, views
 from trafico_lib.cli import main as cli_main
+from trafico_lib.cli.runner import main as runner_main
 from trafico_lib.config import load_config
 from trafico_lib.sample import create_source_tables, load_samples
 from trafico_lib.schema import apply_migrations
@@ -79,6 +84,10 @@ def _run_everything(url, tmp_path_factory):
             out["backprop"], out["backprop_run"] = runner.run_back_propagate_notebook(
                 cfg, None, config_path=str(cfg_path), progress=False)
             out["health"] = runner.run_health_notebook(cfg, config_path=str(cfg_path), progress=False)
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):  # `make health`: the runner's health command
+                out["health_code"] = runner_main(["health", "--config", str(cfg_path)])
+            out["health_printed"] = printed.getvalue()
     yield out
 
 
@@ -180,7 +189,9 @@ def test_full_sync_through_the_notebooks(runs, db):
         log = db.execute("SELECT details FROM traficov2_sync_log WHERE table_name = %s AND operation = 'SYNC'",
                          (spec.target,)).fetchall()
         assert len(log) == 1
-        assert log[0][0]["notebook"] == r["notebook"] and log[0][0]["counts"]["inserted"] == r["counts"]["inserted"]
+        logged = log[0][0]["notebook"]  # relative to the configuration's folder: no machine's folders
+        assert not Path(logged).is_absolute() and runs["work"] / logged == Path(r["notebook"])
+        assert log[0][0]["counts"]["inserted"] == r["counts"]["inserted"]
         nb = Path(r["notebook"])
         assert nb.is_file() and nb.with_suffix(".html").is_file() and r["html"] == str(nb.with_suffix(".html"))
         assert nb.name == f"{r['run_id']}_sync_{r['table']}.ipynb"
@@ -193,8 +204,9 @@ def test_results_are_the_ones_recorded_in_the_executed_notebooks(runs):
     for r in runs["full"] + runs["dry"]:
         recorded = runner.read_result(nbformat.read(r["notebook"], as_version=4))
         assert recorded is not None, r.get("error")
-        assert {k: r[k] for k in recorded} == recorded
-        assert recorded["notebook"] == r["notebook"]  # the notebook knew where it is archived
+        assert {k: r[k] for k in recorded if k != "notebook"} == {k: v for k, v in recorded.items() if k != "notebook"}
+        # the notebook knew where it is archived, relative to the configuration's folder
+        assert runs["work"] / recorded["notebook"] == Path(r["notebook"])
 
 
 def test_executed_notebooks_show_every_step(runs):
@@ -212,11 +224,73 @@ def test_executed_notebooks_show_every_step(runs):
     assert "'MSKU-" in arr["normalize"] or "'msku " in arr["normalize"].lower()  # before → after
     assert "required_Contenedor" in arr["validate"] and "required_Contenedor" in arr["validate-rejects"]
     assert "to insert" in arr["plan"] and "sync_key" in arr["plan-inserts"]
-    assert "apply arribos" in arr["apply"] and "100%" in arr["apply"]  # the progress bar
-    assert '"status": "ok"' in arr["summary"]
+    assert re.search(r"apply arribos: rows 1–\d+ of \d+ written", arr["apply"])  # a line per batch
+    assert "arribos: ok (run " in arr["summary"]
     expo = outputs("arribos_expo_ctns")
     assert "slots for" in expo["enrich"] and "demand" in expo["enrich"]
     assert "Secuencia" in expo["enrich-slots"]
+
+
+REPRS = re.compile(r"datetime\.datetime\(|Timestamp\(|zoneinfo|\{\}|\{'|\"status\":|\bNaN\b|<NA>|\bNone\b|NaT\b"
+                   r"|<IPython\.|<pandas\.|Empty DataFrame|\[required_")
+
+
+def shown_text(nb) -> dict[str, str]:
+    """What a reader sees as text in each code cell: streams, and the plain text of every result
+    that has no picture (a figure's text is only its fallback)."""
+    text = {}
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        parts = []
+        for o in c.outputs:
+            if o.output_type == "stream":
+                parts.append(o.text)
+            elif o.output_type in ("execute_result", "display_data") and "image/png" not in o.data:
+                parts.append(o.data.get("text/plain", ""))
+        text[c.get("id")] = "\n".join(parts)
+    return text
+
+
+def test_executed_sync_notebooks_read_as_a_story(runs):
+    """No stderr box, no Python reprs, one look for missing values, empty frames as "none",
+    frames by source row or key, and no JSON dump of the result (it is still there for the runner)."""
+    for r in runs["full"] + runs["dry"]:
+        nb = nbformat.read(r["notebook"], as_version=4)
+        for c in nb.cells:
+            for o in c.get("outputs", []):
+                assert not (o.output_type == "stream" and o.name == "stderr"), (r["notebook"], c.id, o.text)
+                if o.output_type == "execute_result":  # a cell's value: a frame or a line, never a repr
+                    assert {"text/html"} <= set(o.data) or {"text/markdown"} <= set(o.data), (c.id, o.data)
+        text = shown_text(nb)
+        for cell, t in text.items():
+            assert not REPRS.search(t), (r["table"], cell, REPRS.search(t).group(0), t[:2000])
+        summary = [o for o in nb.cells[-1].outputs if runner.RESULT_MIME in o.get("data", {})]
+        assert len(summary) == 1 and summary[0].data["text/plain"].count("\n") == 0
+        assert summary[0].data["text/plain"].startswith(f"{r['table']}: {r['status']} (run ")
+        html = Path(r["html"]).read_text(encoding="utf-8") if r.get("html") else ""
+        assert '"counts"' not in html and "stderr" not in html, r["html"]
+    arr = {c.id: c for c in nbformat.read(runs["full"][0]["notebook"], as_version=4).cells}
+    assert arr["plan-updates"].outputs[0].data["text/plain"] == "none"  # a full first run updates nothing
+    rejects = arr["validate-rejects"].outputs[0].data["text/plain"].splitlines()
+    assert rejects[1].startswith("row") and "required_Contenedor" in rejects[2]  # by source row
+    assert "—" in arr["validate-rejects"].outputs[0].data["text/plain"]  # the missing Contenedor
+
+
+def test_no_machine_path_in_what_a_notebook_shows(runs):
+    """The parameters cell, papermill's record of them and the outputs name paths relative to the
+    configuration's folder (runs/…, data/…), never the machine's folders."""
+    work = str(runs["work"])
+    for path in [r["notebook"] for r in runs["full"] + runs["dry"]] + [runs["health"].output,
+                                                                       runs["backprop_run"].output]:
+        nb = nbformat.read(path, as_version=4)
+        injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+        assert work not in injected.source and not re.search(r"= \"/", injected.source), injected.source
+        for name, value in nb.metadata.papermill.parameters.items():
+            assert not (isinstance(value, str) and Path(value).is_absolute()), (path, name, value)
+        assert 'archive_path = "runs/' in injected.source
+        for cell, t in shown_text(nb).items():
+            assert work not in t and str(ROOT) not in t, (path, cell, t)
 
 
 def test_dry_run_plans_nothing_new_and_writes_nothing(runs):
@@ -258,10 +332,68 @@ def test_health_notebook_reports_the_last_runs_with_a_chart(runs):
     assert html.count("data:image/png;base64") >= 3  # rows changed, lag, rejects by rule
 
 
+class _Tables(html.parser.HTMLParser):
+    """The rows of the HTML tables of an output: a list of cells' texts per <tr>."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_the_health_notebook_agrees_with_its_block(runs):
+    """The row-count table shows the block's numbers (labelled, integers), the history counts as
+    integers and times to the minute, and `make health` prints the block once."""
+    nb = {c.id: c for c in nbformat.read(runs["health"].output, as_version=4).cells}
+    block = "".join(o.text for o in nb["facts"].outputs if o.output_type == "stream")
+    assert block.count("=== System Health Check ===") == 1
+    counts = next(o for o in nb["counts"].outputs if "text/html" in o.get("data", {}))
+    rows = _Tables(counts.data["text/html"]).rows
+    header = rows[0]
+    assert header[1:3] == ["source rows", "target rows (active)"], header
+    by_table = {r[0]: r for r in rows if r and r[0] in TABLES}
+    assert set(by_table) == set(TABLES)
+    for name, spec in TABLES.items():
+        src, tgt = by_table[name][1], by_table[name][2]
+        assert src.isdigit() and tgt.isdigit(), by_table[name]  # integers, not 156.0
+        assert f"  {spec.source}: {src} ✓" in block.splitlines()
+        assert any(ln.startswith(f"  {spec.target}: {tgt} ✓") for ln in block.splitlines())
+    assert "what each column counts" in nb["counts-md"].source
+    assert "source rows" in nb["counts"].outputs[-1].data["text/markdown"]  # the legend
+    history = next(o for o in nb["history"].outputs if "text/html" in o.get("data", {}))
+    hist_rows = _Tables(history.data["text/html"]).rows
+    assert any(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", r[0]) for r in hist_rows if r)  # to the minute
+    assert not re.search(r"\d\.0<|:\d\d\.\d{6}", history.data["text/html"])  # no 156.0, no microseconds
+    last = next(o for o in nb["last"].outputs if "text/html" in o.get("data", {}))
+    assert "…" not in last.data["text/html"] and str(runs["work"]) not in last.data["text/html"]  # whole, relative
+    for cell, t in shown_text(nbformat.read(runs["health"].output, as_version=4)).items():
+        assert not REPRS.search(t), (cell, t[:2000])
+    printed = runs["health_printed"]
+    assert printed.count("=== System Health Check ===") == 1 and runs["health_code"] == 0
+    recipe = re.search(r"^health:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M).group(1)
+    assert "--health-check" not in recipe  # the runner prints the notebook's block; not a second copy
+
+
 def test_the_archive_holds_no_secret(runs):
     files = [p for p in (runs["work"] / "runs").rglob("*") if p.is_file()]
     pages = [p for p in files if p.suffix in (".ipynb", ".html")]
-    assert len(pages) == 2 * (4 + 4 + 2)  # .ipynb + .html for every notebook run
+    assert len(pages) == 2 * (4 + 4 + 3)  # .ipynb + .html for every notebook run (health twice)
     assert len([p for p in files if p.suffix == ".css"]) == 1  # the pages share one stylesheet
     assert all(p.stat().st_size < 200_000 for p in pages if p.suffix == ".html")
     for p in files:

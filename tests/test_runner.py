@@ -69,9 +69,12 @@ def test_archives_the_executed_notebook_with_html_and_reads_the_result_back(cfg_
     nb = nbformat.read(expected, as_version=4)
     assert runner.read_result(nb) == run.result
     assert nb.metadata.papermill.parameters["run_id"] == RUN_ID
-    assert nb.metadata.papermill.parameters["archive_path"] == str(expected)
+    # relative to the configuration's folder (the kernel's): no machine's folder in the parameters
+    assert nb.metadata.papermill.parameters["archive_path"] == str(expected.relative_to(tmp_path))
     html = run.html.read_text(encoding="utf-8")
-    assert "working on remisiones" in html and "dry_run_type" in html
+    # the result is read back from the notebook, and shown as one line, not as a JSON dump
+    assert "working on remisiones" in html and "result recorded for the runner: ok" in html
+    assert '"dry_run_type"' not in html and "&quot;dry_run_type&quot;" not in html
 
 
 def test_a_failing_cell_is_named_in_one_line_and_visible_in_the_archive(cfg_for, nbdir):

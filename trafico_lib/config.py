@@ -21,6 +21,7 @@ from .jsonfile import read_json
 from .tables import AVAILABILITY_CSV, AVAILABILITY_CSV_KEY, SALIDAS_CSV, SALIDAS_CSV_KEY, TABLES
 
 DEFAULT_CONFIG_FILE = "trafico_config.json"
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # the checkout: trafico_lib/ is one below
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -188,6 +189,33 @@ class Config(_Model):
         """A path from the config, relative to the config file's folder (or the cwd)."""
         p = Path(path).expanduser()
         return p if p.is_absolute() else self.base_dir / p
+
+    def relative(self, path: str | Path | None) -> str | None:
+        """A path relative to the config file's folder (or the cwd) when under it, else absolute:
+        what a kernel started in that folder reads back as the same file (notebook parameters)."""
+        if path is None:
+            return None
+        p = Path(path)
+        try:
+            return str(p.resolve().relative_to(self.base_dir.resolve())) if p.is_absolute() else str(p)
+        except ValueError:
+            return str(p)
+
+    def shown(self, path: str | Path | None) -> str | None:
+        """A path as people see it: relative to the config file's folder (or the cwd) when
+        under it, else to the project's folder (the checkout: ``data/…``), else as it is; a
+        relative path is taken as relative to the config's folder already."""
+        if path is None:
+            return None
+        p = Path(path)
+        if not p.is_absolute():
+            return str(p)
+        for base in (self.base_dir, PROJECT_DIR):
+            try:
+                return str(p.resolve().relative_to(base.resolve()))
+            except ValueError:
+                continue
+        return str(p)
 
     def csv_path(self, file_key: str) -> Path:
         return self.resolve(self.csv_sources.data_path) / self.csv_sources.files.get(file_key, file_key)

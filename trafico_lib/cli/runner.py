@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from ..errors import EXIT_FAILED, EXIT_OK
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from .commands import selected_tables
 from .exits import fail, run_with_config
 from .log import setup_logging
@@ -71,7 +71,11 @@ def _health(cfg, args, params: dict) -> int:
     _archive_line(args, [run.output])
     from ..docs import refresh_docs
     refresh_docs(cfg, run_id=run_id, command="health")  # the Data Docs site; never fails the run
-    return EXIT_OK if run.ok else EXIT_FAILED
+    if not run.ok or not run.result:
+        return EXIT_FAILED
+    # the block's verdict, as --health-check gives it: 0 healthy, 1 unhealthy, 2 bad configuration
+    code = run.result.get("exit_code")
+    return code if code in (EXIT_OK, EXIT_FAILED, EXIT_USAGE) else (EXIT_OK if run.result.get("healthy") else EXIT_FAILED)
 
 
 def _switch(args, params: dict, name: str):

@@ -35,7 +35,7 @@ def database_facts(reader, cfg: Config, facts: dict) -> None:
     if missing:
         return
     facts.update(failure_facts(reader))
-    facts["last_run"] = last_run_facts(reader)
+    facts["last_run"] = last_run_facts(reader, cfg)
     states = reader.states()
     facts["tables"] = []
     for spec in TABLES.values():
@@ -54,13 +54,24 @@ def failure_facts(reader, *, hours: int = FAILURE_HOURS) -> dict:
             "rejects_24h": int(sum(rejects.values())), "rejects_24h_by_table": rejects}
 
 
-def last_run_facts(reader) -> dict | None:
-    """The latest run in the log: its id, time, tables with status and archived notebooks."""
+def rendering(cfg: Config, notebook: str | None) -> str | None:
+    """An archived notebook as people should open it: its HTML rendering when there is one,
+    else the ``.ipynb``; relative to the configuration's folder (:meth:`Config.shown`)."""
+    if not notebook:
+        return None
+    html = cfg.resolve(notebook).with_suffix(".html")
+    return cfg.shown(html if html.is_file() else notebook)
+
+
+def last_run_facts(reader, cfg: Config) -> dict | None:
+    """The latest run in the log: its id, time, tables with status and archived notebooks
+    (``notebook`` as logged, ``archive_paths`` the renderings to open: see :func:`rendering`)."""
     run = reader.last_run()
     if run is None:
         return None
-    archive = list(dict.fromkeys(t["notebook"] for t in run["tables"] if t["notebook"]))
-    return {**run, "archive_paths": archive}
+    tables = [{**t, "rendering": rendering(cfg, t["notebook"])} for t in run["tables"]]
+    archive = list(dict.fromkeys(t["rendering"] for t in tables if t["rendering"]))
+    return {**run, "tables": tables, "archive_paths": archive}
 
 
 # ---- keys: the "accounts for every source row" comparison ---------------------------------------
@@ -258,8 +269,8 @@ def disk_facts(cfg: Config) -> list[dict] | None:
         try:
             free = psutil.disk_usage(str(_existing(path))).free // (1024 * 1024)
         except OSError as exc:
-            out.append({"what": what, "path": str(path), "free_mb": None, "ok": False, "error": str(exc)})
+            out.append({"what": what, "path": cfg.shown(path), "free_mb": None, "ok": False, "error": str(exc)})
             continue
-        out.append({"what": what, "path": str(path), "free_mb": int(free),
+        out.append({"what": what, "path": cfg.shown(path), "free_mb": int(free),
                     "ok": free >= cfg.health.min_free_disk_mb})
     return out

@@ -95,8 +95,9 @@ def render_block(facts: dict) -> str:
             lines.append("Last Run: none")
         else:
             lines.append(f"Last Run: {lr['run_id']} at {_when(lr['sync_timestamp'])}")
-            lines.append("  archive: " + (", ".join(lr["archive_paths"]) if lr["archive_paths"]
-                                          else "none (run without a notebook)"))
+            paths = lr["archive_paths"] or ["none (run without a notebook)"]
+            lines.append(f"  archive: {paths[0]}")
+            lines.extend(f"           {p}" for p in paths[1:])
     ss = facts.get("sql_server") or {}
     if ss.get("enabled"):
         lines.append(f"SQL Server: {OK}" if ss["ok"] else f"SQL Server: {BAD}")
@@ -145,20 +146,100 @@ def with_short_names(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(table=frame["table"].map(short_name))
 
 
+#: The notebook's row-count table: each column's label says what it counts. The first two are
+#: the block's numbers (``Table Row Counts:``: a source's line, then its target's line).
+COUNT_LABELS = {
+    "source rows": "rows in the source table now (the block's first line of a table)",
+    "target rows (active)": "active rows in the target table (the block's second line)",
+    "compared on": "what the two are compared on: distinct keys (or bookings, for slots)",
+    "source keys": "distinct keys (or bookings) among the source rows",
+    "in target": "source keys with an active target row",
+    "rejected": "source keys in traficov2_sync_rejects",
+    "pending": "source keys changed after the watermark: the next run reads them",
+    "missing": "source keys in none of the three (✗ in the block)",
+    "extra in target": "active target keys no longer in the source (a full run deactivates them)",
+    "rows without key": "source rows with an empty key (rejected)",
+    "accounted": "✓ when every source key is in the target, rejected or pending",
+    "lag (h)": "hours since the last successful sync (the block's Sync Lag)",
+    "last run": "the run id of the last successful sync",
+}
+
+
+def _int(v: Any) -> Any:
+    return None if v is None or (isinstance(v, float) and v != v) else int(v)
+
+
 def counts_table(facts: dict) -> pd.DataFrame:
-    """One line per table: the key comparison, the lag and the last run, indexed by table."""
-    rows = [{"table": t["table"], **{c: t.get(c) for c in COUNTS_COLUMNS}} for t in facts.get("tables") or []]
-    return pd.DataFrame(rows, columns=["table", *COUNTS_COLUMNS]).set_index("table")
+    """One line per table, by table: the block's two numbers (source rows, active target rows),
+    then the key comparison behind its ✓ or ✗, the lag and the last run; integers as integers
+    (see :data:`COUNT_LABELS` for what each column counts)."""
+    rows = []
+    for t in facts.get("tables") or []:
+        src, tgt = t.get("source") or {}, t.get("target") or {}
+        lag = t.get("lag_hours")
+        rows.append({
+            "table": t["table"], "source rows": _int(src.get("rows")),
+            "target rows (active)": _int(tgt.get("active_rows")), "compared on": t.get("compared_on"),
+            "source keys": _int(t.get("source_keys")), "in target": _int(t.get("synced_keys")),
+            "rejected": _int(t.get("rejected_keys")), "pending": _int(t.get("pending_keys")),
+            "missing": _int(t.get("missing_keys")), "extra in target": _int(t.get("extra_keys")),
+            "rows without key": _int(t.get("unkeyed_rows")),
+            "accounted": OK if t.get("counts_ok") else BAD,
+            "lag (h)": None if lag is None else f"{lag:.1f}", "last run": t.get("last_run_id")})
+    out = pd.DataFrame(rows, columns=["table", *COUNT_LABELS]).set_index("table")
+    for c in ("source rows", "target rows (active)", "source keys", "in target", "rejected", "pending",
+              "missing", "extra in target", "rows without key"):
+        out[c] = out[c].astype("Int64")
+    return out
+
+
+def counts_legend() -> str:
+    """What each column of :func:`counts_table` counts, as a Markdown list."""
+    return "\n".join(f"- **{k}**: {v}" for k, v in COUNT_LABELS.items())
 
 
 def last_run_table(facts: dict) -> pd.DataFrame:
-    """The last run's log rows: table, operation, archived notebook, error."""
-    return pd.DataFrame((facts.get("last_run") or {}).get("tables", []))
+    """The last run's log rows, by table (short name): operation, the notebook to open (its
+    HTML rendering, relative to the configuration's folder), error."""
+    rows = [{"table": short_name(t["table"]), "operation": t.get("operation"),
+             "notebook": t.get("rendering") or t.get("notebook"), "error": t.get("error")}
+            for t in (facts.get("last_run") or {}).get("tables", [])]
+    return pd.DataFrame(rows, columns=["table", "operation", "notebook", "error"]).set_index("table")
 
 
 def failures_table(facts: dict) -> pd.DataFrame:
     """The ``ERROR`` rows of the last 24 hours (newest first)."""
     return pd.DataFrame(facts.get("failed_syncs", []))
+
+
+def _minute(ts: pd.Series) -> pd.Series:
+    """Timestamps as text to the minute, UTC (as the block shows times)."""
+    return ts.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M UTC") if len(ts) else ts.astype(object)
+
+
+def history_table(history: pd.DataFrame, rows: int = 20) -> pd.DataFrame:
+    """The last ``rows`` runs of :func:`lag_history` as the notebook shows them, newest first:
+    by time (to the minute, UTC), counts as integers, lag in hours to one decimal."""
+    h = history.sort_values("sync_timestamp", ascending=False).head(rows).copy()
+    h["sync_timestamp"] = _minute(h["sync_timestamp"]) if len(h) else h["sync_timestamp"]
+    for c in (*COUNTS, "rows_changed"):
+        h[c] = h[c].round().astype("Int64")
+    h["lag_hours"] = h["lag_hours"].map(lambda v: None if v != v or v is None else f"{v:.1f}")
+    h["duration_seconds"] = h["duration_seconds"].round(2)
+    h["sync_timestamp"] = h["sync_timestamp"].str.removesuffix(" UTC") if len(h) else h["sync_timestamp"]
+    h = h.rename(columns={"sync_timestamp": "when (UTC)", "lag_hours": "lag (h)", "duration_seconds": "seconds",
+                          "rows_changed": "rows changed"})
+    first = ["table", "operation", "mode", "rows changed", "inserted", "updated", "deactivated", "rejected",
+             "unchanged", "read", "lag (h)", "seconds", "error", "run_id"]
+    return h.set_index("when (UTC)")[first]
+
+
+def rejects_table(rejects: pd.DataFrame) -> pd.DataFrame:
+    """:func:`rejects_by_rule` as the notebook shows it: by table and rule, last seen to the minute."""
+    r = rejects.copy()
+    r["table"] = r["table"].map(short_name)
+    r["last_seen"] = _minute(r["last_seen"]) if len(r) else r["last_seen"]
+    return r.rename(columns={"distinct_keys": "distinct keys", "last_seen": "last seen"}).set_index(["table", "rule"])
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:
@@ -233,7 +314,8 @@ def notebook_result(facts: dict, history: pd.DataFrame) -> dict:
                **{c: _number(latest[c].get(t["table"], float("nan")))
                   for c in ("inserted", "updated", "rejected", "deactivated")}}
               for t in facts.get("tables") or []]
-    return {"status": "ok", "healthy": bool(facts.get("healthy")), "problems": facts.get("problems", []),
+    return {"status": "ok", "healthy": bool(facts.get("healthy")), "exit_code": facts.get("exit_code"),
+            "problems": facts.get("problems", []),
             "failed_24h": facts.get("failed_syncs_24h"), "runs": int(len(history)),
             "tables": tables, "text": render_block(facts)}
 
@@ -251,6 +333,7 @@ def _lines_per_table(runs: pd.DataFrame, column: str, ylabel: str, title: str):
     for name, part in runs.groupby("table"):
         ax.plot(part["sync_timestamp"], part[column], marker="o", label=name)
     ax.set_ylabel(ylabel)
+    ax.set_xlabel("time of the run (UTC)")
     ax.set_title(title)
     fig.autofmt_xdate()
     return fig, ax
@@ -259,7 +342,9 @@ def _lines_per_table(runs: pd.DataFrame, column: str, ylabel: str, title: str):
 def plot_rows_changed(history: pd.DataFrame, days: int):
     """Rows changed per run and table (a matplotlib figure); ``history`` from :func:`lag_history`."""
     ok = _successful(history)
+    from matplotlib.ticker import MaxNLocator
     fig, ax = _lines_per_table(ok, "rows_changed", "rows changed", f"Rows changed per run, last {days} days")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if ok.empty:
         ax.text(0.5, 0.5, "no runs yet", ha="center", va="center", transform=ax.transAxes)
     else:
@@ -287,9 +372,12 @@ def plot_rejects(rejects: pd.DataFrame, days: int):
         ax.text(0.5, 0.5, "no rejects", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
     else:
+        from matplotlib.ticker import MaxNLocator
         by = rejects.assign(label=rejects["table"].map(short_name) + ": " + rejects["rule"])
         by.set_index("label")["rows"].sort_values().plot(kind="barh", ax=ax)
         ax.set_xlabel("rejected rows")
+        ax.set_ylabel("table: rule")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rows are whole: no 0.2 ticks
     ax.set_title(f"Rejects by rule, last {days} days")
     fig.tight_layout()
     return fig

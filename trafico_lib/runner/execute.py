@@ -73,8 +73,10 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     else:
         tmpdir = Path(tempfile.mkdtemp(prefix="trafico-run-"))
         out = tmpdir / f"{safe_name(run_id)}_{name}.ipynb"
+    # paths as the kernel (started in the configuration's folder) reads them: relative to that
+    # folder, so the parameters cell of the archived copy names no machine's folders
     params = check_parameters({**parameters, "run_id": run_id,
-                               "archive_path": str(out) if archive else None}, secrets)
+                               "archive_path": cfg.relative(out) if archive else None}, secrets)
     cell_timeout = timeout or cfg.runner.cell_timeout_seconds
     t0 = time.monotonic()
     crash: str | None = None

@@ -16,19 +16,21 @@ RESULT_MIME = "application/vnd.trafico.result+json"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout: trafico_lib/runner/ is two below
 
 
-def record_result(result: dict[str, Any], *, failure: str | None = None) -> None:
-    """Show a notebook's result and leave it in the output for the runner (last cell of a notebook).
+def record_result(result: dict[str, Any], *, shown: str | None = None, failure: str | None = None) -> None:
+    """Leave a notebook's result in its output for the runner (last cell of a notebook).
 
-    The result is displayed under :data:`RESULT_MIME` (read back by :func:`read_result`) with
-    a readable JSON text beside it. Values that are not JSON (dates, numbers from numpy) are
-    written as text. ``failure`` (one line) then fails the cell, so the archived notebook
-    shows a run that did not succeed as failed.
+    The result is displayed under :data:`RESULT_MIME` (read back by :func:`read_result`); what
+    people see of it (Jupyter, the archived HTML) is its text beside it: ``shown``, one line,
+    never the JSON. Values that are not JSON (dates, numbers from numpy) are written as
+    text. ``failure`` (one line) then fails the cell, so the archived notebook shows a run that
+    did not succeed as failed.
     """
     from IPython.display import display
 
     from ..errors import SyncFailed
     data = json.loads(json.dumps(result, default=str, ensure_ascii=False))
-    display({RESULT_MIME: data, "text/plain": json.dumps(data, indent=2, ensure_ascii=False)}, raw=True)
+    line = shown or f"result recorded for the runner: {data.get('status', 'recorded')}"
+    display({RESULT_MIME: data, "text/plain": line}, raw=True)
     if failure:
         raise SyncFailed(failure)
 

@@ -34,10 +34,11 @@ def _progress(enabled: bool, text: str) -> None:
 
 
 def _config_param(cfg, config_path: str | None) -> str | None:
-    """The config file the kernel should read: absolute, so the kernel's folder does not matter."""
+    """The config file the kernel should read, relative to the kernel's folder (the config's
+    folder, :meth:`Config.relative`): the parameters cell names no machine's folders."""
     if cfg.source_path:
-        return str(cfg.source_path)
-    return str(Path(config_path).resolve()) if config_path else None
+        return cfg.relative(cfg.source_path)
+    return cfg.relative(Path(config_path).resolve()) if config_path else None
 
 
 def _hold_store(cfg, *, required: bool = False, tables: Sequence[str] = ()) -> None:
