@@ -107,7 +107,7 @@ stop-db: install
 	$(PY) -c "from trafico_lib.config import load_config; from trafico_lib.stores.embedded import stop_embedded; c=load_config($(if $(CONFIG),'$(CONFIG)',None)); print('stopped' if stop_embedded(c.resolve(c.database.embedded_path)) else 'not running')"
 
 clean:
-	rm -rf runs reports .trafico
+	rm -rf runs runs-dry reports .trafico
 
 ## lab: Jupyter Lab on the notebooks (installs the `lab` extra on first use)
 lab: install

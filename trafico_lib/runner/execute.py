@@ -44,7 +44,8 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     notebook run for several tables is told apart by it (``sync`` runs as ``sync_arribos``).
     Default: the notebook's own name. Never raises for a failing notebook: the failure is in
     the returned run (``error``, ``failure``), and the archived copy shows the failing cell.
-    Raises :class:`RunnerError` when the notebook cannot start.
+    Raises :class:`RunnerError` when the notebook cannot start. A run whose ``dry_run``
+    parameter is true is archived apart, under ``<archive>-dry`` (never the audit archive).
     """
     import nbformat
     import papermill as pm
@@ -60,7 +61,7 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     archive = cfg.archival.enabled
     tmpdir = None
     if archive:
-        out = archive_path(cfg, run_id, name)
+        out = archive_path(cfg, run_id, name, dry_run=parameters.get("dry_run") is True)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             probe = out.parent / f".{safe_name(run_id)}.writable"
