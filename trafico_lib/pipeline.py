@@ -383,10 +383,16 @@ class RunResult:
         d = {k: getattr(self, k) for k in ("table", "target", "run_id", "mode", "dry_run", "status", "counts",
                                             "duration_seconds", "error", "notebook", "attempts", "backup",
                                             "duplicates")}
-        if self.plan is not None:
-            d["plan"] = {"counts": self.plan.counts,
-                         "sample_changes": self.plan.updates.head(20).astype(str).to_dict("records")}
+        if self.plan is not None:  # what a dry run's summary shows: the first rows of each kind
+            p = self.plan
+            d["plan"] = {"counts": p.counts, "field_changes": len(p.updates),
+                         "sample_changes": p.updates.head(20).astype(str).to_dict("records"),
+                         "sample_inserts": _keys(p.inserts), "sample_deactivations": _keys(p.deactivations)}
         return d
+
+
+def _keys(frame: pd.DataFrame, n: int = 20) -> list[str]:
+    return [str(k) for k in frame["sync_key"].head(n)] if "sync_key" in frame else []
 
 
 def _validation_rejects(val, spec: TableSpec, key: list[str] | None) -> list[dict]:
