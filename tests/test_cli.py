@@ -329,17 +329,37 @@ def _no_absolute_path(out: str, *roots: Path) -> None:
 def test_a_cron_log_has_a_stamped_start_and_finish_line_per_table_and_a_stamped_summary(db_url, make_config,
                                                                                       tmp_path):
     """Output to a file: each table's start and finish is one line with the time (ISO, to the
-    second) and the run id, the finish with its counts, duration and the .html to open; every
-    summary line is stamped with the same run id; no absolute path (the config is in cwd)."""
+    second) and the run id, the finish with its counts, duration and the .html to open; a big
+    table's progress in between; every summary line is stamped with the same run id; no
+    absolute path (the config is in the working folder)."""
     cfg = make_config(db_url=db_url)
     with psycopg.connect(db_url, autocommit=True) as c:
         load_samples(c, cfg)
+    # through the notebooks (the runner, as make sync), a table read in chunks of 20 rows: the
+    # kernel's chunk lines reach the log as they come, between the start and the finish
+    small = make_config({"database": {"chunk_rows": 20}}, db_url=db_url)
+    nb = _runner("sync", "--mode", "full", "--table", "remisiones", "--config", Path(small.source_path).name,
+                 cwd=tmp_path)
+    assert nb.returncode == 0, nb.stdout + nb.stderr
+    lines = stamped_lines(nb.stdout)
+    assert len(lines) == len(nb.stdout.splitlines()) and len({r for _, r, _ in lines}) == 1, nb.stdout
+    run_id = lines[0][1]
+    texts = [t for _, _, t in lines]
+    assert texts[0] == "remisiones: started (full)"
+    assert [re.sub(r" \(.*", "", t) for t in texts[1:4]] == [f"remisiones: chunk {n} staged" for n in (2, 3, 4)]
+    html = f"runs/{run_id[:4]}/{run_id[4:6]}/{run_id[6:8]}/{run_id}_sync_remisiones.html"
+    assert re.fullmatch(r"remisiones: ok in \d+\.\d s: inserted 65, updated 0, unchanged 0, rejected 0, "
+                        rf"deactivated 0; {re.escape(html)}", texts[4]), texts[4]
+    assert (tmp_path / html).is_file()
+    assert any(t.startswith("remisiones: Inserted 65") and t.endswith(f"| archive {html}") for t in texts), texts
+    assert texts[-1].startswith("Archive: runs/") and texts[-1].endswith(f"open {html})")
+    assert not nb.stderr.strip(), nb.stderr  # stderr: warnings and the one-line error only
+    # the old command line, through the library
     p = cli("--mode", "full", "--no-notebook", "--config", Path(cfg.source_path).name, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     lines = stamped_lines(p.stdout)
     assert len(lines) == len(p.stdout.splitlines()), p.stdout  # every line stamped
-    run_ids = {r for _, r, _ in lines}
-    assert len(run_ids) == 1, run_ids
+    assert len({r for _, r, _ in lines}) == 1 and run_id not in p.stdout
     texts = [t for _, _, t in lines]
     for table in TABLES:
         start = texts.index(f"{table}: started (full, --no-notebook)")
@@ -347,26 +367,27 @@ def test_a_cron_log_has_a_stamped_start_and_finish_line_per_table_and_a_stamped_
                             r"deactivated 0", texts[start + 1]), texts[start + 1]
     assert texts.index("=== Sync Summary ===") > texts.index(f"{list(TABLES)[-1]}: started (full, --no-notebook)")
     assert texts[-1].startswith("Total: Inserted")
-    assert "Traceback" not in p.stderr and not p.stderr.strip(), p.stderr  # stderr: warnings and errors only
-    # through the notebooks (the runner, as make sync)
-    nb = _runner("sync", "--mode", "incremental", "--table", "remisiones", "--config", Path(cfg.source_path).name,
-                 cwd=tmp_path)
-    assert nb.returncode == 0, nb.stdout + nb.stderr
-    lines = stamped_lines(nb.stdout)
-    assert len(lines) == len(nb.stdout.splitlines()) and len({r for _, r, _ in lines}) == 1, nb.stdout
-    run_id = lines[0][1]
-    texts = [t for _, _, t in lines]
-    assert texts[0] == "remisiones: started (incremental)"
-    html = f"runs/{run_id[:4]}/{run_id[4:6]}/{run_id[6:8]}/{run_id}_sync_remisiones.html"
-    assert re.fullmatch(r"remisiones: ok in \d+\.\d s: inserted 0, updated 0, unchanged 65, rejected 0, "
-                        rf"deactivated 0; {re.escape(html)}", texts[1]), texts[1]
-    assert (tmp_path / html).is_file()
-    assert any(t.startswith("remisiones: Inserted 0") and t.endswith(f"| archive {html}") for t in texts), texts
-    assert texts[-1].startswith("Archive: runs/") and texts[-1].endswith(f"open {html})")
+    assert "Traceback" not in p.stderr and not p.stderr.strip(), p.stderr
     _no_absolute_path(p.stdout + p.stderr + nb.stdout + nb.stderr, tmp_path, ROOT)
     # --json: only the JSON on stdout
     js = cli("--no-notebook", "--json", "--table", "remisiones", "--config", cfg.source_path, cwd=tmp_path)
     assert js.returncode == 0 and json.loads(js.stdout)["results"][0]["status"] == "ok", js.stdout
+
+
+def test_a_big_table_logs_a_line_every_ten_batches_of_its_merge(caplog):
+    from types import SimpleNamespace
+
+    from trafico_lib import pipeline
+    ctx = SimpleNamespace(run_id="20261130T120000-abcdef", spec=SimpleNamespace(name="arribos"))
+    seen = []
+    _, on_batch = pipeline._progress(ctx, 125_000, lambda done, total: seen.append(done), False)
+    with caplog.at_level("INFO", logger=pipeline.PROGRESS_LOGGER):
+        for done in range(5000, 125_001, 5000):  # 25 batches
+            on_batch(done, 125_000)
+    assert len(seen) == 25  # the caller's callback still gets every batch
+    assert [r.getMessage() for r in caplog.records] == [
+        "20261130T120000-abcdef arribos: merged 50,000 of 125,000 rows (10 batches)",
+        "20261130T120000-abcdef arribos: merged 100,000 of 125,000 rows (20 batches)"]
 
 
 def test_summary_lines_carry_the_time_and_the_run_id():

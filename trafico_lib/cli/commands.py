@@ -65,14 +65,13 @@ def cmd_sync(cfg, args) -> int:
         from ..stores import open_store
         store = open_store(cfg)
         check_settings(cfg, store, tables)
-        tty = sys.stderr.isatty()
+        tty = sys.stderr.isatty()  # a progress bar; a log file gets pipeline.PROGRESS_LOGGER's lines
         results = []
         for name in tables:
             how = f"{args.mode}{', dry-run' if args.dry_run else ''}"
             progress_log.info("%s %s: started (%s, --no-notebook)", run_id, name, how)
             res = run_table(name, mode=args.mode, dry_run=args.dry_run, cfg=cfg, store=store,
                             run_id=run_id, progress=not args.json and tty,
-                            on_batch=None if tty else batch_lines(run_id, name),
                             allow_mass_deactivation=args.allow_mass_deactivation)
             results.append(res.to_dict())
             progress_log.info("%s %s", run_id, finish_line(results[-1], res.duration_seconds, None))
@@ -89,23 +88,6 @@ def cmd_sync(cfg, args) -> int:
         print(format_summary(results, dry_run=args.dry_run, store=store.name, run_id=run_id,
                              no_notebook=args.no_notebook))
     return EXIT_OK if all(r.get("status") in ("ok", "dry-run") for r in results) else EXIT_FAILED
-
-
-BATCH_LINE_EVERY = 10  # a table merged in more batches than this logs a line every so many
-
-
-def batch_lines(run_id: str, table: str, every: int = BATCH_LINE_EVERY):
-    """``on_batch`` for a log file: one line every ``every`` batches of a big table (in place of
-    the terminal's progress bar)."""
-    batches = 0
-
-    def on_batch(done: int, total: int) -> None:
-        nonlocal batches
-        batches += 1
-        if batches % every == 0 and done < total:
-            progress_log.info("%s %s: merged %s of %s rows (%d batches)", run_id, table, f"{done:,}",
-                              f"{total:,}", batches)
-    return on_batch
 
 
 def cmd_back_propagate(cfg, args) -> int:
