@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SyncFailed, one_line, scrub
-from .archive import archive_path, render_html, safe_name, scrub_file
+from .archive import archive_path, render_html, safe_name, scrub_file, shown_path
 from .kernel import KERNEL_ARGUMENTS, START_TIMEOUT_SECONDS, ensure_kernel
 from .notebook import PROGRESS_FILE_ENV, CellFailure, find_failure, read_result
 from .params import RunnerError, check_parameters, notebooks_dir
@@ -57,7 +57,7 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
 
     source = notebooks_dir(cfg) / f"{Path(notebook).stem}.ipynb"
     if not source.is_file():
-        raise RunnerError(f"notebook not found: {source}")
+        raise RunnerError(f"notebook not found: {shown_path(source)}")
     name = Path(archive_name).stem if archive_name else source.stem
     secrets = cfg.secrets
     kernel = kernel_name or cfg.runner.kernel_name
@@ -72,7 +72,7 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
             probe.touch()
             probe.unlink()
         except OSError as exc:  # before the notebook runs: nothing was synced without its record
-            raise SyncFailed(f"cannot archive the executed notebook in {out.parent} "
+            raise SyncFailed(f"cannot archive the executed notebook in {shown_path(out.parent)} "
                              f"({exc.strerror or exc}): set archival.archive_path to a writable folder, "
                              f"or archival.enabled to false; nothing was run") from None
     else:

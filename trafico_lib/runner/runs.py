@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import UsageError, one_line
+from .archive import shown_path  # (here too: the command lines import it from runs)
 from .execute import NotebookRun, execute
 from .params import table_params
 
@@ -20,16 +21,6 @@ progress_log = logging.getLogger(PROGRESS_LOGGER)
 SYNC_NOTEBOOK = "sync"
 HEALTH_NOTEBOOK = "health_check"
 BACKPROP_NOTEBOOK = "back_propagate"
-
-
-def shown_path(path: str | Path | None) -> str | None:
-    """A path as shown to people: relative to the current folder when under it."""
-    if path is None:
-        return None
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _progress(enabled: bool, text: str, *, run_id: str, line: str) -> None:
