@@ -13,7 +13,7 @@ from .params import table_params
 
 log = logging.getLogger("trafico")
 #: Each table's start and finish, one line each, the message starting with the run id; the
-#: command lines show them when stderr is not a terminal (a log file), stamped with the time.
+#: command lines show them, stamped with the time, when their output is not a terminal (a log file).
 PROGRESS_LOGGER = "trafico.progress"  # = pipeline.PROGRESS_LOGGER (not imported: the command line starts light)
 progress_log = logging.getLogger(PROGRESS_LOGGER)
 
