@@ -460,3 +460,17 @@ def test_a_dry_run_writes_nothing_to_the_database_or_the_audit_archive_and_print
     assert texts[i + 1:i + 6] == planned
     assert texts[i + 6] == "    … 3 more; the dry-run notebook lists them all (run it without --no-notebook)"
     assert _database_state(db_url) == before and _files(tmp_path / "runs") == archive
+
+
+def test_planned_changes_name_new_rows_deactivations_and_empty_values():
+    from trafico_lib.cli.output import planned_lines
+    r = {"table": "arribos", "counts": {"inserted": 2, "updated": 1, "deactivated": 1},
+         "plan": {"field_changes": 1, "sample_changes": [{"sync_key": "K1", "field": "Chofer", "old": "None",
+                                                          "new": "Juan Pérez"}],
+                  "sample_inserts": ["K2", "K3"], "sample_deactivations": ["K4"]}}
+    assert planned_lines(r, "runs-dry/x.html", shown=3) == [
+        "  planned: 1 field change (1 row), 2 new rows, 1 to deactivate; the first 3:",
+        "    K1: Chofer (empty) → 'Juan Pérez'", "    K2: new row", "    K3: new row",
+        "    … 1 more; all in runs-dry/x.html"]
+    assert planned_lines({"table": "arribos", "counts": {}, "plan": {"field_changes": 0}}, None) == \
+        ["  planned: no change"]

@@ -81,15 +81,20 @@ def planned_lines(r: dict, where: str | None, *, no_notebook: bool = False, show
     total = fields + ins + deact
     if not total:
         return ["  planned: no change"]
+    first = f"; the first {min(shown, len(changes))}:" if changes else ""
     out = [f"  planned: {_n(fields, 'field change')} ({_n(c.get('updated') or 0, 'row')}), "
-           f"{_n(ins, 'new row')}, {deact} to deactivate; the first {min(shown, len(changes))}:"]
+           f"{_n(ins, 'new row')}, {deact} to deactivate{first}"]
     out += [f"    {line}" for line in changes[:shown]]
-    more = total - min(shown, len(changes))
+    listed = min(shown, len(changes))
+    more = total - listed
     if no_notebook:
         where_all = "the dry-run notebook lists them all (run it without --no-notebook)"
     else:
         where_all = f"all in {where}" if where else "archiving is off: the dry-run notebook was not kept"
-    out.append(f"    … {more} more; {where_all}" if more > 0 else f"    ({where_all.replace('all in ', 'also in ')})")
+    if more > 0:
+        out.append(f"    … {more} more; {where_all}" if listed else f"    {where_all}")
+    else:
+        out.append(f"    ({where_all.replace('all in ', 'also in ')})")
     return out
 
 
