@@ -259,10 +259,13 @@ def test_health_notebook_reports_the_last_runs_with_a_chart(runs):
 
 
 def test_the_archive_holds_no_secret(runs):
-    files = [p for p in (runs["work"] / "runs").rglob("*") if p.is_file()]
+    archive = [p for p in (runs["work"] / "runs").rglob("*") if p.is_file()]
+    dry = [p for p in (runs["work"] / "runs-dry").rglob("*") if p.is_file()]  # the dry run's, kept apart
+    files = archive + dry
     pages = [p for p in files if p.suffix in (".ipynb", ".html")]
-    assert len(pages) == 2 * (4 + 4 + 2)  # .ipynb + .html for every notebook run
-    assert len([p for p in files if p.suffix == ".css"]) == 1  # the pages share one stylesheet
+    assert len([p for p in archive if p in pages]) == 2 * (4 + 2)  # .ipynb + .html for every notebook run
+    assert len([p for p in dry if p in pages]) == 2 * 4
+    assert len([p for p in files if p.suffix == ".css"]) == 2  # the pages of a folder share one stylesheet
     assert all(p.stat().st_size < 200_000 for p in pages if p.suffix == ".html")
     for p in files:
         text = p.read_text(encoding="utf-8")
