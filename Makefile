@@ -82,7 +82,8 @@ test: install system-deps $(POSTGREST)
 sync: install
 	$(RUNNER) sync --params params/$(MODE).yaml $(ARGS)
 
-## dry-run: the plan of a sync (params/dry_run.yaml over params/$(MODE).yaml); writes nothing
+## dry-run: the plan of a sync (params/dry_run.yaml over params/$(MODE).yaml); writes nothing to the
+## database, runs/ or the Data Docs; its notebooks (every planned change) go to runs-dry/
 dry-run: install
 	$(RUNNER) sync --params params/$(MODE).yaml --params params/dry_run.yaml $(ARGS)
 
@@ -106,7 +107,7 @@ stop-db: install
 	$(PY) -c "from trafico_lib.config import load_config; from trafico_lib.stores.embedded import stop_embedded; c=load_config($(if $(CONFIG),'$(CONFIG)',None)); print('stopped' if stop_embedded(c.resolve(c.database.embedded_path)) else 'not running')"
 
 clean:
-	rm -rf runs reports .trafico
+	rm -rf runs runs-dry reports .trafico
 
 ## lab: JupyterLab on the notebooks, with the project's kernel; prints the URL to open. Works as
 ## root too (containers): then it adds --allow-root. LAB_PORT/LAB_IP choose where it listens.

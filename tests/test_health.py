@@ -288,7 +288,9 @@ def _odbc_string(db_url: str, driver: str) -> str:
 
 
 def test_sql_server_reachability_when_enabled(healthy, db_url, cfg_for):
-    pyodbc = pytest.importorskip("pyodbc")
+    pyodbc = pytest.importorskip("pyodbc", exc_type=ImportError,  # (a missing libodbc.so.2 is an ImportError)
+                                 reason="pyodbc cannot load unixODBC (apt-get install unixodbc odbc-postgresql; "
+                                        "make test installs them as root)")
     code, text = _check(cfg_for(db_url, sql_server={"enabled": True, "connection_string": "Driver={No Such Driver};"}))
     lines = text.splitlines()
     i = lines.index("SQL Server: ✗")
@@ -296,7 +298,7 @@ def test_sql_server_reachability_when_enabled(healthy, db_url, cfg_for):
     assert any(x.startswith("Warning: SQL Server:") for x in lines) and code == 0  # a warning, not unhealthy
     drivers = [d for d in pyodbc.drivers() if d.lower().startswith("postgresql")]
     if not drivers:
-        pytest.skip("the PostgreSQL ODBC driver is not installed")
+        pytest.skip("the PostgreSQL ODBC driver is not installed (apt-get install unixodbc odbc-postgresql)")
     code, text = _check(cfg_for(db_url, sql_server={"enabled": True,
                                                     "connection_string": _odbc_string(db_url, drivers[-1])}))
     assert "SQL Server: ✓" in text.splitlines() and code == 0

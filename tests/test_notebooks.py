@@ -391,10 +391,13 @@ def test_the_health_notebook_agrees_with_its_block(runs):
 
 
 def test_the_archive_holds_no_secret(runs):
-    files = [p for p in (runs["work"] / "runs").rglob("*") if p.is_file()]
+    archive = [p for p in (runs["work"] / "runs").rglob("*") if p.is_file()]
+    dry = [p for p in (runs["work"] / "runs-dry").rglob("*") if p.is_file()]  # the dry run's, kept apart
+    files = archive + dry
     pages = [p for p in files if p.suffix in (".ipynb", ".html")]
-    assert len(pages) == 2 * (4 + 4 + 3)  # .ipynb + .html for every notebook run (health twice)
-    assert len([p for p in files if p.suffix == ".css"]) == 1  # the pages share one stylesheet
+    assert len([p for p in archive if p in pages]) == 2 * (4 + 3)  # .ipynb + .html for every run (health twice)
+    assert len([p for p in dry if p in pages]) == 2 * 4
+    assert len([p for p in files if p.suffix == ".css"]) == 2  # the pages of a folder share one stylesheet
     assert all(p.stat().st_size < 200_000 for p in pages if p.suffix == ".html")
     for p in files:
         text = p.read_text(encoding="utf-8")

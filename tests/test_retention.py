@@ -102,6 +102,24 @@ def test_archive_prunes_old_day_folders_only(tmp_path):
     assert prune_archive(tmp_path / "nowhere", today) == ([], 0)
 
 
+def test_dry_run_notebooks_are_kept_apart_and_pruned_by_the_same_rule(conn, cfg, tmp_path):
+    """A dry run's notebooks live in runs-dry/ beside runs/ (never in the audit archive), and
+    make prune removes their old days too."""
+    from trafico_lib.retention import archive_root
+    from trafico_lib.runner import archive_path
+    assert archive_root(cfg) == tmp_path / "runs" and archive_root(cfg, dry_run=True) == tmp_path / "runs-dry"
+    run_id = "20261130T120000-abcdef"
+    assert archive_path(cfg, run_id, "sync_arribos", dry_run=True) == \
+        tmp_path / "runs-dry" / "2026" / "11" / "30" / f"{run_id}_sync_arribos.ipynb"
+    assert archive_path(cfg, run_id, "sync_arribos").parent == tmp_path / "runs" / "2026" / "11" / "30"
+    today = datetime.now(timezone.utc).date()
+    real, dry = _archive(tmp_path / "runs", [45, 1], today), _archive(tmp_path / "runs-dry", [45, 1], today)
+    res = prune(cfg)
+    assert sorted(res.archive_files) == sorted(str(p) for p in real[45] + dry[45]) and res.archive_bytes == 40
+    assert not any(p.exists() for p in real[45] + dry[45]) and all(p.exists() for p in real[1] + dry[1])
+    assert "runs-dry (dry runs)" in res.summary()
+
+
 def test_cutoff_needs_positive_days():
     now = datetime(2026, 11, 29, tzinfo=timezone.utc)
     assert cutoff_for(30, now) == datetime(2026, 10, 30, tzinfo=timezone.utc)

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from conftest import fresh_database
+from output_lines import stamped_lines, unstamped
 from trafico_lib.config import load_config
 from trafico_lib.sample import load_samples
 
@@ -69,7 +70,7 @@ def test_documented_command_works_as_written(workdir, command):
     argv[0] = sys.executable  # `python` of the documentation: this environment's interpreter
     proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (command, proc.stdout[-2000:], proc.stderr[-2000:])
-    out = proc.stdout
+    out = "\n".join(unstamped(proc.stdout))  # every summary line starts with its time and run id
     if "--health-check" in command:
         assert out.startswith("=== System Health Check ===") and "Database Connection: ✓" in out
     elif "--back-propagate" in command:
@@ -78,6 +79,7 @@ def test_documented_command_works_as_written(workdir, command):
         assert "=== Dry-run Plan (nothing written) ===" in out
     else:
         assert "=== Sync Summary ===" in out and out.rstrip().splitlines()[-1].startswith("Total: Inserted")
+        assert len(stamped_lines(proc.stdout)) == len(proc.stdout.splitlines()), proc.stdout
     if "--table arribos" in command:
         summary = [l for l in out.splitlines() if ": Inserted" in l and not l.startswith("Total")]
         assert [l.split(":")[0] for l in summary] == ["arribos"]

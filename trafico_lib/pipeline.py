@@ -43,6 +43,12 @@ from .stores.base import Store
 from .tables import TABLES, TableSpec, get_table
 
 log = logging.getLogger("trafico")
+#: A big table's progress, one line every so many chunks or batches, each message starting with the
+#: run id: what a log file shows where a terminal shows a progress bar (the command lines, and the
+#: runner for a notebook's kernel, show these lines when their output is not a terminal).
+PROGRESS_LOGGER = "trafico.progress"
+progress_log = logging.getLogger(PROGRESS_LOGGER)
+BATCH_LINE_EVERY = 10  # merge batches per progress line
 
 MODES = ("incremental", "full")
 
@@ -335,7 +341,8 @@ def stage_remaining(ctx: RunContext) -> StageResult:
     for chunk in ex.chunks(first=not ctx.totals.chunks):  # the first too, if no one staged it
         val = validate(ctx, normalize(ctx, chunk))
         stage(ctx, enrich(ctx, val), val)
-        log.info("%s: chunk %d staged (%d rows read)", ctx.spec.name, ctx.totals.chunks, ex.read)
+        progress_log.info("%s %s: chunk %d staged (%s rows read)", ctx.run_id, ctx.spec.name, ctx.totals.chunks,
+                          f"{ex.read:,}")
     staged = ctx.staging.finish()
     dups = [d for d in [*ctx.totals.duplicates, staged.duplicates] if len(d)]
     duplicates = (pd.concat(dups, ignore_index=True) if dups
@@ -383,10 +390,16 @@ class RunResult:
         d = {k: getattr(self, k) for k in ("table", "target", "run_id", "mode", "dry_run", "status", "counts",
                                             "duration_seconds", "error", "notebook", "attempts", "backup",
                                             "duplicates")}
-        if self.plan is not None:
-            d["plan"] = {"counts": self.plan.counts,
-                         "sample_changes": self.plan.updates.head(20).astype(str).to_dict("records")}
+        if self.plan is not None:  # what a dry run's summary shows: the first rows of each kind
+            p = self.plan
+            d["plan"] = {"counts": p.counts, "field_changes": len(p.updates),
+                         "sample_changes": p.updates.head(20).astype(str).to_dict("records"),
+                         "sample_inserts": _keys(p.inserts), "sample_deactivations": _keys(p.deactivations)}
         return d
+
+
+def _keys(frame: pd.DataFrame, n: int = 20) -> list[str]:
+    return [str(k) for k in frame["sync_key"].head(n)] if "sync_key" in frame else []
 
 
 def _validation_rejects(val, spec: TableSpec, key: list[str] | None) -> list[dict]:
@@ -485,15 +498,36 @@ def _finish(ctx: RunContext, result: "RunResult", t0: float, attempts: int,
     return result
 
 
+def _batch_lines(ctx: RunContext, every: int = BATCH_LINE_EVERY) -> Callable[[int, int], None]:
+    """A line to :data:`PROGRESS_LOGGER` every ``every`` batches (none for a table merged in fewer)."""
+    batches = 0
+
+    def line(done: int, total: int) -> None:
+        nonlocal batches
+        batches += 1
+        if batches % every == 0 and done < total:
+            progress_log.info("%s %s: merged %s of %s rows (%d batches)", ctx.run_id, ctx.spec.name, f"{done:,}",
+                              f"{total:,}", batches)
+    return line
+
+
 def _progress(ctx: RunContext, total: int, on_batch, progress: bool):
+    """(bar or None, the merge's on_batch): the caller's ``on_batch``, a progress bar when asked
+    for (and no ``on_batch`` was given), and the log file's line every few batches."""
+    lines = _batch_lines(ctx)
     if not progress or on_batch is not None:
-        return None, on_batch
+        def both(done: int, total: int) -> None:
+            lines(done, total)
+            if on_batch is not None:
+                on_batch(done, total)
+        return None, both
     from tqdm.auto import tqdm
     bar = tqdm(total=total, desc=f"apply {ctx.spec.name}", unit="row")
 
-    def tick(done: int, _total: int) -> None:
+    def tick(done: int, total: int) -> None:
         bar.n = done
         bar.refresh()
+        lines(done, total)
     return bar, tick
 
 
@@ -573,10 +607,10 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
                 store=store, notebook=notebook, allow_mass_deactivation=allow_mass_deactivation)
     t0 = time.monotonic()
     result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, mode, dry_run, "ok", notebook=notebook)
-    attempts, stg, bar = 0, None, None
+    attempts, stg, bar, hooked = 0, None, None, False
 
     def once() -> MergeOutcome | RunResult:
-        nonlocal attempts, stg, bar, on_batch
+        nonlocal attempts, stg, bar, on_batch, hooked
         attempts += 1
         try:
             try:
@@ -587,8 +621,9 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
                 raise _BeforeWriting(exc) from exc
             if dry_run:
                 return _dry_run_result(ctx, stg, t0)
-            if bar is None:
+            if not hooked:  # once, whatever the attempts
                 bar, on_batch = _progress(ctx, stg.rows, on_batch, progress)
+                hooked = True
             return _write(ctx, stg, check=check, attempts=attempts, t0=t0, on_batch=on_batch)
         finally:
             ctx.close()

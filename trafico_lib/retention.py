@@ -15,7 +15,8 @@ What goes, for a cutoff of ``now - days_to_keep``:
   without a key (the key itself was missing) are pruned by age like the rest;
 * archived notebooks (and their HTML) under ``cfg.resolve(archival.archive_path)`` in day
   folders ``yyyy/mm/dd`` whose day is before the cutoff's day; emptied folders are
-  removed. Nothing outside that layout is touched.
+  removed. Nothing outside that layout is touched. The dry runs' notebooks, kept apart from
+  the audit archive (:func:`archive_root`, ``runs-dry/`` beside ``runs/``), go by the same rule.
 
 ``dry_run=True`` counts what would go and deletes nothing. The state table
 (``traficov2_sync_state``) and the targets are never touched.
@@ -33,6 +34,14 @@ from .errors import UsageError
 _YEAR, _MONTH, _DAY = re.compile(r"^\d{4}$"), re.compile(r"^\d{2}$"), re.compile(r"^\d{2}$")
 
 
+def archive_root(cfg, *, dry_run: bool = False) -> Path:
+    """Where executed notebooks are kept: ``archival.archive_path`` (the audit archive) for real
+    runs; for dry runs its sibling ``<name>-dry`` (``runs-dry/`` beside ``runs/``), so a dry run
+    never adds to the audit archive, yet its notebooks (the planned changes) can be read."""
+    root = cfg.resolve(cfg.archival.archive_path)
+    return root.with_name(f"{root.name}-dry") if dry_run else root
+
+
 class RetentionError(UsageError):
     """Pruning cannot run with these settings; one readable line."""
 
@@ -47,6 +56,7 @@ class PruneResult:
     rejects_rows: int = 0
     open_rejects_kept: int = 0
     archive_root: str = ""
+    dry_run_root: str = ""
     archive_files: list[str] = field(default_factory=list)
     archive_bytes: int = 0
 
@@ -63,7 +73,7 @@ class PruneResult:
             f"{verb}: {self.log_rows} sync log rows, {self.changes_rows} change rows, "
             f"{self.rejects_rows} reject rows ({self.open_rejects_kept} open rejects kept)",
             f"{verb}: {len(self.archive_files)} archived files ({self.archive_bytes / 1e6:.1f} MB) "
-            f"under {self.archive_root}",
+            f"under {_shown(self.archive_root)} and {_shown(self.dry_run_root)} (dry runs)",
         ])
 
 
@@ -132,8 +142,9 @@ def prune(cfg, *, days: int | None = None, dry_run: bool = False, now: datetime 
     ``archival.days_to_keep``). Raises ``StoreError`` when the database cannot be reached."""
     days = days if days is not None else cfg.archival.days_to_keep
     cutoff = cutoff_for(days, now)
-    root = cfg.resolve(cfg.archival.archive_path)
-    result = PruneResult(cutoff=cutoff, days_to_keep=days, dry_run=dry_run, archive_root=str(root))
+    root, dry_root = archive_root(cfg), archive_root(cfg, dry_run=True)
+    result = PruneResult(cutoff=cutoff, days_to_keep=days, dry_run=dry_run, archive_root=str(root),
+                         dry_run_root=str(dry_root))
     if store is None:
         from .stores import open_store
         store = open_store(cfg)
@@ -141,6 +152,16 @@ def prune(cfg, *, days: int | None = None, dry_run: bool = False, now: datetime 
     result.log_rows, result.changes_rows = counts["log"], counts["changes"]
     result.rejects_rows, result.open_rejects_kept = counts["rejects"], counts["open_rejects_kept"]
     files, size = prune_archive(root, cutoff.date(), dry_run=dry_run)
-    result.archive_files = [str(p) for p in files]
-    result.archive_bytes = size
+    dry_files, dry_size = prune_archive(dry_root, cutoff.date(), dry_run=dry_run)
+    result.archive_files = [str(p) for p in files + dry_files]
+    result.archive_bytes = size + dry_size
     return result
+
+
+def _shown(path: str) -> str:
+    """A folder as printed: relative to the current folder when under it (as the command
+    lines' ``shown_path``, which this layer cannot import)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

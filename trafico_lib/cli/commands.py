@@ -9,6 +9,7 @@ import sys
 from typing import Sequence
 
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
+from ..runner.runs import finish_line, progress_log, shown_path
 from ..tables import TABLES, get_table
 from .exits import run_with_config
 from .log import setup_logging
@@ -49,63 +50,66 @@ def cmd_load_samples(cfg, args) -> int:
     if args.json:
         print_json({"loaded": counts})
     else:
-        print(f"Loaded the sample CSVs from {cfg.resolve(cfg.csv_sources.data_path)} into {store.name}:")
+        print(f"Loaded the sample CSVs from {shown_path(cfg.resolve(cfg.csv_sources.data_path))} into {store.name}:")
         for name, n in counts.items():
             print(f"  {name}: {n} rows")
     return EXIT_OK
 
 
 def cmd_sync(cfg, args) -> int:
+    from ..pipeline import new_run_id
     tables = [t for t in selected_tables(args.table) if cfg.table(t).enabled]
+    run_id = args.run_id or new_run_id()  # one id for every table and every line printed
     if args.no_notebook:
-        from ..pipeline import check_settings, new_run_id, run_table
+        from ..pipeline import check_settings, run_table
         from ..stores import open_store
         store = open_store(cfg)
         check_settings(cfg, store, tables)
-        run_id = args.run_id or new_run_id()
+        tty = sys.stderr.isatty()  # a progress bar; a log file gets pipeline.PROGRESS_LOGGER's lines
         results = []
         for name in tables:
+            how = f"{args.mode}{', dry-run' if args.dry_run else ''}"
+            progress_log.info("%s %s: started (%s, --no-notebook)", run_id, name, how)
             res = run_table(name, mode=args.mode, dry_run=args.dry_run, cfg=cfg, store=store,
-                            run_id=run_id, progress=not args.json and sys.stderr.isatty(),
+                            run_id=run_id, progress=not args.json and tty,
                             allow_mass_deactivation=args.allow_mass_deactivation)
             results.append(res.to_dict())
-            if res.plan is not None and not args.json:
-                print(res.plan.summary())
-                if len(res.plan.updates):
-                    print(res.plan.updates.head(10).to_string(index=False))
+            progress_log.info("%s %s", run_id, finish_line(results[-1], res.duration_seconds, None))
     else:
         from ..runner import run_sync_notebooks
         from ..stores import open_store
         results = run_sync_notebooks(cfg, tables, mode=args.mode, dry_run=args.dry_run,
-                                     config_path=args.config, run_id=args.run_id,
+                                     config_path=args.config, run_id=run_id,
                                      allow_mass_deactivation=args.allow_mass_deactivation)
         store = open_store(cfg)
     if args.json:
         print_json({"store": store.name, "results": results})
     else:
-        print(format_summary(results, dry_run=args.dry_run, store=store.name))
+        print(format_summary(results, dry_run=args.dry_run, store=store.name, run_id=run_id,
+                             no_notebook=args.no_notebook))
     if not args.dry_run:  # the Data Docs site after every run (a dry run writes nothing); never fails the run
         from ..docs import refresh_docs
-        refresh_docs(cfg, run_id=next((r["run_id"] for r in results if r.get("run_id")), args.run_id), command="sync")
+        refresh_docs(cfg, run_id=run_id, command="sync")
     return EXIT_OK if all(r.get("status") in ("ok", "dry-run") for r in results) else EXIT_FAILED
 
 
 def cmd_back_propagate(cfg, args) -> int:
     only = selected_tables(args.table)[0] if args.table else None
+    from ..pipeline import new_run_id
+    run_id = args.run_id or new_run_id()
     if args.no_notebook:
-        from ..pipeline import back_propagate, back_propagation_fields, new_run_id
-        results = back_propagate(cfg, back_propagation_fields(cfg, only), run_id=args.run_id or new_run_id(),
-                                 dry_run=args.dry_run)
+        from ..pipeline import back_propagate, back_propagation_fields
+        results = back_propagate(cfg, back_propagation_fields(cfg, only), run_id=run_id, dry_run=args.dry_run)
         failed = any(r.get("status") != "ok" for r in results)
     else:  # the back_propagate notebook, archived
         from ..runner import run_back_propagate_notebook
         results, run = run_back_propagate_notebook(cfg, only, dry_run=args.dry_run, config_path=args.config,
-                                                   run_id=args.run_id)
+                                                   run_id=run_id)
         failed = not run.ok
     if args.json:
         print_json({"results": results})
     else:
-        print(format_back_propagation(results, dry_run=args.dry_run))
+        print(format_back_propagation(results, dry_run=args.dry_run, run_id=run_id))
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -179,5 +183,5 @@ def run(cfg, args) -> int:
 
 def main(argv: Sequence[str] | None = None, prog: str = "trafico") -> int:
     args = build_parser(prog).parse_args(argv)
-    setup_logging(args.verbose)
+    setup_logging(args.verbose, json=args.json)
     return run_with_config(args.config, lambda cfg: run(cfg, args), verbose=args.verbose)

@@ -1,8 +1,21 @@
-"""Logging for the command lines: warnings as one line, libraries quiet unless ``--verbose``."""
+"""Logging for the command lines: warnings as one line, libraries quiet unless ``--verbose``,
+and the run's progress lines for a log file.
+
+When the output is not a terminal (cron, ``make sync >> trafico.log 2>&1``), each table's
+start and finish is one line, from the logger ``trafico.progress``, stamped like every summary
+line: ``<ISO time to the second> <run id> <what>`` (:func:`stamped`). They go to stdout with the
+summary (stderr keeps only warnings and the one-line error, so ``make health >/dev/null`` in a
+crontab mails nothing on a healthy run), and never with ``--json``. On a terminal the runner
+shows its own short progress lines (stderr) or a progress bar instead.
+"""
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
+from datetime import datetime
+
+from ..runner.runs import PROGRESS_LOGGER
 
 NOISY = ("great_expectations", "papermill", "traitlets", "asyncio", "matplotlib", "urllib3")
 
@@ -11,7 +24,37 @@ def one_line_warning(message, category, filename, lineno, file=None, line=None) 
     return f"warning: {message}\n"
 
 
-def setup_logging(verbose: bool) -> None:
+def timestamp(when: datetime | None = None) -> str:
+    """Local time, ISO 8601 to the second, with its offset: ``2026-11-30T09:58:10-03:00``."""
+    return (when or datetime.now()).astimezone().isoformat(timespec="seconds")
+
+
+def stamped(text: str, run_id: str | None, when: datetime | None = None) -> str:
+    """Every line of ``text`` as ``<timestamp> <run id> <line>`` (grep the run id for a whole run)."""
+    head = " ".join(x for x in (timestamp(when), run_id) if x)
+    return "\n".join(f"{head} {line}" for line in text.splitlines())
+
+
+class _Stamped(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{timestamp(datetime.fromtimestamp(record.created))} {record.getMessage()}"
+
+
+class _Stdout(logging.StreamHandler):
+    """Whatever ``sys.stdout`` is at the time of the line (tests and callers may swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def setup_logging(verbose: bool, *, json: bool = False) -> None:
+    """Warnings and errors on stderr (debug with ``verbose``); the run's stamped progress lines
+    on stdout when it is not a terminal, unless the output is ``json``."""
     if not verbose:  # a warning is one line for people; --verbose keeps Python's full form
         warnings.formatwarning = one_line_warning
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
@@ -23,3 +66,11 @@ def setup_logging(verbose: bool) -> None:
         return record.levelno >= logging.WARNING or not record.name.startswith(NOISY)
     for handler in logging.getLogger().handlers:
         handler.addFilter(quiet)
+    progress = logging.getLogger(PROGRESS_LOGGER)  # messages start with the run id
+    progress.propagate = False
+    if not any(isinstance(h, _Stdout) for h in progress.handlers):
+        handler = _Stdout()
+        handler.setFormatter(_Stamped())
+        progress.addHandler(handler)
+    # a log file gets the stamped lines; a terminal gets the runner's short lines (or a bar)
+    progress.setLevel(logging.WARNING if json or sys.stdout.isatty() else logging.INFO)

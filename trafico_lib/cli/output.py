@@ -1,4 +1,9 @@
-"""What the command lines print: the sync summary, back-propagation, the archive line, JSON."""
+"""What the command lines print: the sync summary, back-propagation, the archive line, JSON.
+
+Every summary line starts with the time and the run id (:func:`.log.stamped`), so a cron log
+can be read, grepped and cut by run; paths are shown relative to the working folder and point
+at the executed notebook's ``.html`` rendering.
+"""
 from __future__ import annotations
 
 import json
@@ -6,16 +11,30 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..runner.runs import shown_path
+from .log import stamped
 
 _COUNTS = ("inserted", "updated", "errors", "unchanged", "rejected", "deactivated")
+PLANNED_SHOWN = 5  # planned changes a dry run prints per table; the notebook has them all
+_EMPTY = {"", "None", "nan", "NaT", "<NA>"}
 
 
 def print_json(obj: Any) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
 
 
-def format_summary(results: list[dict], *, dry_run: bool = False, store: str | None = None) -> str:
-    """The old tool's closing summary, extended: the store it ran on, per table, then totals."""
+def _run_id(results: list[dict], run_id: str | None) -> str | None:
+    return run_id or next((r.get("run_id") for r in results if r.get("run_id")), None)
+
+
+def _shown_notebook(r: dict) -> str | None:
+    """The table's executed notebook as people open it: the .html, else the .ipynb."""
+    return shown_path(r.get("html") or r.get("notebook"))
+
+
+def format_summary(results: list[dict], *, dry_run: bool = False, store: str | None = None,
+                   run_id: str | None = None, no_notebook: bool = False) -> str:
+    """The old tool's closing summary, extended: the store it ran on, per table, then totals;
+    a dry run adds each table's first planned changes. Every line stamped with time and run id."""
     title = "=== Dry-run Plan (nothing written) ===" if dry_run else "=== Sync Summary ==="
     lines = [title] + ([f"Store: {store}"] if store else [])
     tot = dict.fromkeys(_COUNTS, 0)
@@ -25,20 +44,62 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
                "errors": 0 if r.get("status") in ("ok", "dry-run") else 1,
                "unchanged": c.get("unchanged", 0) or 0, "rejected": c.get("rejected", 0) or 0,
                "deactivated": c.get("deactivated", 0) or 0}
+        where = _shown_notebook(r)
         lines.append(f"{r['table']}: Inserted {row['inserted']}, Updated {row['updated']}, Errors {row['errors']} | "
                      f"unchanged {row['unchanged']}, {_rejected(row['rejected'], dry_run)}, "
                      f"deactivated {row['deactivated']}"
-                     + (f" | archive {r['notebook']}" if r.get("notebook") else ""))
+                     + (f" | {'notebook' if dry_run else 'archive'} {where}" if where else ""))
         if r.get("error"):
             lines.append(f"  error: {r['error']}")
         if r.get("duplicates"):
             lines.append(_duplicates_line(r, dry_run))
+        if dry_run and r.get("plan"):
+            lines.extend(planned_lines(r, where, no_notebook=no_notebook))
         for k in _COUNTS:
             tot[k] += row[k]
     lines.append(f"Total: Inserted {tot['inserted']}, Updated {tot['updated']}, Errors {tot['errors']} | "
                  f"unchanged {tot['unchanged']}, {_rejected(tot['rejected'], dry_run)}, "
                  f"deactivated {tot['deactivated']}")
-    return "\n".join(lines)
+    return stamped("\n".join(lines), _run_id(results, run_id))
+
+
+def _value(v: Any) -> str:
+    return "(empty)" if v is None or str(v) in _EMPTY else f"'{v}'"
+
+
+def planned_lines(r: dict, where: str | None, *, no_notebook: bool = False, shown: int = PLANNED_SHOWN) -> list[str]:
+    """A dry run's first planned changes of a table, one per line as ``key: field old → new``
+    (a new row: ``key: new row``; a deactivation: ``key: activo true → false``), then how many
+    more and where all of them are."""
+    plan, c = r["plan"], r.get("counts") or {}
+    changes = [f"{d['sync_key']}: {d['field']} {_value(d.get('old'))} → {_value(d.get('new'))}"
+               for d in plan.get("sample_changes") or []]
+    changes += [f"{k}: new row" for k in plan.get("sample_inserts") or []]
+    changes += [f"{k}: activo true → false" for k in plan.get("sample_deactivations") or []]
+    fields = plan.get("field_changes", len(plan.get("sample_changes") or []))
+    ins, deact = c.get("inserted") or 0, c.get("deactivated") or 0
+    total = fields + ins + deact
+    if not total:
+        return ["  planned: no change"]
+    first = f"; the first {min(shown, len(changes))}:" if changes else ""
+    out = [f"  planned: {_n(fields, 'field change')} ({_n(c.get('updated') or 0, 'row')}), "
+           f"{_n(ins, 'new row')}, {deact} to deactivate{first}"]
+    out += [f"    {line}" for line in changes[:shown]]
+    listed = min(shown, len(changes))
+    more = total - listed
+    if no_notebook:
+        where_all = "the dry-run notebook lists them all (run it without --no-notebook)"
+    else:
+        where_all = f"all in {where}" if where else "archiving is off: the dry-run notebook was not kept"
+    if more > 0:
+        out.append(f"    … {more} more; {where_all}" if listed else f"    {where_all}")
+    else:
+        out.append(f"    ({where_all.replace('all in ', 'also in ')})")
+    return out
+
+
+def _n(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def _rejected(n: int, dry_run: bool) -> str:
@@ -57,18 +118,22 @@ def _duplicates_line(r: dict, dry_run: bool) -> str:
     return f"  duplicate keys, latest row kept: {n} row(s) replaced: {shown}{more}{where}"
 
 
-def format_back_propagation(results: list[dict], *, dry_run: bool) -> str:
+def format_back_propagation(results: list[dict], *, dry_run: bool, run_id: str | None = None) -> str:
     lines = ["=== Back-propagation" + (" (dry-run, nothing written)" if dry_run else "") + " ==="]
     for r in results:
         n = r.get("rows_updated", 0)
         done = f"would update {n} source rows" if dry_run else f"{n} source rows updated"
         lines.append(f"{r['table']}: {done}" + (f"  error: {r['error']}" if r.get("error") else ""))
-    return "\n".join(lines)
+    return stamped("\n".join(lines), _run_id(results, run_id))
 
 
-def format_archive(outputs: Iterable[str | Path]) -> str | None:
+def format_archive(outputs: Iterable[str | Path], *, dry_run: bool = False, run_id: str | None = None) -> str | None:
+    """Where the run's executed notebooks are, pointing at their .html renderings."""
     outputs = [Path(p) for p in outputs if p]
     if not outputs:
         return None
     where = sorted({shown_path(p.parent) for p in outputs})
-    return f"Archive: {', '.join(where)} ({len(outputs)} executed notebook(s), each with an .html beside it)"
+    pages = [p.with_suffix(".html") for p in outputs]
+    open_ = shown_path(pages[0]) if len(pages) == 1 else f"{where[0]}/{run_id or '<run id>'}_*.html"
+    what = "Dry-run notebooks (apart from the audit archive)" if dry_run else "Archive"
+    return stamped(f"{what}: {', '.join(where)} ({len(outputs)} executed notebook(s); open {open_})", run_id)

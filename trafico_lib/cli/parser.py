@@ -39,7 +39,8 @@ def build_parser(prog: str = "update_traficov2.py") -> Parser:
                    help="incremental (default): changed rows only; full: everything, and deactivate rows gone from the source")
     p.add_argument("--table", help=f"one table only ({', '.join(TABLES)})")
     _common(p)
-    p.add_argument("--dry-run", action="store_true", help="compute and show the plan; write nothing anywhere")
+    p.add_argument("--dry-run", action="store_true", help="compute and show the plan (each table's first changes); write nothing to the database "
+                        "or the audit archive (the notebooks go to runs-dry/)")
     p.add_argument("--allow-mass-deactivation", action="store_true",
                    help="let a full run deactivate more than a table's max_deactivation_share (rows really gone)")
     p.add_argument("--health-check", action="store_true", help="print the system health block; exit 1 if unhealthy")
@@ -70,7 +71,7 @@ def build_runner_parser(prog: str = "python -m trafico_lib.runner") -> Parser:
         s.add_argument("--run-id", help="run id (default: a new one)")
         if name != "health":
             s.add_argument("--table", help="one table only")
-            s.add_argument("--dry-run", action="store_true", default=None, help="write nothing anywhere")
+            s.add_argument("--dry-run", action="store_true", default=None, help="plan only: nothing written to the database or runs/ (notebooks to runs-dry/)")
         if name == "sync":
             s.add_argument("--mode", choices=["incremental", "full"])
             s.add_argument("--allow-mass-deactivation", action="store_true", default=None,

@@ -32,7 +32,7 @@ def _sync(cfg, args, params: dict) -> int:
         print(format_summary(results, dry_run=dry_run, store=store))
     for r in failed:
         fail(r["error"] or f"{r['table']}: {r['status']}")
-    _archive_line(args, [r.get("notebook") for r in results])
+    _archive_line(args, [r.get("notebook") for r in results], dry_run=dry_run, run_id=args.run_id)
     if not dry_run:  # the Data Docs site after every run (a dry run writes nothing); never fails the run
         from ..docs import refresh_docs
         refresh_docs(cfg, run_id=next((r["run_id"] for r in results if r.get("run_id")), args.run_id), command="sync")
@@ -49,10 +49,11 @@ def _back_propagate(cfg, args, params: dict) -> int:
     if args.json:
         print_json({"results": results, "notebook": str(run.output) if run.output else None})
     else:
-        print(format_back_propagation([r for r in results if r.get("status") in ("ok", None)], dry_run=dry_run))
+        print(format_back_propagation([r for r in results if r.get("status") in ("ok", None)], dry_run=dry_run,
+                                      run_id=args.run_id))
     if run.error:
         fail(run.error)
-    _archive_line(args, [run.output])
+    _archive_line(args, [run.output], dry_run=dry_run, run_id=args.run_id)
     return EXIT_OK if run.ok and all(r.get("status") == "ok" for r in results) else EXIT_FAILED
 
 
@@ -68,7 +69,7 @@ def _health(cfg, args, params: dict) -> int:
         print(run.result.get("text") or run.result)
     if run.error:
         fail(run.error)
-    _archive_line(args, [run.output])
+    _archive_line(args, [run.output], run_id=run_id)
     from ..docs import refresh_docs
     refresh_docs(cfg, run_id=run_id, command="health")  # the Data Docs site; never fails the run
     if not run.ok or not run.result:
@@ -92,8 +93,8 @@ def _common(args, params: dict) -> tuple[str | None, bool, str | None]:
     return table, dry_run, args.config or params.get("config_path")
 
 
-def _archive_line(args, outputs) -> None:
-    line = None if args.json else format_archive(outputs)
+def _archive_line(args, outputs, *, dry_run: bool = False, run_id: str | None = None) -> None:
+    line = None if args.json else format_archive(outputs, dry_run=dry_run, run_id=run_id)
     if line:
         print(line)
 
@@ -104,10 +105,12 @@ COMMANDS = {"sync": _sync, "back-propagate": _back_propagate, "health": _health}
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m trafico_lib.runner sync|back-propagate|health``; exit 0 ok, 1 failed, 2 usage."""
     args = build_runner_parser().parse_args(argv)
-    setup_logging(args.verbose)
+    setup_logging(args.verbose, json=args.json)
 
     def command(cfg) -> int:
+        from ..pipeline import new_run_id
         from ..runner import load_params
+        args.run_id = args.run_id or new_run_id()  # one id for the run's notebooks and every line it prints
         return COMMANDS[args.command](cfg, args, load_params(*args.params))
     return run_with_config(args.config, command, verbose=args.verbose)
 

@@ -1,5 +1,6 @@
 """The audit archive: ``<archive>/<yyyy>/<mm>/<dd>/<run_id>_<notebook>.ipynb`` plus its HTML,
-scrubbed of every secret value."""
+scrubbed of every secret value. A dry run's notebooks go to the same layout under a separate
+folder, ``<archive>-dry`` (``runs-dry/``): never into the audit archive, still pruned."""
 from __future__ import annotations
 
 import os
@@ -11,23 +12,36 @@ from typing import Iterable
 from ..errors import MASK, scrub, secret_forms
 
 
+def shown_path(path: str | os.PathLike | None) -> str | None:
+    """A path as shown to people: relative to the current folder when under it (the project
+    folder, for make and cron), else as it is."""
+    if path is None:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 _RUN_ID_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})T")
 
 
-def archive_dir(cfg, run_id: str, now: datetime | None = None) -> Path:
-    """``<archive>/<yyyy>/<mm>/<dd>`` for a run: the run id's date (UTC), else today's (UTC)."""
+def archive_dir(cfg, run_id: str, now: datetime | None = None, *, dry_run: bool = False) -> Path:
+    """``<archive>/<yyyy>/<mm>/<dd>`` for a run: the run id's date (UTC), else today's (UTC);
+    a dry run's under ``<archive>-dry`` (:func:`trafico_lib.retention.archive_root`)."""
+    from ..retention import archive_root
     m = _RUN_ID_DATE.match(run_id)
     if m:
         y, mo, d = m.groups()
     else:
         now = now or datetime.now(timezone.utc)
         y, mo, d = f"{now:%Y}", f"{now:%m}", f"{now:%d}"
-    return cfg.resolve(cfg.archival.archive_path) / y / mo / d
+    return archive_root(cfg, dry_run=dry_run) / y / mo / d
 
 
-def archive_path(cfg, run_id: str, notebook: str) -> Path:
+def archive_path(cfg, run_id: str, notebook: str, *, dry_run: bool = False) -> Path:
     """Where the executed copy of ``notebook`` (name without ``.ipynb``) is archived for ``run_id``."""
-    return archive_dir(cfg, run_id) / f"{safe_name(run_id)}_{Path(notebook).stem}.ipynb"
+    return archive_dir(cfg, run_id, dry_run=dry_run) / f"{safe_name(run_id)}_{Path(notebook).stem}.ipynb"
 
 
 def safe_name(text: str) -> str:

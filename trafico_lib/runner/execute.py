@@ -2,20 +2,24 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import SyncFailed, one_line, scrub
-from .archive import archive_path, render_html, safe_name, scrub_file
+from .archive import archive_path, render_html, safe_name, scrub_file, shown_path
 from .kernel import KERNEL_ARGUMENTS, START_TIMEOUT_SECONDS, ensure_kernel
-from .notebook import CellFailure, find_failure, read_result
+from .notebook import PROGRESS_FILE_ENV, CellFailure, find_failure, read_result
 from .params import RunnerError, check_parameters, notebooks_dir
 
 log = logging.getLogger("trafico")
+progress_log = logging.getLogger("trafico.progress")  # runs.PROGRESS_LOGGER
 
 
 @dataclass
@@ -44,7 +48,8 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     notebook run for several tables is told apart by it (``sync`` runs as ``sync_arribos``).
     Default: the notebook's own name. Never raises for a failing notebook: the failure is in
     the returned run (``error``, ``failure``), and the archived copy shows the failing cell.
-    Raises :class:`RunnerError` when the notebook cannot start.
+    Raises :class:`RunnerError` when the notebook cannot start. A run whose ``dry_run``
+    parameter is true is archived apart, under ``<archive>-dry`` (never the audit archive).
     """
     import nbformat
     import papermill as pm
@@ -52,7 +57,7 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
 
     source = notebooks_dir(cfg) / f"{Path(notebook).stem}.ipynb"
     if not source.is_file():
-        raise RunnerError(f"notebook not found: {source}")
+        raise RunnerError(f"notebook not found: {shown_path(source)}")
     name = Path(archive_name).stem if archive_name else source.stem
     secrets = cfg.secrets
     kernel = kernel_name or cfg.runner.kernel_name
@@ -60,14 +65,14 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     archive = cfg.archival.enabled
     tmpdir = None
     if archive:
-        out = archive_path(cfg, run_id, name)
+        out = archive_path(cfg, run_id, name, dry_run=parameters.get("dry_run") is True)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             probe = out.parent / f".{safe_name(run_id)}.writable"
             probe.touch()
             probe.unlink()
         except OSError as exc:  # before the notebook runs: nothing was synced without its record
-            raise SyncFailed(f"cannot archive the executed notebook in {out.parent} "
+            raise SyncFailed(f"cannot archive the executed notebook in {shown_path(out.parent)} "
                              f"({exc.strerror or exc}): set archival.archive_path to a writable folder, "
                              f"or archival.enabled to false; nothing was run") from None
     else:
@@ -81,10 +86,11 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     t0 = time.monotonic()
     crash: str | None = None
     try:
-        pm.execute_notebook(str(source), str(out), parameters=params, kernel_name=kernel,
-                            cwd=str(cfg.base_dir), progress_bar=False, log_output=False,
-                            start_timeout=START_TIMEOUT_SECONDS, execution_timeout=cell_timeout,
-                            interrupt_on_timeout=True, extra_arguments=KERNEL_ARGUMENTS)
+        with relayed_progress():
+            pm.execute_notebook(str(source), str(out), parameters=params, kernel_name=kernel,
+                                cwd=str(cfg.base_dir), progress_bar=False, log_output=False,
+                                start_timeout=START_TIMEOUT_SECONDS, execution_timeout=cell_timeout,
+                                interrupt_on_timeout=True, extra_arguments=KERNEL_ARGUMENTS)
     except PapermillExecutionError:
         pass  # the executed copy shows the failing cell; find_failure reads it below
     except Exception as exc:  # kernel died, could not start, ...: one line
@@ -118,3 +124,43 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
         shutil.rmtree(tmpdir, ignore_errors=True)
     return NotebookRun(name, out if archive and out.is_file() else None, html_path, result,
                        failure, error, duration)
+
+
+@contextmanager
+def relayed_progress(poll_seconds: float = 0.5):
+    """While a kernel runs: the progress lines it writes (``notebook.forward_progress``, into
+    the file named by :data:`PROGRESS_FILE_ENV`, which the kernel inherits) are logged here as
+    they come, to ``trafico.progress``, so a log file sees a big table's chunks and batches."""
+    folder = Path(tempfile.mkdtemp(prefix="trafico-progress-"))
+    path = folder / "progress.log"
+    path.touch()
+    before = os.environ.get(PROGRESS_FILE_ENV)
+    os.environ[PROGRESS_FILE_ENV] = str(path)
+    done = threading.Event()
+
+    def follow() -> None:
+        pending = ""
+        with open(path, encoding="utf-8", errors="replace") as f:
+            while True:
+                text = f.read()
+                if text:
+                    *lines, pending = (pending + text).split("\n")
+                    for line in lines:
+                        if line.strip():
+                            progress_log.info("%s", line)
+                elif done.is_set():
+                    break
+                else:
+                    done.wait(poll_seconds)
+    reader = threading.Thread(target=follow, name="trafico-progress", daemon=True)
+    reader.start()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PROGRESS_FILE_ENV, None)
+        else:
+            os.environ[PROGRESS_FILE_ENV] = before
+        done.set()
+        reader.join(timeout=5)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,9 +1,11 @@
 """The protocol between a notebook and the runner: what a notebook calls (``record_result``,
 ``use_project_folder``) and how the runner reads an executed copy back (``read_result``,
-``find_failure``)."""
+``find_failure``); and, while it runs, the kernel's progress lines for a big table
+(:data:`PROGRESS_FILE_ENV`)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,10 @@ from ..errors import strip_ansi
 
 
 RESULT_MIME = "application/vnd.trafico.result+json"
+#: Set by the runner for the kernel it starts: a file where the kernel appends the pipeline's
+#: progress lines (``trafico.progress``: a big table's chunks and batches), which the runner
+#: follows and logs as they come, so a log file sees a long table advance.
+PROGRESS_FILE_ENV = "TRAFICO_PROGRESS_FILE"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout: trafico_lib/runner/ is two below
 
 
@@ -42,11 +48,30 @@ def use_project_folder(archive_path: str | None = None) -> Path:
     work from the project folder, where ``trafico_config.json``, ``data/`` and ``.trafico/``
     are. A notebook calls this first so its relative paths mean the same thing either way.
     Under the runner (``archive_path`` set) the folder is left as the runner chose it.
+    Under the runner, it also sends the kernel's progress lines to the runner
+    (:func:`forward_progress`).
     """
+    forward_progress()
     here = Path.cwd().resolve()
     if archive_path is None and here == (PROJECT_ROOT / "notebooks").resolve():
         os.chdir(PROJECT_ROOT)
     return Path.cwd()
+
+
+def forward_progress() -> None:
+    """In a kernel the runner started (:data:`PROGRESS_FILE_ENV` set): the pipeline's progress
+    lines go to the runner's file, one per line; elsewhere nothing changes."""
+    path = os.environ.get(PROGRESS_FILE_ENV)
+    if not path:
+        return
+    logger = logging.getLogger("trafico.progress")  # pipeline.PROGRESS_LOGGER
+    if any(isinstance(h, logging.FileHandler) and h.baseFilename == os.path.abspath(path) for h in logger.handlers):
+        return
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def read_result(nb) -> dict[str, Any] | None:

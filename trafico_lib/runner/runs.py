@@ -7,10 +7,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import UsageError, one_line
+from .archive import shown_path  # (here too: the command lines import it from runs)
 from .execute import NotebookRun, execute
 from .params import table_params
 
 log = logging.getLogger("trafico")
+#: Each table's start and finish, one line each, the message starting with the run id; the
+#: command lines show them, stamped with the time, when their output is not a terminal (a log file).
+PROGRESS_LOGGER = "trafico.progress"  # = pipeline.PROGRESS_LOGGER (not imported: the command line starts light)
+progress_log = logging.getLogger(PROGRESS_LOGGER)
 
 
 SYNC_NOTEBOOK = "sync"
@@ -18,19 +23,34 @@ HEALTH_NOTEBOOK = "health_check"
 BACKPROP_NOTEBOOK = "back_propagate"
 
 
-def shown_path(path: str | Path | None) -> str | None:
-    """A path as shown to people: relative to the current folder when under it."""
-    if path is None:
-        return None
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def _progress(enabled: bool, text: str) -> None:
+def _progress(enabled: bool, text: str, *, run_id: str, line: str) -> None:
+    """On a terminal (``enabled``) the short ``text`` on stderr; and ``line``, after the run id,
+    to :data:`PROGRESS_LOGGER` (a log file's line: the command line shows it, stamped, when
+    its output is not a terminal)."""
     if enabled:
         print(text, file=sys.stderr, flush=True)
+    progress_log.info("%s %s", run_id, line)
+
+
+def rendering(run: NotebookRun) -> str | None:
+    """The executed notebook to point people at: its HTML rendering, else the .ipynb (shown)."""
+    return shown_path(run.html or run.output)
+
+
+def finish_line(res: dict[str, Any], seconds: float | None, where: str | None) -> str:
+    """``arribos: ok in 6.8 s: inserted 156, ...; runs/.../..._sync_arribos.html``."""
+    c = res.get("counts") or {}
+    if res.get("status") == "dry-run":
+        what = (f"would insert {c.get('inserted', 0)}, update {c.get('updated', 0)}, "
+                f"deactivate {c.get('deactivated', 0)}; unchanged {c.get('unchanged', 0)}, "
+                f"rejected {c.get('rejected', 0)}")
+    elif res.get("status") == "ok":
+        what = ", ".join(f"{k} {c.get(k, 0) or 0}" for k in ("inserted", "updated", "unchanged", "rejected",
+                                                           "deactivated"))
+    else:
+        what = res.get("error") or res.get("status")
+    took = f" in {seconds:.1f} s" if seconds is not None else ""
+    return f"{res['table']}: {res.get('status')}{took}: {what}" + (f"; {where}" if where else "")
 
 
 def _config_param(cfg, config_path: str | None) -> str | None:
@@ -131,7 +151,8 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
         if allow_mass_deactivation:
             params["allow_mass_deactivation"] = True
         name = sync_run_name(table)
-        _progress(progress, f"running {name} ({mode}{', dry-run' if dry_run else ''}) ...")
+        how = f"{mode}{', dry-run' if dry_run else ''}"
+        _progress(progress, f"running {name} ({how}) ...", run_id=run_id, line=f"{table}: started ({how})")
         try:
             run = execute(cfg, SYNC_NOTEBOOK, params, run_id=run_id, archive_name=name)
         except KeyboardInterrupt as stop:  # the kernel is shut down, its transaction rolled back
@@ -142,8 +163,10 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
         res = sync_result(table, run, {**params, "run_id": run_id})
         if run.error and run.result is None and not dry_run:
             _record_failure(cfg, table, run_id, mode, res["error"], res["notebook"])
+        where = rendering(run)
         _progress(progress, f"  {table}: {res['status']} in {run.duration_seconds:.1f} s"
-                  + (f" -> {shown_path(run.output)}" if run.output else ""))
+                  + (f" -> {where}" if where else ""), run_id=run_id,
+                  line=finish_line(res, run.duration_seconds, where))
         results.append(res)
     return results
 
@@ -157,10 +180,11 @@ def run_back_propagate_notebook(cfg, table: str | None = None, *, dry_run: bool 
     progress = sys.stderr.isatty() if progress is None else progress
     params = {"table": table, "dry_run": dry_run, "config_path": _config_param(cfg, config_path)}
     _hold_store(cfg, required=True)
-    _progress(progress, f"running {BACKPROP_NOTEBOOK}{' (dry-run)' if dry_run else ''} ...")
+    how = " (dry-run)" if dry_run else ""
+    _progress(progress, f"running {BACKPROP_NOTEBOOK}{how} ...", run_id=run_id,
+              line=f"{BACKPROP_NOTEBOOK}: started{how}")
     run = execute(cfg, BACKPROP_NOTEBOOK, params, run_id=run_id)
-    _progress(progress, f"  {'ok' if run.ok else 'failed'} in {run.duration_seconds:.1f} s"
-              + (f" -> {shown_path(run.output)}" if run.output else ""))
+    _notebook_done(progress, run_id, BACKPROP_NOTEBOOK, run)
     results = list((run.result or {}).get("results", []))
     if run.error:
         results.append({"table": table or "all", "run_id": run_id, "dry_run": dry_run, "status": "error",
@@ -175,8 +199,15 @@ def run_health_notebook(cfg, *, config_path: str | None = None, run_id: str | No
     run_id = run_id or new_run_id()
     progress = sys.stderr.isatty() if progress is None else progress
     _hold_store(cfg)
-    _progress(progress, f"running {HEALTH_NOTEBOOK} ...")
+    _progress(progress, f"running {HEALTH_NOTEBOOK} ...", run_id=run_id, line=f"{HEALTH_NOTEBOOK}: started")
     run = execute(cfg, HEALTH_NOTEBOOK, {"config_path": _config_param(cfg, config_path)}, run_id=run_id)
-    _progress(progress, f"  {'ok' if run.ok else 'failed'} in {run.duration_seconds:.1f} s"
-              + (f" -> {shown_path(run.output)}" if run.output else ""))
+    _notebook_done(progress, run_id, HEALTH_NOTEBOOK, run)
     return run
+
+
+def _notebook_done(progress: bool, run_id: str, name: str, run: NotebookRun) -> None:
+    where = rendering(run)
+    status = "ok" if run.ok else "failed"
+    _progress(progress, f"  {status} in {run.duration_seconds:.1f} s" + (f" -> {where}" if where else ""),
+              run_id=run_id, line=f"{name}: {status} in {run.duration_seconds:.1f} s"
+              + (f": {run.error}" if run.error else "") + (f"; {where}" if where else ""))
