@@ -16,7 +16,7 @@ peak memory):
 Before each rerun the tables are vacuumed and analyzed, untimed (see :func:`prepare`). The syncs run with the CSV roles off (the cross-check against a CSV export and the daily CSV
 backup read or write whole files by design). It prints seconds, the ratio to the floor, the
 peak RSS, and PASS/FAIL for the targets of
-DESIGN §9: full <= 3x the floor at the largest size; a no-op <= 10 % of a full sync and
+docs/architecture.md §9: full <= 3x the floor at the largest size; a no-op <= 10 % of a full sync and
 writing nothing; a 1 % incremental (timestamp path) <= 10 % of a full sync; peak RSS at the
 largest size <= 1.5x the peak at the smallest. ``--notebooks`` adds the notebook path's
 overhead per table against ``--no-notebook`` on the sample data. At the smallest size, the
@@ -259,7 +259,7 @@ def main(argv: list[str]) -> int:
         stop_embedded(base / "pgdata")
         shutil.rmtree(base, ignore_errors=True)
     big, small = max(args.sizes), min(args.sizes)
-    print("\ntargets (DESIGN §9):")
+    print("\ntargets (docs/architecture.md §9):")
     for b in batch_sizes:
         r = results[(big, b)]
         noop_written = r["noop"]["counts"]["inserted"] + r["noop"]["counts"]["updated"]

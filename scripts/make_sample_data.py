@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate trafico's synthetic sample data (DESIGN §3) into ``data/``, deterministically.
+"""Generate trafico's synthetic sample data (docs/architecture.md §3) into ``data/``, deterministically.
 
 Made-up clients, drivers and containers, written in the *live* formats the loader and the
 rules must survive: mixed date formats (``dd/mm`` without year, ``dd/mm/yyyy``,

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "trafico_lib"
 
-# Each layer may import its own and lower layers only (DESIGN: data flows one way).
+# Each layer may import its own and lower layers only (docs/architecture.md §2: data flows one way).
 LAYERS = {
     "tables": 0, "errors": 0, "jsonfile": 0,
     "config": 1, "rules.suites": 1,  # suites are plain JSON the configuration is checked against
@@ -140,3 +140,35 @@ def test_every_module_imports_in_any_order(order):
     code = "import importlib\nfor n in %r:\n    importlib.import_module(n)\n" % names
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert p.returncode == 0, p.stderr[-2000:]
+
+
+# ---- the repository stands on its own: what the code cites is in it ------------------------------
+
+_CITED = ("*.py", "*.ipynb", "*.md", "*.sql", "*.html", "*.yaml", "*.toml", "Makefile")
+
+
+def _repo_text_files() -> list[Path]:
+    out = subprocess.run(["git", "ls-files", *_CITED, *(f"**/{g}" for g in _CITED)], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout.split()
+    return sorted({ROOT / name for name in out if (ROOT / name).is_file()})
+
+
+def test_every_cited_section_of_the_architecture_exists_in_the_repository():
+    """Docstrings and notebooks cite ``docs/architecture.md §N``; a document outside the
+    repository (the old "DESIGN §N") cannot be followed by someone holding only the repo."""
+    arch = ROOT / "docs" / "architecture.md"
+    sections = set(re.findall(r"^## (\d+)\.", arch.read_text(encoding="utf-8"), flags=re.M))
+    assert {"2", "3", "4", "5", "6", "8", "9"} <= sections
+    outside, missing, cited = [], [], 0
+    for path in _repo_text_files():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        rel = path.relative_to(ROOT).as_posix()
+        if re.search(r"\bDESIGN\b", text) and rel != "tests/test_architecture.py":
+            outside.append(rel)
+        for number in re.findall(r"architecture(?:\.md)? §(\d+)", text):
+            cited += 1
+            if number not in sections:
+                missing.append(f"{rel}: §{number}")
+    assert not outside, f"cite docs/architecture.md, not DESIGN: {outside}"
+    assert not missing, f"cited sections that docs/architecture.md lacks: {missing}"
+    assert cited >= 20  # the docstrings do cite it

@@ -1,4 +1,4 @@
-"""Configuration: the old ``trafico_config.json`` shape plus the new keys (DESIGN §7).
+"""Configuration: the old ``trafico_config.json`` shape plus the new keys (docs/architecture.md §7).
 
 ``load_config(path)`` reads the file (or returns built-in defaults when it is missing),
 interpolates ``${ENV}`` references, applies environment overrides for secrets, and

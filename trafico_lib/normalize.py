@@ -1,4 +1,4 @@
-"""Normalization (DESIGN §4 step 2): pure functions that turn live-format text into typed values.
+"""Normalization (docs/architecture.md §4 step 2): pure functions that turn live-format text into typed values.
 
 Every function takes a Series of raw cells (str, None/NaN, or an already-typed value from a
 database driver) and returns a new Series; nothing is modified in place. Parsers return
@@ -648,7 +648,7 @@ def _factorize_by_row(df: pd.DataFrame, columns: list[str]) -> dict[str, pd.Seri
 
 
 def normalize_frame(df: pd.DataFrame, spec: TableSpec, run_date: date) -> NormalizeResult:
-    """Trim, null placeholders and type every business column of ``spec`` (DESIGN §4 step 2).
+    """Trim, null placeholders and type every business column of ``spec`` (docs/architecture.md §4 step 2).
 
     ``df`` holds raw cells under ``spec.column_names`` plus any ``_``-prefixed meta columns
     (``_row``, ``_source_id`` ...), which are passed through unchanged after the business

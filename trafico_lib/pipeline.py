@@ -1,4 +1,4 @@
-"""One table's run, step by step (DESIGN §4): the library API the notebooks tell as a story.
+"""One table's run, step by step (docs/architecture.md §4): the library API the notebooks tell as a story.
 
     ctx = start("arribos", mode="full")
     ex = extract(ctx)             # source delta, text as it is in the source (first chunk)

@@ -1,4 +1,4 @@
-"""Load the sample CSVs of ``data/`` into the operational (source) tables (DESIGN §3).
+"""Load the sample CSVs of ``data/`` into the operational (source) tables (docs/architecture.md §3).
 
 The live source tables hold text, so every business column is ``text`` here too. Two of the
 four get a change-timestamp column (:data:`SOURCE_UPDATED_COLUMN`) and two do not, so both

@@ -1,4 +1,4 @@
-"""The command lines, one package for every entry point (DESIGN §8):
+"""The command lines, one package for every entry point (docs/architecture.md §8):
 
 * ``python update_traficov2.py`` and the ``trafico`` script: :func:`main`;
 * ``python -m trafico_lib.runner`` (the Makefile's notebook runs): :func:`runner_main`;

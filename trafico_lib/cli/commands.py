@@ -1,4 +1,4 @@
-"""``python update_traficov2.py`` and the ``trafico`` console script (DESIGN §8): the commands.
+"""``python update_traficov2.py`` and the ``trafico`` console script (docs/architecture.md §8): the commands.
 
 Each command takes the loaded configuration and the parsed flags, prints its output and
 returns an exit code; errors are raised and turned into one line by :mod:`.exits`.

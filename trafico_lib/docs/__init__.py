@@ -1,4 +1,4 @@
-"""Data Docs: each run's validation results stored, and a static site built from them (DESIGN §4 step 3).
+"""Data Docs: each run's validation results stored, and a static site built from them (docs/architecture.md §4 step 3).
 
     save_validation(cfg, "arribos", run_id, val)   # the pipeline, after validate()
     build_docs(cfg)                                # make docs -> reports/data_docs/index.html

@@ -1,4 +1,4 @@
-"""The Data Docs site (DESIGN §4 step 3): plain files under ``<reports_dir>/data_docs/`` that
+"""The Data Docs site (docs/architecture.md §4 step 3): plain files under ``<reports_dir>/data_docs/`` that
 open in a browser with no server and no network, built from the stored validation results
 (:mod:`.results`).
 

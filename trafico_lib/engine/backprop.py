@@ -1,4 +1,4 @@
-"""Back-propagation (DESIGN §5): which source rows take the traffic desk's fields (default
+"""Back-propagation (docs/architecture.md §5): which source rows take the traffic desk's fields (default
 ``Chofer``) from their target rows, matched on the normalized business key, only where
 different. Pure: the store reads both sides and writes the edits (``Store.back_propagate``).
 

@@ -1,4 +1,4 @@
-"""Extract: a table's source delta, whichever store or file it comes from (DESIGN §4 step 1, §5).
+"""Extract: a table's source delta, whichever store or file it comes from (docs/architecture.md §4 step 1, §5).
 
 With a change-timestamp column, incremental mode reads the rows changed since the stored
 watermark minus the lookback window; without one (and in full mode) it reads everything

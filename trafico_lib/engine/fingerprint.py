@@ -2,7 +2,7 @@
 
 A source row whose text and context are both unchanged since the sync last wrote it gives the
 same target row again, so the store can set it aside before it is even read into memory
-(DESIGN §9: a no-op rerun costs a fraction of a full sync). The target keeps, per row,
+(docs/architecture.md §9: a no-op rerun costs a fraction of a full sync). The target keeps, per row,
 ``source_hash`` = md5 of the row's source text plus this fingerprint. The context is:
 
 * the code that decides a row's values (:data:`ROW_CODE`: normalization, rules, enrichment,

@@ -1,4 +1,4 @@
-"""Enrichment (DESIGN §4 step 4): expo slots (quantity expansion, container assignment) and
+"""Enrichment (docs/architecture.md §4 step 4): expo slots (quantity expansion, container assignment) and
 the ``Realizado`` status from exit records."""
 from .expo import expand_slots, slot_summary
 from .status import (Exits, StatusTemplateError, apply_status, default_template, exits_frame,

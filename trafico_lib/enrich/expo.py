@@ -1,4 +1,4 @@
-"""Quantity expansion and container assignment for a table with slots (DESIGN §4 step 4).
+"""Quantity expansion and container assignment for a table with slots (docs/architecture.md §4 step 4).
 
 Which table and which columns is the registry's ``slots`` trait (``tables.Slots``): for the
 expo table ``arribos_expo_ctns``, group ``Booking``, sequence ``Secuencia``, quantity

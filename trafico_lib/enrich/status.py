@@ -1,4 +1,4 @@
-"""``Realizado`` status from exit records (DESIGN §4 step 4).
+"""``Realizado`` status from exit records (docs/architecture.md §4 step 4).
 
 An exit record (``orden_ing, suborden, renglon, contenedor, validada`` plus any other
 columns, which count as validation info) says a movement left the depot. Rows it matches

@@ -1,4 +1,4 @@
-"""The health check (DESIGN §8): facts about the sync, the old block, JSON, an exit code.
+"""The health check (docs/architecture.md §8): facts about the sync, the old block, JSON, an exit code.
 
     facts = gather_facts(cfg)          # one dict, JSON-able: everything the check knows
     print(render_block(facts))         # the old block (=== System Health Check === ...)

@@ -1,4 +1,4 @@
-"""Validation rules: the GX suites in ``expectations/``, ISO 6346, severities (DESIGN §4 step 3).
+"""Validation rules: the GX suites in ``expectations/``, ISO 6346, severities (docs/architecture.md §4 step 3).
 
 ``validate(frame, spec, cfg, issues=...)`` is the step; ``load_suite(table, cfg)`` shows the
 rules in force; ``check_digit`` / ``is_valid_container`` are the ISO 6346 helpers.

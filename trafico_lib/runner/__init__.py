@@ -1,4 +1,4 @@
-"""The runner: executes the notebooks with papermill and archives every run (DESIGN §2, §8).
+"""The runner: executes the notebooks with papermill and archives every run (docs/architecture.md §2, §8).
 
     results = run_sync_notebooks(cfg, ["arribos"], mode="full")   # one dict per table
     run = execute(cfg, "health_check", {"config_path": ...})      # any notebook, archived

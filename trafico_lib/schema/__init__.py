@@ -1,4 +1,4 @@
-"""Versioned schema migrations (DESIGN §3), applied by ``--init-db``, printable for Supabase.
+"""Versioned schema migrations (docs/architecture.md §3), applied by ``--init-db``, printable for Supabase.
 
 Two kinds of step, in version order, recorded in ``traficov2_schema_migrations``:
 

@@ -1,4 +1,4 @@
-"""Access through Supabase's REST API (DESIGN §6), rendered from the registry.
+"""Access through Supabase's REST API (docs/architecture.md §6), rendered from the registry.
 
 Supabase serves every table of the ``public`` schema through PostgREST to three roles: ``anon``
 (the public key), ``authenticated`` (a signed-in user) and ``service_role`` (the secret key,

@@ -1,4 +1,4 @@
-"""SQL functions the REST store calls (DESIGN §6), rendered on every apply.
+"""SQL functions the REST store calls (docs/architecture.md §6), rendered on every apply.
 
 The REST API cannot send trafico's statements, only call functions. Where the direct path runs
 a statement on its connection, the REST store calls a function whose body is that very

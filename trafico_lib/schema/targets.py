@@ -1,4 +1,4 @@
-"""The TráficoV2 target tables, rendered from the registry (DESIGN §3).
+"""The TráficoV2 target tables, rendered from the registry (docs/architecture.md §3).
 
 Each :class:`~trafico_lib.tables.TableSpec` gets one table: ``id``, its typed business
 columns (``spec.target_columns``, declared as ``tables.SQL_TYPES`` says, quantities with
@@ -17,7 +17,7 @@ from psycopg import sql
 
 from ..tables import NON_NEGATIVE, SQL_TYPES, Column, TableSpec
 
-# The sync metadata of every target, after the business columns (DESIGN §3).
+# The sync metadata of every target, after the business columns (docs/architecture.md §3).
 METADATA: tuple[tuple[str, str], ...] = (
     ("sync_key", "text NOT NULL UNIQUE"),
     ("source_id", "text"),

@@ -1,4 +1,4 @@
-"""The manual-edit triggers of the targets, rendered from the registry (DESIGN §3).
+"""The manual-edit triggers of the targets, rendered from the registry (docs/architecture.md §3).
 
 ``traficov2_mark_manual`` (migration 003) sets ``manual_updated_at`` when a preserved field
 changes outside the sync; each target gets one trigger whose arguments are its preserved

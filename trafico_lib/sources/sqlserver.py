@@ -1,4 +1,4 @@
-"""Exit records (``DEPOFIS.DASSA.Salidas``) from SQL Server through pyodbc (DESIGN §4 step 4, §6).
+"""Exit records (``DEPOFIS.DASSA.Salidas``) from SQL Server through pyodbc (docs/architecture.md §4 step 4, §6).
 
 Optional: enabled by ``sql_server.enabled``. The connection string is the config's
 ``sql_server.connection_string`` override (any ODBC driver, e.g. PostgreSQL's for tests),

@@ -1,10 +1,10 @@
-"""Stores: where the TráficoV2 tables live (DESIGN §6)."""
+"""Stores: where the TráficoV2 tables live (docs/architecture.md §6)."""
 from ..errors import ConfigError
 from .postgres import PostgresStore, StoreError
 
 
 def open_store(cfg):
-    """The store the configuration asks for, never a silent fallback (DESIGN §6):
+    """The store the configuration asks for, never a silent fallback (docs/architecture.md §6):
 
     * ``database.url`` (or ``TRAFICO_DATABASE_URL``): direct PostgreSQL;
     * else ``supabase.url`` and ``supabase.key`` (or ``SUPABASE_URL``/``SUPABASE_KEY``, or the

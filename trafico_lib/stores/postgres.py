@@ -1,4 +1,4 @@
-"""The direct PostgreSQL / Supabase store (DESIGN §6), and the embedded server behind it.
+"""The direct PostgreSQL / Supabase store (docs/architecture.md §6), and the embedded server behind it.
 
 ``PostgresStore`` implements the store protocol (``stores/base.py``) with psycopg 3: the
 source read through a server-side cursor in chunks, COPY into a temp staging table, set-based

@@ -1,4 +1,4 @@
--- 001: system tables of the sync (DESIGN §3). The log keeps the old tool's columns.
+-- 001: system tables of the sync (docs/architecture.md §3). The log keeps the old tool's columns.
 
 CREATE TABLE IF NOT EXISTS traficov2_sync_log (
     id bigserial PRIMARY KEY,

@@ -1,4 +1,4 @@
-"""One run per table at a time: a transaction-level advisory lock (DESIGN §4 step 6).
+"""One run per table at a time: a transaction-level advisory lock (docs/architecture.md §4 step 6).
 
 The second run of a table waits up to ``timeout`` seconds, then gives up with
 :class:`TableLocked`, having written nothing.

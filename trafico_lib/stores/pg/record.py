@@ -1,4 +1,4 @@
-"""The run's record in the system tables: log row, rejects, state (DESIGN §4 step 7)."""
+"""The run's record in the system tables: log row, rejects, state (docs/architecture.md §4 step 7)."""
 from __future__ import annotations
 
 import json

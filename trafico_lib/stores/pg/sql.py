@@ -1,4 +1,4 @@
-"""The merge rule, as SQL (DESIGN §5). Identifiers from the registry/config are quoted with
+"""The merge rule, as SQL (docs/architecture.md §5). Identifiers from the registry/config are quoted with
 ``psycopg.sql``; values are always parameters.
 
 The rule, per preserved field ``p`` of an existing target row ``t`` and staged row ``s``

@@ -1,1 +1,1 @@
-"""The Supabase REST store (DESIGN §6), through supabase-py: see :mod:`.store`."""
+"""The Supabase REST store (docs/architecture.md §6), through supabase-py: see :mod:`.store`."""

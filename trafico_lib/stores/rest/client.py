@@ -1,4 +1,4 @@
-"""Supabase's REST API through supabase-py, with one policy for failures (DESIGN §6).
+"""Supabase's REST API through supabase-py, with one policy for failures (docs/architecture.md §6).
 
 * **Transient** failures are retried with backoff (tenacity), and only for calls that are safe
   to repeat (reads, and writes the caller marks idempotent): a connection that fails or drops,

@@ -1,4 +1,4 @@
-"""The Supabase REST store (DESIGN §6): a project URL and its service key, no database password.
+"""The Supabase REST store (docs/architecture.md §6): a project URL and its service key, no database password.
 
 Built: the connection check, which names what is wrong in one line (a key that is not the
 service key, a project without trafico's schema or with an older one); the source read into
