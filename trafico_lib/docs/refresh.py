@@ -34,5 +34,5 @@ def refresh_docs(cfg, *, run_id: str | None = None, facts: dict | None = None,
     except Exception as exc:  # noqa: BLE001 - a report that cannot be built must not fail the run
         log.warning("Data Docs not rebuilt: %s", one_line(exc, getattr(cfg, "secrets", ())))
         return None
-    log.info("Data Docs: %s", index)
+    log.info("Data Docs: %s", cfg.shown(index))
     return index
