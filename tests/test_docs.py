@@ -442,7 +442,7 @@ def test_runner_sync_and_health_rebuild_the_site(db_url, make_config, tmp_path):
             "save_validation(load_config(config_path), table, run_id, " + repr(_summary("arribos", 1, ["row 9"])) + ")\n"
             "record_result({'table': table, 'run_id': run_id, 'mode': mode, 'dry_run': dry_run, 'status': 'ok',"
             " 'counts': {'read': 10}})")
-    health = "from trafico_lib.runner.notebook import record_result\nrecord_result({'status': 'ok', 'text': 'fine'})"
+    health = "from trafico_lib.runner.notebook import record_result\nrecord_result({'status': 'ok', 'healthy': True, 'exit_code': 0, 'text': 'fine'})"
     for name, src in (("sync", sync), ("health_check", health)):
         nbformat.write(new_notebook(cells=[new_code_cell(params, metadata={"tags": ["parameters"]}),
                                            new_code_cell(src)],

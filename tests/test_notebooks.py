@@ -281,6 +281,7 @@ def test_no_machine_path_in_what_a_notebook_shows(runs):
     """The parameters cell, papermill's record of them and the outputs name paths relative to the
     configuration's folder (runs/…, data/…), never the machine's folders."""
     work = str(runs["work"])
+    dry = {r["notebook"] for r in runs["dry"]}
     for path in [r["notebook"] for r in runs["full"] + runs["dry"]] + [runs["health"].output,
                                                                        runs["backprop_run"].output]:
         nb = nbformat.read(path, as_version=4)
@@ -288,7 +289,7 @@ def test_no_machine_path_in_what_a_notebook_shows(runs):
         assert work not in injected.source and not re.search(r"= \"/", injected.source), injected.source
         for name, value in nb.metadata.papermill.parameters.items():
             assert not (isinstance(value, str) and Path(value).is_absolute()), (path, name, value)
-        assert 'archive_path = "runs/' in injected.source
+        assert f'archive_path = "{"runs-dry" if path in dry else "runs"}/' in injected.source
         for cell, t in shown_text(nb).items():
             assert work not in t and str(ROOT) not in t, (path, cell, t)
 
