@@ -445,6 +445,9 @@ def test_a_dry_run_writes_nothing_to_the_database_or_the_audit_archive_and_print
     assert (tmp_path / html).is_file()
     texts = summary(dry.stdout)
     assert texts[0] == "=== Dry-run Plan (nothing written) ==="
+    line = next(t for t in texts if t.startswith("arribos: "))  # nothing was inserted: it says what would be
+    assert line.startswith("arribos: Would insert 1, would update 7, Errors 0 | unchanged "), line
+    assert "rejected 1 (not recorded: dry run), would deactivate 0 | notebook " in line, line
     i = next(i for i, t in enumerate(texts) if t.startswith("  planned: "))
     assert texts[i] == "  planned: 7 field changes (7 rows), 1 new row, 0 to deactivate; the first 5:", texts[i]
     planned = texts[i + 1:i + 6]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -76,12 +77,13 @@ def test_documented_command_works_as_written(workdir, command):
     elif "--back-propagate" in command:
         assert "=== Back-propagation" in out
     elif "--dry-run" in command:
-        assert "=== Dry-run Plan (nothing written) ===" in out
+        assert "=== Dry-run Plan (nothing written) ===" in out and "Total: Would insert " in out
+        assert ": Inserted " not in out  # nothing was: the counts say what would be
     else:
         assert "=== Sync Summary ===" in out and out.rstrip().splitlines()[-1].startswith("Total: Inserted")
         assert len(stamped_lines(proc.stdout)) == len(proc.stdout.splitlines()), proc.stdout
     if "--table arribos" in command:
-        summary = [l for l in out.splitlines() if ": Inserted" in l and not l.startswith("Total")]
+        summary = [l for l in out.splitlines() if re.search(r": (Inserted|Would insert) ", l) and not l.startswith("Total")]
         assert [l.split(":")[0] for l in summary] == ["arribos"]
     with psycopg.connect(url) as c:
         assert c.execute("SELECT count(*) FROM traficov2_sync_log WHERE operation = 'ERROR'").fetchone()[0] == 0

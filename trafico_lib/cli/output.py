@@ -45,9 +45,7 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
                "unchanged": c.get("unchanged", 0) or 0, "rejected": c.get("rejected", 0) or 0,
                "deactivated": c.get("deactivated", 0) or 0}
         where = _shown_notebook(r)
-        lines.append(f"{r['table']}: Inserted {row['inserted']}, Updated {row['updated']}, Errors {row['errors']} | "
-                     f"unchanged {row['unchanged']}, {_rejected(row['rejected'], dry_run)}, "
-                     f"deactivated {row['deactivated']}"
+        lines.append(f"{r['table']}: {_counts_line(row, dry_run)}"
                      + (f" | {'notebook' if dry_run else 'archive'} {where}" if where else ""))
         if r.get("error"):
             lines.append(f"  error: {r['error']}")
@@ -57,10 +55,20 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
             lines.extend(planned_lines(r, where, no_notebook=no_notebook))
         for k in _COUNTS:
             tot[k] += row[k]
-    lines.append(f"Total: Inserted {tot['inserted']}, Updated {tot['updated']}, Errors {tot['errors']} | "
-                 f"unchanged {tot['unchanged']}, {_rejected(tot['rejected'], dry_run)}, "
-                 f"deactivated {tot['deactivated']}")
+    lines.append(f"Total: {_counts_line(tot, dry_run)}")
     return stamped("\n".join(lines), _run_id(results, run_id))
+
+
+def _counts_line(row: dict, dry_run: bool) -> str:
+    """The old tool's counts (``Inserted N, Updated N, Errors N``), extended; a dry run's say
+    what would be written, since nothing was."""
+    if dry_run:
+        head = f"Would insert {row['inserted']}, would update {row['updated']}, Errors {row['errors']}"
+        deactivated = f"would deactivate {row['deactivated']}"
+    else:
+        head = f"Inserted {row['inserted']}, Updated {row['updated']}, Errors {row['errors']}"
+        deactivated = f"deactivated {row['deactivated']}"
+    return f"{head} | unchanged {row['unchanged']}, {_rejected(row['rejected'], dry_run)}, {deactivated}"
 
 
 def _value(v: Any) -> str:
