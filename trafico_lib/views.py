@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
+from .health import when_text  # times as the health block shows them
 from .tables import TableSpec, get_table
 
 MISSING = "—"          # how a missing value looks in every frame a notebook shows
@@ -117,24 +118,16 @@ def run_line(ctx) -> str:
     return f"run {ctx.run_id}: {ctx.spec.source} -> {ctx.spec.target}, {ctx.mode}{dry}, on {ctx.store.name}"
 
 
-def _when(v: Any) -> str:
-    """A stored time to the minute, in UTC (as the health block shows times)."""
-    if isinstance(v, dt.datetime):
-        v = v.astimezone(dt.timezone.utc) if v.tzinfo else v
-        return v.strftime("%Y-%m-%d %H:%M") + (" UTC" if v.tzinfo else "")
-    return str(v)
-
-
 def state_line(ctx) -> str:
     """The table's stored state in one line: its last successful sync (run id), its watermark."""
     st = ctx.state or {}
     if not st.get("last_success_at"):
         return f"{ctx.spec.target} was never synced: this run reads every row"
-    line = f"last successful sync of {ctx.spec.target}: {_when(st['last_success_at'])}"
+    line = f"last successful sync of {ctx.spec.target}: {when_text(st['last_success_at'])}"
     if st.get("last_run_id"):
         line += f" (run {st['last_run_id']})"
     wm = st.get("watermark")
-    return line + (f"; watermark {_when(wm)}" if wm else "; no watermark (rows compared by hash)")
+    return line + (f"; watermark {when_text(wm)}" if wm else "; no watermark (rows compared by hash)")
 
 
 def extracted_rows(ctx, ex, rows: int = 10) -> pd.DataFrame | Note:

@@ -63,7 +63,7 @@ from .facts import (
 from .render import (
     COUNT_LABELS, counts_legend, counts_table, failures_table, history_frame, history_table, lag_history,
     last_run_table, notebook_result, plot_lag, plot_rejects, plot_rows_changed, rejects_by_rule, rejects_frame,
-    rejects_table, render_block, short_name, to_json, verdict_line, with_short_names,
+    rejects_table, render_block, short_name, to_json, verdict_line, when_text, with_short_names,
 )
 
 __all__ = [
@@ -71,5 +71,5 @@ __all__ = [
     "counts_table", "disk_facts", "failures_table", "gather_facts", "history_frame", "history_table", "key_parts",
     "lag_facts", "lag_history", "last_run_table", "normalized_keys", "notebook_result", "plot_lag", "plot_rejects",
     "plot_rows_changed", "rejects_by_rule", "rejects_frame", "rejects_table", "render_block", "run_health_check",
-    "short_name", "sqlserver_facts", "table_facts", "to_json", "verdict_line", "with_short_names",
+    "short_name", "sqlserver_facts", "table_facts", "to_json", "verdict_line", "when_text", "with_short_names",
 ]

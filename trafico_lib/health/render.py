@@ -24,8 +24,11 @@ COUNTS_COLUMNS = ["source_keys", "synced_keys", "rejected_keys", "pending_keys",
 
 # ---- the block -----------------------------------------------------------------------------------
 
-def _when(v: Any) -> str:
+def when_text(v: Any) -> str:
+    """A stored time as the block shows it: to the minute, in UTC (a time without a zone as it is)."""
     if isinstance(v, datetime):
+        if v.tzinfo is None:
+            return v.strftime("%Y-%m-%d %H:%M")
         return v.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return str(v)
 
@@ -79,7 +82,7 @@ def render_block(facts: dict) -> str:
         n, most = facts["failed_syncs_24h"], thr.get("max_failed_syncs_24h", 0)
         lines.append(f"Failed Syncs (24h): {n}" + (f" {BAD} (max {most})" if n > most else ""))
         for f in facts.get("failed_syncs", [])[:3]:
-            lines.append(f"  {f['table']} at {_when(f['sync_timestamp'])}: {f['error'] or 'error'}")
+            lines.append(f"  {f['table']} at {when_text(f['sync_timestamp'])}: {f['error'] or 'error'}")
         lines.append(f"Rejects (24h): {facts['rejects_24h']}")
     if facts.get("tables") is not None:
         lines.append("Table Row Counts:")
@@ -94,7 +97,7 @@ def render_block(facts: dict) -> str:
         if lr is None:
             lines.append("Last Run: none")
         else:
-            lines.append(f"Last Run: {lr['run_id']} at {_when(lr['sync_timestamp'])}")
+            lines.append(f"Last Run: {lr['run_id']} at {when_text(lr['sync_timestamp'])}")
             paths = lr["archive_paths"] or ["none (run without a notebook)"]
             lines.append(f"  archive: {paths[0]}")
             lines.extend(f"           {p}" for p in paths[1:])
