@@ -114,3 +114,124 @@ def test_many_rejected_rows_are_recorded_in_a_few_calls_and_once_a_day(empty_db_
     with psycopg.connect(empty_db_url) as c:
         rows = c.execute("SELECT count(*), count(DISTINCT raw_row->>'Cliente') FROM traficov2_sync_rejects").fetchone()
     assert rows == (n, n)
+
+
+def _thirty_new_and_eighty_changed(url, tmp_path):
+    """A project whose arribos holds 90 rows to sync first; then (:func:`_change_them`) 80 of
+    them change, 10 leave and 30 are new: the next full run inserts 30, updates 80 and
+    deactivates 10."""
+    def sources(c):
+        create_source_tables(c)
+        c.cursor().executemany('INSERT INTO arribos ("Fecha", "Contenedor", "Cliente") VALUES (%s, %s, %s)',
+                               [("23/11/2026", k, "Antes") for k in _containers(90)])
+    return harness.supabase_project(url, tmp_path, prepare=sources)
+
+
+def _change_them(url):
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("DELETE FROM arribos WHERE id > 80")
+        c.execute("""UPDATE arribos SET "Cliente" = 'Después', updated_at = now()""")
+        c.cursor().executemany('INSERT INTO arribos ("Fecha", "Contenedor", "Cliente") VALUES (%s, %s, %s)',
+                               [("23/11/2026", k, "Nuevo") for k in _containers(120)[90:]])
+
+
+def _fail_log_inserts(proxy, *statuses, after=False):
+    """The next log inserts answered with ``statuses``, however the store sends them (the
+    table's endpoint, or the function that records the row once)."""
+    for path in ("/traficov2_sync_log", "/rpc/traficov2_record_log"):
+        proxy.fail_path(path, *statuses, after=after)
+
+
+def _log_counts(url) -> list[dict]:
+    with psycopg.connect(url) as c:
+        return [r[0]["counts"] for r in c.execute(
+            "SELECT details FROM traficov2_sync_log WHERE operation = 'SYNC' ORDER BY id").fetchall()]
+
+
+def test_a_503_on_the_sync_log_insert_keeps_the_runs_counts(empty_db_url, tmp_path, make_config):
+    """Issue 21 point 10: the gateway answers 503 to the log insert (once before PostgREST sees
+    it, once after PostgREST committed it): the insert alone is asked again, not the run, and
+    the one log row and the run's result say what the run wrote (30 inserted, 80 updated, 10
+    deactivated)."""
+    cfg = make_config({"sync_settings": {"arribos": {"batch_size": 25}}})
+    with _thirty_new_and_eighty_changed(empty_db_url, tmp_path) as server:
+        store = RestStore(server.url, server.service_key)
+        assert P.run_table("arribos", mode="full", cfg=cfg, store=store).counts["inserted"] == 90
+        _change_them(empty_db_url)
+        _fail_log_inserts(server.proxy, 503)
+        _fail_log_inserts(server.proxy, 503, after=True)
+        res = P.run_table("arribos", mode="full", cfg=cfg, store=store)
+        assert res.status == "ok", res.error
+        counts = res.counts
+        assert (counts["inserted"], counts["updated"], counts["deactivated"], res.attempts) == (30, 80, 10, 1)
+        logged = [r for r in server.proxy.requests if r[1].startswith("/rpc/traficov2_record_log")]
+        assert len(logged) == 3  # the first run's, then this run's twice (once refused before PostgREST)
+    logged = [(c["inserted"], c["updated"], c["deactivated"]) for c in _log_counts(empty_db_url)]
+    assert logged == [(90, 0, 0), (30, 80, 10)]
+    with psycopg.connect(empty_db_url) as c:
+        assert c.execute("""SELECT count(*) FILTER (WHERE "Cliente" = 'Después'), count(*) FILTER
+                            (WHERE "Cliente" = 'Nuevo'), count(*) FILTER (WHERE NOT activo)
+                            FROM traficov2_arribos""").fetchone() == (80, 30, 10)
+
+
+def test_a_run_retried_after_its_writes_committed_logs_what_it_wrote(empty_db_url, tmp_path, make_config):
+    """Issue 21 point 10, the gateway down for longer than the log insert's own retries: the
+    run is tried again, finds its rows written (each batch committed on its own), and its log
+    row and result still count them: 30 inserted, 80 updated, 10 deactivated, as written by the
+    first attempt."""
+    cfg = make_config({"sync_settings": {"arribos": {"batch_size": 25}}})
+    with _thirty_new_and_eighty_changed(empty_db_url, tmp_path) as server:
+        store = RestStore(server.url, server.service_key)
+        P.run_table("arribos", mode="full", cfg=cfg, store=store)
+        _change_them(empty_db_url)
+        _fail_log_inserts(server.proxy, *[503] * store.client.attempts)
+        res = P.run_table("arribos", mode="full", cfg=cfg, store=store)
+        assert res.status == "ok", res.error
+        assert res.attempts == 2  # the run itself was tried again
+        counts = res.counts
+        assert (counts["inserted"], counts["updated"], counts["deactivated"], counts["unchanged"]) == (30, 80, 10, 0)
+        assert store.written == {}  # the run recorded: nothing left to carry into another run
+    logged = [(c["inserted"], c["updated"], c["deactivated"], c["unchanged"]) for c in _log_counts(empty_db_url)]
+    assert logged == [(90, 0, 0, 0), (30, 80, 10, 0)]
+
+
+def test_direct_path_a_failed_log_insert_takes_the_runs_writes_with_it(db_url, make_config):
+    """Point 10's analogue on the direct path, which has none: the merge, the log row and the
+    state commit in one transaction, so a log insert that fails (a serialization failure,
+    transient) rolls the whole run back, and the retry writes, and logs, everything again."""
+    with psycopg.connect(db_url, autocommit=True) as c:
+        create_source_tables(c)
+        c.cursor().executemany('INSERT INTO arribos ("Fecha", "Contenedor", "Cliente") VALUES (%s, %s, %s)',
+                               [("23/11/2026", k, "Antes") for k in _containers(90)])
+    cfg = make_config({"sync_settings": {"arribos": {"batch_size": 25}}}, db_url=db_url)
+    assert P.run_table("arribos", mode="full", cfg=cfg).counts["inserted"] == 90
+    _change_them(db_url)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("CREATE SEQUENCE log_attempts")
+        c.execute("""CREATE FUNCTION fail_first_log() RETURNS trigger LANGUAGE plpgsql AS $$
+                     BEGIN IF nextval('log_attempts') = 1 THEN
+                       RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$""")
+        c.execute("CREATE TRIGGER fail_first_log BEFORE INSERT ON traficov2_sync_log "
+                  "FOR EACH ROW EXECUTE FUNCTION fail_first_log()")
+    res = P.run_table("arribos", mode="full", cfg=cfg)
+    assert res.status == "ok" and res.attempts == 2, res.error
+    assert (res.counts["inserted"], res.counts["updated"], res.counts["deactivated"]) == (30, 80, 10)
+    logged = [(c["inserted"], c["updated"], c["deactivated"]) for c in _log_counts(db_url)]
+    assert logged == [(90, 0, 0), (30, 80, 10)]
+
+
+def test_a_rest_run_that_fails_after_a_batch_committed_logs_what_it_wrote(empty_db_url, tmp_path, make_config):
+    """The gateway fails every merge call after the first, past every retry: the run fails, and
+    its ERROR row counts the batch that committed (the first 25 of the 80 changed rows)."""
+    cfg = make_config({"sync_settings": {"arribos": {"batch_size": 25, "retry_attempts": 2}}})
+    with _thirty_new_and_eighty_changed(empty_db_url, tmp_path) as server:
+        store = RestStore(server.url, server.service_key)
+        P.run_table("arribos", mode="full", cfg=cfg, store=store)
+        _change_them(empty_db_url)
+        server.proxy.fail_path("/rpc/traficov2_merge_arribos", 0, *[503] * (2 * store.client.attempts))
+        res = P.run_table("arribos", mode="full", cfg=cfg, store=store)
+        assert res.status == "error" and "503" in res.error
+    with psycopg.connect(empty_db_url) as c:
+        error, = c.execute("SELECT details FROM traficov2_sync_log WHERE operation = 'ERROR'").fetchone()
+        written = c.execute("""SELECT count(*) FROM traficov2_arribos WHERE "Cliente" = 'Después'""").fetchone()[0]
+    assert written == 25 and error["counts"] == {"inserted": 0, "updated": 25, "deactivated": 0}

@@ -123,3 +123,32 @@ def render_batch_functions() -> str:
 {duplicate}
 
 {RECORD_DUPLICATES}"""
+
+
+# The run's log row over REST, recorded once however often it is asked: the gateway may answer
+# 503 to an insert PostgreSQL committed, so the REST store asks again (only the insert, never
+# the run, whose batches committed on their own) and a second row of the same run, table and
+# operation is not written. Concurrent askers are ordered by a lock on the run's key.
+RECORD_LOG = """CREATE INDEX IF NOT EXISTS traficov2_sync_log_run_idx ON traficov2_sync_log (table_name, (details->>'run_id'));
+
+CREATE OR REPLACE FUNCTION traficov2_record_log(p_table_name text, p_operation text, p_source_table text,
+                                                p_details jsonb)
+RETURNS boolean LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF p_details->>'run_id' IS NOT NULL THEN
+    PERFORM pg_advisory_xact_lock(hashtext('trafico:log'), hashtext(p_table_name || ':' || (p_details->>'run_id')));
+    IF EXISTS (SELECT 1 FROM traficov2_sync_log l WHERE l.table_name = p_table_name
+                  AND l.details->>'run_id' = p_details->>'run_id' AND l.operation = p_operation) THEN
+      RETURN false;
+    END IF;
+  END IF;
+  INSERT INTO traficov2_sync_log (table_name, operation, source_table, details)
+  VALUES (p_table_name, p_operation, p_source_table, coalesce(p_details, '{}'::jsonb));
+  RETURN true;
+END
+$fn$;"""
+
+
+def render_log_function() -> str:
+    return f"""-- the run's log row over REST, recorded once however often the gateway makes the store ask
+{RECORD_LOG}"""

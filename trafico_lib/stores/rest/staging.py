@@ -12,7 +12,10 @@ found; each becomes a reject with the server's message while the rest goes throu
 
 Unlike the direct path, each batch commits on its own (REST has no transaction across
 calls): a run that stops half-way leaves the batches written so far, and the next run,
-which merges only what differs, converges. A lease row keeps two runs of a table apart.
+which merges only what differs, converges. A run retried after a failure (the gateway gone
+for longer than its call's retries) counts what its earlier attempts committed
+(``RestStore.written``): its log row says what the run wrote, not what was left for the last
+attempt. A lease row keeps two runs of a table apart.
 """
 from __future__ import annotations
 
@@ -142,7 +145,9 @@ class RestStaging:
         """The run's writes under the table's lease (waited for up to ``lock_timeout`` seconds
         when another run holds it, released at the end)."""
         with self.store.holding(self.spec, self.run_id, seconds=LEASE_SECONDS, wait=lock_timeout) as holder:
-            yield RestSyncSession(self, holder)
+            session = RestSyncSession(self, holder)
+            yield session
+        self.store.written.pop(session.tally_key, None)  # the run recorded: nothing to carry
 
     def close(self) -> None:
         self.frames, self.rows = [], None
@@ -152,6 +157,10 @@ class RestSyncSession:
     def __init__(self, staging: RestStaging, holder: str):
         self.staging, self.holder = staging, holder
         self.store, self.spec, self.run_id = staging.store, staging.spec, staging.run_id
+        self.tally_key = (self.spec.target, self.run_id)
+        # what this run's earlier attempts committed, and (added to as calls commit) this one's
+        self.tally = self.store.written.setdefault(self.tally_key, {"inserted": 0, "updated": 0, "deactivated": 0})
+        self.before = dict(self.tally)
 
     def check_state(self, expected_last_run_id: str | None) -> None:
         now = self.store.read_state(self.spec).get("last_run_id")
@@ -176,6 +185,8 @@ class RestSyncSession:
                 got = self._call(records[lo:hi])
                 out.inserted += int(got["inserted"])
                 out.updated += int(got["updated"])
+                self.tally["inserted"] += int(got["inserted"])
+                self.tally["updated"] += int(got["updated"])
             except RestError as exc:
                 code = exc.code or ""
                 if not (code[:2] in DATA_ERROR_CLASSES or code == STATEMENT_TIMEOUT):
@@ -197,7 +208,15 @@ class RestSyncSession:
             run(lo, hi)
 
         bounds = [(lo, min(lo + size, total), min(lo + size, total) - lo) for lo in range(0, total, size)]
-        return run_in_batches(bounds, batch, out, total, on_batch)
+        run_in_batches(bounds, batch, out, total, on_batch)
+        # rows an earlier attempt of this run wrote are its writes, not unchanged ones: found
+        # unchanged by this attempt's merge, or set aside unread (then counted as unchanged by the
+        # staged result, so this attempt's own figure may go below zero: the sum stays true)
+        carried = self.before["inserted"] + self.before["updated"]
+        out.inserted += self.before["inserted"]
+        out.updated += self.before["updated"]
+        out.unchanged -= carried
+        return out
 
     def deactivate(self, *, max_share: float | None = None) -> int:
         """The active rows whose key the source no longer holds, deactivated by the table's
@@ -218,7 +237,8 @@ class RestSyncSession:
         params = {"p_run_id": self.run_id, "p_keys": keys}
         got = client.call(lambda: client.rpc(deactivate_function_name(self.spec), params).execute().data,
                           what=f"{self.spec.name}: deactivating rows gone from the source")
-        return int(got or 0)
+        self.tally["deactivated"] += int(got or 0)
+        return self.before["deactivated"] + int(got or 0)
 
     def write_rejects(self, rejects: list[tuple]) -> int:
         return self.store.write_rejects(self.spec, self.run_id, rejects)

@@ -75,6 +75,9 @@ class RestStore:
         self.client = RestClient(url, key, timeout=timeout, attempts=attempts, secrets=secrets)
         self._checked = False
         self._tables: dict | None = None
+        # what each (target, run id) merged and deactivated in attempts that failed later: those
+        # writes committed (each call commits on its own), so the retry's log row counts them
+        self.written: dict[tuple[str, str], dict[str, int]] = {}
 
     @classmethod
     def from_config(cls, cfg) -> "RestStore":
@@ -156,10 +159,17 @@ class RestStore:
                          what=f"{spec.name}: recording the run's state")
 
     def write_log(self, spec, operation: str, details: dict) -> None:
-        row = {"table_name": spec.target, "operation": operation, "source_table": spec.source,
-               "details": _json(details)}
-        self.client.call(lambda: self.client.table("traficov2_sync_log").insert(row, returning="minimal").execute(),
-                         what=f"{spec.name}: writing the sync log", idempotent=False)
+        """The log row, by ``traficov2_record_log``: recorded once per run, table and operation,
+        so a call the gateway failed (maybe after committing it) is simply asked again, never
+        the run (whose batches committed on their own and would be found done). A run that
+        failed after some of its batches committed says so in its ``ERROR`` row's counts."""
+        written = self.written.pop((spec.target, details.get("run_id")), None) if operation == "ERROR" else None
+        if written and any(written.values()):
+            details = {**details, "counts": written}
+        params = {"p_table_name": spec.target, "p_operation": operation, "p_source_table": spec.source,
+                  "p_details": _json(details)}
+        self.client.call(lambda: self.client.rpc("traficov2_record_log", params).execute(),
+                         what=f"{spec.name}: writing the sync log")
 
     def write_rejects(self, spec, run_id: str, rejects) -> int:
         """Rejected rows, by the direct path's own statement (``traficov2_record_reject``: the
