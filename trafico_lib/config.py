@@ -134,6 +134,9 @@ class Supabase(_Model):
     url: str | None = None
     key: SecretStr | None = None
     page_size: int = Field(1000, gt=0, le=1000)
+    # a REST run's lease on its table lapses this long after its last renewal; the run renews it
+    # every third of it while it works, so only a dead run's lease ever lapses
+    lease_seconds: int = Field(90, ge=3, le=3600)
 
 
 class Health(_Model):

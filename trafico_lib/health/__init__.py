@@ -44,6 +44,10 @@ What each fact means
 * **Sync Lag (hours)**: hours since each target's last successful sync
   (``traficov2_sync_state.last_success_at``, database clock); ``Never synced`` when none.
   Unhealthy above ``health.max_lag_hours``, or never synced.
+* **Lease** (a line per table a Supabase REST run holds, ``traficov2_sync_state``): the run,
+  its host and process, since when, how long ago it was renewed; ``stale`` (a warning) once
+  past its expiry: the run renews its lease while it works, so a stale lease is a dead run's,
+  and the next run takes the table over.
 * Added: rejects in the last 24 h; the last run (its id, tables and archived notebooks);
   SQL Server reachability when ``sql_server.enabled`` (a warning when unreachable, a
   configuration error when no server is configured); free disk where the archive and the

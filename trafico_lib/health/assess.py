@@ -27,6 +27,10 @@ def assess(facts: dict, cfg: Config) -> tuple[list[str], list[str], int]:
         table_problems, table_warnings = assess_table(t, cfg)
         problems += table_problems
         warnings += table_warnings
+    for x in facts.get("leases") or []:
+        if x["stale"]:
+            warnings.append(f"{x['target']}: the lease of run {x['run_id']} ({x['holder']}) is stale (no longer "
+                            "renewed): that run died; the next run takes the table over")
     ss = facts.get("sql_server") or {}
     if ss.get("enabled") and not ss.get("ok"):
         (config_errors if ss.get("config_error") else warnings).append(f"SQL Server: {ss['error']}")

@@ -36,6 +36,7 @@ def database_facts(reader, cfg: Config, facts: dict) -> None:
         return
     facts.update(failure_facts(reader))
     facts["last_run"] = last_run_facts(reader, cfg)
+    facts["leases"] = lease_facts(reader.leases(), now)
     states = reader.states()
     facts["tables"] = []
     for spec in TABLES.values():
@@ -52,6 +53,19 @@ def failure_facts(reader, *, hours: int = FAILURE_HOURS) -> dict:
     rejects = reader.rejects_per_table(hours)
     return {"failed_syncs_24h": failed, "failed_syncs": listed,
             "rejects_24h": int(sum(rejects.values())), "rejects_24h_by_table": rejects}
+
+
+def lease_facts(leases: list[dict], now: datetime) -> list[dict]:
+    """The tables a REST run holds (pure): table (short name), target, run_id, holder, since
+    (taken_at), renewed_at, renewed_seconds_ago (database clock), expires_at, and ``stale``:
+    past its expiry, which a live run never lets happen (it renews its lease while it works),
+    so its run is gone and the next run takes the table over."""
+    names = {spec.target: spec.name for spec in TABLES.values()}
+    return [{"table": names.get(x["target"], x["target"]), "target": x["target"], "run_id": x["run_id"],
+             "holder": x["holder"], "since": x["taken_at"], "renewed_at": x["renewed_at"],
+             "renewed_seconds_ago": None if x["renewed_at"] is None else round((now - x["renewed_at"]).total_seconds()),
+             "expires_at": x["expires_at"], "stale": x["expires_at"] is None or x["expires_at"] <= now}
+            for x in leases]
 
 
 def rendering(cfg: Config, notebook: str | None) -> str | None:

@@ -68,6 +68,16 @@ def _lag_line(t: dict, max_lag_hours: Any) -> str:
     return f"  {name}: {t['lag_hours']:.1f}h{over}"
 
 
+def _lease_line(x: dict) -> str:
+    """A held lease: a run at work (renewed, ✓) or one that died holding it (stale, ⚠)."""
+    held = f"Lease: {x['target']} held by run {x['run_id']} ({x['holder']}) since {when_text(x['since'])}"
+    ago = x.get("renewed_seconds_ago")
+    renewed = "never renewed" if ago is None else f"renewed {ago} s ago"
+    if x["stale"]:
+        return f"{held}, {renewed} {WARN} stale: its run died; the next run takes the table over"
+    return f"{held}, {renewed} {OK}"
+
+
 def render_block(facts: dict) -> str:
     """The old health block, line by line, plus the additions."""
     lines = ["=== System Health Check ==="]
@@ -92,6 +102,7 @@ def render_block(facts: dict) -> str:
         lines.extend(_lag_line(t, thr.get("max_lag_hours")) for t in facts["tables"])
     if db.get("name"):  # the old block ends above; the additions start with the store in use
         lines.append(f"Store: {db['name']}")
+    lines.extend(_lease_line(x) for x in facts.get("leases") or [])
     if "last_run" in facts:
         lr = facts["last_run"]
         if lr is None:
@@ -317,8 +328,10 @@ def notebook_result(facts: dict, history: pd.DataFrame) -> dict:
                **{c: _number(latest[c].get(t["table"], float("nan")))
                   for c in ("inserted", "updated", "rejected", "deactivated")}}
               for t in facts.get("tables") or []]
+    leases = [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in x.items()}
+              for x in facts.get("leases") or []]
     return {"status": "ok", "healthy": bool(facts.get("healthy")), "exit_code": facts.get("exit_code"),
-            "problems": facts.get("problems", []),
+            "problems": facts.get("problems", []), "leases": leases,
             "failed_24h": facts.get("failed_syncs_24h"), "runs": int(len(history)),
             "tables": tables, "text": render_block(facts)}
 

@@ -48,7 +48,7 @@ RENDERED: dict[str, tuple[str, Callable[[Preserve | None], str]]] = {
     "007": ("rest_merge_functions",
             lambda preserve: render_rest_functions(TABLES.values(), preserved_fields(TABLES.values(), preserve))),
     "008": ("rest_batch_writes", lambda preserve: render_batch_functions()),
-    "011": ("rest_log_once", lambda preserve: render_log_function()),
+    "011": ("rest_log_once", lambda preserve: render_log_function()),  # also the step of 006's lease times
 }
 
 

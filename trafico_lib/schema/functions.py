@@ -34,15 +34,20 @@ CREATE OR REPLACE FUNCTION traficov2_now() RETURNS timestamptz LANGUAGE sql STAB
 ALTER TABLE traficov2_sync_state ADD COLUMN IF NOT EXISTS lease_holder text;
 ALTER TABLE traficov2_sync_state ADD COLUMN IF NOT EXISTS lease_run_id text;
 ALTER TABLE traficov2_sync_state ADD COLUMN IF NOT EXISTS lease_expires_at timestamptz;
+ALTER TABLE traficov2_sync_state ADD COLUMN IF NOT EXISTS lease_taken_at timestamptz;
+ALTER TABLE traficov2_sync_state ADD COLUMN IF NOT EXISTS lease_renewed_at timestamptz;
 
 -- The REST store's lease on a table: taken when free, expired, or already this run's (then
--- renewed); the answer says who holds it. Two calls at once: the row lock orders them, and
--- the second sees the first's lease.
+-- renewed: the holder renews it while it works, so a lease past its expiry is a dead run's);
+-- the answer says who holds it. Two calls at once: the row lock orders them, and the second
+-- sees the first's lease.
 CREATE OR REPLACE FUNCTION traficov2_take_lease(p_table_name text, p_run_id text, p_holder text, p_seconds integer)
 RETURNS TABLE (taken boolean, holder text, run_id text, expires_at timestamptz) LANGUAGE sql AS $fn$
 INSERT INTO traficov2_sync_state (table_name) VALUES (p_table_name) ON CONFLICT (table_name) DO NOTHING;
 UPDATE traficov2_sync_state s SET lease_holder = p_holder, lease_run_id = p_run_id,
-       lease_expires_at = now() + make_interval(secs => p_seconds)
+       lease_taken_at = CASE WHEN s.lease_run_id IS NOT DISTINCT FROM p_run_id
+                             THEN coalesce(s.lease_taken_at, now()) ELSE now() END,
+       lease_renewed_at = now(), lease_expires_at = now() + make_interval(secs => p_seconds)
  WHERE s.table_name = p_table_name
    AND (s.lease_run_id IS NULL OR s.lease_run_id = p_run_id OR s.lease_expires_at < now());
 SELECT s.lease_run_id IS NOT DISTINCT FROM p_run_id, s.lease_holder, s.lease_run_id, s.lease_expires_at
@@ -52,7 +57,8 @@ $fn$;
 CREATE OR REPLACE FUNCTION traficov2_release_lease(p_table_name text, p_run_id text)
 RETURNS boolean LANGUAGE sql AS $fn$
 WITH freed AS (
-    UPDATE traficov2_sync_state SET lease_holder = NULL, lease_run_id = NULL, lease_expires_at = NULL
+    UPDATE traficov2_sync_state SET lease_holder = NULL, lease_run_id = NULL, lease_expires_at = NULL,
+           lease_taken_at = NULL, lease_renewed_at = NULL
      WHERE table_name = p_table_name AND lease_run_id = p_run_id RETURNING 1)
 SELECT EXISTS (SELECT 1 FROM freed);
 $fn$;"""

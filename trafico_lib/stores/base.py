@@ -106,6 +106,9 @@ class HealthReader(Protocol):
     def states(self) -> dict[str, dict]:
         """The sync state per target table: watermark, last_success_at, last_run_id."""
 
+    def leases(self) -> list[dict]:
+        """The tables a REST run holds: target, run_id, holder, taken_at, renewed_at, expires_at."""
+
     def sync_log(self, days: int) -> list[tuple]:
         """``SYNC``/``ERROR`` log rows of the last ``days``: (table, sync_timestamp, operation, details)."""
 

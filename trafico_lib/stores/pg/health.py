@@ -21,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 STATEMENT_TIMEOUT_SECONDS = 60
+LEASE_COLUMNS = ("lease_run_id", "lease_holder", "lease_taken_at", "lease_renewed_at", "lease_expires_at")
 FAILED_SYNCS_LISTED = 20
 
 
@@ -105,6 +106,14 @@ class PostgresHealthReader:
         rows = self._rows("SELECT table_name, watermark, last_success_at, last_run_id FROM traficov2_sync_state")
         return {t: {"watermark": w, "last_success_at": s, "last_run_id": r} for t, w, s, r in rows}
 
+    def leases(self) -> list[dict]:
+        """The tables a REST run holds (``traficov2_sync_state``'s lease columns, see
+        ``stores/rest/lease.py``): target, run_id, holder, taken_at, renewed_at, expires_at. Read
+        as JSON, so a schema older than the lease columns has none."""
+        rows = self._rows("SELECT to_jsonb(s) FROM traficov2_sync_state s "
+                          "WHERE to_jsonb(s)->>'lease_run_id' IS NOT NULL ORDER BY table_name")
+        return [lease_row(r[0]) for r in rows]
+
     def sync_log(self, days: int) -> list[tuple]:
         """``SYNC`` and ``ERROR`` rows of the last ``days``: (table, sync_timestamp, operation,
         details), by table and time."""
@@ -165,3 +174,12 @@ class PostgresHealthReader:
         rows = self._rows("SELECT DISTINCT sync_key FROM traficov2_sync_rejects "
                           "WHERE table_name = %s AND sync_key IS NOT NULL", (table,))
         return {r[0] for r in rows}
+
+
+def lease_row(row: dict) -> dict:
+    """A ``traficov2_sync_state`` row (as JSON, or as the REST API gives it) as a held lease."""
+    def when(v):
+        return datetime.fromisoformat(v) if isinstance(v, str) else v
+    return {"target": row["table_name"], "run_id": row.get("lease_run_id"), "holder": row.get("lease_holder"),
+            "taken_at": when(row.get("lease_taken_at")), "renewed_at": when(row.get("lease_renewed_at")),
+            "expires_at": when(row.get("lease_expires_at"))}

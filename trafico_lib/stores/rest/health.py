@@ -14,7 +14,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from ..pg.health import FAILED_SYNCS_LISTED
+from ..pg.health import FAILED_SYNCS_LISTED, LEASE_COLUMNS, lease_row
 from .client import api_time
 from .pages import pages
 
@@ -89,6 +89,11 @@ class RestHealthReader:
                           key="table_name")
         return {r["table_name"]: {"watermark": api_time(r["watermark"]), "last_success_at": api_time(r["last_success_at"]),
                                   "last_run_id": r["last_run_id"]} for r in rows}
+
+    def leases(self) -> list[dict]:
+        rows = self._rows("traficov2_sync_state", ["table_name", *LEASE_COLUMNS], key="table_name",
+                          where=lambda q: q.not_.is_("lease_run_id", "null"))
+        return [lease_row(r) for r in rows]
 
     def sync_log(self, days: int) -> list[tuple]:
         since = self._since(days=int(days))

@@ -15,7 +15,7 @@ calls): a run that stops half-way leaves the batches written so far, and the nex
 which merges only what differs, converges. A run retried after a failure (the gateway gone
 for longer than its call's retries) counts what its earlier attempts committed
 (``RestStore.written``): its log row says what the run wrote, not what was left for the last
-attempt. A lease row keeps two runs of a table apart.
+attempt. A lease row keeps two runs of a table apart (``lease.py``).
 """
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ from ..pg.merge import PLAN_ROWS, StagedTotals
 from .client import RestError
 
 MAX_BATCH = 1000          # rows per merge call, whatever batch_size says (request size, statement time)
-LEASE_SECONDS = 15 * 60   # a run renews its lease at every batch; a dead run's lease lapses after this
 DATA_ERROR_CLASSES = ("22", "23")  # SQLSTATE classes of a row the database refuses
 STATEMENT_TIMEOUT = "57014"
 
@@ -144,8 +143,8 @@ class RestStaging:
     def sync_session(self, *, lock_timeout: float) -> Iterator["RestSyncSession"]:
         """The run's writes under the table's lease (waited for up to ``lock_timeout`` seconds
         when another run holds it, released at the end)."""
-        with self.store.holding(self.spec, self.run_id, seconds=LEASE_SECONDS, wait=lock_timeout) as holder:
-            session = RestSyncSession(self, holder)
+        with self.store.holding(self.spec, self.run_id, wait=lock_timeout) as lease:
+            session = RestSyncSession(self, lease)
             yield session
         self.store.written.pop(session.tally_key, None)  # the run recorded: nothing to carry
 
@@ -154,8 +153,8 @@ class RestStaging:
 
 
 class RestSyncSession:
-    def __init__(self, staging: RestStaging, holder: str):
-        self.staging, self.holder = staging, holder
+    def __init__(self, staging: RestStaging, lease):
+        self.staging, self.lease = staging, lease
         self.store, self.spec, self.run_id = staging.store, staging.spec, staging.run_id
         self.tally_key = (self.spec.target, self.run_id)
         # what this run's earlier attempts committed, and (added to as calls commit) this one's
@@ -204,7 +203,7 @@ class RestSyncSession:
                 run(mid, hi)
 
         def batch(lo: int, hi: int) -> None:
-            self.store.take_lease(self.spec, self.run_id, holder=self.holder, seconds=LEASE_SECONDS)  # renew
+            self.lease.renew()
             run(lo, hi)
 
         bounds = [(lo, min(lo + size, total), min(lo + size, total) - lo) for lo in range(0, total, size)]

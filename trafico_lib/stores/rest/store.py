@@ -5,7 +5,8 @@ service key, a project without trafico's schema or with an older one); the sourc
 the direct path's frames (:mod:`.source`), in keyset pages (:mod:`.pages`) that Supabase's
 silent 1,000-row cap never cuts short; the sync's writes and dry runs (:mod:`.staging`,
 through functions rendered from the direct path's statements); back-propagation; pruning;
-the health check's facts (:mod:`.health`); state, log, rejects, the lease and the CSV backup.
+the health check's facts (:mod:`.health`); state, log, rejects, the lease (:mod:`.lease`) and
+the CSV backup.
 """
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ import pandas as pd
 
 from ...errors import ConfigError, SchemaMissing, SyncFailed, TableLocked, UsageError
 from .client import RestClient, RestError, api_time
+from .lease import Heartbeat, Lease, held_message
 
 SERVICE_ROLE = "service_role"
 REJECTS_PER_CALL = 500     # rejected (or duplicate) rows per request
 LEASE_POLL_SECONDS = 0.25   # how often a run waiting for another run's lease asks again
+LEASE_SECONDS = 90          # a lease lapses this long after its last renewal (supabase.lease_seconds)
 SQL_HINT = ("run `make sql` (or `python update_traficov2.py --print-sql`) and paste its output into the "
             "project's SQL editor (it is safe to run twice)")
 
@@ -61,7 +64,7 @@ class RestStore:
     embedded = False
 
     def __init__(self, url: str, key: str, *, page_size: int = 1000, timeout: float = 60.0,
-                 attempts: int = 3, secrets: list[str] | None = None):
+                 attempts: int = 3, secrets: list[str] | None = None, lease_seconds: int = LEASE_SECONDS):
         parsed = urlparse(url or "")
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ConfigError(f"supabase.url must be the project's URL, like https://<project>.supabase.co "
@@ -73,6 +76,7 @@ class RestStore:
         self.host = parsed.netloc
         self.page_size = min(page_size, 1000)
         self.client = RestClient(url, key, timeout=timeout, attempts=attempts, secrets=secrets)
+        self.lease_seconds = int(lease_seconds)
         self._checked = False
         self._tables: dict | None = None
         # what each (target, run id) merged and deactivated in attempts that failed later: those
@@ -83,7 +87,8 @@ class RestStore:
     def from_config(cls, cfg) -> "RestStore":
         sb = cfg.supabase
         return cls(sb.url, sb.key.get_secret_value(), page_size=sb.page_size,
-                   timeout=float(cfg.database.connect_timeout_seconds) * 12, secrets=cfg.secrets)
+                   timeout=float(cfg.database.connect_timeout_seconds) * 12, secrets=cfg.secrets,
+                   lease_seconds=sb.lease_seconds)
 
     @property
     def name(self) -> str:
@@ -235,12 +240,14 @@ class RestStore:
         out.write(text.getvalue().encode("utf-8"))
 
     @contextmanager
-    def holding(self, spec, run_id: str, *, seconds: int, wait: float = 0.0) -> Iterator[str]:
-        """The table's lease for this run while the block runs (yields the holder's name, for
-        renewals). Another run's lease is waited for up to ``wait`` seconds (the direct path's
-        lock timeout), then TableLocked, writing nothing. Released at the end (a release that
-        fails lapses by itself)."""
+    def holding(self, spec, run_id: str, *, seconds: int | None = None, wait: float = 0.0) -> Iterator["Lease"]:
+        """The table's lease for this run while the block runs (:mod:`.lease`), renewed by a
+        heartbeat every third of ``seconds`` (default ``lease_seconds``); yields the
+        :class:`Lease`, whose :meth:`Lease.renew` the writes call before each batch. Another
+        run's lease is waited for up to ``wait`` seconds (the direct path's lock timeout), then
+        TableLocked, writing nothing. Released at the end (a release that fails lapses by itself)."""
         import time
+        seconds = int(seconds or self.lease_seconds)
         holder = f"{socket.gethostname()}:{os.getpid()}"
         deadline = time.monotonic() + max(wait, 0.0)
         while True:
@@ -249,22 +256,24 @@ class RestStore:
                 break
             time.sleep(min(LEASE_POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
         if not lease["taken"]:
-            raise TableLocked(f"{spec.name}: another run ({lease['run_id']} on {lease['holder']}) holds the "
-                              f"table until {lease['expires_at']:%Y-%m-%d %H:%M:%S%z}; nothing was written, run again")
+            raise TableLocked(held_message(spec.name, lease))
+        held = Lease(self, spec, run_id, holder, seconds)
         try:
-            yield holder
+            with Heartbeat(held.beat, every=seconds / 3) as held.heartbeat:
+                yield held
         finally:
             try:
                 self.release_lease(spec, run_id)
             except SyncFailed:
                 pass
 
-    def take_lease(self, spec, run_id: str, *, holder: str, seconds: int) -> dict:
+    def take_lease(self, spec, run_id: str, *, holder: str, seconds: int, retry: bool = True) -> dict:
         """Take (or renew) the table's lease for this run: ``taken`` says whether it is this
-        run's now; ``holder``/``run_id``/``expires_at`` name who holds it."""
+        run's now; ``holder``/``run_id``/``expires_at`` name who holds it. ``retry``: ask again
+        when the API fails for a moment (the heartbeat does not: its next beat asks again)."""
         params = {"p_table_name": spec.target, "p_run_id": run_id, "p_holder": holder, "p_seconds": int(seconds)}
         rows = self.client.call(lambda: self.client.rpc("traficov2_take_lease", params).execute().data,
-                                what=f"{spec.name}: taking the table's lease")
+                                what=f"{spec.name}: taking the table's lease", idempotent=retry)
         row = dict(rows[0])
         row["expires_at"] = api_time(row["expires_at"])
         return row
@@ -324,7 +333,7 @@ class RestStore:
             res.duration_seconds = round(time.monotonic() - t0, 3)
             return res
         if len(changes):
-            with self.holding(spec, run_id, seconds=600, wait=lock_timeout):
+            with self.holding(spec, run_id, wait=lock_timeout):
                 edits = [{"id": r.source_row, "field": r.field, "new": None if r.new is None else str(r.new)}
                          for r in changes.itertuples(index=False)]
                 upd = detect_updated_column(cols, updated_column)
