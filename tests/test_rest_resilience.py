@@ -6,6 +6,7 @@ import psycopg
 
 import rest_server as harness
 from trafico_lib import pipeline as P
+from trafico_lib.cli.output import format_summary
 from trafico_lib.rules.iso6346 import check_digit
 from trafico_lib.sample import create_source_tables
 from trafico_lib.stores.rest.store import RestStore
@@ -164,6 +165,7 @@ def test_a_503_on_the_sync_log_insert_keeps_the_runs_counts(empty_db_url, tmp_pa
         assert res.status == "ok", res.error
         counts = res.counts
         assert (counts["inserted"], counts["updated"], counts["deactivated"], res.attempts) == (30, 80, 10, 1)
+        assert "arribos: Inserted 30, Updated 80, Errors 0" in format_summary([res.to_dict()])  # the CLI's
         logged = [r for r in server.proxy.requests if r[1].startswith("/rpc/traficov2_record_log")]
         assert len(logged) == 3  # the first run's, then this run's twice (once refused before PostgREST)
     logged = [(c["inserted"], c["updated"], c["deactivated"]) for c in _log_counts(empty_db_url)]
@@ -190,6 +192,7 @@ def test_a_run_retried_after_its_writes_committed_logs_what_it_wrote(empty_db_ur
         assert res.attempts == 2  # the run itself was tried again
         counts = res.counts
         assert (counts["inserted"], counts["updated"], counts["deactivated"], counts["unchanged"]) == (30, 80, 10, 0)
+        assert "arribos: Inserted 30, Updated 80, Errors 0" in format_summary([res.to_dict()])  # the CLI's
         assert store.written == {}  # the run recorded: nothing left to carry into another run
     logged = [(c["inserted"], c["updated"], c["deactivated"], c["unchanged"]) for c in _log_counts(empty_db_url)]
     assert logged == [(90, 0, 0, 0), (30, 80, 10, 0)]
