@@ -93,7 +93,7 @@ class RestStaging:
             floor = pd.Timestamp.min.tz_localize("UTC")
             unread = {k: (pd.Timestamp(t) if t is not None else floor, o) for k, t, o in self.aside}
             times = pd.to_datetime(kept["source_updated_at"], utc=True)
-            outranked = [k in unread and unread[k] > (t if pd.notna(t) else floor, o)
+            outranked = [k in unread and unread[k] > (t if pd.notna(t) else floor, -1 if pd.isna(o) else o)
                          for k, t, o in zip(kept["sync_key"], times, kept["_order"])]
             mask = pd.Series(outranked, index=kept.index, dtype=bool)
             losers = pd.concat([losers, kept[mask]]).sort_values("_order")
