@@ -91,3 +91,61 @@ def test_live_data_integer_column_with_missing_values_syncs_on_every_store(src, 
     assert not _database_rejects(src)
     got = dict(src.execute('SELECT "Cliente" || sync_key, "Cantidad" FROM traficov2_pendiente_desconsolidar'))
     assert sorted(got.values(), key=lambda v: (v is None, v)) == [2, 5, None, None, None]
+
+
+def _rejects(conn) -> list[tuple]:
+    return conn.execute("SELECT sync_key, reasons FROM traficov2_sync_rejects ORDER BY id").fetchall()
+
+
+# ---- B: a key the database cannot index ---------------------------------------------------------
+
+def test_key_too_long_to_index_is_its_rows_reject_on_every_store(src, live_cfg):
+    """A 10,000-character key (and a 10,000-character booking on the slot table) is that row's
+    reject with its reason; the table's other rows sync, on every run (before: ``index row
+    requires 10016 bytes`` failed the whole table every run)."""
+    cfg = live_cfg()
+    long_key = "MSCU" + "1234567890" * 1000
+    insert(src, "arribos", [{"Contenedor": long_key, "Cliente": "A"}, {"Contenedor": "TCNU 720079 4", "Cliente": "B"}])
+    insert(src, EXPO, [{**BOOKING, "Booking": "B" * 10_000, "Cantidad": "1"}, {**BOOKING, "Cantidad": "1"}])
+    for mode in ("full", "incremental"):
+        for table in ("arribos", EXPO):
+            res = _run(cfg, table, mode)
+            assert res.counts["rejected"] == 1, (table, res.counts)
+    assert [k for (k,) in src.execute("SELECT sync_key FROM traficov2_arribos")] == ["TCNU7200794"]
+    assert [k for (k,) in src.execute("SELECT sync_key FROM traficov2_arribos_ctns_expo")] == ["BKG2611001|1"]
+    reasons = [r for _, r in _rejects(src)]
+    assert reasons and all(r[0] == "key_too_long" for r in reasons), reasons  # blocking rules first
+
+
+# ---- C: a ceiling on the slot quantity -----------------------------------------------------------
+
+def test_max_quantity_rejects_the_booking_row_and_keeps_its_slots_on_every_store(src, live_cfg):
+    """``Cantidad`` above ``max_quantity`` (default 500; 10**9 ran out of memory), negative, or
+    unreadable: the booking row is a reject with its reason, never truncated, and the booking's
+    slots stay as they were, a full run included; fixed, the booking syncs again."""
+    cfg = live_cfg()
+    other = {**BOOKING, "Booking": "BKG2611002", "Cantidad": "1"}
+    insert(src, EXPO, [{**BOOKING, "Cantidad": "2"}, other])
+    _run(cfg, EXPO, "full")
+    before = _slots(src)
+    for quantity, reason in [("20000", "quantity_above_max"), ("1000000000", "quantity_above_max"),
+                             ("-5", "quantity_negative"), ("abc", "parseable_Cantidad")]:
+        src.execute("""UPDATE arribos_expo_ctns SET "Cantidad" = %s WHERE "Booking" = 'BKG 26110 01'""", (quantity,))
+        res = _run(cfg, EXPO, "full")
+        assert res.counts["rejected"] == 1 and res.counts["deactivated"] == 0, (quantity, res.counts)
+        key, reasons = _rejects(src)[-1]
+        assert key == "BKG2611001" and reasons[0] == reason, (quantity, reasons)  # blocking rules first
+        assert _slots(src) == before, quantity
+    src.execute("""UPDATE arribos_expo_ctns SET "Cantidad" = '500' WHERE "Booking" = 'BKG 26110 01'""")
+    res = _run(cfg, EXPO)
+    assert res.counts["rejected"] == 0 and sum(1 for k, v in _slots(src).items() if v[3]) == 501
+
+
+def test_max_quantity_is_configurable_and_validated(src, live_cfg):
+    from trafico_lib.errors import ConfigError
+    cfg = live_cfg({"sync_settings": {EXPO: {"max_quantity": 3}}})
+    insert(src, EXPO, [{**BOOKING, "Cantidad": "4"}, {**BOOKING, "Booking": "BKG2611002", "Cantidad": "3"}])
+    res = _run(cfg, EXPO, "full")
+    assert res.counts["rejected"] == 1 and _rejects(src) == [("BKG2611001", ["quantity_above_max"])]
+    with pytest.raises(ConfigError, match="max_quantity"):
+        live_cfg({"sync_settings": {EXPO: {"max_quantity": 0}}})

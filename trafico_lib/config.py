@@ -87,6 +87,9 @@ class TableSettings(_Model):
     # cut-short source) unless allowed here or by --allow-mass-deactivation
     max_deactivation_share: float = Field(0.5, ge=0, le=1)
     allow_mass_deactivation: bool = False
+    # a slot table's quantity (expo ``Cantidad``): a row asking for more slots than this, or a
+    # negative number, is a reject with its reason (a row of 10**9 slots would exhaust memory)
+    max_quantity: int = Field(500, ge=1, le=100_000)
     status: StatusSettings = Field(default_factory=StatusSettings)
 
 

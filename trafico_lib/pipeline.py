@@ -236,6 +236,7 @@ class Enriched:
     status_matches: pd.DataFrame = field(default_factory=pd.DataFrame)
     status_note: str | None = None
     slots: pd.DataFrame | None = None
+    held_keys: list[str] = field(default_factory=list)  # slots of groups with a rejected row, left as they are
 
 
 def enrich(ctx: RunContext, val, *, exits=None) -> Enriched:
@@ -254,6 +255,12 @@ def enrich(ctx: RunContext, val, *, exits=None) -> Enriched:
             from .tables import AVAILABILITY_CSV_KEY
             if ctx.cfg.csv_path(AVAILABILITY_CSV_KEY).exists():
                 availability = read_named_csv(ctx.cfg, AVAILABILITY_CSV_KEY)
+        # a group (booking) with a rejected row keeps its slots as they are: counted without
+        # that row, its demand would shrink and its empty slots go (a full run: every slot)
+        held = set(val.rejected[sl.group].dropna()) if val.rejected is not None and len(val.rejected) else set()
+        if held:
+            frame = frame[~frame[sl.group].isin(held)]
+            out.held_keys = existing.loc[existing[sl.group].isin(held), "sync_key"].tolist()
         out.frame = expand_slots(frame, existing, availability, spec=ctx.spec, quantity_expansion=s.quantity_expansion,
                                  container_assignment=s.container_assignment, preserve_fields=ctx.preserve)
         out.slots = slot_summary(out.frame, spec=ctx.spec)
@@ -306,6 +313,8 @@ def stage(ctx: RunContext, enr: Enriched | pd.DataFrame, val=None, *,
     rejects = _validation_rejects(val, ctx.spec, ctx.settings.key) if val is not None else []
     if rejected_keys is None:
         rejected_keys = [r["sync_key"] for r in rejects]
+        if isinstance(enr, Enriched):
+            rejected_keys += enr.held_keys
     staged = stage_rows(frame, ctx.spec, key=ctx.settings.key)
     if ctx.staging is None:  # a CSV source: no read on the store's side
         _open_staging(ctx)
