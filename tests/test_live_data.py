@@ -149,3 +149,102 @@ def test_max_quantity_is_configurable_and_validated(src, live_cfg):
     assert res.counts["rejected"] == 1 and _rejects(src) == [("BKG2611001", ["quantity_above_max"])]
     with pytest.raises(ConfigError, match="max_quantity"):
         live_cfg({"sync_settings": {EXPO: {"max_quantity": 0}}})
+
+
+# ---- D: the nightly full run judges the source, not the target's turnover -------------------
+
+PD = "pendiente_desconsolidar"
+
+
+def _containers(prefix: str, n: int) -> list[str]:
+    from trafico_lib.rules.iso6346 import check_digit
+    return [f"{prefix}U{i:06d}" + str(check_digit(f"{prefix}U{i:06d}")) for i in range(n)]
+
+
+def _week(conn, containers: list[str]) -> None:
+    """The source now holds exactly these containers (a weekly table turning over)."""
+    conn.execute("DELETE FROM pendiente_desconsolidar")
+    insert(conn, PD, [{"Contenedor": c, "Cliente": "Cliente", "Cantidad": "1"} for c in containers])
+
+
+def _source_rows(conn, target: str) -> int | None:
+    got = conn.execute("SELECT source_rows FROM traficov2_sync_state WHERE table_name = %s", (target,)).fetchone()
+    return got[0] if got else None
+
+
+def test_nightly_full_run_after_a_week_of_turnover_is_synced_not_refused(src, live_cfg):
+    """A small table whose source keeps its size while its rows turn over during incremental runs
+    (which never deactivate): the next full run deactivates 75 % of the active target rows and
+    is synced, not refused (before: ``refused to deactivate 9 of its 12 active rows``). Every
+    successful run that read the whole source records its row count."""
+    cfg = live_cfg()
+    _week(src, _containers("MSC", 3))
+    _run(cfg, PD, "full")
+    assert _source_rows(src, "traficov2_pendiente_desconsolidar") == 3
+    for prefix in ("TCN", "CSQ"):
+        _week(src, _containers(prefix, 3))
+        _run(cfg, PD)
+    last = _containers("GYO", 3)
+    _week(src, last)
+    src.execute("""UPDATE traficov2_pendiente_desconsolidar SET "Cliente" = 'x'""")  # changed rows wait no more
+    res = _run(cfg, PD, "full")
+    assert (res.counts["inserted"], res.counts["deactivated"]) == (3, 9), res.counts
+    active = [k for (k,) in src.execute("SELECT sync_key FROM traficov2_pendiente_desconsolidar WHERE activo "
+                                        "ORDER BY 1")]
+    assert active == sorted(last)
+    assert _source_rows(src, "traficov2_pendiente_desconsolidar") == 3
+
+
+def test_full_run_over_a_source_cut_to_a_tenth_is_refused_and_writes_nothing(src, live_cfg):
+    """The source drops to 10 % of its count at the last successful run: the full run is refused
+    with one line saying what to do, nothing of the table is written (not its changed rows
+    either), and the next successful run's count is not the short one; allowed explicitly, it
+    goes through."""
+    cfg = live_cfg()
+    rows = _containers("MSC", 20)
+    _week(src, rows)
+    _run(cfg, PD, "full")
+    _week(src, rows[:2])
+    src.execute("""UPDATE pendiente_desconsolidar SET "Cliente" = 'Nuevo'""")
+    before = src.execute('SELECT sync_key, "Cliente", activo FROM traficov2_pendiente_desconsolidar '
+                         'ORDER BY 1').fetchall()
+    refused = P.run_table(PD, mode="full", cfg=cfg)
+    assert refused.status == "error" and "\n" not in refused.error, refused.error
+    assert refused.error.startswith("pendiente_desconsolidar: refused: the source holds 2 rows, 10% of the 20")
+    assert "--allow-mass-deactivation" in refused.error
+    assert src.execute('SELECT sync_key, "Cliente", activo FROM traficov2_pendiente_desconsolidar '
+                       'ORDER BY 1').fetchall() == before
+    assert src.execute("SELECT count(*) FROM traficov2_sync_changes").fetchone()[0] == 0
+    assert _source_rows(src, "traficov2_pendiente_desconsolidar") == 20
+    allowed = _run(cfg, PD, "full", allow_mass_deactivation=True)
+    assert (allowed.counts["updated"], allowed.counts["deactivated"]) == (2, 18)
+    assert _source_rows(src, "traficov2_pendiente_desconsolidar") == 2
+
+
+def test_first_full_run_refuses_only_an_empty_source_over_a_filled_target(src, live_cfg):
+    """No count yet (a first run, or a table last synced before counts were kept): a shrunk
+    source is not judged, but an empty one over a target with active rows is refused; an empty
+    source over an empty target is fine."""
+    cfg = live_cfg()
+    assert _run(cfg, PD, "full").counts["read"] == 0  # empty source, empty target
+    _week(src, _containers("MSC", 10))
+    _run(cfg, PD, "full")
+    src.execute("UPDATE traficov2_sync_state SET source_rows = NULL")  # as an older version left it
+    _week(src, _containers("MSC", 1))
+    assert _run(cfg, PD, "full").counts["deactivated"] == 9  # nothing to compare with: synced
+    src.execute("UPDATE traficov2_sync_state SET source_rows = NULL")
+    src.execute("DELETE FROM pendiente_desconsolidar")
+    refused = P.run_table(PD, mode="full", cfg=cfg)
+    assert refused.status == "error" and "refused to deactivate 1 of its 1 active rows" in refused.error
+    assert src.execute("SELECT count(*) FROM traficov2_pendiente_desconsolidar WHERE activo").fetchone()[0] == 1
+
+
+def test_incremental_runs_by_timestamp_keep_the_last_whole_count(src, live_cfg):
+    """An incremental run that read only the changed rows (a change-timestamp source) keeps the
+    count of the last run that read the whole source."""
+    cfg = live_cfg({"database": {"lookback_minutes": 0}})
+    insert(src, "arribos", [{"Contenedor": c, "Cliente": "A"} for c in _containers("MSC", 4)])
+    _run(cfg, "arribos", "full")
+    src.execute("""UPDATE arribos SET "Cliente" = 'B', updated_at = now() WHERE id = 1""")
+    assert _run(cfg, "arribos").counts["read"] == 1
+    assert _source_rows(src, "traficov2_arribos") == 4

@@ -441,14 +441,19 @@ def _retrying(ctx: RunContext) -> Retrying:
 def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float,
            on_batch: Callable[[int, int], None] | None) -> MergeOutcome:
     """The run's writes, all-or-nothing, under the table's lock (raises on failure)."""
+    from .engine.guard import check_source, whole_source_rows
     ex = ctx.extract
+    read_whole = ex is None or ex.since is None
     with ctx.staging.sync_session(lock_timeout=ctx.cfg.database.lock_timeout_seconds) as session:
         session.check_state(ctx.state.get("last_run_id"))
+        max_share = None
+        if ctx.mode == "full" and not (ctx.allow_mass_deactivation or ctx.settings.allow_mass_deactivation):
+            # before any write: a source much smaller than at the last success is refused
+            max_share = check_source(ctx.spec.name, rows=stg.read, previous=ctx.state.get("source_rows"),
+                                     share=ctx.settings.max_deactivation_share)
         outcome = session.merge(batch_size=ctx.settings.batch_size, on_batch=on_batch)
         if ctx.mode == "full":
-            allowed = ctx.allow_mass_deactivation or ctx.settings.allow_mass_deactivation
-            outcome.deactivated = session.deactivate(
-                max_share=None if allowed else ctx.settings.max_deactivation_share)
+            outcome.deactivated = session.deactivate(max_share=max_share)
         all_rejects = ctx.totals.rejects + outcome.rejects
         session.write_rejects(rejects_json(all_rejects))
         session.write_duplicates(duplicate_rows(stg.duplicates))
@@ -461,7 +466,8 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float
             "batches": outcome.batches, "chunks": stg.chunks,
             "duplicates": _shown_duplicates(stg),
             "external_validation": check.to_details() if check is not None else None})
-        session.write_state(ex.watermark if ex else None)
+        session.write_state(ex.watermark if ex else None,
+                            source_rows=whole_source_rows(rows=stg.read, read_whole=read_whole))
         outcome.rejects = all_rejects
         return outcome
 
