@@ -248,3 +248,69 @@ def test_incremental_runs_by_timestamp_keep_the_last_whole_count(src, live_cfg):
     src.execute("""UPDATE arribos SET "Cliente" = 'B', updated_at = now() WHERE id = 1""")
     assert _run(cfg, "arribos").counts["read"] == 1
     assert _source_rows(src, "traficov2_arribos") == 4
+
+
+# ---- E: a CSV export that lacks a column leaves that column alone --------------------------------
+
+def _write_csv(path, columns: list[str], rows: list[dict]) -> None:
+    import csv
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        w.writerows([[r.get(c, "") for c in columns] for r in rows])
+
+
+def test_csv_export_without_a_column_leaves_it_alone_on_every_store(src, store_config, tmp_path):
+    """The week's arrivals exported without ``Estado`` and ``Tiempo`` (the live export has no
+    ``Tiempo`` and no ``Chofer``, and an extra ``arribado``): the target keeps both columns'
+    values, only the row that really changed is updated, a new row gets none, the log row names
+    the columns left alone, and the next run writes nothing. Before: every status the desk had
+    not typed was erased ("Updated 3"), or the file was refused for its missing ``Tiempo``."""
+    data = tmp_path / "csv"
+    data.mkdir()
+    cfg = store_config({"csv_sources": {"data_path": str(data)}, "sync_settings": {"arribos": {"source": "csv"}}})
+    path = data / "arribos_semana.csv"
+    from trafico_lib.tables import TABLES
+    full = TABLES["arribos"].column_names
+    rows = [{"Fecha": "01/12/2026", "Contenedor": c, "Cliente": "Cliente", "Tiempo": "2 h", "Estado": "En terminal",
+             "Peso": "1.429,5", "Turno": "0700 "} for c in _containers("MSC", 3)]
+    _write_csv(path, full, rows)
+    _run(cfg, "arribos", "full")
+    src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'PEREZ' WHERE sync_key = %s""", (rows[0]["Contenedor"],))
+    lacking = [c for c in full if c not in ("Tiempo", "Estado", "Chofer")] + ["arribado"]
+    rows[1]["Cliente"] = "Cliente Nuevo"
+    new = {"Fecha": "02/12/2026", "Contenedor": _containers("TCN", 1)[0], "Cliente": "Otro", "arribado": "1"}
+    _write_csv(path, lacking, [*rows, new])
+    for mode in ("full", "incremental"):
+        res = _run(cfg, "arribos", mode)
+        if mode == "full":
+            assert (res.counts["inserted"], res.counts["updated"]) == (1, 1), res.counts
+        else:
+            assert (res.counts["inserted"], res.counts["updated"]) == (0, 0), res.counts
+    got = {k: v for k, *v in src.execute('SELECT sync_key, "Estado", "Tiempo", "Chofer", "Cliente" '
+                                         'FROM traficov2_arribos')}
+    assert got == {rows[0]["Contenedor"]: ["En terminal", "2 h", "PEREZ", "Cliente"],
+                   rows[1]["Contenedor"]: ["En terminal", "2 h", None, "Cliente Nuevo"],
+                   rows[2]["Contenedor"]: ["En terminal", "2 h", None, "Cliente"],
+                   new["Contenedor"]: [None, None, None, "Otro"]}
+    details = [d for (d,) in src.execute("SELECT details FROM traficov2_sync_log WHERE operation = 'SYNC' "
+                                         "ORDER BY id")]
+    assert details[-1]["columns_left_alone"] == ["Tiempo", "Estado", "Chofer"] and details[0]["columns_left_alone"] is None
+    # the column comes back: its values are the source's again
+    rows[2]["Estado"] = "Demorado"
+    _write_csv(path, full, [*rows, new])
+    _run(cfg, "arribos", "full")
+    assert src.execute("""SELECT "Estado" FROM traficov2_arribos WHERE sync_key = %s""",
+                       (rows[2]["Contenedor"],)).fetchone() == ("Demorado",)
+
+
+def test_csv_export_without_its_key_column_is_refused(src, live_cfg, tmp_path):
+    """No key column, no row can be matched: the run fails with one line naming the file and
+    the column, and writes nothing."""
+    cfg = live_cfg({"sync_settings": {"arribos": {"source": "csv"}}})
+    path = cfg.csv_path("arribos_semana")
+    _write_csv(path, ["Fecha", "Cliente"], [{"Fecha": "01/12/2026", "Cliente": "A"}])
+    res = P.run_table("arribos", mode="full", cfg=cfg)
+    assert res.status == "error" and "\n" not in res.error
+    assert res.error.startswith(f"{path}: missing column 'Contenedor'"), res.error
+    assert src.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 0

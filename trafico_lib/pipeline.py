@@ -165,6 +165,9 @@ def extract(ctx: RunContext) -> Extract:
             ctx.close()
             raise type(exc)(f"{ctx.spec.name}: {exc}") from exc
     ctx.extract = ex
+    if ex.absent:
+        log.warning("%s: %s has no column %s: left as they are in the target (its rows keep their values, "
+                    "new rows get none)", ctx.spec.name, ctx.cfg.shown(ex.origin), ", ".join(ex.absent))
     if _cross_check_applies(ctx, ex):  # every key of the source, the unread rows' too
         ctx.totals.source_keys = ctx.staging.unchanged_keys() if ex.unchanged else set()
     return ex
@@ -316,6 +319,11 @@ def stage(ctx: RunContext, enr: Enriched | pd.DataFrame, val=None, *,
         if isinstance(enr, Enriched):
             rejected_keys += enr.held_keys
     staged = stage_rows(frame, ctx.spec, key=ctx.settings.key)
+    absent = list(ctx.extract.absent) if ctx.extract is not None else []
+    if absent and len(staged.frame):  # columns the source lacks: the target keeps its values
+        from .engine.stage import leave_alone
+        current = ctx.store.read_target(ctx.spec, ["sync_key", *absent, "source_preserved"])
+        staged = leave_alone(staged, current, absent, ctx.spec, preserve=ctx.preserve, run_date=ctx.run_date)
     if ctx.staging is None:  # a CSV source: no read on the store's side
         _open_staging(ctx)
     ctx.staging.add(staged, extra_keys=rejected_keys)
@@ -464,6 +472,7 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float
             "strategy": ex.strategy if ex else None, "attempts": attempts,
             "watermark": ex.watermark.isoformat() if ex and ex.watermark else None,
             "batches": outcome.batches, "chunks": stg.chunks,
+            "columns_left_alone": list(ex.absent) if ex and ex.absent else None,
             "duplicates": _shown_duplicates(stg),
             "external_validation": check.to_details() if check is not None else None})
         session.write_state(ex.watermark if ex else None,

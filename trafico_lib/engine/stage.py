@@ -158,6 +158,37 @@ def stage(frame: pd.DataFrame, spec: TableSpec, *, key: list[str] | None = None)
     return Staged(frame=out, duplicates=duplicates.reset_index(drop=True), seen_keys=seen)
 
 
+def leave_alone(staged: Staged, current: pd.DataFrame, columns: list[str], spec: TableSpec, *,
+                preserve: list[str], run_date) -> Staged:
+    """Columns the source lacks (a CSV export without them) keep what the target holds: a
+    missing column is not an emptied one. ``current``: the target's ``sync_key``, those columns
+    and ``source_preserved``. A row the target holds gets, where its staged value is missing (a
+    value enrichment set, such as a Realizado status, stays), the target's value; for a
+    preserved field, what the source last said of it (``source_preserved``), so the merge's rule
+    sees no source change and the desk's value stays. A new row gets none. The row hash is
+    taken again, so the next run finds these rows identical."""
+    from ..normalize import normalize_column
+    from ..tables import TEXT
+    frame = staged.frame.copy()
+    by_key = current.drop_duplicates("sync_key").set_index("sync_key")
+    said = by_key["source_preserved"] if "source_preserved" in by_key.columns else None
+    for c in columns:
+        held = by_key[c].astype(object)
+        if c in preserve and said is not None:
+            last = [s.get(c, v) if isinstance(s, dict) else v for s, v in zip(said, held)]
+            held = pd.Series(last, index=by_key.index, dtype=object)
+        if spec.type_of(c) != TEXT:
+            held = normalize_column(held.where(held.notna(), None), c, spec.type_of(c), run_date)[0].astype(object)
+        filled = frame["sync_key"].map(held)
+        value = frame[c].astype(object)
+        frame[c] = value.where(value.notna(), filled.where(filled.notna(), None))
+        if spec.type_of(c) == INTEGER:
+            frame[c] = integers(frame[c])
+    if len(frame):
+        frame["row_hash"] = row_hash(frame, spec.target_column_names + ["validation_warnings", "activo"])
+    return Staged(frame=frame, duplicates=staged.duplicates, seen_keys=staged.seen_keys)
+
+
 def integers(s: pd.Series) -> pd.Series:
     """An integer column as nullable ``Int64``, whatever pandas made of it on the way (a column
     of integers with a missing value becomes float, or object after a concat): the staged
