@@ -493,7 +493,7 @@ def test_a_full_run_over_an_emptied_source_refuses_to_deactivate_the_table(src, 
     run(cfg)
     src.execute("DELETE FROM arribos")
     refused = P.run_table("arribos", mode="full", cfg=cfg)
-    assert refused.status == "error" and "refused: the source holds 0 rows, 0% of the 3" in refused.error
+    assert refused.status == "error" and "refused to deactivate 3 of its 3 active rows" in refused.error
     assert "--allow-mass-deactivation" in refused.error and "\n" not in refused.error
     assert [r[3] for r in target(src)] == [True, True, True]
     assert src.execute("SELECT count(*) FROM traficov2_sync_changes").fetchone()[0] == 0

@@ -201,24 +201,40 @@ def test_full_run_over_a_source_cut_to_a_tenth_is_refused_and_writes_nothing(src
     either), and the next successful run's count is not the short one; allowed explicitly, it
     goes through."""
     cfg = live_cfg()
-    rows = _containers("MSC", 20)
+    rows = _containers("MSC", 200)
     _week(src, rows)
     _run(cfg, PD, "full")
-    _week(src, rows[:2])
+    _week(src, rows[:20])
     src.execute("""UPDATE pendiente_desconsolidar SET "Cliente" = 'Nuevo'""")
     before = src.execute('SELECT sync_key, "Cliente", activo FROM traficov2_pendiente_desconsolidar '
                          'ORDER BY 1').fetchall()
     refused = P.run_table(PD, mode="full", cfg=cfg)
     assert refused.status == "error" and "\n" not in refused.error, refused.error
-    assert refused.error.startswith("pendiente_desconsolidar: refused: the source holds 2 rows, 10% of the 20")
+    assert refused.error.startswith("pendiente_desconsolidar: refused: the source holds 20 rows, 10% of the 200")
     assert "--allow-mass-deactivation" in refused.error
     assert src.execute('SELECT sync_key, "Cliente", activo FROM traficov2_pendiente_desconsolidar '
                        'ORDER BY 1').fetchall() == before
     assert src.execute("SELECT count(*) FROM traficov2_sync_changes").fetchone()[0] == 0
-    assert _source_rows(src, "traficov2_pendiente_desconsolidar") == 20
+    assert _source_rows(src, "traficov2_pendiente_desconsolidar") == 200
     allowed = _run(cfg, PD, "full", allow_mass_deactivation=True)
-    assert (allowed.counts["updated"], allowed.counts["deactivated"]) == (2, 18)
-    assert _source_rows(src, "traficov2_pendiente_desconsolidar") == 2
+    assert (allowed.counts["updated"], allowed.counts["deactivated"]) == (20, 180)
+    assert _source_rows(src, "traficov2_pendiente_desconsolidar") == 20
+
+
+def test_a_weekly_export_starting_the_week_over_is_synced_not_refused(src, live_cfg):
+    """Replayed live data: the week's dispatches go from 99 rows to 1 when the week starts over,
+    the export bookings from 36 to 1. A small table losing most of its rows (fewer than
+    ``MIN_ROWS_JUDGED``) is ordinary turnover, synced by the full run; an empty source is not."""
+    cfg = live_cfg()
+    rows = _containers("MSC", 40)
+    _week(src, rows)
+    _run(cfg, PD, "full")
+    _week(src, _containers("TCN", 1))
+    res = _run(cfg, PD, "full")
+    assert (res.counts["inserted"], res.counts["deactivated"]) == (1, 40)
+    src.execute("DELETE FROM pendiente_desconsolidar")
+    refused = P.run_table(PD, mode="full", cfg=cfg)
+    assert refused.status == "error" and "refused to deactivate 1 of its 1 active rows" in refused.error
 
 
 def test_first_full_run_refuses_only_an_empty_source_over_a_filled_target(src, live_cfg):
@@ -232,6 +248,7 @@ def test_first_full_run_refuses_only_an_empty_source_over_a_filled_target(src, l
     src.execute("UPDATE traficov2_sync_state SET source_rows = NULL")  # as an older version left it
     _week(src, _containers("MSC", 1))
     assert _run(cfg, PD, "full").counts["deactivated"] == 9  # nothing to compare with: synced
+    assert _source_rows(src, "traficov2_pendiente_desconsolidar") == 1
     src.execute("UPDATE traficov2_sync_state SET source_rows = NULL")
     src.execute("DELETE FROM pendiente_desconsolidar")
     refused = P.run_table(PD, mode="full", cfg=cfg)
