@@ -140,8 +140,9 @@ class RestStore:
             self.check()
             self._checked = True
         rows = self.client.call(
-            lambda: self.client.table("traficov2_sync_state").select("watermark,last_success_at,last_run_id,source_rows")
-            .eq("table_name", spec.target).execute().data, what=f"{spec.name}: reading the sync state")
+            lambda: self.client.table("traficov2_sync_state")
+            .select("watermark,last_success_at,last_run_id,source_rows").eq("table_name", spec.target)
+            .execute().data, what=f"{spec.name}: reading the sync state")
         if not rows:
             return {}
         row = rows[0]
