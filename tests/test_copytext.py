@@ -80,3 +80,23 @@ def test_one_special_value_among_plain_ones_and_missing_ones(conn, special):
         cp.write(copy_payload(frame, ["a", "b"]))
     assert conn.execute("SELECT a, b FROM one ORDER BY b NULLS LAST").fetchall() == [
         ("x", "p"), (special, "q"), (None, "r"), ("y", None)]
+
+
+def test_live_data_whole_floats_land_in_integer_columns(conn):
+    """An integer column pandas made float (a missing value among integers, or a concat) is
+    written as integers: ``1.0`` is not input ``integer`` or ``bigint`` accept (issue 21: the
+    expo table failed every run with ``invalid input syntax for type bigint: "1.0"``). Both the
+    COPY payload and the REST store's JSON rows (``column_text``) are built here."""
+    from trafico_lib.stores.pg.copytext import column_text
+    frame = pd.DataFrame({
+        "f": np.array([1.0, np.nan, 8.0, float(2 ** 40), -5.0]),
+        "nullable": pd.array([1.0, None, 8.0, 3.0, 0.0], dtype="Float64"),
+        "obj": pd.Series([1.0, None, 3, np.float64(4.0), 0], dtype=object),
+    })
+    conn.execute("CREATE TEMP TABLE ints (f bigint, nullable integer, obj integer)")
+    with conn.cursor() as cur, cur.copy("COPY ints FROM STDIN") as cp:
+        cp.write(copy_payload(frame, list(frame.columns)))
+    assert conn.execute("SELECT f, nullable, obj FROM ints").fetchall() == [
+        (1, 1, 1), (None, None, None), (8, 8, 3), (2 ** 40, 3, 4), (-5, 0, 0)]
+    assert column_text(frame["f"]).tolist() == ["1", "\\N", "8", str(2 ** 40), "-5"]
+    assert column_text(pd.Series([0.5, 1e-7, 12.25])).tolist() == ["0.5", "1e-07", "12.25"]  # fractions as before

@@ -183,14 +183,27 @@ def test_read_table_csv_matches_headers_ignoring_case_and_accents(tmp_path, make
 
 
 def test_missing_required_columns_name_file_and_columns(tmp_path, make_config):
-    spec = TABLES["arribos"]
-    cols = [c for c in spec.column_names if c not in ("Peso", "Booking")]
-    write(tmp_path / "arribos_semana.csv", ",".join(cols) + "\n")
+    spec = TABLES["remisiones"]
+    cols = [c for c in spec.column_names if c not in ("Volumen", "Operacion", "Contenedor")]
+    write(tmp_path / "remisiones_semana.csv", ",".join(cols) + "\n")
     cfg = make_config({"csv_sources": {"data_path": str(tmp_path)}})
     with pytest.raises(CsvError) as exc:
         read_table_csv(cfg, spec)
     msg = str(exc.value)
-    assert msg.startswith(str(tmp_path / "arribos_semana.csv") + ": missing columns 'Booking', 'Peso'")
+    assert msg.startswith(str(tmp_path / "remisiones_semana.csv") + ": missing columns 'Operacion', 'Contenedor'")
+
+
+def test_missing_other_columns_come_back_empty_and_named(tmp_path, make_config):
+    """Only a key column missing refuses the file (issue 21, point 3): the live week's arrivals
+    lack ``Tiempo`` and ``Chofer``; those come back empty and named in the frame's attrs, for
+    the sync to leave alone."""
+    from trafico_lib.sources.csv import ABSENT
+    spec = TABLES["arribos"]
+    cols = [c for c in spec.column_names if c not in ("Tiempo", "Chofer")] + ["arribado"]
+    write(tmp_path / "arribos_semana.csv", ",".join(cols) + "\n" + ",".join(["1"] * len(cols)) + "\n")
+    cfg = make_config({"csv_sources": {"data_path": str(tmp_path)}})
+    df = read_table_csv(cfg, spec)
+    assert df["Tiempo"].tolist() == [None] and df.attrs[ABSENT] == ["Tiempo", "Chofer"]
 
 
 def test_missing_preserved_columns_are_optional(tmp_path, make_config):

@@ -83,10 +83,14 @@ class TableSettings(_Model):
     preserve_fields: list[str] | None = None
     back_propagate: list[str] = Field(default_factory=lambda: ["Chofer"])
     updated_column: str | None = None  # None: detect updated_at / fecha_modificacion
-    # a full run refuses to deactivate more than this share of the active rows (an empty or
-    # cut-short source) unless allowed here or by --allow-mass-deactivation
+    # a full run whose source lost more than this share of the rows it held at the table's last
+    # successful run (an empty or cut-short source) is refused, unless allowed here or by
+    # --allow-mass-deactivation (engine/guard.py)
     max_deactivation_share: float = Field(0.5, ge=0, le=1)
     allow_mass_deactivation: bool = False
+    # a slot table's quantity (expo ``Cantidad``): a row asking for more slots than this, or a
+    # negative number, is a reject with its reason (a row of 10**9 slots would exhaust memory)
+    max_quantity: int = Field(500, ge=1, le=100_000)
     status: StatusSettings = Field(default_factory=StatusSettings)
 
 

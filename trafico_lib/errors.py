@@ -72,6 +72,19 @@ class MassDeactivation(SyncFailed):
             f"--allow-mass-deactivation (or sync_settings.{table}.allow_mass_deactivation: true)")
 
 
+class SourceShrank(SyncFailed):
+    """A full run's source holds far fewer rows than at the table's last successful run (an empty
+    or cut-short export, a truncated table): refused before anything is written."""
+
+    def __init__(self, table: str, rows: int, previous: int, share: float):
+        self.table, self.rows, self.previous, self.share = table, rows, previous, share
+        super().__init__(
+            f"{table}: refused: the source holds {rows} rows, {rows / max(previous, 1):.0%} of the {previous} it "
+            f"held at the last successful run (it may lose at most max_deactivation_share {share:.0%}): it looks "
+            f"empty or cut short; nothing was written. If those rows really left the source, run again with "
+            f"--allow-mass-deactivation (or sync_settings.{table}.allow_mass_deactivation: true)")
+
+
 # ---- one line, one exit code -----------------------------------------------------------------
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

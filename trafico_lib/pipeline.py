@@ -165,6 +165,9 @@ def extract(ctx: RunContext) -> Extract:
             ctx.close()
             raise type(exc)(f"{ctx.spec.name}: {exc}") from exc
     ctx.extract = ex
+    if ex.absent:
+        log.warning("%s: %s has no column %s: left as they are in the target (its rows keep their values, "
+                    "new rows get none)", ctx.spec.name, ctx.cfg.shown(ex.origin), ", ".join(ex.absent))
     if _cross_check_applies(ctx, ex):  # every key of the source, the unread rows' too
         ctx.totals.source_keys = ctx.staging.unchanged_keys() if ex.unchanged else set()
     return ex
@@ -236,6 +239,7 @@ class Enriched:
     status_matches: pd.DataFrame = field(default_factory=pd.DataFrame)
     status_note: str | None = None
     slots: pd.DataFrame | None = None
+    held_keys: list[str] = field(default_factory=list)  # slots of groups with a rejected row, left as they are
 
 
 def enrich(ctx: RunContext, val, *, exits=None) -> Enriched:
@@ -254,6 +258,12 @@ def enrich(ctx: RunContext, val, *, exits=None) -> Enriched:
             from .tables import AVAILABILITY_CSV_KEY
             if ctx.cfg.csv_path(AVAILABILITY_CSV_KEY).exists():
                 availability = read_named_csv(ctx.cfg, AVAILABILITY_CSV_KEY)
+        # a group (booking) with a rejected row keeps its slots as they are: counted without
+        # that row, its demand would shrink and its empty slots go (a full run: every slot)
+        held = set(val.rejected[sl.group].dropna()) if val.rejected is not None and len(val.rejected) else set()
+        if held:
+            frame = frame[~frame[sl.group].isin(held)]
+            out.held_keys = existing.loc[existing[sl.group].isin(held), "sync_key"].tolist()
         out.frame = expand_slots(frame, existing, availability, spec=ctx.spec, quantity_expansion=s.quantity_expansion,
                                  container_assignment=s.container_assignment, preserve_fields=ctx.preserve)
         out.slots = slot_summary(out.frame, spec=ctx.spec)
@@ -306,7 +316,14 @@ def stage(ctx: RunContext, enr: Enriched | pd.DataFrame, val=None, *,
     rejects = _validation_rejects(val, ctx.spec, ctx.settings.key) if val is not None else []
     if rejected_keys is None:
         rejected_keys = [r["sync_key"] for r in rejects]
+        if isinstance(enr, Enriched):
+            rejected_keys += enr.held_keys
     staged = stage_rows(frame, ctx.spec, key=ctx.settings.key)
+    absent = list(ctx.extract.absent) if ctx.extract is not None else []
+    if absent and len(staged.frame):  # columns the source lacks: the target keeps its values
+        from .engine.stage import leave_alone
+        current = ctx.store.read_target(ctx.spec, ["sync_key", *absent, "source_preserved"])
+        staged = leave_alone(staged, current, absent, ctx.spec, preserve=ctx.preserve, run_date=ctx.run_date)
     if ctx.staging is None:  # a CSV source: no read on the store's side
         _open_staging(ctx)
     ctx.staging.add(staged, extra_keys=rejected_keys)
@@ -432,14 +449,19 @@ def _retrying(ctx: RunContext) -> Retrying:
 def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float,
            on_batch: Callable[[int, int], None] | None) -> MergeOutcome:
     """The run's writes, all-or-nothing, under the table's lock (raises on failure)."""
+    from .engine.guard import check_source, whole_source_rows
     ex = ctx.extract
+    read_whole = ex is None or ex.since is None
     with ctx.staging.sync_session(lock_timeout=ctx.cfg.database.lock_timeout_seconds) as session:
         session.check_state(ctx.state.get("last_run_id"))
+        max_share = None
+        if ctx.mode == "full" and not (ctx.allow_mass_deactivation or ctx.settings.allow_mass_deactivation):
+            # before any write: a source much smaller than at the last success is refused
+            max_share = check_source(ctx.spec.name, rows=stg.read, previous=ctx.state.get("source_rows"),
+                                     share=ctx.settings.max_deactivation_share)
         outcome = session.merge(batch_size=ctx.settings.batch_size, on_batch=on_batch)
         if ctx.mode == "full":
-            allowed = ctx.allow_mass_deactivation or ctx.settings.allow_mass_deactivation
-            outcome.deactivated = session.deactivate(
-                max_share=None if allowed else ctx.settings.max_deactivation_share)
+            outcome.deactivated = session.deactivate(max_share=max_share)
         all_rejects = ctx.totals.rejects + outcome.rejects
         session.write_rejects(rejects_json(all_rejects))
         session.write_duplicates(duplicate_rows(stg.duplicates))
@@ -450,9 +472,11 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float
             "strategy": ex.strategy if ex else None, "attempts": attempts,
             "watermark": ex.watermark.isoformat() if ex and ex.watermark else None,
             "batches": outcome.batches, "chunks": stg.chunks,
+            "columns_left_alone": list(ex.absent) if ex and ex.absent else None,
             "duplicates": _shown_duplicates(stg),
             "external_validation": check.to_details() if check is not None else None})
-        session.write_state(ex.watermark if ex else None)
+        session.write_state(ex.watermark if ex else None,
+                            source_rows=whole_source_rows(rows=stg.read, read_whole=read_whole))
         outcome.rejects = all_rejects
         return outcome
 

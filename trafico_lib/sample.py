@@ -88,7 +88,11 @@ def load_samples(conn: psycopg.Connection, cfg: Config, *, replace: bool = True,
     from .sources.csv import read_table_csv
 
     specs = [TABLES[t] for t in tables] if tables is not None else list(TABLES.values())
-    frames = {spec.name: read_table_csv(cfg, spec) for spec in specs}  # read all before writing
+    # read all before writing; a source table gets every column but the desk's (a column the
+    # file lacks would be loaded empty, and a database source's empty column is an emptied one)
+    frames = {spec.name: read_table_csv(cfg, spec, required=[c for c in spec.column_names
+                                                             if c not in spec.preserve_fields])
+              for spec in specs}
     counts: dict[str, int] = {}
     with conn.transaction():
         for spec in specs:

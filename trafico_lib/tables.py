@@ -14,6 +14,10 @@ TEXT, DATE, TIME, NUMERIC, INTEGER = "text", "date", "time", "numeric", "integer
 # types that hold quantities, which get ``CHECK (<column> >= 0)``.
 SQL_TYPES = {TEXT: "text", DATE: "date", TIME: "time", NUMERIC: "numeric(14,3)", INTEGER: "integer"}
 NON_NEGATIVE = frozenset({NUMERIC, INTEGER})
+# The longest business key (``sync_key``, in characters) a row may have: the key is indexed, and a
+# btree entry holds at most about 2,700 bytes (a third of a page); 500 characters take at most
+# 2,000 bytes in UTF-8. A longer key is its row's reject (``rules/limits.py``), never the table's run.
+MAX_KEY_CHARS = 500
 
 
 @dataclass(frozen=True)

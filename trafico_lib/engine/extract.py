@@ -33,6 +33,7 @@ class Extract:
     updated_column: str | None
     rest: Iterator[pd.DataFrame] = field(default_factory=lambda: iter(()))  # later chunks, read on demand
     more: bool = False             # whether chunks follow the first
+    absent: tuple[str, ...] = ()   # business columns the source lacks (a CSV export): left alone in the target
 
     @property
     def read(self) -> int:
@@ -113,6 +114,7 @@ def detect_updated_column(columns: list[str], configured: str | None) -> str | N
 
 
 def extract_csv(cfg, spec: TableSpec) -> Extract:
-    from ..sources.csv import read_table_csv
+    from ..sources.csv import ABSENT, read_table_csv
     frame = read_table_csv(cfg, spec)
-    return Extract(frame, str(cfg.csv_path(spec.csv_file_key)), "hash", None, None, None)
+    return Extract(frame, str(cfg.csv_path(spec.csv_file_key)), "hash", None, None, None,
+                   absent=tuple(frame.attrs.get(ABSENT, ())))

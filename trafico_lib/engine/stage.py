@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..tables import TableSpec
+from ..tables import INTEGER, TableSpec
 
 KEY_SEPARATOR = "|"
 META_COLUMNS = ["sync_key", "source_id", "source_updated_at", "validation_warnings", "activo", "row_hash",
@@ -77,13 +77,18 @@ def _canon(s: pd.Series) -> pd.Series:
         return pd.Series(text, index=s.index, dtype=object)
     present = s[~missing]
     if pd.api.types.is_float_dtype(s.dtype):
-        text[~missing] = _float_text(present.astype(float).to_numpy())
+        text[~missing] = float_text(present.astype(float).to_numpy())
     else:
         text[~missing] = _str_once(present.to_numpy(dtype=object))
     return pd.Series(text, index=s.index, dtype=object)
 
 
-def _float_text(v: np.ndarray) -> np.ndarray:
+def float_text(v: np.ndarray) -> np.ndarray:
+    """Each float's text (no NaN): a whole value as an integer (``8.0`` -> ``8``), which every
+    numeric SQL type reads, ``integer`` and ``bigint`` included; a fraction as Python's repr.
+    The one text of a number: the row hash and the staging's payloads (COPY, REST) both use it,
+    so an integer column that pandas turned float (a missing value among integers) stays an
+    integer on its way to the database."""
     out = np.empty(len(v), dtype=object)
     whole = np.isfinite(v) & (v == np.trunc(v))
     small = whole & (np.abs(v) < 2 ** 53)  # exact in int64
@@ -128,6 +133,8 @@ def stage(frame: pd.DataFrame, spec: TableSpec, *, key: list[str] | None = None)
     out = pd.DataFrame(index=frame.index)
     for c in cols:
         out[c] = frame[c] if c in frame.columns else None
+        if spec.type_of(c) == INTEGER:
+            out[c] = integers(out[c])
     out["sync_key"] = build_sync_key(frame, spec, key)
     out["source_id"] = _text_or_none(frame["_source_id"]) if "_source_id" in frame.columns else None
     if "_source_updated_at" in frame.columns:
@@ -139,7 +146,7 @@ def stage(frame: pd.DataFrame, spec: TableSpec, *, key: list[str] | None = None)
     out["activo"] = frame["activo"].astype(bool) if "activo" in frame.columns else True
     out["source_hash"] = frame["_source_hash"] if "_source_hash" in frame.columns else None
     order = frame["_row"] if "_row" in frame.columns else pd.Series(range(len(frame)), index=frame.index)
-    out["_order"] = order.to_numpy()
+    out["_order"] = integers(order).array
     out = out[out["sync_key"].notna()]
     seen = out["sync_key"].unique().tolist()
     out = out.sort_values(["source_updated_at", "_order"], na_position="first", kind="stable")
@@ -149,6 +156,50 @@ def stage(frame: pd.DataFrame, spec: TableSpec, *, key: list[str] | None = None)
     out["row_hash"] = row_hash(out, cols + ["validation_warnings", "activo"]) if len(out) else []
     out = out[META_COLUMNS + cols + ["_order"]].reset_index(drop=True)
     return Staged(frame=out, duplicates=duplicates.reset_index(drop=True), seen_keys=seen)
+
+
+def leave_alone(staged: Staged, current: pd.DataFrame, columns: list[str], spec: TableSpec, *,
+                preserve: list[str], run_date) -> Staged:
+    """Columns the source lacks (a CSV export without them) keep what the target holds: a
+    missing column is not an emptied one. ``current``: the target's ``sync_key``, those columns
+    and ``source_preserved``. A row the target holds gets, where its staged value is missing (a
+    value enrichment set, such as a Realizado status, stays), the target's value; for a
+    preserved field, what the source last said of it (``source_preserved``), so the merge's rule
+    sees no source change and the desk's value stays. A new row gets none. The row hash is
+    taken again, so the next run finds these rows identical."""
+    from ..normalize import normalize_column
+    from ..tables import TEXT
+    frame = staged.frame.copy()
+    by_key = current.drop_duplicates("sync_key").set_index("sync_key")
+    said = by_key["source_preserved"] if "source_preserved" in by_key.columns else None
+    for c in columns:
+        held = by_key[c].astype(object)
+        if c in preserve and said is not None:
+            last = [s.get(c, v) if isinstance(s, dict) else v for s, v in zip(said, held)]
+            held = pd.Series(last, index=by_key.index, dtype=object)
+        if spec.type_of(c) != TEXT:
+            held = normalize_column(held.where(held.notna(), None), c, spec.type_of(c), run_date)[0].astype(object)
+        filled = frame["sync_key"].map(held)
+        value = frame[c].astype(object)
+        frame[c] = value.where(value.notna(), filled.where(filled.notna(), None))
+        if spec.type_of(c) == INTEGER:
+            frame[c] = integers(frame[c])
+    if len(frame):
+        frame["row_hash"] = row_hash(frame, spec.target_column_names + ["validation_warnings", "activo"])
+    return Staged(frame=frame, duplicates=staged.duplicates, seen_keys=staged.seen_keys)
+
+
+def integers(s: pd.Series) -> pd.Series:
+    """An integer column as nullable ``Int64``, whatever pandas made of it on the way (a column
+    of integers with a missing value becomes float, or object after a concat): the staged
+    frame's integer columns stay integers. A value that is not a whole number leaves the column
+    as it is: the database refuses that row, which becomes its reject."""
+    if isinstance(s.dtype, pd.Int64Dtype):
+        return s
+    try:
+        return s.astype("Int64")
+    except (TypeError, ValueError, OverflowError):
+        return s
 
 
 def _warnings_json(warnings: pd.Series) -> pd.Series:

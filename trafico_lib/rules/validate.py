@@ -12,8 +12,10 @@ per-row outcome:
 
 Values normalization could not parse (the ``issues`` frame: row, column, value, problem)
 become rules named ``parseable_<column>``: blocking when the column is part of the business
-key, warnings otherwise; ``business_rules.severity`` may change them like any rule. An issue's
-``row`` is matched against the frame's ``_row`` column when there is one, else its index.
+key (or is a slot table's quantity), warnings otherwise; ``business_rules.severity`` may change
+them like any rule. An issue's ``row`` is matched against the frame's ``_row`` column when there
+is one, else its index. The limits of :mod:`.limits` (a key too long to index, a quantity out of
+range) are always blocking.
 
 How rows are found. GX runs with ``result_format=COMPLETE`` on a copy of the frame with a
 fresh ``RangeIndex`` (GX 1.24 with pandas 3 misreads columns of a frame with any other
@@ -57,6 +59,7 @@ from ..errors import SyncFailed
 from ..normalize import UNREADABLE
 from ..tables import TableSpec
 from .iso6346 import CATEGORIES, valid_container_mask
+from .limits import KEY_TOO_LONG, limit_failures
 from .suites import (
     BLOCKING, ISO6346, MATCH_REGEX, NOT_NULL, SuiteError, WARNING, key_columns, load_suite,
     parseable_rule, readable_rule, rule_severity,
@@ -64,6 +67,7 @@ from .suites import (
 
 MAX_FAILING_KEYS = 20
 _ISSUE_TYPE = "normalize"  # expectation_type shown for rules that come from the issues frame
+_LIMIT_TYPE = "limit"  # expectation_type shown for rules.limits' rules
 
 
 class RulesError(SyncFailed):
@@ -528,14 +532,19 @@ def validate(frame: pd.DataFrame, spec: TableSpec, cfg, *, issues: pd.DataFrame 
                                  f"({e['type']}) can't be checked with validation disabled")
             failures[e["meta"]["rule"]] = pos
 
+    quantity = spec.slots.quantity if spec.slots else None
     for rule, pos in _issue_failures(issues, frame).items():
         readable = rule.startswith("readable_")
         column = rule.removeprefix("readable_") if readable else rule.removeprefix("parseable_")
-        default = BLOCKING if readable or column in keys else WARNING
+        default = BLOCKING if readable or column in keys or column == quantity else WARNING
         if rule in failures:  # a suite rule of the same name: merge rows
             pos = np.union1d(failures[rule], pos)
         else:
             info[rule] = (rule_severity(rule, default, cfg), column, _ISSUE_TYPE)
+        failures[rule] = pos
+    # what the database and the slot expansion can take: always blocking (rules/limits.py)
+    for rule, pos in limit_failures(frame, spec, keys, max_quantity=cfg.table(spec.name).max_quantity).items():
+        info[rule] = (BLOCKING, quantity if rule != KEY_TOO_LONG else None, _LIMIT_TYPE)
         failures[rule] = pos
 
     return _assemble(frame, spec, suite, enabled, gx_result, failures, info, unrowed, keys, labels, issues)

@@ -64,15 +64,24 @@ SELECT EXISTS (SELECT 1 FROM freed);
 $fn$;"""
 
 
+# the source's row count at the last successful run (also migration 009: here because the
+# function below names it, and this step runs before the migration files)
+SOURCE_ROWS = """ALTER TABLE traficov2_sync_state ADD COLUMN IF NOT EXISTS source_rows bigint;
+DROP FUNCTION IF EXISTS traficov2_record_state(text, text, timestamptz);"""
+
+
 def render_functions() -> str:
     state = sql_function("traficov2_record_state",
-                         [("table_name", "text"), ("run_id", "text"), ("watermark", "timestamptz")],
+                         [("table_name", "text"), ("run_id", "text"), ("watermark", "timestamptz"),
+                          ("source_rows", "bigint")],
                          "void", RECORD_STATE)
     reject = sql_function("traficov2_record_reject",
                           [("run", "text"), ("tbl", "text"), ("key", "text"), ("reasons", "jsonb"), ("raw", "jsonb"),
                            ("hours", "integer")],
                           "integer", f"WITH ins AS ({RECORD_REJECT} RETURNING 1) SELECT count(*)::integer FROM ins")
     return f"""-- the run's success and its rejected rows (the direct path's statements, stores/pg/record.py)
+{SOURCE_ROWS}
+
 {state}
 
 {reject}

@@ -27,6 +27,7 @@ from ..tables import TableSpec
 
 ROW_COLUMN = "_row"
 UNREADABLE_COLUMN = "_unreadable"  # per row: {column: the cell as read} of cells with bytes no text holds
+ABSENT = "absent_columns"  # frame.attrs key: the table's columns the file lacks (read_table_csv)
 _BAD_TEXT = re.compile("[\x00\ufffd]")
 _SEP_HINT = re.compile(r"^sep=(.)\s*$")
 
@@ -231,15 +232,17 @@ def read_table_csv(cfg: Any, spec: TableSpec, *, required: Iterable[str] | None 
 
     The file is ``cfg.csv_path(spec.csv_file_key)``. Headers match the registry names
     exactly, or ignoring case, accents and repeated blanks (``Operación`` for ``Operacion``).
-    Extra columns are ignored. ``required`` defaults to every column except the preserved
-    fields (``Chofer``, ``Estado`` ... the desk types those, exports may lack them); a missing
-    required column is a :class:`CsvError` naming the file and the columns; a missing
-    optional column comes back all None. ``_row`` is each row's file line number.
+    Extra columns are ignored. ``required`` defaults to the key columns (the configured ``key``,
+    else the table's, with its optional parts): without them no row can be matched, so a
+    missing one is a :class:`CsvError` naming the file and the columns. Any other missing column
+    comes back all None and is listed in ``frame.attrs[ABSENT]``: a missing column is not an
+    emptied one, and the sync leaves it alone in the target (live exports lack some: the week's
+    arrivals come without ``Tiempo`` and ``Chofer``). ``_row`` is each row's file line number.
     """
     path = cfg.csv_path(spec.csv_file_key)
     frame, lines = _read(path)
     wanted = spec.column_names
-    need = [c for c in wanted if c not in spec.preserve_fields] if required is None else list(required)
+    need = key_columns_of(cfg, spec) if required is None else list(required)
     mapping = _match_columns(frame, wanted)
     present = set(mapping.values())
     missing = [c for c in need if c not in present]
@@ -259,7 +262,16 @@ def read_table_csv(cfg: Any, spec: TableSpec, *, required: Iterable[str] | None 
             ({mapping[k]: v for k, v in cells.items() if k in mapping} or None) if cells else None
             for cells in frame[UNREADABLE_COLUMN]]
     out.columns = pd.Index(list(out.columns), dtype=object)
+    out.attrs[ABSENT] = [c for c in wanted if c not in present]
     return out
+
+
+def key_columns_of(cfg: Any, spec: TableSpec) -> list[str]:
+    """The columns a table's rows are matched by: the configured ``key``, else the registry's
+    key with its optional parts."""
+    table = getattr(cfg, "table", None)
+    key = table(spec.name).key if callable(table) else None
+    return list(key) if key else [*spec.key, *spec.key_optional]
 
 
 def read_named_csv(cfg: Any, file_key: str) -> pd.DataFrame:

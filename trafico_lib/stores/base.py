@@ -54,7 +54,8 @@ class SyncSession(Protocol):
 
     def write_log(self, operation: str, details: dict) -> None: ...
 
-    def write_state(self, watermark: datetime | None) -> None: ...
+    def write_state(self, watermark: datetime | None, source_rows: int | None = None) -> None:
+        """The run's success: its watermark, and the source's row count when it read it whole."""
 
 
 class Staging(Protocol):

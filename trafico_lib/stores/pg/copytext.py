@@ -15,6 +15,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from ...engine.stage import float_text
+
 NULL = "\\N"
 _SPECIAL = re.compile(r"[\\\t\n\r]")
 _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -35,10 +37,22 @@ def _text(v) -> str:
         return v
     if isinstance(v, (bool, np.bool_)):
         return "t" if v else "f"  # as psycopg dumps a bool
+    if isinstance(v, (float, np.floating)):  # a whole float as an integer: an integer column reads it
+        return float_text(np.array([v], dtype="float64"))[0]
     return str(v)
 
 
 def _number_text(s: pd.Series) -> np.ndarray:
+    """Numbers as text: integers as they are; floats by ``engine.stage.float_text``, a whole one
+    without its ``.0`` (an integer column pandas made float by a missing value must still read
+    as an integer: ``1.0`` is not valid input for ``integer`` or ``bigint``); missing values are
+    replaced by the caller."""
+    if pd.api.types.is_float_dtype(s.dtype):
+        values = s.to_numpy(dtype="float64", na_value=np.nan)
+        present = ~np.isnan(values)
+        out = np.full(len(values), NULL, dtype=object)
+        out[present] = float_text(values[present])
+        return out
     return s.astype(object).astype(str).to_numpy(dtype=object)  # repr, as psycopg dumps numbers
 
 

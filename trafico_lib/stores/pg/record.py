@@ -76,21 +76,29 @@ def write_duplicates(conn: psycopg.Connection, spec: TableSpec, run_id: str,
     return recorded
 
 
+STATE_FIELDS = ("watermark", "last_success_at", "last_run_id", "source_rows")
+
+
 def read_state(conn: psycopg.Connection, spec: TableSpec) -> dict:
     row = conn.execute(
-        "SELECT watermark, last_success_at, last_run_id FROM traficov2_sync_state WHERE table_name = %s",
+        "SELECT watermark, last_success_at, last_run_id, source_rows FROM traficov2_sync_state WHERE table_name = %s",
         (spec.target,)).fetchone()
-    return dict(zip(("watermark", "last_success_at", "last_run_id"), row)) if row else {}
+    return dict(zip(STATE_FIELDS, row)) if row else {}
 
 
-# A run's success: the watermark only moves forward. The REST store runs the same statement
-# inside the database as traficov2_record_state() (schema/functions.py renders it from here).
+# A run's success: the watermark only moves forward; ``source_rows`` is how many rows the source
+# held, when the run read it whole (else the last count stays): what the next full run's source
+# is compared with (engine/guard.py). The REST store runs the same statement inside the
+# database as traficov2_record_state() (schema/functions.py renders it from here).
 RECORD_STATE = (
-    "INSERT INTO traficov2_sync_state (table_name, watermark, last_success_at, last_run_id) "
-    "VALUES (%(table_name)s, %(watermark)s, now(), %(run_id)s) ON CONFLICT (table_name) DO UPDATE SET "
+    "INSERT INTO traficov2_sync_state (table_name, watermark, last_success_at, last_run_id, source_rows) "
+    "VALUES (%(table_name)s, %(watermark)s, now(), %(run_id)s, %(source_rows)s) ON CONFLICT (table_name) DO UPDATE SET "
     "watermark = coalesce(greatest(EXCLUDED.watermark, traficov2_sync_state.watermark), "
-    "traficov2_sync_state.watermark), last_success_at = now(), last_run_id = EXCLUDED.last_run_id")
+    "traficov2_sync_state.watermark), last_success_at = now(), last_run_id = EXCLUDED.last_run_id, "
+    "source_rows = coalesce(EXCLUDED.source_rows, traficov2_sync_state.source_rows)")
 
 
-def write_state(conn: psycopg.Connection, spec: TableSpec, run_id: str, watermark: datetime | None) -> None:
-    conn.execute(RECORD_STATE, {"table_name": spec.target, "watermark": watermark, "run_id": run_id})
+def write_state(conn: psycopg.Connection, spec: TableSpec, run_id: str, watermark: datetime | None,
+                source_rows: int | None = None) -> None:
+    conn.execute(RECORD_STATE, {"table_name": spec.target, "watermark": watermark, "run_id": run_id,
+                                "source_rows": source_rows})

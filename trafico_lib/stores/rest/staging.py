@@ -95,7 +95,7 @@ class RestStaging:
             floor = pd.Timestamp.min.tz_localize("UTC")
             unread = {k: (pd.Timestamp(t) if t is not None else floor, o) for k, t, o in self.aside}
             times = pd.to_datetime(kept["source_updated_at"], utc=True)
-            outranked = [k in unread and unread[k] > (t if pd.notna(t) else floor, o)
+            outranked = [k in unread and unread[k] > (t if pd.notna(t) else floor, -1 if pd.isna(o) else o)
                          for k, t, o in zip(kept["sync_key"], times, kept["_order"])]
             mask = pd.Series(outranked, index=kept.index, dtype=bool)
             losers = pd.concat([losers, kept[mask]]).sort_values("_order")
@@ -248,8 +248,8 @@ class RestSyncSession:
     def write_log(self, operation: str, details: dict) -> None:
         self.store.write_log(self.spec, operation, details)
 
-    def write_state(self, watermark) -> None:
-        self.store.write_state(self.spec, self.run_id, watermark)
+    def write_state(self, watermark, source_rows: int | None = None) -> None:
+        self.store.write_state(self.spec, self.run_id, watermark, source_rows)
 
 
 __all__ = ["RestStaging", "RestSyncSession", "MAX_BATCH"]

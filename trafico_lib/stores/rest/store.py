@@ -148,18 +148,19 @@ class RestStore:
             self.check()
             self._checked = True
         rows = self.client.call(
-            lambda: self.client.table("traficov2_sync_state").select("watermark,last_success_at,last_run_id")
-            .eq("table_name", spec.target).execute().data, what=f"{spec.name}: reading the sync state")
+            lambda: self.client.table("traficov2_sync_state")
+            .select("watermark,last_success_at,last_run_id,source_rows").eq("table_name", spec.target)
+            .execute().data, what=f"{spec.name}: reading the sync state")
         if not rows:
             return {}
         row = rows[0]
         return {"watermark": api_time(row["watermark"]), "last_success_at": api_time(row["last_success_at"]),
-                "last_run_id": row["last_run_id"]}
+                "last_run_id": row["last_run_id"], "source_rows": row.get("source_rows")}
 
-    def write_state(self, spec, run_id: str, watermark) -> None:
+    def write_state(self, spec, run_id: str, watermark, source_rows: int | None = None) -> None:
         """The run's success, by the direct path's own statement (``traficov2_record_state``)."""
         params = {"p_table_name": spec.target, "p_run_id": run_id,
-                  "p_watermark": watermark.isoformat() if watermark else None}
+                  "p_watermark": watermark.isoformat() if watermark else None, "p_source_rows": source_rows}
         self.client.call(lambda: self.client.rpc("traficov2_record_state", params).execute(),
                          what=f"{spec.name}: recording the run's state")
 
