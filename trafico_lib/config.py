@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from .errors import ConfigError
+from .errors import ConfigError, connection_secrets
 from .jsonfile import read_json
 from .tables import AVAILABILITY_CSV, AVAILABILITY_CSV_KEY, SALIDAS_CSV, SALIDAS_CSV_KEY, TABLES
 
@@ -227,16 +227,10 @@ class Config(_Model):
     @property
     def secrets(self) -> list[str]:
         """Every secret value in force, for scrubbing archives and tests."""
-        out = []
-        for s in (self.database.url, self.supabase.key, self.sql_server.password,
-                  self.sql_server.connection_string):
+        out = connection_secrets(self.database_url)  # the URL, its password and its pieces
+        for s in (self.supabase.key, self.sql_server.password, self.sql_server.connection_string):
             if s is not None and s.get_secret_value():
                 out.append(s.get_secret_value())
-        from urllib.parse import urlsplit
-        if self.database_url:
-            pw = urlsplit(self.database_url).password
-            if pw:
-                out.append(pw)
         return out
 
 
