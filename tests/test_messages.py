@@ -1,0 +1,76 @@
+"""What people are told when the setup is wrong in ways the code can recognise: a transaction
+pooler the address does not betray, an archive folder that fills up, a Supabase key or project
+that cannot do what was asked. One true line each, against the real parts (pgbouncer, a full
+filesystem, PostgREST)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from trafico_lib.config import load_config
+from trafico_lib.sample import create_source_tables, load_samples
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _project(tmp_path: Path, db_url: str | None, extra: dict | None = None, name: str = "trafico_config.json") -> Path:
+    data = {"csv_sources": {"data_path": str(ROOT / "data"), "backup_path": "backup"},
+            "archival": {"archive_path": "runs"}, "runner": {"reports_dir": "reports"}, **(extra or {})}
+    path = tmp_path / name
+    path.write_text(json.dumps(data), encoding="utf-8")
+    if db_url:
+        with psycopg.connect(db_url, autocommit=True) as c:
+            create_source_tables(c)
+            load_samples(c, load_config(path, env_file=None))
+    return path
+
+
+def _cli(args: list[str], cwd: Path, timeout: int = 300, **env) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("TRAFICO_DATABASE_URL", "SUPABASE_URL", "SUPABASE_KEY", "url_supabase", "key_supabase")}
+    cmd = [sys.executable, *(str(ROOT / a) if a.endswith(".py") else a for a in args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**base, **env}, cwd=cwd)
+
+
+def _log_rows(db_url: str) -> int:
+    with psycopg.connect(db_url) as c:
+        return c.execute("SELECT count(*) FROM traficov2_sync_log").fetchone()[0]
+
+
+# ---- 11: a transaction pooler on a port other than 6543 -------------------------------------
+
+def test_pgbouncer_off_port_6543_without_transaction_pooler_names_the_setting(pgbouncer, db_url, tmp_path):
+    """PgBouncer in transaction mode on a port trafico cannot recognise: said before anything
+    runs (exit 2, one line naming database.transaction_pooler, no log row); told it is no pooler
+    (false), each table's error says the session changed and names the setting, never a bare
+    UndefinedTable; with the setting, the same run syncs."""
+    url = pgbouncer.url(db_url)
+    assert f":{6543}/" not in url
+    config = _project(tmp_path, db_url)
+    p = _cli(["update_traficov2.py", "--no-notebook", "--mode", "full", "--config", str(config)], tmp_path,
+             TRAFICO_DATABASE_URL=url)
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert len(lines) == 1 and "connection pooler" in lines[0] and "database.transaction_pooler: true" in lines[0], lines
+    assert _log_rows(db_url) == 0
+    runner = _cli(["-m", "trafico_lib.runner", "sync", "--table", "arribos", "--config", str(config)], tmp_path,
+                  TRAFICO_DATABASE_URL=url)
+    assert runner.returncode == 2 and "database.transaction_pooler: true" in runner.stderr, runner.stdout + runner.stderr
+
+    said_no = _project(tmp_path, None, {"database": {"transaction_pooler": False}}, "said_no.json")
+    p = _cli(["update_traficov2.py", "--no-notebook", "--mode", "full", "--config", str(said_no)], tmp_path,
+             TRAFICO_DATABASE_URL=url)
+    errors = [l for l in p.stdout.splitlines() if "  error: " in l]
+    assert p.returncode == 1 and errors, p.stdout + p.stderr
+    assert all("database.transaction_pooler: true" in l and "session changed" in l for l in errors), errors
+
+    said_yes = _project(tmp_path, None, {"database": {"transaction_pooler": True}}, "said_yes.json")
+    p = _cli(["update_traficov2.py", "--no-notebook", "--mode", "full", "--config", str(said_yes)], tmp_path,
+             TRAFICO_DATABASE_URL=url)
+    assert p.returncode == 0, p.stdout + p.stderr
