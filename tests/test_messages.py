@@ -74,3 +74,50 @@ def test_pgbouncer_off_port_6543_without_transaction_pooler_names_the_setting(pg
     p = _cli(["update_traficov2.py", "--no-notebook", "--mode", "full", "--config", str(said_yes)], tmp_path,
              TRAFICO_DATABASE_URL=url)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+# ---- 13: what a Supabase key or project cannot do ------------------------------------------
+
+def _rest_cli(args, server, cwd, key=None):
+    return _cli(args, cwd, SUPABASE_URL=server.url, SUPABASE_KEY=key or server.service_key)
+
+
+def test_a_key_without_a_role_is_told_it_is_not_the_service_role_key(empty_db_url, tmp_path):
+    """A JWT without a ``role`` claim (PostgREST takes it as anon, which sees no trafico row):
+    every command says the key is not the service_role key, not "paste make sql" (the schema is
+    there)."""
+    import time
+
+    import jwt
+
+    import rest_server as harness
+    _project(tmp_path, None)
+    with harness.supabase_project(empty_db_url, tmp_path / "pgrst", prepare=create_source_tables) as server:
+        now = int(time.time())
+        key = jwt.encode({"iss": "supabase", "iat": now, "exp": now + 3600}, server.secret, algorithm="HS256")
+        for args in (["update_traficov2.py", "--no-notebook", "--table", "arribos"], ["update_traficov2.py", "--prune"],
+                     ["update_traficov2.py", "--back-propagate", "--no-notebook", "--dry-run"]):
+            p = _rest_cli(args, server, tmp_path, key)
+            lines = [l for l in p.stderr.splitlines() if l.strip()]
+            assert p.returncode == 1 and len(lines) == 1, (args, p.stdout, p.stderr)
+            assert "JWT without a role" in lines[0] and "service_role key" in lines[0], lines
+            assert "make sql" not in lines[0] and key not in p.stdout + p.stderr
+
+
+def test_back_propagate_and_prune_on_a_project_without_the_schema_say_to_paste_make_sql(empty_db_url, tmp_path):
+    """A Supabase project with its source tables but without trafico's schema: --back-propagate
+    (dry or not, library or notebook) and --prune (dry or not) say to paste ``make sql`` into the
+    SQL editor, one line, instead of the API's raw 42P01 / PGRST202."""
+    import rest_server as harness
+    _project(tmp_path, None)
+    with harness.supabase_project(empty_db_url, tmp_path / "pgrst", schema=False,
+                                  prepare=create_source_tables) as server:
+        for args in (["update_traficov2.py", "--back-propagate", "--no-notebook"],
+                     ["update_traficov2.py", "--back-propagate", "--no-notebook", "--dry-run"],
+                     ["update_traficov2.py", "--back-propagate", "--dry-run"],
+                     ["update_traficov2.py", "--prune"], ["update_traficov2.py", "--prune", "--dry-run"]):
+            p = _rest_cli(args, server, tmp_path)
+            lines = [l for l in p.stderr.splitlines() if l.strip()]
+            assert p.returncode == 1 and len(lines) == 1, (args, p.stdout, p.stderr)
+            assert "has no trafico schema" in lines[0] and "make sql" in lines[0] and "SQL editor" in lines[0], lines
+            assert "42P01" not in lines[0] and "PGRST" not in lines[0], lines
