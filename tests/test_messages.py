@@ -121,3 +121,52 @@ def test_back_propagate_and_prune_on_a_project_without_the_schema_say_to_paste_m
             assert p.returncode == 1 and len(lines) == 1, (args, p.stdout, p.stderr)
             assert "has no trafico schema" in lines[0] and "make sql" in lines[0] and "SQL editor" in lines[0], lines
             assert "42P01" not in lines[0] and "PGRST" not in lines[0], lines
+
+
+# ---- 12: an archive folder that fills up -------------------------------------------------------
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real filesystem of 72 KB (tmpfs): room for a notebook's first saves, not for a sync's
+    executed notebook. Needs root (tests and CI run as root); skips with one line otherwise."""
+    folder = tmp_path / "full"
+    folder.mkdir()
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=72k", "tmpfs", str(folder)], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {p.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_an_archive_folder_that_fills_up_is_one_line_and_the_run_still_ends_in_a_summary(db_url, tiny_disk, tmp_path):
+    """The archive on a disk that fills during the first table's notebook: one line naming the
+    folder and its free space (not NotJSONError), the tables not yet run reported as not run,
+    the summary printed, exit 1, no half-written notebook left. A second run on the full disk
+    is refused table by table before any notebook starts, and records nothing."""
+    config = _project(tmp_path, db_url, {"archival": {"archive_path": str(tiny_disk / "runs")}})
+    p = _cli(["-m", "trafico_lib.runner", "sync", "--mode", "full", "--config", str(config)], tmp_path,
+             TRAFICO_DATABASE_URL=db_url)
+    out, err = p.stdout, [l for l in p.stderr.splitlines() if l.strip() and not l.startswith("WARNING")]
+    assert p.returncode == 1, out + p.stderr
+    assert "NotJSONError" not in out + p.stderr and "Traceback" not in out + p.stderr, out + p.stderr
+    assert err and "the archive folder" in err[0] and "full/runs" in err[0] and " free)" in err[0], err
+    assert "arribos" in err[0] and "could not be written" in err[0], err  # the first table's notebook filled it
+    assert "=== Sync Summary ===" in out and "Total:" in out, out
+    summary = out[out.index("=== Sync Summary ==="):]
+    for table in ("arribos", "pendiente_desconsolidar", "remisiones", "arribos_expo_ctns"):
+        assert f" {table}: " in summary, summary
+    assert "not run" in summary, summary
+    for f in tiny_disk.rglob("*.ipynb"):  # what is archived is whole
+        json.loads(f.read_text(encoding="utf-8"))
+    logged = _log_rows(db_url)
+
+    free = os.statvfs(tiny_disk).f_bavail * os.statvfs(tiny_disk).f_frsize
+    with open(tiny_disk / "filler", "wb") as f:  # leave less than a notebook's first save
+        f.write(b"x" * max(free - 16 * 1024, 0))
+    p = _cli(["-m", "trafico_lib.runner", "sync", "--config", str(config)], tmp_path, TRAFICO_DATABASE_URL=db_url)
+    err = [l for l in p.stderr.splitlines() if l.strip()]
+    assert p.returncode == 1 and "not run" in err[0] and "is full" in err[0], p.stdout + p.stderr
+    assert "=== Sync Summary ===" in p.stdout and p.stdout.count("not run") >= 4, p.stdout
+    assert _log_rows(db_url) == logged  # nothing ran, nothing recorded
