@@ -115,7 +115,7 @@ def test_the_pieces_of_a_password_libpq_misread_are_masked_where_its_messages_pu
     for url in ("postgresql://app:Pl4nted@S3cret_x9@127.0.0.1/depo", "postgresql://app:Pl4nted@x S3cret_x9@127.0.0.1/depo",
                 "postgresql://app:Pl4nted/S3cret_x9@127.0.0.1/depo"):
         secrets = connection_secrets(url)
-        assert "S3cret_x9" in secrets and "Pl4nted" in secrets
+        assert "S3cret_x9" not in secrets  # a piece is masked, yet no secret of its own (a parameter may hold it)
         out = scrub(text, secrets)
         assert not [h for h in hidden if h in out], out
         assert "Pl4nted" not in describe_conninfo(url) and "S3cret_x9" not in describe_conninfo(url)

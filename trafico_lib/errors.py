@@ -192,7 +192,10 @@ def _forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
     for s in secrets:
         if not s:
             continue
-        for variant in {s, s.strip(), s.encode("unicode_escape").decode("ascii")}:
+        variants = {s, s.strip(), s.encode("unicode_escape").decode("ascii")}
+        if "://" not in s and "=" not in s:  # a password or key, not a connection string: its pieces too
+            variants.update(password_fragments(s))
+        for variant in variants:
             for h in htmls:
                 forms.update({h(variant), json.dumps(h(variant))[1:-1]})
     return tuple(sorted((f for f in forms if f.strip()), key=len, reverse=True))
@@ -223,21 +226,18 @@ def _url_password(conninfo: str) -> str | None:
 
 
 def password_fragments(password: str) -> list[str]:
-    """A password, percent-decoded, and each of its pieces between URL delimiters (at least
-    FRAGMENT_MIN characters): what a parser that split the password still prints."""
-    from urllib.parse import unquote
-    out = [password, unquote(password)]
-    for whole in (password, unquote(password)):
-        pieces = [p for p in _URL_DELIMITERS.split(whole) if len(p) >= FRAGMENT_MIN]
-        if len(pieces) > 1 or (pieces and pieces[0] != whole):
-            out += pieces
-    return list(dict.fromkeys(out))
+    """The pieces of a password between URL delimiters (at least FRAGMENT_MIN characters): what
+    a parser that split the password at an unencoded @, / or blank still prints. Scrubbing
+    masks them (:func:`secret_forms`); they are no secret of their own (a parameter may hold one)."""
+    pieces = [p for p in _URL_DELIMITERS.split(password) if len(p) >= FRAGMENT_MIN]
+    return pieces if len(pieces) > 1 or (pieces and pieces[0] != password) else []
 
 
 def connection_secrets(conninfo: str | None) -> list[str]:
     """The secret parts of a connection string in any form (URL or libpq ``key=value``, well
-    formed or mistyped): the whole string, its password as libpq reads it, the password as the
-    person meant it, and that password's pieces (a mistyped URL puts them in libpq's messages)."""
+    formed or mistyped): the whole string, its password as libpq reads it and as the person
+    meant it (percent-decoded too); scrubbing also masks that password's pieces, which a
+    mistyped URL puts in libpq's messages as a host or a database name."""
     if not conninfo:
         return []
     out = [conninfo]
@@ -252,8 +252,8 @@ def connection_secrets(conninfo: str | None) -> list[str]:
     meant = _url_password(conninfo)
     if meant:
         passwords.append(meant)
-    for pw in passwords:
-        out += password_fragments(pw)
+    from urllib.parse import unquote
+    out += [p for pw in passwords for p in (pw, unquote(pw))]
     return [s for s in dict.fromkeys(out) if s]
 
 
