@@ -21,7 +21,9 @@ writing nothing; a 1 % incremental (timestamp path) <= 10 % of a full sync; peak
 largest size <= 1.5x the peak at the smallest. ``--notebooks`` adds the notebook path's
 overhead per table against ``--no-notebook`` on the sample data. At the smallest size, the
 Supabase REST store (through a real PostgREST, ``make postgrest``) is timed against the direct
-path for a full sync and a no-op (``--no-rest`` skips it).
+path for a full sync and a no-op (``--no-rest`` skips it). Last, the secret scrubber's time on
+texts of 100 KB and 1 MB shaped to defeat it (``--scrub-only`` runs just that): linear time is a
+ratio near 10, the quadratic scrubber it replaced was near 100 (minutes at 1 MB).
 """
 from __future__ import annotations
 
@@ -230,9 +232,13 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--notebooks", action="store_true", help="also the notebook path's overhead per table")
     ap.add_argument("--notebooks-only", action="store_true", help="only the notebook path's overhead")
     ap.add_argument("--no-rest", action="store_true", help="skip the Supabase REST store (PostgREST) rows")
+    ap.add_argument("--scrub-only", action="store_true", help="only the secret scrubber's cost on long texts")
     args = ap.parse_args(argv)
     if args.notebooks_only:
         print_notebook_overhead()
+        return 0
+    if args.scrub_only:
+        print_scrub_cost()
         return 0
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     from trafico_lib.stores.embedded import embedded_url, stop_embedded
@@ -276,7 +282,35 @@ def main(argv: list[str]) -> int:
                   f" ({peak[big]:.0f} MB vs {peak[small]:.0f} MB)")
     if args.notebooks:
         print_notebook_overhead()
+    print_scrub_cost()
     return 0
+
+
+def scrub_texts(size: int) -> dict[str, str]:
+    """Texts of ``size`` characters in the shapes that made the old scrubber rescan: one long
+    word, runs of URL, key=value and JWT heads that never complete, words with an @."""
+    def fill(unit: str) -> str:
+        return (unit * (size // len(unit) + 1))[:size]
+    return {"one word": fill("a"), "URL heads": fill("a://a:"), "key=value heads": fill("pwd={ "),
+            "JWT heads": fill("eyJ"), "words with @": fill("u:p@h "),
+            "mixed": fill("Realizado 28/11 x:y@z eyJabcdefghij.abcdefghij password='p' ")}
+
+
+def print_scrub_cost(sizes: tuple[int, int] = (100_000, 1_000_000)) -> None:
+    from trafico_lib.errors import scrub
+    small, big = sizes
+    seconds = {}
+    for n in sizes:
+        for shape, text in scrub_texts(n).items():
+            t0 = time.perf_counter()
+            scrub(text, ["Pl4nted-S3cret"])
+            seconds[(shape, n)] = time.perf_counter() - t0
+    worst = max(scrub_texts(small), key=lambda s: seconds[(s, big)] / max(seconds[(s, small)], 1e-6))
+    ratio = seconds[(worst, big)] / max(seconds[(worst, small)], 1e-6)
+    total = sum(seconds[(s, big)] for s in scrub_texts(small))
+    print(f"\nsecret scrubber, {big // 1000} KB vs {small // 1000} KB of text: {ratio:.0f}x the time at worst "
+          f"({worst}; linear ~{big // small}x, quadratic ~{(big // small) ** 2}x), "
+          f"{total:.2f} s for every shape at {big // 1000} KB: {verdict(ratio <= 3 * big / small)}")
 
 
 def print_notebook_overhead() -> None:

@@ -209,3 +209,52 @@ def test_a_transaction_pooler_is_recognized_by_its_address_or_said_in_the_config
     assert PostgresStore("postgresql://u@h:6543/d").transaction_pooler
     assert not PostgresStore("postgresql://u@h:6543/d", transaction_pooler=False).transaction_pooler
     assert PostgresStore("postgresql://u@h:5432/d", transaction_pooler=True).transaction_pooler
+
+
+MID_RUN_CONFIG_ERRORS = {  # name: (config file content or None for a folder, what the one line must say)
+    "timezone": ({"sql_server": {"timezone": "Mars/Olympus"}},
+                 "sql_server.timezone: expected an IANA time zone name"),
+    "template-unparsable": ({"sync_settings": {"arribos": {"status": {"template": "Realizado {validada:%H:%M"}}}},
+                            "sync_settings.arribos.status.template: expected a status template"),
+    "template-attribute": ({"sync_settings": {"remisiones": {"status": {"template": "{validada.hora} Realizado"}}}},
+                           "sync_settings.remisiones.status.template: expected a status template"),
+    "template-positional": ({"sync_settings": {"arribos": {"status": {"template": "Realizado {0}"}}}},
+                            "sync_settings.arribos.status.template: expected a status template"),
+    "folder": (None, "expected a JSON file, got a folder"),
+    "nested-past-the-parser": ('{"runner": ' + "[" * 100_000 + "]" * 100_000 + "}",
+                               "expected JSON nested at most"),
+    "nested": ({"runner": {"a": json.loads("[" * 40 + "]" * 40)}}, "runner.a[0][0]"),
+}
+
+
+def test_config_errors_once_found_mid_run_exit_2_on_load_and_write_nothing(db_url, tmp_path):
+    """A bogus sql_server.timezone, a status template that cannot render, a folder given as the
+    config, JSON nested past the parser (or deeper than any config): each is one line naming
+    the file, the path inside it and what was expected, exit 2, before anything runs: no row in
+    traficov2_sync_log (they used to cost an ERROR row and exit 1, table by table)."""
+    import os
+
+    import psycopg
+
+    from trafico_lib.sample import create_source_tables, load_samples
+    with psycopg.connect(db_url, autocommit=True) as c:
+        create_source_tables(c)
+        load_samples(c, load_config(write(tmp_path, {"csv_sources": {"data_path": str(ROOT / "data")}}, "base.json"),
+                                    env_file=None))
+    env = {**os.environ, "TRAFICO_DATABASE_URL": db_url}
+    for name, (content, said) in MID_RUN_CONFIG_ERRORS.items():
+        if content is None:
+            path = tmp_path / name
+            path.mkdir()
+        else:
+            path = write(tmp_path, content if isinstance(content, str) else
+                         {**content, "csv_sources": {"data_path": str(ROOT / "data")}}, f"{name}.json")
+        for cmd in (["update_traficov2.py", "--no-notebook", "--mode", "full"], ["-m", "trafico_lib.runner", "sync"]):
+            args = [sys.executable, *(str(ROOT / a) if a.endswith(".py") else a for a in cmd), "--config", str(path)]
+            p = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+            lines = [l for l in p.stderr.splitlines() if l.strip()]
+            assert p.returncode == 2, (name, cmd, p.stdout, p.stderr)
+            assert len(lines) == 1 and lines[0].startswith(f"error: {path}") and said in lines[0], (name, lines)
+    with psycopg.connect(db_url) as c:
+        assert c.execute("SELECT count(*) FROM traficov2_sync_log").fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 0

@@ -76,3 +76,66 @@ def test_the_direct_store_implements_the_store_protocol(db_url):
     store = PostgresStore(db_url)
     assert isinstance(store, Store)
     assert store.kind == "postgres" and "@" not in store.name
+
+
+SCRUB_A_MEGABYTE = r'''
+import sys
+from trafico_lib.errors import scrub
+secret = "Pl4nted-S3cret"
+size = 1_000_000
+for unit in ("a", "a://a:", "pwd={ ", "eyJ", "u:p@h ", "Realizado 28/11 x:y@z eyJabcdefghij.abcdefghij "):
+    text = (unit * (size // len(unit) + 1))[:size]
+    planted = text[:size // 2] + f" {secret} postgresql//app:{secret}@db/depo " + text[size // 2:]
+    out = scrub(planted, [secret])
+    assert secret not in out, unit
+    if "@" not in unit and "pwd" not in unit and "eyJ" not in unit:
+        assert out == text[:size // 2] + " *** postgresql//app:***@db/depo " + text[size // 2:], unit
+print("ok")
+'''
+
+
+def test_scrubbing_a_megabyte_is_linear_and_still_masks_the_secret():
+    """Texts of 1 MB shaped to make a scan restart at every character (the old scrubber took
+    minutes on one): each is scrubbed well within the bound (about a second in all, on a slow
+    machine, where the quadratic one needed over ten minutes), the planted password masked and
+    nothing else changed. The bound is 60 s so a loaded machine never flakes it; the ratio of
+    1 MB to 100 KB is what ``scripts/bench.py --scrub-only`` prints."""
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-c", SCRUB_A_MEGABYTE], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+
+
+@pytest.mark.parametrize("text, hidden", [
+    ("cannot connect: failed to resolve host 'S3cret_x9@127.0.0.1'", ["S3cret_x9"]),
+    ('unexpected spaces found in "x S3cret_x9@127.0.0.1"', ["S3cret_x9"]),
+    ("PostgreSQL at app/S3cret_x9@127.0.0.1/depo", ["S3cret_x9"]),
+])
+def test_the_pieces_of_a_password_libpq_misread_are_masked_where_its_messages_put_them(text, hidden):
+    for url in ("postgresql://app:Pl4nted@S3cret_x9@127.0.0.1/depo", "postgresql://app:Pl4nted@x S3cret_x9@127.0.0.1/depo",
+                "postgresql://app:Pl4nted/S3cret_x9@127.0.0.1/depo"):
+        secrets = connection_secrets(url)
+        assert "S3cret_x9" not in secrets  # a piece is masked, yet no secret of its own (a parameter may hold it)
+        out = scrub(text, secrets)
+        assert not [h for h in hidden if h in out], out
+        assert "Pl4nted" not in describe_conninfo(url) and "S3cret_x9" not in describe_conninfo(url)
+        assert "@ as %40" in describe_conninfo(url)
+
+
+@pytest.mark.parametrize("text", [
+    f"cannot connect postgresql//app:{SECRET}@127.0.0.1/depo",
+    f"cannot connect postgresql:/app:{SECRET}@127.0.0.1/depo",
+    f"cannot connect postgres:/app:{SECRET}@127.0.0.1/depo",
+    f"cannot connect //app:{SECRET}@127.0.0.1/depo",
+    f"cannot connect 'app:{SECRET}@127.0.0.1/depo'",
+    f"url=postgresql://app:{SECRET}@127.0.0.1/depo",
+    f"Illegal header value b'eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.{SECRET}-x\\r'",
+])
+def test_mistyped_urls_and_escaped_jwts_are_masked_even_when_not_configured(text):
+    assert SECRET not in scrub(text) and "***" in scrub(text)
+
+
+def test_a_key_with_a_stray_line_end_is_masked_as_written_stripped_and_escaped():
+    key = f"sb_secret_{SECRET}\r"
+    for shown in (key, key.strip(), repr(key)[1:-1], f"b'{key.strip()}\\r'"):
+        assert SECRET not in scrub(f"header {shown} refused", [key]), shown

@@ -30,8 +30,17 @@ def _forms(db_url: str) -> dict[str, str]:
             "keyvalue-quoted": f"host={host} port={port} user={u.username} password='{SECRET} x' dbname={db}"}
 
 
+# a password holding an unencoded @ (or @ and a blank): libpq splits it at the first @ and quotes
+# the rest as the host; each piece must stay hidden
+PIECES = ("Pl4nted", "S3cret_x9")
 BROKEN = {
     "no-scheme-colon": f"postgresql//app:{SECRET}@127.0.0.1/depo",
+    "one-slash": f"postgresql:/app:{SECRET}@127.0.0.1/depo",
+    "postgres-one-slash": f"postgres:/app:{SECRET}@127.0.0.1/depo",
+    "at-in-password": f"postgresql://app:{PIECES[0]}@{PIECES[1]}@127.0.0.1/depo",
+    "at-and-blank-in-password": f"postgresql://app:{PIECES[0]}@x {PIECES[1]}@127.0.0.1/depo",
+    "slash-in-password": f"postgresql://app:{PIECES[0]}/{PIECES[1]}@127.0.0.1/depo",
+    "leading-blank": f" postgresql://app:{SECRET}@127.0.0.1/depo",
     "no-scheme": f"app:{SECRET}@127.0.0.1:5432/depo",
     "space-in-password": f"postgresql://app:{SECRET} x@127.0.0.1/depo",
     "bare-value": SECRET,
@@ -101,17 +110,59 @@ def test_a_planted_password_appears_in_no_output_file_or_log_row(project, db_url
     assert rows[0] >= 3 and SECRET not in rows[1]
 
 
+def _leaked(text: str) -> list[str]:
+    return [s for s in (SECRET, *PIECES) if s in text]
+
+
 @pytest.mark.parametrize("form", sorted(BROKEN))
 def test_a_malformed_or_unreachable_address_is_one_line_without_the_password(form, tmp_path):
     for args in (["update_traficov2.py", "--no-notebook", "--table", "arribos"],
                  ["update_traficov2.py", "--no-notebook", "--json", "--table", "arribos"],
+                 ["update_traficov2.py", "--health-check"],
                  ["update_traficov2.py", "--health-check", "--json"],
                  ["update_traficov2.py", "--init-db"]):
         p = _run(args, BROKEN[form], tmp_path, timeout=120)
         out = p.stdout + p.stderr
         assert p.returncode in (1, 2), (args, out)
-        assert SECRET not in out, (args, out)
+        assert not _leaked(out), (args, out)
         assert "Traceback" not in out, (args, out)
-        if "--json" not in args:
+        if "--json" not in args and "--health-check" not in args:
             assert len([l for l in p.stderr.splitlines() if l.strip()]) == 1, (args, p.stderr)
-    assert [f for f in _written(tmp_path) if SECRET.encode() in f.read_bytes()] == []
+    assert [f for f in _written(tmp_path) if _leaked(f.read_text(errors="replace"))] == []
+
+
+@pytest.mark.parametrize("form", ["no-scheme-colon", "at-and-blank-in-password", "slash-in-password"])
+def test_a_mistyped_url_leaves_its_password_out_of_the_health_notebook_and_data_docs(form, tmp_path):
+    """The issue's forms (and a password libpq splits at an unencoded @, / or blank) through the
+    health notebook, its archive (.ipynb, .html), the Data Docs index and --verbose."""
+    (tmp_path / "trafico_config.json").write_text(json.dumps({
+        "archival": {"archive_path": "runs"}, "runner": {"reports_dir": "reports"}}), encoding="utf-8")
+    health = _run(["-m", "trafico_lib.runner", "health"], BROKEN[form], tmp_path, timeout=180)
+    docs = _run(["-m", "trafico_lib.docs"], BROKEN[form], tmp_path, timeout=120)
+    verbose = _run(["update_traficov2.py", "--no-notebook", "--verbose", "--table", "arribos"], BROKEN[form],
+                   tmp_path, timeout=120)
+    for p in (health, docs, verbose):
+        assert not _leaked(p.stdout + p.stderr), p.stdout + p.stderr
+    assert health.returncode == 1 and "unreadable database address" in health.stdout + health.stderr
+    files = _written(tmp_path)
+    assert {f.suffix for f in files} >= {".ipynb", ".html"}, files
+    assert (tmp_path / "reports" / "data_docs" / "index.html").is_file()
+    assert [f for f in files if _leaked(f.read_text(errors="replace"))] == []
+
+
+def test_verbose_with_a_service_key_carrying_a_stray_cr_never_writes_the_jwt(empty_db_url, tmp_path):
+    """A key pasted with a Windows line end (``\\r``): httpcore refuses the header and, under
+    --verbose, logs it at DEBUG with the whole JWT; every log record (third-party ones included)
+    is scrubbed, and so is the traceback --verbose prints. Against a real PostgREST."""
+    import rest_server as harness
+    with harness.supabase_project(empty_db_url, tmp_path / "pgrst") as server:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("TRAFICO_DATABASE_URL", "url_supabase", "key_supabase")}
+        env.update(SUPABASE_URL=server.url, SUPABASE_KEY=server.service_key + "\r")
+        p = subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), "--no-notebook", "--verbose",
+                            "--table", "arribos"], capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
+    out = p.stdout + p.stderr
+    assert p.returncode == 1, out
+    assert "DEBUG httpcore" in out and "Traceback" in out  # the third-party lines were there, scrubbed
+    for part in server.service_key.split("."):
+        assert part not in out, out

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from .errors import ConfigError
+from .errors import ConfigError, connection_secrets
 from .jsonfile import read_json
 from .tables import AVAILABILITY_CSV, AVAILABILITY_CSV_KEY, SALIDAS_CSV, SALIDAS_CSV_KEY, TABLES
 
@@ -63,10 +63,77 @@ class SqlServer(_Model):
     timezone: str = "America/Argentina/Buenos_Aires"
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_time_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo
+        try:
+            ZoneInfo(v)
+        except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"an IANA time zone name such as America/Argentina/Buenos_Aires, got {v!r}") from None
+        return v
+
+
+def status_template_fields(template: str) -> set[str]:
+    """The fields a status template names (``validada`` and validation-info columns); a
+    template that cannot be parsed, or names a field by position, raises ValueError with one line."""
+    import string
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"status template {template!r}: {exc}") from None
+    out = set()
+    for _, name, _, _ in parsed:
+        if name is None:
+            continue
+        base = re.split(r"[.\[]", name, maxsplit=1)[0]
+        if base == "" or base.isdigit():
+            raise ValueError(f"status template {template!r}: use named fields like {{validada}}")
+        out.add(base)
+    return out
+
+
+class _AnyValue:
+    """Stands for a validation-info value when a template is checked before any is known."""
+
+    def __format__(self, spec: str) -> str:
+        return ""
+
+    def __getattr__(self, name: str) -> "_AnyValue":
+        return self
+
+    def __getitem__(self, key) -> "_AnyValue":
+        return self
+
+
+def status_template_problem(template: str) -> str | None:
+    """What is wrong with a status template, known before any exit record is read (it does
+    not parse, names a field by position, or asks ``validada`` for what a time has not), or
+    None. Which validation-info columns exist is known only from the records."""
+    import pandas as pd
+    try:
+        fields = status_template_fields(template)
+        template.format(**{f: _AnyValue() for f in fields if f != "validada"},
+                        validada=pd.Timestamp("2026-11-28 14:32", tz="America/Argentina/Buenos_Aires"))
+    except ValueError as exc:
+        return str(exc).removeprefix(f"status template {template!r}: ")
+    except (AttributeError, IndexError, KeyError, TypeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
 
 class StatusSettings(_Model):
     enabled: bool = True
     template: str | None = None  # default depends on the table (see enrich.status)
+
+    @field_validator("template")
+    @classmethod
+    def _template_renders(cls, v: str | None) -> str | None:
+        problem = status_template_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(f"a status template with named fields like 'Realizado {{validada:%d/%m/%Y %H:%M}}' "
+                             f"({problem}), got {v!r}")
+        return v
 
 
 class TableSettings(_Model):
@@ -234,16 +301,10 @@ class Config(_Model):
     @property
     def secrets(self) -> list[str]:
         """Every secret value in force, for scrubbing archives and tests."""
-        out = []
-        for s in (self.database.url, self.supabase.key, self.sql_server.password,
-                  self.sql_server.connection_string):
+        out = connection_secrets(self.database_url)  # the URL, its password and its pieces
+        for s in (self.supabase.key, self.sql_server.password, self.sql_server.connection_string):
             if s is not None and s.get_secret_value():
                 out.append(s.get_secret_value())
-        from urllib.parse import urlsplit
-        if self.database_url:
-            pw = urlsplit(self.database_url).password
-            if pw:
-                out.append(pw)
         return out
 
 

@@ -15,6 +15,7 @@ else. :func:`scrub` masks every form of credential in a text: the configured sec
 """
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -143,67 +144,155 @@ def stop_on_signals():
 
 
 # ---- secrets -------------------------------------------------------------------------------------
+# Every pattern here is linear in the text: a scan starts only where a run of its characters
+# starts (a lookbehind), and runs are consumed possessively, so no start rescans what another
+# scanned (the old unanchored patterns rescanned the rest of a long word from each of its
+# characters: 80 KB took seconds, 1 MB minutes). ``scripts/bench.py --scrub`` measures it.
 
-# scheme://user:password@host -> scheme://user:***@host (the password may hold anything but @ and /)
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)")
+# A word (a run of non-blanks) holding an @: the only place a URL's password can be.
+_AT_WORD = re.compile(r"(?<!\S)(?=[^\s@]*+@)\S++")
+# Where a URL's scheme ends: ``scheme://``, ``scheme:/``, ``scheme//`` (mistyped) or a bare ``//``.
+_SCHEME_END = re.compile(r"(?<![A-Za-z0-9+.-])(?:[A-Za-z][A-Za-z0-9+.-]*+(?::/{1,2}|//)|//)")
+_LEADING_SCHEME = re.compile(r"\s*+(?:[A-Za-z][A-Za-z0-9+.-]*+(?::/{1,2}|//)|//)?")
+_USER = re.compile(r"[\w.%+-]+")
 # password=..., pwd=... in libpq key=value and ODBC strings: quoted '…', {…} or up to a blank/semicolon
+# (a braced value stops at the next {, so no scan crosses another: one holding a { is masked up to
+# its first blank or semicolon)
 _KV_PASSWORD = re.compile(
-    r"(?i)(?P<head>\b(?:password|passwd|pwd|secret|apikey|api_key)\s*=\s*)"
-    r"(?P<pw>'(?:[^'\\]|\\.)*'|\{(?:[^}]|\}\})*\}|[^;\s]+)")
-# Authorization / apikey headers and JWTs (a key that travels in a header)
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b")
+    r"(?i)(?P<head>\b(?:password|passwd|pwd|secret|apikey|api_key)\s*+=\s*+)"
+    r"(?P<pw>'(?:[^'\\]|\\.)*'|\{(?:[^{}]|\}\})*\}|[^;\s]++)")
+# JWTs (a key that travels in a header), wherever they show up
+_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+")
+# what splits a password a URL parser misread (an unencoded @, /, :, ?, # or blank): each piece of
+# at least FRAGMENT_MIN characters is masked on its own, wherever the parser's message put it
+_URL_DELIMITERS = re.compile(r"[\s@/:?#%&=;,\[\]]+")
+FRAGMENT_MIN = 3
+
+
+def _mask_userinfo(word: str) -> str:
+    """A word with an @: the password of its URL (``scheme://user:PW@host``, the scheme mistyped
+    or missing: ``postgresql//``, ``postgresql:/``, ``user:PW@host``) masked. The password runs
+    from the colon after the user to the word's last @ (a password may hold an unencoded @)."""
+    at = word.rfind("@")
+    head = word[:at]
+    m = _SCHEME_END.search(head)
+    if m:
+        start = m.end()
+        colon = head.find(":", start)
+        if colon < 0 or "/" in head[start:colon]:
+            return word
+    else:
+        start = len(head) - len(head.lstrip("\"'(<[{=,;"))
+        colon = head.find(":", start)
+        if colon < 0 or _USER.fullmatch(head[start:colon]) is None:
+            return word
+    if colon + 1 >= at:
+        return word
+    return head[:colon + 1] + MASK + word[at:]
 
 
 def secret_forms(secrets: Iterable[str]) -> list[str]:
-    """Each secret as written, HTML-escaped (each way nbconvert may) and JSON-escaped; longest first."""
+    """Each secret as written, without its surrounding blanks, as a repr/bytes escape shows it
+    (``\\r``), HTML-escaped (each way nbconvert may) and JSON-escaped; longest first."""
+    return list(_forms(tuple(secrets)))
+
+
+@functools.lru_cache(maxsize=64)
+def _forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
     htmls = (lambda t: t, lambda t: html.escape(t, quote=True), lambda t: html.escape(t, quote=False),
              lambda t: html.escape(t, quote=False).replace('"', "&#34;").replace("'", "&#39;"))
     forms: set[str] = set()
     for s in secrets:
         if not s:
             continue
-        for h in htmls:
-            forms.update({h(s), json.dumps(h(s))[1:-1]})
-    return sorted((f for f in forms if f), key=len, reverse=True)
+        variants = {s, s.strip(), s.encode("unicode_escape").decode("ascii")}
+        if "://" not in s and "=" not in s:  # a password or key, not a connection string: its pieces too
+            variants.update(password_fragments(s))
+        for variant in variants:
+            for h in htmls:
+                forms.update({h(variant), json.dumps(h(variant))[1:-1]})
+    return tuple(sorted((f for f in forms if f.strip()), key=len, reverse=True))
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every credential masked as ``***`` (see the module's docstring)."""
+    """``text`` with every credential masked as ``***`` (see the module's docstring); linear in
+    the length of ``text``."""
     if not text:
         return text
-    for form in secret_forms(secrets):
+    for form in _forms(tuple(secrets)):
         text = text.replace(form, MASK)
-    text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+    if "@" in text:
+        text = _AT_WORD.sub(lambda m: _mask_userinfo(m.group()), text)
     text = _KV_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
     return _JWT.sub(MASK, text)
 
 
+def _url_password(conninfo: str) -> str | None:
+    """The password a person meant in a URL-like connection string, however mistyped: from the
+    colon after the user to the last @ (libpq splits ``user:p@ss@host`` at the first @)."""
+    rest = conninfo[_LEADING_SCHEME.match(conninfo).end():]
+    at = rest.rfind("@")
+    if at < 0:
+        return None
+    user, colon, pw = rest[:at].partition(":")
+    return pw if colon and pw and "=" not in user and " " not in user.strip() else None
+
+
+def password_fragments(password: str) -> list[str]:
+    """The pieces of a password between URL delimiters (at least FRAGMENT_MIN characters): what
+    a parser that split the password at an unencoded @, / or blank still prints. Scrubbing
+    masks them (:func:`secret_forms`); they are no secret of their own (a parameter may hold one)."""
+    pieces = [p for p in _URL_DELIMITERS.split(password) if len(p) >= FRAGMENT_MIN]
+    return pieces if len(pieces) > 1 or (pieces and pieces[0] != password) else []
+
+
 def connection_secrets(conninfo: str | None) -> list[str]:
-    """The secret parts of a connection string in any form (URL or libpq ``key=value``):
-    the whole string and its password, so either can be scrubbed wherever it shows up."""
+    """The secret parts of a connection string in any form (URL or libpq ``key=value``, well
+    formed or mistyped): the whole string, its password as libpq reads it and as the person
+    meant it (percent-decoded too); scrubbing also masks that password's pieces, which a
+    mistyped URL puts in libpq's messages as a host or a database name."""
     if not conninfo:
         return []
     out = [conninfo]
+    passwords = []
     try:
         from psycopg.conninfo import conninfo_to_dict
         pw = conninfo_to_dict(conninfo).get("password")
-    except Exception:  # malformed: mask what looks like a password, and the whole string
-        pw = None
-        for m in (*_URL_PASSWORD.finditer(conninfo), *_KV_PASSWORD.finditer(conninfo)):
-            out.append(m.group("pw").strip("'{}"))
-    if pw:
-        out.append(str(pw))
+        if pw:
+            passwords.append(str(pw))
+    except Exception:  # malformed: what looks like a password
+        passwords += [m.group("pw").strip("'{}") for m in _KV_PASSWORD.finditer(conninfo)]
+    meant = _url_password(conninfo)
+    if meant:
+        passwords.append(meant)
+    from urllib.parse import unquote
+    out += [p for pw in passwords for p in (pw, unquote(pw))]
     return [s for s in dict.fromkeys(out) if s]
 
 
-def describe_conninfo(conninfo: str) -> str:
-    """A printable name for a connection string, never its password: ``host/dbname``."""
+def misread_password(conninfo: str) -> bool:
+    """Whether libpq reads another password than the person meant (a URL whose password holds
+    an unencoded @, /, :, ?, # or a blank), or cannot read the string at all."""
+    from urllib.parse import unquote
     try:
         from psycopg.conninfo import conninfo_to_dict
-        d = conninfo_to_dict(conninfo)
+        read = str(conninfo_to_dict(conninfo).get("password") or "")
     except Exception:
-        return "an unreadable database address (check TRAFICO_DATABASE_URL / database.url)"
+        return True
+    meant = _url_password(conninfo)
+    return bool(meant) and read != unquote(meant)
+
+
+def describe_conninfo(conninfo: str) -> str:
+    """A printable name for a connection string, never its password: ``host/dbname``; a string
+    libpq cannot read, or reads with another password than meant, is named as such, with the
+    expected form."""
+    if misread_password(conninfo):
+        return ("an unreadable database address (check TRAFICO_DATABASE_URL / database.url: it starts "
+                "postgresql://, and @ / : ? # or blanks in its password are percent-encoded, @ as %40)")
+    from psycopg.conninfo import conninfo_to_dict
+    d = conninfo_to_dict(conninfo)
     host = str(d.get("host") or "local socket")
     if host.startswith("/"):
         host = "local socket"
-    return f"{host}/{d.get('dbname') or 'postgres'}"
+    return scrub(f"{host}/{d.get('dbname') or 'postgres'}", connection_secrets(conninfo))

@@ -6,7 +6,8 @@ import traceback
 from typing import Callable
 
 from ..config import Config, load_config
-from ..errors import exit_code, one_line, stop_on_signals
+from ..errors import exit_code, one_line, scrub, stop_on_signals
+from .log import SCRUB
 
 
 def fail(message: str) -> None:
@@ -21,6 +22,7 @@ def run_with_config(config_path: str | None, command: Callable[[Config], int], *
     stop_on_signals()
     try:
         cfg = load_config(config_path)
+        SCRUB.remember(cfg.secrets)  # third-party log lines under --verbose too
         return command(cfg)
     except KeyboardInterrupt as exc:
         name = getattr(exc, "name", "SIGINT")
@@ -28,7 +30,8 @@ def run_with_config(config_path: str | None, command: Callable[[Config], int], *
              f"an ERROR row records the stop where the database could still be reached); run again")
         return exit_code(exc)
     except Exception as exc:
+        secrets = cfg.secrets if cfg is not None else ()
         if verbose:
-            traceback.print_exc()
-        fail(one_line(exc, cfg.secrets if cfg is not None else ()))
+            sys.stderr.write(scrub(traceback.format_exc(), secrets))
+        fail(one_line(exc, secrets))
         return exit_code(exc)

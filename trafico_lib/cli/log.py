@@ -15,6 +15,7 @@ import sys
 import warnings
 from datetime import datetime
 
+from ..errors import scrub
 from ..runner.runs import PROGRESS_LOGGER
 
 NOISY = ("great_expectations", "papermill", "traitlets", "asyncio", "matplotlib", "urllib3")
@@ -38,6 +39,36 @@ def stamped(text: str, run_id: str | None, when: datetime | None = None) -> str:
 class _Stamped(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return f"{timestamp(datetime.fromtimestamp(record.created))} {record.getMessage()}"
+
+
+class ScrubSecrets(logging.Filter):
+    """On a handler: every record it writes, ours and third-party ones (httpx, httpcore, urllib3,
+    psycopg under ``--verbose``), has its message, arguments, traceback and stack scrubbed of
+    the configuration's secrets (:meth:`remember`) and of whatever looks like a credential."""
+
+    def __init__(self):
+        super().__init__()
+        self.secrets: list[str] = []
+
+    def remember(self, secrets) -> None:
+        self.secrets = list(dict.fromkeys([*self.secrets, *secrets]))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose arguments do not fit its format: say what is there
+            message = f"{record.msg} {record.args}"
+        record.msg, record.args = scrub(message, self.secrets), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text, self.secrets)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info, self.secrets)
+        return True
+
+
+SCRUB = ScrubSecrets()  # the one filter on every handler the command lines log through
 
 
 class _Stdout(logging.StreamHandler):
@@ -66,11 +97,13 @@ def setup_logging(verbose: bool, *, json: bool = False) -> None:
         return record.levelno >= logging.WARNING or not record.name.startswith(NOISY)
     for handler in logging.getLogger().handlers:
         handler.addFilter(quiet)
+        handler.addFilter(SCRUB)
     progress = logging.getLogger(PROGRESS_LOGGER)  # messages start with the run id
     progress.propagate = False
     if not any(isinstance(h, _Stdout) for h in progress.handlers):
         handler = _Stdout()
         handler.setFormatter(_Stamped())
+        handler.addFilter(SCRUB)
         progress.addHandler(handler)
     # a log file gets the stamped lines; a terminal gets the runner's short lines (or a bar)
     progress.setLevel(logging.WARNING if json or sys.stdout.isatty() else logging.INFO)

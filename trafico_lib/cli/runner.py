@@ -30,8 +30,8 @@ def _sync(cfg, args, params: dict) -> int:
         print_json({"store": store, "results": results})
     else:
         print(format_summary(results, dry_run=dry_run, store=store))
-    for r in failed:
-        fail(r["error"] or f"{r['table']}: {r['status']}")
+    for line in dict.fromkeys(r["error"] or f"{r['table']}: {r['status']}" for r in failed):  # "not run" once
+        fail(line)
     _archive_line(args, [r.get("notebook") for r in results], dry_run=dry_run, run_id=args.run_id)
     if not dry_run:  # the Data Docs site after every run (a dry run writes nothing); never fails the run
         from ..docs import refresh_docs

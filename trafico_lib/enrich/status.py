@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import string
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -23,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from ..config import status_template_fields
 from ..errors import UsageError
 from ..tables import DONE_WORD, MATCH_OPERATION, TableSpec
 
@@ -212,18 +212,9 @@ def load_exits(cfg, *, now: datetime | None = None) -> Exits:
 
 def _template_fields(template: str) -> set[str]:
     try:
-        parsed = list(string.Formatter().parse(template))
+        return status_template_fields(template)
     except ValueError as exc:
-        raise StatusTemplateError(f"status template {template!r}: {exc}") from None
-    out = set()
-    for _, name, _, _ in parsed:
-        if name is None:
-            continue
-        base = re.split(r"[.\[]", name, maxsplit=1)[0]
-        if base == "" or base.isdigit():
-            raise StatusTemplateError(f"status template {template!r}: use named fields like {{validada}}")
-        out.add(base)
-    return out
+        raise StatusTemplateError(str(exc)) from None
 
 
 def render_estado(template: str, validada: datetime, info: dict) -> str:

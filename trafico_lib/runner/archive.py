@@ -91,11 +91,18 @@ def render_html(ipynb: str | os.PathLike) -> Path:
         shared = src.parent / name
         if not shared.exists():
             tmp = shared.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(css, encoding="utf-8")
-            os.replace(tmp, shared)
+            try:
+                tmp.write_text(css, encoding="utf-8")
+                os.replace(tmp, shared)
+            finally:  # a disk that filled up keeps no half-written stylesheet
+                tmp.unlink(missing_ok=True)
         link = f'<link rel="stylesheet" href="{name}">'
         for i, m in enumerate(reversed(big)):
             body = body[:m.start()] + (link if i == len(big) - 1 else "") + body[m.end():]
     out = src.with_suffix(".html")
-    out.write_text(body, encoding="utf-8")
+    try:
+        out.write_text(body, encoding="utf-8")
+    except OSError:  # no half-written page beside the notebook
+        out.unlink(missing_ok=True)
+        raise
     return out

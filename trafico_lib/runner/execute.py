@@ -1,6 +1,7 @@
 """Execute one notebook with papermill, archive it, and read its result back."""
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -19,6 +20,41 @@ from .notebook import PROGRESS_FILE_ENV, CellFailure, find_failure, read_result
 from .params import RunnerError, check_parameters, notebooks_dir
 
 log = logging.getLogger("trafico")
+
+# below this, not even a notebook's first save fits: the run is refused before it starts
+ARCHIVE_MIN_FREE_BYTES = 64 * 1024
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class ArchiveFull(SyncFailed):
+    """The folder executed notebooks go to has no room: one line naming it and its free space.
+    ``ran`` says whether the notebook had started (its kernel may have written the table)."""
+
+    def __init__(self, message: str, *, ran: bool):
+        super().__init__(message)
+        self.ran = ran
+
+
+def free_space(folder: Path) -> str:
+    """The free space of ``folder``'s filesystem, as people read it (``12 KB``, ``3.4 MB``)."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return "unknown"
+    return f"{free / 1024:.0f} KB" if free < 1024 * 1024 else f"{free / 1024 / 1024:.1f} MB"
+
+
+def _full(folder: Path, what: str, kind: str = "archive folder") -> str:
+    return (f"the {kind} {shown_path(folder)} is full ({free_space(folder)} free): {what}; "
+            f"make room there, or set archival.archive_path to a folder with room")
+
+
+def _no_room(exc: BaseException) -> bool:
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in _NO_ROOM:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 progress_log = logging.getLogger("trafico.progress")  # runs.PROGRESS_LOGGER
 
 
@@ -48,7 +84,8 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     notebook run for several tables is told apart by it (``sync`` runs as ``sync_arribos``).
     Default: the notebook's own name. Never raises for a failing notebook: the failure is in
     the returned run (``error``, ``failure``), and the archived copy shows the failing cell.
-    Raises :class:`RunnerError` when the notebook cannot start. A run whose ``dry_run``
+    Raises :class:`RunnerError` when the notebook cannot start, :class:`ArchiveFull` when the
+    archive folder has no room for it (before it starts, or when a save failed). A run whose ``dry_run``
     parameter is true is archived apart, under ``<archive>-dry`` (never the audit archive).
     """
     import nbformat
@@ -71,10 +108,15 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
             probe = out.parent / f".{safe_name(run_id)}.writable"
             probe.touch()
             probe.unlink()
+            room = shutil.disk_usage(out.parent).free
         except OSError as exc:  # before the notebook runs: nothing was synced without its record
+            if _no_room(exc):
+                raise ArchiveFull(f"{name}: {_full(out.parent, 'not run')}", ran=False) from None
             raise SyncFailed(f"cannot archive the executed notebook in {shown_path(out.parent)} "
                              f"({exc.strerror or exc}): set archival.archive_path to a writable folder, "
                              f"or archival.enabled to false; nothing was run") from None
+        if room < ARCHIVE_MIN_FREE_BYTES:
+            raise ArchiveFull(f"{name}: {_full(out.parent, 'not run')}", ran=False)
     else:
         tmpdir = Path(tempfile.mkdtemp(prefix="trafico-run-"))
         out = tmpdir / f"{safe_name(run_id)}_{name}.ipynb"
@@ -85,6 +127,7 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     cell_timeout = timeout or cfg.runner.cell_timeout_seconds
     t0 = time.monotonic()
     crash: str | None = None
+    no_room = False  # the archive's disk filled up under the run
     try:
         with relayed_progress():
             pm.execute_notebook(str(source), str(out), parameters=params, kernel_name=kernel,
@@ -93,13 +136,26 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
                                 interrupt_on_timeout=True, extra_arguments=KERNEL_ARGUMENTS)
     except PapermillExecutionError:
         pass  # the executed copy shows the failing cell; find_failure reads it below
-    except Exception as exc:  # kernel died, could not start, ...: one line
+    except Exception as exc:  # kernel died, could not start, the notebook could not be saved: one line
         crash = one_line(exc, secrets)
+        no_room = _no_room(exc)
     duration = round(time.monotonic() - t0, 3)
     nb = None
     if out.is_file():
-        scrub_file(out, secrets)
-        nb = nbformat.read(out, as_version=4)
+        try:
+            scrub_file(out, secrets)
+            nb = nbformat.read(out, as_version=4)
+        except (OSError, ValueError) as exc:  # a save cut short (NotJSONError is a ValueError)
+            no_room = no_room or _no_room(exc) or shutil.disk_usage(out.parent).free < ARCHIVE_MIN_FREE_BYTES
+            if not no_room:
+                raise
+    if no_room:  # the kernel is gone; what it wrote is in the database's log, its notebook is not whole
+        line = _full(out.parent, f"its executed notebook could not be written (stopped after {duration:.0f} s)",
+                     "archive folder" if archive else "temporary folder")
+        out.unlink(missing_ok=True)
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        raise ArchiveFull(f"{name}: {line}", ran=True)
     result = read_result(nb) if nb is not None else None
     failure = find_failure(nb) if nb is not None else None
     html_path = None

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from ..errors import UsageError, one_line
 from .archive import shown_path  # (here too: the command lines import it from runs)
-from .execute import NotebookRun, execute
+from .execute import ArchiveFull, NotebookRun, execute
 from .params import table_params
 
 log = logging.getLogger("trafico")
@@ -126,6 +126,15 @@ def sync_result(table: str, run: NotebookRun, params: dict[str, Any]) -> dict[st
     return res
 
 
+def not_run_result(table: str, params: dict[str, Any], error: str) -> dict[str, Any]:
+    """A table's result when its notebook did not run to the end (no executed copy to read)."""
+    from ..tables import get_table
+    spec = get_table(table)
+    return {"table": spec.name, "target": spec.target, "run_id": params["run_id"], "mode": params.get("mode"),
+            "dry_run": params.get("dry_run", False), "status": "not run", "counts": {}, "duration_seconds": None,
+            "error": error, "attempts": 0, "notebook": None, "html": None, "notebook_seconds": None}
+
+
 def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental", dry_run: bool = False,
                        config_path: str | None = None, run_id: str | None = None,
                        progress: bool | None = None, allow_mass_deactivation: bool = False) -> list[dict[str, Any]]:
@@ -143,11 +152,15 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
     progress = sys.stderr.isatty() if progress is None else progress
     _hold_store(cfg, required=True, tables=tables)
     results = []
+    full: str | None = None  # once the archive is full, the tables left are reported, not run
     for table in tables:
         if not cfg.table(table).enabled:
             continue
         params = {**table_params(cfg, table), "table": table, "mode": mode, "dry_run": dry_run,
                   "config_path": _config_param(cfg, config_path)}
+        if full is not None:
+            results.append(not_run_result(table, {**params, "run_id": run_id}, f"not run: {full}"))
+            continue
         if allow_mass_deactivation:
             params["allow_mass_deactivation"] = True
         name = sync_run_name(table)
@@ -155,6 +168,14 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
         _progress(progress, f"running {name} ({how}) ...", run_id=run_id, line=f"{table}: started ({how})")
         try:
             run = execute(cfg, SYNC_NOTEBOOK, params, run_id=run_id, archive_name=name)
+        except ArchiveFull as exc:
+            full = "the archive folder is full (see the first error)"
+            res = not_run_result(table, {**params, "run_id": run_id}, f"table {table}: {exc}")
+            if exc.ran and not dry_run:  # the kernel may have written; its record is this row
+                _record_failure(cfg, table, run_id, mode, res["error"], None)
+            _progress(progress, f"  {table}: {exc}", run_id=run_id, line=f"{table}: {exc}")
+            results.append(res)
+            continue
         except KeyboardInterrupt as stop:  # the kernel is shut down, its transaction rolled back
             if not dry_run:
                 _record_failure(cfg, table, run_id, mode, f"stopped by {getattr(stop, 'name', 'SIGINT')} "

@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from ..config import Config
-from ..errors import SchemaMissing, SyncFailed, TransientError, connection_secrets, describe_conninfo, one_line, scrub
+from ..errors import ConfigError, SchemaMissing, SyncFailed, TransientError, connection_secrets, describe_conninfo, one_line, scrub
 from ..tables import TableSpec
 from .embedded import embedded_url
 from .pg import backprop, merge, record, retention, source
@@ -56,12 +56,25 @@ def behind_transaction_pooler(url: str) -> bool:
     return str(d.get("port") or "") == "6543" or str(d.get("host") or "").endswith("pooler.supabase.com")
 
 
+POOLER_HINT = "set database.transaction_pooler: true in the configuration (each run's staging is then one transaction)"
+
+
+def pooled_session_lost(exc: BaseException) -> bool:
+    """A psycopg error saying the session changed between two statements: a temp table of the
+    run (``_trafico_…``) vanished or is another run's, or temp_buffers cannot be set on a server
+    connection that another client's temp tables used. What a transaction pooler does to a session."""
+    text = str(exc)
+    return ((isinstance(exc, (psycopg.errors.UndefinedTable, psycopg.errors.DuplicateTable)) and '"_trafico_' in text)
+            or (isinstance(exc, psycopg.errors.InvalidParameterValue) and "temp_buffers" in text))
+
+
 class PostgresStore:
     """The TráficoV2 tables in a PostgreSQL database: a URL from config, or the embedded server."""
 
     def __init__(self, url: str, *, connect_timeout: int = 5, secrets: list[str] | None = None,
                  embedded: bool = False, transaction_pooler: bool | None = None):
         self._url = url
+        self._pooler_said = transaction_pooler is not None  # the config said (else: by the address)
         self.transaction_pooler = (behind_transaction_pooler(url) if transaction_pooler is None
                                    else transaction_pooler)
         self.connect_timeout = connect_timeout
@@ -115,6 +128,10 @@ class PostgresStore:
         try:
             yield
         except psycopg.Error as exc:
+            if not self.transaction_pooler and pooled_session_lost(exc):
+                raise ConfigError(f"{self.name}: the run's session changed between two statements "
+                                  f"({one_line(exc, self._secrets)}): the address goes through a transaction "
+                                  f"pooler (pgbouncer, Supavisor); {POOLER_HINT}") from None
             line = one_line(exc, self._secrets)
             if is_transient(exc):
                 raise TransientError(line) from exc
@@ -164,7 +181,22 @@ class PostgresStore:
             raise SchemaMissing(f"{where} has no trafico schema: {hint}")
         if have < need:
             raise SchemaMissing(f"{where} has trafico's schema up to step {have}, this version needs step {need}: {hint}")
+        self._check_pooler(conn)
         self._schema_checked = True
+
+    def _check_pooler(self, conn: psycopg.Connection) -> None:
+        """Unless the configuration said whether the address pools transactions: a pooler hands
+        the client a cancel key of its own, so the backend pid it announced is not the server's.
+        Through a pooler the sessions trafico relies on may not hold: ConfigError (exit 2),
+        before anything runs. (A pooler of whole sessions works either way: say false.)"""
+        if self._pooler_said or self.transaction_pooler:
+            return
+        with conn.transaction():
+            server_pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        if conn.info.backend_pid != server_pid:
+            raise ConfigError(f"{self.name} answers through a connection pooler (pgbouncer, Supavisor) not on "
+                              f"port 6543, where a run's temporary tables would vanish between statements: "
+                              f"set database.transaction_pooler: true (false only if it pools whole sessions)")
 
     def columns(self, table: str) -> list[str]:
         """A table's columns in order; [] when it does not exist."""

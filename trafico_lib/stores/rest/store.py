@@ -38,9 +38,9 @@ def required_schema_version() -> str:
     return latest_version()
 
 
-def key_role(key: str) -> str | None:
-    """The ``role`` a Supabase JWT key carries (read, not verified: the server verifies it);
-    None for a key that is not a JWT."""
+def key_claims(key: str) -> dict | None:
+    """The claims of a Supabase JWT key (read, not verified: the server verifies it); None for
+    a key that is not a JWT."""
     parts = key.split(".")
     if len(parts) != 3:
         return None
@@ -48,7 +48,12 @@ def key_role(key: str) -> str | None:
         payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except (ValueError, json.JSONDecodeError):
         return None
-    role = payload.get("role") if isinstance(payload, dict) else None
+    return payload if isinstance(payload, dict) else None
+
+
+def key_role(key: str) -> str | None:
+    """The ``role`` a Supabase JWT key carries; None for a key that is not a JWT or has none."""
+    role = (key_claims(key) or {}).get("role")
     return role if isinstance(role, str) else None
 
 
@@ -70,6 +75,10 @@ class RestStore:
             raise ConfigError(f"supabase.url must be the project's URL, like https://<project>.supabase.co "
                               f"(got {url!r})")
         role = key_role(key)
+        if role is None and key_claims(key) is not None:  # the API would take it as anon, and see nothing
+            raise PermissionDenied("permission denied: supabase.key is a JWT without a role, not the project's "
+                                   "service_role key; trafico reads and writes its tables with the service_role "
+                                   "key (Project Settings > API)")
         if role is not None and role != SERVICE_ROLE:
             raise PermissionDenied(f"permission denied: supabase.key is the project's {role!r} key; trafico reads "
                                    "and writes its tables with the service_role key (Project Settings > API)")
@@ -144,9 +153,7 @@ class RestStore:
     def read_state(self, spec) -> dict:
         """The table's sync state; the first call also checks the project's schema (:meth:`check`),
         so a run on a project without it, or with an older one, says what to paste."""
-        if not self._checked:
-            self.check()
-            self._checked = True
+        self.check_once()
         rows = self.client.call(
             lambda: self.client.table("traficov2_sync_state")
             .select("watermark,last_success_at,last_run_id,source_rows").eq("table_name", spec.target)
@@ -312,6 +319,7 @@ class RestStore:
         from ...schema.rest_merge import backprop_function_name
         from .pages import pages
         t0 = time.monotonic()
+        self.check_once()  # a project without trafico's schema says what to paste, not 42P01
         res = BackpropResult(spec.name, run_id, dry_run)
         cols = self.columns(spec.source)
         fields = [f for f in fields if f in cols]
@@ -352,10 +360,17 @@ class RestStore:
     def prune(self, cutoff, *, dry_run: bool = False) -> dict[str, int]:
         """Log, change and reject rows before ``cutoff`` deleted (or counted), by the direct
         path's statements (``traficov2_prune``)."""
+        self.check_once()  # a project without trafico's schema says what to paste, not PGRST202
         params = {"p_cutoff": cutoff.isoformat(), "p_dry_run": bool(dry_run)}
         got = self.client.call(lambda: self.client.rpc("traficov2_prune", params).execute().data,
                                what="pruning the system tables")
         return {k: int(v) for k, v in got.items()}
+
+    def check_once(self) -> None:
+        """:meth:`check`, the first time only: a store lives for one command."""
+        if not self._checked:
+            self.check()
+            self._checked = True
 
     def check(self) -> None:
         """The project answers, the key may act as the service role, and trafico's schema is
