@@ -173,6 +173,80 @@ def test_older_source_change_loses_to_newer_manual_edit(src, cfg):
     assert dict((r[0], r[1]) for r in target(src))["TCNU7200794"] == "GOMEZ"
 
 
+def _row(conn, key, cols='"Chofer", "Estado"', table="traficov2_arribos"):
+    return conn.execute(f"SELECT {cols} FROM {table} WHERE sync_key = %s", (key,)).fetchone()
+
+
+def test_merge_per_field_a_desk_edit_of_one_field_never_holds_back_the_sources_other_field(src, cfg):
+    """Issue 21 point 1: the source sets ``Estado``, then the desk types a ``Chofer`` on that
+    row. The desk typed ``Chofer``, not ``Estado``: the next run takes the source's ``Estado``
+    and keeps the desk's ``Chofer``. The other way round on another row: the desk types an
+    ``Estado`` after the source changed its ``Chofer``."""
+    insert(src, "arribos", ARRIBOS)
+    run(cfg)
+    src.execute("""UPDATE arribos SET "Estado" = 'En terminal', updated_at = clock_timestamp()
+                   WHERE "Contenedor" = 'MSCU-123456-6'""")
+    src.execute("""UPDATE arribos SET "Chofer" = 'RAMIREZ', updated_at = clock_timestamp()
+                   WHERE "Contenedor" = 'TCNU 720079 4'""")
+    src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'PEREZ' WHERE sync_key = 'MSCU1234566'""")
+    src.execute("""UPDATE traficov2_arribos SET "Estado" = 'Demorado' WHERE sync_key = 'TCNU7200794'""")
+    res = run(cfg, mode="incremental")
+    assert res.counts["updated"] == 2
+    assert _row(src, "MSCU1234566") == ("PEREZ", "En terminal")
+    assert _row(src, "TCNU7200794") == ("RAMIREZ", "Demorado")
+    # the desk's edit time is kept for the field it typed, and only for it
+    assert set(_row(src, "MSCU1234566", "manual_edits")[0]) == {"Chofer"}
+    assert set(_row(src, "TCNU7200794", "manual_edits")[0]) == {"Estado"}
+    again = run(cfg, mode="full")
+    assert (again.counts["inserted"], again.counts["updated"]) == (0, 0)
+
+
+def test_merge_per_field_a_realizado_from_a_new_exit_record_passes_a_desk_chofer(src, store_config, tmp_path):
+    """Issue 21 point 1, from the exit records: the desk types a ``Chofer``; later an exit
+    record marks the row done. Its ``Realizado …`` status comes through (the desk never typed
+    ``Estado``) and the desk's ``Chofer`` stays."""
+    data = tmp_path / "exits"
+    data.mkdir()
+    cfg = store_config({"csv_sources": {"data_path": str(data)}})
+    insert(src, "arribos", [dict(r, Estado="En terminal") for r in ARRIBOS])
+    run(cfg)
+    src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'PEREZ' WHERE sync_key = 'MSCU1234566'""")
+    (data / "salidas.csv").write_text("orden_ing,suborden,renglon,contenedor,validada\n"
+                                      "1,1,1,MSCU1234566,2026-11-28 09:50:00\n", encoding="utf-8")
+    res = run(cfg, mode="full")
+    assert res.counts["updated"] == 1
+    assert _row(src, "MSCU1234566") == ("PEREZ", "Realizado 28/11/2026 09:50")
+    assert run(cfg, mode="full").counts["updated"] == 0
+
+
+def test_merge_per_field_rows_edited_before_per_field_times_keep_the_desks_edits(src, store_config, tmp_path, db_url):
+    """Issue 21 point 1, an existing database: a row the desk edited before the times were
+    kept per field has only ``manual_updated_at`` (``manual_edits`` NULL). Until ``--init-db``
+    that time stands for every preserved field (an older source ``Chofer`` loses to the desk's);
+    ``--init-db`` gives it to the fields the desk made differ from the source (``Chofer``),
+    not to the others, so a ``Realizado`` from an exit record then comes through."""
+    from trafico_lib.schema import apply_migrations
+    data = tmp_path / "exits"
+    data.mkdir()
+    cfg = store_config({"csv_sources": {"data_path": str(data)}})
+    insert(src, "arribos", [dict(r, Estado="En terminal") for r in ARRIBOS])
+    run(cfg)
+    src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'VIEJO' WHERE sync_key = 'MSCU1234566'""")
+    src.execute("UPDATE traficov2_arribos SET manual_edits = NULL")  # as the schema before step 010 left it
+    src.execute("""UPDATE arribos SET "Chofer" = 'FUENTE', updated_at = now() - interval '1 hour'
+                   WHERE "Contenedor" = 'MSCU-123456-6'""")
+    run(cfg, mode="full")
+    assert _row(src, "MSCU1234566") == ("VIEJO", "En terminal")
+    with psycopg.connect(db_url) as c:  # --init-db
+        apply_migrations(c)
+    assert set(_row(src, "MSCU1234566", "manual_edits")[0]) == {"Chofer"}
+    assert _row(src, "CSQU3054383", "manual_edits")[0] == {}
+    (data / "salidas.csv").write_text("orden_ing,suborden,renglon,contenedor,validada\n"
+                                      "1,1,1,MSCU1234566,2026-11-28 09:50:00\n", encoding="utf-8")
+    run(cfg, mode="full")
+    assert _row(src, "MSCU1234566") == ("VIEJO", "Realizado 28/11/2026 09:50")
+
+
 def test_full_mode_deactivates_rows_gone_from_source_and_incremental_does_not(src, cfg):
     insert(src, "arribos", ARRIBOS)
     run(cfg)
