@@ -507,6 +507,60 @@ def test_a_desk_edit_landing_between_merge_and_write_is_not_overwritten(src, dir
     assert row == ("MESA", "X")
 
 
+def _lock_waits(conn) -> int:
+    """Backends waiting for a lock another transaction holds (the merge waiting on a row)."""
+    return conn.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]
+
+
+def run_while_the_desk_holds(conn, db_url, cfg, table: str, key: str, assignments: str, *, mode="incremental"):
+    """A run of ``table`` while a desk transaction (a second, real connection) holds the edit
+    ``assignments`` of ``key``'s target row uncommitted; the desk commits once the run waits on
+    that row (or has finished without needing it). Returns (the run's result, whether it waited)."""
+    spec = TABLES[table]
+    out, waited = [], False
+    with psycopg.connect(db_url) as desk:
+        desk.execute(f"UPDATE {spec.target} SET {assignments} WHERE sync_key = %s", (key,))
+        t = threading.Thread(target=lambda: out.append(P.run_table(table, mode=mode, cfg=cfg)))
+        t.start()
+        deadline = time.monotonic() + 30
+        while t.is_alive() and time.monotonic() < deadline:
+            if _lock_waits(conn):
+                waited = True
+                break
+            time.sleep(0.02)
+        desk.commit()
+        t.join(60)
+    assert out and out[0].status == "ok", out and out[0].error
+    return out[0], waited
+
+
+def test_merge_race_a_desk_edit_committed_while_the_merge_waits_on_the_row_loses_no_source_change(
+        src, cfg, db_url):
+    """Issue 21 point 2: the source changes a row (``Cliente``, ``Estado``) while the desk, in a
+    transaction of its own, types a ``Chofer`` on it; the run's merge waits on that row and the
+    desk commits. The merge must not overwrite the desk's edit, and must not record the row as
+    written either: its bookkeeping (hashes, the source's preserved values) says what the row
+    holds, so the next run merges the source's change. After it: the source's ``Cliente`` and
+    ``Estado``, the desk's ``Chofer``."""
+    insert(src, "arribos", ARRIBOS)
+    run(cfg)
+    src.execute("""UPDATE arribos SET "Cliente" = 'X', "Estado" = 'En terminal', updated_at = clock_timestamp()
+                   WHERE "Contenedor" = 'MSCU-123456-6'""")
+    racing, waited = run_while_the_desk_holds(src, db_url, cfg, "arribos", "MSCU1234566", """"Chofer" = 'MESA'""")
+    assert waited  # the merge really waited on the desk's row
+    cliente, estado, preserved, row_hash = _row(src, "MSCU1234566", '"Cliente", "Estado", source_preserved, row_hash')
+    written = cliente == "X"
+    # the row is as the run wrote it, or as it was: its bookkeeping says which
+    assert (preserved.get("Estado") == "En terminal") == written
+    assert written == (racing.counts["updated"] == 1)
+    assert src.execute("SELECT count(*) FROM traficov2_sync_changes WHERE sync_key = 'MSCU1234566' "
+                       "AND run_id = %s", (racing.run_id,)).fetchone()[0] == (2 if written else 0)
+    nxt = run(cfg, mode="incremental")
+    assert nxt.counts["updated"] == (0 if written else 1)
+    assert _row(src, "MSCU1234566", '"Chofer", "Cliente", "Estado"') == ("MESA", "X", "En terminal")
+    assert run(cfg, mode="full").counts["updated"] == 0
+
+
 def test_a_row_that_stays_broken_is_recorded_once_a_day_but_counted_every_run(src, cfg):
     insert(src, "pendiente_desconsolidar", [{"Contenedor": "-", "Cliente": "Sin contenedor"},
                                             {"Contenedor": "MSCU1234566", "Cliente": "A"}])

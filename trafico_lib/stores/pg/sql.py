@@ -15,6 +15,10 @@ manual-edit trigger), so a desk edit of ``Chofer`` never holds back the source's
 (:func:`manual_edit_time`). "After" uses the source row's change timestamp, or the run's
 start when the source has no timestamp column (the change was first seen now). Every other
 column: source wins.
+
+A row is written only as the merge computed it: a row the desk edited meanwhile is left
+alone, its metadata (hashes, the source's preserved values) with it, so the next run merges
+it again (:func:`upsert`, :func:`refresh_metadata`).
 """
 from __future__ import annotations
 
@@ -362,11 +366,17 @@ def refresh_metadata(spec: TableSpec) -> sql.Composed:
     (e.g. the source now holds the value back-propagation copied there): silent update.
     The array of the slice's target ids gives the planner an index condition on the target (a
     join alone lets it hash the whole target: its statistics do not know this transaction's
-    rows); new rows were written whole by the upsert and are left out."""
+    rows); new rows were written whole by the upsert and are left out.
+
+    Only rows the desk has not edited since the merge read them (the upsert's guard): the
+    bookkeeping says what the target holds, and a row the upsert left alone holds none of
+    this run's values. Stamped anyway, the next run would take the source's change as
+    written and never apply it."""
     meta = ["source_id", "source_updated_at", "row_hash", "source_hash", "source_preserved"]
     return sql.SQL(
         "UPDATE {target} t SET {sets} FROM {merged} m WHERE t.id = m.target_id AND NOT m.is_new "
         "AND t.id = ANY ((SELECT array_agg(target_id) FROM {merged} WHERE NOT is_new)::bigint[]) "
+        "AND t.manual_updated_at IS NOT DISTINCT FROM m.seen_manual_updated_at "
         "AND ({tcols}) IS DISTINCT FROM ({mcols})").format(
         target=I(spec.target), merged=I(MERGED),
         sets=sql.SQL(", ").join(sql.SQL("{c} = m.{c}").format(c=I(c)) for c in meta),
