@@ -277,6 +277,63 @@ def test_incremental_reads_only_rows_changed_since_watermark_minus_lookback(src,
     assert wm2 > wm
 
 
+def _watermark(conn):
+    return conn.execute("SELECT watermark FROM traficov2_sync_state WHERE table_name = 'traficov2_arribos'").fetchone()[0]
+
+
+def test_watermark_a_source_time_in_the_future_is_held_at_the_database_clock_and_warned(src, store_config, caplog):
+    """Issue 21 point 3: one source row says it changed in 2099. The stored watermark stays at
+    the database's clock (not 2099), the run warns in one line naming the table and how many
+    rows, and a change made after the run is read by the next incremental run."""
+    import logging
+    cfg = store_config({"database": {"lookback_minutes": 0}})
+    insert(src, "arribos", ARRIBOS)
+    src.execute("UPDATE arribos SET updated_at = now() - interval '1 day'")
+    src.execute("""UPDATE arribos SET updated_at = '2099-01-01 00:00+00' WHERE "Contenedor" = 'TCNU 720079 4'""")
+    with caplog.at_level(logging.WARNING, logger="trafico"):
+        run(cfg, mode="incremental")
+    assert _watermark(src) <= src.execute("SELECT now()").fetchone()[0]
+    lines = [r.getMessage() for r in caplog.records if "in the future" in r.getMessage()]
+    assert len(lines) == 1 and "\n" not in lines[0], lines
+    assert lines[0].startswith("arribos: source table arribos has 1 row with updated_at in the future "
+                               "(up to 2099-01-01 00:00 UTC)"), lines[0]
+    src.execute("""UPDATE arribos SET "Cliente" = 'Otro', updated_at = clock_timestamp()
+                   WHERE "Contenedor" = 'CSQU3054383'""")
+    res = run(cfg, mode="incremental")
+    assert res.counts["updated"] == 1
+    assert _row(src, "CSQU3054383", '"Cliente"') == ("Otro",)
+
+
+def test_watermark_stuck_in_the_future_fails_health_and_a_full_run_resets_it_to_what_it_read(src, store_config):
+    """Issue 21 point 3, a database from before the fix: its watermark is 2099. Health does not
+    call that lag 0.0 h: the lag is unknown and the table unhealthy. A full run then sets the
+    watermark to the newest change time it read (not kept at 2099, nor merely held at the
+    clock), and health is satisfied again."""
+    from trafico_lib.health import gather_facts, render_block
+    cfg = store_config({"database": {"lookback_minutes": 0}})
+    insert(src, "arribos", ARRIBOS)
+    src.execute("UPDATE arribos SET updated_at = now() - interval '1 day'")
+    run(cfg, mode="incremental")
+    src.execute("UPDATE traficov2_sync_state SET watermark = '2099-01-01 00:00+00' "
+                "WHERE table_name = 'traficov2_arribos'")
+
+    def arribos(facts):
+        return next(t for t in facts["tables"] if t["table"] == "arribos")
+    facts = gather_facts(cfg)
+    line = arribos(facts)
+    assert line["lag_hours"] is None and line["lag_ok"] is False and line["watermark_ahead"] is True
+    assert any(p.startswith("traficov2_arribos watermark 2099-01-01 00:00 UTC is ahead") for p in facts["problems"])
+    assert "  traficov2_arribos: unknown ✗ (watermark 2099-01-01 00:00 UTC is in the future)" in \
+        render_block(facts).splitlines()
+    src.execute("""UPDATE arribos SET "Cliente" = 'Otro', updated_at = now() - interval '1 hour'
+                   WHERE "Contenedor" = 'CSQU3054383'""")
+    full = run(cfg, mode="full")
+    assert full.counts["updated"] == 1
+    assert _watermark(src) == src.execute("SELECT max(updated_at) FROM arribos").fetchone()[0]
+    line = arribos(gather_facts(cfg))
+    assert line["watermark_ahead"] is False and line["lag_ok"] is True
+
+
 def test_hash_mode_for_a_source_without_timestamp(src, cfg):
     insert(src, "pendiente_desconsolidar", [
         {"Contenedor": "MSCU1234566", "Cliente": "A", "Cantidad": "3"},

@@ -60,13 +60,16 @@ $fn$;"""
 
 def render_functions() -> str:
     state = sql_function("traficov2_record_state",
-                         [("table_name", "text"), ("run_id", "text"), ("watermark", "timestamptz")],
-                         "void", RECORD_STATE)
+                         [("table_name", "text"), ("run_id", "text"), ("watermark", "timestamptz"),
+                          ("reset", "boolean")],
+                         "timestamptz", RECORD_STATE)
     reject = sql_function("traficov2_record_reject",
                           [("run", "text"), ("tbl", "text"), ("key", "text"), ("reasons", "jsonb"), ("raw", "jsonb"),
                            ("hours", "integer")],
                           "integer", f"WITH ins AS ({RECORD_REJECT} RETURNING 1) SELECT count(*)::integer FROM ins")
-    return f"""-- the run's success and its rejected rows (the direct path's statements, stores/pg/record.py)
+    return f"""-- the run's success and its rejected rows (the direct path's statements, stores/pg/record.py);
+-- the state's function before step 010 took no reset and returned nothing
+DROP FUNCTION IF EXISTS traficov2_record_state(text, text, timestamptz);
 {state}
 
 {reject}

@@ -331,5 +331,5 @@ class PgSyncSession:
     def write_log(self, operation: str, details: dict) -> None:
         record.write_log(self.conn, self.spec, operation, details)
 
-    def write_state(self, watermark: datetime | None) -> None:
-        record.write_state(self.conn, self.spec, self.run_id, watermark)
+    def write_state(self, watermark: datetime | None, *, reset: bool = False) -> datetime | None:
+        return record.write_state(self.conn, self.spec, self.run_id, watermark, reset=reset)

@@ -229,8 +229,8 @@ class RestSyncSession:
     def write_log(self, operation: str, details: dict) -> None:
         self.store.write_log(self.spec, operation, details)
 
-    def write_state(self, watermark) -> None:
-        self.store.write_state(self.spec, self.run_id, watermark)
+    def write_state(self, watermark, *, reset: bool = False):
+        return self.store.write_state(self.spec, self.run_id, watermark, reset=reset)
 
 
 __all__ = ["RestStaging", "RestSyncSession", "MAX_BATCH"]
