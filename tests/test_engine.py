@@ -592,13 +592,15 @@ def run_while_the_desk_holds(conn, db_url, cfg, table: str, key: str, assignment
 
 
 def test_merge_race_a_desk_edit_committed_while_the_merge_waits_on_the_row_loses_no_source_change(
-        src, cfg, db_url):
+        src, store_config, db_url):
     """Issue 21 point 2: the source changes a row (``Cliente``, ``Estado``) while the desk, in a
     transaction of its own, types a ``Chofer`` on it; the run's merge waits on that row and the
     desk commits. The merge must not overwrite the desk's edit, and must not record the row as
     written either: its bookkeeping (hashes, the source's preserved values) says what the row
     holds, so the next run merges the source's change. After it: the source's ``Cliente`` and
-    ``Estado``, the desk's ``Chofer``."""
+    ``Estado``, the desk's ``Chofer``. No lookback: the watermark itself must leave the row to be
+    read again."""
+    cfg = store_config({"database": {"lookback_minutes": 0}})
     insert(src, "arribos", ARRIBOS)
     run(cfg)
     src.execute("""UPDATE arribos SET "Cliente" = 'X', "Estado" = 'En terminal', updated_at = clock_timestamp()

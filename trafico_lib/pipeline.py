@@ -452,19 +452,33 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float
             "batches": outcome.batches, "chunks": stg.chunks,
             "duplicates": _shown_duplicates(stg),
             "external_validation": check.to_details() if check is not None else None})
-        stored = session.write_state(ex.watermark if ex else None, reset=ex is not None and ex.since is None)
+        watermark = _watermark(ex, outcome)
+        stored = session.write_state(watermark, reset=ex is not None and ex.since is None)
         outcome.rejects = all_rejects
-    _warn_future_times(ctx, ex, stored)
+    if outcome.left:
+        log.info("%s: %d row(s) the desk edited while this run wrote them were left for the next run",
+                 ctx.spec.name, outcome.left)
+    _warn_future_times(ctx, ex, watermark, stored)
     return outcome
 
 
-def _warn_future_times(ctx: RunContext, ex: Extract | None, stored: datetime | None) -> None:
+def _watermark(ex: Extract | None, outcome: MergeOutcome) -> datetime | None:
+    """The watermark the run may record: the newest source change time it read, but before the
+    earliest row it left for the next run (the desk edited it meanwhile), which the next
+    incremental read must read again."""
+    seen = ex.watermark if ex else None
+    if seen is not None and outcome.left_since is not None and outcome.left_since <= seen:
+        return outcome.left_since - timedelta(microseconds=1)
+    return seen
+
+
+def _warn_future_times(ctx: RunContext, ex: Extract | None, seen: datetime | None, stored: datetime | None) -> None:
     """One line when the watermark was held at the database's clock (docs/architecture.md §5):
     the source holds change times past it (how many rows), or the stored one was ahead."""
     if stored is None or ex is None:
         return
     from .health.render import when_text
-    name, seen, before = ctx.spec.name, ex.watermark, ctx.state.get("watermark")
+    name, before = ctx.spec.name, ctx.state.get("watermark")
     if seen is not None and seen - stored > FUTURE_SKEW:
         try:
             rows = ctx.store.count_changed_after(ctx.spec, ex.updated_column, stored + FUTURE_SKEW)

@@ -383,6 +383,16 @@ def refresh_metadata(spec: TableSpec) -> sql.Composed:
         tcols=_cols(meta, "t"), mcols=_cols(meta, "m"))
 
 
+def left_alone(spec: TableSpec) -> sql.Composed:
+    """The merged rows the desk edited after the merge read them, which :func:`upsert` and
+    :func:`refresh_metadata` left alone: how many, and the earliest source change time among
+    them (the watermark must stay before it, or no incremental read would read them again)."""
+    return sql.SQL(
+        "SELECT count(*), min(m.source_updated_at) FROM {merged} m JOIN LATERAL {lookup} t ON true "
+        "WHERE NOT m.is_new AND t.manual_updated_at IS DISTINCT FROM m.seen_manual_updated_at").format(
+        merged=I(MERGED), lookup=_lookup(spec, "m"))
+
+
 # ---- deactivation (full mode) -------------------------------------------------------------
 
 def create_keys() -> sql.Composed:

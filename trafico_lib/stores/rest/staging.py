@@ -32,7 +32,7 @@ from ...tables import TableSpec
 from ..pg import sql as q
 from ..pg.copytext import NULL, column_text
 from ..pg.merge import PLAN_ROWS, StagedTotals
-from .client import RestError
+from .client import RestError, api_time
 
 MAX_BATCH = 1000          # rows per merge call, whatever batch_size says (request size, statement time)
 LEASE_SECONDS = 15 * 60   # a run renews its lease at every batch; a dead run's lease lapses after this
@@ -176,6 +176,7 @@ class RestSyncSession:
                 got = self._call(records[lo:hi])
                 out.inserted += int(got["inserted"])
                 out.updated += int(got["updated"])
+                out.leave(int(got.get("left") or 0), api_time(got.get("left_since")))
             except RestError as exc:
                 code = exc.code or ""
                 if not (code[:2] in DATA_ERROR_CLASSES or code == STATEMENT_TIMEOUT):
