@@ -43,7 +43,9 @@ What each fact means
   run) are reported as ``extra``, a warning, not a failure.
 * **Sync Lag (hours)**: hours since each target's last successful sync
   (``traficov2_sync_state.last_success_at``, database clock); ``Never synced`` when none.
-  Unhealthy above ``health.max_lag_hours``, or never synced.
+  Unhealthy above ``health.max_lag_hours``, or never synced, or when the watermark is ahead of
+  the database clock (past ``FUTURE_SKEW``): incremental reads then read nothing, so the lag
+  is unknown (``unknown ✗``), not the hours since a run that read nothing.
 * Added: rejects in the last 24 h; the last run (its id, tables and archived notebooks);
   SQL Server reachability when ``sql_server.enabled`` (a warning when unreachable, a
   configuration error when no server is configured); free disk where the archive and the
