@@ -612,6 +612,9 @@ def test_merge_race_a_desk_edit_committed_while_the_merge_waits_on_the_row_loses
     # the row is as the run wrote it, or as it was: its bookkeeping says which
     assert (preserved.get("Estado") == "En terminal") == written
     assert written == (racing.counts["updated"] == 1)
+    left = src.execute("SELECT details->'left_for_next_run' FROM traficov2_sync_log WHERE details->>'run_id' = %s",
+                       (racing.run_id,)).fetchone()[0]
+    assert left == (0 if written else 1)  # the log row says the row was left for the next run
     assert src.execute("SELECT count(*) FROM traficov2_sync_changes WHERE sync_key = 'MSCU1234566' "
                        "AND run_id = %s", (racing.run_id,)).fetchone()[0] == (2 if written else 0)
     nxt = run(cfg, mode="incremental")

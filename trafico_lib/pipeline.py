@@ -449,7 +449,7 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float
             "duration_seconds": round(time.monotonic() - t0, 3), "notebook": ctx.notebook,
             "strategy": ex.strategy if ex else None, "attempts": attempts,
             "watermark": ex.watermark.isoformat() if ex and ex.watermark else None,
-            "batches": outcome.batches, "chunks": stg.chunks,
+            "batches": outcome.batches, "chunks": stg.chunks, "left_for_next_run": outcome.left,
             "duplicates": _shown_duplicates(stg),
             "external_validation": check.to_details() if check is not None else None})
         watermark = _watermark(ex, outcome)
