@@ -173,6 +173,80 @@ def test_older_source_change_loses_to_newer_manual_edit(src, cfg):
     assert dict((r[0], r[1]) for r in target(src))["TCNU7200794"] == "GOMEZ"
 
 
+def _row(conn, key, cols='"Chofer", "Estado"', table="traficov2_arribos"):
+    return conn.execute(f"SELECT {cols} FROM {table} WHERE sync_key = %s", (key,)).fetchone()
+
+
+def test_merge_per_field_a_desk_edit_of_one_field_never_holds_back_the_sources_other_field(src, cfg):
+    """Issue 21 point 1: the source sets ``Estado``, then the desk types a ``Chofer`` on that
+    row. The desk typed ``Chofer``, not ``Estado``: the next run takes the source's ``Estado``
+    and keeps the desk's ``Chofer``. The other way round on another row: the desk types an
+    ``Estado`` after the source changed its ``Chofer``."""
+    insert(src, "arribos", ARRIBOS)
+    run(cfg)
+    src.execute("""UPDATE arribos SET "Estado" = 'En terminal', updated_at = clock_timestamp()
+                   WHERE "Contenedor" = 'MSCU-123456-6'""")
+    src.execute("""UPDATE arribos SET "Chofer" = 'RAMIREZ', updated_at = clock_timestamp()
+                   WHERE "Contenedor" = 'TCNU 720079 4'""")
+    src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'PEREZ' WHERE sync_key = 'MSCU1234566'""")
+    src.execute("""UPDATE traficov2_arribos SET "Estado" = 'Demorado' WHERE sync_key = 'TCNU7200794'""")
+    res = run(cfg, mode="incremental")
+    assert res.counts["updated"] == 2
+    assert _row(src, "MSCU1234566") == ("PEREZ", "En terminal")
+    assert _row(src, "TCNU7200794") == ("RAMIREZ", "Demorado")
+    # the desk's edit time is kept for the field it typed, and only for it
+    assert set(_row(src, "MSCU1234566", "manual_edits")[0]) == {"Chofer"}
+    assert set(_row(src, "TCNU7200794", "manual_edits")[0]) == {"Estado"}
+    again = run(cfg, mode="full")
+    assert (again.counts["inserted"], again.counts["updated"]) == (0, 0)
+
+
+def test_merge_per_field_a_realizado_from_a_new_exit_record_passes_a_desk_chofer(src, store_config, tmp_path):
+    """Issue 21 point 1, from the exit records: the desk types a ``Chofer``; later an exit
+    record marks the row done. Its ``Realizado …`` status comes through (the desk never typed
+    ``Estado``) and the desk's ``Chofer`` stays."""
+    data = tmp_path / "exits"
+    data.mkdir()
+    cfg = store_config({"csv_sources": {"data_path": str(data)}})
+    insert(src, "arribos", [dict(r, Estado="En terminal") for r in ARRIBOS])
+    run(cfg)
+    src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'PEREZ' WHERE sync_key = 'MSCU1234566'""")
+    (data / "salidas.csv").write_text("orden_ing,suborden,renglon,contenedor,validada\n"
+                                      "1,1,1,MSCU1234566,2026-11-28 09:50:00\n", encoding="utf-8")
+    res = run(cfg, mode="full")
+    assert res.counts["updated"] == 1
+    assert _row(src, "MSCU1234566") == ("PEREZ", "Realizado 28/11/2026 09:50")
+    assert run(cfg, mode="full").counts["updated"] == 0
+
+
+def test_merge_per_field_rows_edited_before_per_field_times_keep_the_desks_edits(src, store_config, tmp_path, db_url):
+    """Issue 21 point 1, an existing database: a row the desk edited before the times were
+    kept per field has only ``manual_updated_at`` (``manual_edits`` NULL). Until ``--init-db``
+    that time stands for every preserved field (an older source ``Chofer`` loses to the desk's);
+    ``--init-db`` gives it to the fields the desk made differ from the source (``Chofer``),
+    not to the others, so a ``Realizado`` from an exit record then comes through."""
+    from trafico_lib.schema import apply_migrations
+    data = tmp_path / "exits"
+    data.mkdir()
+    cfg = store_config({"csv_sources": {"data_path": str(data)}})
+    insert(src, "arribos", [dict(r, Estado="En terminal") for r in ARRIBOS])
+    run(cfg)
+    src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'VIEJO' WHERE sync_key = 'MSCU1234566'""")
+    src.execute("UPDATE traficov2_arribos SET manual_edits = NULL")  # as the schema before step 010 left it
+    src.execute("""UPDATE arribos SET "Chofer" = 'FUENTE', updated_at = now() - interval '1 hour'
+                   WHERE "Contenedor" = 'MSCU-123456-6'""")
+    run(cfg, mode="full")
+    assert _row(src, "MSCU1234566") == ("VIEJO", "En terminal")
+    with psycopg.connect(db_url) as c:  # --init-db
+        apply_migrations(c)
+    assert set(_row(src, "MSCU1234566", "manual_edits")[0]) == {"Chofer"}
+    assert _row(src, "CSQU3054383", "manual_edits")[0] == {}
+    (data / "salidas.csv").write_text("orden_ing,suborden,renglon,contenedor,validada\n"
+                                      "1,1,1,MSCU1234566,2026-11-28 09:50:00\n", encoding="utf-8")
+    run(cfg, mode="full")
+    assert _row(src, "MSCU1234566") == ("VIEJO", "Realizado 28/11/2026 09:50")
+
+
 def test_full_mode_deactivates_rows_gone_from_source_and_incremental_does_not(src, cfg):
     insert(src, "arribos", ARRIBOS)
     run(cfg)
@@ -201,6 +275,63 @@ def test_incremental_reads_only_rows_changed_since_watermark_minus_lookback(src,
     assert res.counts["read"] == 1 and res.counts["updated"] == 1
     wm2 = src.execute("SELECT watermark FROM traficov2_sync_state WHERE table_name = 'traficov2_arribos'").fetchone()[0]
     assert wm2 > wm
+
+
+def _watermark(conn):
+    return conn.execute("SELECT watermark FROM traficov2_sync_state WHERE table_name = 'traficov2_arribos'").fetchone()[0]
+
+
+def test_watermark_a_source_time_in_the_future_is_held_at_the_database_clock_and_warned(src, store_config, caplog):
+    """Issue 21 point 3: one source row says it changed in 2099. The stored watermark stays at
+    the database's clock (not 2099), the run warns in one line naming the table and how many
+    rows, and a change made after the run is read by the next incremental run."""
+    import logging
+    cfg = store_config({"database": {"lookback_minutes": 0}})
+    insert(src, "arribos", ARRIBOS)
+    src.execute("UPDATE arribos SET updated_at = now() - interval '1 day'")
+    src.execute("""UPDATE arribos SET updated_at = '2099-01-01 00:00+00' WHERE "Contenedor" = 'TCNU 720079 4'""")
+    with caplog.at_level(logging.WARNING, logger="trafico"):
+        run(cfg, mode="incremental")
+    assert _watermark(src) <= src.execute("SELECT now()").fetchone()[0]
+    lines = [r.getMessage() for r in caplog.records if "in the future" in r.getMessage()]
+    assert len(lines) == 1 and "\n" not in lines[0], lines
+    assert lines[0].startswith("arribos: source table arribos has 1 row with updated_at in the future "
+                               "(up to 2099-01-01 00:00 UTC)"), lines[0]
+    src.execute("""UPDATE arribos SET "Cliente" = 'Otro', updated_at = clock_timestamp()
+                   WHERE "Contenedor" = 'CSQU3054383'""")
+    res = run(cfg, mode="incremental")
+    assert res.counts["updated"] == 1
+    assert _row(src, "CSQU3054383", '"Cliente"') == ("Otro",)
+
+
+def test_watermark_stuck_in_the_future_fails_health_and_a_full_run_resets_it_to_what_it_read(src, store_config):
+    """Issue 21 point 3, a database from before the fix: its watermark is 2099. Health does not
+    call that lag 0.0 h: the lag is unknown and the table unhealthy. A full run then sets the
+    watermark to the newest change time it read (not kept at 2099, nor merely held at the
+    clock), and health is satisfied again."""
+    from trafico_lib.health import gather_facts, render_block
+    cfg = store_config({"database": {"lookback_minutes": 0}})
+    insert(src, "arribos", ARRIBOS)
+    src.execute("UPDATE arribos SET updated_at = now() - interval '1 day'")
+    run(cfg, mode="incremental")
+    src.execute("UPDATE traficov2_sync_state SET watermark = '2099-01-01 00:00+00' "
+                "WHERE table_name = 'traficov2_arribos'")
+
+    def arribos(facts):
+        return next(t for t in facts["tables"] if t["table"] == "arribos")
+    facts = gather_facts(cfg)
+    line = arribos(facts)
+    assert line["lag_hours"] is None and line["lag_ok"] is False and line["watermark_ahead"] is True
+    assert any(p.startswith("traficov2_arribos watermark 2099-01-01 00:00 UTC is ahead") for p in facts["problems"])
+    assert "  traficov2_arribos: unknown ✗ (watermark 2099-01-01 00:00 UTC is in the future)" in \
+        render_block(facts).splitlines()
+    src.execute("""UPDATE arribos SET "Cliente" = 'Otro', updated_at = now() - interval '1 hour'
+                   WHERE "Contenedor" = 'CSQU3054383'""")
+    full = run(cfg, mode="full")
+    assert full.counts["updated"] == 1
+    assert _watermark(src) == src.execute("SELECT max(updated_at) FROM arribos").fetchone()[0]
+    line = arribos(gather_facts(cfg))
+    assert line["watermark_ahead"] is False and line["lag_ok"] is True
 
 
 def test_hash_mode_for_a_source_without_timestamp(src, cfg):
@@ -431,6 +562,65 @@ def test_a_desk_edit_landing_between_merge_and_write_is_not_overwritten(src, dir
     run(cfg, mode="incremental")
     row = src.execute("""SELECT "Chofer", "Cliente" FROM traficov2_arribos WHERE sync_key = 'MSCU1234566'""").fetchone()
     assert row == ("MESA", "X")
+
+
+def _lock_waits(conn) -> int:
+    """Backends waiting for a lock another transaction holds (the merge waiting on a row)."""
+    return conn.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]
+
+
+def run_while_the_desk_holds(conn, db_url, cfg, table: str, key: str, assignments: str, *, mode="incremental"):
+    """A run of ``table`` while a desk transaction (a second, real connection) holds the edit
+    ``assignments`` of ``key``'s target row uncommitted; the desk commits once the run waits on
+    that row (or has finished without needing it). Returns (the run's result, whether it waited)."""
+    spec = TABLES[table]
+    out, waited = [], False
+    with psycopg.connect(db_url) as desk:
+        desk.execute(f"UPDATE {spec.target} SET {assignments} WHERE sync_key = %s", (key,))
+        t = threading.Thread(target=lambda: out.append(P.run_table(table, mode=mode, cfg=cfg)))
+        t.start()
+        deadline = time.monotonic() + 30
+        while t.is_alive() and time.monotonic() < deadline:
+            if _lock_waits(conn):
+                waited = True
+                break
+            time.sleep(0.02)
+        desk.commit()
+        t.join(60)
+    assert out and out[0].status == "ok", out and out[0].error
+    return out[0], waited
+
+
+def test_merge_race_a_desk_edit_committed_while_the_merge_waits_on_the_row_loses_no_source_change(
+        src, store_config, db_url):
+    """Issue 21 point 2: the source changes a row (``Cliente``, ``Estado``) while the desk, in a
+    transaction of its own, types a ``Chofer`` on it; the run's merge waits on that row and the
+    desk commits. The merge must not overwrite the desk's edit, and must not record the row as
+    written either: its bookkeeping (hashes, the source's preserved values) says what the row
+    holds, so the next run merges the source's change. After it: the source's ``Cliente`` and
+    ``Estado``, the desk's ``Chofer``. No lookback: the watermark itself must leave the row to be
+    read again."""
+    cfg = store_config({"database": {"lookback_minutes": 0}})
+    insert(src, "arribos", ARRIBOS)
+    run(cfg)
+    src.execute("""UPDATE arribos SET "Cliente" = 'X', "Estado" = 'En terminal', updated_at = clock_timestamp()
+                   WHERE "Contenedor" = 'MSCU-123456-6'""")
+    racing, waited = run_while_the_desk_holds(src, db_url, cfg, "arribos", "MSCU1234566", """"Chofer" = 'MESA'""")
+    assert waited  # the merge really waited on the desk's row
+    cliente, estado, preserved, row_hash = _row(src, "MSCU1234566", '"Cliente", "Estado", source_preserved, row_hash')
+    written = cliente == "X"
+    # the row is as the run wrote it, or as it was: its bookkeeping says which
+    assert (preserved.get("Estado") == "En terminal") == written
+    assert written == (racing.counts["updated"] == 1)
+    left = src.execute("SELECT details->'left_for_next_run' FROM traficov2_sync_log WHERE details->>'run_id' = %s",
+                       (racing.run_id,)).fetchone()[0]
+    assert left == (0 if written else 1)  # the log row says the row was left for the next run
+    assert src.execute("SELECT count(*) FROM traficov2_sync_changes WHERE sync_key = 'MSCU1234566' "
+                       "AND run_id = %s", (racing.run_id,)).fetchone()[0] == (2 if written else 0)
+    nxt = run(cfg, mode="incremental")
+    assert nxt.counts["updated"] == (0 if written else 1)
+    assert _row(src, "MSCU1234566", '"Chofer", "Cliente", "Estado"') == ("MESA", "X", "En terminal")
+    assert run(cfg, mode="full").counts["updated"] == 0
 
 
 def test_a_row_that_stays_broken_is_recorded_once_a_day_but_counted_every_run(src, cfg):

@@ -292,6 +292,59 @@ def test_typed_columns_with_missing_float_looking_and_changing_values_converge_t
     import pandas as pd
 
     from trafico_lib.normalize import normalize_frame
+
+
+# ---- the desk's field against the source's other fields, per field (issue 21 points 1, 2) ----------
+
+def _run_while_the_desk_holds(c, db_url, cfg, table: str, key: str, field: str, value: str, mode: str):
+    """A run while a desk transaction (a second, real connection) holds ``field`` = ``value``
+    of ``key``'s target row uncommitted; it commits once the run waits on a row lock (or has
+    finished without needing the row)."""
+    import threading
+    import time
+    out = []
+    with psycopg.connect(db_url) as desk:
+        desk.execute(psycopg.sql.SQL("UPDATE {} SET {} = %s WHERE sync_key = %s").format(
+            psycopg.sql.Identifier(TABLES[table].target), psycopg.sql.Identifier(field)), (value, key))
+        t = threading.Thread(target=lambda: out.append(P.run_table(table, mode=mode, cfg=cfg)))
+        t.start()
+        deadline = time.monotonic() + 30
+        while t.is_alive() and time.monotonic() < deadline:
+            if c.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]:
+                break
+            time.sleep(0.01)
+        desk.commit()
+        t.join(60)
+    assert out, "the run did not finish"
+    return out[0]
+
+
+field_steps = st.lists(st.one_of(
+    st.tuples(st.just("run"), st.sampled_from(["full", "incremental"])),
+    # the desk types its field on the i-th row
+    st.tuples(st.just("desk"), st.integers(0, 4), st.sampled_from(["DESK-1", "DESK-2"])),
+    # the source changes the other preserved field (or empties it), or a column nobody preserves
+    st.tuples(st.just("source"), st.integers(0, 4), st.sampled_from(["SRC-1", "SRC-2", "-"])),
+    st.tuples(st.just("source_cliente"), st.integers(0, 4), st.sampled_from(NAMES)),
+    # the source changes the other field of a row, then a desk transaction holds its field's edit
+    # of that row across a run, committed while the run waits on the row
+    st.tuples(st.just("held"), st.integers(0, 4), st.sampled_from(["HELD-1", "HELD-2"]),
+              st.sampled_from(["full", "incremental"])),
+), min_size=2, max_size=8)
+
+
+@settings(max_examples=16, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(table=st.sampled_from(["arribos", "pendiente_desconsolidar"]), desk_field=st.sampled_from(["Chofer", "Estado"]),
+       n=st.integers(1, 5), plan=field_steps)
+def test_each_preserved_field_is_the_desks_where_it_typed_it_last_else_the_sources(
+        prop_env, db_url, table, desk_field, n, plan):
+    """The desk edits one preserved field (``desk_field``) while the source changes the other
+    one and ``Cliente``, interleaved with runs, some of them racing a desk transaction held
+    across their merge. After every run that raced nothing, and after the source stops changing
+    and one more run: the desk's field is the desk's value where it typed it, else the
+    source's; the other preserved field and ``Cliente`` are the source's (per-field edit
+    times; nothing a racing run left alone is lost); and a rerun writes nothing."""
     c, cfg, data = prop_env
     _reset(c, table)
     (data / "salidas.csv").unlink(missing_ok=True)
@@ -363,3 +416,54 @@ def test_typed_columns_with_missing_float_looking_and_changing_values_converge_t
         for col in compared:
             for value in found[col]:
                 assert _typed_equal(row[col], value), (key, col, row[col], value)
+
+
+    other = "Estado" if desk_field == "Chofer" else "Chofer"
+    stamp = ", updated_at = clock_timestamp()" if "updated_at" in _columns(c, table) else ""
+    source: dict[str, dict] = {}  # key -> the source's values (as the target holds them)
+    for i in range(n):
+        key = _container(OWNERS[i % len(OWNERS)], i, good=True, style=0)
+        row = {"Contenedor": key, "Cliente": NAMES[i % len(NAMES)], "Chofer": "SRC-C", "Estado": "SRC-E"}
+        _insert(c, table, row)
+        source[key] = {k: row[k] for k in ("Cliente", "Chofer", "Estado")}
+    keys = sorted(source)
+    ids = dict(c.execute(f'SELECT "Contenedor", id FROM {table}').fetchall())
+    desk: dict[str, str] = {}
+
+    def check(res) -> None:
+        assert res.status == "ok", res.error
+        got = {r[0]: dict(zip(("Cliente", "Chofer", "Estado"), r[1:])) for r in c.execute(
+            f'SELECT sync_key, "Cliente", "Chofer", "Estado" FROM {spec.target} WHERE activo')}
+        assert set(got) == set(keys)
+        for key in keys:
+            want = dict(source[key])
+            if key in desk:
+                want[desk_field] = desk[key]
+            assert got[key] == want, (key, got[key], want)
+
+    def change_source(key: str, column: str, value: str) -> None:
+        c.execute(psycopg.sql.SQL(f"UPDATE {{}} SET {{}} = %s{stamp} WHERE id = %s").format(
+            psycopg.sql.Identifier(table), psycopg.sql.Identifier(column)), (value, ids[key]))
+        source[key][column] = None if value == "-" else value
+
+    check(P.run_table(table, mode="full", cfg=cfg))
+    for step in plan:
+        kind = step[0]
+        if kind == "run":
+            check(P.run_table(table, mode=step[1], cfg=cfg))
+        elif kind == "desk":
+            key = keys[step[1] % n]
+            c.execute(psycopg.sql.SQL("UPDATE {} SET {} = %s WHERE sync_key = %s").format(
+                psycopg.sql.Identifier(spec.target), psycopg.sql.Identifier(desk_field)), (step[2], key))
+            desk[key] = step[2]
+        elif kind in ("source", "source_cliente"):
+            change_source(keys[step[1] % n], other if kind == "source" else "Cliente", step[2])
+        elif kind == "held":
+            key = keys[step[1] % n]
+            change_source(key, other, f"SRC-{step[2]}")
+            res = _run_while_the_desk_holds(c, db_url, cfg, table, key, desk_field, step[2], step[3])
+            assert res.status == "ok", res.error
+            desk[key] = step[2]
+    check(P.run_table(table, mode="incremental", cfg=cfg))  # the source stopped changing: one more run
+    again = P.run_table(table, mode="incremental", cfg=cfg)
+    assert again.status == "ok" and (again.counts["inserted"], again.counts["updated"]) == (0, 0), again.counts

@@ -19,7 +19,7 @@ from trafico_lib.stores.rest.store import RestStore
 from trafico_lib.tables import get_table
 
 TABLES = ["arribos", "pendiente_desconsolidar", "remisiones", "arribos_expo_ctns"]
-SKIP = {"id", "fecha_registro", "fecha_modificacion", "synced_at", "manual_updated_at"}
+SKIP = {"id", "fecha_registro", "fecha_modificacion", "synced_at", "manual_updated_at", "manual_edits"}
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ import pandas as pd
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from .config import Config, TableSettings, load_config
-from .engine.extract import Extract, extract_csv
+from .engine.extract import FUTURE_SKEW, Extract, extract_csv
 from .engine.plan import MergeOutcome, Plan, rejects_json
 from .engine.stage import Staged, build_sync_key, stage as stage_rows
 from .errors import ConfigError, SyncFailed, TableLocked, TransientError, UsageError, one_line
@@ -471,14 +471,50 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float
             "duration_seconds": round(time.monotonic() - t0, 3), "notebook": ctx.notebook,
             "strategy": ex.strategy if ex else None, "attempts": attempts,
             "watermark": ex.watermark.isoformat() if ex and ex.watermark else None,
-            "batches": outcome.batches, "chunks": stg.chunks,
+            "batches": outcome.batches, "chunks": stg.chunks, "left_for_next_run": outcome.left,
             "columns_left_alone": list(ex.absent) if ex and ex.absent else None,
             "duplicates": _shown_duplicates(stg),
             "external_validation": check.to_details() if check is not None else None})
-        session.write_state(ex.watermark if ex else None,
-                            source_rows=whole_source_rows(rows=stg.read, read_whole=read_whole))
+        watermark = _watermark(ex, outcome)
+        stored = session.write_state(watermark, whole_source_rows(rows=stg.read, read_whole=read_whole),
+                                     reset=ex is not None and ex.since is None)
         outcome.rejects = all_rejects
-        return outcome
+    if outcome.left:
+        log.info("%s: %d row(s) the desk edited while this run wrote them were left for the next run",
+                 ctx.spec.name, outcome.left)
+    _warn_future_times(ctx, ex, watermark, stored)
+    return outcome
+
+
+def _watermark(ex: Extract | None, outcome: MergeOutcome) -> datetime | None:
+    """The watermark the run may record: the newest source change time it read, but before the
+    earliest row it left for the next run (the desk edited it meanwhile), which the next
+    incremental read must read again."""
+    seen = ex.watermark if ex else None
+    if seen is not None and outcome.left_since is not None and outcome.left_since <= seen:
+        return outcome.left_since - timedelta(microseconds=1)
+    return seen
+
+
+def _warn_future_times(ctx: RunContext, ex: Extract | None, seen: datetime | None, stored: datetime | None) -> None:
+    """One line when the watermark was held at the database's clock (docs/architecture.md §5):
+    the source holds change times past it (how many rows), or the stored one was ahead."""
+    if stored is None or ex is None:
+        return
+    from .health.render import when_text
+    name, before = ctx.spec.name, ctx.state.get("watermark")
+    if seen is not None and seen - stored > FUTURE_SKEW:
+        try:
+            rows = ctx.store.count_changed_after(ctx.spec, ex.updated_column, stored + FUTURE_SKEW)
+            many = "1 row" if rows == 1 else f"{rows} rows"
+        except Exception as exc:  # the warning must not fail a run that committed
+            many = f"rows (not counted: {one_line(exc, ctx.cfg.secrets)})"
+        log.warning("%s: source table %s has %s with %s in the future (up to %s); the watermark is held at the "
+                    "database's clock (%s) until they are corrected", name, ctx.spec.source, many,
+                    ex.updated_column, when_text(seen), when_text(stored))
+    elif before is not None and before - stored > FUTURE_SKEW:
+        log.warning("%s: the stored watermark (%s) was ahead of the database's clock; set back to %s", name,
+                    when_text(before), when_text(stored))
 
 
 DUPLICATES_SHOWN = 20  # in the run's result and log row; every one is in traficov2_sync_changes

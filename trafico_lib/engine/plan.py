@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import pandas as pd
 
@@ -36,6 +37,15 @@ class MergeOutcome:
     deactivated: int = 0
     rejects: list[dict] = field(default_factory=list)  # {sync_key, reasons, raw_row}
     batches: int = 0
+    left: int = 0                         # rows the desk edited while the merge wrote: left for the next run
+    left_since: datetime | None = None    # the earliest source change time among them
+
+    def leave(self, rows: int, since: datetime | None) -> None:
+        """``rows`` more were left alone (the desk edited them meanwhile), the earliest having
+        changed in the source at ``since``."""
+        self.left += rows
+        if since is not None and (self.left_since is None or since < self.left_since):
+            self.left_since = since
 
 
 def rejects_json(rejects: list[dict]) -> list[tuple]:

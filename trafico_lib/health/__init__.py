@@ -43,7 +43,9 @@ What each fact means
   run) are reported as ``extra``, a warning, not a failure.
 * **Sync Lag (hours)**: hours since each target's last successful sync
   (``traficov2_sync_state.last_success_at``, database clock); ``Never synced`` when none.
-  Unhealthy above ``health.max_lag_hours``, or never synced.
+  Unhealthy above ``health.max_lag_hours``, or never synced, or when the watermark is ahead of
+  the database clock (past ``FUTURE_SKEW``): incremental reads then read nothing, so the lag
+  is unknown (``unknown ✗``), not the hours since a run that read nothing.
 * **Lease** (a line per table a Supabase REST run holds, ``traficov2_sync_state``): the run,
   its host and process, since when, how long ago it was renewed; ``stale`` (a warning) once
   past its expiry: the run renews its lease while it works, so a stale lease is a dead run's,

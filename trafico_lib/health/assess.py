@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..config import Config
+from .render import when_text
 
 EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_CONFIG = 0, 1, 2
 STATUS = {EXIT_HEALTHY: "healthy", EXIT_UNHEALTHY: "unhealthy", EXIT_CONFIG: "bad configuration"}
@@ -65,6 +66,9 @@ def assess_table(t: dict, cfg: Config) -> tuple[list[str], list[str]]:
                         "(a full run deactivates them)")
     if t["last_success_at"] is None:
         problems.append(f"{name} never synced")
+    elif t.get("watermark_ahead"):
+        problems.append(f"{name} watermark {when_text(t['watermark'])} is ahead of the database clock: incremental "
+                        "runs read nothing newer (its next run sets it back)")
     elif not t["lag_ok"]:
         problems.append(f"{name} lag {t['lag_hours']}h over {cfg.health.max_lag_hours:g}h")
     return problems, warnings

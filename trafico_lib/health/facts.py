@@ -225,10 +225,17 @@ def table_facts(reader, cfg: Config, spec: TableSpec, state: dict, now: datetime
 
 
 def lag_facts(cfg: Config, state: dict, now: datetime) -> dict:
-    """Hours since the last successful sync, and whether that is within the threshold (pure)."""
-    last = state.get("last_success_at")
-    lag = None if last is None else round((now - last).total_seconds() / 3600, 2)
+    """Hours since the last successful sync, and whether that is within the threshold (pure).
+
+    A watermark ahead of the database clock (``now``, past ``FUTURE_SKEW``) makes every
+    incremental read by change time read nothing: the lag is then unknown (None), not the
+    hours since a run that read nothing, and not within the threshold."""
+    from ..engine.extract import FUTURE_SKEW
+    last, wm = state.get("last_success_at"), state.get("watermark")
+    ahead = wm is not None and wm > now + FUTURE_SKEW
+    lag = None if last is None or ahead else round((now - last).total_seconds() / 3600, 2)
     return {"last_success_at": last, "last_run_id": state.get("last_run_id"), "lag_hours": lag,
+            "watermark": wm, "watermark_ahead": ahead,
             "lag_ok": lag is not None and lag <= cfg.health.max_lag_hours}
 
 

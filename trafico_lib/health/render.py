@@ -64,6 +64,8 @@ def _lag_line(t: dict, max_lag_hours: Any) -> str:
     name = t["target"]["name"]
     if t["last_success_at"] is None:
         return f"  {name}: Never synced" + ("" if not t["enabled"] else f" {BAD}")
+    if t.get("watermark_ahead"):
+        return f"  {name}: unknown {BAD} (watermark {when_text(t['watermark'])} is in the future)"
     over = "" if t["lag_ok"] or not t["enabled"] else f" {BAD} (max {max_lag_hours:g}h)"
     return f"  {name}: {t['lag_hours']:.1f}h{over}"
 

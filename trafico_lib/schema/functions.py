@@ -67,14 +67,17 @@ $fn$;"""
 # the source's row count at the last successful run (also migration 009: here because the
 # function below names it, and this step runs before the migration files)
 SOURCE_ROWS = """ALTER TABLE traficov2_sync_state ADD COLUMN IF NOT EXISTS source_rows bigint;
-DROP FUNCTION IF EXISTS traficov2_record_state(text, text, timestamptz);"""
+-- the state's function of earlier versions: no source count or reset, returning nothing
+DROP FUNCTION IF EXISTS traficov2_record_state(text, text, timestamptz);
+DROP FUNCTION IF EXISTS traficov2_record_state(text, text, timestamptz, bigint);
+DROP FUNCTION IF EXISTS traficov2_record_state(text, text, timestamptz, boolean);"""
 
 
 def render_functions() -> str:
     state = sql_function("traficov2_record_state",
                          [("table_name", "text"), ("run_id", "text"), ("watermark", "timestamptz"),
-                          ("source_rows", "bigint")],
-                         "void", RECORD_STATE)
+                          ("source_rows", "bigint"), ("reset", "boolean")],
+                         "timestamptz", RECORD_STATE)
     reject = sql_function("traficov2_record_reject",
                           [("run", "text"), ("tbl", "text"), ("key", "text"), ("reasons", "jsonb"), ("raw", "jsonb"),
                            ("hours", "integer")],

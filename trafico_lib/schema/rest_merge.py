@@ -86,7 +86,8 @@ def render_merge_function(spec: TableSpec, preserve: list[str]) -> str:
         q.I(q.READY), q.I(q.MERGED), q.I(q.KEYS), q.I(q.NUMBERS))
     return _plpgsql(
         f"{merge_function_name(spec)}(p_rows jsonb, p_run_id text, p_run_started timestamptz)", "jsonb",
-        "v_staged bigint; v_identical bigint; v_inserted bigint; v_updated bigint; v_new bigint;", [
+        "v_staged bigint; v_identical bigint; v_inserted bigint; v_updated bigint; v_new bigint; v_left bigint; "
+        "v_left_since timestamptz;", [
             "PERFORM set_config('trafico.sync', 'on', true);",
             _execute(drop),
             *_ready(spec),
@@ -97,11 +98,12 @@ def render_merge_function(spec: TableSpec, preserve: list[str]) -> str:
             _execute(q.fill_merged(spec, preserve, sql.SQL("$1"), existing_only=True), using="p_run_started"),
             _execute(q.merge(spec, counted), {"run_id": "$1"}, into="v_inserted, v_updated", using="p_run_id"),
             _execute(q.refresh_metadata(spec)),
+            _execute(q.left_alone(spec), into="v_left, v_left_since"),
             _execute(q.insert_new(spec, preserve)),
             "GET DIAGNOSTICS v_new = ROW_COUNT;",
             _execute(drop),
             "RETURN jsonb_build_object('staged', v_staged, 'identical', v_identical, "
-            "'inserted', v_inserted + v_new, 'updated', v_updated);",
+            "'inserted', v_inserted + v_new, 'updated', v_updated, 'left', v_left, 'left_since', v_left_since);",
         ])
 
 

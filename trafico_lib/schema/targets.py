@@ -31,6 +31,9 @@ METADATA: tuple[tuple[str, str], ...] = (
     ("manual_updated_at", "timestamptz"),
     ("validation_warnings", "jsonb NOT NULL DEFAULT '[]'::jsonb"),
     ("activo", "boolean NOT NULL DEFAULT true"),
+    # when the desk last typed each preserved field ({field: time}, the manual-edit trigger's);
+    # its default ({}) and older rows' times come with the triggers (schema/triggers.py)
+    ("manual_edits", "jsonb"),
 )
 
 # trafico's own names (traficov2_…) are never SQL keywords: written plain, they keep the

@@ -54,8 +54,11 @@ class SyncSession(Protocol):
 
     def write_log(self, operation: str, details: dict) -> None: ...
 
-    def write_state(self, watermark: datetime | None, source_rows: int | None = None) -> None:
-        """The run's success: its watermark, and the source's row count when it read it whole."""
+    def write_state(self, watermark: datetime | None, source_rows: int | None = None, *,
+                    reset: bool = False) -> datetime | None:
+        """Record the run's success: its watermark as stored (never past the database's clock,
+        only forward unless ``reset``: the run read the whole source), and the source's row
+        count when it read it whole."""
 
 
 class Staging(Protocol):
@@ -149,6 +152,9 @@ class Store(Protocol):
         are as last written may be set aside into it unread (``Extract.unchanged`` counts them)."""
 
     def read_target(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame: ...
+
+    def count_changed_after(self, spec: TableSpec, column: str, after: datetime) -> int:
+        """Source rows whose change time ``column`` is later than ``after``."""
 
     def columns(self, table: str) -> list[str]:
         """A table's columns in order; [] when it does not exist."""

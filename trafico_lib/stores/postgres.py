@@ -238,6 +238,11 @@ class PostgresStore:
             close()
             raise
 
+    def count_changed_after(self, spec: TableSpec, column: str, after: datetime) -> int:
+        """Source rows whose change time ``column`` is later than ``after``."""
+        with self.transaction() as conn:
+            return source.count_changed_after(conn, spec, column, after)
+
     def read_target(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame:
         with self.transaction() as conn, conn.cursor() as cur:
             cur.execute(sql.SQL("SELECT {} FROM {}").format(

@@ -250,6 +250,7 @@ class _SliceStatements:
         self.merge = q.merge(spec).as_string(conn)
         self.insert = q.insert_new(spec, preserve, probe=not first_load).as_string(conn)
         self.refresh = q.refresh_metadata(spec).as_string(conn)
+        self.left = q.left_alone(spec).as_string(conn)
         self.row = q.ready_row(spec).as_string(conn)
 
 
@@ -283,6 +284,7 @@ class PgSyncSession:
 
         def run(lo: int, hi: int) -> None:
             flags: list[bool] = []
+            left = (0, None)
             if not s.first_load:
                 conn.execute(s.truncate)  # outside the savepoint: in place (see sql.truncate_merged)
             try:
@@ -291,10 +293,12 @@ class PgSyncSession:
                         conn.execute(s.fill, {"lo": lo, "hi": hi})
                         flags = [r[0] for r in conn.execute(s.merge, {"run_id": self.run_id}).fetchall()]
                         conn.execute(s.refresh)
+                        left = conn.execute(s.left).fetchone()
                     inserted = conn.execute(s.insert, {"lo": lo, "hi": hi}).rowcount
                 ins = sum(1 for f in flags if f)
                 out.inserted += ins + inserted
                 out.updated += len(flags) - ins
+                out.leave(*left)
             except DATA_ERRORS as exc:
                 if lo == hi:
                     row = conn.execute(s.row, {"n": lo})
@@ -331,5 +335,6 @@ class PgSyncSession:
     def write_log(self, operation: str, details: dict) -> None:
         record.write_log(self.conn, self.spec, operation, details)
 
-    def write_state(self, watermark: datetime | None, source_rows: int | None = None) -> None:
-        record.write_state(self.conn, self.spec, self.run_id, watermark, source_rows)
+    def write_state(self, watermark: datetime | None, source_rows: int | None = None, *,
+                    reset: bool = False) -> datetime | None:
+        return record.write_state(self.conn, self.spec, self.run_id, watermark, source_rows, reset=reset)

@@ -86,19 +86,29 @@ def read_state(conn: psycopg.Connection, spec: TableSpec) -> dict:
     return dict(zip(STATE_FIELDS, row)) if row else {}
 
 
-# A run's success: the watermark only moves forward; ``source_rows`` is how many rows the source
-# held, when the run read it whole (else the last count stays): what the next full run's source
-# is compared with (engine/guard.py). The REST store runs the same statement inside the
-# database as traficov2_record_state() (schema/functions.py renders it from here).
+def _not_ahead(w: str) -> str:
+    """The time ``w``, but never past the database's clock (NULL stays NULL)."""
+    return f"CASE WHEN {w} IS NULL THEN NULL ELSE least({w}, clock_timestamp()) END"
+
+
+# A run's success. The watermark never passes the database's clock: one source time in the
+# future (2099) would otherwise hold it there, and every incremental read after it would read
+# nothing. It only moves forward, except after a read of the whole source (``reset``: a full
+# run), which sets it to what that read saw. ``source_rows`` is how many rows the source held,
+# when the run read it whole (else the last count stays): what the next full run's source is
+# compared with (engine/guard.py). Returns the watermark stored. The REST store runs the same
+# statement inside the database as traficov2_record_state() (schema/functions.py).
 RECORD_STATE = (
-    "INSERT INTO traficov2_sync_state (table_name, watermark, last_success_at, last_run_id, source_rows) "
-    "VALUES (%(table_name)s, %(watermark)s, now(), %(run_id)s, %(source_rows)s) ON CONFLICT (table_name) DO UPDATE SET "
-    "watermark = coalesce(greatest(EXCLUDED.watermark, traficov2_sync_state.watermark), "
-    "traficov2_sync_state.watermark), last_success_at = now(), last_run_id = EXCLUDED.last_run_id, "
-    "source_rows = coalesce(EXCLUDED.source_rows, traficov2_sync_state.source_rows)")
+    "INSERT INTO traficov2_sync_state AS s (table_name, watermark, last_success_at, last_run_id, source_rows) "
+    f"VALUES (%(table_name)s, {_not_ahead('%(watermark)s::timestamptz')}, now(), %(run_id)s, %(source_rows)s) "
+    "ON CONFLICT (table_name) DO UPDATE SET watermark = CASE WHEN %(reset)s THEN EXCLUDED.watermark "
+    f"ELSE {_not_ahead('greatest(EXCLUDED.watermark, s.watermark)')} END, "
+    "last_success_at = now(), last_run_id = EXCLUDED.last_run_id, "
+    "source_rows = coalesce(EXCLUDED.source_rows, s.source_rows) RETURNING watermark")
 
 
 def write_state(conn: psycopg.Connection, spec: TableSpec, run_id: str, watermark: datetime | None,
-                source_rows: int | None = None) -> None:
-    conn.execute(RECORD_STATE, {"table_name": spec.target, "watermark": watermark, "run_id": run_id,
-                                "source_rows": source_rows})
+                source_rows: int | None = None, *, reset: bool = False) -> datetime | None:
+    """Record the run's success; the watermark stored (see :data:`RECORD_STATE`)."""
+    return conn.execute(RECORD_STATE, {"table_name": spec.target, "watermark": watermark, "run_id": run_id,
+                                       "source_rows": source_rows, "reset": reset}).fetchone()[0]

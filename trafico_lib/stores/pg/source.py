@@ -141,6 +141,12 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
                    chunks.watermark if upd else None, upd, rest=chunks, more=not chunks.done)
 
 
+def count_changed_after(conn: psycopg.Connection, spec: TableSpec, column: str, after) -> int:
+    """Source rows whose change time ``column`` is later than ``after``."""
+    return conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {} > %s").format(
+        sql.Identifier(spec.source), sql.Identifier(column)), (after,)).fetchone()[0]
+
+
 _EXTRA = ["_source_hash", "_pos"]
 
 # The change time travels as microseconds since the epoch: one vectorized conversion per

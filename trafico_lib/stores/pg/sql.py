@@ -5,13 +5,20 @@ The rule, per preserved field ``p`` of an existing target row ``t`` and staged r
 (``base`` = the value the source had last time, kept in ``t.source_preserved``):
 
 * the source did not change ``p`` since last time        → keep the target's value
-* the target was never edited by hand                    → the source wins
+* the desk never typed ``p``                             → the source wins
 * the source value is empty                              → keep the manual value
-* the source changed it after the manual edit            → the source wins
+* the source changed it after the desk typed ``p``       → the source wins
 * otherwise                                              → keep the manual value
 
-"After" uses the source row's change timestamp, or the run's start when the source has
-no timestamp column (the change was first seen now). Every other column: source wins.
+When the desk typed ``p`` is kept per field (``manual_edits``: {field: time}, set by the
+manual-edit trigger), so a desk edit of ``Chofer`` never holds back the source's ``Estado``
+(:func:`manual_edit_time`). "After" uses the source row's change timestamp, or the run's
+start when the source has no timestamp column (the change was first seen now). Every other
+column: source wins.
+
+A row is written only as the merge computed it: a row the desk edited meanwhile is left
+alone, its metadata (hashes, the source's preserved values) with it, so the next run merges
+it again (:func:`upsert`, :func:`refresh_metadata`).
 """
 from __future__ import annotations
 
@@ -145,18 +152,32 @@ def _when(source_time) -> sql.Composable:
     return source_time if isinstance(source_time, sql.Composable) else sql.Literal(source_time)
 
 
+def manual_edit_time(p: str, alias: str = "t") -> sql.Composed:
+    """When the desk last typed the preserved field ``p`` of target row ``alias`` (NULL: never).
+
+    The manual-edit trigger keeps one time per field in ``manual_edits``. A row that has no
+    ``manual_edits`` at all (NULL: written before the times were kept per field, and not yet
+    given them by ``--init-db``) falls back to its ``manual_updated_at`` for every field, as
+    the rule read it then: never a desk edit lost."""
+    return sql.SQL("coalesce(({a}.manual_edits ->> {lit})::timestamptz, "
+                   "CASE WHEN {a}.manual_edits IS NULL THEN {a}.manual_updated_at END)").format(
+        a=I(alias), lit=sql.Literal(p))
+
+
 def _preserved_expr(p: str, source_time) -> sql.Composed:
-    """A preserved field: the desk's edit stays unless the source changed the field later.
-    When the source changed is the row's ``source_updated_at``, else ``source_time``: for a
-    source without change times, the last time the sync saw the row as it was (the previous
-    successful run), so a desk edit made since then wins (the two cannot be ordered)."""
+    """A preserved field: the desk's edit of *this field* stays unless the source changed the
+    field later. When the source changed is the row's ``source_updated_at``, else
+    ``source_time``: for a source without change times, the last time the sync saw the row as
+    it was (the previous successful run), so a desk edit made since then wins (the two cannot
+    be ordered)."""
+    edited = manual_edit_time(p)
     return sql.SQL(
         "CASE WHEN t.sync_key IS NULL THEN s.{p} "
         "WHEN s.{p} IS NOT DISTINCT FROM (t.source_preserved ->> {lit}) THEN t.{p} "
-        "WHEN t.manual_updated_at IS NULL THEN s.{p} "
+        "WHEN {edited} IS NULL THEN s.{p} "
         "WHEN s.{p} IS NULL THEN t.{p} "
-        "WHEN coalesce(s.source_updated_at, {source_time}) > t.manual_updated_at THEN s.{p} "
-        "ELSE t.{p} END").format(p=I(p), lit=sql.Literal(p), source_time=_when(source_time))
+        "WHEN coalesce(s.source_updated_at, {source_time}) > {edited} THEN s.{p} "
+        "ELSE t.{p} END").format(p=I(p), lit=sql.Literal(p), source_time=_when(source_time), edited=edited)
 
 
 def _lookup(spec: TableSpec, alias: str) -> sql.Composed:
@@ -345,15 +366,31 @@ def refresh_metadata(spec: TableSpec) -> sql.Composed:
     (e.g. the source now holds the value back-propagation copied there): silent update.
     The array of the slice's target ids gives the planner an index condition on the target (a
     join alone lets it hash the whole target: its statistics do not know this transaction's
-    rows); new rows were written whole by the upsert and are left out."""
+    rows); new rows were written whole by the upsert and are left out.
+
+    Only rows the desk has not edited since the merge read them (the upsert's guard): the
+    bookkeeping says what the target holds, and a row the upsert left alone holds none of
+    this run's values. Stamped anyway, the next run would take the source's change as
+    written and never apply it."""
     meta = ["source_id", "source_updated_at", "row_hash", "source_hash", "source_preserved"]
     return sql.SQL(
         "UPDATE {target} t SET {sets} FROM {merged} m WHERE t.id = m.target_id AND NOT m.is_new "
         "AND t.id = ANY ((SELECT array_agg(target_id) FROM {merged} WHERE NOT is_new)::bigint[]) "
+        "AND t.manual_updated_at IS NOT DISTINCT FROM m.seen_manual_updated_at "
         "AND ({tcols}) IS DISTINCT FROM ({mcols})").format(
         target=I(spec.target), merged=I(MERGED),
         sets=sql.SQL(", ").join(sql.SQL("{c} = m.{c}").format(c=I(c)) for c in meta),
         tcols=_cols(meta, "t"), mcols=_cols(meta, "m"))
+
+
+def left_alone(spec: TableSpec) -> sql.Composed:
+    """The merged rows the desk edited after the merge read them, which :func:`upsert` and
+    :func:`refresh_metadata` left alone: how many, and the earliest source change time among
+    them (the watermark must stay before it, or no incremental read would read them again)."""
+    return sql.SQL(
+        "SELECT count(*), min(m.source_updated_at) FROM {merged} m JOIN LATERAL {lookup} t ON true "
+        "WHERE NOT m.is_new AND t.manual_updated_at IS DISTINCT FROM m.seen_manual_updated_at").format(
+        merged=I(MERGED), lookup=_lookup(spec, "m"))
 
 
 # ---- deactivation (full mode) -------------------------------------------------------------

@@ -35,7 +35,7 @@ from ...tables import TableSpec
 from ..pg import sql as q
 from ..pg.copytext import NULL, column_text
 from ..pg.merge import PLAN_ROWS, StagedTotals
-from .client import RestError
+from .client import RestError, api_time
 
 MAX_BATCH = 1000          # rows per merge call, whatever batch_size says (request size, statement time)
 DATA_ERROR_CLASSES = ("22", "23")  # SQLSTATE classes of a row the database refuses
@@ -186,6 +186,7 @@ class RestSyncSession:
                 out.updated += int(got["updated"])
                 self.tally["inserted"] += int(got["inserted"])
                 self.tally["updated"] += int(got["updated"])
+                out.leave(int(got.get("left") or 0), api_time(got.get("left_since")))
             except RestError as exc:
                 code = exc.code or ""
                 if not (code[:2] in DATA_ERROR_CLASSES or code == STATEMENT_TIMEOUT):
@@ -248,8 +249,8 @@ class RestSyncSession:
     def write_log(self, operation: str, details: dict) -> None:
         self.store.write_log(self.spec, operation, details)
 
-    def write_state(self, watermark, source_rows: int | None = None) -> None:
-        self.store.write_state(self.spec, self.run_id, watermark, source_rows)
+    def write_state(self, watermark, source_rows: int | None = None, *, reset: bool = False):
+        return self.store.write_state(self.spec, self.run_id, watermark, source_rows, reset=reset)
 
 
 __all__ = ["RestStaging", "RestSyncSession", "MAX_BATCH"]

@@ -164,12 +164,20 @@ class RestStore:
         return {"watermark": api_time(row["watermark"]), "last_success_at": api_time(row["last_success_at"]),
                 "last_run_id": row["last_run_id"], "source_rows": row.get("source_rows")}
 
-    def write_state(self, spec, run_id: str, watermark, source_rows: int | None = None) -> None:
-        """The run's success, by the direct path's own statement (``traficov2_record_state``)."""
+    def write_state(self, spec, run_id: str, watermark, source_rows: int | None = None, *, reset: bool = False):
+        """The run's success, by the direct path's own statement (``traficov2_record_state``);
+        the watermark stored."""
         params = {"p_table_name": spec.target, "p_run_id": run_id,
-                  "p_watermark": watermark.isoformat() if watermark else None, "p_source_rows": source_rows}
-        self.client.call(lambda: self.client.rpc("traficov2_record_state", params).execute(),
-                         what=f"{spec.name}: recording the run's state")
+                  "p_watermark": watermark.isoformat() if watermark else None, "p_source_rows": source_rows,
+                  "p_reset": reset}
+        stored = self.client.call(lambda: self.client.rpc("traficov2_record_state", params).execute().data,
+                                  what=f"{spec.name}: recording the run's state")
+        return api_time(stored)
+
+    def count_changed_after(self, spec, column: str, after) -> int:
+        """Source rows whose change time ``column`` is later than ``after``."""
+        return self.count_rows(spec.source, lambda q: q.gt(column, after.isoformat()),
+                               what=f"{spec.name}: counting source rows changed after {after.isoformat()}")
 
     def write_log(self, spec, operation: str, details: dict) -> None:
         """The log row, by ``traficov2_record_log``: recorded once per run, table and operation,
