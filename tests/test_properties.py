@@ -292,59 +292,6 @@ def test_typed_columns_with_missing_float_looking_and_changing_values_converge_t
     import pandas as pd
 
     from trafico_lib.normalize import normalize_frame
-
-
-# ---- the desk's field against the source's other fields, per field (issue 21 points 1, 2) ----------
-
-def _run_while_the_desk_holds(c, db_url, cfg, table: str, key: str, field: str, value: str, mode: str):
-    """A run while a desk transaction (a second, real connection) holds ``field`` = ``value``
-    of ``key``'s target row uncommitted; it commits once the run waits on a row lock (or has
-    finished without needing the row)."""
-    import threading
-    import time
-    out = []
-    with psycopg.connect(db_url) as desk:
-        desk.execute(psycopg.sql.SQL("UPDATE {} SET {} = %s WHERE sync_key = %s").format(
-            psycopg.sql.Identifier(TABLES[table].target), psycopg.sql.Identifier(field)), (value, key))
-        t = threading.Thread(target=lambda: out.append(P.run_table(table, mode=mode, cfg=cfg)))
-        t.start()
-        deadline = time.monotonic() + 30
-        while t.is_alive() and time.monotonic() < deadline:
-            if c.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]:
-                break
-            time.sleep(0.01)
-        desk.commit()
-        t.join(60)
-    assert out, "the run did not finish"
-    return out[0]
-
-
-field_steps = st.lists(st.one_of(
-    st.tuples(st.just("run"), st.sampled_from(["full", "incremental"])),
-    # the desk types its field on the i-th row
-    st.tuples(st.just("desk"), st.integers(0, 4), st.sampled_from(["DESK-1", "DESK-2"])),
-    # the source changes the other preserved field (or empties it), or a column nobody preserves
-    st.tuples(st.just("source"), st.integers(0, 4), st.sampled_from(["SRC-1", "SRC-2", "-"])),
-    st.tuples(st.just("source_cliente"), st.integers(0, 4), st.sampled_from(NAMES)),
-    # the source changes the other field of a row, then a desk transaction holds its field's edit
-    # of that row across a run, committed while the run waits on the row
-    st.tuples(st.just("held"), st.integers(0, 4), st.sampled_from(["HELD-1", "HELD-2"]),
-              st.sampled_from(["full", "incremental"])),
-), min_size=2, max_size=8)
-
-
-@settings(max_examples=16, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(table=st.sampled_from(["arribos", "pendiente_desconsolidar"]), desk_field=st.sampled_from(["Chofer", "Estado"]),
-       n=st.integers(1, 5), plan=field_steps)
-def test_each_preserved_field_is_the_desks_where_it_typed_it_last_else_the_sources(
-        prop_env, db_url, table, desk_field, n, plan):
-    """The desk edits one preserved field (``desk_field``) while the source changes the other
-    one and ``Cliente``, interleaved with runs, some of them racing a desk transaction held
-    across their merge. After every run that raced nothing, and after the source stops changing
-    and one more run: the desk's field is the desk's value where it typed it, else the
-    source's; the other preserved field and ``Cliente`` are the source's (per-field edit
-    times; nothing a racing run left alone is lost); and a rerun writes nothing."""
     c, cfg, data = prop_env
     _reset(c, table)
     (data / "salidas.csv").unlink(missing_ok=True)
@@ -418,6 +365,61 @@ def test_each_preserved_field_is_the_desks_where_it_typed_it_last_else_the_sourc
                 assert _typed_equal(row[col], value), (key, col, row[col], value)
 
 
+# ---- the desk's field against the source's other fields, per field (issue 21 points 1, 2) ----------
+
+def _run_while_the_desk_holds(c, db_url, cfg, table: str, key: str, field: str, value: str, mode: str):
+    """A run while a desk transaction (a second, real connection) holds ``field`` = ``value``
+    of ``key``'s target row uncommitted; it commits once the run waits on a row lock (or has
+    finished without needing the row)."""
+    import threading
+    import time
+    out = []
+    with psycopg.connect(db_url) as desk:
+        desk.execute(psycopg.sql.SQL("UPDATE {} SET {} = %s WHERE sync_key = %s").format(
+            psycopg.sql.Identifier(TABLES[table].target), psycopg.sql.Identifier(field)), (value, key))
+        t = threading.Thread(target=lambda: out.append(P.run_table(table, mode=mode, cfg=cfg)))
+        t.start()
+        deadline = time.monotonic() + 30
+        while t.is_alive() and time.monotonic() < deadline:
+            if c.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]:
+                break
+            time.sleep(0.01)
+        desk.commit()
+        t.join(60)
+    assert out, "the run did not finish"
+    return out[0]
+
+
+field_steps = st.lists(st.one_of(
+    st.tuples(st.just("run"), st.sampled_from(["full", "incremental"])),
+    # the desk types its field on the i-th row
+    st.tuples(st.just("desk"), st.integers(0, 4), st.sampled_from(["DESK-1", "DESK-2"])),
+    # the source changes the other preserved field (or empties it), or a column nobody preserves
+    st.tuples(st.just("source"), st.integers(0, 4), st.sampled_from(["SRC-1", "SRC-2", "-"])),
+    st.tuples(st.just("source_cliente"), st.integers(0, 4), st.sampled_from(NAMES)),
+    # the source changes the other field of a row, then a desk transaction holds its field's edit
+    # of that row across a run, committed while the run waits on the row
+    st.tuples(st.just("held"), st.integers(0, 4), st.sampled_from(["HELD-1", "HELD-2"]),
+              st.sampled_from(["full", "incremental"])),
+), min_size=2, max_size=8)
+
+
+@settings(max_examples=16, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(table=st.sampled_from(["arribos", "pendiente_desconsolidar"]), desk_field=st.sampled_from(["Chofer", "Estado"]),
+       n=st.integers(1, 5), plan=field_steps)
+def test_each_preserved_field_is_the_desks_where_it_typed_it_last_else_the_sources(
+        prop_env, db_url, table, desk_field, n, plan):
+    """The desk edits one preserved field (``desk_field``) while the source changes the other
+    one and ``Cliente``, interleaved with runs, some of them racing a desk transaction held
+    across their merge. After every run that raced nothing, and after the source stops changing
+    and one more run: the desk's field is the desk's value where it typed it, else the
+    source's; the other preserved field and ``Cliente`` are the source's (per-field edit
+    times; nothing a racing run left alone is lost); and a rerun writes nothing."""
+    c, cfg, data = prop_env
+    _reset(c, table)
+    (data / "salidas.csv").unlink(missing_ok=True)
+    spec = TABLES[table]
     other = "Estado" if desk_field == "Chofer" else "Chofer"
     stamp = ", updated_at = clock_timestamp()" if "updated_at" in _columns(c, table) else ""
     source: dict[str, dict] = {}  # key -> the source's values (as the target holds them)
