@@ -3,6 +3,7 @@ cap, when the gateway fails now and then, and when a batch runs into the stateme
 from __future__ import annotations
 
 import psycopg
+import pytest
 
 import rest_server as harness
 from trafico_lib import pipeline as P
@@ -238,3 +239,48 @@ def test_a_rest_run_that_fails_after_a_batch_committed_logs_what_it_wrote(empty_
         error, = c.execute("SELECT details FROM traficov2_sync_log WHERE operation = 'ERROR'").fetchone()
         written = c.execute("""SELECT count(*) FROM traficov2_arribos WHERE "Cliente" = 'Después'""").fetchone()[0]
     assert written == 25 and error["counts"] == {"inserted": 0, "updated": 25, "deactivated": 0}
+
+
+def test_a_503_after_a_merge_call_committed_still_counts_its_rows(empty_db_url, tmp_path, make_config):
+    """Issue 21 point 10, on the merge itself: the gateway answers 503 to a merge call after
+    PostgREST committed it (twice, on two batches). The call is asked again and answered from
+    its receipt (``traficov2_sync_calls``), not merged again, which would find its rows written
+    and count them unchanged: the run's result and log row say 30 inserted, 80 updated."""
+    cfg = make_config({"sync_settings": {"arribos": {"batch_size": 25}}})
+    with _thirty_new_and_eighty_changed(empty_db_url, tmp_path) as server:
+        store = RestStore(server.url, server.service_key)
+        P.run_table("arribos", mode="full", cfg=cfg, store=store)
+        _change_them(empty_db_url)
+        merge_path = "/rpc/traficov2_merge_arribos"
+        before = sum(r[1].startswith(merge_path) for r in server.proxy.requests)
+        server.proxy.fail_path(merge_path, 0, 503, 503, after=True)  # the 2nd and 3rd calls, once committed
+        res = P.run_table("arribos", mode="full", cfg=cfg, store=store)
+        assert res.status == "ok", res.error
+        counts = res.counts
+        assert (counts["inserted"], counts["updated"], counts["deactivated"], counts["unchanged"], res.attempts) == \
+            (30, 80, 10, 0, 1)
+        merges = sum(r[1].startswith(merge_path) for r in server.proxy.requests) - before
+        assert merges == 5 + 2  # 110 rows in batches of 25, two of them asked twice
+    logged = [(c["inserted"], c["updated"], c["deactivated"]) for c in _log_counts(empty_db_url)]
+    assert logged == [(90, 0, 0), (30, 80, 10)]
+
+
+def test_a_rest_run_stopped_midway_says_its_merged_batches_stay(empty_db_url, tmp_path, make_config):
+    """A REST run stopped (Ctrl-C, SIGTERM) after its first batch: its ERROR row must not say
+    "rolled back, nothing written" (each merge call committed on its own): it says the merged
+    batches stay, and its counts say how many rows. The direct path's stays "rolled back"."""
+    cfg = make_config({"sync_settings": {"arribos": {"batch_size": 25}}})
+    with _thirty_new_and_eighty_changed(empty_db_url, tmp_path) as server:
+        store = RestStore(server.url, server.service_key)
+
+        def stop(done: int, total: int) -> None:
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            P.run_table("arribos", mode="full", cfg=cfg, store=store, on_batch=stop)
+    with psycopg.connect(empty_db_url) as c:
+        details = c.execute("SELECT details FROM traficov2_sync_log WHERE operation = 'ERROR'").fetchone()[0]
+        written = c.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0]
+    assert written == 25
+    assert "rolled back" not in details["error"] and "batches merged before the stop stay" in details["error"]
+    assert details["counts"]["inserted"] == 25

@@ -628,6 +628,15 @@ def apply(ctx: RunContext, stg: StageResult, *, check=None, on_batch: Callable[[
         ctx.close()
 
 
+def stopped_midway(store: Store) -> str:
+    """What a run stopped midway left behind, as its ERROR row says it: nothing, where a table's
+    run is one transaction; over the REST API, the batches merged before the stop (each call
+    commits on its own; the row's counts say how many rows)."""
+    if store.atomic:
+        return "rolled back, nothing written"
+    return "the batches merged before the stop stay (each committed on its own), the rest was not written"
+
+
 def _log_error(ctx: RunContext, error: str, attempts: int) -> None:
     try:
         ctx.store.write_log(ctx.spec, "ERROR", {"run_id": ctx.run_id, "mode": ctx.mode, "error": error,
@@ -700,7 +709,7 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
         outcome, exc = None, error
     except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM (errors.stop_on_signals): rolled back by now
         if not dry_run:
-            _log_error(ctx, f"stopped by {getattr(stop, 'name', 'SIGINT')}: rolled back, nothing written", attempts)
+            _log_error(ctx, f"stopped by {getattr(stop, 'name', 'SIGINT')}: {stopped_midway(ctx.store)}", attempts)
         raise
     finally:
         if bar is not None:

@@ -20,7 +20,18 @@ from psycopg import sql
 from ..tables import TableSpec
 
 SYSTEM_TABLES = ("traficov2_schema_migrations", "traficov2_sync_log", "traficov2_sync_state",
-                 "traficov2_sync_rejects", "traficov2_sync_changes")
+                 "traficov2_sync_rejects", "traficov2_sync_changes", "traficov2_sync_calls")
+
+# The REST merge calls' receipts (schema/rest_merge.py): what a call committed, under the id the
+# caller gave it, so a call the gateway failed after PostgREST committed it is answered from here
+# when asked again, and the run counts what it wrote. Made here, before the grants below need it.
+CALLS = """CREATE TABLE IF NOT EXISTS traficov2_sync_calls (
+    run_id text NOT NULL,
+    call_id text NOT NULL,
+    result jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (run_id, call_id)
+);"""
 
 API_ROLE = "service_role"
 
@@ -33,7 +44,9 @@ def render_api_access(specs: Iterable[TableSpec]) -> str:
     specs = list(specs)
     own = [*SYSTEM_TABLES, *(s.target for s in specs)]
     sources = sorted({s.source for s in specs})
-    return f"""DO $api$
+    return f"""{CALLS}
+
+DO $api$
 DECLARE
     t text;
 BEGIN

@@ -2,8 +2,10 @@
 own statements (``stores/pg/sql.py``): the merge rule is written once.
 
 ``traficov2_plan_<table>`` and ``traficov2_plan_deactivate_<table>`` say what they would
-do, writing nothing (a dry run). ``traficov2_merge_<table>(p_rows, p_run_id, p_run_started)``
-(``p_run_started``: the source time of ``pipeline.source_time``, under its first name)
+do, writing nothing (a dry run). ``traficov2_merge_<table>(p_rows, p_run_id, p_run_started, p_call)``
+(``p_run_started``: the source time of ``pipeline.source_time``, under its first name;
+``p_call``: the call's id, under which its result is kept in ``traficov2_sync_calls``, so a
+call asked again after it committed returns what it wrote instead of merging again)
 takes one batch of staged rows
 (JSON, the staging table's columns) and runs, inside the database, what the direct path runs
 for a slice: the rows the target holds identically are dropped, the others are merged with
@@ -85,9 +87,13 @@ def render_merge_function(spec: TableSpec, preserve: list[str]) -> str:
     drop = sql.SQL("DROP TABLE IF EXISTS {}, {}, {}; DROP SEQUENCE IF EXISTS {}").format(
         q.I(q.READY), q.I(q.MERGED), q.I(q.KEYS), q.I(q.NUMBERS))
     return _plpgsql(
-        f"{merge_function_name(spec)}(p_rows jsonb, p_run_id text, p_run_started timestamptz)", "jsonb",
+        f"{merge_function_name(spec)}(p_rows jsonb, p_run_id text, p_run_started timestamptz, p_call text)", "jsonb",
         "v_staged bigint; v_identical bigint; v_inserted bigint; v_updated bigint; v_new bigint; v_left bigint; "
-        "v_left_since timestamptz;", [
+        "v_left_since timestamptz; v_result jsonb;", [
+            # asked again (the gateway failed the call after it committed): its receipt, not a
+            # second merge that would find its rows written and count them unchanged
+            "SELECT result INTO v_result FROM traficov2_sync_calls WHERE run_id = p_run_id AND call_id = p_call;",
+            "IF FOUND THEN RETURN v_result; END IF;",
             "PERFORM set_config('trafico.sync', 'on', true);",
             _execute(drop),
             *_ready(spec),
@@ -102,8 +108,11 @@ def render_merge_function(spec: TableSpec, preserve: list[str]) -> str:
             _execute(q.insert_new(spec, preserve)),
             "GET DIAGNOSTICS v_new = ROW_COUNT;",
             _execute(drop),
-            "RETURN jsonb_build_object('staged', v_staged, 'identical', v_identical, "
+            "v_result := jsonb_build_object('staged', v_staged, 'identical', v_identical, "
             "'inserted', v_inserted + v_new, 'updated', v_updated, 'left', v_left, 'left_since', v_left_since);",
+            "DELETE FROM traficov2_sync_calls WHERE created_at < now() - interval '2 days';",
+            "INSERT INTO traficov2_sync_calls (run_id, call_id, result) VALUES (p_run_id, p_call, v_result);",
+            "RETURN v_result;",
         ])
 
 
@@ -258,6 +267,8 @@ def render_rest_functions(specs, preserve: dict[str, list[str]]) -> str:
     specs = list(specs)
     parts = [render_prune_function(specs)]
     for spec in specs:
+        # the merge function before it took its call's id (a second overload would be ambiguous)
+        parts.append(f"DROP FUNCTION IF EXISTS {merge_function_name(spec)}(jsonb, text, timestamptz);")
         parts.append(render_merge_function(spec, preserve.get(spec.name, [])))
         parts.append(render_deactivate_function(spec))
         parts.append(render_plan_function(spec, preserve.get(spec.name, [])))

@@ -136,6 +136,7 @@ class HealthReader(Protocol):
 @runtime_checkable
 class Store(Protocol):
     kind: str   # "embedded" | "postgres" | "rest"
+    atomic: bool  # a table's run commits in one transaction (else each batch on its own: REST)
     name: str   # printable: host/dbname, "embedded PostgreSQL", the project's host; never a secret
 
     def check(self) -> None:

@@ -97,6 +97,10 @@ class PostgresStore:
         store.location = str(cfg.resolve(cfg.database.embedded_path))
         return store
 
+    # a table's run commits its writes, log row and state in one transaction: a run stopped
+    # midway wrote nothing
+    atomic = True
+
     @property
     def kind(self) -> str:
         return "embedded" if self.embedded else "postgres"

@@ -20,6 +20,7 @@ attempt. A lease row keeps two runs of a table apart (``lease.py``).
 from __future__ import annotations
 
 import json
+import uuid
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Callable, Iterable, Iterator
@@ -160,6 +161,7 @@ class RestSyncSession:
         # what this run's earlier attempts committed, and (added to as calls commit) this one's
         self.tally = self.store.written.setdefault(self.tally_key, {"inserted": 0, "updated": 0, "deactivated": 0})
         self.before = dict(self.tally)
+        self.session_id = uuid.uuid4().hex[:12]  # names this attempt's merge calls (their receipts)
 
     def check_state(self, expected_last_run_id: str | None) -> None:
         now = self.store.read_state(self.spec).get("last_run_id")
@@ -167,9 +169,13 @@ class RestSyncSession:
             raise TableLocked(f"{self.spec.name}: another run ({now}) finished while this one was preparing; "
                               "nothing was written, run again")
 
-    def _call(self, rows: list[dict]) -> dict:
+    def _call(self, rows: list[dict], lo: int, hi: int) -> dict:
+        """One merge call of ``rows`` (the staged records ``lo``..``hi``), under an id of its own
+        (this session's, the range): asked again after the gateway failed it, the function
+        answers with what the first call committed, so the run counts what it wrote."""
         client = self.store.client
-        params = {"p_rows": rows, "p_run_id": self.run_id, "p_run_started": self.staging.source_time.isoformat()}
+        params = {"p_rows": rows, "p_run_id": self.run_id, "p_run_started": self.staging.source_time.isoformat(),
+                  "p_call": f"{self.session_id}:{lo}-{hi}"}
         return client.call(lambda: client.rpc(merge_function_name(self.spec), params).execute().data,
                            what=f"{self.spec.name}: merging {len(rows)} rows")
 
@@ -181,7 +187,7 @@ class RestSyncSession:
 
         def run(lo: int, hi: int) -> None:  # records[lo:hi]
             try:
-                got = self._call(records[lo:hi])
+                got = self._call(records[lo:hi], lo, hi)
                 out.inserted += int(got["inserted"])
                 out.updated += int(got["updated"])
                 self.tally["inserted"] += int(got["inserted"])

@@ -67,6 +67,7 @@ class RestStore:
 
     kind = "supabase-rest"
     embedded = False
+    atomic = False  # each merge call commits on its own: a run stopped midway keeps its merged batches
 
     def __init__(self, url: str, key: str, *, page_size: int = 1000, timeout: float = 60.0,
                  attempts: int = 3, secrets: list[str] | None = None, lease_seconds: int = LEASE_SECONDS):
