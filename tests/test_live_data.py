@@ -331,3 +331,30 @@ def test_csv_export_without_its_key_column_is_refused(src, live_cfg, tmp_path):
     assert res.status == "error" and "\n" not in res.error
     assert res.error.startswith(f"{path}: missing column 'Contenedor'"), res.error
     assert src.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 0
+
+
+def test_source_table_without_a_column_leaves_it_alone_on_every_store(src, store_config, tmp_path):
+    """The database's source table, not only a CSV export, may lack a column (the live
+    ``arribos`` has no ``Tiempo``): its values in the target are left alone, not erased as if
+    the source had emptied it, on the direct, pooled and REST paths; a source table without
+    its key column is refused in one line."""
+    cfg = store_config({"csv_sources": {"data_path": str(tmp_path)}})
+    rows = [{"Fecha": "01/12/2026", "Contenedor": c, "Cliente": "Cliente", "Tiempo": "2 h", "Estado": "En terminal"}
+            for c in _containers("MSC", 3)]
+    insert(src, "arribos", rows)
+    _run(cfg, "arribos", "full")
+    src.execute('ALTER TABLE arribos DROP COLUMN "Tiempo", DROP COLUMN "Estado"')
+    src.execute("""UPDATE arribos SET "Cliente" = 'Cliente Nuevo', updated_at = now() WHERE "Contenedor" = %s""",
+                (rows[1]["Contenedor"],))
+    src.execute("NOTIFY pgrst, 'reload schema'")  # PostgREST learns the table changed, as Supabase's does
+    res = _run(cfg, "arribos", "full")
+    assert (res.counts["inserted"], res.counts["updated"]) == (0, 1), res.counts
+    assert _run(cfg, "arribos", "full").counts["updated"] == 0
+    got = {k: v for k, *v in src.execute('SELECT sync_key, "Tiempo", "Estado", "Cliente" FROM traficov2_arribos')}
+    assert got == {rows[0]["Contenedor"]: ["2 h", "En terminal", "Cliente"],
+                   rows[1]["Contenedor"]: ["2 h", "En terminal", "Cliente Nuevo"],
+                   rows[2]["Contenedor"]: ["2 h", "En terminal", "Cliente"]}
+    src.execute('ALTER TABLE arribos DROP COLUMN "Contenedor"')
+    src.execute("NOTIFY pgrst, 'reload schema'")
+    res = P.run_table("arribos", mode="full", cfg=cfg)
+    assert res.status == "error" and "no 'Contenedor' column" in res.error, res.error

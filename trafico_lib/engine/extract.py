@@ -108,6 +108,16 @@ def check_source_columns(spec: TableSpec, columns: list[str]) -> None:
         raise SourceMissing(f"source table {spec.source!r} does not exist")
     if not any(c in columns for c in spec.column_names):
         raise SourceMissing(f"source table {spec.source!r} has none of the expected columns")
+    key = [c for c in (*spec.key, *spec.key_optional) if c not in columns]
+    if key:  # without its key no row could be matched: refused, as a CSV export without it is
+        raise SourceMissing(f"source table {spec.source!r} has no {', '.join(repr(c) for c in key)} column "
+                            f"(part of the table's key)")
+
+
+def absent_columns(spec: TableSpec, columns: list[str]) -> tuple[str, ...]:
+    """The business columns a source table lacks: left alone in the target, as a CSV export's
+    missing columns are (a column the source does not have is not an emptied column)."""
+    return tuple(c for c in spec.column_names if c not in columns)
 
 
 def detect_updated_column(columns: list[str], configured: str | None) -> str | None:

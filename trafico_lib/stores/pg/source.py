@@ -10,7 +10,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from ...engine.extract import (Extract, check_source_columns, detect_updated_column, frame_from_rows, since_of,
+from ...engine.extract import (Extract, absent_columns, check_source_columns, detect_updated_column, frame_from_rows, since_of,
                                watermark_of)
 from ...tables import TableSpec
 from .background import Background
@@ -138,7 +138,8 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
     chunks = _Chunks(fetch, spec, size, close, unchanged, watermark=unchanged_wm)
     first = chunks.first()
     return Extract(first, f"table {spec.source}", "timestamp" if upd else "hash", since,
-                   chunks.watermark if upd else None, upd, rest=chunks, more=not chunks.done)
+                   chunks.watermark if upd else None, upd, rest=chunks, more=not chunks.done,
+                   absent=absent_columns(spec, cols))
 
 
 def count_changed_after(conn: psycopg.Connection, spec: TableSpec, column: str, after) -> int:

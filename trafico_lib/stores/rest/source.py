@@ -22,7 +22,7 @@ from typing import Iterator
 
 import pandas as pd
 
-from ...engine.extract import (Extract, SourceMissing, check_source_columns, detect_updated_column,
+from ...engine.extract import (Extract, SourceMissing, absent_columns, check_source_columns, detect_updated_column,
                                frame_from_rows, since_of, watermark_of)
 from ...tables import TableSpec
 from .client import RestClient
@@ -75,7 +75,8 @@ def read_source(client: RestClient, spec: TableSpec, columns: list[str], *, mode
     if first is None:
         first = rows.frame([])
     return Extract(first, f"table {spec.source} (Supabase REST)", "timestamp" if upd else "hash", since,
-                   rows.watermark if upd else None, upd, rest=rows, more=not rows.done)
+                   rows.watermark if upd else None, upd, rest=rows, more=not rows.done,
+                   absent=absent_columns(spec, columns))
 
 
 class _Rows:
