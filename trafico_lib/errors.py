@@ -69,8 +69,13 @@ class MassDeactivation(SyncFailed):
         super().__init__(
             f"{table}: refused to deactivate {gone} of its {active} active rows ({gone / max(active, 1):.0%}, "
             f"more than max_deactivation_share {share:.0%}): the source looks empty or cut short; "
-            f"no row was deactivated. If those rows really left the source, run again with "
-            f"--allow-mass-deactivation (or sync_settings.{table}.allow_mass_deactivation: true)")
+            f"no row was deactivated. {_really_gone(table)}")
+
+
+def _really_gone(table: str) -> str:
+    """How to let a refused full run through when the rows really left the source."""
+    return (f"If those rows really left the source, run again with --allow-mass-deactivation "
+            f"(or sync_settings.{table}.allow_mass_deactivation: true)")
 
 
 class SourceShrank(SyncFailed):
@@ -82,8 +87,7 @@ class SourceShrank(SyncFailed):
         super().__init__(
             f"{table}: refused: the source holds {rows} rows, {rows / max(previous, 1):.0%} of the {previous} it "
             f"held at the last successful run (it may lose at most max_deactivation_share {share:.0%}): it looks "
-            f"empty or cut short; nothing was written. If those rows really left the source, run again with "
-            f"--allow-mass-deactivation (or sync_settings.{table}.allow_mass_deactivation: true)")
+            f"empty or cut short; nothing was written. {_really_gone(table)}")
 
 
 # ---- one line, one exit code -----------------------------------------------------------------

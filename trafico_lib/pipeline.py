@@ -39,7 +39,7 @@ from .engine.stage import Staged, build_sync_key, stage as stage_rows
 from .errors import ConfigError, SyncFailed, TableLocked, TransientError, UsageError, one_line
 from .rules.totals import ValidationTotals
 from .stores import open_store
-from .stores.base import Store
+from .stores.base import Store, stopped_midway
 from .tables import TABLES, TableSpec, get_table
 
 log = logging.getLogger("trafico")
@@ -626,15 +626,6 @@ def apply(ctx: RunContext, stg: StageResult, *, check=None, on_batch: Callable[[
         return _finish(ctx, result, t0, attempts, outcome, stg, exc)
     finally:
         ctx.close()
-
-
-def stopped_midway(store: Store) -> str:
-    """What a run stopped midway left behind, as its ERROR row says it: nothing, where a table's
-    run is one transaction; over the REST API, the batches merged before the stop (each call
-    commits on its own; the row's counts say how many rows)."""
-    if store.atomic:
-        return "rolled back, nothing written"
-    return "the batches merged before the stop stay (each committed on its own), the rest was not written"
 
 
 def _log_error(ctx: RunContext, error: str, attempts: int) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..tables import INTEGER, TableSpec
+from ..tables import INTEGER, TEXT, TableSpec
 
 KEY_SEPARATOR = "|"
 META_COLUMNS = ["sync_key", "source_id", "source_updated_at", "validation_warnings", "activo", "row_hash",
@@ -168,7 +168,6 @@ def leave_alone(staged: Staged, current: pd.DataFrame, columns: list[str], spec:
     sees no source change and the desk's value stays. A new row gets none. The row hash is
     taken again, so the next run finds these rows identical."""
     from ..normalize import normalize_column
-    from ..tables import TEXT
     frame = staged.frame.copy()
     by_key = current.drop_duplicates("sync_key").set_index("sync_key")
     said = by_key["source_preserved"] if "source_preserved" in by_key.columns else None

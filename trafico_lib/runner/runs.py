@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..errors import UsageError, one_line
 from .archive import shown_path  # (here too: the command lines import it from runs)
@@ -91,12 +91,16 @@ def _hold_store(cfg, *, required: bool = False, tables: Sequence[str] = ()) -> N
         log.warning("%s", one_line(exc, cfg.secrets))
 
 
-def _record_failure(cfg, table: str, run_id: str, mode: str, error: str, notebook: str | None) -> None:
-    """An ``ERROR`` row in ``traficov2_sync_log`` for a notebook that stopped before recording one."""
+def _record_failure(cfg, table: str, run_id: str, mode: str, error: str | Callable[[Any], str],
+                    notebook: str | None) -> None:
+    """An ``ERROR`` row in ``traficov2_sync_log`` for a notebook that stopped before recording one
+    (``error``: its text, or a function of the store that gives it)."""
     from ..stores import open_store
     from ..tables import get_table
     try:
         store = open_store(cfg)
+        if callable(error):
+            error = error(store)
         store.write_log(get_table(table), "ERROR", {"run_id": run_id, "mode": mode, "error": error,
                                                     "store": store.kind, "notebook": notebook})
     except Exception as exc:  # the database may be what failed
@@ -178,8 +182,10 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
             continue
         except KeyboardInterrupt as stop:  # the kernel is shut down, its transaction rolled back
             if not dry_run:
-                _record_failure(cfg, table, run_id, mode, f"stopped by {getattr(stop, 'name', 'SIGINT')} "
-                                f"while its notebook ran: rolled back, nothing written", None)
+                from ..stores.base import stopped_midway  # (pandas: not at the runner's start-up)
+                name = getattr(stop, "name", "SIGINT")
+                _record_failure(cfg, table, run_id, mode,
+                                lambda store: f"stopped by {name} while its notebook ran: {stopped_midway(store)}", None)
             raise
         res = sync_result(table, run, {**params, "run_id": run_id})
         if run.error and run.result is None and not dry_run:

@@ -181,3 +181,12 @@ class Store(Protocol):
 
     def init_schema(self, preserve: dict[str, list[str]]) -> list[str]:
         """Create or upgrade the schema; the versions applied now."""
+
+
+def stopped_midway(store: Store) -> str:
+    """What a run stopped midway left behind, as its ERROR row says it: nothing, where a table's
+    run is one transaction (``store.atomic``); over the REST API, the batches merged before the
+    stop (each call commits on its own; the row's counts say how many rows)."""
+    if store.atomic:
+        return "rolled back, nothing written"
+    return "the batches merged before the stop stay (each committed on its own), the rest was not written"
