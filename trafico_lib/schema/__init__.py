@@ -10,7 +10,8 @@ Two kinds of step, in version order, recorded in ``traficov2_schema_migrations``
   run on every apply, so a table or column new in the registry reaches an existing database
   with no new SQL file; they are reported as applied only the first time.
 
-Everything runs inside one transaction. Every statement is idempotent, so pasting
+Before any step, the tables the old tool made are recorded as adopted (:mod:`.adopt`): the
+steps add their columns and leave their access as it was. Everything runs inside one transaction. Every statement is idempotent, so pasting
 :func:`render_sql` into the Supabase SQL editor twice is harmless.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Callable, Iterable, Mapping
 import psycopg
 
 from ..tables import TABLES
+from .adopt import render_adoption
 from .api import render_api_access
 from .functions import render_batch_functions, render_functions, render_log_function
 from .rest_merge import render_rest_functions
@@ -83,7 +85,9 @@ def latest_version() -> str:
 def render_sql(preserve: Preserve | None = None) -> str:
     """The whole schema as one plain SQL script (for the Supabase SQL editor); ``preserve``:
     each table's preserved fields (the configuration's), else the registry's."""
-    parts = ["-- trafico schema: paste into the Supabase SQL editor; safe to run twice.", _TRACKING]
+    parts = ["-- trafico schema: paste into the Supabase SQL editor; safe to run twice.",
+             "-- tables the old tool made are adopted in place: columns added, none dropped or retyped, access unchanged",
+             render_adoption(TABLES.values()), _TRACKING]
     for m in migrations(preserve):
         parts.append(f"-- migration {m.version}: {m.name}\n{m.sql.strip()}")
         parts.append(f"INSERT INTO traficov2_schema_migrations (version) VALUES ('{m.version}') "
@@ -98,6 +102,7 @@ def apply_migrations(conn: psycopg.Connection, preserve: Preserve | None = None)
     applied_now = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('trafico:migrations'))")
+        conn.execute(render_adoption(TABLES.values()))  # before anything of trafico's exists
         conn.execute(_TRACKING)
         done = {r[0] for r in conn.execute("SELECT version FROM traficov2_schema_migrations")}
         for m in migrations(preserve):

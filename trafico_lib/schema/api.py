@@ -4,7 +4,10 @@ Supabase serves every table of the ``public`` schema through PostgREST to three 
 (the public key), ``authenticated`` (a signed-in user) and ``service_role`` (the secret key,
 which bypasses row-level security). As Supabase recommends, every trafico table gets
 row-level security with no policy, so the public and user keys read and write nothing, and
-``service_role`` gets what the sync needs. The source tables are not trafico's: they keep their
+``service_role`` gets what the sync needs. A table the old tool made (``schema/adopt.py``) is the
+exception: the desk's app may read and write it with the public key, and migrating never
+changes who can read or write a table that existed before, so its row-level security is left
+as it was (off, as the old DDL left it). The source tables are not trafico's: they keep their
 own security, and ``service_role`` is granted reading them and updating them (back-propagation).
 
 On a PostgreSQL without Supabase's roles (the embedded server, a plain server) nothing changes:
@@ -18,9 +21,10 @@ from typing import Iterable
 from psycopg import sql
 
 from ..tables import TableSpec
+from .adopt import ADOPTED
 
 SYSTEM_TABLES = ("traficov2_schema_migrations", "traficov2_sync_log", "traficov2_sync_state",
-                 "traficov2_sync_rejects", "traficov2_sync_changes", "traficov2_sync_calls")
+                 "traficov2_sync_rejects", "traficov2_sync_changes", "traficov2_sync_calls", ADOPTED)
 
 # The REST merge calls' receipts (schema/rest_merge.py): what a call committed, under the id the
 # caller gave it, so a call the gateway failed after PostgREST committed it is answered from here
@@ -51,8 +55,10 @@ DECLARE
     t text;
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN  -- tables served to the public key
-        FOREACH t IN ARRAY {_array(own)} LOOP
-            EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        FOREACH t IN ARRAY {_array(own)} LOOP  -- a table the old tool made keeps its access as it was
+            IF NOT EXISTS (SELECT 1 FROM {ADOPTED} a WHERE a.table_name = t) THEN
+                EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+            END IF;
         END LOOP;
     END IF;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{API_ROLE}') THEN

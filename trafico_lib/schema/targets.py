@@ -66,7 +66,13 @@ def table_statements(spec: TableSpec) -> list[sql.Composed]:
         table, sql.SQL(",\n    ").join(columns))]
     adds = [sql.SQL("ADD COLUMN IF NOT EXISTS {}").format(column_definition(c)) for c in spec.target_columns]
     adds += [sql.SQL(f"ADD COLUMN IF NOT EXISTS {n} {ddl}") for n, ddl in METADATA if "UNIQUE" not in ddl]
+    # a table the old tool made has rows and no key yet: the key comes as a plain column, each
+    # row's value with the first sync that adopts it (engine/adopt.py), unique all the same (the
+    # index a new table's UNIQUE constraint makes has this name already)
+    adds.append(sql.SQL("ADD COLUMN IF NOT EXISTS sync_key text"))
     out.append(sql.SQL("ALTER TABLE {}\n    {}").format(table, sql.SQL(",\n    ").join(adds)))
+    out.append(sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (sync_key)").format(
+        name(f"{spec.target}_sync_key_key"), table))
     out.append(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (activo)").format(
         name(f"{spec.target}_activo_idx"), table))
     return out
