@@ -28,16 +28,22 @@ def selected_tables(table: str | None) -> list[str]:
 
 
 def cmd_init_db(cfg, args) -> int:
-    from ..schema import migrations
+    from ..schema import adopted_tables, migrations
     from ..stores import open_store
     store = open_store(cfg)
     applied = store.init_schema({n: cfg.preserve_fields(n) for n in TABLES})
     total = len(migrations())
+    with store.transaction() as conn:
+        adopted = adopted_tables(conn)
     if args.json:
-        print_json({"database": store.name, "store": store.kind, "applied": applied, "migrations": total})
+        print_json({"database": store.name, "store": store.kind, "applied": applied, "migrations": total,
+                    "adopted": adopted})
     else:
         print(f"Schema on {store.name}: {len(applied)} migration(s) applied now"
               f"{' (' + ', '.join(applied) + ')' if applied else ''}; {total} in total; up to date.")
+        if adopted:
+            print(f"Adopted in place (made by the old tool; columns added, none dropped or retyped, access "
+                  f"unchanged): {', '.join(adopted)}. The next sync matches their rows to the sources by key.")
     return EXIT_OK
 
 

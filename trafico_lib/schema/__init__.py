@@ -23,14 +23,14 @@ from typing import Callable, Iterable, Mapping
 import psycopg
 
 from ..tables import TABLES
-from .adopt import render_adoption
+from .adopt import ADOPTED, render_adoption
 from .api import render_api_access
 from .functions import render_batch_functions, render_functions, render_log_function
 from .rest_merge import render_rest_functions
 from .targets import render_targets
 from .triggers import preserved_fields, render_triggers, trigger_statements
 
-__all__ = ["Migration", "RENDERED", "apply_migrations", "latest_version", "migrations", "render_sql",
+__all__ = ["Migration", "RENDERED", "adopted_tables", "apply_migrations", "latest_version", "migrations", "render_sql",
            "trigger_statements"]
 
 _TRACKING = """CREATE TABLE IF NOT EXISTS traficov2_schema_migrations (
@@ -113,3 +113,8 @@ def apply_migrations(conn: psycopg.Connection, preserve: Preserve | None = None)
                 conn.execute("INSERT INTO traficov2_schema_migrations (version) VALUES (%s)", (m.version,))
                 applied_now.append(m.version)
     return applied_now
+
+
+def adopted_tables(conn: psycopg.Connection) -> list[str]:
+    """The tables the old tool made that this database's schema adopted (:mod:`.adopt`), by name."""
+    return [r[0] for r in conn.execute(f"SELECT table_name FROM {ADOPTED} ORDER BY table_name")]
