@@ -112,6 +112,11 @@ def test_default_templates_follow_the_live_formats():
         assert default_template(TABLES[name]) == "Realizado {fecha_egr:%d/%m/%Y %H:%M}"
     for name in TABLES:  # a table the old tool laid out: the old tool's text
         assert default_template(TABLES[name], legacy=True) == "Realizado {fecha_egr:%d/%m/%Y %H:%M} {validada}"
+    from trafico_lib.config import status_template_problem
+    for ok in ("Realizado {fecha_egr:%d/%m/%Y %H:%M} {validada}", "{validada:%H:%M} salió por {puerta}",
+               "{fecha_egr:%H:%M} Realizado"):
+        assert status_template_problem(ok) is None, ok
+    assert status_template_problem("{fecha_egr.hora} Realizado")
 
 
 def test_without_records_the_run_says_why(tmp_path, make_config, caplog):
