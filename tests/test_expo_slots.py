@@ -80,7 +80,10 @@ def desk_sets(conn, sync_key: str, **fields) -> None:
 def check_invariants(slots: pd.DataFrame) -> None:
     assert slots["sync_key"].is_unique
     assert (slots["sync_key"] == slots["Booking"] + "|" + slots["Secuencia"].astype(str)).all()
-    assert (slots.loc[slots["activo"], "Cantidad"] == 1).all()
+    zero = {b for b, d in slots.attrs.get("demand", {}).items() if d == 0}  # one slot standing for Cantidad 0
+    active = slots[slots["activo"]]
+    assert (active.loc[~active["Booking"].isin(zero), "Cantidad"] == 1).all()
+    assert (active.loc[active["Booking"].isin(zero), "Cantidad"] == 0).all()
     placed = slots["Contenedor"].dropna()
     assert placed.is_unique, f"a container in two slots: {placed[placed.duplicated()].tolist()}"
     assert not slots.loc[~slots["activo"], "Contenedor"].notna().any(), "an inactive slot holds a container"
@@ -167,6 +170,39 @@ def test_containers_arrive_one_by_one_and_the_driver_stays(conn):
     s6 = run(conn, src5, avail3)
     pd.testing.assert_frame_equal(s5, s6)
     pd.testing.assert_frame_equal(before, read_existing(conn))
+
+
+def test_a_booking_asking_for_no_container_keeps_one_slot_with_cantidad_0(conn):
+    """Issue 22 point 7: a booking whose only row says ``Cantidad`` 0 and names no container (the
+    old tool kept it as one record) is one slot, ``Cantidad`` 0 on it, its row's warning
+    (``cantidad_positive``) listed, never zero slots; a booking with other rows asking for
+    containers keeps its usual demand."""
+    C = {**B, "Booking": "BKG2611003"}
+    s1 = run(conn, source({**A, "Cantidad": "0", "Contenedor": "-", "warnings": ["cantidad_positive"]},
+                          {**B, "Cantidad": "1", "Contenedor": None},
+                          {**C, "Cantidad": "0", "Contenedor": None, "warnings": ["cantidad_positive"]},
+                          {**C, "Cantidad": "2", "Contenedor": None}))
+    zero = slot(s1, "BKG2611001|1")
+    assert (zero["activo"], zero["Cantidad"], zero["Contenedor"]) == (True, 0, None)
+    assert zero["validation_warnings"] == ["cantidad_positive"] and zero["_row"] == 2  # fed by its own row
+    assert zero["Cliente"] == A["Cliente"]
+    assert s1.attrs["demand"] == {"BKG2611002": 1, "BKG2611003": 2, "BKG2611001": 0}
+    assert (containers(s1, "BKG2611002"), containers(s1, "BKG2611003")) == ({1: None}, {1: None, 2: None})
+    assert slot(s1, "BKG2611003|1")["Cantidad"] == 1 and slot(s1, "BKG2611003|2")["Cantidad"] == 1
+    summary = slot_summary(s1, spec=SPEC).set_index("Booking")
+    assert summary.loc["BKG2611001", ["demand", "slots", "empty"]].tolist() == [0, 1, 1]
+
+    # the desk works the slot; the booking then asks for 2: the slot stays, a second one opens
+    desk_sets(conn, "BKG2611001|1", Chofer="PEREZ")
+    s2 = run(conn, source({**A, "Cantidad": "2", "Contenedor": None}))
+    assert containers(s2, "BKG2611001") == {1: None, 2: None}
+    assert slot(s2, "BKG2611001|1")["Chofer"] == "PEREZ" and slot(s2, "BKG2611001|1")["Cantidad"] == 1
+    # and back to 0: the desk's slot stays (Cantidad 0), the other empty one goes
+    s3 = run(conn, source({**A, "Cantidad": "0", "Contenedor": None, "warnings": ["cantidad_positive"]}))
+    assert active_count(s3, "BKG2611001") == 1 and not slot(s3, "BKG2611001|2")["activo"]
+    assert slot(s3, "BKG2611001|1")["Cantidad"] == 0 and slot(s3, "BKG2611001|1")["Chofer"] == "PEREZ"
+    pd.testing.assert_frame_equal(s3, run(conn, source({**A, "Cantidad": "0", "Contenedor": None,
+                                                         "warnings": ["cantidad_positive"]})))
 
 
 def test_placed_container_never_moves_and_sits_in_one_slot(conn):

@@ -57,7 +57,7 @@ def test_live_data_expo_quantity_down_empty_junk_and_arrivals_sync_on_every_stor
     assert {k: v[:2] for k, v in _slots(src).items() if v[3]} == {
         "BKG2611001|1": (1, 1), "BKG2611001|2": (2, 1), "BKG2611001|3": (3, 1),
         "BKG2611002|1": (1, 1), "BKG2611002|2": (2, 1)}
-    for quantity, active in [("2", 2), ("1", 1), ("0", 0), ("", 1), ("3.0", 3), ("2", 2)]:
+    for quantity, active in [("2", 2), ("1", 1), ("0", 1), ("", 1), ("3.0", 3), ("2", 2)]:
         src.execute("""UPDATE arribos_expo_ctns SET "Cantidad" = %s WHERE "Booking" = 'BKG 26110 01'""",
                     (quantity,))
         res = _run(cfg, EXPO, "full" if quantity == "0" else "incremental")
@@ -74,6 +74,25 @@ def test_live_data_expo_quantity_down_empty_junk_and_arrivals_sync_on_every_stor
     assert slots["BKG2611002|1"] == (1, 1, "MSCU1234566", True)
     # and nothing left to do: the slots as written are the slots the next run computes
     again = _run(cfg, EXPO)
+    assert (again.counts["inserted"], again.counts["updated"]) == (0, 0), again.counts
+
+
+def test_a_booking_with_cantidad_0_and_no_container_is_one_slot_on_every_store(src, live_cfg):
+    """Issue 22 point 7: the old tool kept a booking row with ``Cantidad`` 0 and no container as
+    one record; trafico gave it no slot, so it vanished without a trace. It is one slot with
+    ``Cantidad`` 0, its warning listed, counted as read and inserted, not rejected."""
+    cfg = live_cfg()
+    insert(src, EXPO, [{**BOOKING, "Cantidad": "0", "Contenedor": "-"},
+                       {**BOOKING, "Booking": "BKG2611002", "Cantidad": "2"}])
+    res = _run(cfg, EXPO, "full")
+    assert (res.counts["read"], res.counts["inserted"], res.counts["rejected"]) == (2, 3, 0), res.counts
+    rows = {k: (seq, qty, cont, act, warn, cli) for k, seq, qty, cont, act, warn, cli in src.execute(
+        'SELECT sync_key, "Secuencia", "Cantidad", "Contenedor", activo, validation_warnings, "Cliente" '
+        "FROM traficov2_arribos_ctns_expo")}
+    assert rows["BKG2611001|1"] == (1, 0, None, True, ["cantidad_positive"], BOOKING["Cliente"])
+    assert {k: v[:4] for k, v in rows.items() if k.startswith("BKG2611002")} == {
+        "BKG2611002|1": (1, 1, None, True), "BKG2611002|2": (2, 1, None, True)}
+    again = _run(cfg, EXPO, "full")
     assert (again.counts["inserted"], again.counts["updated"]) == (0, 0), again.counts
 
 

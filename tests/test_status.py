@@ -42,13 +42,15 @@ def test_exits_from_csv(cfg):
     exits = load_exits(cfg)
     assert (exits.source, exits.note) == ("csv", None)
     f = exits.frame
-    assert list(f.columns) == ["orden_ing", "suborden", "renglon", "contenedor", "validada", "info"]
+    assert list(f.columns) == ["orden_ing", "suborden", "renglon", "contenedor", "fecha_egr", "validada", "info"]
     assert len(f) == 4  # the row without a readable time is dropped
     assert f["orden_ing"].tolist() == ["37644", "37644", "37645", "37650"]
     assert f["contenedor"].tolist() == ["MSCU1234566", "MSCU1234566", None, "TCLU1234567"]
-    first = f["validada"].iloc[0]
+    # a file without fecha_egr: the exit time is the timestamp in validada, which stays as it came
+    first = f["fecha_egr"].iloc[0]
     assert first == datetime(2026, 11, 28, 9, 50, tzinfo=BA) and first.utcoffset().total_seconds() == -3 * 3600
-    assert f["validada"].iloc[3] == datetime(2026, 11, 28, 14, 32, tzinfo=BA)
+    assert f["fecha_egr"].iloc[3] == datetime(2026, 11, 28, 14, 32, tzinfo=BA)
+    assert f["validada"].tolist()[:2] == ["28/11/2026 09:50", "2026-11-28 10:15:00"]
     assert f["info"].iloc[1] == {"usuario": "jgarcía", "puerta": "Puerta Sur"}  # cp1252 read right, no _row
 
 
@@ -64,9 +66,9 @@ def test_remisiones_match_operacion_latest_exit_wins(cfg):
     assert out["Estado"].tolist() == ["10:15 Realizado", "08:05 Realizado", "Pendiente", "Pendiente"]
     assert matches.to_dict("records") == [
         {"key": "37644-1-1", "estado_before": "Pendiente", "estado_after": "10:15 Realizado",
-         "validada": datetime(2026, 11, 28, 10, 15, tzinfo=BA)},
+         "fecha_egr": datetime(2026, 11, 28, 10, 15, tzinfo=BA)},
         {"key": "37645-2-3", "estado_before": None, "estado_after": "08:05 Realizado",
-         "validada": datetime(2026, 11, 28, 8, 5, tzinfo=BA)},
+         "fecha_egr": datetime(2026, 11, 28, 8, 5, tzinfo=BA)},
     ]
     assert rem["Estado"].tolist()[0] == "Pendiente"  # the input frame is not modified
 
@@ -98,16 +100,23 @@ def test_configured_template_uses_validation_info(cfg):
     template = cfg.table("arribos").status.template
     out, _ = apply_status(arr, TABLES["arribos"], load_exits(cfg), template=template)
     assert out["Estado"].tolist() == ["10:15 salió por Puerta Sur"]
-    with pytest.raises(StatusTemplateError, match="unknown field 'chofer'.*available: puerta, usuario, validada"):
+    with pytest.raises(StatusTemplateError, match="unknown field 'chofer'.*available: fecha_egr, puerta, usuario, validada"):
         apply_status(arr, TABLES["arribos"], load_exits(cfg), template="{chofer} {validada}")
     with pytest.raises(StatusTemplateError, match="status template"):
         apply_status(arr, TABLES["arribos"], load_exits(cfg), template="Realizado {validada")
 
 
 def test_default_templates_follow_the_live_formats():
-    assert default_template(TABLES["remisiones"]) == "{validada:%H:%M} Realizado"
+    assert default_template(TABLES["remisiones"]) == "{fecha_egr:%H:%M} Realizado"
     for name in ("arribos", "pendiente_desconsolidar", "arribos_expo_ctns"):
-        assert default_template(TABLES[name]) == "Realizado {validada:%d/%m/%Y %H:%M}"
+        assert default_template(TABLES[name]) == "Realizado {fecha_egr:%d/%m/%Y %H:%M}"
+    for name in TABLES:  # a table the old tool laid out: the old tool's text
+        assert default_template(TABLES[name], legacy=True) == "Realizado {fecha_egr:%d/%m/%Y %H:%M} {validada}"
+    from trafico_lib.config import status_template_problem
+    for ok in ("Realizado {fecha_egr:%d/%m/%Y %H:%M} {validada}", "{validada:%H:%M} salió por {puerta}",
+               "{fecha_egr:%H:%M} Realizado"):
+        assert status_template_problem(ok) is None, ok
+    assert status_template_problem("{fecha_egr.hora} Realizado")
 
 
 def test_without_records_the_run_says_why(tmp_path, make_config, caplog):
@@ -122,7 +131,7 @@ def test_without_records_the_run_says_why(tmp_path, make_config, caplog):
 
     (tmp_path / "salidas.csv").write_text("orden_ing,contenedor,fecha\n1,MSCU1234566,28/11/2026\n")
     bad = load_exits(missing)
-    assert bad.source == "none" and "column validada is missing" in bad.note
+    assert bad.source == "none" and "needs column fecha_egr (or validada holding the exit time)" in bad.note
 
     off = make_config({"csv_sources": {"enabled": False, "data_path": str(tmp_path)}})
     assert "both disabled" in load_exits(off).note
@@ -160,3 +169,54 @@ def test_a_later_done_status_of_the_source_is_kept_over_an_earlier_exit(cfg):
         pend = frame("pendiente_desconsolidar", [{"key": "MSCU1234566", "Contenedor": "MSCU1234566", "Estado": before}])
         out, _ = apply_status(pend, TABLES["pendiente_desconsolidar"], load_exits(cfg))
         assert out["Estado"].tolist() == ["Realizado 28/11/2026 10:15"], before
+
+
+def test_a_file_with_fecha_egr_takes_the_exit_time_from_it_and_validada_is_info(tmp_path, make_config):
+    """The one rule for every reader: ``fecha_egr`` is the exit time; ``validada`` (here a flag,
+    empty on one row, text on another) is validation info and never drops a record."""
+    (tmp_path / "salidas.csv").write_text(
+        "contenedor,fecha_egr,validada\n"
+        "MSCU1234566,28/11/2026 10:15,1\n"
+        "TCLU1234567,2026-11-26 14:32:00,\n"
+        "CAIU5550003,27/11/2026 08:05,OK aruiz\n"
+        "GESU1000001,,1\n", encoding="utf-8")  # no exit time: ignored
+    cfg = make_config({"csv_sources": {"data_path": str(tmp_path)}})
+    exits = load_exits(cfg)
+    assert exits.frame["contenedor"].tolist() == ["MSCU1234566", "TCLU1234567", "CAIU5550003"]
+    assert exits.frame["validada"].tolist() == ["1", None, "OK aruiz"]
+    keys = ["MSCU1234566", "TCLU1234567", "CAIU5550003"]
+    pend = frame("pendiente_desconsolidar", [{"key": k, "Contenedor": k, "Estado": "En depósito"} for k in keys])
+    spec = TABLES["pendiente_desconsolidar"]
+    out, _ = apply_status(pend, spec, exits)
+    assert out["Estado"].tolist() == ["Realizado 28/11/2026 10:15", "Realizado 26/11/2026 14:32",
+                                      "Realizado 27/11/2026 08:05"]
+    out, _ = apply_status(pend, spec, exits, legacy=True)
+    assert out["Estado"].tolist() == ["Realizado 28/11/2026 10:15 1", "Realizado 26/11/2026 14:32 None",
+                                      "Realizado 27/11/2026 08:05 OK aruiz"]
+    # a time format on validada asks for a time it does not hold: one line pointing at fecha_egr
+    with pytest.raises(StatusTemplateError, match=r"validada holds '1', not a time; the exit time is \{fecha_egr:%H:%M\}"):
+        apply_status(pend, spec, exits, template="{validada:%H:%M} Realizado")
+    # remisiones match on orden_ing, suborden, renglon, which this file lacks: a note, not a silent nothing
+    rem = load_exits(cfg, spec=TABLES["remisiones"])
+    assert rem.source == "none" and "has no orden_ing, suborden, renglon, which remisiones matches" in rem.note
+
+
+def test_validada_renders_as_the_old_tool_printed_it():
+    """``f"Realizado {fecha} {validada}"`` over a pandas row, value by value (what pyodbc gives
+    for a bit, a smallint, a NULL, a datetime, a decimal)."""
+    from decimal import Decimal
+
+    import numpy as np
+
+    from trafico_lib.enrich.status import Validation, render_estado
+    at = datetime(2026, 11, 28, 10, 15, tzinfo=BA)
+    old = "Realizado {fecha_egr:%d/%m/%Y %H:%M} {validada}"
+    cases = [(True, "True"), (False, "False"), (np.bool_(True), "True"), (1, "1"), (np.int64(0), "0"),
+             (None, "None"), (float("nan"), "None"), (Decimal("1"), "1.0"), ("S", "S"),
+             (datetime(2026, 11, 28, 10, 20), "2026-11-28 10:20:00")]
+    for raw, shown in cases:
+        assert render_estado(old, at, raw, {}) == f"Realizado 28/11/2026 10:15 {shown}", raw
+    # with a format, a validada holding a time formats that time (trafico's templates until now)
+    assert format(Validation("2026-11-28 09:50:00", BA), "%H:%M") == "09:50"
+    assert format(Validation(None, BA), "%H:%M") == ""
+    assert format(Validation(7, BA), ">3") == "  7"

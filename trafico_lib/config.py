@@ -56,7 +56,7 @@ class SqlServer(_Model):
     table: str = "Salidas"
     username: str | None = None
     password: SecretStr | None = None
-    driver: str = "ODBC Driver 18 for SQL Server"
+    driver: str | None = None  # None: the best SQL Server driver installed (sources.sqlserver.pick_driver)
     connection_string: SecretStr | None = None  # full override, e.g. for another ODBC driver
     lookback_days: int = Field(30, gt=0)
     timeout_seconds: int = Field(5, gt=0)
@@ -75,7 +75,7 @@ class SqlServer(_Model):
 
 
 def status_template_fields(template: str) -> set[str]:
-    """The fields a status template names (``validada`` and validation-info columns); a
+    """The fields a status template names (``fecha_egr``, ``validada`` and validation-info columns); a
     template that cannot be parsed, or names a field by position, raises ValueError with one line."""
     import string
     try:
@@ -108,13 +108,16 @@ class _AnyValue:
 
 def status_template_problem(template: str) -> str | None:
     """What is wrong with a status template, known before any exit record is read (it does
-    not parse, names a field by position, or asks ``validada`` for what a time has not), or
-    None. Which validation-info columns exist is known only from the records."""
+    not parse, names a field by position, or asks the exit time ``fecha_egr`` for what a time has
+    not), or None. ``validada`` is checked as a time too (a format such as ``{validada:%H:%M}``
+    needs one; whether the records hold one is known only when they are read), and so are the
+    validation-info columns, which are known only from the records."""
     import pandas as pd
+    moment = pd.Timestamp("2026-11-28 14:32", tz="America/Argentina/Buenos_Aires")
     try:
         fields = status_template_fields(template)
-        template.format(**{f: _AnyValue() for f in fields if f != "validada"},
-                        validada=pd.Timestamp("2026-11-28 14:32", tz="America/Argentina/Buenos_Aires"))
+        template.format(**{f: _AnyValue() for f in fields if f not in ("fecha_egr", "validada")},
+                        fecha_egr=moment, validada=moment)
     except ValueError as exc:
         return str(exc).removeprefix(f"status template {template!r}: ")
     except (AttributeError, IndexError, KeyError, TypeError) as exc:
@@ -131,7 +134,7 @@ class StatusSettings(_Model):
     def _template_renders(cls, v: str | None) -> str | None:
         problem = status_template_problem(v) if v is not None else None
         if problem:
-            raise ValueError(f"a status template with named fields like 'Realizado {{validada:%d/%m/%Y %H:%M}}' "
+            raise ValueError(f"a status template with named fields like 'Realizado {{fecha_egr:%d/%m/%Y %H:%M}}' "
                              f"({problem}), got {v!r}")
         return v
 

@@ -85,6 +85,7 @@ class RunContext:
     totals: RunTotals = field(default_factory=RunTotals)
     exits: Any = None                 # exit records, loaded once per run
     allow_mass_deactivation: bool = False  # --allow-mass-deactivation: no max_deactivation_share
+    legacy_layout: bool = False       # the target is laid out by the old tool: its status text by default
 
     @property
     def run_date(self) -> date:
@@ -193,10 +194,17 @@ def _exits(ctx: RunContext):
         return None
     if ctx.exits is None:
         from .enrich.status import load_exits
-        ctx.exits = load_exits(ctx.cfg)
+        ctx.exits = load_exits(ctx.cfg, spec=ctx.spec, template=status_template(ctx))
         if ctx.exits.note:
             log.warning("%s: %s", ctx.spec.name, ctx.exits.note)
     return ctx.exits
+
+
+def status_template(ctx: RunContext) -> str:
+    """The table's ``Estado`` template: the configured one, else its default (the old tool's
+    text when the target is laid out by the old tool, ``ctx.legacy_layout``)."""
+    from .enrich.status import default_template
+    return ctx.settings.status.template or default_template(ctx.spec, legacy=ctx.legacy_layout)
 
 
 def _fingerprint(ctx: RunContext) -> str:
@@ -204,7 +212,8 @@ def _fingerprint(ctx: RunContext) -> str:
     from .engine.fingerprint import context_fingerprint, frame_digest
     exits = _exits(ctx)
     return context_fingerprint(ctx.cfg, ctx.spec, ctx.run_date,
-                               exits_digest=None if exits is None else frame_digest(exits.frame))
+                               exits_digest=None if exits is None
+                               else f"{frame_digest(exits.frame)}|{status_template(ctx)}")
 
 
 def normalize(ctx: RunContext, ex: Extract | pd.DataFrame):
@@ -271,7 +280,7 @@ def enrich(ctx: RunContext, val, *, exits=None) -> Enriched:
         from .enrich.status import apply_status
         exits = exits if exits is not None else _exits(ctx)  # once per run, whatever the chunks
         out.status_note = exits.note
-        out.frame, out.status_matches = apply_status(out.frame, ctx.spec, exits, template=s.status.template)
+        out.frame, out.status_matches = apply_status(out.frame, ctx.spec, exits, template=status_template(ctx))
     return out
 
 

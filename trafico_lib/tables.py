@@ -50,8 +50,9 @@ MATCH_CONTAINER = ExitMatch("Contenedor", ("contenedor",))
 MATCH_OPERATION = ExitMatch("Operacion", ("orden_ing", "suborden", "renglon"))
 STATUS_COLUMN = "Estado"   # where a movement's status lives, in every table
 DONE_WORD = "Realizado"    # a status holding this word says the movement is done; it never goes back
-STATUS_TIME_FIRST = "{validada:%H:%M} Realizado"          # the live format of remisiones
-STATUS_DATE_AFTER = "Realizado {validada:%d/%m/%Y %H:%M}"  # the live format of the others
+STATUS_TIME_FIRST = "{fecha_egr:%H:%M} Realizado"          # the live format of remisiones
+STATUS_DATE_AFTER = "Realizado {fecha_egr:%d/%m/%Y %H:%M}"  # the live format of the others
+STATUS_OLD_TOOL = "Realizado {fecha_egr:%d/%m/%Y %H:%M} {validada}"  # what the old tool wrote (adopted tables)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ the availability CSV. The rules, which keep the traffic desk's work safe across 
 
 * demand of a booking = sum of ``Cantidad`` of its pending rows + one per container row
   (a pending row without ``Cantidad`` counts as one);
+* a booking whose demand is 0 (every row ``Cantidad`` 0, none names a container) still gets
+  one slot, with ``Cantidad`` 0 kept on it and its row's warnings (``cantidad_positive``), as
+  the old tool kept it as one record: it never vanishes without a trace;
 * a container sits in at most one slot and never moves once placed;
 * new containers (source rows first, then the availability CSV when enabled) fill the
   lowest empty active slot; bookings are served by earliest ``Fecha``;
@@ -122,6 +125,12 @@ class _Booking:
     @property
     def demand(self) -> int:
         return len(self.pending_units) + len(self.container_rows)
+
+    @property
+    def zero_demand(self) -> bool:
+        """Every row asks for no container (``Cantidad`` 0) and none names one: one slot
+        stands for the booking, fed by its first row, ``Cantidad`` 0 kept."""
+        return self.demand == 0
 
     @property
     def profile(self) -> dict:
@@ -265,7 +274,7 @@ def _size_slots(bk: _Booking) -> None:
     new slots (next Secuencia numbers) when still short."""
     protected = [s for s in bk.slots if s.protected]
     holding = sum(1 for s in bk.slots if s.container is not None)
-    need = max(bk.demand, len(protected), holding + len(bk.to_place))
+    need = max(bk.demand, 1 if bk.zero_demand else 0, len(protected), holding + len(bk.to_place))
     extra = need - len(protected)
     for s in bk.slots:
         if s.protected:
@@ -292,7 +301,7 @@ def _place(bk: _Booking, container: str, placed: dict) -> _Slot | None:
 
 def _feed_slots(bk: _Booking) -> None:
     """Pass 3: give every active slot not fed by its own container row a source row, in order."""
-    feeders = iter(list(bk.pending_units) + list(bk.elsewhere))
+    feeders = iter(list(bk.pending_units) + list(bk.elsewhere) + ([bk.profile] if bk.zero_demand else []))
     for s in bk.slots:
         if not s.active or s.feed is not None:
             continue
@@ -312,7 +321,7 @@ def _slot_record(bk: _Booking, s: _Slot, names: Slots, business: list[str], meta
         base = s.feed if s.feed is not None else bk.profile
         for col in business:
             rec[col] = base.get(col)
-        rec[names.quantity] = 1 if quantity_expansion else base.get(names.quantity)
+        rec[names.quantity] = 1 if quantity_expansion and not bk.zero_demand else base.get(names.quantity)
         if s.existing is not None and s.manual:
             for f in preserve:
                 if _text(rec.get(f)) is None and _text(s.existing.get(f)) is not None:

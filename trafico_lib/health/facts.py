@@ -256,8 +256,9 @@ def sqlserver_facts(cfg: Config) -> dict:
     from ..sources import sqlserver
     try:
         sqlserver.connection_string(cfg)
-    except sqlserver.SqlServerUnavailable as exc:
-        return {"enabled": True, "ok": False, "config_error": True, "error": str(exc)}
+    except sqlserver.SqlServerUnavailable as exc:  # no driver installed: the machine's, not the config's
+        return {"enabled": True, "ok": False, "config_error": not isinstance(exc, sqlserver.NoDriver),
+                "error": str(exc)}
     try:
         conn = sqlserver.connect(cfg)
     except sqlserver.SqlServerUnavailable as exc:

@@ -3,10 +3,20 @@
 Optional: enabled by ``sql_server.enabled``. The connection string is the config's
 ``sql_server.connection_string`` override (any ODBC driver, e.g. PostgreSQL's for tests),
 else it is built from ``driver``/``server``/``database`` and the credentials, which come
-from the environment (``TRAFICO_SQLSERVER_USER`` / ``TRAFICO_SQLSERVER_PASSWORD``).
+from the environment (``TRAFICO_SQLSERVER_USER`` / ``TRAFICO_SQLSERVER_PASSWORD``). Without a
+``driver`` the best SQL Server driver ``pyodbc.drivers()`` lists is used (:func:`pick_driver`).
 
-The only SQL sent is one ``SELECT`` valid on SQL Server and on any ANSI database:
-double-quoted identifiers and a ``?`` parameter for the look-back bound. Every failure
+What is read is the old tool's query, ``contenedor, fecha_egr, validada`` from
+``database.schema.table`` for the last ``lookback_days``, with two differences: the columns
+are the ones the table has, learnt once per read by a ``SELECT * … WHERE 1 = 0`` (no rows), so
+``orden_ing, suborden, renglon`` are read where the table has them (remisiones match on them) and
+a table with only the old three columns still serves the tables matched by ``Contenedor``; and
+the columns a status template names (validation info such as ``usuario``) are read too. Which
+column is the exit time is the rule of ``sources/salidas.py``, shared with the CSV reader.
+
+The SQL sent is valid on SQL Server and on any ANSI database: double-quoted identifiers (an
+ODBC connection to SQL Server has ``QUOTED_IDENTIFIER ON``; a name holding a quote is refused)
+and a ``?`` parameter for the look-back bound, never a value in the text. Every failure
 (pyodbc missing, driver missing, server unreachable, login failed, query failed) is one
 :class:`SqlServerUnavailable` line that never contains a password.
 """
@@ -19,15 +29,24 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from ..errors import SyncFailed, scrub
+from .salidas import KNOWN_COLUMNS, time_column
 
 # SQLSTATE classes pyodbc reports (first element of the exception's args)
 _LOGIN_FAILED = {"28000"}
 _UNREACHABLE = {"08001", "08S01", "08004", "HYT00", "HYT01"}
 _SECRET_KEYS = {"pwd", "password"}
+# Microsoft's drivers ("ODBC Driver 18 for SQL Server", newest first), then these, in order
+_MS_DRIVER = re.compile(r"(?i)^ODBC Driver (\d+) for SQL Server$")
+_OTHER_DRIVERS = ("FreeTDS", "SQL Server")
 
 
 class SqlServerUnavailable(SyncFailed):
     """Exit records cannot be read; the message is one line, without secrets."""
+
+
+class NoDriver(SqlServerUnavailable):
+    """No SQL Server ODBC driver is installed (and none is configured): the machine, not the
+    configuration, lacks something."""
 
 
 def quote_identifier(name: str, what: str = "identifier") -> str:
@@ -57,7 +76,7 @@ def connection_string(cfg) -> str:
         return ss.connection_string.get_secret_value().strip()
     if not ss.server.strip():
         raise SqlServerUnavailable("sql_server.server is not set (nor sql_server.connection_string)")
-    parts = [f"DRIVER={{{ss.driver}}}", f"SERVER={_odbc_value(ss.server)}",
+    parts = [f"DRIVER={{{driver_name(cfg)}}}", f"SERVER={_odbc_value(ss.server)}",
              f"DATABASE={_odbc_value(ss.database)}"]
     if ss.username:
         parts.append(f"UID={_odbc_value(ss.username)}")
@@ -68,11 +87,67 @@ def connection_string(cfg) -> str:
     return ";".join(parts) + ";"
 
 
-def exits_query(cfg) -> str:
-    """The exit-records SELECT: every column of ``"schema"."table"`` from a look-back bound on."""
+def pick_driver(installed: list[str]) -> str | None:
+    """The best SQL Server driver among ``installed`` (``pyodbc.drivers()``): Microsoft's
+    ``ODBC Driver N for SQL Server``, highest N first (18, then 17), then ``FreeTDS``, then the
+    legacy Windows ``SQL Server`` the old tool named; None when there is none of them."""
+    ms = sorted(((int(m.group(1)), d) for d in installed if (m := _MS_DRIVER.match(d.strip()))), reverse=True)
+    if ms:
+        return ms[0][1]
+    for want in _OTHER_DRIVERS:
+        for d in installed:
+            if d.strip().lower() == want.lower():
+                return d
+    return None
+
+
+def _installed_drivers() -> list[str]:
+    try:
+        import pyodbc
+    except ImportError:
+        raise SqlServerUnavailable("pyodbc is not installed (pip install pyodbc)") from None
+    return list(pyodbc.drivers())
+
+
+def driver_name(cfg, installed: list[str] | None = None) -> str:
+    """``sql_server.driver`` when set, else :func:`pick_driver` over the installed drivers;
+    none of them installed is one line naming what is."""
+    if cfg.sql_server.driver:
+        return cfg.sql_server.driver
+    installed = _installed_drivers() if installed is None else installed
+    picked = pick_driver(installed)
+    if picked is None:
+        raise NoDriver(
+            f"no SQL Server ODBC driver is installed (installed drivers: {', '.join(installed) or 'none'}); "
+            "install Microsoft's ODBC Driver 18 for SQL Server or FreeTDS, or set sql_server.driver")
+    return picked
+
+
+def table_name(cfg) -> str:
+    """``"database"."schema"."table"`` as the old tool named it (``[DEPOFIS].[DASSA].[Salidas]``);
+    without a database, ``"schema"."table"``."""
     ss = cfg.sql_server
-    table = f'{quote_identifier(ss.schema_, "schema")}.{quote_identifier(ss.table, "table")}'
-    return f'SELECT * FROM {table} WHERE "validada" >= ? ORDER BY "validada"'
+    parts = [quote_identifier(ss.database, "database")] if ss.database.strip() else []
+    return ".".join([*parts, quote_identifier(ss.schema_, "schema"), quote_identifier(ss.table, "table")])
+
+
+def columns_query(cfg) -> str:
+    """A query that returns the table's columns and no row."""
+    return f"SELECT * FROM {table_name(cfg)} WHERE 1 = 0"
+
+
+def exits_query(cfg, columns: list[str], time: str) -> str:
+    """The exit-records SELECT of ``columns``, from a look-back bound (``?``) on ``time``."""
+    cols = ", ".join(quote_identifier(c, "column") for c in columns)
+    t = quote_identifier(time, "column")
+    return f"SELECT {cols} FROM {table_name(cfg)} WHERE {t} >= ? ORDER BY {t}"
+
+
+def exit_columns(available: list[str], fields=()) -> list[str]:
+    """Which of the table's ``available`` columns to read: the exit records' own (any case)
+    and the validation info a status template names (``fields``), in the table's order."""
+    wanted = {*KNOWN_COLUMNS, *(f.lower() for f in fields)}
+    return [c for c in available if str(c).strip().lower() in wanted]
 
 
 def _driver_name(conn_str: str) -> str | None:
@@ -150,24 +225,33 @@ def _local_naive(moment: datetime, tz: str) -> datetime:
     return moment.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
 
 
-def fetch_exits(cfg, since: datetime) -> pd.DataFrame:
-    """Exit records validated at or after ``since``, as the database returns them (one column
-    per table column, values as the driver types them)."""
-    query = exits_query(cfg)
+def fetch_exits(cfg, since: datetime, fields=()) -> pd.DataFrame:
+    """Exit records whose exit time (``fecha_egr``, else ``validada``) is at or after ``since``,
+    as the database returns them: the exit-record columns the table has plus the ``fields`` a
+    status template names, values as the driver types them (object columns: a flag stays a
+    flag, an integer with NULLs is not turned into floats)."""
+    where = f"reading {cfg.sql_server.schema_}.{cfg.sql_server.table}"
     conn = connect(cfg)
     try:
         import pyodbc
         try:
             cur = conn.cursor()
-            cur.execute(query, _local_naive(since, cfg.sql_server.timezone))
+            cur.execute(columns_query(cfg))
+            available = [d[0] for d in cur.description]
+            cur.fetchall()
+            time = time_column(available)
+            if time is None:
+                raise SqlServerUnavailable(f"{where}: the table has neither fecha_egr nor validada "
+                                           f"(columns: {', '.join(available)})")
+            columns = exit_columns(available, fields)
+            cur.execute(exits_query(cfg, columns, time), _local_naive(since, cfg.sql_server.timezone))
             columns = [d[0] for d in cur.description]
             rows = cur.fetchall()
         except pyodbc.Error as exc:
             conn_str = connection_string(cfg)
             args = getattr(exc, "args", ())
             detail = scrub_message(args[1] if len(args) > 1 else exc, _secrets_of(cfg, conn_str))
-            raise SqlServerUnavailable(
-                f"reading {cfg.sql_server.schema_}.{cfg.sql_server.table} failed: {detail}") from None
+            raise SqlServerUnavailable(f"{where} failed: {detail}") from None
     finally:
         conn.close()
-    return pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns)
+    return pd.DataFrame({c: pd.Series([r[i] for r in rows], dtype=object) for i, c in enumerate(columns)})
