@@ -415,3 +415,32 @@ def test_the_old_live_file_as_it_is_runs_a_four_table_dry_run_with_each_note_onc
     assert bad.returncode == 2
     assert bad.stderr.strip() == ("error: trafico_config.json: sync_settings.pendiente_desconsolidar.batchsize: "
                                   "unknown key (did you mean batch_size?)")
+
+
+# ---- the desk's own column names (issue 22, point 6) -----------------------------------------
+
+def test_the_desks_lowercase_chofer_is_accepted_in_preserve_fields_and_back_propagate(tmp_path):
+    """The desk's app writes ``chofer``: a name equal to a registry column ignoring case is
+    accepted (resolved against the tables' real columns when they run, tests/test_desk_columns.py);
+    the merge decides the registry's ``Chofer``, the trigger watches both spellings."""
+    cfg = load_config(write(tmp_path, {"sync_settings": {"remisiones": {
+        "preserve_fields": ["chofer", "ESTADO"], "back_propagate": ["chofer"]}}}), env_file=None)
+    assert cfg.table("remisiones").back_propagate == ["chofer"]
+    assert cfg.preserve_fields("remisiones") == ["Chofer", "Estado"]
+    assert cfg.watched_fields("remisiones") == ["chofer", "ESTADO", "Chofer", "Estado"]
+    assert cfg.watched_fields("arribos") == ["Chofer", "Estado"]  # not configured: the registry's
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("back_propagate", "chofr", "got 'chofr' (did you mean Chofer?)"),
+    ("preserve_fields", "Camion", "got 'Camion'"),
+    ("preserve_fields", "peso", "expected text columns, got 'peso' (numeric)"),
+    ("key", "contenedor", "got 'contenedor' (did you mean Contenedor?)"),  # the key: the registry's names only
+])
+def test_any_other_column_name_is_still_refused_with_the_nearest_one(tmp_path, field, value, expected):
+    p = write(tmp_path, {"sync_settings": {"arribos": {field: [value]}}})
+    with pytest.raises(ConfigError) as e:
+        load_config(p, env_file=None)
+    assert str(e.value).startswith(f"{p}: sync_settings.arribos.{field}: ") and str(e.value).endswith(expected)
+    if value == "Camion":
+        assert "did you mean" not in str(e.value)

@@ -271,9 +271,20 @@ class Config(_Model):
         return self.sync_settings.get(name) or TableSettings()
 
     def preserve_fields(self, name: str) -> list[str]:
-        """A table's preserved fields: its configured ``preserve_fields``, else the registry's."""
+        """A table's preserved fields as the merge knows them (the registry's spelling of its
+        configured ``preserve_fields``, e.g. ``Chofer`` for the desk's ``chofer``), else the registry's."""
         configured = self.table(name).preserve_fields
-        return list(configured if configured is not None else TABLES[name].preserve_fields)
+        if configured is None:
+            return list(TABLES[name].preserve_fields)
+        spec = TABLES[name]
+        return list(dict.fromkeys(spec.column_named(f) or f for f in configured))
+
+    def watched_fields(self, name: str) -> list[str]:
+        """The columns the manual-edit trigger watches: :meth:`preserve_fields` plus each
+        configured name as written (the desk's own ``chofer`` column of an adopted table); a
+        name the table lacks is never edited, so it records nothing."""
+        configured = self.table(name).preserve_fields or []
+        return list(dict.fromkeys([*configured, *self.preserve_fields(name)]))
 
     @property
     def base_dir(self) -> Path:
@@ -529,16 +540,20 @@ def _check_business_rules(where: str, rules: BusinessRules) -> None:
 
 
 def _check_table_settings(where: str, name: str, ts: TableSettings) -> None:
+    """Column names must exist: ``key`` as the registry spells them; ``preserve_fields`` and
+    ``back_propagate`` ignoring case too (the desk's app writes a lowercase ``chofer``), resolved
+    against the tables' real columns when they run."""
     spec = TABLES[name]
-    cols = set(spec.target_column_names)
+    cols = spec.target_column_names
     for field_name in ("key", "preserve_fields", "back_propagate"):
         values = getattr(ts, field_name) or []
         for v in values:
-            if v not in cols:
+            if v not in cols and (field_name == "key" or spec.column_named(v) is None):
                 raise ConfigError(
                     f"{where}: sync_settings.{name}.{field_name}: expected column names of "
-                    f"{spec.source} ({', '.join(spec.target_column_names)}), got {v!r}")
+                    f"{spec.source} ({', '.join(cols)}), got {v!r}{did_you_mean(v, cols)}")
     for v in ts.preserve_fields or []:
-        if spec.type_of(v) != "text":
+        kind = spec.type_of(spec.column_named(v))
+        if kind != "text":
             raise ConfigError(f"{where}: sync_settings.{name}.preserve_fields: expected text columns, "
-                              f"got {v!r} ({spec.type_of(v)})")
+                              f"got {v!r} ({kind})")

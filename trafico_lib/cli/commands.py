@@ -31,7 +31,7 @@ def cmd_init_db(cfg, args) -> int:
     from ..schema import migrations
     from ..stores import open_store
     store = open_store(cfg)
-    applied = store.init_schema({n: cfg.preserve_fields(n) for n in TABLES})
+    applied = store.init_schema({n: cfg.watched_fields(n) for n in TABLES})
     total = len(migrations())
     if args.json:
         print_json({"database": store.name, "store": store.kind, "applied": applied, "migrations": total})
@@ -164,7 +164,7 @@ def run(cfg, args) -> int:
     args.mode = args.mode or "incremental"
     if args.print_sql:
         from ..schema import render_sql
-        sys.stdout.write(render_sql({n: cfg.preserve_fields(n) for n in TABLES}))  # as --init-db applies it
+        sys.stdout.write(render_sql({n: cfg.watched_fields(n) for n in TABLES}))  # as --init-db applies it
         return EXIT_OK
     if args.init_db:
         code = cmd_init_db(cfg, args)
