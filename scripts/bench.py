@@ -166,7 +166,7 @@ def notebook_overhead() -> list[tuple[str, float, float]]:
     """(table, seconds through the notebook, seconds through the library) on the sample data."""
     work = Path(tempfile.mkdtemp(prefix="trafico-bench-nb-"))
     (work / "trafico_config.json").write_text(json.dumps({
-        "csv_sources": {"data_path": str(ROOT / "data")}, "archival": {"archive_path": "runs"},
+        "csv_sources": {"data_path": str(ROOT / "data")}, "audit_archive": {"path": "runs"},
         "runner": {"reports_dir": "reports"}}), encoding="utf-8")
     cli = [sys.executable, str(ROOT / "update_traficov2.py")]
     out = []

@@ -58,7 +58,7 @@ def config(work: Path, db_url: str) -> Path:
         "csv_sources": {"enabled": True, "data_path": str(work / "data"), "backup_path": str(work / "backup"),
                         "files": {key: name for key, name in FILES.values()}},
         "sync_settings": {table: {"source": "csv"} for table in FILES},
-        "archival": {"archive_path": str(work / "runs")},
+        "audit_archive": {"path": str(work / "runs")},
         "runner": {"reports_dir": str(work / "reports")},
     }
     path = work / "trafico_config.json"

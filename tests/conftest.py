@@ -82,7 +82,8 @@ def make_config(tmp_path, monkeypatch):
         data.setdefault("csv_sources", {}).setdefault("data_path", str(DATA))
         data["csv_sources"].setdefault("backup_path", str(tmp_path / "backup"))
         data.setdefault("runner", {}).setdefault("reports_dir", str(tmp_path / "reports"))
-        data.setdefault("archival", {}).setdefault("archive_path", str(tmp_path / "runs"))
+        if "archive_path" not in data.get("archival", {}):  # (a test of the old key gives its own)
+            data.setdefault("audit_archive", {}).setdefault("path", str(tmp_path / "runs"))
         p = tmp_path / f"cfg_{next(_counter)}.json"
         p.write_text(json.dumps(data), encoding="utf-8")
         return load_config(p, env_file=None)

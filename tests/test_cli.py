@@ -302,13 +302,13 @@ def test_a_sigterm_while_a_notebook_writes_stops_the_kernel_and_rolls_back(db_ur
 
 def test_an_archive_that_cannot_be_written_stops_the_run_before_it_syncs(db_url, make_config, tmp_path):
     (tmp_path / "blocker").write_text("a file where the archive folder should be", encoding="utf-8")
-    cfg = make_config({"archival": {"archive_path": str(tmp_path / "blocker" / "runs")}}, db_url=db_url)
+    cfg = make_config({"audit_archive": {"path": str(tmp_path / "blocker" / "runs")}}, db_url=db_url)
     with psycopg.connect(db_url, autocommit=True) as c:
         load_samples(c, cfg)
     p = cli("--table", "arribos", "--config", cfg.source_path)
     err = [l for l in p.stderr.splitlines() if l.strip()]
     assert p.returncode == 1 and len(err) == 1 and "cannot archive the executed notebook" in err[0], p.stderr
-    assert "archival.archive_path" in err[0] and "Traceback" not in p.stderr
+    assert "audit_archive.path" in err[0] and "Traceback" not in p.stderr
     with psycopg.connect(db_url) as c:
         assert c.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 0
 

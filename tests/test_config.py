@@ -258,3 +258,189 @@ def test_config_errors_once_found_mid_run_exit_2_on_load_and_write_nothing(db_ur
     with psycopg.connect(db_url) as c:
         assert c.execute("SELECT count(*) FROM traficov2_sync_log").fetchone()[0] == 0
         assert c.execute("SELECT count(*) FROM traficov2_arribos").fetchone()[0] == 0
+
+
+# ---- the old tool's live file, as it is (issue 22, point 1) ---------------------------------
+
+# the old tool's trafico_config.json as its repository ships it today (docs/old-tool-facts.md §1),
+# byte for byte
+OLD_LIVE_FILE = r'''{
+    "csv_sources": {
+        "enabled": true,
+        "data_path": "./data/",
+        "files": {
+            "arribos_semana": "arribos_semana.csv",
+            "pendiente_desconsolidar": "pendiente_desconsolidar.csv",
+            "remisiones_semana": "remisiones_semana.csv",
+            "arribos_expo_ctns": "arribos_expo_semana_ctns.csv"
+        }
+    },
+    "sql_server": {
+        "enabled": false,
+        "server": "SQL01\\SQLEXPRESS_X86,1437",
+        "database": "DEPOFIS",
+        "schema": "DASSA",
+        "table": "Salidas",
+        "username": "",
+        "password": ""
+    },
+    "sync_settings": {
+        "arribos": {
+            "batch_size": 1000,
+            "validation_enabled": true,
+            "retry_attempts": 3
+        },
+        "pendiente_desconsolidar": {
+            "batch_size": 500,
+            "status_validation": true,
+            "retry_attempts": 3
+        },
+        "remisiones": {
+            "batch_size": 1000,
+            "retry_attempts": 3
+        },
+        "arribos_expo_ctns": {
+            "batch_size": 500,
+            "container_assignment": true,
+            "quantity_expansion": true,
+            "retry_attempts": 3
+        }
+    },
+    "business_rules": {
+        "container_validation": {
+            "required_fields": ["Contenedor", "Booking"],
+            "container_format_regex": "^[A-Z]{4}[0-9]{7}$"
+        },
+        "booking_validation": {
+            "required_fields": ["Booking", "Cliente"],
+            "booking_format_regex": "^[A-Z0-9]{8,12}$"
+        }
+    },
+    "archival": {
+        "enabled": false,
+        "days_to_keep": 365,
+        "archive_tables": true
+    }
+}'''
+
+OLD_ARCHIVAL_NOTES = ("archival.enabled is ignored", "archival.days_to_keep is ignored",
+                      "archival.archive_tables is ignored")
+
+
+def test_the_old_live_file_loads_with_its_meanings_and_one_notice_per_ignored_key(tmp_path):
+    """Every key it has is accepted; the ones trafico does not use are notices on the config
+    (load_config itself prints nothing: every notebook kernel loads the file again); its
+    ``archival.enabled: false`` leaves the audit archive on, its 365 days shorten nothing."""
+    cfg = load_config(write(tmp_path, OLD_LIVE_FILE), env_file=None)
+    assert cfg.sql_server.server == "SQL01\\SQLEXPRESS_X86,1437" and not cfg.sql_server.enabled
+    assert cfg.sql_server.username == "" and cfg.sql_server.password.get_secret_value() == ""
+    assert cfg.secrets == []  # an empty password is no secret to scrub
+    assert cfg.table("pendiente_desconsolidar").batch_size == 500 and cfg.table("pendiente_desconsolidar").status_validation
+    assert cfg.audit_archive.enabled and cfg.audit_archive.days_to_keep == 30 and cfg.audit_archive.path == "runs"
+    assert len(cfg.notices) == 3
+    for note, said in zip(cfg.notices, OLD_ARCHIVAL_NOTES):
+        assert note.startswith(f"{tmp_path / 'trafico_config.json'}: {said}: ") and "\n" not in note
+    assert "notices" not in cfg.model_dump() and "audit_archive.enabled (true)" in cfg.notices[0]
+
+
+def test_earlier_trafico_archival_keys_keep_working_through_the_new_key(tmp_path):
+    """Configurations written for earlier trafico versions: ``archival.archive_path`` is still
+    where the archive goes (with a note to move it); ``enabled``/``days_to_keep`` there are
+    notes; ``audit_archive`` wins over them and is never switched off by them."""
+    cfg = load_config(write(tmp_path, {"archival": {"archive_path": "old-runs", "enabled": False,
+                                                    "days_to_keep": 7}}), env_file=None)
+    assert cfg.audit_archive.path == "old-runs" and cfg.audit_archive.enabled and cfg.audit_archive.days_to_keep == 30
+    assert any("archival.archive_path is read as audit_archive.path (old-runs)" in n for n in cfg.notices)
+    both = load_config(write(tmp_path, {"archival": {"archive_path": "old-runs"},
+                                        "audit_archive": {"path": "new-runs", "enabled": False,
+                                                          "days_to_keep": 90}}, "both.json"), env_file=None)
+    assert both.audit_archive.path == "new-runs" and not both.audit_archive.enabled
+    assert both.audit_archive.days_to_keep == 90
+    assert [n.split(": ", 1)[1] for n in both.notices] == [
+        "archival.archive_path is ignored: audit_archive.path (new-runs) is given"]
+    assert load_config(write(tmp_path, {}, "none.json"), env_file=None).notices == []
+
+
+@pytest.mark.parametrize("data, expected", [
+    ({"sync_settings": {"arribos": {"batchsize": 1000}}},
+     "sync_settings.arribos.batchsize: unknown key (did you mean batch_size?)"),
+    ({"archival": {"archive_table": True}}, "archival.archive_table: unknown key (did you mean archive_tables?)"),
+    ({"sql_server": {"shema": "DASSA"}}, "sql_server.shema: unknown key (did you mean schema?)"),
+    ({"audit_archive": {"days_to_kep": 30}}, "audit_archive.days_to_kep: unknown key (did you mean days_to_keep?)"),
+    ({"sync_settings": {"arribos_expo": {}}}, "(did you mean arribos_expo_ctns?)"),
+    ({"camiones": {}}, "camiones: unknown key"),
+])
+def test_a_key_nobody_ever_had_names_the_nearest_known_key(tmp_path, data, expected):
+    p = write(tmp_path, data)
+    with pytest.raises(ConfigError) as e:
+        load_config(p, env_file=None)
+    assert str(e.value).startswith(f"{p}: ") and str(e.value).endswith(expected)
+    if expected == "camiones: unknown key":
+        assert "did you mean" not in str(e.value)  # nothing close: no guess
+
+
+def test_the_old_live_file_as_it_is_runs_a_four_table_dry_run_with_each_note_once(db_url, tmp_path):
+    """The old tool's migration step 3, as a depot would take it: ``trafico_config.json`` as it
+    ships, in the working folder, ``python update_traficov2.py --dry-run`` (the notebooks, one
+    kernel per table, each loading the file again): exit 0, each ignored key one note, once for
+    the whole run; the audit archive stays on (the dry run's executed notebooks are kept, in
+    runs-dry/). A key nobody had in that same file is exit 2 naming the nearest one."""
+    import os
+
+    import psycopg
+
+    from trafico_lib.sample import load_samples
+    with psycopg.connect(db_url, autocommit=True) as c:
+        load_samples(c, load_config(write(tmp_path, {"csv_sources": {"data_path": str(ROOT / "data")}},
+                                          "samples.json"), env_file=None))
+    write(tmp_path, OLD_LIVE_FILE)
+    env = {**os.environ, "TRAFICO_DATABASE_URL": db_url}
+    p = subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), "--dry-run"], capture_output=True,
+                       text=True, timeout=600, env=env, cwd=tmp_path)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    everything = p.stdout + p.stderr
+    for said in OLD_ARCHIVAL_NOTES:
+        assert everything.count(said) == 1, (said, everything)
+        line = next(l for l in p.stdout.splitlines() if said in l)
+        assert f"note: trafico_config.json: {said}: " in line
+    assert "Dry-run" in p.stdout and "Traceback" not in everything
+    archived = sorted(x.name for x in (tmp_path / "runs-dry").rglob("*_sync_*.ipynb"))
+    assert len(archived) == 4, archived  # one executed notebook per table: the archive is on
+    with psycopg.connect(db_url) as c:
+        assert c.execute("SELECT count(*) FROM traficov2_sync_log").fetchone()[0] == 0
+    write(tmp_path, OLD_LIVE_FILE.replace('"batch_size": 500,\n            "status_validation"',
+                                          '"batchsize": 500,\n            "status_validation"'))
+    bad = subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), "--dry-run"], capture_output=True,
+                         text=True, timeout=120, env=env, cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == ("error: trafico_config.json: sync_settings.pendiente_desconsolidar.batchsize: "
+                                  "unknown key (did you mean batch_size?)")
+
+
+# ---- the desk's own column names (issue 22, point 6) -----------------------------------------
+
+def test_the_desks_lowercase_chofer_is_accepted_in_preserve_fields_and_back_propagate(tmp_path):
+    """The desk's app writes ``chofer``: a name equal to a registry column ignoring case is
+    accepted (resolved against the tables' real columns when they run, tests/test_desk_columns.py);
+    the merge decides the registry's ``Chofer``, the trigger watches both spellings."""
+    cfg = load_config(write(tmp_path, {"sync_settings": {"remisiones": {
+        "preserve_fields": ["chofer", "ESTADO"], "back_propagate": ["chofer"]}}}), env_file=None)
+    assert cfg.table("remisiones").back_propagate == ["chofer"]
+    assert cfg.preserve_fields("remisiones") == ["Chofer", "Estado"]
+    assert cfg.watched_fields("remisiones") == ["chofer", "ESTADO", "Chofer", "Estado"]
+    assert cfg.watched_fields("arribos") == ["Chofer", "Estado"]  # not configured: the registry's
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("back_propagate", "chofr", "got 'chofr' (did you mean Chofer?)"),
+    ("preserve_fields", "Camion", "got 'Camion'"),
+    ("preserve_fields", "peso", "expected text columns, got 'peso' (numeric)"),
+    ("key", "contenedor", "got 'contenedor' (did you mean Contenedor?)"),  # the key: the registry's names only
+])
+def test_any_other_column_name_is_still_refused_with_the_nearest_one(tmp_path, field, value, expected):
+    p = write(tmp_path, {"sync_settings": {"arribos": {field: [value]}}})
+    with pytest.raises(ConfigError) as e:
+        load_config(p, env_file=None)
+    assert str(e.value).startswith(f"{p}: sync_settings.arribos.{field}: ") and str(e.value).endswith(expected)
+    if value == "Camion":
+        assert "did you mean" not in str(e.value)

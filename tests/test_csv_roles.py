@@ -13,7 +13,7 @@ from trafico_lib.tables import TABLES
 
 
 def test_sync_writes_a_dated_backup_and_prunes_old_ones(conn, make_config, db_url, tmp_path):
-    cfg = make_config({"archival": {"days_to_keep": 30}}, db_url=db_url)
+    cfg = make_config({"audit_archive": {"days_to_keep": 30}}, db_url=db_url)
     load_samples(conn, cfg)
     backup = tmp_path / "backup"
     backup.mkdir()

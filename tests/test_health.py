@@ -66,7 +66,7 @@ def _healthy_state(conn) -> None:
 @pytest.fixture
 def cfg_for(make_config, tmp_path):
     def factory(db_url: str, **extra) -> object:
-        data = {"archival": {"archive_path": str(tmp_path / "runs")}, "health": {"min_free_disk_mb": 0}}
+        data = {"audit_archive": {"path": str(tmp_path / "runs")}, "health": {"min_free_disk_mb": 0}}
         for k, v in extra.items():
             data[k] = {**data.get(k, {}), **v}
         return make_config(data, db_url=db_url)
@@ -314,7 +314,7 @@ def test_low_disk_is_a_warning(healthy, db_url, cfg_for):
 def test_embedded_database_disk_is_checked(make_config, tmp_path):
     """Without a database URL the embedded data folder is a disk place too (no connection needed)."""
     from trafico_lib.health import disk_facts
-    cfg = make_config({"database": {"embedded_path": str(tmp_path / "pg")}, "archival": {"archive_path": "runs"}})
+    cfg = make_config({"database": {"embedded_path": str(tmp_path / "pg")}, "audit_archive": {"path": "runs"}})
     places = disk_facts(cfg)
     assert [p["what"] for p in places] == ["archive", "database"]
     assert places[1]["path"] == "pg" and places[1]["free_mb"] > 0  # shown relative to the config's folder

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _project(tmp_path: Path, db_url: str | None, extra: dict | None = None, name: str = "trafico_config.json") -> Path:
     data = {"csv_sources": {"data_path": str(ROOT / "data"), "backup_path": "backup"},
-            "archival": {"archive_path": "runs"}, "runner": {"reports_dir": "reports"}, **(extra or {})}
+            "audit_archive": {"path": "runs"}, "runner": {"reports_dir": "reports"}, **(extra or {})}
     path = tmp_path / name
     path.write_text(json.dumps(data), encoding="utf-8")
     if db_url:
@@ -145,7 +145,7 @@ def test_an_archive_folder_that_fills_up_is_one_line_and_the_run_still_ends_in_a
     folder and its free space (not NotJSONError), the tables not yet run reported as not run,
     the summary printed, exit 1, no half-written notebook left. A second run on the full disk
     is refused table by table before any notebook starts, and records nothing."""
-    config = _project(tmp_path, db_url, {"archival": {"archive_path": str(tiny_disk / "runs")}})
+    config = _project(tmp_path, db_url, {"audit_archive": {"path": str(tiny_disk / "runs")}})
     p = _cli(["-m", "trafico_lib.runner", "sync", "--mode", "full", "--config", str(config)], tmp_path,
              TRAFICO_DATABASE_URL=db_url)
     out, err = p.stdout, [l for l in p.stderr.splitlines() if l.strip() and not l.startswith("WARNING")]

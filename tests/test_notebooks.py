@@ -62,7 +62,7 @@ def _run_everything(url, tmp_path_factory):
     work = tmp_path_factory.mktemp("notebook-runs")
     cfg_path = work / "trafico_config.json"
     cfg_path.write_text(json.dumps({"csv_sources": {"data_path": str(ROOT / "data")},
-                                    "archival": {"archive_path": str(work / "runs")}}), encoding="utf-8")
+                                    "audit_archive": {"path": str(work / "runs")}}), encoding="utf-8")
     out: dict = {"url": url, "work": work}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TRAFICO_DATABASE_URL", secret_url)  # the only way the credentials reach the kernels
@@ -410,7 +410,7 @@ def test_the_archive_holds_no_secret(runs):
 
 def test_a_failing_sync_notebook_fails_the_command_and_is_logged(db_url, make_config, tmp_path, capsys):
     """No source tables: the extract step fails; exit 1, one line naming the table and the cell."""
-    cfg = make_config({"archival": {"archive_path": str(tmp_path / "runs")}}, db_url=db_url)
+    cfg = make_config({"audit_archive": {"path": str(tmp_path / "runs")}}, db_url=db_url)
     code = cli_main(["--config", cfg.source_path, "--table", "remisiones", "--run-id", "20260101T000000-failed"])
     out = capsys.readouterr().out
     assert code == 1

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def project(empty_db_url, tmp_path):
     (tmp_path / "trafico_config.json").write_text(json.dumps({
         "csv_sources": {"data_path": str(ROOT / "data"), "backup_path": "backup"},
-        "archival": {"archive_path": "runs"}, "runner": {"reports_dir": "reports"}}), encoding="utf-8")
+        "audit_archive": {"path": "runs"}, "runner": {"reports_dir": "reports"}}), encoding="utf-8")
 
     def sources(c):
         create_source_tables(c)

@@ -44,7 +44,7 @@ def _history(conn) -> None:
 
 @pytest.fixture
 def cfg(make_config, db_url, tmp_path):
-    return make_config({"archival": {"days_to_keep": 30, "archive_path": str(tmp_path / "runs")}}, db_url=db_url)
+    return make_config({"audit_archive": {"days_to_keep": 30, "path": str(tmp_path / "runs")}}, db_url=db_url)
 
 
 def _archive(root, days_ago: list[int], today: date) -> dict[int, list]:
@@ -145,7 +145,7 @@ def test_the_sync_itself_never_prunes(conn, cfg, make_config, db_url, tmp_path):
     from trafico_lib.sample import load_samples
     _history(conn)
     _archive(tmp_path / "runs", [90], datetime.now(timezone.utc).date())
-    sync_cfg = make_config({"archival": {"days_to_keep": 1, "archive_path": str(tmp_path / "runs")},
+    sync_cfg = make_config({"audit_archive": {"days_to_keep": 1, "path": str(tmp_path / "runs")},
                             "sync_settings": {"pendiente_desconsolidar": {"validation_enabled": False,
                                                                           "status_validation": False}}},
                            db_url=db_url)

@@ -47,7 +47,7 @@ def nbdir(tmp_path):
 @pytest.fixture
 def cfg_for(make_config, nbdir, tmp_path):
     def factory(extra: dict | None = None, **kw):
-        data = {"runner": {"notebooks_dir": str(nbdir)}, "archival": {"archive_path": str(tmp_path / "runs")}}
+        data = {"runner": {"notebooks_dir": str(nbdir)}, "audit_archive": {"path": str(tmp_path / "runs")}}
         for k, v in (extra or {}).items():
             data.setdefault(k, {}).update(v)
         return make_config(data, **kw)
@@ -170,7 +170,7 @@ def test_ensure_kernel_runs_this_python_even_over_a_stale_user_spec(tmp_path, mo
 
 
 def test_archive_path_takes_the_run_ids_date(make_config, tmp_path):
-    cfg = make_config({"archival": {"archive_path": str(tmp_path / "arch")}})
+    cfg = make_config({"audit_archive": {"path": str(tmp_path / "arch")}})
     assert runner.archive_path(cfg, "20261129T235959-ffffff", "sync_arribos") == \
         tmp_path / "arch" / "2026" / "11" / "29" / "20261129T235959-ffffff_sync_arribos.ipynb"
     odd = runner.archive_path(cfg, "my run/1", "health_check")

@@ -59,7 +59,7 @@ def _run(args: list[str], url: str, cwd: Path, timeout: int = 300) -> subprocess
 def project(db_url, tmp_path):
     (tmp_path / "trafico_config.json").write_text(json.dumps({
         "csv_sources": {"data_path": str(ROOT / "data"), "backup_path": "backup"},
-        "archival": {"archive_path": "runs"}, "runner": {"reports_dir": "reports"}}), encoding="utf-8")
+        "audit_archive": {"path": "runs"}, "runner": {"reports_dir": "reports"}}), encoding="utf-8")
     from trafico_lib.config import load_config
     with psycopg.connect(db_url, autocommit=True) as c:
         create_source_tables(c)
@@ -136,7 +136,7 @@ def test_a_mistyped_url_leaves_its_password_out_of_the_health_notebook_and_data_
     """The issue's forms (and a password libpq splits at an unencoded @, / or blank) through the
     health notebook, its archive (.ipynb, .html), the Data Docs index and --verbose."""
     (tmp_path / "trafico_config.json").write_text(json.dumps({
-        "archival": {"archive_path": "runs"}, "runner": {"reports_dir": "reports"}}), encoding="utf-8")
+        "audit_archive": {"path": "runs"}, "runner": {"reports_dir": "reports"}}), encoding="utf-8")
     health = _run(["-m", "trafico_lib.runner", "health"], BROKEN[form], tmp_path, timeout=180)
     docs = _run(["-m", "trafico_lib.docs"], BROKEN[form], tmp_path, timeout=120)
     verbose = _run(["update_traficov2.py", "--no-notebook", "--verbose", "--table", "arribos"], BROKEN[form],

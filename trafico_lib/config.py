@@ -8,8 +8,11 @@ they never appear in a repr, a log line or an error.
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import types
+import typing
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -186,10 +189,22 @@ class BusinessRules(_Model):
     severity: dict[str, Literal["blocking", "warning"]] = Field(default_factory=dict)
 
 
-class Archival(_Model):
+class AuditArchive(_Model):
+    """trafico's audit record: every run's executed notebook under ``path``; it, the sync log,
+    changes and rejects rows and the CSV snapshots are kept ``days_to_keep`` days (``--prune``)."""
     enabled: bool = True
+    path: str = "runs"
     days_to_keep: int = Field(30, gt=0)
-    archive_path: str = "runs"
+
+
+class Archival(_Model):
+    """The old tool's ``archival`` section, accepted and never used: the old tool never read it
+    (it archived no rows). Earlier trafico versions kept the audit archive's keys here: their
+    ``archive_path`` is still read as ``audit_archive.path``; see :func:`_archival_notices`."""
+    enabled: bool | None = None
+    days_to_keep: int | None = None
+    archive_tables: bool | None = None
+    archive_path: str | None = None
 
 
 class Database(_Model):
@@ -232,7 +247,8 @@ class Config(_Model):
     sql_server: SqlServer = Field(default_factory=SqlServer)
     sync_settings: dict[str, TableSettings] = Field(default_factory=dict)
     business_rules: BusinessRules = Field(default_factory=BusinessRules)
-    archival: Archival = Field(default_factory=Archival)
+    audit_archive: AuditArchive = Field(default_factory=AuditArchive)
+    archival: Archival = Field(default_factory=Archival)  # the old tool's; ignored (notices)
     database: Database = Field(default_factory=Database)
     supabase: Supabase = Field(default_factory=Supabase)
     health: Health = Field(default_factory=Health)
@@ -240,13 +256,17 @@ class Config(_Model):
 
     # where the file was read from (None: built-in defaults); not a config key
     source_path: str | None = Field(None, exclude=True)
+    # one line per key accepted but ignored or read under its new name, for the command line to
+    # print once per run (load_config never prints: every notebook kernel loads the file again)
+    notices: list[str] = Field(default_factory=list, exclude=True)
 
     @field_validator("sync_settings")
     @classmethod
     def _known_tables(cls, v: dict[str, TableSettings]) -> dict[str, TableSettings]:
         unknown = sorted(set(v) - set(TABLES))
         if unknown:
-            raise ValueError(f"one of {', '.join(TABLES)} (got {', '.join(unknown)})")
+            raise ValueError(f"one of {', '.join(TABLES)} (got {', '.join(unknown)})"
+                             f"{did_you_mean(unknown[0], list(TABLES))}")
         return v
 
     # ---- conveniences used everywhere -------------------------------------------------
@@ -254,9 +274,20 @@ class Config(_Model):
         return self.sync_settings.get(name) or TableSettings()
 
     def preserve_fields(self, name: str) -> list[str]:
-        """A table's preserved fields: its configured ``preserve_fields``, else the registry's."""
+        """A table's preserved fields as the merge knows them (the registry's spelling of its
+        configured ``preserve_fields``, e.g. ``Chofer`` for the desk's ``chofer``), else the registry's."""
         configured = self.table(name).preserve_fields
-        return list(configured if configured is not None else TABLES[name].preserve_fields)
+        if configured is None:
+            return list(TABLES[name].preserve_fields)
+        spec = TABLES[name]
+        return list(dict.fromkeys(spec.column_named(f) or f for f in configured))
+
+    def watched_fields(self, name: str) -> list[str]:
+        """The columns the manual-edit trigger watches: :meth:`preserve_fields` plus each
+        configured name as written (the desk's own ``chofer`` column of an adopted table); a
+        name the table lacks is never edited, so it records nothing."""
+        configured = self.table(name).preserve_fields or []
+        return list(dict.fromkeys([*configured, *self.preserve_fields(name)]))
 
     @property
     def base_dir(self) -> Path:
@@ -354,12 +385,46 @@ def _env_overrides(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def did_you_mean(name: str, known: list[str]) -> str:
+    """`` (did you mean X?)`` for the known name nearest ``name`` (ignoring case), or ``""``
+    when none is close."""
+    by_lower = {k.lower(): k for k in known}
+    near = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean {by_lower[near[0]]}?)" if near else ""
+
+
+def _unwrap(tp: Any) -> Any:
+    """``X`` of ``X | None``."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    return args[0] if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1 else tp
+
+
+def _keys_at(loc: tuple) -> list[str]:
+    """The keys the file may hold at ``loc`` (a path of keys from the top), [] when unknown."""
+    tp: Any = Config
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = next((f for n, f in tp.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return []
+            tp = field.annotation
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [f.alias or n for n, f in tp.model_fields.items() if not f.exclude]
+    return []
+
+
 def _describe(err: dict[str, Any]) -> str:
     msg = err["msg"]
     typ = err["type"]
     got = err.get("input")
     if typ == "extra_forbidden":
-        return "unknown key"
+        return "unknown key" + did_you_mean(str(err["loc"][-1]), _keys_at(tuple(err["loc"][:-1])))
     if typ == "value_error":
         msg = "expected " + msg.removeprefix("Value error, ")
     elif typ == "missing":
@@ -414,6 +479,7 @@ def load_config(path: str | os.PathLike | None = None, *, env_file: str | None =
         suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
         raise ConfigError(f"{where}: {_format_loc(first['loc'])}: {_describe(first)}{suffix}") from None
     cfg.source_path = str(p.resolve()) if p.exists() else None
+    cfg.notices = _archival_notices(where, cfg)
     if _has_plain_password(as_written):
         warnings.warn(f"{where}: a password is written in the file; prefer the environment or .env",
                       stacklevel=2)
@@ -421,6 +487,33 @@ def load_config(path: str | os.PathLike | None = None, *, env_file: str | None =
         _check_table_settings(where, name, ts)
     _check_business_rules(where, cfg.business_rules)
     return cfg
+
+
+def _archival_notices(where: str, cfg: Config) -> list[str]:
+    """The old ``archival`` section (docs/old-tool-facts.md §1): the old tool never read it,
+    so none of it switches trafico's audit archive off or shortens what is kept. One line per
+    key the file gives. ``archive_path`` (earlier trafico versions' key) is still read as
+    ``audit_archive.path`` unless that is given."""
+    old, new = cfg.archival, cfg.audit_archive
+    given, new_given = old.model_fields_set, new.model_fields_set
+    out = []
+    if "enabled" in given:
+        out.append(f"archival.enabled is ignored: the old tool never read it (it archived no table rows); "
+                   f"the audit archive of executed notebooks is audit_archive.enabled ({str(new.enabled).lower()})")
+    if "days_to_keep" in given:
+        out.append(f"archival.days_to_keep is ignored: the old tool never read it; the audit archive, sync log "
+                   f"and CSV snapshots are kept audit_archive.days_to_keep days ({new.days_to_keep})")
+    if "archive_tables" in given:
+        out.append("archival.archive_tables is ignored: the old tool never read it; trafico archives no table "
+                   "rows (a row that left the source is deactivated, never deleted)")
+    if "archive_path" in given and old.archive_path is not None:
+        if "path" in new_given:
+            out.append(f"archival.archive_path is ignored: audit_archive.path ({new.path}) is given")
+        else:
+            new.path = old.archive_path
+            out.append(f"archival.archive_path is read as audit_archive.path ({new.path}), its new name: "
+                       f"move it there")
+    return [f"{where}: {line}" for line in out]
 
 
 def _has_plain_password(data: dict[str, Any]) -> bool:
@@ -450,16 +543,20 @@ def _check_business_rules(where: str, rules: BusinessRules) -> None:
 
 
 def _check_table_settings(where: str, name: str, ts: TableSettings) -> None:
+    """Column names must exist: ``key`` as the registry spells them; ``preserve_fields`` and
+    ``back_propagate`` ignoring case too (the desk's app writes a lowercase ``chofer``), resolved
+    against the tables' real columns when they run."""
     spec = TABLES[name]
-    cols = set(spec.target_column_names)
+    cols = spec.target_column_names
     for field_name in ("key", "preserve_fields", "back_propagate"):
         values = getattr(ts, field_name) or []
         for v in values:
-            if v not in cols:
+            if v not in cols and (field_name == "key" or spec.column_named(v) is None):
                 raise ConfigError(
                     f"{where}: sync_settings.{name}.{field_name}: expected column names of "
-                    f"{spec.source} ({', '.join(spec.target_column_names)}), got {v!r}")
+                    f"{spec.source} ({', '.join(cols)}), got {v!r}{did_you_mean(v, cols)}")
     for v in ts.preserve_fields or []:
-        if spec.type_of(v) != "text":
+        kind = spec.type_of(spec.column_named(v))
+        if kind != "text":
             raise ConfigError(f"{where}: sync_settings.{name}.preserve_fields: expected text columns, "
-                              f"got {v!r} ({spec.type_of(v)})")
+                              f"got {v!r} ({kind})")

@@ -2,7 +2,7 @@
 
 * **Backup**: after a successful sync that changed something (or the first of the day), the
   target table is written as a dated CSV snapshot ``<data_path>/backup/<target>_<date>.csv``;
-  snapshots older than ``archival.days_to_keep`` days are removed.
+  snapshots older than ``audit_archive.days_to_keep`` days are removed.
 * **External validation**: a run that read the whole source table compares its keys with the
   table's CSV export and reports rows present in one and missing in the other. It never
   blocks the sync: the result goes to the notebook (a frame) and into the log row's details.
@@ -102,7 +102,7 @@ def write_snapshot(store, cfg, spec: TableSpec, day: date, *, changed: bool) -> 
 
 
 def prune_snapshots(cfg, spec: TableSpec, today: date) -> list[Path]:
-    keep_from = today - timedelta(days=cfg.archival.days_to_keep)
+    keep_from = today - timedelta(days=cfg.audit_archive.days_to_keep)
     gone = []
     for p in backup_dir(cfg).glob(f"{spec.target}_*.csv"):
         try:

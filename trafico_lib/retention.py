@@ -1,4 +1,4 @@
-"""Retention: prune what is older than ``archival.days_to_keep`` (``--prune``, ``make prune``).
+"""Retention: prune what is older than ``audit_archive.days_to_keep`` (``--prune``, ``make prune``).
 
 Run on its own (cron, ``make prune``), never by the sync itself, so a sync's time and
 locks never depend on how much history there is.
@@ -13,7 +13,7 @@ What goes, for a cutoff of ``now - days_to_keep``:
   timestamp), so its old reject is the only record that it was not lost; the health check
   counts it as accounted for. It goes at the first prune after its key syncs. Rejects
   without a key (the key itself was missing) are pruned by age like the rest;
-* archived notebooks (and their HTML) under ``cfg.resolve(archival.archive_path)`` in day
+* archived notebooks (and their HTML) under ``cfg.resolve(audit_archive.path)`` in day
   folders ``yyyy/mm/dd`` whose day is before the cutoff's day; emptied folders are
   removed. Nothing outside that layout is touched. The dry runs' notebooks, kept apart from
   the audit archive (:func:`archive_root`, ``runs-dry/`` beside ``runs/``), go by the same rule.
@@ -35,10 +35,10 @@ _YEAR, _MONTH, _DAY = re.compile(r"^\d{4}$"), re.compile(r"^\d{2}$"), re.compile
 
 
 def archive_root(cfg, *, dry_run: bool = False) -> Path:
-    """Where executed notebooks are kept: ``archival.archive_path`` (the audit archive) for real
+    """Where executed notebooks are kept: ``audit_archive.path`` (the audit archive) for real
     runs; for dry runs its sibling ``<name>-dry`` (``runs-dry/`` beside ``runs/``), so a dry run
     never adds to the audit archive, yet its notebooks (the planned changes) can be read."""
-    root = cfg.resolve(cfg.archival.archive_path)
+    root = cfg.resolve(cfg.audit_archive.path)
     return root.with_name(f"{root.name}-dry") if dry_run else root
 
 
@@ -139,8 +139,8 @@ def prune_archive(root: str | Path, before: date, *, dry_run: bool = False) -> t
 def prune(cfg, *, days: int | None = None, dry_run: bool = False, now: datetime | None = None,
           store=None) -> PruneResult:
     """Prune the database history and the archive older than ``days`` (default:
-    ``archival.days_to_keep``). Raises ``StoreError`` when the database cannot be reached."""
-    days = days if days is not None else cfg.archival.days_to_keep
+    ``audit_archive.days_to_keep``). Raises ``StoreError`` when the database cannot be reached."""
+    days = days if days is not None else cfg.audit_archive.days_to_keep
     cutoff = cutoff_for(days, now)
     root, dry_root = archive_root(cfg), archive_root(cfg, dry_run=True)
     result = PruneResult(cutoff=cutoff, days_to_keep=days, dry_run=dry_run, archive_root=str(root),

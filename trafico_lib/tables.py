@@ -96,6 +96,12 @@ class TableSpec:
     def target_column_names(self) -> list[str]:
         return [c.name for c in self.target_columns]
 
+    def column_named(self, name: str) -> str | None:
+        """The target column ``name`` stands for, as the registry spells it: the same name, else
+        the one equal ignoring case (the desk's app writes ``chofer``); None when there is none."""
+        names = self.target_column_names
+        return name if name in names else next((c for c in names if c.lower() == name.lower()), None)
+
     def type_of(self, column: str) -> str:
         for c in self.target_columns:
             if c.name == column:

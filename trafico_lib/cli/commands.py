@@ -31,7 +31,7 @@ def cmd_init_db(cfg, args) -> int:
     from ..schema import adopted_tables, migrations
     from ..stores import open_store
     store = open_store(cfg)
-    applied = store.init_schema({n: cfg.preserve_fields(n) for n in TABLES})
+    applied = store.init_schema({n: cfg.watched_fields(n) for n in TABLES})
     total = len(migrations())
     with store.transaction() as conn:
         adopted = adopted_tables(conn)
@@ -170,7 +170,7 @@ def run(cfg, args) -> int:
     args.mode = args.mode or "incremental"
     if args.print_sql:
         from ..schema import render_sql
-        sys.stdout.write(render_sql({n: cfg.preserve_fields(n) for n in TABLES}))  # as --init-db applies it
+        sys.stdout.write(render_sql({n: cfg.watched_fields(n) for n in TABLES}))  # as --init-db applies it
         return EXIT_OK
     if args.init_db:
         code = cmd_init_db(cfg, args)
@@ -190,4 +190,4 @@ def run(cfg, args) -> int:
 def main(argv: Sequence[str] | None = None, prog: str = "trafico") -> int:
     args = build_parser(prog).parse_args(argv)
     setup_logging(args.verbose, json=args.json)
-    return run_with_config(args.config, lambda cfg: run(cfg, args), verbose=args.verbose)
+    return run_with_config(args.config, lambda cfg: run(cfg, args), verbose=args.verbose, json=args.json)

@@ -7,22 +7,35 @@ from typing import Callable
 
 from ..config import Config, load_config
 from ..errors import exit_code, one_line, scrub, stop_on_signals
-from .log import SCRUB
+from .log import SCRUB, stamped
 
 
 def fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def run_with_config(config_path: str | None, command: Callable[[Config], int], *, verbose: bool) -> int:
-    """Load the configuration and run ``command(cfg)``; any error, a bad configuration
-    included, is one line scrubbed of the configuration's secrets (plus the traceback with
-    ``--verbose``) and its exit code."""
+def print_notices(cfg: Config, *, json: bool = False) -> None:
+    """The configuration's notices (keys accepted but ignored, or read under a new name), once
+    per command: ``note: …`` lines on stdout with the run's other lines (stamped when it is not a
+    terminal), so a cron job that keeps only stderr mails nothing for them; with ``--json`` on
+    stderr, so stdout stays one JSON document."""
+    stream = sys.stderr if json else sys.stdout
+    for notice in cfg.notices:
+        line = f"note: {notice}"
+        print(line if json or stream.isatty() else stamped(line, None), file=stream, flush=True)
+
+
+def run_with_config(config_path: str | None, command: Callable[[Config], int], *, verbose: bool,
+                    json: bool = False) -> int:
+    """Load the configuration, print its notices once and run ``command(cfg)``; any error, a
+    bad configuration included, is one line scrubbed of the configuration's secrets (plus the
+    traceback with ``--verbose``) and its exit code."""
     cfg: Config | None = None
     stop_on_signals()
     try:
         cfg = load_config(config_path)
         SCRUB.remember(cfg.secrets)  # third-party log lines under --verbose too
+        print_notices(cfg, json=json)
         return command(cfg)
     except KeyboardInterrupt as exc:
         name = getattr(exc, "name", "SIGINT")

@@ -46,7 +46,7 @@ def build_parser(prog: str = "update_traficov2.py") -> Parser:
     p.add_argument("--health-check", action="store_true", help="print the system health block; exit 1 if unhealthy")
     p.add_argument("--back-propagate", action="store_true", help="copy the traffic desk's Chofer back to the source tables")
     p.add_argument("--prune", action="store_true",
-                   help="delete sync log, changes, rejects and archived notebooks older than archival.days_to_keep")
+                   help="delete sync log, changes, rejects and archived notebooks older than audit_archive.days_to_keep")
     p.add_argument("--init-db", action="store_true", help="create or upgrade the schema (idempotent)")
     p.add_argument("--print-sql", action="store_true", help="print the schema as plain SQL (for the Supabase SQL editor)")
     p.add_argument("--load-samples", action="store_true", help="(demo) create the source tables and load data/*.csv into them")

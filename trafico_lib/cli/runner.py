@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ..runner import load_params
         args.run_id = args.run_id or new_run_id()  # one id for the run's notebooks and every line it prints
         return COMMANDS[args.command](cfg, args, load_params(*args.params))
-    return run_with_config(args.config, command, verbose=args.verbose)
+    return run_with_config(args.config, command, verbose=args.verbose, json=args.json)
 
 
 if __name__ == "__main__":  # pragma: no cover

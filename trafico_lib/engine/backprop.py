@@ -40,6 +40,31 @@ class BackpropResult:
                 "duration_seconds": self.duration_seconds}
 
 
+def _column(name: str, columns: list[str], registry: str | None) -> str | None:
+    """``name`` among ``columns``: itself, else the registry's spelling, else one equal ignoring case."""
+    if name in columns:
+        return name
+    if registry in columns:
+        return registry
+    return next((c for c in columns if c.lower() == name.lower()), None)
+
+
+def field_columns(spec: TableSpec, fields: list[str], source_columns: list[str],
+                  target_columns: list[str]) -> list[tuple[str, str]]:
+    """(target column, source column) for each configured field both tables have, resolved
+    against their real columns: the target's column of that exact name (an adopted table's
+    desk-typed ``chofer``), else the registry's (``Chofer``); the source's column of the target
+    column's name, else the registry's, else one equal ignoring case. One pair per source column."""
+    out: dict[str, str] = {}
+    for f in fields:
+        registry = spec.column_named(f)
+        tgt = _column(f, target_columns, registry)
+        src = _column(tgt, source_columns, registry) if tgt else None
+        if src and src not in out:
+            out[src] = tgt
+    return [(t, s) for s, t in out.items()]
+
+
 def key_columns_for(spec: TableSpec, key: list[str] | None, available: list[str]) -> list[str]:
     """The source columns the match needs (the business key, or the configured override)."""
     return [c for c in (key or [*spec.key, *spec.key_optional]) if c in available]
@@ -50,7 +75,9 @@ def source_edits(spec: TableSpec, fields: list[str], source: pd.DataFrame, targe
     """The edits to make: ``source_row``, ``sync_key``, ``field``, ``old`` (source), ``new`` (desk).
 
     ``source``: ``source_row`` (the store's row address), ``source_id`` and the key columns and
-    ``fields`` as text; ``target``: ``sync_key``, ``source_id`` and ``fields`` of active rows.
+    ``fields`` as text; ``target``: ``sync_key``, ``source_id`` and ``fields`` of active rows,
+    named as the source's columns (:func:`field_columns`: the store reads each target column
+    under its source column's name). ``field`` is the source column to write.
     """
     empty = pd.DataFrame(columns=EDIT_COLUMNS)
     if not fields or source.empty or target.empty:

@@ -32,7 +32,7 @@ def gather_facts(cfg: Config | str | Path | None) -> dict:
         "thresholds": {"max_lag_hours": cfg.health.max_lag_hours,
                        "max_failed_syncs_24h": cfg.health.max_failed_syncs_24h,
                        "min_free_disk_mb": cfg.health.min_free_disk_mb},
-        "archive_root": cfg.shown(cfg.resolve(cfg.archival.archive_path)),
+        "archive_root": cfg.shown(cfg.resolve(cfg.audit_archive.path)),
         "config_errors": [],
     }
     _from_the_store(cfg, facts)

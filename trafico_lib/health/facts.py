@@ -283,7 +283,7 @@ def disk_facts(cfg: Config) -> list[dict] | None:
         import psutil
     except ImportError:
         return None
-    places = [("archive", cfg.resolve(cfg.archival.archive_path))]
+    places = [("archive", cfg.resolve(cfg.audit_archive.path))]
     if not cfg.database_url:
         places.append(("database", cfg.resolve(cfg.database.embedded_path)))
     out = []

@@ -46,7 +46,7 @@ def free_space(folder: Path) -> str:
 
 def _full(folder: Path, what: str, kind: str = "archive folder") -> str:
     return (f"the {kind} {shown_path(folder)} is full ({free_space(folder)} free): {what}; "
-            f"make room there, or set archival.archive_path to a folder with room")
+            f"make room there, or set audit_archive.path to a folder with room")
 
 
 def _no_room(exc: BaseException) -> bool:
@@ -99,7 +99,7 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     secrets = cfg.secrets
     kernel = kernel_name or cfg.runner.kernel_name
     ensure_kernel(kernel)
-    archive = cfg.archival.enabled
+    archive = cfg.audit_archive.enabled
     tmpdir = None
     if archive:
         out = archive_path(cfg, run_id, name, dry_run=parameters.get("dry_run") is True)
@@ -113,8 +113,8 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
             if _no_room(exc):
                 raise ArchiveFull(f"{name}: {_full(out.parent, 'not run')}", ran=False) from None
             raise SyncFailed(f"cannot archive the executed notebook in {shown_path(out.parent)} "
-                             f"({exc.strerror or exc}): set archival.archive_path to a writable folder, "
-                             f"or archival.enabled to false; nothing was run") from None
+                             f"({exc.strerror or exc}): set audit_archive.path to a writable folder, "
+                             f"or audit_archive.enabled to false; nothing was run") from None
         if room < ARCHIVE_MIN_FREE_BYTES:
             raise ArchiveFull(f"{name}: {_full(out.parent, 'not run')}", ran=False)
     else:

@@ -28,7 +28,7 @@ from .api import render_api_access
 from .functions import render_batch_functions, render_functions, render_log_function
 from .rest_merge import render_rest_functions
 from .targets import render_targets
-from .triggers import preserved_fields, render_triggers, trigger_statements
+from .triggers import merged_fields, preserved_fields, render_triggers, trigger_statements
 
 __all__ = ["Migration", "RENDERED", "adopted_tables", "apply_migrations", "latest_version", "migrations", "render_sql",
            "trigger_statements"]
@@ -48,7 +48,8 @@ RENDERED: dict[str, tuple[str, Callable[[Preserve | None], str]]] = {
     "005": ("api_access", lambda preserve: render_api_access(TABLES.values())),
     "006": ("sync_functions", lambda preserve: render_functions()),
     "007": ("rest_merge_functions",
-            lambda preserve: render_rest_functions(TABLES.values(), preserved_fields(TABLES.values(), preserve))),
+            lambda preserve: render_rest_functions(TABLES.values(),
+                                                   merged_fields(preserved_fields(TABLES.values(), preserve)))),
     "008": ("rest_batch_writes", lambda preserve: render_batch_functions()),
     "011": ("rest_log_once", lambda preserve: render_log_function()),  # also the step of 006's lease times
 }

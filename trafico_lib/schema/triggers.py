@@ -3,7 +3,8 @@
 ``traficov2_mark_manual`` (migrations 003, 010) records, in ``manual_edits``, when a preserved
 field was changed outside the sync, per field (and the latest in ``manual_updated_at``); each
 target gets one trigger whose arguments are its preserved fields: the registry's
-``preserve_fields``, or the configuration's when ``--init-db`` gives them.
+``preserve_fields``, or the configuration's when ``--init-db`` gives them (as written, e.g. the
+desk's ``chofer``, and as the registry spells them: a name the table lacks records nothing).
 ``CREATE OR REPLACE TRIGGER`` makes every statement safe to run again.
 
 Rows written before the times were kept per field (``manual_edits`` NULL) get theirs from
@@ -28,6 +29,12 @@ def preserved_fields(specs: Iterable[TableSpec],
     return {s.name: list(preserve.get(s.name, s.preserve_fields)) for s in specs}
 
 
+def merged_fields(preserve: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    """The preserved fields the merge decides: the watched ones that are synced columns (a
+    desk-only column such as an adopted table's ``chofer`` is never written by the sync)."""
+    return {t: [f for f in fields if f in get_table(t).target_column_names] for t, fields in preserve.items()}
+
+
 def trigger_statements(preserve: Mapping[str, Iterable[str]]) -> list[sql.Composed]:
     """CREATE OR REPLACE TRIGGER for each target with its preserved fields as arguments."""
     out = []
@@ -48,8 +55,8 @@ def edit_time_statements(preserve: Mapping[str, Iterable[str]]) -> list[sql.Comp
     for table, fields in preserve.items():
         target = name(get_table(table).target)
         per_field = sql.SQL(", ").join(sql.SQL(
-            "{lit}, CASE WHEN {col}::text IS DISTINCT FROM (source_preserved ->> {lit}) "
-            "THEN manual_updated_at END").format(lit=sql.Literal(f), col=sql.Identifier(f)) for f in fields)
+            "{lit}, CASE WHEN (to_jsonb({tbl}) ->> {lit}) IS DISTINCT FROM (source_preserved ->> {lit}) "
+            "THEN manual_updated_at END").format(lit=sql.Literal(f), tbl=target) for f in fields)
         edits = (sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(per_field) if fields
                  else sql.SQL("'{}'::jsonb"))
         out.append(sql.SQL("ALTER TABLE {} ALTER COLUMN manual_edits SET DEFAULT '{{}}'::jsonb").format(target))

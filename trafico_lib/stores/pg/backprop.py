@@ -8,7 +8,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from ...engine.backprop import BackpropResult, key_columns_for, source_edits
+from ...engine.backprop import BackpropResult, field_columns, key_columns_for, source_edits
 from ...engine.extract import detect_updated_column
 from ...tables import TableSpec
 from . import lock, record
@@ -19,7 +19,8 @@ def plan_back_propagation(conn: psycopg.Connection, spec: TableSpec, fields: lis
                           key: list[str] | None = None, *, for_update: bool = False) -> pd.DataFrame:
     """The source edits back-propagation would make: source_row (ctid), sync_key, field, old, new."""
     cols = source_columns(conn, spec.source)
-    fields = [f for f in fields if f in cols]
+    pairs = field_columns(spec, fields, cols, source_columns(conn, spec.target))
+    fields = [s for _, s in pairs]  # each read from the target under its source column's name
     if not fields:
         return source_edits(spec, fields, pd.DataFrame(), pd.DataFrame())
     wanted = list(dict.fromkeys([*key_columns_for(spec, key, cols), *fields]))
@@ -31,7 +32,8 @@ def plan_back_propagation(conn: psycopg.Connection, spec: TableSpec, fields: lis
         cur.execute(q)
         src = pd.DataFrame(cur.fetchall(), columns=["source_row", "source_id", *wanted], dtype=object)
     tq = sql.SQL("SELECT sync_key, source_id, {cols} FROM {tgt} WHERE activo").format(
-        cols=sql.SQL(", ").join(sql.Identifier(f) for f in fields), tgt=sql.Identifier(spec.target))
+        cols=sql.SQL(", ").join(sql.SQL("{} AS {}").format(sql.Identifier(t), sql.Identifier(s)) for t, s in pairs),
+        tgt=sql.Identifier(spec.target))
     with conn.cursor() as cur:
         cur.execute(tq)
         tgt = pd.DataFrame(cur.fetchall(), columns=["sync_key", "source_id", *fields], dtype=object)

@@ -323,7 +323,7 @@ class RestStore:
         the log row recorded."""
         import time
 
-        from ...engine.backprop import BackpropResult, key_columns_for, source_edits
+        from ...engine.backprop import BackpropResult, field_columns, key_columns_for, source_edits
         from ...engine.extract import detect_updated_column
         from ...schema.rest_merge import backprop_function_name
         from .pages import pages
@@ -331,7 +331,8 @@ class RestStore:
         self.check_once()  # a project without trafico's schema says what to paste, not 42P01
         res = BackpropResult(spec.name, run_id, dry_run)
         cols = self.columns(spec.source)
-        fields = [f for f in fields if f in cols]
+        pairs = field_columns(spec, fields, cols, self.columns(spec.target))
+        fields = [s for _, s in pairs]  # each read from the target under its source column's name
         if "id" not in cols:
             raise SyncFailed(f"{spec.name}: source table {spec.source!r} has no id column: the REST store "
                              "addresses source rows by id")
@@ -340,10 +341,10 @@ class RestStore:
                                         what=f"{spec.name}: reading the source for back-propagation") for r in page]
         src = pd.DataFrame([[str(r["id"]), str(r["id"]), *(r[c] for c in wanted)] for r in src_rows],
                            columns=["source_row", "source_id", *wanted], dtype=object)
-        tgt_rows = [r for page in pages(self.client, spec.target, ["sync_key", "source_id", *fields],
+        tgt_rows = [r for page in pages(self.client, spec.target, ["sync_key", "source_id", *(t for t, _ in pairs)],
                                         where=lambda q: q.eq("activo", True), page_size=self.page_size,
                                         what=f"{spec.name}: reading the target for back-propagation") for r in page]
-        tgt = pd.DataFrame([[r["sync_key"], r["source_id"], *(r[f] for f in fields)] for r in tgt_rows],
+        tgt = pd.DataFrame([[r["sync_key"], r["source_id"], *(r[t] for t, _ in pairs)] for r in tgt_rows],
                            columns=["sync_key", "source_id", *fields], dtype=object)
         changes = source_edits(spec, fields, src, tgt, key)
         res.changes = changes
