@@ -54,11 +54,12 @@ def adoption_keys(rows: pd.DataFrame, spec: TableSpec, *, key: list[str] | None 
         raw = raw.astype(object).map(lambda v: None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v))
         norm[c] = normalize_column(raw, c, spec.type_of(c), run_date)[0]
     if spec.slots:
-        group = norm[spec.slots.group].astype(object)
-        keys = group.map(lambda g: None if g is None or pd.isna(g) or not str(g) else f"{g}{KEY_SEPARATOR}{FIRST_SLOT}")
+        keys = [f"{g}{KEY_SEPARATOR}{FIRST_SLOT}" if isinstance(g, str) and g else None
+                for g in norm[spec.slots.group]]
     else:
         keys = build_sync_key(norm, spec, key)
-    return keys.map(lambda k: k if isinstance(k, str) and 0 < len(k) <= MAX_KEY_CHARS else None).astype(object)
+    return pd.Series([k if isinstance(k, str) and 0 < len(k) <= MAX_KEY_CHARS else None for k in keys],
+                     index=rows.index, dtype=object)
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,9 @@ class Adoption:
     def summary(self) -> str:
         c = self.counts()
         if not c:
-            return f"{self.table}: every row has its key (nothing to adopt)"
+            return "nothing to adopt: every row has its key"
         verb = "adopted" if self.applied else "to adopt"
-        return (f"{self.table}: {c['adopted'] + c['adopted_unmatched']} old row(s) {verb} in place (id and desk "
+        return (f"{c['adopted'] + c['adopted_unmatched']} old row(s) {verb} in place (id and desk "
                 f"values kept): {c['adopted']} matched to a source row, {c['adopted_unmatched']} with no source row "
                 f"(deactivated by a full run); {c['old_duplicates']} older duplicate(s) "
                 f"{'deactivated' if self.applied else 'to deactivate'}; {c['unkeyed']} without a key (left unkeyed; "
