@@ -10,6 +10,7 @@
                                   # chunks; rows identical to the target set aside
     chk = cross_check(ctx)        # source keys vs the CSV export (reported, never blocks)
     save_validation(ctx)          # the run's one validation result, for the Data Docs
+    ad = adopt(ctx)               # the old tool's rows with no key: the key each gets (first sync)
     pl = plan(ctx, stg)           # inserts, field diffs, deactivations (writes nothing)
     res = apply(ctx, stg, check=chk)  # lock, merge, log, changes, rejects, state; CSV backup
 
@@ -86,6 +87,7 @@ class RunContext:
     exits: Any = None                 # exit records, loaded once per run
     allow_mass_deactivation: bool = False  # --allow-mass-deactivation: no max_deactivation_share
     legacy_layout: bool = False       # the target is laid out by the old tool: its status text by default
+    adoption: Any = None              # the old tool's unkeyed rows and their keys (engine.adopt.Adoption)
 
     @property
     def run_date(self) -> date:
@@ -150,6 +152,7 @@ def extract(ctx: RunContext) -> Extract:
     """
     ctx.close()
     ctx.totals = RunTotals()
+    ctx.adoption = None
     if ctx.settings.source == "csv":
         ex = extract_csv(ctx.cfg, ctx.spec)
     else:
@@ -260,7 +263,11 @@ def enrich(ctx: RunContext, val, *, exits=None) -> Enriched:
         from .enrich.expo import expand_slots, slot_summary
         sl = ctx.spec.slots
         existing = ctx.store.read_target(ctx.spec, list(dict.fromkeys(
-            ["sync_key", sl.group, sl.sequence, sl.item, *ctx.preserve, "activo", "manual_updated_at"])))
+            ["id", "sync_key", sl.group, sl.sequence, sl.item, *ctx.preserve, "activo", "manual_updated_at",
+             "synced_at"])))
+        if existing["sync_key"].isna().any():  # the old tool's booking rows: slot 1 once adopted
+            from .engine.adopt import as_adopted
+            existing = as_adopted(existing, adopt(ctx), ctx.spec, ctx.preserve)
         availability = None
         if s.container_assignment and ctx.cfg.csv_sources.enabled:
             from .sources.csv import read_named_csv
@@ -377,10 +384,36 @@ def stage_remaining(ctx: RunContext) -> StageResult:
                        ex.read)
 
 
+def adopt(ctx: RunContext):
+    """The target's rows with no key (a table the old tool made, before its first sync): the
+    key each gets from its own business columns, by the source's rules (``engine.adopt``), and
+    whether the source holds it. Call it once every chunk is staged. Plan and apply give them
+    their keys in the database (the dry run's plan rolls that back); a table with no such row
+    (every run after the first) costs one cheap query."""
+    from .engine.adopt import classify, key_columns_of
+    ad = ctx.adoption
+    if ad is None:  # read once per attempt (extract starts it afresh)
+        cols = key_columns_of(ctx.spec, ctx.settings.key)
+        ad = classify(ctx.store.read_unkeyed(ctx.spec, cols), ctx.spec, key=ctx.settings.key, run_date=ctx.run_date)
+    if len(ad) and ctx.staging is not None:
+        ad.match(ctx.staging.source_keys(ad.keys))
+    ctx.adoption = ad
+    return ad
+
+
+def _adoption(ctx: RunContext):
+    return ctx.adoption if ctx.adoption is not None else adopt(ctx)
+
+
 def plan(ctx: RunContext, stg: StageResult) -> Plan:
-    """What apply would write, from the same staged rows (writes nothing). The rows the
-    store set aside unread (as last written) count as unchanged."""
-    plan = ctx.staging.plan(full=ctx.mode == "full")
+    """What apply would write, from the same staged rows (writes nothing), after the adoption
+    of the old tool's rows (:func:`adopt`), rolled back. The rows the store set aside unread
+    (as last written) count as unchanged."""
+    ad = _adoption(ctx)
+    plan = ctx.staging.plan(full=ctx.mode == "full", adopt=ad.call(ctx.run_started) if len(ad) else None)
+    if plan.adopted is not None:
+        ad.settle(plan.adopted)
+    plan.counts.update(ad.counts())
     unread = ctx.extract.unchanged if ctx.extract is not None else 0
     if unread:
         plan.unchanged += unread
@@ -407,6 +440,7 @@ class RunResult:
     plan: Plan | None = None
     backup: str | None = None
     duplicates: list[dict] = field(default_factory=list)  # the first rows a later one of their key replaced
+    adoption: str | None = None      # what the first sync did (or would do) with the old tool's rows
 
     @property
     def ok(self) -> bool:
@@ -416,6 +450,8 @@ class RunResult:
         d = {k: getattr(self, k) for k in ("table", "target", "run_id", "mode", "dry_run", "status", "counts",
                                             "duration_seconds", "error", "notebook", "attempts", "backup",
                                             "duplicates")}
+        if self.adoption:
+            d["adoption"] = self.adoption
         if self.plan is not None:  # what a dry run's summary shows: the first rows of each kind
             p = self.plan
             d["plan"] = {"counts": p.counts, "field_changes": len(p.updates),
@@ -446,7 +482,8 @@ def counts_of(ctx: RunContext, stg: StageResult, outcome: MergeOutcome, rejected
     return {"read": stg.read, "inserted": outcome.inserted,
             "updated": outcome.updated, "unchanged": outcome.unchanged + stg.skipped_unchanged,
             "rejected": rejected, "deactivated": outcome.deactivated,
-            "duplicates": len(stg.duplicates)}
+            "duplicates": len(stg.duplicates),
+            **(ctx.adoption.counts() if ctx.adoption is not None and ctx.adoption.applied else {})}
 
 
 def _retrying(ctx: RunContext) -> Retrying:
@@ -463,6 +500,9 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float
     read_whole = ex is None or ex.since is None
     with ctx.staging.sync_session(lock_timeout=ctx.cfg.database.lock_timeout_seconds) as session:
         session.check_state(ctx.state.get("last_run_id"))
+        ad = _adoption(ctx)
+        if len(ad):  # the old tool's rows get their keys first, in the run's transaction
+            ad.settle(session.adopt(ad.call(ctx.run_started)), applied=True)
         max_share = None
         if ctx.mode == "full" and not (ctx.allow_mass_deactivation or ctx.settings.allow_mass_deactivation):
             # before any write: a source much smaller than at the last success is refused
@@ -545,8 +585,15 @@ def _dry_run_result(ctx: RunContext, stg: StageResult, t0: float) -> "RunResult"
     result.plan = stg.plan if stg.plan is not None else plan(ctx, stg)
     result.counts = {"read": stg.read, **result.plan.counts, "rejected": len(ctx.totals.rejects),
                      "duplicates": len(stg.duplicates)}
+    result.adoption = _adoption_line(ctx)
     result.duration_seconds = round(time.monotonic() - t0, 3)
     return result
+
+
+def _adoption_line(ctx: RunContext) -> str | None:
+    """What the run did (or would do) with the old tool's rows; None when there were none."""
+    ad = ctx.adoption
+    return ad.summary() if ad is not None and len(ad) else None
 
 
 def _finish(ctx: RunContext, result: "RunResult", t0: float, attempts: int,
@@ -555,6 +602,7 @@ def _finish(ctx: RunContext, result: "RunResult", t0: float, attempts: int,
     if exc is None:
         result.counts = counts_of(ctx, stg, outcome, len(outcome.rejects))
         result.duplicates = _shown_duplicates(stg)
+        result.adoption = _adoption_line(ctx)
     elif isinstance(exc, TableLocked):
         result.status, result.error = "locked", str(exc)
     else:
@@ -658,6 +706,7 @@ def prepare(ctx: RunContext) -> tuple[StageResult, Any]:
     stg = stage_remaining(ctx)
     check = cross_check(ctx)
     save_validation(ctx)
+    adopt(ctx)
     return stg, check
 
 

@@ -234,6 +234,19 @@ def staging_line(stg) -> str:
             f"aside; {len(stg.duplicates)} duplicate keys resolved (latest wins)")
 
 
+def adoption_line(ad) -> str:
+    """What the first sync does with the rows the old tool wrote (they have no key yet)."""
+    return f"Adopt: {ad.summary()}"
+
+
+def adoption_rows(ad, rows: int = 20) -> pd.DataFrame | None:
+    """The old tool's rows by id: the key each gets, what happens to it and whether the source
+    holds that key; nothing when every row has its key."""
+    if not len(ad):
+        return None
+    return show(ad.rows, index="id", rows=rows)
+
+
 def planned_inserts(ctx, pl, rows: int = 10) -> pd.DataFrame | Note:
     """The rows to insert, by key."""
     return show(pl.inserts, index="sync_key", first=ctx.spec.key, rows=rows)

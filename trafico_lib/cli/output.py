@@ -49,6 +49,8 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
                      + (f" | {'notebook' if dry_run else 'archive'} {where}" if where else ""))
         if r.get("error"):
             lines.append(f"  error: {r['error']}")
+        if r.get("adoption"):  # the old tool's rows, on the first sync (engine/adopt.py)
+            lines.append(f"  {r['adoption']}")
         if r.get("duplicates"):
             lines.append(_duplicates_line(r, dry_run))
         if dry_run and r.get("plan"):

@@ -21,6 +21,7 @@ class Plan:
     deactivations: pd.DataFrame    # sync_key
     unchanged: int
     counts: dict = field(default_factory=dict)
+    adopted: pd.DataFrame | None = None  # id, sync_key, adopted: the old rows the plan's adoption keyed or deactivated
 
     def summary(self) -> str:
         c = self.counts

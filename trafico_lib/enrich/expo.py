@@ -205,7 +205,13 @@ def _existing_records(existing: pd.DataFrame | None, preserve: Sequence[str],
         df[names.group] = df["sync_key"].map(lambda k: str(k).rsplit("|", 1)[0])
     if names.sequence not in df.columns and "sync_key" in df.columns:
         df[names.sequence] = df["sync_key"].map(lambda k: str(k).rsplit("|", 1)[-1])
+    if "sync_key" in df.columns:  # a row with no key yet (the old tool's) is no slot until adopted
+        df = df[df["sync_key"].notna()].copy()
     df[names.item] = normalize_container(df[names.item]) if names.item in df.columns else None
+    if "synced_at" in df.columns:  # never written by the sync (adopted from the old tool): its item
+        # column holds the old tool's joined list ("A, B", "-"), not a placement; the source's
+        # containers fill the slot by the usual rule
+        df.loc[df["synced_at"].isna(), names.item] = None
     has_manual_col = "manual_updated_at" in df.columns
     out: dict[str, list[_Slot]] = {}
     for r in df.to_dict("records"):
@@ -381,8 +387,9 @@ def expand_slots(source: pd.DataFrame, existing: pd.DataFrame | None, availabili
     ``spec``: the table, whose ``slots`` trait names the columns (a ``ValueError`` without).
     ``source``: its normalized rows (business columns, ``_`` meta columns,
     ``validation_warnings``). ``existing``: the target's current slots (``Booking``,
-    ``Secuencia``, ``Contenedor``, preserved fields, ``activo``, ``manual_updated_at``; may be
-    None). ``availability``: rows of the availability CSV (``Booking``, ``Contenedor``), used
+    ``Secuencia``, ``Contenedor``, preserved fields, ``activo``, ``manual_updated_at``, and
+    ``sync_key``, ``synced_at`` when known: a row with no key is no slot, and a row the sync never
+    wrote, an old booking row adopted as slot 1, places no container; may be None). ``availability``: rows of the availability CSV (``Booking``, ``Contenedor``), used
     when ``container_assignment`` is on. ``quantity_expansion`` off: one slot per source row
     (the row's own ``Cantidad`` kept). ``preserve_fields``: the desk's fields (default: the
     registry's). Slots of bookings absent from ``source`` are not returned.

@@ -128,18 +128,75 @@ def _as_json(statement: sql.Composable) -> sql.Composed:
     return sql.SQL("SELECT coalesce(jsonb_agg(to_jsonb(x)), '[]'::jsonb) FROM ({}) x").format(statement)
 
 
+def adopt_function_name(spec: TableSpec) -> str:
+    return f"traficov2_adopt_{spec.name}"
+
+
+# raised to roll back what a plan did to see the adoption (and caught at once)
+_PLAN_ONLY = "TR000"
+
+
+def _adoption(spec: TableSpec, preserve: list[str], run_id: str) -> str:
+    """The direct path's adoption statement (``sql.adopt``) over ``p_adopt``, the rows it did
+    into ``v_adopted`` (JSON)."""
+    done = sql.SQL("SELECT coalesce(jsonb_agg(to_jsonb(d) ORDER BY d.id), '[]'::jsonb) FROM done d")
+    return _execute(q.adopt(spec, preserve, done), {"pairs": "$1", "edited_at": "$2", "run_id": "$3"},
+                    into="v_adopted", using=f"p_adopt, p_edited_at, {run_id}")
+
+
+def _after_adoption_rolled_back(spec: TableSpec, preserve: list[str], statements: list[str]) -> list[str]:
+    """``statements`` run after the adoption of ``p_adopt``, in a block whose writes are all
+    rolled back (a plan writes nothing; PL/pgSQL keeps the variables it set)."""
+    return ["BEGIN",
+            f"    IF jsonb_array_length(p_adopt) > 0 THEN {_adoption(spec, preserve, 'p_run_id')} END IF;",
+            *(f"    {st}" for st in statements),
+            f"    RAISE EXCEPTION USING ERRCODE = '{_PLAN_ONLY}';",
+            f"EXCEPTION WHEN SQLSTATE '{_PLAN_ONLY}' THEN NULL;",
+            "END;"]
+
+
+def render_adopt_function(spec: TableSpec, preserve: list[str]) -> str:
+    """``traficov2_adopt_<table>(p_adopt, p_edited_at, p_run_id, p_dry_run)``: the old tool's
+    rows of ``p_adopt`` ({id, sync_key} each) given their keys by the direct path's statement
+    (``sql.adopt``), before a run's merge calls; the rows it keyed or deactivated (JSON: id,
+    sync_key, adopted). ``p_dry_run``: the same, rolled back (what a plan shows)."""
+    return _plpgsql(
+        f"{adopt_function_name(spec)}(p_adopt jsonb, p_edited_at timestamptz, p_run_id text, p_dry_run boolean)",
+        "jsonb", "v_adopted jsonb := '[]'::jsonb;", [
+            "PERFORM set_config('trafico.sync', 'on', true);",
+            "IF jsonb_array_length(p_adopt) = 0 THEN RETURN v_adopted; END IF;",
+            "IF NOT p_dry_run THEN",
+            f"    {_adoption(spec, preserve, 'p_run_id')}",
+            "    RETURN v_adopted;",
+            "END IF;",
+            "BEGIN",
+            f"    {_adoption(spec, preserve, 'p_run_id')}",
+            f"    RAISE EXCEPTION USING ERRCODE = '{_PLAN_ONLY}';",
+            f"EXCEPTION WHEN SQLSTATE '{_PLAN_ONLY}' THEN NULL;",
+            "END;",
+            "RETURN v_adopted;",
+        ])
+
+
+def render_adopt_functions(specs, preserve: dict[str, list[str]]) -> str:
+    """Step 012: every target's adoption function."""
+    return "\n\n".join(render_adopt_function(s, preserve.get(s.name, [])) for s in specs)
+
+
 def render_plan_function(spec: TableSpec, preserve: list[str]) -> str:
     """What the merge function would do with a batch, written nowhere: the first ``p_limit``
     inserts and field changes (in key order) and the counts, by the direct path's plan
-    statements."""
+    statements, after the adoption of the old tool's rows ``p_adopt`` (rolled back with the
+    rest: see :func:`render_adopt_function`)."""
     typed_only = datetime(2000, 1, 1, tzinfo=timezone.utc)
     drop = sql.SQL("DROP TABLE IF EXISTS {}, {}; DROP SEQUENCE IF EXISTS {}").format(
         q.I(q.READY), q.I(q.MERGED), q.I(q.NUMBERS))
     limit = {"limit": "$1"}
     return _plpgsql(
-        f"{plan_function_name(spec)}(p_rows jsonb, p_run_started timestamptz, p_limit integer)", "jsonb",
+        f"{plan_function_name(spec)}(p_rows jsonb, p_run_started timestamptz, p_limit integer, p_adopt jsonb, "
+        "p_edited_at timestamptz)", "jsonb",
         "v_identical bigint; v_inserts jsonb; v_updates jsonb; v_ins bigint; v_upd bigint; v_same bigint; "
-        "v_fields bigint;", [
+        "v_fields bigint; v_adopted jsonb; p_run_id text := 'plan';", _after_adoption_rolled_back(spec, preserve, [
             _execute(drop),
             *_ready(spec),
             _execute(q.drop_identical(spec)),
@@ -149,7 +206,7 @@ def render_plan_function(spec: TableSpec, preserve: list[str]) -> str:
             _execute(_as_json(q.inserts(spec)), limit, into="v_inserts", using="p_limit"),
             _execute(_as_json(q.planned_diffs(spec)), limit, into="v_updates", using="p_limit"),
             _execute(q.counts(spec), into="v_ins, v_upd, v_same, v_fields"),
-            _execute(drop),
+            _execute(drop)]) + [
             "RETURN jsonb_build_object('inserts', v_inserts, 'updates', v_updates, 'inserted', v_ins, "
             "'updated', v_upd, 'unchanged', v_same + v_identical);",
         ])
@@ -162,14 +219,18 @@ def _keys() -> list[str]:
             _execute(keys, using="p_keys"), _execute(sql.SQL("ANALYZE {}").format(q.I(q.KEYS)))]
 
 
-def render_plan_deactivate_function(spec: TableSpec) -> str:
+def render_plan_deactivate_function(spec: TableSpec, preserve: list[str]) -> str:
+    """The rows a full run would deactivate (the first ``p_limit``) and how many, after the
+    adoption of ``p_adopt``, rolled back."""
     return _plpgsql(
-        f"{plan_deactivate_function_name(spec)}(p_keys jsonb, p_limit integer)", "jsonb",
-        "v_keys jsonb; v_count bigint;", [
+        f"{plan_deactivate_function_name(spec)}(p_keys jsonb, p_limit integer, p_adopt jsonb, "
+        "p_edited_at timestamptz)", "jsonb",
+        "v_keys jsonb; v_count bigint; v_adopted jsonb; p_run_id text := 'plan';",
+        _after_adoption_rolled_back(spec, preserve, [
             *_keys(),
             _execute(_as_json(q.to_deactivate(spec)), {"limit": "$1"}, into="v_keys", using="p_limit"),
             _execute(q.deactivation_count(spec), into="v_count"),
-            _execute(sql.SQL("DROP TABLE IF EXISTS {}").format(q.I(q.KEYS))),
+            _execute(sql.SQL("DROP TABLE IF EXISTS {}").format(q.I(q.KEYS)))]) + [
             "RETURN jsonb_build_object('keys', v_keys, 'count', v_count);",
         ])
 
@@ -271,7 +332,10 @@ def render_rest_functions(specs, preserve: dict[str, list[str]]) -> str:
         parts.append(f"DROP FUNCTION IF EXISTS {merge_function_name(spec)}(jsonb, text, timestamptz);")
         parts.append(render_merge_function(spec, preserve.get(spec.name, [])))
         parts.append(render_deactivate_function(spec))
+        # the plan functions before they saw the adoption of the old tool's rows (issue 22)
+        parts.append(f"DROP FUNCTION IF EXISTS {plan_function_name(spec)}(jsonb, timestamptz, integer);")
+        parts.append(f"DROP FUNCTION IF EXISTS {plan_deactivate_function_name(spec)}(jsonb, integer);")
         parts.append(render_plan_function(spec, preserve.get(spec.name, [])))
-        parts.append(render_plan_deactivate_function(spec))
+        parts.append(render_plan_deactivate_function(spec, preserve.get(spec.name, [])))
         parts.append(render_backprop_function(spec))
     return "\n\n".join(parts)

@@ -36,6 +36,10 @@ class SyncSession(Protocol):
     def check_state(self, expected_last_run_id: str | None) -> None:
         """Raise :class:`~trafico_lib.errors.TableLocked` when another run finished meanwhile."""
 
+    def adopt(self, adopt: Any) -> pd.DataFrame:
+        """Give the old tool's rows their keys (``engine.adopt.Adopt``), before the merge: (id,
+        sync_key, adopted) per row keyed or deactivated (``stores/pg/sql.adopt``)."""
+
     def merge(self, *, batch_size: int, on_batch: Callable[[int, int], None] | None = None) -> Any:
         """Merge the staged rows by the rule (``engine.plan.MergeOutcome``); data errors become rejects."""
 
@@ -76,8 +80,12 @@ class Staging(Protocol):
         """Latest wins across chunks, unchanged rows set aside: ``StagedTotals`` (rows,
         skipped_unchanged, duplicates)."""
 
-    def plan(self, *, full: bool) -> Any:
-        """``engine.plan.Plan``; writes nothing."""
+    def source_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` the source holds this run."""
+
+    def plan(self, *, full: bool, adopt: Any = None) -> Any:
+        """``engine.plan.Plan``; writes nothing. ``adopt`` (``engine.adopt.Adopt``): the old
+        tool's rows are given their keys first, and that is rolled back too (``Plan.adopted``)."""
 
     def sync_session(self, *, lock_timeout: float) -> AbstractContextManager[SyncSession]: ...
 
@@ -153,6 +161,9 @@ class Store(Protocol):
         are as last written may be set aside into it unread (``Extract.unchanged`` counts them)."""
 
     def read_target(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame: ...
+
+    def read_unkeyed(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame:
+        """The target's active rows with no ``sync_key`` (the old tool's): ``id`` and ``columns`` as text."""
 
     def count_changed_after(self, spec: TableSpec, column: str, after: datetime) -> int:
         """Source rows whose change time ``column`` is later than ``after``."""

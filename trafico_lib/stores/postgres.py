@@ -253,6 +253,13 @@ class PostgresStore:
                 sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(spec.target)))
             return pd.DataFrame(cur.fetchall(), columns=columns, dtype=object)
 
+    def read_unkeyed(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame:
+        """The target's active rows with no key yet (``id`` and ``columns`` as text): the old
+        tool's rows, before the first sync adopts them. One index probe when there are none."""
+        with self.transaction() as conn, conn.cursor() as cur:
+            cur.execute(pg_sql.unkeyed(spec, columns))
+            return pd.DataFrame(cur.fetchall(), columns=["id", *columns], dtype=object)
+
     def staging(self, spec: TableSpec, *, preserve: list[str], source_time: datetime,
                 run_id: str) -> merge.PgStaging:
         """A run's staging (``stores.pg.merge.PgStaging``) on a connection of its own, where plan

@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 import pandas as pd
 import psycopg
 
+from ...engine.adopt import Adopt
 from ...engine.plan import MergeOutcome, Plan, run_in_batches
 from ...engine.stage import Staged
 from ...errors import MassDeactivation
@@ -186,11 +187,26 @@ class PgStaging:
         self.totals = StagedTotals(rows=rows, skipped_unchanged=identical, duplicates=dups)
         return self.totals
 
-    def plan(self, *, full: bool) -> Plan:
-        """What the write would do; computed in a transaction that is always rolled back."""
+    def source_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` the source holds this run (every chunk's keys, the unread rows' too)."""
+        keys = list(keys)
+        if not keys:
+            return set()
+        with self.guard(), self.conn.cursor() as cur:
+            cur.execute(q.sql.SQL("SELECT DISTINCT sync_key FROM {} WHERE sync_key = ANY(%s)").format(q.I(q.KEYS)),
+                        (keys,))
+            return {r[0] for r in cur}
+
+    def plan(self, *, full: bool, adopt: Adopt | None = None) -> Plan:
+        """What the write would do; computed in a transaction that is always rolled back, after
+        the adoption of the old tool's rows (``adopt``: engine.adopt pairs and the edit time),
+        rolled back with it (``Plan.adopted`` says what it did)."""
         c, spec, t = self.conn, self.spec, self.totals
         limit = {"limit": PLAN_ROWS}
+        adopted = None
         with self.guard(), c.transaction(force_rollback=True):
+            if adopt is not None and adopt.pairs:
+                adopted = adopt_rows(c, spec, self.preserve, adopt, run_id=self.run_id)
             c.execute(q.create_merged(spec, self.preserve, self.source_time))
             c.execute(q.fill_merged(spec, self.preserve, self.source_time), ALL_ROWS)
             inserts = _frame(c.execute(q.inserts(spec), limit))
@@ -205,7 +221,7 @@ class PgStaging:
             updates = pd.DataFrame(columns=["sync_key", "field", "old", "new"])
         counts = {"inserted": n_ins, "updated": n_upd, "unchanged": n_same + t.skipped_unchanged,
                   "deactivated": n_deact}
-        return Plan(spec.name, inserts, updates, deact, counts["unchanged"], counts)
+        return Plan(spec.name, inserts, updates, deact, counts["unchanged"], counts, adopted=adopted)
 
     @contextmanager
     def sync_session(self, *, lock_timeout: float) -> Iterator["PgSyncSession"]:
@@ -254,6 +270,16 @@ class _SliceStatements:
         self.row = q.ready_row(spec).as_string(conn)
 
 
+def adopt_rows(conn: psycopg.Connection, spec: TableSpec, preserve: list[str], adopt: Adopt, *,
+               run_id: str) -> pd.DataFrame:
+    """Apply the adoption statement (``sql.adopt``) in the caller's transaction: (id, sync_key,
+    adopted) of each row it keyed or deactivated."""
+    from psycopg.types.json import Jsonb
+    cur = conn.execute(q.adopt(spec, preserve), {"pairs": Jsonb(adopt.pairs), "edited_at": adopt.edited_at,
+                                                  "run_id": run_id})
+    return _frame(cur)
+
+
 class PgSyncSession:
     """The writes of one table's run, inside the staging's transaction (see ``SyncSession``)."""
 
@@ -270,6 +296,13 @@ class PgSyncSession:
             raise lock.TableLocked(
                 f"{self.spec.name}: another run ({now_state.get('last_run_id')}) finished while this "
                 "one was preparing; nothing was written, run again")
+
+    def adopt(self, adopt: Adopt) -> pd.DataFrame:
+        """The old tool's rows given their keys, before the merge, in the run's transaction (a
+        failed run adopts nothing): (id, sync_key, adopted) per row keyed or deactivated."""
+        if not adopt.pairs:
+            return pd.DataFrame(columns=["id", "sync_key", "adopted"])
+        return adopt_rows(self.conn, self.spec, self.staging.preserve, adopt, run_id=self.run_id)
 
     def merge(self, *, batch_size: int, on_batch: Callable[[int, int], None] | None = None) -> MergeOutcome:
         """Merge the staged rows in slices; ``on_batch(rows_done, rows_total)`` after each.

@@ -404,12 +404,18 @@ def copy_keys() -> sql.Composed:
     return sql.SQL("COPY {} (sync_key) FROM STDIN").format(I(KEYS))
 
 
+def row_label(alias: str = "t") -> sql.Composed:
+    """A target row's key, or for a row with none (the old tool's, not adopted: its key
+    columns are empty) ``id=<id>``: what a deactivation and its change row name it by."""
+    return sql.SQL("coalesce({a}.sync_key, 'id=' || {a}.id)").format(a=I(alias))
+
+
 def to_deactivate(spec: TableSpec) -> sql.Composed:
     return sql.SQL(
-        "SELECT t.sync_key FROM {target} t WHERE t.activo "
+        "SELECT {label} AS sync_key FROM {target} t WHERE t.activo "
         "AND NOT EXISTS (SELECT 1 FROM {keys} k WHERE k.sync_key = t.sync_key) ORDER BY t.sync_key "
         "LIMIT %(limit)s").format(
-        target=I(spec.target), keys=I(KEYS))
+        target=I(spec.target), keys=I(KEYS), label=row_label())
 
 
 def deactivation_count(spec: TableSpec) -> sql.Composed:
@@ -427,8 +433,70 @@ def deactivate(spec: TableSpec) -> sql.Composed:
     return sql.SQL(
         "WITH gone AS (UPDATE {target} t SET activo = false, synced_at = now(), fecha_modificacion = now() "
         "WHERE t.activo AND NOT EXISTS (SELECT 1 FROM {keys} k WHERE k.sync_key = t.sync_key) "
-        "RETURNING t.sync_key) "
+        "RETURNING {label} AS sync_key) "
         "INSERT INTO traficov2_sync_changes (run_id, table_name, sync_key, field, old, new) "
         "SELECT %(run_id)s, {name}, sync_key, 'activo', 'true'::jsonb, 'false'::jsonb FROM gone "
-        "RETURNING sync_key").format(target=I(spec.target), keys=I(KEYS), name=sql.Literal(spec.target))
+        "RETURNING sync_key").format(target=I(spec.target), keys=I(KEYS), name=sql.Literal(spec.target),
+                                     label=row_label())
 
+
+# ---- adoption of the old tool's rows (engine/adopt.py) -------------------------------------
+
+def _has_value(alias: str, column: str) -> sql.Composed:
+    return sql.SQL("nullif(btrim({}.{}::text), '') IS NOT NULL").format(I(alias), I(column))
+
+
+def adopt(spec: TableSpec, preserve: list[str],
+          result: sql.Composable = sql.SQL("SELECT id, sync_key, adopted FROM done")) -> sql.Composed:
+    """Give the target's unkeyed rows their keys (``pairs``: a JSON array of {id, sync_key},
+    from ``engine.adopt``), in place: the row keeps its ``id`` and every other column. Per key
+    the highest ``id`` among the active unkeyed rows is adopted, unless a row already holds the
+    key; the others (older copies) are set ``activo = false``, never deleted. An adopted row's
+    preserved fields holding a value count as the desk's edits made at ``edited_at`` (the run's
+    start; a time the manual-edit trigger already recorded stays): ``manual_edits`` {field: time}
+    and ``manual_updated_at``, so the merge rule keeps them unless the source changes that field
+    later. A slot table's row becomes slot 1. Each row
+    adopted or deactivated gets a change row. Returns (id, sync_key, adopted) per row it
+    touched (``result``: the final query over ``done``; a function aggregates instead); a pair
+    whose row is keyed or inactive by now is left alone (rerun-safe). Parameters:
+    ``%(pairs)s``, ``%(edited_at)s``, ``%(run_id)s``."""
+    target, name = I(spec.target), sql.Literal(spec.target)
+    pairs, edited_at = sql.SQL("%(pairs)s"), sql.SQL("%(edited_at)s")
+    fields = [p for p in preserve if p in spec.target_column_names]
+    edits = (sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(sql.SQL(", ").join(
+        sql.SQL("{lit}, CASE WHEN {has} THEN to_jsonb({at}) END").format(
+            lit=sql.Literal(p), has=_has_value("t", p), at=edited_at) for p in fields))
+        if fields else sql.SQL("'{}'::jsonb"))
+    any_value = sql.SQL(" OR ").join(_has_value("t", p) for p in fields) if fields else sql.SQL("false")
+    slot = sql.SQL(", {} = 1").format(I(spec.slots.sequence)) if spec.slots else sql.SQL("")
+    return sql.SQL(
+        "WITH p AS (SELECT DISTINCT ON (x.id) x.id, x.sync_key "
+        "FROM jsonb_to_recordset({pairs}::jsonb) AS x(id bigint, sync_key text) WHERE x.sync_key IS NOT NULL), "
+        "c AS (SELECT t.id, p.sync_key, "
+        "row_number() OVER (PARTITION BY p.sync_key ORDER BY t.id DESC) AS rank, "
+        "EXISTS (SELECT 1 FROM {target} k WHERE k.sync_key = p.sync_key) AS taken "
+        "FROM p JOIN {target} t ON t.id = p.id WHERE t.sync_key IS NULL AND t.activo), "
+        "kept AS (UPDATE {target} t SET sync_key = c.sync_key{slot}, "
+        "manual_edits = {edits} || coalesce(t.manual_edits, '{{}}'::jsonb), "
+        "manual_updated_at = CASE WHEN {any_value} THEN greatest(t.manual_updated_at, {at}) "
+        "ELSE t.manual_updated_at END "
+        "FROM c WHERE t.id = c.id AND c.rank = 1 AND NOT c.taken RETURNING t.id, c.sync_key), "
+        "dropped AS (UPDATE {target} t SET activo = false, synced_at = now(), fecha_modificacion = now() "
+        "FROM c WHERE t.id = c.id AND (c.rank > 1 OR c.taken) RETURNING t.id, c.sync_key), "
+        "ch AS (INSERT INTO traficov2_sync_changes (run_id, table_name, sync_key, field, old, new) "
+        "SELECT %(run_id)s, {name}, sync_key, 'adopted', NULL, jsonb_build_object('id', id) FROM kept "
+        "UNION ALL SELECT %(run_id)s, {name}, sync_key, 'activo', 'true'::jsonb, 'false'::jsonb FROM dropped), "
+        "done AS (SELECT id::bigint AS id, sync_key, true AS adopted FROM kept "
+        "UNION ALL SELECT id::bigint, sync_key, false FROM dropped) "
+        "{result}").format(
+        pairs=pairs, target=target, slot=slot, edits=edits, any_value=any_value, at=edited_at, name=name,
+        result=result)
+
+
+def unkeyed(spec: TableSpec, columns: list[str]) -> sql.Composed:
+    """The active rows with no key yet (the old tool's, before adoption): ``id`` and
+    ``columns``, as text. An index probe (the key's unique index holds the NULLs): one cheap
+    query when there are none."""
+    return sql.SQL("SELECT id, {cols} FROM {target} WHERE sync_key IS NULL AND activo ORDER BY id").format(
+        cols=sql.SQL(", ").join(sql.SQL("{}::text AS {}").format(I(c), I(c)) for c in columns),
+        target=I(spec.target))

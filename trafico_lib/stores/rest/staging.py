@@ -27,11 +27,12 @@ from typing import Callable, Iterable, Iterator
 
 import pandas as pd
 
+from ...engine.adopt import Adopt
 from ...engine.plan import MergeOutcome, Plan, run_in_batches
 from ...engine.stage import Staged
 from ...errors import MassDeactivation, TableLocked
-from ...schema.rest_merge import (deactivate_function_name, merge_function_name, plan_deactivate_function_name,
-                                  plan_function_name)
+from ...schema.rest_merge import (adopt_function_name, deactivate_function_name, merge_function_name,
+                                  plan_deactivate_function_name, plan_function_name)
 from ...tables import TableSpec
 from ..pg import sql as q
 from ..pg.copytext import NULL, column_text
@@ -108,18 +109,27 @@ class RestStaging:
         self.totals = StagedTotals(rows=len(self.rows), skipped_unchanged=0, duplicates=dups)  # the unread: Extract
         return self.totals
 
-    def plan(self, *, full: bool) -> Plan:
+    def source_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` the source holds this run (every chunk's keys, the unread rows' too)."""
+        return set(keys) & set(self.keys)
+
+    def plan(self, *, full: bool, adopt: Adopt | None = None) -> Plan:
         """What the writes would do, written nowhere: each batch through the table's plan
         function (the direct path's plan statements), counts summed, the first
-        :data:`PLAN_ROWS` inserts and field changes in key order."""
+        :data:`PLAN_ROWS` inserts and field changes in key order. Each call sees the adoption
+        of the old tool's rows (``adopt``), which it rolls back; ``Plan.adopted`` says what the
+        adoption would do (the table's adoption function, rolled back too)."""
         client, spec = self.store.client, self.spec
         rows = self.rows if self.rows is not None else pd.DataFrame(columns=self.columns)
         records = _records(rows, self.columns) if len(rows) else []
         counts = {"inserted": 0, "updated": 0, "unchanged": 0, "deactivated": 0}
         inserts, updates = [], []
+        pairs = adopt.pairs if adopt is not None else []
+        seen = {"p_adopt": pairs, "p_edited_at": adopt.edited_at.isoformat() if adopt is not None else None}
+        adopted = _adopt_call(self.store, spec, adopt, run_id=self.run_id, dry_run=True) if pairs else None
         for lo in range(0, len(records), MAX_BATCH):
             params = {"p_rows": records[lo:lo + MAX_BATCH], "p_run_started": self.source_time.isoformat(),
-                      "p_limit": PLAN_ROWS}
+                      "p_limit": PLAN_ROWS, **seen}
             got = client.call(lambda: client.rpc(plan_function_name(spec), params).execute().data,
                               what=f"{spec.name}: planning {len(params['p_rows'])} rows")
             for k in ("inserted", "updated", "unchanged"):
@@ -128,7 +138,7 @@ class RestStaging:
             updates.extend(got["updates"])
         deact = pd.DataFrame({"sync_key": []})
         if full:
-            params = {"p_keys": list(dict.fromkeys(self.keys)), "p_limit": PLAN_ROWS}
+            params = {"p_keys": list(dict.fromkeys(self.keys)), "p_limit": PLAN_ROWS, **seen}
             got = client.call(lambda: client.rpc(plan_deactivate_function_name(spec), params).execute().data,
                               what=f"{spec.name}: planning the deactivations")
             counts["deactivated"] = int(got["count"])
@@ -138,7 +148,7 @@ class RestStaging:
             ins = ins.sort_values("sync_key", kind="stable").head(PLAN_ROWS).reset_index(drop=True)
         upd = pd.DataFrame(updates, columns=["sync_key", "field", "old", "new"])
         upd = upd.sort_values(["sync_key", "field"], kind="stable").head(PLAN_ROWS).reset_index(drop=True)
-        return Plan(spec.name, ins, upd, deact, counts["unchanged"], counts)
+        return Plan(spec.name, ins, upd, deact, counts["unchanged"], counts, adopted=adopted)
 
     @contextmanager
     def sync_session(self, *, lock_timeout: float) -> Iterator["RestSyncSession"]:
@@ -151,6 +161,17 @@ class RestStaging:
 
     def close(self) -> None:
         self.frames, self.rows = [], None
+
+
+def _adopt_call(store, spec: TableSpec, adopt: Adopt, *, run_id: str, dry_run: bool) -> pd.DataFrame:
+    """The table's adoption function (``schema/rest_merge.render_adopt_function``): (id,
+    sync_key, adopted) of each row it keyed or deactivated (``dry_run``: would, rolled back)."""
+    client = store.client
+    params = {"p_adopt": adopt.pairs, "p_edited_at": adopt.edited_at.isoformat(), "p_run_id": run_id,
+              "p_dry_run": dry_run}
+    got = client.call(lambda: client.rpc(adopt_function_name(spec), params).execute().data,
+                      what=f"{spec.name}: adopting {len(adopt.pairs)} row(s) of the old tool")
+    return pd.DataFrame(got or [], columns=["id", "sync_key", "adopted"])
 
 
 class RestSyncSession:
@@ -178,6 +199,14 @@ class RestSyncSession:
                   "p_call": f"{self.session_id}:{lo}-{hi}"}
         return client.call(lambda: client.rpc(merge_function_name(self.spec), params).execute().data,
                            what=f"{self.spec.name}: merging {len(rows)} rows")
+
+    def adopt(self, adopt: Adopt) -> pd.DataFrame:
+        """The old tool's rows given their keys before the merge calls (one call, committed on
+        its own: a run stopped later keeps it, and the next run finds them keyed)."""
+        if not adopt.pairs:
+            return pd.DataFrame(columns=["id", "sync_key", "adopted"])
+        self.lease.renew()
+        return _adopt_call(self.store, self.spec, adopt, run_id=self.run_id, dry_run=False)
 
     def merge(self, *, batch_size: int, on_batch: Callable[[int, int], None] | None = None) -> MergeOutcome:
         st, out = self.staging, MergeOutcome()
@@ -232,7 +261,7 @@ class RestSyncSession:
         client = self.store.client
         keys = list(dict.fromkeys(self.staging.keys))
         if max_share is not None:
-            params = {"p_keys": keys, "p_limit": 0}
+            params = {"p_keys": keys, "p_limit": 0, "p_adopt": [], "p_edited_at": None}
             gone = int(client.call(lambda: client.rpc(plan_deactivate_function_name(self.spec), params)
                                    .execute().data, what=f"{self.spec.name}: counting the rows to deactivate")["count"])
             if gone:

@@ -238,6 +238,16 @@ class RestStore:
                                    what=f"reading {spec.target}") for r in page]
         return pd.DataFrame([[r.get(c) for c in columns] for r in got], columns=columns, dtype=object)
 
+    def read_unkeyed(self, spec, columns: list[str]) -> pd.DataFrame:
+        """The target's active rows with no key yet (``id`` and ``columns`` as text), as the
+        direct path's ``sql.unkeyed`` reads them; one request when there are none."""
+        from .pages import pages
+        got = [r for page in pages(self.client, spec.target, ["id", *columns], page_size=self.page_size,
+                                   where=lambda q: q.is_("sync_key", "null").eq("activo", True), as_text=columns,
+                                   what=f"reading {spec.target}'s rows with no key") for r in page]
+        return pd.DataFrame([[r.get(c) for c in ["id", *columns]] for r in got], columns=["id", *columns],
+                            dtype=object)
+
     def write_snapshot(self, spec, out) -> None:
         """The target as CSV (header, then the rows in key order, each value PostgreSQL's text of
         it, a missing one empty), as the direct path's ``COPY … TO STDOUT`` writes it."""
