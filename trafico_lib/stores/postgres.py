@@ -253,6 +253,12 @@ class PostgresStore:
                 sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(spec.target)))
             return pd.DataFrame(cur.fetchall(), columns=columns, dtype=object)
 
+    def target_layout(self, spec: TableSpec):
+        """Each column's type from the catalog, and whether the table is adopted (``stores/pg/layout.py``)."""
+        from .pg.layout import target_layout
+        with self.transaction() as conn:
+            return target_layout(conn, spec)
+
     def staging(self, spec: TableSpec, *, preserve: list[str], source_time: datetime,
                 run_id: str) -> merge.PgStaging:
         """A run's staging (``stores.pg.merge.PgStaging``) on a connection of its own, where plan
