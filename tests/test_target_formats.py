@@ -10,6 +10,7 @@ it wrote are the ones with a ``sync_key``.)
 """
 from __future__ import annotations
 
+import csv
 from datetime import date, time
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ import pytest
 import rest_server as harness
 from old_deployment import SOURCES, build_old_deployment, desk_unparsed
 from trafico_lib import pipeline as P
+from trafico_lib.csv_roles import backup_dir
 from trafico_lib.engine.conform import TargetLayout, conform, type_kind
 from trafico_lib.engine.stage import stage
 from trafico_lib.pipeline import plan_back_propagation
@@ -117,6 +119,10 @@ def test_a_sync_on_the_old_tables_writes_what_the_desk_reads_and_a_second_writes
         assert types["traficov2_pendiente_desconsolidar.Peso"] == "numeric"
         before = {t.target: c.execute(f"SELECT count(*), max(fecha_modificacion) FROM {t.target}").fetchone()
                   for t in TABLES.values()}
+        for t in TABLES.values():  # the daily CSV backup holds every row, the old ones (no sync_key) too
+            backup = list(backup_dir(cfg).glob(f"{t.target}_*.csv"))
+            with backup[0].open(encoding="utf-8", newline="") as f:
+                assert len(list(csv.reader(f))) == before[t.target][0] + 1, t.target
         # the second run reads and compares every row again: each source row changed (a change
         # time) or not known as written (its source hash gone), so nothing is set aside unread
         c.execute("UPDATE arribos SET updated_at = now(); UPDATE remisiones SET fecha_modificacion = now()")
