@@ -24,6 +24,7 @@ from trafico_lib import pipeline as P
 from trafico_lib.csv_roles import backup_dir
 from trafico_lib.engine.conform import TargetLayout, conform, type_kind
 from trafico_lib.engine.stage import stage
+from trafico_lib.health.check import gather_facts
 from trafico_lib.pipeline import plan_back_propagation
 from trafico_lib.sample import create_source_tables
 from trafico_lib.schema import apply_migrations
@@ -141,6 +142,8 @@ def test_a_sync_on_the_old_tables_writes_what_the_desk_reads_and_a_second_writes
     # never sends its desk value to another booking's source row
     plan = plan_back_propagation(cfg, {n: ["Chofer"] for n in TABLES}, store=store)
     assert plan.empty, plan
+    facts = gather_facts(cfg)  # the health check reads the same tables
+    assert facts["exit_code"] == 0 and not facts.get("query_error"), facts.get("problems")
 
 
 def test_a_source_id_an_integer_column_cannot_hold_goes_in_as_null_and_the_row_goes_in(empty_db_url, make_config):
