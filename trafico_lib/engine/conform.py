@@ -101,30 +101,32 @@ def as_text(s: pd.Series, type_: str, fmt: str | None) -> pd.Series:
     present = np.flatnonzero(~pd.isna(values))
     if len(present):
         codes, uniques = pd.factorize(values[present])
-        out[present] = np.array([_text(v, type_, fmt) for v in uniques], dtype=object).take(codes)
+        out[present] = _texts(np.asarray(uniques, dtype=object), type_, fmt).take(codes)
     return pd.Series(out, index=s.index, dtype=object)
 
 
-def _text(v, type_: str, fmt: str | None) -> str:
-    if isinstance(v, str):
-        return v
+def _texts(values: np.ndarray, type_: str, fmt: str | None) -> np.ndarray:
+    out = values.copy()
+    todo = np.flatnonzero([not isinstance(v, str) for v in values])
+    if not len(todo):
+        return out
     if type_ in (DATE, TIME):
-        return v.strftime(fmt)
-    if type_ == NUMERIC:  # plain decimal text: 1429.0 -> 1429, 72.7 -> 72.7
-        return float_text(np.array([float(v)]))[0]
-    return str(int(v))
+        out[todo] = [v.strftime(fmt) for v in values[todo]]
+    elif type_ == NUMERIC:  # plain decimal text: 1429.0 -> 1429, 72.7 -> 72.7
+        out[todo] = float_text(values[todo].astype("float64"))
+    else:
+        out[todo] = [str(int(v)) for v in values[todo]]
+    return out
 
 
 def whole_ids(s: pd.Series, bound: int) -> pd.Series:
     """Source ids for an integer column: a whole number within ``[-bound, bound)`` as its digits,
     anything else None."""
-    def one(v):
-        if v is None or (not isinstance(v, str) and pd.isna(v)):
-            return None
-        text = str(v).strip()
-        try:
-            n = int(text)
-        except ValueError:
-            return None
-        return str(n) if -bound <= n < bound else None
-    return pd.Series([one(v) for v in s.to_numpy(dtype=object)], index=s.index, dtype=object)
+    text = s.astype(object).where(s.notna(), None).map(lambda v: None if v is None else str(v).strip())
+    digits = text.str.fullmatch(r"[+-]?\d{1,19}").fillna(False).astype(bool)
+    out = pd.Series([None] * len(s), index=s.index, dtype=object)
+    if digits.any():
+        n = text[digits].map(int)
+        fits = (n >= -bound) & (n < bound)
+        out[n.index[fits]] = n[fits].map(str)
+    return out
