@@ -36,6 +36,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from .config import Config, TableSettings, load_config
 from .engine.extract import FUTURE_SKEW, Extract, extract_csv
 from .engine.plan import MergeOutcome, Plan, rejects_json
+from .engine.conform import conform
 from .engine.stage import Staged, build_sync_key, stage as stage_rows
 from .errors import ConfigError, SyncFailed, TableLocked, TransientError, UsageError, one_line
 from .rules.totals import ValidationTotals
@@ -85,6 +86,7 @@ class RunContext:
     staging: Any = None               # the store's staging (stores.base.Staging), opened by stage()
     totals: RunTotals = field(default_factory=RunTotals)
     exits: Any = None                 # exit records, loaded once per run
+    layout: Any = None                # the target as it is (engine.conform.TargetLayout), read once per run
     allow_mass_deactivation: bool = False  # --allow-mass-deactivation: no max_deactivation_share
     legacy_layout: bool = False       # the target is laid out by the old tool: its status text by default
     adoption: Any = None              # the old tool's unkeyed rows and their keys (engine.adopt.Adoption)
@@ -126,6 +128,7 @@ def start(table: str, *, mode: str = "incremental", dry_run: bool = False, confi
                      run_started=run_started or datetime.now(timezone.utc),
                      allow_mass_deactivation=allow_mass_deactivation)
     ctx.state = store.read_state(spec)
+    ctx.layout = store.target_layout(spec)
     return ctx
 
 
@@ -214,7 +217,7 @@ def _fingerprint(ctx: RunContext) -> str:
     """The run's context for the source's row hashes (``engine.fingerprint``)."""
     from .engine.fingerprint import context_fingerprint, frame_digest
     exits = _exits(ctx)
-    return context_fingerprint(ctx.cfg, ctx.spec, ctx.run_date,
+    return context_fingerprint(ctx.cfg, ctx.spec, ctx.run_date, layout=ctx.layout,
                                exits_digest=None if exits is None
                                else f"{frame_digest(exits.frame)}|{status_template(ctx)}")
 
@@ -340,6 +343,7 @@ def stage(ctx: RunContext, enr: Enriched | pd.DataFrame, val=None, *,
         from .engine.stage import leave_alone
         current = ctx.store.read_target(ctx.spec, ["sync_key", *absent, "source_preserved"])
         staged = leave_alone(staged, current, absent, ctx.spec, preserve=ctx.preserve, run_date=ctx.run_date)
+    staged = conform(staged, ctx.spec, ctx.layout)  # a target column keeps its type (text in an adopted table)
     if ctx.staging is None:  # a CSV source: no read on the store's side
         _open_staging(ctx)
     ctx.staging.add(staged, extra_keys=rejected_keys)

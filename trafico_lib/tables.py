@@ -14,6 +14,9 @@ TEXT, DATE, TIME, NUMERIC, INTEGER = "text", "date", "time", "numeric", "integer
 # types that hold quantities, which get ``CHECK (<column> >= 0)``.
 SQL_TYPES = {TEXT: "text", DATE: "date", TIME: "time", NUMERIC: "numeric(14,3)", INTEGER: "integer"}
 NON_NEGATIVE = frozenset({NUMERIC, INTEGER})
+# A date or time a target holds as text (an adopted table), when its column declares no format
+# of its own: the old tool's date text and the desk's clock (numbers are plain decimal text).
+TEXT_FORMATS = {DATE: "%d/%m/%Y", TIME: "%H:%M"}
 # The longest business key (``sync_key``, in characters) a row may have: the key is indexed, and a
 # btree entry holds at most about 2,700 bytes (a third of a page); 500 characters take at most
 # 2,000 bytes in UTF-8. A longer key is its row's reject (``rules/limits.py``), never the table's run.
@@ -24,6 +27,15 @@ MAX_KEY_CHARS = 500
 class Column:
     name: str
     type: str = TEXT
+    # the text a target column of this type holds when the table keeps it as text (a table the
+    # old tool made, adopted in place: ``engine/conform.py``): a ``strftime`` format for a date or
+    # a time, the one the desk's app and the source use; None: ``TEXT_FORMATS``' for the type
+    text_format: str | None = None
+
+    @property
+    def as_text(self) -> str | None:
+        """The ``strftime`` format of this date or time column's value in a text column."""
+        return self.text_format or TEXT_FORMATS.get(self.type)
 
 
 @dataclass(frozen=True)
@@ -109,7 +121,7 @@ class TableSpec:
         raise KeyError(column)
 
 
-def _cols(*spec: str | tuple[str, str]) -> tuple[Column, ...]:
+def _cols(*spec: str | tuple[str, ...]) -> tuple[Column, ...]:
     return tuple(Column(s) if isinstance(s, str) else Column(*s) for s in spec)
 
 
@@ -123,7 +135,7 @@ TABLES: dict[str, TableSpec] = {
         source="arribos",
         target="traficov2_arribos",
         columns=_cols(
-            ("Fecha", DATE), "Terminal", ("Turno", TIME), "Contenedor", "Cliente", "Booking",
+            ("Fecha", DATE, "%d/%m/%Y"), "Terminal", ("Turno", TIME, "%H%M"), "Contenedor", "Cliente", "Booking",
             "TLAT", "Tipo CNT", "Dimension", "Oper.", "Tiempo", "Estado", ("Peso", NUMERIC),
             "Peligrosa", "Chofer",
         ),
@@ -140,7 +152,7 @@ TABLES: dict[str, TableSpec] = {
         source="pendiente_desconsolidar",
         target="traficov2_pendiente_desconsolidar",
         columns=_cols(
-            "Contenedor", "Cliente", ("Entrega", DATE), ("Vto. Vacio", DATE), "Tipo",
+            "Contenedor", "Cliente", ("Entrega", DATE, "%d/%m"), ("Vto. Vacio", DATE, "%d/%m"), "Tipo",
             ("Peso", NUMERIC), ("Cantidad", INTEGER), "Envase", "Estado", "Chofer",
         ),
         key=("Contenedor",),
@@ -156,8 +168,8 @@ TABLES: dict[str, TableSpec] = {
         source="remisiones",
         target="traficov2_remisiones",
         columns=_cols(
-            ("Dia", DATE), "Cliente", "Operacion", "Booking", "Contenedor", ("Volumen", NUMERIC),
-            "Precinto", "Observaciones", "Estado", ("Hora", TIME), "e-tally", "Chofer",
+            ("Dia", DATE, "%d/%m"), "Cliente", "Operacion", "Booking", "Contenedor", ("Volumen", NUMERIC),
+            "Precinto", "Observaciones", "Estado", ("Hora", TIME, "%H:%M"), "e-tally", "Chofer",
         ),
         key=("Operacion",),
         key_optional=("Contenedor",),
@@ -175,7 +187,7 @@ TABLES: dict[str, TableSpec] = {
         source="arribos_expo_ctns",
         target="traficov2_arribos_ctns_expo",
         columns=_cols(
-            ("Fecha", DATE), "Booking", "Cliente", ("Cantidad", INTEGER), "Dimension", "Tipo",
+            ("Fecha", DATE, "%d/%m"), "Booking", "Cliente", ("Cantidad", INTEGER), "Dimension", "Tipo",
             "Contenedor", "Precinto", "Origen", "Obs.", "Estado", "Peligrosa", "Chofer",
         ),
         key=("Booking",),  # + Secuencia, assigned by quantity expansion

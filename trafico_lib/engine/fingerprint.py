@@ -11,7 +11,8 @@ same target row again, so the store can set it aside before it is even read into
 * the table's settings, its preserved fields and its suite with the configuration's
   ``business_rules`` applied;
 * the run's date (a ``dd/mm`` date gets the year nearest to it);
-* the exit records the status comes from (a new exit marks an unchanged row done).
+* the exit records the status comes from (a new exit marks an unchanged row done);
+* the target's layout: which of its columns hold text (``engine.conform``: the text written there).
 
 Anything else a row's outcome depends on (another row: expo slots are assigned per booking)
 makes the table unfit for this, and the store reads it whole instead.
@@ -31,7 +32,8 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 
 
 # The package's parts a target row's values depend on (relative to the package; folders whole).
-ROW_CODE = ("normalize.py", "tables.py", "rules", "enrich", "engine/stage.py", "engine/fingerprint.py")
+ROW_CODE = ("normalize.py", "tables.py", "rules", "enrich", "engine/stage.py", "engine/conform.py",
+            "engine/fingerprint.py")
 
 
 @lru_cache(maxsize=1)
@@ -58,7 +60,7 @@ def frame_digest(frame: pd.DataFrame | None) -> str | None:
     return f"{len(frame)}:{int(hashed.sum()) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
-def context_fingerprint(cfg, spec, run_date: date, *, exits_digest: str | None) -> str:
+def context_fingerprint(cfg, spec, run_date: date, *, exits_digest: str | None, layout=None) -> str:
     """The run's context for ``spec`` (see the module's docstring) as a short hex text."""
     from ..rules.suites import load_suite
     parts = {
@@ -69,5 +71,7 @@ def context_fingerprint(cfg, spec, run_date: date, *, exits_digest: str | None) 
         "run_date": run_date.isoformat(),
         "exits": exits_digest,
     }
+    if layout is not None and (layout.text_columns(spec) or layout.whole_source_id()):  # typed: as before
+        parts["layout"] = [layout.text_columns(spec), layout.whole_source_id()]
     text = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:32]

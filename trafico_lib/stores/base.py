@@ -165,6 +165,10 @@ class Store(Protocol):
     def read_unkeyed(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame:
         """The target's active rows with no ``sync_key`` (the old tool's): ``id`` and ``columns`` as text."""
 
+    def target_layout(self, spec: TableSpec) -> Any:
+        """The target as it is (``engine.conform.TargetLayout``): each column's type, and whether
+        the old tool made it (adopted in place). Read once per run (``ctx.layout``)."""
+
     def count_changed_after(self, spec: TableSpec, column: str, after: datetime) -> int:
         """Source rows whose change time ``column`` is later than ``after``."""
 

@@ -260,6 +260,12 @@ class PostgresStore:
             cur.execute(pg_sql.unkeyed(spec, columns))
             return pd.DataFrame(cur.fetchall(), columns=["id", *columns], dtype=object)
 
+    def target_layout(self, spec: TableSpec):
+        """Each column's type from the catalog, and whether the table is adopted (``stores/pg/layout.py``)."""
+        from .pg.layout import target_layout
+        with self.transaction() as conn:
+            return target_layout(conn, spec)
+
     def staging(self, spec: TableSpec, *, preserve: list[str], source_time: datetime,
                 run_id: str) -> merge.PgStaging:
         """A run's staging (``stores.pg.merge.PgStaging``) on a connection of its own, where plan

@@ -31,7 +31,9 @@ def plan_back_propagation(conn: psycopg.Connection, spec: TableSpec, fields: lis
     with conn.cursor() as cur:
         cur.execute(q)
         src = pd.DataFrame(cur.fetchall(), columns=["source_row", "source_id", *wanted], dtype=object)
-    tq = sql.SQL("SELECT sync_key, source_id, {cols} FROM {tgt} WHERE activo").format(
+    # source_id as text whatever its type (an adopted table's is an integer), as the source's id; only
+    # rows the sync wrote (a row the old tool wrote has no sync_key, and its source_id may be a row position)
+    tq = sql.SQL("SELECT sync_key, source_id::text, {cols} FROM {tgt} WHERE activo AND sync_key IS NOT NULL").format(
         cols=sql.SQL(", ").join(sql.SQL("{} AS {}").format(sql.Identifier(t), sql.Identifier(s)) for t, s in pairs),
         tgt=sql.Identifier(spec.target))
     with conn.cursor() as cur:

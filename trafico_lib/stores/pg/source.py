@@ -95,7 +95,7 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
             unchanged, unchanged_wm, remaining = conn.execute(sql.SQL(
                 "WITH ins AS (INSERT INTO {dest} (sync_key, source_updated_at, _order) "
                 "SELECT t.sync_key, n._source_updated_at, n._pos FROM ({hashed}) n JOIN {target} t "
-                "ON t.source_id = n._source_id AND t.source_hash = n._h AND t.activo "
+                "ON t.source_id::text = n._source_id AND t.source_hash = n._h AND t.activo "
                 "RETURNING source_updated_at) SELECT count(*), max(source_updated_at), "
                 "(SELECT count(*) FROM {src}{where}) - count(*) FROM ins").format(
                 dest=sql.Identifier(unchanged_table), hashed=hashed, target=sql.Identifier(spec.target),

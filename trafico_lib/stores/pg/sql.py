@@ -455,7 +455,7 @@ def adopt(spec: TableSpec, preserve: list[str],
     preserved fields holding a value count as the desk's edits made at ``edited_at`` (the run's
     start; a time the manual-edit trigger already recorded stays): ``manual_edits`` {field: time}
     and ``manual_updated_at``, so the merge rule keeps them unless the source changes that field
-    later. A slot table's row becomes slot 1. Each row
+    later. A slot table's row becomes slot 1 (its old source_id, a row position, cleared). Each row
     adopted or deactivated gets a change row. Returns (id, sync_key, adopted) per row it
     touched (``result``: the final query over ``done``; a function aggregates instead); a pair
     whose row is keyed or inactive by now is left alone (rerun-safe). Parameters:
@@ -468,7 +468,9 @@ def adopt(spec: TableSpec, preserve: list[str],
             lit=sql.Literal(p), has=_has_value("t", p), at=edited_at) for p in fields))
         if fields else sql.SQL("'{}'::jsonb"))
     any_value = sql.SQL(" OR ").join(_has_value("t", p) for p in fields) if fields else sql.SQL("false")
-    slot = sql.SQL(", {} = 1").format(I(spec.slots.sequence)) if spec.slots else sql.SQL("")
+    # a slot table's old row was a booking, its source_id a row position: not a source row's id,
+    # which back-propagation would follow to another booking's row
+    slot = sql.SQL(", {} = 1, source_id = NULL").format(I(spec.slots.sequence)) if spec.slots else sql.SQL("")
     return sql.SQL(
         "WITH p AS (SELECT DISTINCT ON (x.id) x.id, x.sync_key "
         "FROM jsonb_to_recordset({pairs}::jsonb) AS x(id bigint, sync_key text) WHERE x.sync_key IS NOT NULL), "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Iterator
 
+from ...errors import SyncFailed
 from .client import RestClient
 
 MAX_PAGE = 1000
@@ -39,6 +40,8 @@ def pages(client: RestClient, table: str, columns: list[str], *, key: str = "id"
             return
         yield rows
         last = rows[-1][key]
+        if last is None:  # NULLs sort last, and no "key > NULL" reaches past them: the same page again, forever
+            raise SyncFailed(f"{what}: rows without a {key} cannot be read a page at a time by {key}")
 
 
 def _quoted(column: str) -> str:

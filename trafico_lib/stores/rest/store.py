@@ -132,6 +132,24 @@ class RestStore:
         """The table's columns as the API describes it, in table order; [] when it serves no such table."""
         return list((self.tables().get(table) or {}).get("properties") or {})
 
+    def target_layout(self, spec):
+        """Each column's type as the API describes it (its OpenAPI ``format``: the database's type
+        name), and whether the table is adopted (``traficov2_adopted`` names it; a project whose
+        schema predates that record adopted none)."""
+        from ...engine.conform import TargetLayout
+        from ...schema.adopt import ADOPTED
+        props = (self.tables().get(spec.target) or {}).get("properties") or {}
+        types = {c: p.get("format") or p.get("type") or "" for c, p in props.items()}
+        try:
+            rows = self.client.call(lambda: self.client.table(ADOPTED).select("table_name")
+                                    .eq("table_name", spec.target).execute().data,
+                                    what=f"{spec.name}: reading whether the old tool made {spec.target}")
+        except RestError as exc:
+            if exc.code not in ("42P01", "PGRST205"):
+                raise
+            rows = []
+        return TargetLayout(types=types, adopted=bool(rows))
+
     def read_source(self, spec, *, mode: str, state: dict, lookback, updated_column: str | None = None,
                     chunk_rows: int | None = None, fingerprint: str | None = None, staging=None):
         """The source delta (``engine.extract.Extract``) through the API (``rest/source.py``)."""
@@ -139,7 +157,7 @@ class RestStore:
         from .source import read_source
         known = None
         if staging is not None and fingerprint:  # what the target holds, to set unchanged rows aside
-            known = {r["source_id"]: (r["source_hash"], r["sync_key"])
+            known = {str(r["source_id"]): (r["source_hash"], r["sync_key"])  # an integer in an adopted table
                      for page in pages(self.client, spec.target, ["source_id", "source_hash", "sync_key"],
                                        where=lambda q: q.eq("activo", True), page_size=self.page_size,
                                        what=f"{spec.name}: reading the target's row hashes")
@@ -258,12 +276,16 @@ class RestStore:
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(columns)
-        for page in pages(self.client, spec.target, columns, key="sync_key", page_size=self.page_size,
-                          as_text=columns, what=f"reading {spec.target} for its CSV backup"):
-            writer.writerows([["" if r[c] is None else r[c] for c in columns] for r in page])
-            out.write(text.getvalue().encode("utf-8"))
-            text.seek(0)
-            text.truncate()
+        # a keyset read cannot page past a NULL key: the rows without a sync_key (a table the old
+        # tool made, its rows not adopted yet) come last, in id order, as ORDER BY sync_key puts them
+        for key, where in (("sync_key", lambda q: q.not_.is_("sync_key", "null")),
+                           ("id", lambda q: q.is_("sync_key", "null"))):
+            for page in pages(self.client, spec.target, columns, key=key, where=where, page_size=self.page_size,
+                              as_text=columns, what=f"reading {spec.target} for its CSV backup"):
+                writer.writerows([["" if r[c] is None else r[c] for c in columns] for r in page])
+                out.write(text.getvalue().encode("utf-8"))
+                text.seek(0)
+                text.truncate()
         out.write(text.getvalue().encode("utf-8"))
 
     @contextmanager
@@ -352,9 +374,11 @@ class RestStore:
         src = pd.DataFrame([[str(r["id"]), str(r["id"]), *(r[c] for c in wanted)] for r in src_rows],
                            columns=["source_row", "source_id", *wanted], dtype=object)
         tgt_rows = [r for page in pages(self.client, spec.target, ["sync_key", "source_id", *(t for t, _ in pairs)],
-                                        where=lambda q: q.eq("activo", True), page_size=self.page_size,
+                                        where=lambda q: q.eq("activo", True).not_.is_("sync_key", "null"),
+                                        page_size=self.page_size,
                                         what=f"{spec.name}: reading the target for back-propagation") for r in page]
-        tgt = pd.DataFrame([[r["sync_key"], r["source_id"], *(r[t] for t, _ in pairs)] for r in tgt_rows],
+        tgt = pd.DataFrame([[r["sync_key"], None if r["source_id"] is None else str(r["source_id"]),
+                             *(r[t] for t, _ in pairs)] for r in tgt_rows],
                            columns=["sync_key", "source_id", *fields], dtype=object)
         changes = source_edits(spec, fields, src, tgt, key)
         res.changes = changes
