@@ -14,9 +14,11 @@ import pytest
 
 import rest_server as harness
 from old_deployment import OLD_ROWS, build_old_deployment
+from trafico_lib.tables import TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD_TABLES = [*OLD_ROWS, "traficov2_sync_log", "traficov2_otros"]
+SPECS = {s.target: s for s in TABLES.values()}
 
 
 def _columns(conn, table: str) -> dict[str, str]:
@@ -121,3 +123,108 @@ def test_make_sql_pasted_into_supabase_leaves_the_desk_apps_access_as_it_was(emp
                                  [[*OLD_TABLES, "traficov2_sync_rejects", "traficov2_adopted"]]).fetchall())
         assert rls.pop("traficov2_sync_rejects") and rls.pop("traficov2_adopted")
         assert not any(rls.values()), rls
+
+
+# ---- the four steps of the old tool's migration, on each store ----------------------------------
+
+def _query(url: str, q: str, params=None) -> list[tuple]:
+    with psycopg.connect(url) as c:
+        return c.execute(q, params).fetchall()
+
+
+def _table_rows(url: str, table: str) -> list[dict]:
+    with psycopg.connect(url) as c:
+        cur = c.execute(f"SELECT * FROM {table} ORDER BY id")
+        names = [d.name for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def _migrate(store: str, url: str, tmp_path: Path):
+    """(run(args) -> CompletedProcess, the PostgREST or None): the old deployment, its old config
+    file as it shipped, and the schema applied as that store's IT person applies it."""
+    from old_deployment import OLD_CONFIG
+    work = tmp_path / "depot"
+    work.mkdir()
+    (work / "trafico_config.json").write_text(json.dumps(OLD_CONFIG, indent=4), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TRAFICO_DATABASE_URL", "url_supabase", "key_supabase", "SUPABASE_URL", "SUPABASE_KEY")}
+
+    def run(args, timeout=600):
+        return subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), *args], capture_output=True,
+                              text=True, timeout=timeout, cwd=work, env=env)
+    return work, env, run
+
+
+@pytest.fixture(params=["direct", "rest"])
+def old_depot(request, empty_db_url, tmp_path):
+    work, env, run = _migrate(request.param, empty_db_url, tmp_path)
+    if request.param == "direct":
+        with psycopg.connect(empty_db_url) as c:
+            build_old_deployment(c)
+        env["TRAFICO_DATABASE_URL"] = empty_db_url
+        p = run(["--init-db"])
+        assert p.returncode == 0 and "Adopted in place" in p.stdout, p.stdout + p.stderr
+        yield request.param, empty_db_url, run, None, work
+        return
+    with harness.supabase_project(empty_db_url, tmp_path / "pgrst", schema=False,
+                                  prepare=build_old_deployment) as server:
+        before = {t: _anon_read(server, t) for t in OLD_ROWS}
+        env.update(url_supabase=server.url, key_supabase=server.service_key)  # the old tool's variables
+        printed = run(["--print-sql"])
+        assert printed.returncode == 0, printed.stderr
+        with psycopg.connect(empty_db_url, autocommit=True) as c:
+            c.execute(printed.stdout)  # pasted into the SQL editor
+        server.reload_schema()
+        server.anon_before = before
+        yield request.param, empty_db_url, run, server, work
+
+
+def test_migrating_from_the_old_script_keeps_every_row_id_desk_edit_and_date_the_desk_reads(old_depot):
+    from old_deployment import DESK_EDITS, SOURCES, desk_unparsed, old_ids
+    store, url, run, server, work = old_depot
+    with psycopg.connect(url) as c:
+        ids_before = old_ids(c)
+    snapshot = {t: _table_rows(url, t) for t in OLD_ROWS}
+
+    dry = run(["--dry-run", "--no-notebook"])
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "adopt" in dry.stdout.lower(), dry.stdout
+    assert {t: _table_rows(url, t) for t in OLD_ROWS} == snapshot  # the dry run wrote nothing
+
+    first = run(["--mode", "incremental"] if store == "direct" else ["--mode", "incremental", "--no-notebook"])
+    assert first.returncode == 0, first.stdout + first.stderr
+    for table, ids in ids_before.items():
+        rows = _table_rows(url, table)
+        assert ids <= {r["id"] for r in rows}, table                      # every old id kept
+        active = [r for r in rows if r["activo"]]
+        assert all(r["sync_key"] for r in active), table                  # every active row adopted or new
+        assert len({r["sync_key"] for r in active}) == len(active), table  # no second copy of a key
+        assert desk_unparsed(rows, table) == [], table                    # the desk's app parses every date
+    for table, id_, values in DESK_EDITS:                                 # every desk edit kept
+        row = next(r for r in _table_rows(url, table) if r["id"] == id_)
+        assert {k: row[k] for k in values} == values, (table, id_)
+    desk_only = {"chofer", "Observaciones", "Observaciones trafico", "Fecha y Hora Fin", "fecha_registro"}
+    for table, rows in snapshot.items():                                  # the desk's columns never written
+        now = {r["id"]: r for r in _table_rows(url, table)}
+        mine = desk_only - set(SPECS[table].target_column_names)
+        assert {r["id"]: {k: v for k, v in r.items() if k in mine} for r in rows} == \
+            {i: {k: v for k, v in now[i].items() if k in mine} for i in (r["id"] for r in rows)}, table
+    # an old expo booking row is its booking's first slot
+    assert _query(url, "SELECT sync_key FROM traficov2_arribos_ctns_expo WHERE id = 1") == [("BKG2611012|1",)]
+    # every source key active in its target (or rejected)
+    containers = {r[0] for r in _query(url, 'SELECT sync_key FROM traficov2_arribos WHERE activo')}
+    assert {"MSKU7867982", "RIPU9687646", "TCLU1234560"} <= containers
+    bookings = {r[0] for r in _query(url, 'SELECT "Booking" FROM traficov2_arribos_ctns_expo WHERE activo')}
+    assert {b for _, b, *_ in SOURCES["arribos_expo_ctns"][1]} <= bookings
+
+    health = run(["--health-check"])
+    assert health.returncode == 0, health.stdout + health.stderr
+
+    second = run(["--mode", "incremental", "--no-notebook"])
+    assert second.returncode == 0, second.stdout + second.stderr
+    total = [line for line in second.stdout.splitlines() if "Total:" in line]
+    assert total and "Inserted 0, Updated 0" in total[-1], second.stdout
+    if server is not None:  # the desk's app, with the public key, still reads every row it read
+        for t, rows in server.anon_before.items():
+            now = {r["id"]: r for r in _anon_read(server, t)}
+            assert {r["id"] for r in rows} <= set(now), t

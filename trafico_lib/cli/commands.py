@@ -190,4 +190,6 @@ def run(cfg, args) -> int:
 def main(argv: Sequence[str] | None = None, prog: str = "trafico") -> int:
     args = build_parser(prog).parse_args(argv)
     setup_logging(args.verbose, json=args.json)
-    return run_with_config(args.config, lambda cfg: run(cfg, args), verbose=args.verbose, json=args.json)
+    # stdout is data for --json and --print-sql (the schema pasted into Supabase): notices go to stderr
+    return run_with_config(args.config, lambda cfg: run(cfg, args), verbose=args.verbose,
+                           json=args.json or args.print_sql)

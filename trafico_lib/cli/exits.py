@@ -17,8 +17,8 @@ def fail(message: str) -> None:
 def print_notices(cfg: Config, *, json: bool = False) -> None:
     """The configuration's notices (keys accepted but ignored, or read under a new name), once
     per command: ``note: …`` lines on stdout with the run's other lines (stamped when it is not a
-    terminal), so a cron job that keeps only stderr mails nothing for them; with ``--json`` on
-    stderr, so stdout stays one JSON document."""
+    terminal), so a cron job that keeps only stderr mails nothing for them; with ``--json`` (and
+    ``--print-sql``) on stderr, so stdout stays one JSON document (or the schema, as pasted)."""
     stream = sys.stderr if json else sys.stdout
     for notice in cfg.notices:
         line = f"note: {notice}"
