@@ -122,6 +122,7 @@ def test_default_templates_follow_the_live_formats():
 def test_without_records_the_run_says_why(tmp_path, make_config, caplog):
     arr = frame("arribos", [{"key": "MSCU1234566", "Contenedor": "MSCU1234566", "Estado": "En depósito"}])
     missing = make_config({"csv_sources": {"data_path": str(tmp_path)}})
+    caplog.set_level("DEBUG", logger="trafico_lib.enrich.status")  # the run warns, naming its table (pipeline)
     exits = load_exits(missing)
     assert exits.source == "none" and exits.frame.empty
     assert exits.note.startswith("status skipped:") and "salidas.csv not found" in exits.note

@@ -184,7 +184,7 @@ def exits_frame(raw: pd.DataFrame, *, tz: str = DEFAULT_TZ, where: str = "exit r
 # ---- loading -------------------------------------------------------------------------------
 
 def _none(note: str) -> Exits:
-    _log.warning(note)
+    _log.debug(note)  # the run says it once, naming its table (pipeline)
     return Exits(empty_exits_frame(), "none", note)
 
 
