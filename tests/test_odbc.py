@@ -229,10 +229,10 @@ def test_old_salidas_flag_marks_done_at_fecha_egr(conn, db_url, make_config, fla
         "status skipped: DASSA.Salidas has no orden_ing, suborden, renglon, which remisiones matches its Operacion on")
 
 
-def test_old_salidas_marks_rows_done_in_a_real_sync(conn, db_url, make_config, monkeypatch):
+def test_old_salidas_marks_rows_done_in_a_real_sync(conn, db_url, make_config):
     """One real sync (direct store) per table with the old shape as the exit records: the exit
     time is ``fecha_egr``, a NULL ``validada`` still marks the row done. ``arribos`` runs as a
-    target the old tool laid out (``ctx.legacy_layout``, set here as the adoption step sets it)."""
+    target the old tool laid out (recorded as adopted, as the schema records the old tool's tables)."""
     from trafico_lib import pipeline as P
     from trafico_lib.sample import create_source_tables
     create_source_tables(conn)
@@ -245,13 +245,7 @@ def test_old_salidas_marks_rows_done_in_a_real_sync(conn, db_url, make_config, m
                             [("MSCU-123456-6", "Uno", "En depósito"), ("TCLU 123456 7", "Dos", None),
                              ("CAIU5550003", "Tres", "En depósito")])
     cfg = _sql_cfg(make_config, db_url, odbc={"BoolsAsChar": "0"}, store=True)
-    start = P.start
-
-    def legacy_start(table, **kw):
-        ctx = start(table, **kw)
-        ctx.legacy_layout = table == "arribos"
-        return ctx
-    monkeypatch.setattr(P, "start", legacy_start)
+    conn.execute("INSERT INTO traficov2_adopted (table_name) VALUES ('traficov2_arribos')")  # as the old tool's
     stamp = lambda t: t.strftime("%d/%m/%Y %H:%M")
     for table, expected in (("pendiente_desconsolidar", [f"Realizado {stamp(done)}", f"Realizado {stamp(later)}"]),
                             ("arribos", [f"Realizado {stamp(done)} True", f"Realizado {stamp(later)} None"])):

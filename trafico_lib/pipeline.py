@@ -88,8 +88,12 @@ class RunContext:
     exits: Any = None                 # exit records, loaded once per run
     layout: Any = None                # the target as it is (engine.conform.TargetLayout), read once per run
     allow_mass_deactivation: bool = False  # --allow-mass-deactivation: no max_deactivation_share
-    legacy_layout: bool = False       # the target is laid out by the old tool: its status text by default
     adoption: Any = None              # the old tool's unkeyed rows and their keys (engine.adopt.Adoption)
+
+    @property
+    def legacy_layout(self) -> bool:
+        """The target is the old tool's, adopted in place (``schema/adopt.py``): its status text by default."""
+        return bool(self.layout is not None and self.layout.adopted)
 
     @property
     def run_date(self) -> date:
