@@ -24,8 +24,13 @@ The old tool's repository committed the depot's live tables every few minutes un
    with a full run every ``--full-every``), then one more run on the last snapshot;
 4. prints per run and in a summary: old rows adopted / unmatched / duplicates / unkeyed, failed
    runs, active rows sharing a business key, old ids lost, desk values changed, dates the desk's
-   app cannot parse (``old_deployment.desk_unparsed``; active rows, and inactive ones apart),
-   rows rejected, and what the repeated last run wrote (should be nothing).
+   app cannot parse (``old_deployment.desk_unparsed``: in active rows; the old tool's own values
+   still in adopted rows that have no source row, and inactive rows, apart), rows rejected, and
+   what the repeated last run wrote (should be nothing). Exit 1 when any of these went wrong.
+
+``--numeric-pendiente`` gives the source ``pendiente_desconsolidar`` number columns for ``Peso``
+and ``Cantidad`` (its exports say ``13.0``: with text the old tool's inserts into its INTEGER
+``Cantidad`` all fail, so it leaves that table empty; its own log shows them succeed live).
 
 Not run by the tests or CI (the mirror is not there). Nothing of the replayed data is written
 into the repository; the scratch folder is removed unless ``--keep``.
@@ -161,7 +166,9 @@ def old_tool(mirror: Path, commit: str, folder: Path, server) -> None:
 
 # The old tool ran on pandas 2 (2025). pandas 3 infers a string dtype that turns the None of a
 # JSON null into NaN, which supabase-py refuses to send ("Out of range float values are not JSON
-# compliant"): the only shim, pandas 2's inference, then the script as is.
+# compliant"): the only shim, pandas 2's inference, then the script as is. (pandas 3 also gives a
+# "06/08" without a year the year 1, where pandas 2 gave the current one: the old tool writes
+# "08/06/1" instead of "08/06/2026", neither of which the desk's app parses.)
 SHIM = """import runpy, sys, warnings
 import pandas as pd
 with warnings.catch_warnings():
@@ -218,10 +225,37 @@ def active_duplicates(rows: list[dict], table: str) -> int:
     return sum(n - 1 for k, n in Counter(k for k in keys if isinstance(k, str)).items() if n > 1)
 
 
-def check(url: str, ids_before: dict[str, set], typed: list[tuple]) -> dict:
-    """The takeover's promises, as the database holds them now."""
+def source_keys_missing(url: str, table: str, rows: list[dict]) -> list[str]:
+    """The source's keys (normalized as trafico makes them; a slot table's: its bookings) that
+    are neither in an active target row nor in the rejects: rows silently lost."""
+    import pandas as pd
+
+    from trafico_lib.engine.adopt import adoption_keys
+    spec = next(s for s in TABLES.values() if s.target == table)
+
+    def keys(frame: pd.DataFrame) -> set[str]:
+        if frame.empty:
+            return set()
+        got = adoption_keys(frame, spec, run_date=date.today())
+        return {k.rsplit("|", 1)[0] if spec.slots else k for k in got if isinstance(k, str)}
+    with psycopg.connect(url) as c:
+        cur = c.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(spec.source)))
+        source = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description]).drop(columns=["id"])
+        rejected = {r[0] for r in c.execute("SELECT sync_key FROM traficov2_sync_rejects WHERE table_name IN (%s, %s)",
+                                            [spec.name, table]) if r[0]}
+    active = pd.DataFrame([r for r in rows if r.get("activo", True) is not False])
+    have = keys(active) | {k.rsplit("|", 1)[0] if spec.slots else k for k in rejected}
+    return sorted(keys(source) - have)
+
+
+def check(url: str, ids_before: dict[str, set], typed: list[tuple], old_bad: frozenset = frozenset(),
+          sources: bool = False) -> dict:
+    """The takeover's promises, as the database holds them now. A date the desk cannot parse
+    that the old tool wrote and nobody rewrote since (``old_bad``: (table, id, column, value)
+    before the switch) is counted apart (``unparsed_old``): an adopted row with no source row
+    keeps the old tool's values until a full run deactivates it."""
     out = {"lost_ids": 0, "desk_changed": [], "dup_active": 0, "unparsed_active": 0, "unparsed_inactive": 0,
-           "unparsed_examples": []}
+           "unparsed_old": 0, "unparsed_examples": [], "unparsed": set(), "source_missing": 0}
     by_table = {t: rows_of(url, t) for t in TARGETS}
     for t, rows in by_table.items():
         have = {r["id"]: r for r in rows}
@@ -229,9 +263,16 @@ def check(url: str, ids_before: dict[str, set], typed: list[tuple]) -> dict:
         out["dup_active"] += active_duplicates(rows, t)
         active = [r for r in rows if r.get("activo", True) is not False]
         gone = [r for r in rows if r.get("activo", True) is False]
-        bad = desk_unparsed(active, t)
+        every = [(t, *b) for b in desk_unparsed(active, t)]
+        out["unparsed"] |= set(every)
+        bad = [b[1:] for b in every if b not in old_bad]
+        out["unparsed_old"] += len(every) - len(bad)
         out["unparsed_active"] += len(bad)
         out["unparsed_inactive"] += len(desk_unparsed(gone, t))
+        if sources:
+            missing = source_keys_missing(url, t, rows)
+            out["source_missing"] += len(missing)
+            out["unparsed_examples"] += [(t, "source key not in the target", k) for k in missing[:3]]
         out["unparsed_examples"] += [(t, *b) for b in bad[:3]]
     for t, i, col, value in typed:
         now = next((r.get(col) for r in by_table[t] if r["id"] == i), "<row gone>")
@@ -264,7 +305,7 @@ def run_line(i: int, when: str, mode: str, proc, tables: dict, chk: dict) -> str
         errors = [line for line in proc.stderr.splitlines() if line.strip()][-1:]
     return (f"{i:3} {when} {mode:11} rc={proc.returncode} {counts} | lost ids {chk['lost_ids']}, desk changed "
             f"{len(chk['desk_changed'])}, active dup keys {chk['dup_active']}, unparsed dates {chk['unparsed_active']} "
-            f"active/{chk['unparsed_inactive']} inactive {' | '.join(errors)[:400]}")
+            f"active (+{chk['unparsed_old']} old, untouched)/{chk['unparsed_inactive']} inactive {' | '.join(errors)[:400]}")
 
 
 def replay_store(store: str, args: argparse.Namespace, picked: list[tuple[str, str]], work: Path) -> dict:
@@ -314,6 +355,7 @@ def replay_store(store: str, args: argparse.Namespace, picked: list[tuple[str, s
             print(f"[{store}] before the switch: unparsed dates {before['unparsed_active']} (the old tool's), "
                   f"rows sharing a key {before['dup_active']}")
             result["before"] = before
+            old_bad = frozenset(before["unparsed"])
             # -- the switch, as README says
             env = trafico_env(store, url, server)
             cli = [sys.executable, str(HERE / "update_traficov2.py")]
@@ -352,9 +394,9 @@ def replay_store(store: str, args: argparse.Namespace, picked: list[tuple[str, s
                     write_snapshot(mirror, commit, depot / "data")
                     load_sources(url, snap)
                 mode = "full" if i % args.full_every == 0 else "incremental"
-                last = run_sync(cli, depot, env, mode, url, ids_before, typed, result, i, when)
+                last = run_sync(cli, depot, env, mode, url, ids_before, typed, old_bad, result, i, when)
             # the last snapshot once more: nothing to write
-            again = run_sync(cli, depot, env, "incremental", url, ids_before, typed, result, len(news) + 1,
+            again = run_sync(cli, depot, env, "incremental", url, ids_before, typed, old_bad, result, len(news) + 1,
                              "(same snapshot)")
             result["second_run_writes"] = sum(int(c.get(k) or 0) for r in again.values()
                                               for c in [r.get("counts") or {}]
@@ -365,11 +407,11 @@ def replay_store(store: str, args: argparse.Namespace, picked: list[tuple[str, s
         snaps.stop_database(HERE, sys.executable, pgdata)
 
 
-def run_sync(cli, depot, env, mode, url, ids_before, typed, result, i, when) -> dict:
+def run_sync(cli, depot, env, mode, url, ids_before, typed, old_bad, result, i, when) -> dict:
     p = subprocess.run([*cli, "--no-notebook", "--json", "--mode", mode], cwd=depot, capture_output=True,
                        text=True, env=env)
     tables = snaps.summary_of(p.stdout)
-    chk = check(url, ids_before, typed)
+    chk = check(url, ids_before, typed, old_bad, sources=p.returncode == 0)
     result["failed"] += p.returncode != 0
     for r in tables.values():
         c = r.get("counts") or {}
@@ -377,7 +419,7 @@ def run_sync(cli, depot, env, mode, url, ids_before, typed, result, i, when) -> 
         for k in ("adopted", "adopted_unmatched", "old_duplicates", "unkeyed"):
             result["adoption"][k] += int(c.get(k) or 0)
     result["check"] = chk
-    for k in ("lost_ids", "dup_active", "unparsed_active"):
+    for k in ("lost_ids", "dup_active", "unparsed_active", "unparsed_old", "source_missing"):
         result[f"max_{k}"] = max(result.get(f"max_{k}", 0), chk[k])
     result["max_desk_changed"] = max(result.get("max_desk_changed", 0), len(chk["desk_changed"]))
     print(f"[{result['store']}] " + run_line(i, when, mode, p, tables, chk), flush=True)
@@ -393,9 +435,11 @@ def summary(r: dict) -> str:
     return (f"[{r['store']}] {r['failed']} failed run(s); old rows adopted {a['adopted']}, unmatched "
             f"{a['adopted_unmatched']}, older duplicates deactivated {a['old_duplicates']}, unkeyed {a['unkeyed']}; "
             f"rows rejected {r['rejected']}; worst after any run: active rows sharing a key {r.get('max_dup_active')}, "
-            f"old ids lost {r.get('max_lost_ids')}, desk values changed {r.get('max_desk_changed')}, "
+            f"old ids lost {r.get('max_lost_ids')}, source keys neither active nor rejected "
+            f"{r.get('max_source_missing')}, desk values changed {r.get('max_desk_changed')}, "
             f"active dates the desk cannot parse {r.get('max_unparsed_active')} (before the switch "
-            f"{r['before']['unparsed_active']}; inactive now {r['check']['unparsed_inactive']}); "
+            f"{r['before']['unparsed_active']}; the old tool's kept in adopted rows without a source row, at most "
+            f"{r.get('max_unparsed_old')}; inactive now {r['check']['unparsed_inactive']}); "
             f"the repeated last run wrote {r.get('second_run_writes')} row(s)"
             + (f"; PROBLEMS: {r['problems']}" if r["problems"] else ""))
 
@@ -432,7 +476,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(replay_store(store, args, picked, work / store))
         print("\n".join(summary(r) for r in results))
         bad = any(r["failed"] or r["problems"] or r.get("max_lost_ids") or r.get("max_desk_changed")
-                  or r.get("max_dup_active") or r.get("max_unparsed_active") or r.get("second_run_writes")
+                  or r.get("max_dup_active") or r.get("max_unparsed_active") or r.get("max_source_missing")
+                  or r.get("second_run_writes")
                   for r in results)
         return 1 if bad else 0
     finally:
