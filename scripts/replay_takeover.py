@@ -304,8 +304,9 @@ def run_line(i: int, when: str, mode: str, proc, tables: dict, chk: dict) -> str
     if not tables and proc.returncode:
         errors = [line for line in proc.stderr.splitlines() if line.strip()][-1:]
     return (f"{i:3} {when} {mode:11} rc={proc.returncode} {counts} | lost ids {chk['lost_ids']}, desk changed "
-            f"{len(chk['desk_changed'])}, active dup keys {chk['dup_active']}, unparsed dates {chk['unparsed_active']} "
-            f"active (+{chk['unparsed_old']} old, untouched)/{chk['unparsed_inactive']} inactive {' | '.join(errors)[:400]}")
+            f"{len(chk['desk_changed'])}, active dup keys {chk['dup_active']}, source keys missing "
+            f"{chk['source_missing']}, unparsed dates {chk['unparsed_active']} active (+{chk['unparsed_old']} old, "
+            f"untouched)/{chk['unparsed_inactive']} inactive {' | '.join(errors)[:400]}")
 
 
 def replay_store(store: str, args: argparse.Namespace, picked: list[tuple[str, str]], work: Path) -> dict:
