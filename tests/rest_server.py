@@ -270,3 +270,21 @@ def supabase_project(db_url: str, workdir: Path, *, schema: bool = True, prepare
             prepare(c)
     with running(db_url, workdir, max_rows=max_rows) as server:
         yield server
+
+
+def reload_schema_and_wait(conn, cfg, table: str, *, has: str | None = None, lacks: str | None = None,
+                           timeout: float = 15.0) -> None:
+    """After DDL: tell PostgREST to reread its schema cache (as Supabase's SQL editor does) and
+    wait until the configured store sees ``table`` with the column ``has`` and without ``lacks``.
+    NOTIFY is asynchronous: a run started before the reload reads the old description. On the
+    direct paths the store reads the catalog, so this returns at once."""
+    from trafico_lib.stores import open_store
+    conn.execute("NOTIFY pgrst, 'reload schema'")
+    deadline = time.monotonic() + timeout
+    while True:
+        columns = open_store(cfg).columns(table)  # a new store: each reads the API's description once
+        if (has is None or has in columns) and (lacks is None or lacks not in columns):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{table} through the API after {timeout:.0f} s: columns {columns}")
+        time.sleep(0.05)

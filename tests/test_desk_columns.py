@@ -6,26 +6,13 @@ into the source's ``Chofer``, on every store, and the sync never writes the desk
 """
 from __future__ import annotations
 
-import time
-
-import pytest
-
+from rest_server import reload_schema_and_wait
 from test_engine import ARRIBOS, insert, run, src, store_config  # noqa: F401 (fixtures)
 from trafico_lib import pipeline as P
 from trafico_lib.schema import apply_migrations
-from trafico_lib.stores import open_store
 from trafico_lib.tables import TABLES
 
 DESK = {"sync_settings": {"arribos": {"back_propagate": ["chofer"], "preserve_fields": ["chofer", "Estado"]}}}
-
-
-def _wait_for_column(cfg, table: str, column: str) -> None:
-    """PostgREST rereads its schema cache after DDL (as Supabase's SQL editor makes it)."""
-    for _ in range(50):
-        if column in open_store(cfg).columns(table):  # a new store: each reads the API's description once
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{table}.{column} never appeared through the API")
 
 
 def test_back_propagation_copies_the_desks_lowercase_chofer_into_the_sources_chofer(src, store_config):
@@ -40,8 +27,7 @@ def test_back_propagation_copies_the_desks_lowercase_chofer_into_the_sources_cho
     # the old deployment's desk column, typed by the desk's app by id
     src.execute("ALTER TABLE traficov2_arribos ADD COLUMN chofer text")
     apply_migrations(src, {n: cfg.watched_fields(n) for n in TABLES})
-    src.execute("NOTIFY pgrst, 'reload schema'")
-    _wait_for_column(cfg, "traficov2_arribos", "chofer")
+    reload_schema_and_wait(src, cfg, "traficov2_arribos", has="chofer")
     target_id = src.execute("SELECT id FROM traficov2_arribos WHERE sync_key = 'MSCU1234566'").fetchone()[0]
     src.execute("UPDATE traficov2_arribos SET chofer = 'PEREZ' WHERE id = %s", (target_id,))
     edits = src.execute("SELECT manual_edits FROM traficov2_arribos WHERE id = %s", (target_id,)).fetchone()[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from rest_server import reload_schema_and_wait
 from test_engine import insert, src, store_config  # noqa: F401  (fixtures)
 from trafico_lib import pipeline as P
 
@@ -24,27 +25,6 @@ def live_cfg(store_config, tmp_path):
     data = tmp_path / "csv"
     data.mkdir()
     return lambda extra=None: store_config({"csv_sources": {"data_path": str(data)}, **(extra or {})})
-
-
-def _reload_api_schema(src, cfg, table: str, gone: str) -> None:
-    """PostgREST rereads its schema cache (as Supabase's does after DDL), and this waits until its
-    description no longer lists the dropped column ``gone``: NOTIFY is asynchronous, and a run that
-    starts before the reload asks for the column it no longer has (no wait on the direct paths)."""
-    import time
-
-    import httpx
-    src.execute("NOTIFY pgrst, 'reload schema'")
-    if not cfg.supabase.url:
-        return
-    key = cfg.supabase.key.get_secret_value()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        doc = httpx.get(f"{cfg.supabase.url}/rest/v1/", headers={"apikey": key, "Authorization": f"Bearer {key}"},
-                        timeout=10).json()
-        if gone not in ((doc.get("definitions") or {}).get(table) or {}).get("properties", {}):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"PostgREST still lists {table}.{gone} after 15 s")
 
 
 def _run(cfg, table, mode="incremental", **kw):
@@ -386,7 +366,7 @@ def test_source_table_without_a_column_leaves_it_alone_on_every_store(src, store
     src.execute('ALTER TABLE arribos DROP COLUMN "Tiempo", DROP COLUMN "Estado"')
     src.execute("""UPDATE arribos SET "Cliente" = 'Cliente Nuevo', updated_at = now() WHERE "Contenedor" = %s""",
                 (rows[1]["Contenedor"],))
-    _reload_api_schema(src, cfg, "arribos", "Tiempo")  # PostgREST learns the table changed, as Supabase's does
+    reload_schema_and_wait(src, cfg, "arribos", lacks="Tiempo")  # PostgREST learns the table changed, as Supabase's does
     res = _run(cfg, "arribos", "full")
     assert (res.counts["inserted"], res.counts["updated"]) == (0, 1), res.counts
     assert _run(cfg, "arribos", "full").counts["updated"] == 0
@@ -395,6 +375,6 @@ def test_source_table_without_a_column_leaves_it_alone_on_every_store(src, store
                    rows[1]["Contenedor"]: ["2 h", "En terminal", "Cliente Nuevo"],
                    rows[2]["Contenedor"]: ["2 h", "En terminal", "Cliente"]}
     src.execute('ALTER TABLE arribos DROP COLUMN "Contenedor"')
-    _reload_api_schema(src, cfg, "arribos", "Contenedor")
+    reload_schema_and_wait(src, cfg, "arribos", lacks="Contenedor")
     res = P.run_table("arribos", mode="full", cfg=cfg)
     assert res.status == "error" and "no 'Contenedor' column" in res.error, res.error
