@@ -201,15 +201,22 @@ def test_merge_per_field_a_desk_edit_of_one_field_never_holds_back_the_sources_o
     assert (again.counts["inserted"], again.counts["updated"]) == (0, 0)
 
 
-def test_merge_per_field_a_realizado_from_a_new_exit_record_passes_a_desk_chofer(src, store_config, tmp_path):
-    """Issue 21 point 1, from the exit records: the desk types a ``Chofer``; later an exit
-    record marks the row done. Its ``Realizado …`` status comes through (the desk never typed
-    ``Estado``) and the desk's ``Chofer`` stays."""
+def _synced_beside_an_exit_folder(src, store_config, tmp_path):
+    """arribos synced once (every row ``En terminal``) by a config whose CSV folder is where the
+    test then writes its exit records; returns (config, that folder)."""
     data = tmp_path / "exits"
     data.mkdir()
     cfg = store_config({"csv_sources": {"data_path": str(data)}})
     insert(src, "arribos", [dict(r, Estado="En terminal") for r in ARRIBOS])
     run(cfg)
+    return cfg, data
+
+
+def test_merge_per_field_a_realizado_from_a_new_exit_record_passes_a_desk_chofer(src, store_config, tmp_path):
+    """Issue 21 point 1, from the exit records: the desk types a ``Chofer``; later an exit
+    record marks the row done. Its ``Realizado …`` status comes through (the desk never typed
+    ``Estado``) and the desk's ``Chofer`` stays."""
+    cfg, data = _synced_beside_an_exit_folder(src, store_config, tmp_path)
     src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'PEREZ' WHERE sync_key = 'MSCU1234566'""")
     (data / "salidas.csv").write_text("orden_ing,suborden,renglon,contenedor,validada\n"
                                       "1,1,1,MSCU1234566,2026-11-28 09:50:00\n", encoding="utf-8")
@@ -226,11 +233,7 @@ def test_merge_per_field_rows_edited_before_per_field_times_keep_the_desks_edits
     ``--init-db`` gives it to the fields the desk made differ from the source (``Chofer``),
     not to the others, so a ``Realizado`` from an exit record then comes through."""
     from trafico_lib.schema import apply_migrations
-    data = tmp_path / "exits"
-    data.mkdir()
-    cfg = store_config({"csv_sources": {"data_path": str(data)}})
-    insert(src, "arribos", [dict(r, Estado="En terminal") for r in ARRIBOS])
-    run(cfg)
+    cfg, data = _synced_beside_an_exit_folder(src, store_config, tmp_path)
     src.execute("""UPDATE traficov2_arribos SET "Chofer" = 'VIEJO' WHERE sync_key = 'MSCU1234566'""")
     src.execute("UPDATE traficov2_arribos SET manual_edits = NULL")  # as the schema before step 010 left it
     src.execute("""UPDATE arribos SET "Chofer" = 'FUENTE', updated_at = now() - interval '1 hour'
