@@ -16,17 +16,12 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from psycopg import sql
-
 from ..tables import TableSpec
+from .targets import text_array
 
 ADOPTED = "traficov2_adopted"
 # the old tool's own system table (its DDL made it; trafico keeps its columns)
 OLD_SYSTEM_TABLES = ("traficov2_sync_log",)
-
-
-def _array(names: Iterable[str]) -> str:
-    return "ARRAY[" + ", ".join(sql.Literal(n).as_string(None) for n in names) + "]::text[]"
 
 
 def render_adoption(specs: Iterable[TableSpec]) -> str:
@@ -40,14 +35,14 @@ def render_adoption(specs: Iterable[TableSpec]) -> str:
 );
 INSERT INTO {ADOPTED} (table_name, note)
 SELECT t, 'made by the old tool: columns added, none dropped or retyped; access unchanged'
-FROM unnest({_array(targets)}) AS t
+FROM unnest({text_array(targets)}) AS t
 WHERE to_regclass(format('public.%I', t)) IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM information_schema.columns c
                   WHERE c.table_schema = 'public' AND c.table_name = t AND c.column_name = 'sync_key')
 ON CONFLICT (table_name) DO NOTHING;
 INSERT INTO {ADOPTED} (table_name, note)
 SELECT t, 'made by the old tool: its columns kept; access unchanged'
-FROM unnest({_array(OLD_SYSTEM_TABLES)}) AS t
+FROM unnest({text_array(OLD_SYSTEM_TABLES)}) AS t
 WHERE to_regclass(format('public.%I', t)) IS NOT NULL
   AND to_regclass('public.traficov2_schema_migrations') IS NULL
 ON CONFLICT (table_name) DO NOTHING;"""

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from psycopg import sql
-
 from ..tables import TableSpec
 from .adopt import ADOPTED
+from .targets import text_array
 
 SYSTEM_TABLES = ("traficov2_schema_migrations", "traficov2_sync_log", "traficov2_sync_state",
                  "traficov2_sync_rejects", "traficov2_sync_changes", "traficov2_sync_calls", ADOPTED)
@@ -40,10 +39,6 @@ CALLS = """CREATE TABLE IF NOT EXISTS traficov2_sync_calls (
 API_ROLE = "service_role"
 
 
-def _array(names: Iterable[str]) -> str:
-    return "ARRAY[" + ", ".join(sql.Literal(n).as_string(None) for n in names) + "]::text[]"
-
-
 def render_api_access(specs: Iterable[TableSpec]) -> str:
     specs = list(specs)
     own = [*SYSTEM_TABLES, *(s.target for s in specs)]
@@ -55,7 +50,7 @@ DECLARE
     t text;
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN  -- tables served to the public key
-        FOREACH t IN ARRAY {_array(own)} LOOP  -- a table the old tool made keeps its access as it was
+        FOREACH t IN ARRAY {text_array(own)} LOOP  -- a table the old tool made keeps its access as it was
             IF NOT EXISTS (SELECT 1 FROM {ADOPTED} a WHERE a.table_name = t) THEN
                 EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
             END IF;
@@ -63,11 +58,11 @@ BEGIN
     END IF;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{API_ROLE}') THEN
         GRANT USAGE ON SCHEMA public TO {API_ROLE};
-        FOREACH t IN ARRAY {_array(own)} LOOP
+        FOREACH t IN ARRAY {text_array(own)} LOOP
             EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO {API_ROLE}', t);
         END LOOP;
         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {API_ROLE};
-        FOREACH t IN ARRAY {_array(sources)} LOOP
+        FOREACH t IN ARRAY {text_array(sources)} LOOP
             IF to_regclass(format('public.%I', t)) IS NOT NULL THEN
                 EXECUTE format('GRANT SELECT, UPDATE ON %I TO {API_ROLE}', t);
             END IF;

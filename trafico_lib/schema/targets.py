@@ -46,6 +46,11 @@ def name(identifier: str) -> sql.Composable:
     return sql.SQL(identifier) if _OWN_NAME.fullmatch(identifier) else sql.Identifier(identifier)
 
 
+def text_array(names: Iterable[str]) -> str:
+    """``ARRAY['a', 'b']::text[]``: names as a literal array for the printed script's loops."""
+    return "ARRAY[" + ", ".join(sql.Literal(n).as_string(None) for n in names) + "]::text[]"
+
+
 def column_definition(column: Column) -> sql.Composed:
     """``"Peso" numeric(14,3) CHECK ("Peso" >= 0)``: the column as its type declares it."""
     ident = sql.Identifier(column.name)
