@@ -11,7 +11,6 @@ commits. Plan and apply read the same staged rows: nothing is staged twice.
 """
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +24,7 @@ from ...engine.plan import MergeOutcome, Plan, run_in_batches
 from ...engine.stage import Staged
 from ...errors import MassDeactivation
 from ...tables import TableSpec
+from ...values import plain
 from . import lock, record
 from .background import Background
 from .copytext import copy_payload
@@ -45,20 +45,6 @@ PLAN_ROWS = 1000
 ALL_ROWS = {"lo": 0, "hi": 2 ** 62}  # every staged row's _n
 
 
-def _py(v):
-    if v is None:
-        return None
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, pd.Timestamp):
-        return v.to_pydatetime()
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # numpy scalars
-        return v.item()
-    return v
-
-
 def _copy(conn: psycopg.Connection, statement, payload: bytes) -> None:
     with conn.cursor() as cur, cur.copy(statement) as cp:
         cp.write(payload)
@@ -73,11 +59,6 @@ def _error_text(exc: Exception) -> str:
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag else None
     return primary or str(exc).strip().splitlines()[0]
-
-
-def _plain(v):
-    v = _py(v)
-    return v if v is None or isinstance(v, (int, float, bool, str)) else str(v)
 
 
 @dataclass
@@ -337,7 +318,7 @@ class PgSyncSession:
                     row = conn.execute(s.row, {"n": lo})
                     values = dict(zip([d.name for d in row.description], row.fetchone()))
                     out.rejects.append({"sync_key": values["sync_key"], "reasons": [f"database: {_error_text(exc)}"],
-                                        "raw_row": {k: _plain(v) for k, v in values.items()}})
+                                        "raw_row": {k: plain(v, iso=False) for k, v in values.items()}})
                     return
                 mid = (lo + hi) // 2
                 run(lo, mid)
