@@ -3,11 +3,14 @@ it missing, its text, its plain JSON form. Pure, layer 0: every layer above asks
 questions the same way (docs/architecture.md §2)."""
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+_OTHER_NAN = (np.floating, np.datetime64, np.timedelta64, Decimal)  # what pd.isna answers for
 
 
 def is_missing(v: Any) -> bool:
@@ -18,8 +21,8 @@ def is_missing(v: Any) -> bool:
     if v is None or v is pd.NA or v is pd.NaT:
         return True
     if isinstance(v, float):  # numpy's float64 too
-        return bool(v != v)
-    if isinstance(v, (np.floating, np.datetime64, np.timedelta64, Decimal)):
+        return math.isnan(v)
+    if isinstance(v, _OTHER_NAN):
         return bool(pd.isna(v))
     return False
 
