@@ -1,5 +1,5 @@
 """The per-table functions that write over Supabase's REST API, rendered from the direct path's
-own statements (``stores/pg/sql.py``): the merge rule is written once.
+own statements (``stores/sql/merge.py``): the merge rule is written once.
 
 ``traficov2_plan_<table>`` and ``traficov2_plan_deactivate_<table>`` say what they would
 do, writing nothing (a dry run). ``traficov2_merge_<table>(p_rows, p_run_id, p_run_started, p_call)``
@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 
 from psycopg import sql
 
-from ..stores.pg import sql as q
+from ..stores.sql import merge as q
 from ..tables import TableSpec
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -288,8 +288,8 @@ $fn$;"""
 
 def render_prune_function(specs) -> str:
     """``traficov2_prune(p_cutoff, p_dry_run)``: the direct path's pruning statements
-    (``stores/pg/retention.py``), every target of the schema considered."""
-    from ..stores.pg import retention as r
+    (``stores/sql/retention.py``), every target of the schema considered."""
+    from ..stores.sql import retention as r
     targets = {s.target for s in specs}
     cut = {"cutoff": "$1"}
     count_old = []

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
@@ -21,14 +20,14 @@ import pandas as pd
 import psycopg
 
 from ...engine.adopt import Adopt
-from ...engine.plan import MergeOutcome, Plan, run_in_batches
-from ...engine.stage import Staged
+from ...engine.plan import PLAN_ROWS, MergeOutcome, Plan, run_in_batches
+from ...engine.stage import Staged, StagedTotals
 from ...errors import MassDeactivation
 from ...tables import TableSpec
+from ..sql import merge as q
+from ..sql.copytext import copy_payload
 from . import lock, record
 from .background import Background
-from .copytext import copy_payload
-from . import sql as q
 
 # Errors a slice can raise because of its rows (split and reject), as opposed to transient
 # errors (retried by the caller) and bugs (raised).
@@ -38,9 +37,6 @@ DATA_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 # costs a round trip and a plan, and a direct connection has no request size to respect
 # (batch_size is the REST store's rows per request).
 STATEMENT_ROWS = 5000
-
-# Rows a plan lists per kind (its counts are always exact).
-PLAN_ROWS = 1000
 
 ALL_ROWS = {"lo": 0, "hi": 2 ** 62}  # every staged row's _n
 
@@ -78,14 +74,6 @@ def _error_text(exc: Exception) -> str:
 def _plain(v):
     v = _py(v)
     return v if v is None or isinstance(v, (int, float, bool, str)) else str(v)
-
-
-@dataclass
-class StagedTotals:
-    """What staging holds once every chunk is in."""
-    rows: int                     # rows to merge (one per key, unchanged ones set aside)
-    skipped_unchanged: int        # rows identical to the (active) target row
-    duplicates: pd.DataFrame      # sync_key, source_id of rows a later row of the same key replaced
 
 
 class PgStaging:

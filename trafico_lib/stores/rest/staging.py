@@ -28,15 +28,14 @@ from typing import Callable, Iterable, Iterator
 import pandas as pd
 
 from ...engine.adopt import Adopt
-from ...engine.plan import MergeOutcome, Plan, run_in_batches
-from ...engine.stage import Staged
+from ...engine.plan import PLAN_ROWS, MergeOutcome, Plan, run_in_batches
+from ...engine.stage import Staged, StagedTotals
 from ...errors import MassDeactivation, TableLocked
 from ...schema.rest_merge import (adopt_function_name, deactivate_function_name, merge_function_name,
                                   plan_deactivate_function_name, plan_function_name)
 from ...tables import TableSpec
-from ..pg import sql as q
-from ..pg.copytext import NULL, column_text
-from ..pg.merge import PLAN_ROWS, StagedTotals
+from ..sql import merge as q
+from ..sql.copytext import NULL, column_text
 from .client import RestError, api_time
 
 MAX_BATCH = 1000          # rows per merge call, whatever batch_size says (request size, statement time)

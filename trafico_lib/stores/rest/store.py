@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import pandas as pd
 
 from ...errors import ConfigError, SchemaMissing, SyncFailed, TableLocked, UsageError
+from ..sql.record import REJECT_REPEAT_HOURS
 from .client import RestClient, RestError, api_time
 from .lease import Heartbeat, Lease, held_message
 
@@ -215,7 +216,6 @@ class RestStore:
         """Rejected rows, by the direct path's own statement (``traficov2_record_reject``: the
         same problem is recorded once a day), sent in chunks of :data:`REJECTS_PER_CALL`
         (``traficov2_record_rejects``); returns the rows recorded now."""
-        from ..pg.record import REJECT_REPEAT_HOURS
         rows = [{"key": key, "reasons": json.loads(reasons), "raw": json.loads(raw)} for key, reasons, raw in rejects]
         recorded = 0
         for lo in range(0, len(rows), REJECTS_PER_CALL):
@@ -228,7 +228,6 @@ class RestStore:
     def write_duplicates(self, spec, run_id: str, rows: list[tuple[str, str | None]]) -> int:
         """Replaced source rows, by the direct path's own statement (``traficov2_record_duplicate``:
         the same one is recorded once a day), in chunks of :data:`REJECTS_PER_CALL`."""
-        from ..pg.record import REJECT_REPEAT_HOURS
         items = [{"key": key, "source_id": source_id} for key, source_id in rows]
         recorded = 0
         for lo in range(0, len(items), REJECTS_PER_CALL):
