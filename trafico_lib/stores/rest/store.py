@@ -2,8 +2,9 @@
 
 Built: the connection check, which names what is wrong in one line (a key that is not the
 service key, a project without trafico's schema or with an older one); the source read into
-the direct path's frames (:mod:`.source`), in keyset pages (:mod:`.pages`) that Supabase's
-silent 1,000-row cap never cuts short; the sync's writes and dry runs (:mod:`.staging`,
+the direct path's frames (:mod:`.source`: keyset pages of a function that hashes the rows by
+the direct path's expression), and every other read in keyset pages (:mod:`.pages`), which
+Supabase's silent 1,000-row cap never cuts short; the sync's writes and dry runs (:mod:`.staging`,
 through functions rendered from the direct path's statements); back-propagation; pruning;
 the health check's facts (:mod:`.health`); state, log, rejects, the lease (:mod:`.lease`) and
 the CSV backup.
