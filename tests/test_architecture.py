@@ -124,6 +124,17 @@ def test_no_private_name_is_imported_across_modules():
     assert crossing == []
 
 
+def test_the_rest_store_imports_nothing_of_the_direct_paths_modules():
+    """stores/rest shares SQL with the direct path through stores/sql only (issue 23): an import
+    of stores.pg there, at any depth (inside a function too), is a rule written for one store
+    that the other borrows."""
+    borrowed = [f"{mod} imports {target}" for mod, edges in _imports(False).items()
+                if mod.startswith("trafico_lib.stores.rest")
+                for target, _ in edges
+                if target == "trafico_lib.stores.pg" or target.startswith("trafico_lib.stores.pg.")]
+    assert borrowed == []
+
+
 def test_no_branch_on_a_table_name_outside_the_registry():
     pattern = re.compile(r"spec\.name ==|TABLES\[\"")
     hits = [f"{p.relative_to(ROOT)}:{i}" for p in MODULES.values() if p.name != "tables.py"

@@ -12,7 +12,6 @@ commits. Plan and apply read the same staged rows: nothing is staged twice.
 from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
@@ -20,15 +19,15 @@ import pandas as pd
 import psycopg
 
 from ...engine.adopt import Adopt
-from ...engine.plan import MergeOutcome, Plan, run_in_batches
-from ...engine.stage import Staged
+from ...engine.plan import PLAN_ROWS, MergeOutcome, Plan, run_in_batches
+from ...engine.stage import Staged, StagedTotals
 from ...errors import MassDeactivation
 from ...tables import TableSpec
 from ...values import plain
+from ..sql import merge as q
+from ..sql.copytext import copy_payload
 from . import lock, record
 from .background import Background
-from .copytext import copy_payload
-from . import sql as q
 
 # Errors a slice can raise because of its rows (split and reject), as opposed to transient
 # errors (retried by the caller) and bugs (raised).
@@ -38,9 +37,6 @@ DATA_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 # costs a round trip and a plan, and a direct connection has no request size to respect
 # (batch_size is the REST store's rows per request).
 STATEMENT_ROWS = 5000
-
-# Rows a plan lists per kind (its counts are always exact).
-PLAN_ROWS = 1000
 
 ALL_ROWS = {"lo": 0, "hi": 2 ** 62}  # every staged row's _n
 
@@ -61,12 +57,6 @@ def _error_text(exc: Exception) -> str:
     return primary or str(exc).strip().splitlines()[0]
 
 
-@dataclass
-class StagedTotals:
-    """What staging holds once every chunk is in."""
-    rows: int                     # rows to merge (one per key, unchanged ones set aside)
-    skipped_unchanged: int        # rows identical to the (active) target row
-    duplicates: pd.DataFrame      # sync_key, source_id of rows a later row of the same key replaced
 
 
 class PgStaging:
