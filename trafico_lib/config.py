@@ -102,10 +102,10 @@ class _AnyValue:
     def __format__(self, spec: str) -> str:
         return ""
 
-    def __getattr__(self, name: str) -> "_AnyValue":
+    def __getattr__(self, name: str) -> _AnyValue:
         return self
 
-    def __getitem__(self, key) -> "_AnyValue":
+    def __getitem__(self, key) -> _AnyValue:
         return self
 
 

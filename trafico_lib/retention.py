@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from .errors import UsageError
@@ -82,7 +82,7 @@ def cutoff_for(days_to_keep: int, now: datetime | None = None) -> datetime:
     """The moment before which history goes."""
     if days_to_keep <= 0:
         raise RetentionError(f"days_to_keep must be positive, got {days_to_keep}")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return now - timedelta(days=days_to_keep)
 
 

@@ -14,7 +14,8 @@ a display copy: the data the steps return is never changed.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import pandas as pd
 

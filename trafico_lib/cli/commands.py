@@ -6,7 +6,7 @@ returns an exit code; errors are raised and turned into one line by :mod:`.exits
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
 from ..paths import shown_path

@@ -1,7 +1,7 @@
 """``python -m trafico_lib.docs [--config F] [--no-health]`` (``make docs``): build the Data Docs site."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import EXIT_OK
 from .exits import run_with_config

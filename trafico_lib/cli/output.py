@@ -7,8 +7,9 @@ at the executed notebook's ``.html`` rendering.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..paths import shown_path
 from .log import stamped

@@ -5,7 +5,7 @@ The runner itself (``trafico_lib.runner``) is a library; this module is its comm
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from .commands import selected_tables

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ def save_validation(cfg, table: str, run_id: str, result_json: Any, *, gx_result
         gx_result = result_json.gx_result
     summary = _as_dict(result_json, f"validation result of {spec.name}")
     gx = _as_dict(gx_result, f"GX result of {spec.name}")
-    saved_at = saved_at or datetime.now(timezone.utc)
+    saved_at = saved_at or datetime.now(UTC)
     record = {"table": spec.name, "run_id": str(run_id), "saved_at": saved_at.isoformat(),
               "summary": _jsonable(summary), "gx_result": _jsonable(gx) if gx is not None else None}
     path = validations_dir(cfg) / spec.name / f"{safe_name(run_id)}.json"
@@ -131,7 +131,7 @@ def _read(path: Path) -> dict | None:
         return None
     rec["_path"] = str(path)
     rec.setdefault("run_id", path.stem)
-    rec.setdefault("saved_at", datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat())
+    rec.setdefault("saved_at", datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat())
     rec["summary"] = rec.get("summary") or summary_from_gx(rec.get("gx_result"))
     return rec
 

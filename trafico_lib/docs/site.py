@@ -29,7 +29,7 @@ build (a few milliseconds each), so a page never outlives the code or the result
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..rules.suites import key_columns
@@ -51,7 +51,7 @@ def site_dir(cfg) -> Path:
 
 def _run_time(rec: dict) -> str:
     try:
-        return datetime.fromisoformat(str(rec["saved_at"])).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        return datetime.fromisoformat(str(rec["saved_at"])).astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     except ValueError:
         return "__none__"
 
@@ -164,7 +164,7 @@ def _render_run_page(env, rec: dict, target: Path, key, built_line: str) -> None
 def _when(value) -> str:
     """A stored ISO time as people read it: ``2026-11-30 13:05:12 UTC``."""
     try:
-        return datetime.fromisoformat(str(value)).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return datetime.fromisoformat(str(value)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (TypeError, ValueError):
         return str(value or "")
 
@@ -179,7 +179,7 @@ def _env():
 
 def built_line(built_at: datetime, run_id: str | None = None, command: str | None = None) -> str:
     """``Built 2026-11-30 13:05 UTC from run 20261130T130500-ab12cd (sync)``."""
-    text = f"Built {built_at.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}"
+    text = f"Built {built_at.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
     if run_id:
         text += f" from run {run_id}"
     if command:
@@ -212,7 +212,7 @@ def build_docs(cfg, *, facts: dict | None = None, run_id: str | None = None, com
     site.mkdir(parents=True, exist_ok=True)
     env = _env()
     keep = keep_runs(cfg)
-    line = built_line(datetime.now(timezone.utc), run_id, command)
+    line = built_line(datetime.now(UTC), run_id, command)
     tables = []
     for spec in TABLES.values():
         prune_validations(cfg, spec.name, keep)

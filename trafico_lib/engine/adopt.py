@@ -95,12 +95,12 @@ class Adoption:
     def keys(self) -> list[str]:
         return sorted(set(self.rows.loc[self.rows["status"] == ADOPT, "sync_key"]))
 
-    def match(self, source_keys) -> "Adoption":
+    def match(self, source_keys) -> Adoption:
         """Mark the rows whose key the source holds (``source_keys``: a set)."""
         self.rows["in_source"] = [isinstance(k, str) and k in source_keys for k in self.rows["sync_key"]]
         return self
 
-    def settle(self, done: pd.DataFrame, *, applied: bool = False) -> "Adoption":
+    def settle(self, done: pd.DataFrame, *, applied: bool = False) -> Adoption:
         """What the statement did (``done``: id, sync_key, adopted): rows it gave their key are
         ``adopt``, rows it deactivated ``duplicate``. A keyed row it did not touch (keyed or
         deactivated meanwhile) is dropped from the account, unless an earlier attempt of this

@@ -28,9 +28,10 @@ Everything here is a pure function over DataFrames; reading and writing happen e
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 

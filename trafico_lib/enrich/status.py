@@ -156,7 +156,9 @@ def exits_frame(raw: pd.DataFrame, *, tz: str = DEFAULT_TZ, where: str = "exit r
     from ..normalize import normalize_container
     zone = ZoneInfo(tz)
     n = len(raw)
-    col = lambda name: raw[names[name]] if name in names else pd.Series([None] * n, index=raw.index)
+    def col(name: str) -> pd.Series:
+        return raw[names[name]] if name in names else pd.Series([None] * n, index=raw.index)
+
     known = {names[k] for k in (*_KEY_PARTS, "contenedor", EXIT_TIME, VALIDATION) if k in names}
     info_cols = [c for c in raw.columns if c not in known and not str(c).startswith("_")]
     out = pd.DataFrame({

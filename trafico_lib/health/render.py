@@ -5,7 +5,7 @@ read their rows through a health reader, and the plots, which draw with matplotl
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ def when_text(v: Any) -> str:
     if isinstance(v, datetime):
         if v.tzinfo is None:
             return v.strftime("%Y-%m-%d %H:%M")
-        return v.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return str(v)
 
 

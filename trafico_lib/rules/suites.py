@@ -49,9 +49,10 @@ import copy
 import importlib.util
 import json
 import os
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import UsageError
 from ..jsonfile import read_json

@@ -48,7 +48,7 @@ from __future__ import annotations
 import gc
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import repeat
 from typing import Any
 
@@ -222,7 +222,7 @@ def build_gx_suite(suite: dict[str, Any]):
     return gx_suite
 
 
-@lru_cache(maxsize=None)
+@cache
 def _gx_batch_definition(table: str):
     """The table's whole-dataframe batch definition; the ephemeral GX context, its pandas
     datasource and the table's asset are built once per process (each chunk passes its own

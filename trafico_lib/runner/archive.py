@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable
 
 from ..errors import MASK, scrub, secret_forms
 
@@ -23,7 +23,7 @@ def archive_dir(cfg, run_id: str, now: datetime | None = None, *, dry_run: bool 
     if m:
         y, mo, d = m.groups()
     else:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         y, mo, d = f"{now:%Y}", f"{now:%m}", f"{now:%d}"
     return archive_root(cfg, dry_run=dry_run) / y / mo / d
 

@@ -17,9 +17,9 @@ steps add their columns and leave their access as it was. Everything runs inside
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Callable, Iterable, Mapping
 
 import psycopg
 

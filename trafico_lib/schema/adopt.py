@@ -14,7 +14,7 @@ table is in the old layout. Every statement is idempotent: a table is recorded o
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..tables import TableSpec
 from .targets import text_array

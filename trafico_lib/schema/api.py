@@ -16,7 +16,7 @@ tables' owner) must not be shut out by row-level security. Idempotent: it runs o
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..tables import TableSpec
 from .adopt import ADOPTED

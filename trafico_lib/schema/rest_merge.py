@@ -21,7 +21,7 @@ leaves them alone.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from psycopg import sql
 
@@ -83,7 +83,7 @@ def _ready(spec: TableSpec) -> list[str]:
 
 def render_merge_function(spec: TableSpec, preserve: list[str]) -> str:
     # a table made WITH NO DATA: the run's start only gives a column its type
-    typed_only = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    typed_only = datetime(2000, 1, 1, tzinfo=UTC)
     counted = sql.SQL("SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up")
     drop = sql.SQL("DROP TABLE IF EXISTS {}, {}, {}; DROP SEQUENCE IF EXISTS {}").format(
         q.I(q.READY), q.I(q.MERGED), q.I(q.KEYS), q.I(q.NUMBERS))
@@ -189,7 +189,7 @@ def render_plan_function(spec: TableSpec, preserve: list[str]) -> str:
     inserts and field changes (in key order) and the counts, by the direct path's plan
     statements, after the adoption of the old tool's rows ``p_adopt`` (rolled back with the
     rest: see :func:`render_adopt_function`)."""
-    typed_only = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    typed_only = datetime(2000, 1, 1, tzinfo=UTC)
     drop = sql.SQL("DROP TABLE IF EXISTS {}, {}; DROP SEQUENCE IF EXISTS {}").format(
         q.I(q.READY), q.I(q.MERGED), q.I(q.NUMBERS))
     limit = {"limit": "$1"}

@@ -11,7 +11,7 @@ schema is applied.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from psycopg import sql
 

@@ -14,7 +14,7 @@ desk's there to keep). Later runs find no such row and change nothing.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from psycopg import sql
 

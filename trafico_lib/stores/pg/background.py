@@ -6,8 +6,9 @@ statements of every thread that uses it; this keeps at most one task in flight p
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 
 class Background:

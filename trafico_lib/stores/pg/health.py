@@ -13,9 +13,9 @@ The statements are the REST store's too (``stores/sql/health.py``): each aggrega
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Iterable, Iterator
 
 import pandas as pd
 import psycopg

@@ -3,9 +3,9 @@ in chunks through one server-side cursor (one snapshot: every row exactly once).
 text and the row hash are the expressions the REST store's read runs too (``stores/sql/source.py``)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import nullcontext
 from datetime import timedelta
-from typing import Iterator
 
 import pandas as pd
 import psycopg

@@ -10,7 +10,7 @@ table's own column types, so it rounds and checks exactly as it did for ``write_
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd

@@ -13,8 +13,9 @@ shapes (:func:`failed_syncs`, :func:`last_run`, :func:`lease_row`, ...).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from psycopg import sql
 

@@ -309,13 +309,13 @@ def diffs(spec: TableSpec) -> sql.Composed:
         merged=I(MERGED), lookup=_lookup(spec, "m"), mdoc=_doc(cols, "m"), tdoc=_doc(cols, "t"))
 
 
-def merge(spec: TableSpec, result: sql.Composable = sql.SQL("SELECT inserted FROM up")) -> sql.Composed:
+def merge(spec: TableSpec, result: sql.Composable | None = None) -> sql.Composed:
     """The upsert, plus one ``traficov2_sync_changes`` row per field of every row it updated.
 
     One statement: the diffs read the target as it was before the upsert (sub-statements
     share one snapshot), and only rows the upsert really updated get change rows.
     Returns one row per written row: ``inserted`` (true) or updated (false); ``result`` is
-    the final query over ``up`` (a function counts instead).
+    the final query over ``up`` (default ``SELECT inserted FROM up``; a function counts instead).
     """
     return sql.SQL(
         "WITH up AS ({upsert}, sync_key), "
@@ -323,7 +323,8 @@ def merge(spec: TableSpec, result: sql.Composable = sql.SQL("SELECT inserted FRO
         "SELECT %(run_id)s, {name}, d.sync_key, d.field, d.old, d.new FROM ({diffs}) d "
         "JOIN up ON up.sync_key = d.sync_key AND NOT up.inserted) "
         "{result}").format(
-        upsert=upsert(spec), name=sql.Literal(spec.target), diffs=diffs(spec), result=result)
+        upsert=upsert(spec), name=sql.Literal(spec.target), diffs=diffs(spec),
+        result=sql.SQL("SELECT inserted FROM up") if result is None else result)
 
 
 def inserts(spec: TableSpec) -> sql.Composed:
@@ -456,7 +457,7 @@ def _has_value(alias: str, column: str) -> sql.Composed:
 
 
 def adopt(spec: TableSpec, preserve: list[str],
-          result: sql.Composable = sql.SQL("SELECT id, sync_key, adopted FROM done")) -> sql.Composed:
+          result: sql.Composable | None = None) -> sql.Composed:
     """Give the target's unkeyed rows their keys (``pairs``: a JSON array of {id, sync_key},
     from ``engine.adopt``), in place: the row keeps its ``id`` and every other column. Per key
     the highest ``id`` among the active unkeyed rows is adopted, unless a row already holds the
@@ -466,7 +467,8 @@ def adopt(spec: TableSpec, preserve: list[str],
     and ``manual_updated_at``, so the merge rule keeps them unless the source changes that field
     later. A slot table's row becomes slot 1 (its old source_id, a row position, cleared). Each row
     adopted or deactivated gets a change row. Returns (id, sync_key, adopted) per row it
-    touched (``result``: the final query over ``done``; a function aggregates instead); a pair
+    touched (``result``: the final query over ``done``, default ``SELECT id, sync_key, adopted
+    FROM done``; a function aggregates instead); a pair
     whose row is keyed or inactive by now is left alone (rerun-safe). Parameters:
     ``%(pairs)s``, ``%(edited_at)s``, ``%(run_id)s``."""
     target, name = I(spec.target), sql.Literal(spec.target)
@@ -501,7 +503,7 @@ def adopt(spec: TableSpec, preserve: list[str],
         "UNION ALL SELECT id::bigint, sync_key, false FROM dropped) "
         "{result}").format(
         pairs=pairs, target=target, slot=slot, edits=edits, any_value=any_value, at=edited_at, name=name,
-        result=result)
+        result=sql.SQL("SELECT id, sync_key, adopted FROM done") if result is None else result)
 
 
 def unkeyed(spec: TableSpec, columns: list[str]) -> sql.Composed:
