@@ -29,7 +29,7 @@ SOURCE_UPDATED_COLUMN = {"arribos": "updated_at", "remisiones": "fecha_modificac
 
 def source_ddl(spec: TableSpec) -> sql.Composed:
     """``CREATE TABLE IF NOT EXISTS`` for a source table: id, text columns, maybe a timestamp."""
-    parts = [sql.SQL("id bigserial PRIMARY KEY")]
+    parts: list[sql.Composable] = [sql.SQL("id bigserial PRIMARY KEY")]
     parts += [sql.SQL("{} text").format(sql.Identifier(c)) for c in spec.column_names]
     updated = SOURCE_UPDATED_COLUMN.get(spec.name)
     if updated:

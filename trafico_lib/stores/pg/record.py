@@ -9,6 +9,7 @@ import psycopg
 
 from ...tables import TableSpec
 from ..sql.record import RECORD_DUPLICATE, RECORD_REJECT, RECORD_STATE, REJECT_REPEAT_HOURS
+from .rows import one_value
 
 
 def write_log(conn: psycopg.Connection, spec: TableSpec, operation: str, details: dict) -> None:
@@ -64,5 +65,5 @@ def read_state(conn: psycopg.Connection, spec: TableSpec) -> dict:
 def write_state(conn: psycopg.Connection, spec: TableSpec, run_id: str, watermark: datetime | None,
                 source_rows: int | None = None, *, reset: bool = False) -> datetime | None:
     """Record the run's success; the watermark stored (see :data:`RECORD_STATE`)."""
-    return conn.execute(RECORD_STATE, {"table_name": spec.target, "watermark": watermark, "run_id": run_id,
-                                       "source_rows": source_rows, "reset": reset}).fetchone()[0]
+    return one_value(conn.execute(RECORD_STATE, {"table_name": spec.target, "watermark": watermark, "run_id": run_id,
+                                                 "source_rows": source_rows, "reset": reset}))

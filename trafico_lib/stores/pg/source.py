@@ -16,6 +16,7 @@ from ...engine.extract import (Extract, absent_columns, check_source_columns, de
 from ...tables import TableSpec
 from ..sql.source import MISSING, as_text, row_hash, value_names
 from .background import Background
+from .rows import one_row, one_value
 
 
 def source_columns(conn: psycopg.Connection, table: str) -> list[str]:
@@ -60,8 +61,8 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
         upd = detect_updated_column(cols, updated_column)
         has_id = "id" in cols
         # nothing can be set aside while the target has no active row (a first load): no hash pass
-        skip = bool(fingerprint) and has_id and unchanged_table is not None and conn.execute(
-            sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE activo)").format(sql.Identifier(spec.target))).fetchone()[0]
+        skip = bool(fingerprint) and has_id and unchanged_table is not None and one_value(conn.execute(
+            sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE activo)").format(sql.Identifier(spec.target))))
     except BaseException:
         conn.execute("ROLLBACK")
         raise
@@ -74,7 +75,8 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
     # position (_pos), raw id; each row's hash is md5 of its text values and the fingerprint
     changed_at = sql.Identifier(upd) if upd else sql.SQL("NULL::timestamptz")
     position = sql.SQL("row_number() OVER (ORDER BY id)") if has_id else sql.SQL("row_number() OVER ()")
-    where = sql.SQL(" WHERE {} > %s").format(sql.Identifier(upd)) if since is not None else sql.SQL("")
+    # (a bound comes only with a change-time column: since_of)
+    where = sql.SQL(" WHERE {} > %s").format(sql.Identifier(upd)) if since is not None and upd else sql.SQL("")
     numbered = sql.SQL(
         "SELECT {vals}, {id} AS _source_id, {upd} AS _source_updated_at, {pos} AS _pos, {raw_id} AS _id "
         "FROM {src}{where}").format(
@@ -85,21 +87,21 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
         if fingerprint else sql.SQL("NULL::text")
     unchanged, unchanged_wm = 0, None
     try:
-        others = sql.SQL("")
-        if skip:  # one pass over narrow rows sets the unchanged ones aside (target key, time, position)...
+        others: sql.Composable = sql.SQL("")
+        if skip and unchanged_table is not None:  # (skip is only set with one)  # one pass over narrow rows sets the unchanged ones aside (target key, time, position)...
             hashed = sql.SQL(
                 "SELECT id::text AS _source_id, {upd} AS _source_updated_at, {h} AS _h, "
                 "{pos} AS _pos FROM {src}{where}").format(
                 upd=changed_at, h=row_hash(text, sql.Literal(fingerprint)), pos=position,
                 src=sql.Identifier(spec.source), where=where)
-            unchanged, unchanged_wm, remaining = conn.execute(sql.SQL(
+            unchanged, unchanged_wm, remaining = one_row(conn.execute(sql.SQL(
                 "WITH ins AS (INSERT INTO {dest} (sync_key, source_updated_at, _order) "
                 "SELECT t.sync_key, n._source_updated_at, n._pos FROM ({hashed}) n JOIN {target} t "
                 "ON t.source_id::text = n._source_id AND t.source_hash = n._h AND t.activo "
                 "RETURNING source_updated_at) SELECT count(*), max(source_updated_at), "
                 "(SELECT count(*) FROM {src}{where}) - count(*) FROM ins").format(
                 dest=sql.Identifier(unchanged_table), hashed=hashed, target=sql.Identifier(spec.target),
-                src=sql.Identifier(spec.source), where=where), params * 2).fetchone()
+                src=sql.Identifier(spec.source), where=where), params * 2))
             # ...the read hashes only the others (and returns nothing at once when there are none)
             if not remaining:
                 others = sql.SQL(" WHERE false")
@@ -144,8 +146,8 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
 
 def count_changed_after(conn: psycopg.Connection, spec: TableSpec, column: str, after) -> int:
     """Source rows whose change time ``column`` is later than ``after``."""
-    return conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {} > %s").format(
-        sql.Identifier(spec.source), sql.Identifier(column)), (after,)).fetchone()[0]
+    return one_value(conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {} > %s").format(
+        sql.Identifier(spec.source), sql.Identifier(column)), (after,)))
 
 
 _EXTRA = ["_source_hash", "_pos"]

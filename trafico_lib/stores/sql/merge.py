@@ -201,7 +201,7 @@ def _lookup(spec: TableSpec, alias: str) -> sql.Composed:
         target=I(spec.target), alias=I(alias))
 
 
-def _source_preserved(preserve: list[str], alias: str = "s") -> sql.Composed:
+def _source_preserved(preserve: list[str], alias: str = "s") -> sql.Composable:
     if not preserve:
         return sql.SQL("'{}'::jsonb")
     return sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(

@@ -17,7 +17,7 @@ def _key_is_active(existing_targets: set[str]) -> sql.Composable:
     for spec in TABLES.values():
         if spec.target not in existing_targets:
             continue
-        match = sql.SQL("t.sync_key = r.sync_key")
+        match: sql.Composable = sql.SQL("t.sync_key = r.sync_key")
         if spec.slots:  # a validation reject of a slotted table carries the group (the booking)
             match = sql.SQL("(t.sync_key = r.sync_key OR t.{} = r.sync_key)").format(sql.Identifier(spec.slots.group))
         parts.append(sql.SQL("(r.table_name = {name} AND EXISTS (SELECT 1 FROM {tbl} t WHERE {match} AND t.activo))")
@@ -49,7 +49,7 @@ def kept_rejects(targets: set[str]) -> sql.Composed:
         _open_reject(targets))
 
 
-def old_rejects() -> sql.Composed:
+def old_rejects() -> sql.SQL:
     return sql.SQL("SELECT count(*) FROM traficov2_sync_rejects WHERE created_at < %(cutoff)s")
 
 
