@@ -193,11 +193,12 @@ def _blank_free(text: str) -> bool:
 def _clean_vec(texts: np.ndarray) -> tuple[np.ndarray]:
     """:func:`clean_value` of each str."""
     joined = _SEP.join(texts)
+    known: str | None = joined  # the joined texts, while stripping changed none of them
     if _blank_free(joined):
         stripped = texts.copy()
     else:
-        stripped, joined = _strip(texts), None
-    stripped[_placeholder_mask(stripped, joined)] = None
+        stripped, known = _strip(texts), None
+    stripped[_placeholder_mask(stripped, known)] = None
     return (stripped,)
 
 
@@ -266,7 +267,7 @@ _YEAR_FIRST = re.compile(r"^(\d{4})[/.-](\d{1,2})[/.-](\d{1,2})" + _TIME_PART + 
 
 
 def _valid_clock(h: str | None, m: str | None, sec: str | None) -> bool:
-    if h is None:
+    if h is None or m is None:  # no clock (the patterns take the minutes with the hour)
         return True
     return int(h) <= 23 and int(m) <= 59 and (sec is None or int(sec) <= 59)
 
@@ -330,8 +331,9 @@ def _parse(s: pd.Series, parse_one: Callable[..., Any],
             return fill, False
         out = parse_one(v, *extra)
         return (fill, True) if out is None else (out, False)
-    return _map_cells(s, parse_texts or (lambda texts: _parse_texts(texts, parse_one)), one,
-                      (fill, False), prepare)
+    values, bad = _map_cells(s, parse_texts or (lambda texts: _parse_texts(texts, parse_one)), one,
+                             (fill, False), prepare)
+    return values, bad
 
 
 def _parse_texts(texts: np.ndarray, parse_one: Callable[[str], Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -615,9 +617,10 @@ def _factorize_by_row(df: pd.DataFrame, columns: list[str]) -> dict[str, pd.Seri
     non-text cell, which could equal a cell of another column, leaves all columns as they are).
     """
     positions = [df.columns.get_loc(c) if c in df.columns else None for c in columns]
-    if len(df) < _DIRECT_MIN or any(not isinstance(p, int) for p in positions):
+    found = [p for p in positions if isinstance(p, int)]
+    if len(df) < _DIRECT_MIN or len(found) != len(positions):
         return {}
-    first, last = min(positions), max(positions)
+    first, last = min(found), max(found)
     if last - first + 1 != len(columns) or df.columns.has_duplicates:
         return {}  # not one slice of the frame: selecting them would copy one column at a time
     grid = df.iloc[:, first:last + 1].to_numpy(dtype=object)

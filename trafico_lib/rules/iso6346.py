@@ -95,4 +95,4 @@ def valid_container_mask(values: pd.Series, categories: str = CATEGORIES) -> pd.
 
 def _within(codes: np.ndarray, low: str, high: str) -> np.ndarray:
     """Rows whose code points all lie in ``low..high``."""
-    return ((codes >= ord(low)) & (codes <= ord(high))).all(axis=1)
+    return np.asarray(((codes >= ord(low)) & (codes <= ord(high))).all(axis=1))  # (typed: array or scalar)

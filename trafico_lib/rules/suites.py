@@ -174,7 +174,9 @@ def check_suite(data: Any, spec: TableSpec, where: str) -> None:
         if not isinstance(exp, dict):
             raise SuiteError(f"{at}: expected an object with type, kwargs and meta")
         meta = exp.get("meta")
-        rule = meta.get("rule") if isinstance(meta, dict) else None
+        if not isinstance(meta, dict):
+            meta = {}  # no rule name in it: refused just below
+        rule = meta.get("rule")
         if not isinstance(rule, str) or not rule.strip():
             raise SuiteError(f"{at}: meta.rule is missing (every expectation needs a rule name)")
         at = f"{at} ({rule})"

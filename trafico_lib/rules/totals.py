@@ -97,10 +97,10 @@ class ValidationTotals:
         """Add one chunk's result; keeps only its counts, rules, failing keys and GX dict."""
         summary = val.to_json()
         gx = _gx_dict(val.gx_result)
-        for what, mine, theirs in (("table", self._table, summary["table"]),
+        for what, ours, theirs in (("table", self._table, summary["table"]),
                                    ("suite", self._suite, summary["suite"])):
-            if mine and theirs and mine != theirs:
-                raise ValueError(f"ValidationTotals of {what} {mine!r} can't add a chunk of {what} {theirs!r}")
+            if ours and theirs and ours != theirs:
+                raise ValueError(f"ValidationTotals of {what} {ours!r} can't add a chunk of {what} {theirs!r}")
         if not self._chunks:
             self._table = summary["table"] or self._table
             self._suite = summary["suite"] or self._suite
@@ -129,6 +129,7 @@ class ValidationTotals:
     def _add_gx(self, gx: dict) -> None:
         if self._gx is None:
             self._gx = {**gx, "results": []}
+        results = self._gx["results"]
         seen: dict[tuple, int] = {}
         for r in gx.get("results") or []:
             key = _result_key(r)
@@ -136,14 +137,14 @@ class ValidationTotals:
             seen[key] = n + 1
             pos = self._gx_index.get((key, n))
             if pos is None:  # first time this expectation is seen (first chunk, or a new one)
-                pos = self._gx_index[(key, n)] = len(self._gx["results"])
+                pos = self._gx_index[(key, n)] = len(results)
                 res = r.get("result") or {}
-                self._gx["results"].append(r)
+                results.append(r)
                 self._counts_seen[pos] = {k for k in _SUMMED if res.get(k) is not None}
                 self._success_all[pos] = bool(r.get("success"))
                 self._trim(res)
                 continue
-            self._merge(pos, r)
+            self._merge(results[pos], pos, r)
 
     @staticmethod
     def _trim(res: dict) -> None:
@@ -151,8 +152,8 @@ class ValidationTotals:
             if isinstance(res.get(k), list):
                 del res[k][PARTIAL_SIZE:]
 
-    def _merge(self, pos: int, r: dict) -> None:
-        mine = self._gx["results"][pos]
+    def _merge(self, mine: dict, pos: int, r: dict) -> None:
+        """Chunk result ``r`` of the expectation at ``pos`` added to ``mine``, its sum so far."""
         self._success_all[pos] = self._success_all[pos] and bool(r.get("success"))
         new = r.get("result") or {}
         if not new:

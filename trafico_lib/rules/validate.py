@@ -414,7 +414,7 @@ def _failing_rows(frame: pd.DataFrame, keys: list[str], labels: np.ndarray, fail
     when the rule has no column.
     """
     key_values = {k: frame[k].to_numpy(dtype=object) for k in keys if k in frame.columns}
-    read_as: dict[tuple[str, Any], Any] = {}
+    read_as: dict[tuple[str | None, Any], Any] = {}  # looked up by a rule's column, None for none
     if issues is not None and len(issues) and "value" in issues.columns:
         for r in issues[["row", "column", "value"]].itertuples(index=False):
             read_as.setdefault((str(r.column), plain(r.row)), r.value)
