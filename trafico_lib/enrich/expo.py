@@ -130,7 +130,7 @@ def _pending_count(row: dict, quantity: str, quantity_expansion: bool) -> int:
     if not quantity_expansion:
         return 1
     q = row.get(quantity)
-    if is_missing(q):
+    if q is None or is_missing(q):
         return 1
     try:
         return max(int(q), 0)
@@ -343,6 +343,8 @@ def _frame(records: list[dict], source: pd.DataFrame | None, spec: TableSpec, co
         if spec.type_of(c) == INTEGER:
             out[c] = pd.array([None if is_missing(v) else int(v) for v in out[c]], dtype="Int64")
     out["activo"] = out["activo"].astype(bool)
+    if source is None:  # no source, no meta columns
+        return out
     for m in meta:  # give meta columns back their source dtype where the values allow it
         dtype = source[m].dtype
         try:

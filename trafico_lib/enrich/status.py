@@ -83,7 +83,8 @@ def split_operacion(v: Any, parts: int = 3) -> tuple[str, ...] | None:
     pieces = re.sub(r"\s+", "", str(v)).split("-")
     if len(pieces) != parts or not all(pieces):
         return None
-    return tuple(key_part(p) for p in pieces)  # type: ignore[return-value]
+    keys = tuple(k for k in map(key_part, pieces) if k is not None)  # all: no piece is blank
+    return keys if len(keys) == parts else None
 
 
 def match_key(v: Any, parts: int) -> tuple | None:
@@ -104,6 +105,7 @@ def parse_timestamp(v: Any, tz: ZoneInfo) -> datetime | None:
         return None
     if isinstance(v, pd.Timestamp):
         v = v.to_pydatetime()
+    moment: datetime | None
     if isinstance(v, datetime):
         moment = v
     elif isinstance(v, date):

@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ def detect_separator(header_line: str) -> str:
 
 # ---- reading ---------------------------------------------------------------------------
 
-def _records(text: str, sep: str, where: str, first_line: int) -> Iterable[tuple[int, list[str]]]:
+def _records(text: str, sep: str, where: str, first_line: int) -> Iterator[tuple[int, list[str]]]:
     """(file line where the record starts, fields) for each non-blank record."""
     reader = _csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"',
                          doublequote=True, strict=True)

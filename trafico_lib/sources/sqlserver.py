@@ -169,8 +169,8 @@ def _secrets_of(cfg, conn_str: str) -> list[str]:
     return [s for s in out if s]
 
 
-def scrub_message(message: str, secrets: list[str]) -> str:
-    """First meaningful line of a driver message, vendor prefixes and secrets removed."""
+def scrub_message(message: object, secrets: list[str]) -> str:
+    """First meaningful line of a driver message (its text, or the error), vendor prefixes and secrets removed."""
     text = re.sub(r"\[[^\]]*\]", "", str(message))
     text = re.sub(r"\(\d+\)\s*\(SQL\w+\)", "", text)
     text = re.sub(r"\(SQL\w+\)", "", text)
@@ -180,7 +180,7 @@ def scrub_message(message: str, secrets: list[str]) -> str:
 
 
 def _explain(exc: Exception, cfg, conn_str: str) -> str:
-    args = getattr(exc, "args", ())
+    args = exc.args
     state = str(args[0]) if len(args) > 1 else ""
     detail = scrub_message(args[1] if len(args) > 1 else (args[0] if args else exc), _secrets_of(cfg, conn_str))
     ss = cfg.sql_server
@@ -249,7 +249,7 @@ def fetch_exits(cfg, since: datetime, fields=()) -> pd.DataFrame:
             rows = cur.fetchall()
         except pyodbc.Error as exc:
             conn_str = connection_string(cfg)
-            args = getattr(exc, "args", ())
+            args = exc.args
             detail = scrub_message(args[1] if len(args) > 1 else exc, _secrets_of(cfg, conn_str))
             raise SqlServerUnavailable(f"{where} failed: {detail}") from None
     finally:
