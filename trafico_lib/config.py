@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from .errors import ConfigError, connection_secrets
 from .jsonfile import read_json
@@ -419,7 +420,7 @@ def _keys_at(loc: tuple) -> list[str]:
     return []
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: ErrorDetails) -> str:
     msg = err["msg"]
     typ = err["type"]
     got = err.get("input")
@@ -458,7 +459,7 @@ def load_config(path: str | os.PathLike | None = None, *, env_file: str | None =
         except ImportError:  # pragma: no cover - python-dotenv is a dependency
             pass
     explicit = path is not None
-    p = Path(path) if explicit else Path(DEFAULT_CONFIG_FILE)
+    p = Path(path) if path is not None else Path(DEFAULT_CONFIG_FILE)
     where = str(p)
     data: dict[str, Any] = {}
     as_written: dict[str, Any] = {}
@@ -556,7 +557,10 @@ def _check_table_settings(where: str, name: str, ts: TableSettings) -> None:
                     f"{where}: sync_settings.{name}.{field_name}: expected column names of "
                     f"{spec.source} ({', '.join(cols)}), got {v!r}{did_you_mean(v, cols)}")
     for v in ts.preserve_fields or []:
-        kind = spec.type_of(spec.column_named(v))
+        column = spec.column_named(v)
+        if column is None:  # refused just above
+            continue
+        kind = spec.type_of(column)
         if kind != "text":
             raise ConfigError(f"{where}: sync_settings.{name}.preserve_fields: expected text columns, "
                               f"got {v!r} ({kind})")

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import overload
+
+
+@overload
+def shown_path(path: str | os.PathLike) -> str: ...
+@overload
+def shown_path(path: None) -> None: ...
+@overload
+def shown_path(path: str | os.PathLike | None) -> str | None: ...
 
 
 def shown_path(path: str | os.PathLike | None) -> str | None:

@@ -21,7 +21,7 @@ from ..runner.runs import PROGRESS_LOGGER
 NOISY = ("great_expectations", "papermill", "traitlets", "asyncio", "matplotlib", "urllib3")
 
 
-def one_line_warning(message, category, filename, lineno, file=None, line=None) -> str:
+def one_line_warning(message, category, filename, lineno, line=None) -> str:  # warnings.formatwarning's
     return f"warning: {message}\n"
 
 

@@ -140,11 +140,11 @@ def format_back_propagation(results: list[dict], *, dry_run: bool, run_id: str |
 
 def format_archive(outputs: Iterable[str | Path], *, dry_run: bool = False, run_id: str | None = None) -> str | None:
     """Where the run's executed notebooks are, pointing at their .html renderings."""
-    outputs = [Path(p) for p in outputs if p]
-    if not outputs:
+    paths = [Path(p) for p in outputs if p]
+    if not paths:
         return None
-    where = sorted({shown_path(p.parent) for p in outputs})
-    pages = [p.with_suffix(".html") for p in outputs]
+    where = sorted({shown_path(p.parent) for p in paths})
+    pages = [p.with_suffix(".html") for p in paths]
     open_ = shown_path(pages[0]) if len(pages) == 1 else f"{where[0]}/{run_id or '<run id>'}_*.html"
     what = "Dry-run notebooks (apart from the audit archive)" if dry_run else "Archive"
-    return stamped(f"{what}: {', '.join(where)} ({len(outputs)} executed notebook(s); open {open_})", run_id)
+    return stamped(f"{what}: {', '.join(where)} ({len(paths)} executed notebook(s); open {open_})", run_id)

@@ -6,6 +6,7 @@ Every parser reports bad usage as one line and exit 2 (argparse's own convention
 from __future__ import annotations
 
 import argparse
+from typing import Any, NoReturn
 
 from ..errors import EXIT_USAGE
 from ..tables import TABLES
@@ -16,12 +17,12 @@ EXIT_CODES = "exit codes: 0 success / healthy, 1 a failed sync or an unhealthy c
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors and the exit codes under ``--help``."""
 
-    def __init__(self, *args, examples: tuple[str, ...] = (), **kwargs):
+    def __init__(self, *, examples: tuple[str, ...] = (), **kwargs: Any):  # by keyword, as add_subparsers does
         epilog = "\n".join([EXIT_CODES, *(["examples:", *(f"  {e}" for e in examples)] if examples else [])])
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
-        super().__init__(*args, epilog=epilog, **kwargs)
+        super().__init__(epilog=epilog, **kwargs)
 
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 

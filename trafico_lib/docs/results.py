@@ -195,7 +195,7 @@ def failing_rows(rule: dict, key: list[str] | tuple[str, ...] = ()) -> list[dict
     """
     if isinstance(rule.get("failing_rows"), list):
         return [r for r in rule["failing_rows"] if isinstance(r, dict)]
-    out = []
+    out: list[dict[str, Any]] = []
     for text in rule.get("failing_keys") or []:
         text = str(text)
         m = _ROW_TEXT.fullmatch(text)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ..rules.suites import key_columns
 from ..tables import TABLES
@@ -130,7 +131,7 @@ def expectations(rec: dict, key: list[str] | tuple[str, ...] = ()) -> list[dict]
     normalization rules), its GX result attached by rule name when there is one:
     rule, severity, column, expectation_type, words, notes, failed, observed, rows."""
     summary = rec.get("summary") or {}
-    gx_by_rule = {}
+    gx_by_rule: dict[str | None, dict] = {}
     for r in (rec.get("gx_result") or {}).get("results") or []:
         conf = r.get("expectation_config") or {}
         gx_by_rule.setdefault((conf.get("meta") or {}).get("rule") or conf.get("type"), r)
@@ -218,7 +219,7 @@ def build_docs(cfg, *, facts: dict | None = None, run_id: str | None = None, com
         prune_validations(cfg, spec.name, keep)
         recs = stored_validations(cfg, spec.name)
         key = key_columns(spec, cfg)
-        runs = []
+        runs: list[dict[str, Any]] = []
         for rec in recs:
             page = run_page_path(rec)
             _render_run_page(env, rec, site / page, key, line)

@@ -60,7 +60,7 @@ def field_columns(spec: TableSpec, fields: list[str], source_columns: list[str],
         registry = spec.column_named(f)
         tgt = _column(f, target_columns, registry)
         src = _column(tgt, source_columns, registry) if tgt else None
-        if src and src not in out:
+        if tgt and src and src not in out:
             out[src] = tgt
     return [(t, s) for s, t in out.items()]
 

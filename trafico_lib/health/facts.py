@@ -170,7 +170,7 @@ def source_facts(reader, cfg: Config, spec: TableSpec, watermark: datetime | Non
     wanted = required + optional
     if settings.source == "csv":
         from ..sources.csv import CsvError, read_table_csv
-        info = {"kind": "csv", "name": spec.source, "path": str(cfg.csv_path(spec.csv_file_key))}
+        info: dict[str, Any] = {"kind": "csv", "name": spec.source, "path": str(cfg.csv_path(spec.csv_file_key))}
         try:
             frame = read_table_csv(cfg, spec)
         except CsvError as exc:
@@ -180,7 +180,7 @@ def source_facts(reader, cfg: Config, spec: TableSpec, watermark: datetime | Non
         frame["n"] = 1
         return frame, {**info, "exists": True, "rows": len(frame)}
     from ..engine.extract import SourceMissing, detect_updated_column
-    info: dict[str, Any] = {"kind": "database", "name": spec.source}
+    info = {"kind": "database", "name": spec.source}
     cols = reader.columns(spec.source)
     if not cols:
         return pd.DataFrame(), {**info, "exists": False, "rows": None, "error": "table does not exist"}
@@ -286,7 +286,7 @@ def disk_facts(cfg: Config) -> list[dict] | None:
     places = [("archive", cfg.resolve(cfg.audit_archive.path))]
     if not cfg.database_url:
         places.append(("database", cfg.resolve(cfg.database.embedded_path)))
-    out = []
+    out: list[dict[str, Any]] = []
     for what, path in places:
         try:
             free = psutil.disk_usage(str(_existing(path))).free // (1024 * 1024)

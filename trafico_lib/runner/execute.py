@@ -50,7 +50,7 @@ def _full(folder: Path, what: str, kind: str = "archive folder") -> str:
             f"make room there, or set audit_archive.path to a folder with room")
 
 
-def _no_room(exc: BaseException) -> bool:
+def _no_room(exc: BaseException | None) -> bool:
     while exc is not None:
         if isinstance(exc, OSError) and exc.errno in _NO_ROOM:
             return True
