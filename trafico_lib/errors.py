@@ -5,7 +5,8 @@ Every error trafico raises on purpose is a :class:`TraficoError` carrying one re
 * :class:`UsageError` (exit 2): bad usage or configuration; nothing ran.
   :class:`ConfigError` is the configuration branch of it.
 * :class:`SyncFailed` (exit 1): a sync, a source or the database failed.
-* :class:`TransientError` (exit 1 when it outlives its retries): worth another try.
+* :class:`TransientError` (exit 1 when it outlives its retries): worth another try;
+  :class:`StoreUnavailable` is the store (the database, the Supabase project) not answering.
 
 :func:`one_line` turns *any* exception into its line (ours as they are, others prefixed with
 their type) and :func:`exit_code` into its exit code; the command line uses both and nothing
@@ -50,6 +51,14 @@ class SyncFailed(TraficoError):
 
 class TransientError(SyncFailed):
     """A fault worth retrying (connection lost, server busy); exit 1 once retries are spent."""
+
+
+class StoreUnavailable(TransientError):
+    """The store cannot be reached: the database refuses or times out the connection (or the
+    embedded server does not start), the Supabase project's API does not answer (refused,
+    timed out, its name not found, its gateway failing) once the client's retries are spent.
+    Raised by both stores, handled once: the health check's block and the command line's
+    exit code. The message names the store, never a secret."""
 
 
 class TableLocked(SyncFailed):

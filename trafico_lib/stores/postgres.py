@@ -6,9 +6,10 @@ upserts from it, an advisory lock and one transaction per table.
 The SQL lives in ``stores/pg/``. The connection string is never logged or put in an
 exception: errors name the host only, and every message passes the one scrubber.
 
-psycopg errors are turned into the error tree here, once: connection faults, serialization
-failures and deadlocks are :class:`~trafico_lib.errors.TransientError` (worth a retry);
-anything else from the database is :class:`~trafico_lib.errors.SyncFailed`.
+psycopg errors are turned into the error tree here, once: a connection that cannot be made is
+:class:`~trafico_lib.errors.StoreUnavailable`; connection faults, serialization failures and
+deadlocks are :class:`~trafico_lib.errors.TransientError` (worth a retry); anything else from
+the database is :class:`~trafico_lib.errors.SyncFailed`.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ import psycopg
 from psycopg import sql
 
 from ..config import Config
-from ..errors import ConfigError, SchemaMissing, SyncFailed, TransientError, connection_secrets, describe_conninfo, one_line, scrub
+from ..errors import (ConfigError, SchemaMissing, StoreUnavailable, SyncFailed, TransientError, connection_secrets,
+                      describe_conninfo, one_line, scrub)
 from ..tables import TableSpec
 from .embedded import embedded_url
 from .pg import backprop, merge, record, retention, source
@@ -31,10 +33,6 @@ from .pg import sql as pg_sql
 # starting (57P01-57P03), serialization failures and deadlocks.
 _TRANSIENT_CLASSES = ("08",)
 _TRANSIENT_STATES = {"57P01", "57P02", "57P03", "40001", "40P01"}
-
-
-class StoreError(TransientError):
-    """The database could not be reached; the message carries no secret."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -91,7 +89,7 @@ class PostgresStore:
         try:
             url = embedded_url(cfg.resolve(cfg.database.embedded_path))
         except Exception as exc:  # the wheel raises several kinds; one line is what we owe
-            raise StoreError(f"could not start the embedded PostgreSQL under "
+            raise StoreUnavailable(f"could not start the embedded PostgreSQL under "
                              f"{cfg.database.embedded_path}: {one_line(exc)}") from None
         store = cls(url, connect_timeout=cfg.database.connect_timeout_seconds, embedded=True)
         store.location = str(cfg.resolve(cfg.database.embedded_path))
@@ -124,7 +122,7 @@ class PostgresStore:
         except psycopg.Error as exc:
             text = str(exc).strip()
             first = text.splitlines()[-1].strip() if text else type(exc).__name__
-            raise StoreError(f"cannot connect to {self.name}: {scrub(first, self._secrets)}") from None
+            raise StoreUnavailable(f"cannot connect to {self.name}: {scrub(first, self._secrets)}") from None
 
     @contextmanager
     def errors(self) -> Iterator[None]:

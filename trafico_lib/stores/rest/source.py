@@ -22,8 +22,8 @@ from typing import Iterator
 
 import pandas as pd
 
-from ...engine.extract import (Extract, SourceMissing, absent_columns, check_source_columns, detect_updated_column,
-                               frame_from_rows, since_of, watermark_of)
+from ...engine.extract import (Extract, SourceChunks, SourceMissing, absent_columns, check_source_columns,
+                               detect_updated_column, frame_from_rows, since_of, watermark_of)
 from ...tables import TableSpec
 from .client import RestClient
 from .pages import pages
@@ -79,9 +79,9 @@ def read_source(client: RestClient, spec: TableSpec, columns: list[str], *, mode
                    absent=absent_columns(spec, columns))
 
 
-class _Rows:
-    """The read's chunks, one or more keyset pages each; ``rows`` and ``watermark`` as the
-    direct path's reader keeps them."""
+class _Rows(SourceChunks):
+    """The read's chunks, one or more keyset pages each (``engine.extract.SourceChunks``);
+    ``rows`` and ``watermark`` as the direct path's reader keeps them."""
 
     def __init__(self, client, spec, present, select, upd, where, fingerprint, page_size, chunk_rows,
                  known=None, aside=None):

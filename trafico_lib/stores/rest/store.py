@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from ...errors import ConfigError, SchemaMissing, SyncFailed, TableLocked, UsageError
+from ...errors import ConfigError, SchemaMissing, SyncFailed, TableLocked
 from .client import RestClient, RestError, api_time
 from .lease import Heartbeat, Lease, held_message
 
@@ -30,6 +30,7 @@ LEASE_POLL_SECONDS = 0.25   # how often a run waiting for another run's lease as
 LEASE_SECONDS = 90          # a lease lapses this long after its last renewal (supabase.lease_seconds)
 SQL_HINT = ("run `make sql` (or `python update_traficov2.py --print-sql`) and paste its output into the "
             "project's SQL editor (it is safe to run twice)")
+NO_SCHEMA_WRITES = f"the Supabase REST API cannot create tables: {SQL_HINT}"  # --init-db over REST
 
 
 def required_schema_version() -> str:
@@ -102,7 +103,7 @@ class RestStore:
 
     @property
     def name(self) -> str:
-        return f"Supabase REST API ({self.host})"
+        return self.client.name
 
     def schema_version(self) -> str | None:
         """The newest schema step the project has applied (None: no trafico schema)."""
@@ -332,17 +333,11 @@ class RestStore:
         return bool(self.client.call(lambda: self.client.rpc("traficov2_release_lease", params).execute().data,
                                      what=f"{spec.name}: releasing the table's lease"))
 
-    # ---- what the REST API cannot do, or this version does not yet ----------------------
-
-    def init_schema(self, preserve=None):
-        raise UsageError(f"the Supabase REST API cannot create tables: {SQL_HINT}")
-
-    def transaction(self):
-        raise UsageError("loading the sample CSVs writes the source tables directly: it needs database.url "
-                         "(or TRAFICO_DATABASE_URL), not the REST API")
+    # ---- what only the project's SQL editor can do: create the schema (stores.direct_store
+    # names the store a command needs; the REST store has no such method to stub)
 
     @contextmanager
-    def health_reader(self):
+    def health_reader(self) -> Iterator[RestHealthReader]:
         """Read-only facts for the health check (``rest/health.py``)."""
         from .health import RestHealthReader
         self.check()
@@ -414,17 +409,22 @@ class RestStore:
         """:meth:`check`, the first time only: a store lives for one command."""
         if not self._checked:
             self.check()
-            self._checked = True
+
+    def require_schema(self) -> None:
+        """trafico's schema is there and current (:meth:`check`, once per store)."""
+        self.check_once()
 
     def check(self) -> None:
         """The project answers, the key may act as the service role, and trafico's schema is
-        there and current; else one line saying what to do."""
+        there and current; else one line saying what to do (StoreUnavailable when the project
+        cannot be reached)."""
         have, need = self.schema_version(), required_schema_version()
         if have is None:
             raise SchemaMissing(f"the Supabase project {self.host} has no trafico schema: {SQL_HINT}")
         if have < need:
             raise SchemaMissing(f"the Supabase project {self.host} has trafico's schema up to step {have}, "
                                 f"this version needs step {need}: {SQL_HINT}")
+        self._checked = True
 
     def close(self) -> None:
         self.client.close()
