@@ -155,3 +155,20 @@ def test_a_key_with_a_stray_line_end_is_masked_as_written_stripped_and_escaped()
     key = f"sb_secret_{SECRET}\r"
     for shown in (key, key.strip(), repr(key)[1:-1], f"b'{key.strip()}\\r'"):
         assert SECRET not in scrub(f"header {shown} refused", [key]), shown
+
+
+def test_both_stores_answer_every_call_of_the_contract_by_the_same_parameters():
+    """The protocol (stores/base.py) as both stores take it: each member present, each call's
+    parameters the same names, kinds and defaults (mypy checks the types: ``make lint``)."""
+    import inspect
+    members = [n for n, v in vars(Store).items() if not n.startswith("_") and (callable(v) or isinstance(v, property))]
+    assert {"require_schema", "read_source", "health_reader", "staging"} <= set(members)
+
+    def params(f):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(f).parameters.values()]
+    for cls in (PostgresStore, RestStore):
+        for name in members:
+            assert hasattr(cls, name), (cls.__name__, name)
+            if not isinstance(vars(Store)[name], property):
+                assert params(getattr(cls, name)) == params(getattr(Store, name)), (cls.__name__, name)
+

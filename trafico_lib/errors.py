@@ -20,7 +20,7 @@ import functools
 import html
 import json
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MASK = "***"
@@ -243,7 +243,8 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
 def _url_password(conninfo: str) -> str | None:
     """The password a person meant in a URL-like connection string, however mistyped: from the
     colon after the user to the last @ (libpq splits ``user:p@ss@host`` at the first @)."""
-    rest = conninfo[_LEADING_SCHEME.match(conninfo).end():]
+    scheme = _LEADING_SCHEME.match(conninfo)  # it matches an empty start too: never None
+    rest = conninfo[scheme.end() if scheme else 0:]
     at = rest.rfind("@")
     if at < 0:
         return None
@@ -293,7 +294,7 @@ def misread_password(conninfo: str) -> bool:
     except Exception:
         return True
     meant = _url_password(conninfo)
-    return bool(meant) and read != unquote(meant)
+    return meant is not None and meant != "" and read != unquote(meant)
 
 
 def describe_conninfo(conninfo: str) -> str:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterator, Protocol
+from typing import Protocol
+from collections.abc import Iterator, Sequence
 
 import pandas as pd
 
@@ -98,7 +99,7 @@ class SourceMissing(SyncFailed):
     """The source table (or a configured column of it) is not there."""
 
 
-def frame_from_rows(rows, spec: TableSpec, *, first_row: int = 1, extra: list[str] = ()) -> pd.DataFrame:
+def frame_from_rows(rows, spec: TableSpec, *, first_row: int = 1, extra: Sequence[str] = ()) -> pd.DataFrame:
     """The extract frame: the source's text values, ``_source_id``, ``_source_updated_at``,
     (``extra`` meta columns the store adds), ``_row`` (the position in the whole read: a later
     chunk starts at ``first_row``)."""

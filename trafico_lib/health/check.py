@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -19,7 +19,7 @@ def gather_facts(cfg: Config | str | Path | None) -> dict:
     ``cfg`` may be a loaded Config or a config path (None: the default file); a config that
     does not load gives ``exit_code`` 2 with the reason in ``config_errors``.
     """
-    checked = datetime.now(timezone.utc)
+    checked = datetime.now(UTC)
     if not isinstance(cfg, Config):
         try:
             cfg = load_config(cfg)

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable
 
 import pandas as pd
 
