@@ -7,8 +7,9 @@
 * **Data and permission errors** (4xx, PostgreSQL's SQLSTATE in ``code``) are never retried:
   they become :class:`RestError` with the server's message, one line, the key scrubbed.
 * A project that cannot be reached (connection refused or timed out, its name not found) is
-  :class:`Unavailable`, a :class:`~trafico_lib.errors.StoreUnavailable`, once the retries are
-  spent: ``cannot connect to Supabase REST API (<host>): …``, the direct path's line.
+  :class:`~trafico_lib.errors.StoreUnavailable` once the retries are spent, as on the direct
+  path: ``cannot connect to Supabase REST API (<host>): …``. :class:`Unavailable` (the API or
+  its gateway failing) is one too.
 
 The HTTP status would be lost inside supabase-py's ``APIError`` (it keeps only the JSON body),
 so the store's own httpx client raises :class:`Unavailable` from a response hook on the
@@ -48,7 +49,7 @@ def _on_response(response: httpx.Response) -> None:
 
 
 def _transient(exc: BaseException) -> bool:
-    return isinstance(exc, (Unavailable, httpx.TransportError))
+    return isinstance(exc, (StoreUnavailable, httpx.TransportError))
 
 
 class RestClient:
@@ -99,9 +100,9 @@ class RestClient:
                 raise RestError(f"{what}: {self.scrub(_api_message(exc))}", code=exc.code) from None
             except Unavailable as exc:
                 raise Unavailable(f"{what}: {self.scrub(str(exc))}") from None
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # no connection at all
-                raise Unavailable(f"cannot connect to {self.name}: {type(exc).__name__}: "
-                                  f"{self.scrub(str(exc)) or 'no answer'} ({what})") from None
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # no connection at all: the direct path's error
+                raise StoreUnavailable(f"cannot connect to {self.name}: {type(exc).__name__}: "
+                                       f"{self.scrub(str(exc)) or 'no answer'} ({what})") from None
             except httpx.TransportError as exc:
                 raise Unavailable(f"{what}: {type(exc).__name__}: {self.scrub(str(exc)) or 'no answer'}") from None
 
