@@ -43,6 +43,7 @@ from .rules.totals import ValidationTotals
 from .stores import open_store
 from .stores.base import Store, stopped_midway
 from .tables import TABLES, TableSpec, get_table
+from .values import is_missing
 
 log = logging.getLogger("trafico")
 #: A big table's progress, one line every so many chunks or batches, each message starting with the
@@ -479,7 +480,7 @@ def _validation_rejects(val, spec: TableSpec, key: list[str] | None) -> list[dic
     keys = rej.get(spec.slots.group) if spec.slots else build_sync_key(rej, spec, key)
     out = []
     for i, (_, row) in enumerate(rej.iterrows()):
-        raw = {k: (None if pd.isna(v) else str(v)) if not isinstance(v, (list, dict)) else v
+        raw = {k: (None if is_missing(v) else str(v)) if not isinstance(v, (list, dict)) else v
                for k, v in row.items() if k != "reasons"}
         out.append({"sync_key": None if keys is None else keys.iloc[i], "reasons": list(row["reasons"]),
                     "raw_row": raw})

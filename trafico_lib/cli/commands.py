@@ -9,7 +9,8 @@ import sys
 from typing import Sequence
 
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
-from ..runner.runs import finish_line, progress_log, shown_path
+from ..paths import shown_path
+from ..runner.runs import finish_line, progress_log
 from ..tables import TABLES, get_table
 from .exits import run_with_config
 from .log import setup_logging

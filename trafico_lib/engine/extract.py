@@ -26,7 +26,7 @@ TIMESTAMP_CANDIDATES = ("updated_at", "fecha_modificacion")
 
 # How far past the database's clock a source change time may be before it is taken for a wrong
 # one (a clock a little ahead is no error). The stored watermark never passes the clock at all
-# (stores/pg/record.py): the run warns of the rows past it, and health fails a watermark past it.
+# (stores/sql/record.py): the run warns of the rows past it, and health fails a watermark past it.
 FUTURE_SKEW = timedelta(minutes=5)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import UsageError, one_line
-from .archive import shown_path  # (here too: the command lines import it from runs)
+from ..paths import shown_path
 from .execute import ArchiveFull, NotebookRun, execute
 from .params import table_params
 

@@ -3,7 +3,7 @@
 ``PostgresStore`` implements the store protocol (``stores/base.py``) with psycopg 3: the
 source read through a server-side cursor in chunks, COPY into a temp staging table, set-based
 upserts from it, an advisory lock and one transaction per table.
-The SQL lives in ``stores/pg/``. The connection string is never logged or put in an
+The SQL lives in ``stores/pg/`` and ``stores/sql/`` (what the REST store shares). The connection string is never logged or put in an
 exception: errors name the host only, and every message passes the one scrubber.
 
 psycopg errors are turned into the error tree here, once: a connection that cannot be made is
@@ -28,7 +28,7 @@ from ..errors import (ConfigError, SchemaMissing, StoreUnavailable, SyncFailed, 
 from ..tables import TableSpec
 from .embedded import embedded_url
 from .pg import backprop, merge, record, retention, source
-from .pg import sql as pg_sql
+from .sql import merge as merge_sql
 
 if TYPE_CHECKING:
     from ..engine.backprop import BackpropResult
@@ -250,7 +250,7 @@ class PostgresStore:
             with self.errors():
                 return source.read_source(conn, spec, mode=mode, state=state, lookback=lookback,
                                           updated_column=updated_column, chunk_rows=chunk_rows,
-                                          fingerprint=fingerprint, unchanged_table=None if own else pg_sql.UNCHANGED,
+                                          fingerprint=fingerprint, unchanged_table=None if own else merge_sql.UNCHANGED,
                                           on_close=close, guard=self.errors)
         except BaseException:
             close()
@@ -271,7 +271,7 @@ class PostgresStore:
         """The target's active rows with no key yet (``id`` and ``columns`` as text): the old
         tool's rows, before the first sync adopts them. One index probe when there are none."""
         with self.transaction() as conn, conn.cursor() as cur:
-            cur.execute(pg_sql.unkeyed(spec, columns))
+            cur.execute(merge_sql.unkeyed(spec, columns))
             return pd.DataFrame(cur.fetchall(), columns=["id", *columns], dtype=object)
 
     def target_layout(self, spec: TableSpec) -> TargetLayout:

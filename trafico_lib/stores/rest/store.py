@@ -2,8 +2,9 @@
 
 Built: the connection check, which names what is wrong in one line (a key that is not the
 service key, a project without trafico's schema or with an older one); the source read into
-the direct path's frames (:mod:`.source`), in keyset pages (:mod:`.pages`) that Supabase's
-silent 1,000-row cap never cuts short; the sync's writes and dry runs (:mod:`.staging`,
+the direct path's frames (:mod:`.source`: keyset pages of a function that hashes the rows by
+the direct path's expression), and every other read in keyset pages (:mod:`.pages`), which
+Supabase's silent 1,000-row cap never cuts short; the sync's writes and dry runs (:mod:`.staging`,
 through functions rendered from the direct path's statements); back-propagation; pruning;
 the health check's facts (:mod:`.health`); state, log, rejects, the lease (:mod:`.lease`) and
 the CSV backup.
@@ -24,6 +25,7 @@ import pandas as pd
 
 from ...errors import ConfigError, SchemaMissing, SyncFailed, TableLocked
 from ...tables import TableSpec
+from ..sql.record import REJECT_REPEAT_HOURS
 from .client import RestClient, RestError, api_time
 from .lease import Heartbeat, Lease, held_message
 
@@ -235,7 +237,6 @@ class RestStore:
         """Rejected rows, by the direct path's own statement (``traficov2_record_reject``: the
         same problem is recorded once a day), sent in chunks of :data:`REJECTS_PER_CALL`
         (``traficov2_record_rejects``); returns the rows recorded now."""
-        from ..pg.record import REJECT_REPEAT_HOURS
         rows = [{"key": key, "reasons": json.loads(reasons), "raw": json.loads(raw)} for key, reasons, raw in rejects]
         recorded = 0
         for lo in range(0, len(rows), REJECTS_PER_CALL):
@@ -248,7 +249,6 @@ class RestStore:
     def write_duplicates(self, spec: TableSpec, run_id: str, rows: list[tuple[str, str | None]]) -> int:
         """Replaced source rows, by the direct path's own statement (``traficov2_record_duplicate``:
         the same one is recorded once a day), in chunks of :data:`REJECTS_PER_CALL`."""
-        from ..pg.record import REJECT_REPEAT_HOURS
         items = [{"key": key, "source_id": source_id} for key, source_id in rows]
         recorded = 0
         for lo in range(0, len(items), REJECTS_PER_CALL):
