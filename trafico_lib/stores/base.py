@@ -40,8 +40,7 @@ if TYPE_CHECKING:  # the engine's values the contract speaks in (a lower layer: 
     from ..engine.conform import TargetLayout
     from ..engine.extract import Extract
     from ..engine.plan import MergeOutcome, Plan
-    from ..engine.stage import Staged
-    from ..engine.stage import StagedTotals
+    from ..engine.stage import Staged, StagedTotals
 
 # A table's sync state as read_state gives it: watermark, last_success_at (datetimes or None),
 # last_run_id, source_rows; {} before the table's first successful run.
