@@ -105,9 +105,6 @@ def test_the_direct_and_rest_readers_give_the_same_answers_past_the_row_cap(fill
     assert json.dumps(direct["sync_log"][0][3])  # details as the database holds them
 
 
-@pytest.mark.xfail(strict=True, reason="health/check.py catches only the direct path's StoreError: the REST "
-                   "store's Unavailable escapes (issue 23 point 3: one StoreUnavailable raised by both stores); "
-                   "drop this mark with that change")
 def test_an_unreachable_supabase_project_is_one_line_of_the_block_and_exit_1(make_config, tmp_path, monkeypatch):
     """The REST store's project does not answer (nothing listens on its port: PostgREST
     stopped): the health check still prints its block, the connection ✗ with one line of

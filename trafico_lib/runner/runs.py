@@ -76,8 +76,7 @@ def _hold_store(cfg, *, required: bool = False, tables: Sequence[str] = ()) -> N
         store = open_store(cfg)
         if required:
             store.check()
-            if hasattr(store, "require_schema"):  # (the REST store's check covers its schema)
-                store.require_schema()
+            store.require_schema()
             from ..pipeline import check_settings
             check_settings(cfg, store, list(tables))
     except (StoreError, SchemaMissing):

@@ -11,8 +11,8 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from ...engine.extract import (Extract, absent_columns, check_source_columns, detect_updated_column, frame_from_rows, since_of,
-                               watermark_of)
+from ...engine.extract import (Extract, SourceChunks, absent_columns, check_source_columns, detect_updated_column,
+                               frame_from_rows, since_of, watermark_of)
 from ...tables import TableSpec
 from ..sql.source import MISSING, as_text, row_hash, value_names
 from .background import Background
@@ -162,8 +162,8 @@ def _timestamps(micros: pd.Series) -> pd.Series:
     return pd.Series(stamps, index=micros.index)
 
 
-class _Chunks:
-    """The chunks after the first, one ``fetch`` each; ``on_close`` runs once, when the last
+class _Chunks(SourceChunks):
+    """The chunks after the first (``engine.extract.SourceChunks``), one ``fetch`` each; ``on_close`` runs once, when the last
     row has been read or on :meth:`close`, whichever comes first. ``rows`` counts every source
     row read (``unchanged``: those set aside unread, counted too), ``watermark`` is the largest
     change time of them all.

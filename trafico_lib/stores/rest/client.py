@@ -6,6 +6,10 @@
   is one policy, not two stacked.
 * **Data and permission errors** (4xx, PostgreSQL's SQLSTATE in ``code``) are never retried:
   they become :class:`RestError` with the server's message, one line, the key scrubbed.
+* A project that cannot be reached (connection refused or timed out, its name not found) is
+  :class:`~trafico_lib.errors.StoreUnavailable` once the retries are spent, as on the direct
+  path: ``cannot connect to Supabase REST API (<host>): …``. :class:`Unavailable` (the API or
+  its gateway failing) is one too.
 
 The HTTP status would be lost inside supabase-py's ``APIError`` (it keeps only the JSON body),
 so the store's own httpx client raises :class:`Unavailable` from a response hook on the
@@ -14,11 +18,12 @@ gateway's statuses before supabase-py reads the body.
 from __future__ import annotations
 
 from typing import Any, Callable, TypeVar
+from urllib.parse import urlparse
 
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from ...errors import SyncFailed, TransientError, scrub
+from ...errors import StoreUnavailable, SyncFailed, scrub
 
 TRANSIENT_STATUS = frozenset({502, 503, 504, 520})
 
@@ -33,7 +38,7 @@ class RestError(SyncFailed):
         self.code = code
 
 
-class Unavailable(TransientError):
+class Unavailable(StoreUnavailable):
     """The API or its gateway could not answer now (connection, timeout, 502/503/504/520)."""
 
 
@@ -44,7 +49,7 @@ def _on_response(response: httpx.Response) -> None:
 
 
 def _transient(exc: BaseException) -> bool:
-    return isinstance(exc, (Unavailable, httpx.TransportError))
+    return isinstance(exc, (StoreUnavailable, httpx.TransportError))
 
 
 class RestClient:
@@ -54,6 +59,7 @@ class RestClient:
                  secrets: list[str] | None = None):
         from supabase import ClientOptions, create_client
         self.url, self.attempts = url.rstrip("/"), attempts
+        self.name = f"Supabase REST API ({urlparse(self.url).netloc})"  # printable: the project's host
         self._secrets = [key, *(secrets or [])]
         self._http = httpx.Client(timeout=timeout, event_hooks={"response": [_on_response]})
         try:
@@ -94,6 +100,9 @@ class RestClient:
                 raise RestError(f"{what}: {self.scrub(_api_message(exc))}", code=exc.code) from None
             except Unavailable as exc:
                 raise Unavailable(f"{what}: {self.scrub(str(exc))}") from None
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # no connection at all: the direct path's error
+                raise StoreUnavailable(f"cannot connect to {self.name}: {type(exc).__name__}: "
+                                       f"{self.scrub(str(exc)) or 'no answer'} ({what})") from None
             except httpx.TransportError as exc:
                 raise Unavailable(f"{what}: {type(exc).__name__}: {self.scrub(str(exc)) or 'no answer'}") from None
 

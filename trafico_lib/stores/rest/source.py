@@ -23,8 +23,8 @@ from typing import Iterator
 
 import pandas as pd
 
-from ...engine.extract import (Extract, SourceMissing, absent_columns, check_source_columns, detect_updated_column,
-                               frame_from_rows, since_of, watermark_of)
+from ...engine.extract import (Extract, SourceChunks, SourceMissing, absent_columns, check_source_columns,
+                               detect_updated_column, frame_from_rows, since_of, watermark_of)
 from ...errors import SyncFailed
 from ...schema.rest_merge import source_function_name
 from ...tables import TableSpec
@@ -78,9 +78,9 @@ def hashed_pages(client: RestClient, spec: TableSpec, *, fingerprint: str | None
             raise SyncFailed(f"{what}: rows without an id cannot be read a page at a time by id")
 
 
-class _Rows:
-    """The read's chunks, one or more keyset pages each; ``rows`` and ``watermark`` as the
-    direct path's reader keeps them."""
+class _Rows(SourceChunks):
+    """The read's chunks, one or more keyset pages each (``engine.extract.SourceChunks``);
+    ``rows`` and ``watermark`` as the direct path's reader keeps them."""
 
     def __init__(self, client, spec, upd, since, fingerprint, page_size, chunk_rows, known=None, aside=None):
         self.spec, self.upd = spec, upd
