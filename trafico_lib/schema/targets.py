@@ -69,7 +69,8 @@ def table_statements(spec: TableSpec) -> list[sql.Composed]:
     columns += [sql.SQL(f"{n} {ddl}") for n, ddl in METADATA]  # trusted constants
     out = [sql.SQL("CREATE TABLE IF NOT EXISTS {} (\n    {}\n)").format(
         table, sql.SQL(",\n    ").join(columns))]
-    adds: list[sql.Composable] = [sql.SQL("ADD COLUMN IF NOT EXISTS {}").format(column_definition(c)) for c in spec.target_columns]
+    adds: list[sql.Composable] = [sql.SQL("ADD COLUMN IF NOT EXISTS {}").format(column_definition(c))
+                                  for c in spec.target_columns]
     adds += [sql.SQL(f"ADD COLUMN IF NOT EXISTS {n} {ddl}") for n, ddl in METADATA if "UNIQUE" not in ddl]
     # a table the old tool made has rows and no key yet: the key comes as a plain column, each
     # row's value with the first sync that adopts it (engine/adopt.py), unique all the same (the

@@ -88,7 +88,8 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
     unchanged, unchanged_wm = 0, None
     try:
         others: sql.Composable = sql.SQL("")
-        if skip and unchanged_table is not None:  # (skip is only set with one)  # one pass over narrow rows sets the unchanged ones aside (target key, time, position)...
+        if skip and unchanged_table is not None:  # (skip comes with a table to set rows aside in)
+            # one pass over narrow rows sets the unchanged ones aside (target key, time, position)...
             hashed = sql.SQL(
                 "SELECT id::text AS _source_id, {upd} AS _source_updated_at, {h} AS _h, "
                 "{pos} AS _pos FROM {src}{where}").format(
