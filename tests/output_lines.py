@@ -14,11 +14,11 @@ def stamped_lines(text: str) -> list[tuple[str, str, str]]:
 
 def unstamped(text: str) -> list[str]:
     """The lines of ``text`` without their stamp (lines without one as they are)."""
-    return [(m.group(3) if m else line) for line, m in ((l, STAMP.match(l)) for l in text.splitlines())]
+    return [(m.group(3) if m else line) for line, m in ((t, STAMP.match(t)) for t in text.splitlines())]
 
 
 def summary(text: str) -> list[str]:
     """The closing summary's lines, unstamped: from its title on (progress lines before it dropped)."""
     lines = unstamped(text)
-    start = next(i for i, l in enumerate(lines) if l.startswith("=== "))
+    start = next(i for i, s in enumerate(lines) if s.startswith("=== "))
     return lines[start:]

@@ -148,7 +148,7 @@ def test_every_module_imports_in_any_order(order):
     names = sorted(m for m in MODULES if not m.endswith("__main__"))
     if order == "reversed":
         names.reverse()
-    code = "import importlib\nfor n in %r:\n    importlib.import_module(n)\n" % names
+    code = f"import importlib\nfor n in {names!r}:\n    importlib.import_module(n)\n"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert p.returncode == 0, p.stderr[-2000:]
 

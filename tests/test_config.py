@@ -145,7 +145,7 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), "--config", str(p), "--dry-run"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    lines = [s for s in proc.stderr.splitlines() if s.strip()]
     assert len(lines) == 1 and "sync_settings.arribos.retry_attempts" in lines[0]
     assert "Traceback" not in proc.stderr
 
@@ -195,7 +195,7 @@ def test_cli_unknown_severity_rule_exits_2_before_anything_runs(tmp_path):
                            "--no-notebook", "--table", "arribos"],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 2
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    lines = [s for s in proc.stderr.splitlines() if s.strip()]
     assert len(lines) == 1 and "business_rules.severity: unknown rule 'container_chek_digit'" in lines[0]
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
@@ -252,7 +252,7 @@ def test_config_errors_once_found_mid_run_exit_2_on_load_and_write_nothing(db_ur
         for cmd in (["update_traficov2.py", "--no-notebook", "--mode", "full"], ["-m", "trafico_lib.runner", "sync"]):
             args = [sys.executable, *(str(ROOT / a) if a.endswith(".py") else a for a in cmd), "--config", str(path)]
             p = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
-            lines = [l for l in p.stderr.splitlines() if l.strip()]
+            lines = [s for s in p.stderr.splitlines() if s.strip()]
             assert p.returncode == 2, (name, cmd, p.stdout, p.stderr)
             assert len(lines) == 1 and lines[0].startswith(f"error: {path}") and said in lines[0], (name, lines)
     with psycopg.connect(db_url) as c:
@@ -401,7 +401,7 @@ def test_the_old_live_file_as_it_is_runs_a_four_table_dry_run_with_each_note_onc
     everything = p.stdout + p.stderr
     for said in OLD_ARCHIVAL_NOTES:
         assert everything.count(said) == 1, (said, everything)
-        line = next(l for l in p.stdout.splitlines() if said in l)
+        line = next(s for s in p.stdout.splitlines() if said in s)
         assert f"note: trafico_config.json: {said}: " in line
     assert "Dry-run" in p.stdout and "Traceback" not in everything
     archived = sorted(x.name for x in (tmp_path / "runs-dry").rglob("*_sync_*.ipynb"))

@@ -4,7 +4,7 @@ tabs, newlines, backslashes and accents, empty text (not NULL), every kind of mi
 dates, times, timestamps, numbers and booleans."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, UTC
 from decimal import Decimal
 
 import numpy as np
@@ -24,7 +24,7 @@ def _frame() -> pd.DataFrame:
         "t_str": pd.Series([t or "" for t in TEXTS], dtype="str"),
         "d": pd.Series([date(2026, 11, 1 + i) if i % 4 else None for i in range(n)], dtype=object),
         "tm": pd.Series([time(i, 30) if i % 3 else None for i in range(n)], dtype=object),
-        "ts": pd.Series(pd.to_datetime([datetime(2026, 10, 1, 12, 0, i, 123456, tzinfo=timezone.utc)
+        "ts": pd.Series(pd.to_datetime([datetime(2026, 10, 1, 12, 0, i, 123456, tzinfo=UTC)
                                         if i % 5 else None for i in range(n)], utc=True)),
         "num": pd.array([1429.0, 12.5, None, 0.1, -3.0, 1e-7, 123456789.25, None, 7.0, 0.0, 2.5, 3.75],
                         dtype="Float64"),

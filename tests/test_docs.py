@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -131,7 +131,7 @@ def test_real_validation_result_builds_the_site(cfg):
 
 
 def test_history_is_bounded_and_stale_pages_go(cfg):
-    t0 = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
     for i in range(5):
         save_validation(cfg, "remisiones", f"run-{i}", _summary("remisiones", i, [f"K{i}"]),
                         saved_at=t0 + timedelta(minutes=i))
@@ -265,7 +265,7 @@ def test_every_page_works_offline_and_every_link_resolves(cfg):
     results in the previous version's shape, and an empty table."""
     for table in ("arribos", "arribos_expo_ctns"):
         _validated(cfg, table, "20261129T101500-abc123")
-    t0 = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
     for i in range(5):  # keep 3: two runs pruned, which must not be linked anywhere
         save_validation(cfg, "remisiones", f"run-{i}", _summary("remisiones", i, [f"K{i}"]),
                         saved_at=t0 + timedelta(minutes=i))

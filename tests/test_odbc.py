@@ -246,7 +246,10 @@ def test_old_salidas_marks_rows_done_in_a_real_sync(conn, db_url, make_config):
                              ("CAIU5550003", "Tres", "En depósito")])
     cfg = _sql_cfg(make_config, db_url, odbc={"BoolsAsChar": "0"}, store=True)
     conn.execute("INSERT INTO traficov2_adopted (table_name) VALUES ('traficov2_arribos')")  # as the old tool's
-    stamp = lambda t: t.strftime("%d/%m/%Y %H:%M")
+
+    def stamp(t):
+        return t.strftime("%d/%m/%Y %H:%M")
+
     for table, expected in (("pendiente_desconsolidar", [f"Realizado {stamp(done)}", f"Realizado {stamp(later)}"]),
                             ("arribos", [f"Realizado {stamp(done)} True", f"Realizado {stamp(later)} None"])):
         res = P.run_table(table, mode="full", cfg=cfg)

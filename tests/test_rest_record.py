@@ -5,7 +5,7 @@ by its run, taken over once expired, released by its run only."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import psycopg
 import pytest
@@ -16,7 +16,7 @@ from trafico_lib.stores.rest.store import RestStore
 from trafico_lib.tables import get_table
 
 SPEC = get_table("arribos")
-T = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+T = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture

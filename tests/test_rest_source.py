@@ -5,7 +5,7 @@ fingerprint, by the same SQL: tests/test_shared_rules.py); by row hash and by ch
 timestamp, in chunks made of pages smaller than Supabase's cap."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pandas as pd
 import pytest
@@ -18,7 +18,7 @@ from trafico_lib.tables import get_table
 
 ODD = ['plain', '', ' spaced ', 'comma,here', 'quote"d', 'back\\slash', '(paren)', 'tab\there', 'new\nline',
        'Ñandú €', None, 'a"b\\c,(d)']
-T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ open rejects and everything recent stay; dry-run deletes nothing; the sync never
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 
 import pytest
 
@@ -74,7 +74,7 @@ def test_prune_database_keeps_recent_rows_and_open_rejects(conn, cfg):
 
 def test_dry_run_counts_and_deletes_nothing(conn, cfg, tmp_path):
     _history(conn)
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     _archive(tmp_path / "runs", [45], today)
     res = prune(cfg, dry_run=True)
     assert (res.log_rows, res.changes_rows, res.rejects_rows, res.open_rejects_kept) == (2, 1, 4, 2)
@@ -112,7 +112,7 @@ def test_dry_run_notebooks_are_kept_apart_and_pruned_by_the_same_rule(conn, cfg,
     assert archive_path(cfg, run_id, "sync_arribos", dry_run=True) == \
         tmp_path / "runs-dry" / "2026" / "11" / "30" / f"{run_id}_sync_arribos.ipynb"
     assert archive_path(cfg, run_id, "sync_arribos").parent == tmp_path / "runs" / "2026" / "11" / "30"
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     real, dry = _archive(tmp_path / "runs", [45, 1], today), _archive(tmp_path / "runs-dry", [45, 1], today)
     res = prune(cfg)
     assert sorted(res.archive_files) == sorted(str(p) for p in real[45] + dry[45]) and res.archive_bytes == 40
@@ -121,15 +121,15 @@ def test_dry_run_notebooks_are_kept_apart_and_pruned_by_the_same_rule(conn, cfg,
 
 
 def test_cutoff_needs_positive_days():
-    now = datetime(2026, 11, 29, tzinfo=timezone.utc)
-    assert cutoff_for(30, now) == datetime(2026, 10, 30, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    assert cutoff_for(30, now) == datetime(2026, 10, 30, tzinfo=UTC)
     with pytest.raises(RetentionError, match="positive"):
         cutoff_for(0, now)
 
 
 def test_cli_prune_with_json_and_dry_run(conn, cfg, tmp_path, capsys):
     _history(conn)
-    _archive(tmp_path / "runs", [60], datetime.now(timezone.utc).date())
+    _archive(tmp_path / "runs", [60], datetime.now(UTC).date())
     assert main(["--prune", "--dry-run", "--json", "--config", cfg.source_path]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["dry_run"] is True and doc["log_rows"] == 2 and len(doc["archive_files"]) == 2
@@ -144,7 +144,7 @@ def test_the_sync_itself_never_prunes(conn, cfg, make_config, db_url, tmp_path):
     from trafico_lib.pipeline import run_table
     from trafico_lib.sample import load_samples
     _history(conn)
-    _archive(tmp_path / "runs", [90], datetime.now(timezone.utc).date())
+    _archive(tmp_path / "runs", [90], datetime.now(UTC).date())
     sync_cfg = make_config({"audit_archive": {"days_to_keep": 1, "path": str(tmp_path / "runs")},
                             "sync_settings": {"pendiente_desconsolidar": {"validation_enabled": False,
                                                                           "status_validation": False}}},

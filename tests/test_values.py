@@ -74,7 +74,7 @@ def test_plain_numpy_scalars_become_python_values(v, want, kind):
 
 def test_plain_times_iso_8601_or_as_python_prints_them():
     ts = pd.Timestamp("2026-11-28 10:15:00")
-    aware = dt.datetime(2026, 11, 28, 10, 15, tzinfo=dt.timezone.utc)
+    aware = dt.datetime(2026, 11, 28, 10, 15, tzinfo=dt.UTC)
     # validation results, Data Docs records, the health JSON: ISO 8601
     assert plain(ts) == "2026-11-28T10:15:00"
     assert plain(aware) == "2026-11-28T10:15:00+00:00"
@@ -126,7 +126,7 @@ def test_shown_path_is_one_function_for_the_command_lines_runner_and_retention()
 def test_retention_prints_its_folders_as_shown_path_does(tmp_path, monkeypatch):
     from trafico_lib.retention import PruneResult
     monkeypatch.chdir(tmp_path)
-    res = PruneResult(cutoff=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), days_to_keep=90, dry_run=True,
+    res = PruneResult(cutoff=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), days_to_keep=90, dry_run=True,
                       archive_root=str(tmp_path / "runs"), dry_run_root="/elsewhere/runs-dry")
     assert res.summary().endswith("under runs and /elsewhere/runs-dry (dry runs)")
 

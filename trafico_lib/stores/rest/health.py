@@ -10,7 +10,8 @@ Supabase's 1,000-row cap never cuts it. Ages are measured against the database's
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import pandas as pd
 

@@ -8,7 +8,7 @@ rescans the skipped rows and skips or repeats rows when the table changes betwee
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from ...errors import SyncFailed
 from .client import RestClient

@@ -19,7 +19,7 @@ is set aside, as on the direct path, though over REST it is read (and hashed) fi
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Iterator
+from collections.abc import Iterator
 
 import pandas as pd
 
