@@ -31,11 +31,11 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 
 import pandas as pd
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from .config import Config, TableSettings, load_config
 from .engine.extract import FUTURE_SKEW, Extract, extract_csv
 from .engine.plan import MergeOutcome, Plan, rejects_json
+from .engine.retry import retrying
 from .engine.conform import conform
 from .engine.stage import Staged, build_sync_key, stage as stage_rows
 from .errors import ConfigError, SyncFailed, TableLocked, TransientError, UsageError, one_line
@@ -494,12 +494,6 @@ def counts_of(ctx: RunContext, stg: StageResult, outcome: MergeOutcome, rejected
             **(ctx.adoption.counts() if ctx.adoption is not None and ctx.adoption.applied else {})}
 
 
-def _retrying(ctx: RunContext) -> Retrying:
-    return Retrying(retry=retry_if_exception_type(TransientError),
-                    stop=stop_after_attempt(ctx.settings.retry_attempts),
-                    wait=wait_exponential(multiplier=0.5, min=0.5, max=8), reraise=True)
-
-
 def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float,
            on_batch: Callable[[int, int], None] | None) -> MergeOutcome:
     """The run's writes, all-or-nothing, under the table's lock (raises on failure)."""
@@ -682,7 +676,7 @@ def apply(ctx: RunContext, stg: StageResult, *, check=None, on_batch: Callable[[
                 first_error.append(one_line(exc, ctx.cfg.secrets))
                 raise
         try:
-            outcome, exc = _retrying(ctx)(once), None
+            outcome, exc = retrying(ctx.settings.retry_attempts)(once), None
         except Exception as error:  # recorded as an ERROR row, then reported by the caller
             outcome, exc = None, error
         finally:
@@ -755,7 +749,7 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
             ctx.close()
 
     try:
-        outcome, exc = _retrying(ctx)(once), None
+        outcome, exc = retrying(ctx.settings.retry_attempts)(once), None
     except _BeforeWriting as error:
         log.debug("%s failed before writing", ctx.spec.name, exc_info=True)
         outcome, exc = None, error.__cause__
