@@ -28,7 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
@@ -688,12 +688,28 @@ def apply(ctx: RunContext, stg: StageResult, *, check=None, on_batch: Callable[[
 
 
 def _log_error(ctx: RunContext, error: str, attempts: int) -> None:
+    record_error(ctx.store, ctx.spec, run_id=ctx.run_id, mode=ctx.mode, error=error, attempts=attempts,
+                 notebook=ctx.notebook, secrets=ctx.cfg.secrets)
+
+
+def record_error(store: Store | Callable[[], Store], spec: TableSpec, *, run_id: str, mode: str | None,
+                 error: str | Callable[[Store], str], notebook: str | None, secrets: Iterable[str] = (),
+                 attempts: int | None = None) -> None:
+    """The run's ``ERROR`` row in ``traficov2_sync_log`` (a run that failed, or a notebook that
+    stopped before recording one). ``store``: the store, or a function that opens it;
+    ``error``: the one line, or a function of the store that gives it; ``attempts``: how many
+    times the run was tried, when the run itself records it. A row that cannot be written (the
+    database may be the very thing that failed) is a warning."""
     try:
-        ctx.store.write_log(ctx.spec, "ERROR", {"run_id": ctx.run_id, "mode": ctx.mode, "error": error,
-                                                "store": ctx.store.kind, "attempts": attempts,
-                                                "notebook": ctx.notebook})
-    except Exception as exc:  # the database may be the very thing that failed
-        log.warning("could not record the error in traficov2_sync_log: %s", one_line(exc, ctx.cfg.secrets))
+        store = store() if callable(store) else store
+        if callable(error):
+            error = error(store)
+        details = {"run_id": run_id, "mode": mode, "error": error, "store": store.kind}
+        if attempts is not None:
+            details["attempts"] = attempts
+        store.write_log(spec, "ERROR", {**details, "notebook": notebook})
+    except Exception as exc:
+        log.warning("could not record the error in traficov2_sync_log: %s", one_line(exc, secrets))
 
 
 class _BeforeWriting(Exception):
