@@ -74,8 +74,15 @@ system-deps:
 	    else echo "not installed:$$missing (needs root and apt-get): their tests will skip"; fi; \
 	fi
 
+## lint: ruff over the code and the tests, mypy over the library (the store contract among it),
+## both configured in pyproject.toml; `make test` runs it first
+.PHONY: lint
+lint: install
+	$(PY) -m ruff check trafico_lib tests
+	$(PY) -m mypy trafico_lib
+
 ## test: the whole test suite against a real (embedded) PostgreSQL, a real PostgREST and pgbouncer
-test: install system-deps $(POSTGREST)
+test: lint install system-deps $(POSTGREST)
 	$(PY) -m pytest -q
 
 ## sync: MODE=incremental|full (params/$(MODE).yaml), TABLE= for one table; through the notebooks

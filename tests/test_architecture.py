@@ -16,7 +16,7 @@ PKG = ROOT / "trafico_lib"
 
 # Each layer may import its own and lower layers only (docs/architecture.md §2: data flows one way).
 LAYERS = {
-    "tables": 0, "errors": 0, "jsonfile": 0,
+    "tables": 0, "errors": 0, "jsonfile": 0, "values": 0, "paths": 0,
     "config": 1, "rules.suites": 1,  # suites are plain JSON the configuration is checked against
     "normalize": 2, "sources": 2, "rules": 2,
     "enrich": 3,
@@ -122,6 +122,17 @@ def test_no_private_name_is_imported_across_modules():
                 for mod, edges in _imports(False).items() for target, names in edges
                 for n in names if n.startswith("_") and not n.startswith("__")]
     assert crossing == []
+
+
+def test_the_rest_store_imports_nothing_of_the_direct_paths_modules():
+    """stores/rest shares SQL with the direct path through stores/sql only (issue 23): an import
+    of stores.pg there, at any depth (inside a function too), is a rule written for one store
+    that the other borrows."""
+    borrowed = [f"{mod} imports {target}" for mod, edges in _imports(False).items()
+                if mod.startswith("trafico_lib.stores.rest")
+                for target, _ in edges
+                if target == "trafico_lib.stores.pg" or target.startswith("trafico_lib.stores.pg.")]
+    assert borrowed == []
 
 
 def test_no_branch_on_a_table_name_outside_the_registry():

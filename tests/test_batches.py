@@ -140,7 +140,7 @@ def test_batch_size_changes_nothing_in_the_result(source, make_config, db_url, m
 def test_no_batch_statement_scans_the_target(source, make_config, db_url):
     """With many rows written earlier in the same transaction (statistics cannot know them),
     each slice's statements still reach the target through its key index."""
-    from trafico_lib.stores.pg import sql as q
+    from trafico_lib.stores.sql import merge as q
     cfg = _cfg(make_config, db_url, 50)
     ctx = P.start("arribos", mode="full", cfg=cfg)
     val = P.validate(ctx, P.normalize(ctx, P.extract(ctx)))

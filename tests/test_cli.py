@@ -51,6 +51,35 @@ def test_unreachable_database_is_one_line_exit_1(tmp_path):
     assert len(err) == 1 and err[0].startswith("error: cannot connect") and "TopSecret99" not in p.stderr
 
 
+@pytest.mark.parametrize("store", ["direct", "rest"])
+def test_a_sync_against_an_unreachable_store_of_either_kind_is_one_line_exit_1(store, tmp_path):
+    """One StoreUnavailable from both stores: the same line, ``error: cannot connect to <the
+    store's name>: <why>``, exit 1, no traceback and no secret."""
+    import base64
+    import socket
+    with socket.socket() as s:  # a local port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    claims = base64.urlsafe_b64encode(json.dumps({"role": "service_role"}).encode()).decode().rstrip("=")
+    key = f"eyJhbGciOiJIUzI1NiJ9.{claims}.c2VydmljZXNpZ25hdHVyZQ"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TRAFICO_DATABASE_URL", "SUPABASE_URL", "SUPABASE_KEY", "url_supabase", "key_supabase")}
+    if store == "direct":
+        env["TRAFICO_DATABASE_URL"] = f"postgresql://app:TopSecret99@127.0.0.1:{port}/depo?connect_timeout=2"
+        name = "PostgreSQL at 127.0.0.1/depo"
+    else:
+        env.update(SUPABASE_URL=f"http://127.0.0.1:{port}", SUPABASE_KEY=key)
+        name = f"Supabase REST API (127.0.0.1:{port})"
+    p = subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), "--no-notebook", "--table", "arribos"],
+                       capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert p.returncode == 1, p.stdout + p.stderr
+    err = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith(f"error: cannot connect to {name}: "), p.stderr
+    assert "Traceback" not in p.stdout + p.stderr and "TopSecret99" not in p.stdout + p.stderr
+    assert key.split(".")[2] not in p.stdout + p.stderr
+    assert not (tmp_path / ".trafico").exists()  # no embedded database was started instead
+
+
 def test_init_db_load_sync_and_rerun_through_the_cli(db_url, make_config, tmp_path):
     cfg = make_config(db_url=db_url)
     with psycopg.connect(db_url) as c:

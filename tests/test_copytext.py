@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trafico_lib.stores.pg.copytext import copy_payload
+from trafico_lib.stores.sql.copytext import copy_payload
 
 TEXTS = ["plain", "", "tab\there", "new\nline", "cr\rreturn", "back\\slash", "\\N", "Ñandú €", "  spaced  ",
          None, "quote\"d", "a,b;c"]
@@ -87,7 +87,7 @@ def test_live_data_whole_floats_land_in_integer_columns(conn):
     written as integers: ``1.0`` is not input ``integer`` or ``bigint`` accept (issue 21: the
     expo table failed every run with ``invalid input syntax for type bigint: "1.0"``). Both the
     COPY payload and the REST store's JSON rows (``column_text``) are built here."""
-    from trafico_lib.stores.pg.copytext import column_text
+    from trafico_lib.stores.sql.copytext import column_text
     frame = pd.DataFrame({
         "f": np.array([1.0, np.nan, 8.0, float(2 ** 40), -5.0]),
         "nullable": pd.array([1.0, None, 8.0, 3.0, 0.0], dtype="Float64"),

@@ -4,10 +4,12 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from trafico_lib.errors import (ConfigError, SyncFailed, TableLocked, TransientError, UsageError,
+from trafico_lib.errors import (ConfigError, StoreUnavailable, SyncFailed, TableLocked, TransientError, UsageError,
                                 connection_secrets, describe_conninfo, exit_code, one_line, scrub)
-from trafico_lib.stores import PostgresStore, StoreError
+from trafico_lib.stores import PostgresStore
 from trafico_lib.stores.base import Store
+from trafico_lib.stores.rest.client import Unavailable
+from trafico_lib.stores.rest.store import RestStore
 from trafico_lib.stores.postgres import is_transient
 
 SECRET = "S3CRET-pw_42"
@@ -16,7 +18,8 @@ SECRET = "S3CRET-pw_42"
 def test_exit_codes_follow_the_tree():
     assert exit_code(ConfigError("x")) == exit_code(UsageError("x")) == 2
     assert exit_code(SyncFailed("x")) == exit_code(TransientError("x")) == exit_code(TableLocked("x")) == 1
-    assert exit_code(StoreError("x")) == 1 and isinstance(StoreError("x"), TransientError)
+    assert exit_code(StoreUnavailable("x")) == 1 and isinstance(StoreUnavailable("x"), TransientError)
+    assert issubclass(Unavailable, StoreUnavailable)  # the REST store's unreachable project is the same error
     assert exit_code(ValueError("x")) == 1
 
 
@@ -57,7 +60,7 @@ def test_connection_secrets_and_names_of_every_conninfo_form():
 
 def test_a_connection_error_never_shows_the_password_of_a_key_value_conninfo():
     store = PostgresStore(f"host=127.0.0.1 port=1 user=trafico password={SECRET} dbname=depo connect_timeout=2")
-    with pytest.raises(StoreError) as err:
+    with pytest.raises(StoreUnavailable) as err:
         store.connect()
     assert str(err.value).startswith("cannot connect to PostgreSQL at 127.0.0.1/depo") and SECRET not in str(err.value)
     assert store.name == "PostgreSQL at 127.0.0.1/depo"
@@ -76,6 +79,19 @@ def test_the_direct_store_implements_the_store_protocol(db_url):
     store = PostgresStore(db_url)
     assert isinstance(store, Store)
     assert store.kind == "postgres" and "@" not in store.name
+
+
+def test_the_rest_store_implements_the_store_protocol_with_nothing_stubbed():
+    """Both stores answer every member of the contract (mypy checks the signatures: ``make
+    lint``); what only a database connection does (a transaction, creating the schema) is
+    the direct store's own, not stubbed to raise on the REST store."""
+    import base64
+    import json
+    claims = base64.urlsafe_b64encode(json.dumps({"role": "service_role"}).encode()).decode().rstrip("=")
+    store = RestStore("http://127.0.0.1:1", f"eyJhbGciOiJIUzI1NiJ9.{claims}.c2lnbmF0dXJlc2ln")
+    assert isinstance(store, Store)
+    assert store.kind == "supabase-rest" and store.name == "Supabase REST API (127.0.0.1:1)"
+    assert not hasattr(store, "transaction") and not hasattr(store, "init_schema")
 
 
 SCRUB_A_MEGABYTE = r'''
@@ -139,3 +155,20 @@ def test_a_key_with_a_stray_line_end_is_masked_as_written_stripped_and_escaped()
     key = f"sb_secret_{SECRET}\r"
     for shown in (key, key.strip(), repr(key)[1:-1], f"b'{key.strip()}\\r'"):
         assert SECRET not in scrub(f"header {shown} refused", [key]), shown
+
+
+def test_both_stores_answer_every_call_of_the_contract_by_the_same_parameters():
+    """The protocol (stores/base.py) as both stores take it: each member present, each call's
+    parameters the same names, kinds and defaults (mypy checks the types: ``make lint``)."""
+    import inspect
+    members = [n for n, v in vars(Store).items() if not n.startswith("_") and (callable(v) or isinstance(v, property))]
+    assert {"require_schema", "read_source", "health_reader", "staging"} <= set(members)
+
+    def params(f):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(f).parameters.values()]
+    for cls in (PostgresStore, RestStore):
+        for name in members:
+            assert hasattr(cls, name), (cls.__name__, name)
+            if not isinstance(vars(Store)[name], property):
+                assert params(getattr(cls, name)) == params(getattr(Store, name)), (cls.__name__, name)
+

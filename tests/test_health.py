@@ -265,6 +265,46 @@ def test_database_down_is_one_line_and_quick(where, pg_server, tmp_path, cfg_for
     assert capsys.readouterr().err == ""
 
 
+def _closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then let go)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _service_key() -> str:
+    """A JWT of the form a Supabase service_role key has (the store checks its role before asking anything)."""
+    import base64
+    claims = base64.urlsafe_b64encode(json.dumps({"role": "service_role"}).encode()).decode().rstrip("=")
+    return f"eyJhbGciOiJIUzI1NiJ9.{claims}.c2lnbmF0dXJlc2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize("store", ["direct", "rest"])
+def test_an_unreachable_store_of_either_kind_is_the_blocks_one_line(store, make_config, capsys):
+    """Nothing listens where the database (or the Supabase project's API) should be: both stores
+    say so by one StoreUnavailable, which the health check turns into its block's one line
+    (exit 1), never a traceback."""
+    port = _closed_port()
+    if store == "direct":
+        cfg = make_config({"health": {"min_free_disk_mb": 0}, "database": {"connect_timeout_seconds": 2}},
+                          db_url=f"postgresql://trafico:TopSecret99@127.0.0.1:{port}/depo")
+        name = "PostgreSQL at 127.0.0.1/depo"
+    else:
+        cfg = make_config({"health": {"min_free_disk_mb": 0},
+                           "supabase": {"url": f"http://127.0.0.1:{port}", "key": _service_key()}})
+        name = f"Supabase REST API (127.0.0.1:{port})"
+    code, text = _check(cfg)
+    lines = text.splitlines()
+    assert lines[:2] == ["=== System Health Check ===", "Database Connection: ✗"], text
+    assert lines[2].startswith(f"  cannot connect to {name}: ") and "Traceback" not in text
+    assert "Table Row Counts:" not in lines and "Status: UNHEALTHY" in lines and code == 1
+    assert "TopSecret99" not in text and _service_key().split(".")[2] not in text
+    assert main(["--health-check", "--config", cfg.source_path]) == 1
+    out = capsys.readouterr()
+    assert out.err == "" and f"cannot connect to {name}: " in out.out
+
+
 # ---- configuration, SQL Server, disk -------------------------------------------------------------
 
 def test_bad_configuration_exits_2(healthy, db_url, cfg_for, tmp_path):

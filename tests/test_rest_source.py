@@ -1,7 +1,7 @@
 """A source table read through Supabase's REST API (a real PostgREST) gives the very frames the
 direct path reads from the same database: text values as PostgreSQL writes them, ids,
 change times, positions, and the source hash (md5 of the row's text record and the run's
-fingerprint) computed outside the database exactly as inside it; by row hash and by change
+fingerprint, by the same SQL: tests/test_shared_rules.py); by row hash and by change
 timestamp, in chunks made of pages smaller than Supabase's cap."""
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 import rest_server as harness
 from trafico_lib.sample import create_source_tables
 from trafico_lib.stores import PostgresStore
-from trafico_lib.stores.rest.source import record_text
 from trafico_lib.stores.rest.store import RestStore
 from trafico_lib.tables import get_table
 
@@ -56,9 +55,3 @@ def test_the_rest_read_gives_the_direct_reads_frames(project, mode, state):
     assert list(b.columns) == list(a.columns)
     pd.testing.assert_frame_equal(b, a, check_dtype=False)
     assert b["_source_hash"].notna().all() and b["_source_hash"].nunique() > len(ODD) // 2
-
-
-def test_record_text_is_postgresqls(conn):
-    values = [*ODD, "x y", "\x0b", "}", "{a}", "'"]
-    got = conn.execute("SELECT ROW(" + ", ".join(["%s::text"] * len(values)) + ")::text", values).fetchone()[0]
-    assert record_text(values) == got

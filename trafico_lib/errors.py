@@ -5,7 +5,8 @@ Every error trafico raises on purpose is a :class:`TraficoError` carrying one re
 * :class:`UsageError` (exit 2): bad usage or configuration; nothing ran.
   :class:`ConfigError` is the configuration branch of it.
 * :class:`SyncFailed` (exit 1): a sync, a source or the database failed.
-* :class:`TransientError` (exit 1 when it outlives its retries): worth another try.
+* :class:`TransientError` (exit 1 when it outlives its retries): worth another try;
+  :class:`StoreUnavailable` is the store (the database, the Supabase project) not answering.
 
 :func:`one_line` turns *any* exception into its line (ours as they are, others prefixed with
 their type) and :func:`exit_code` into its exit code; the command line uses both and nothing
@@ -19,7 +20,7 @@ import functools
 import html
 import json
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MASK = "***"
@@ -50,6 +51,14 @@ class SyncFailed(TraficoError):
 
 class TransientError(SyncFailed):
     """A fault worth retrying (connection lost, server busy); exit 1 once retries are spent."""
+
+
+class StoreUnavailable(TransientError):
+    """The store cannot be reached: the database refuses or times out the connection (or the
+    embedded server does not start), the Supabase project's API does not answer (refused,
+    timed out, its name not found, its gateway failing) once the client's retries are spent.
+    Raised by both stores, handled once: the health check's block and the command line's
+    exit code. The message names the store, never a secret."""
 
 
 class TableLocked(SyncFailed):
@@ -234,7 +243,8 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
 def _url_password(conninfo: str) -> str | None:
     """The password a person meant in a URL-like connection string, however mistyped: from the
     colon after the user to the last @ (libpq splits ``user:p@ss@host`` at the first @)."""
-    rest = conninfo[_LEADING_SCHEME.match(conninfo).end():]
+    scheme = _LEADING_SCHEME.match(conninfo)  # it matches an empty start too: never None
+    rest = conninfo[scheme.end() if scheme else 0:]
     at = rest.rfind("@")
     if at < 0:
         return None
@@ -284,7 +294,7 @@ def misread_password(conninfo: str) -> bool:
     except Exception:
         return True
     meant = _url_password(conninfo)
-    return bool(meant) and read != unquote(meant)
+    return meant is not None and meant != "" and read != unquote(meant)
 
 
 def describe_conninfo(conninfo: str) -> str:

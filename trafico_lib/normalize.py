@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .tables import DATE, INTEGER, NUMERIC, TEXT, TIME, TableSpec
+from .values import is_missing, text_or_none
 
 # ---- placeholders and plain text -------------------------------------------------------
 
@@ -53,22 +54,12 @@ def is_placeholder(text: str) -> bool:
     return ":" in text and _COLON_ZERO.match(text) is not None
 
 
-def _is_missing(v: Any) -> bool:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return True
-    if isinstance(v, float):
-        return math.isnan(v)
-    if isinstance(v, (np.floating, np.datetime64, np.timedelta64)):
-        return bool(np.isnan(v)) if isinstance(v, np.floating) else bool(pd.isna(v))
-    return False
-
-
 def clean_value(v: Any) -> str | None:
     """One cell as clean text: outer whitespace trimmed, placeholders and missing values None.
 
     Non-text values (numbers, dates from a database driver) are written with ``str``.
     """
-    if _is_missing(v):
+    if is_missing(v):
         return None
     text = (v if isinstance(v, str) else str(v)).strip()
     if is_placeholder(text):
@@ -334,7 +325,7 @@ def _parse(s: pd.Series, parse_one: Callable[..., Any],
             if text is None:
                 return fill, False
             v = text
-        elif _is_missing(v):
+        elif is_missing(v):
             return fill, False
         out = parse_one(v, *extra)
         return (fill, True) if out is None else (out, False)
@@ -699,7 +690,7 @@ def normalize_frame(df: pd.DataFrame, spec: TableSpec, run_date: date) -> Normal
 # ---- showing what changed ----------------------------------------------------------------
 
 def _render(v: Any) -> str | None:
-    if _is_missing(v):
+    if is_missing(v):
         return None
     if isinstance(v, time):
         return v.strftime("%H:%M") if v.second == 0 else v.strftime("%H:%M:%S")
@@ -709,7 +700,7 @@ def _render(v: Any) -> str | None:
 
 
 def _same(before: Any, after: Any) -> bool:
-    b = None if _is_missing(before) else (str(before).strip() or None)
+    b = text_or_none(before)
     a = _render(after)
     if b == a:
         return True
@@ -739,7 +730,7 @@ def value_changes(before: pd.DataFrame, after: pd.DataFrame, columns: Iterable[s
     for col in columns:
         raw = before[col].astype(object)
         new = after[col].reindex(before.index).astype(object)
-        raw_txt = raw.map(lambda v: None if _is_missing(v) else str(v))
+        raw_txt = raw.map(lambda v: None if is_missing(v) else str(v))
         new_txt = new.map(_render)
         differs = raw_txt.fillna("\0") != new_txt.fillna("\0")
         if not differs.any():

@@ -30,6 +30,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from .errors import UsageError
+from .paths import shown_path
 
 _YEAR, _MONTH, _DAY = re.compile(r"^\d{4}$"), re.compile(r"^\d{2}$"), re.compile(r"^\d{2}$")
 
@@ -73,7 +74,7 @@ class PruneResult:
             f"{verb}: {self.log_rows} sync log rows, {self.changes_rows} change rows, "
             f"{self.rejects_rows} reject rows ({self.open_rejects_kept} open rejects kept)",
             f"{verb}: {len(self.archive_files)} archived files ({self.archive_bytes / 1e6:.1f} MB) "
-            f"under {_shown(self.archive_root)} and {_shown(self.dry_run_root)} (dry runs)",
+            f"under {shown_path(self.archive_root)} and {shown_path(self.dry_run_root)} (dry runs)",
         ])
 
 
@@ -158,10 +159,3 @@ def prune(cfg, *, days: int | None = None, dry_run: bool = False, now: datetime 
     return result
 
 
-def _shown(path: str) -> str:
-    """A folder as printed: relative to the current folder when under it (as the command
-    lines' ``shown_path``, which this layer cannot import)."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)

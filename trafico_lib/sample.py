@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from .tables import TABLES, TableSpec
+from .values import is_missing
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -51,17 +52,7 @@ def _text_rows(frame: pd.DataFrame, columns: list[str]) -> Iterable[list[str | N
 
 
 def _as_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value != value:  # NaN
-        return None
-    try:
-        import pandas as pd
-        if value is pd.NA or value is pd.NaT:
-            return None
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pass
-    return str(value)
+    return None if is_missing(value) else str(value)
 
 
 def _copy_rows(conn: psycopg.Connection, spec: TableSpec, rows: Iterable[list[str | None]]) -> int:

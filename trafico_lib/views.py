@@ -20,6 +20,7 @@ import pandas as pd
 
 from .health import when_text  # times as the health block shows them
 from .tables import TableSpec, get_table
+from .values import is_missing
 
 MISSING = "—"          # how a missing value looks in every frame a notebook shows
 NONE = "none"          # what an empty frame shows instead of its column headers
@@ -49,9 +50,7 @@ def use_notebook_display() -> None:
 def _cell(v: Any) -> Any:
     """One value as a frame shows it (pure): missing as :data:`MISSING`, lists joined,
     times to the minute (with their zone), numbers and texts as they are."""
-    if v is None or v is pd.NA or v is pd.NaT:
-        return MISSING
-    if isinstance(v, float) and v != v:
+    if is_missing(v):
         return MISSING
     if isinstance(v, (list, tuple, set)):
         return ", ".join(str(x) for x in v) if v else MISSING

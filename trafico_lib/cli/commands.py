@@ -9,7 +9,8 @@ import sys
 from typing import Sequence
 
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
-from ..runner.runs import finish_line, progress_log, shown_path
+from ..paths import shown_path
+from ..runner.runs import finish_line, progress_log
 from ..tables import TABLES, get_table
 from .exits import run_with_config
 from .log import setup_logging
@@ -29,8 +30,9 @@ def selected_tables(table: str | None) -> list[str]:
 
 def cmd_init_db(cfg, args) -> int:
     from ..schema import adopted_tables, migrations
-    from ..stores import open_store
-    store = open_store(cfg)
+    from ..stores import direct_store
+    from ..stores.rest.store import NO_SCHEMA_WRITES
+    store = direct_store(cfg, NO_SCHEMA_WRITES)
     applied = store.init_schema({n: cfg.watched_fields(n) for n in TABLES})
     total = len(migrations())
     with store.transaction() as conn:
@@ -49,8 +51,9 @@ def cmd_init_db(cfg, args) -> int:
 
 def cmd_load_samples(cfg, args) -> int:
     from ..sample import load_samples
-    from ..stores import open_store
-    store = open_store(cfg)
+    from ..stores import direct_store
+    store = direct_store(cfg, "loading the sample CSVs writes the source tables directly: it needs database.url "
+                              "(or TRAFICO_DATABASE_URL), not the REST API")
     with store.transaction() as conn:
         counts = load_samples(conn, cfg)
     if args.json:

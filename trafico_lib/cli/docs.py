@@ -6,7 +6,7 @@ from typing import Sequence
 from ..errors import EXIT_OK
 from .exits import run_with_config
 from .log import setup_logging
-from ..runner.runs import shown_path
+from ..paths import shown_path
 from .parser import build_docs_parser
 
 

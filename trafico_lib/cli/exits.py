@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from ..config import Config, load_config
 from ..errors import exit_code, one_line, scrub, stop_on_signals

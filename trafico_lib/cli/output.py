@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..runner.runs import shown_path
+from ..paths import shown_path
 from .log import stamped
 
 _COUNTS = ("inserted", "updated", "errors", "unchanged", "rejected", "deactivated")

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import SyncFailed
 from ..tables import get_table
+from ..values import plain
 
 DEFAULT_KEEP_RUNS = 20
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -79,16 +80,8 @@ def _as_dict(value: Any, what: str) -> dict | None:
 
 
 def _jsonable(value: Any) -> Any:
-    """A JSON round trip with a tolerant default (numpy scalars, dates, sets)."""
-    def default(v: Any) -> Any:
-        if hasattr(v, "item"):
-            return v.item()
-        if hasattr(v, "isoformat"):
-            return v.isoformat()
-        if isinstance(v, (set, frozenset, tuple)):
-            return list(v)
-        return str(v)
-    return json.loads(json.dumps(value, ensure_ascii=False, default=default))
+    """A JSON round trip with a tolerant default (numpy scalars, dates, sets: :func:`plain`)."""
+    return json.loads(json.dumps(value, ensure_ascii=False, default=plain))
 
 
 def write_atomic(path: Path, text: str) -> None:

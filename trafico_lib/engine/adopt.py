@@ -18,7 +18,7 @@ key: the old tool's "last one wins" index; the statement deactivates it, never d
 ``no key`` (its key columns are empty: left unkeyed, deactivated by a full run like any row the
 source does not hold). An adopted row whose key no source row has (``in_source`` false) is
 treated as any row that left the source. The statement that applies it is
-``stores/pg/sql.adopt`` (the REST function is rendered from it).
+``stores/sql/merge.adopt`` (the REST function is rendered from it).
 """
 from __future__ import annotations
 

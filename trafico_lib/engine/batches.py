@@ -11,9 +11,9 @@ records, a batch per call); the rule is written once, here.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterable
 
 from ..errors import TableLocked
 from .plan import MergeOutcome

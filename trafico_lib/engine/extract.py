@@ -7,13 +7,15 @@ columns ``_source_id``, ``_source_updated_at`` and ``_row`` (position in the rea
 
 A large source is read in chunks (``database.chunk_rows``, one server-side cursor, one
 snapshot): ``Extract.frame`` is the first chunk, :meth:`Extract.chunks` goes on from there,
-so memory holds one chunk at a time whatever the table's size.
+so memory holds one chunk at a time whatever the table's size. A store's reader of those later
+chunks is a :class:`SourceChunks`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterator
+from typing import Protocol
+from collections.abc import Iterator, Sequence
 
 import pandas as pd
 
@@ -24,8 +26,25 @@ TIMESTAMP_CANDIDATES = ("updated_at", "fecha_modificacion")
 
 # How far past the database's clock a source change time may be before it is taken for a wrong
 # one (a clock a little ahead is no error). The stored watermark never passes the clock at all
-# (stores/pg/record.py): the run warns of the rows past it, and health fails a watermark past it.
+# (stores/sql/record.py): the run warns of the rows past it, and health fails a watermark past it.
 FUTURE_SKEW = timedelta(minutes=5)
+
+
+class SourceChunks(Protocol):
+    """The chunks of a store's source read after the first (``Extract.rest``), each read when
+    asked for, with what the read has seen so far. The direct path's reader
+    (``PostgresStore.read_source``) and the REST store's (``stores/rest/source.py``) implement it."""
+
+    rows: int                    # source rows read so far, the first chunk's and those set aside unread included
+    unchanged: int               # source rows set aside unread: their text and context are as last written
+    watermark: datetime | None   # the largest source change time read so far (set-aside rows too); None: none
+
+    def __iter__(self) -> Iterator[pd.DataFrame]: ...
+
+    def __next__(self) -> pd.DataFrame: ...
+
+    def close(self) -> None:
+        """Stop reading (the read's connection or cursor released); the iteration ends."""
 
 
 @dataclass
@@ -36,28 +55,29 @@ class Extract:
     since: datetime | None         # lower bound used (timestamp strategy, incremental)
     watermark: datetime | None     # largest source timestamp seen so far (None: no timestamp column)
     updated_column: str | None
-    rest: Iterator[pd.DataFrame] = field(default_factory=lambda: iter(()))  # later chunks, read on demand
+    rest: SourceChunks | None = None  # later chunks, read on demand (None: a file, read whole)
     more: bool = False             # whether chunks follow the first
     absent: tuple[str, ...] = ()   # business columns the source lacks (a CSV export): left alone in the target
 
     @property
     def read(self) -> int:
         """Source rows read so far (every one once the chunks are consumed), unchanged ones included."""
-        rows = getattr(self.rest, "rows", None)
-        return len(self.frame) if rows is None else rows
+        return len(self.frame) if self.rest is None else self.rest.rows
 
     @property
     def unchanged(self) -> int:
         """Source rows the store set aside unread: their text and context are as last written."""
-        return getattr(self.rest, "unchanged", 0)
+        return 0 if self.rest is None else self.rest.unchanged
 
     def chunks(self, *, first: bool = True) -> Iterator[pd.DataFrame]:
         """The chunks in source order (``first=False``: only those after ``frame``), each read
         when asked for; the watermark grows as they arrive."""
         if first:
             yield self.frame
+        if self.rest is None:
+            return
         for chunk in self.rest:
-            wm = getattr(self.rest, "watermark", None) if self.updated_column else None
+            wm = self.rest.watermark if self.updated_column else None
             if wm is None:
                 wm = watermark_of(chunk, self.updated_column)
             if wm is not None and (self.watermark is None or wm > self.watermark):
@@ -65,9 +85,8 @@ class Extract:
             yield chunk
 
     def close(self) -> None:
-        close = getattr(self.rest, "close", None)
-        if close:
-            close()
+        if self.rest is not None:
+            self.rest.close()
 
     def describe(self) -> str:
         where = f"since {self.since:%Y-%m-%d %H:%M:%S%z}" if self.since else "all rows"
@@ -80,7 +99,7 @@ class SourceMissing(SyncFailed):
     """The source table (or a configured column of it) is not there."""
 
 
-def frame_from_rows(rows, spec: TableSpec, *, first_row: int = 1, extra: list[str] = ()) -> pd.DataFrame:
+def frame_from_rows(rows, spec: TableSpec, *, first_row: int = 1, extra: Sequence[str] = ()) -> pd.DataFrame:
     """The extract frame: the source's text values, ``_source_id``, ``_source_updated_at``,
     (``extra`` meta columns the store adds), ``_row`` (the position in the whole read: a later
     chunk starts at ``first_row``)."""

@@ -30,6 +30,10 @@ class Plan:
                 f"{c.get('deactivated', 0)} to deactivate")
 
 
+# Rows a plan lists per kind (its counts are always exact), on either store.
+PLAN_ROWS = 1000
+
+
 @dataclass
 class MergeOutcome:
     inserted: int = 0

@@ -122,6 +122,14 @@ class Staged:
         return len(self.frame)
 
 
+@dataclass
+class StagedTotals:
+    """What a store's staging holds once every chunk is in (``Staging.finish``)."""
+    rows: int                     # rows to merge (one per key, unchanged ones set aside)
+    skipped_unchanged: int        # rows identical to the (active) target row
+    duplicates: pd.DataFrame      # sync_key, source_id of rows a later row of the same key replaced
+
+
 def stage(frame: pd.DataFrame, spec: TableSpec, *, key: list[str] | None = None) -> Staged:
     """Build the staged frame from validated (and enriched) rows.
 

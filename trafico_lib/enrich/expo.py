@@ -28,7 +28,6 @@ Everything here is a pure function over DataFrames; reading and writing happen e
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Sequence
@@ -37,6 +36,7 @@ import pandas as pd
 
 from ..errors import SyncFailed
 from ..tables import INTEGER, Slots, TableSpec
+from ..values import is_missing, text_or_none
 
 _log = logging.getLogger(__name__)
 
@@ -45,28 +45,9 @@ _GROUP, _ITEM = "__group", "__item"  # a source row's group and item as clean te
 
 # ---- small value helpers -----------------------------------------------------------------
 
-def _missing(v: Any) -> bool:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return True
-    if isinstance(v, float):
-        return math.isnan(v)
-    try:
-        return bool(pd.isna(v)) if not isinstance(v, (list, dict, tuple, set)) else False
-    except (TypeError, ValueError):
-        return False
-
-
-def _text(v: Any) -> str | None:
-    """A cell as text or None (empty strings count as missing)."""
-    if _missing(v):
-        return None
-    s = str(v).strip()
-    return s or None
-
-
 def _order_value(v: Any) -> tuple:
     """A sort key that orders numbers numerically, then text, missing last."""
-    if _missing(v):
+    if is_missing(v):
         return (2, 0, "")
     if isinstance(v, bool):
         return (1, 0, str(v))
@@ -79,7 +60,7 @@ def _order_value(v: Any) -> tuple:
 
 
 def _fecha_key(v: Any) -> date:
-    if _missing(v):
+    if is_missing(v):
         return date.max
     if isinstance(v, pd.Timestamp):
         return v.date()
@@ -148,7 +129,7 @@ def _pending_count(row: dict, quantity: str, quantity_expansion: bool) -> int:
     if not quantity_expansion:
         return 1
     q = row.get(quantity)
-    if _missing(q):
+    if is_missing(q):
         return 1
     try:
         return max(int(q), 0)
@@ -162,8 +143,8 @@ def _source_records(source: pd.DataFrame, names: Slots) -> list[dict]:
         return []
     records = source.to_dict("records")
     for i, r in enumerate(records):
-        r[_GROUP] = _text(r.get(names.group))
-        r[_ITEM] = _text(r.get(names.item))
+        r[_GROUP] = text_or_none(r.get(names.group))
+        r[_ITEM] = text_or_none(r.get(names.item))
         r["__pos"] = i
     dropped = sum(1 for r in records if r[_GROUP] is None)
     if dropped:
@@ -215,22 +196,22 @@ def _existing_records(existing: pd.DataFrame | None, preserve: Sequence[str],
     has_manual_col = "manual_updated_at" in df.columns
     out: dict[str, list[_Slot]] = {}
     for r in df.to_dict("records"):
-        b = _text(r.get(names.group))
+        b = text_or_none(r.get(names.group))
         seq = r.get(names.sequence)
-        if b is None or _missing(seq):
+        if b is None or is_missing(seq):
             continue
         try:
             seq = int(seq)
         except (TypeError, ValueError):
             continue
         if has_manual_col:
-            manual = not _missing(r.get("manual_updated_at"))
+            manual = not is_missing(r.get("manual_updated_at"))
         else:
-            manual = any(_text(r.get(f)) is not None for f in preserve)
+            manual = any(text_or_none(r.get(f)) is not None for f in preserve)
         activo = r.get("activo")
         out.setdefault(b, []).append(_Slot(
-            seq=seq, container=_text(r.get(names.item)), existing=r, manual=manual,
-            active=True if _missing(activo) else bool(activo)))
+            seq=seq, container=text_or_none(r.get(names.item)), existing=r, manual=manual,
+            active=True if is_missing(activo) else bool(activo)))
     for slots in out.values():
         slots.sort(key=lambda s: s.seq)
     return out
@@ -330,7 +311,7 @@ def _slot_record(bk: _Booking, s: _Slot, names: Slots, business: list[str], meta
         rec[names.quantity] = 1 if quantity_expansion and not bk.zero_demand else base.get(names.quantity)
         if s.existing is not None and s.manual:
             for f in preserve:
-                if _text(rec.get(f)) is None and _text(s.existing.get(f)) is not None:
+                if text_or_none(rec.get(f)) is None and text_or_none(s.existing.get(f)) is not None:
                     rec[f] = s.existing.get(f)
         for m in meta:
             rec[m] = base.get(m) if s.feed_is_row else None
@@ -359,7 +340,7 @@ def _frame(records: list[dict], source: pd.DataFrame | None, spec: TableSpec, co
     out = pd.DataFrame(data, columns=columns)
     for c in spec.target_column_names:
         if spec.type_of(c) == INTEGER:
-            out[c] = pd.array([None if _missing(v) else int(v) for v in out[c]], dtype="Int64")
+            out[c] = pd.array([None if is_missing(v) else int(v) for v in out[c]], dtype="Int64")
     out["activo"] = out["activo"].astype(bool)
     for m in meta:  # give meta columns back their source dtype where the values allow it
         dtype = source[m].dtype

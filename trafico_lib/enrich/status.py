@@ -15,7 +15,6 @@ run: when they cannot be read it returns no records and one line saying why.
 from __future__ import annotations
 
 import logging
-import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -29,6 +28,7 @@ from ..config import status_template_fields
 from ..errors import UsageError
 from ..sources.salidas import EXIT_TIME, VALIDATION, by_lower, time_column
 from ..tables import DONE_WORD, MATCH_OPERATION, STATUS_OLD_TOOL, TableSpec
+from ..values import is_missing
 
 _log = logging.getLogger(__name__)
 
@@ -66,15 +66,9 @@ def default_template(spec: TableSpec, legacy: bool = False) -> str:
 
 # ---- turning raw records into the exits frame -------------------------------------------
 
-def _missing(v: Any) -> bool:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return True
-    return isinstance(v, float) and math.isnan(v)
-
-
 def key_part(v: Any) -> str | None:
     """One part of an operation number as canonical text: ``'037644'``/``37644``/``37644.0`` -> ``'37644'``."""
-    if _missing(v):
+    if is_missing(v):
         return None
     s = str(v).strip()
     if re.fullmatch(r"\d+(?:\.0*)?", s):
@@ -84,7 +78,7 @@ def key_part(v: Any) -> str | None:
 
 def split_operacion(v: Any, parts: int = 3) -> tuple[str, ...] | None:
     """``'37644-1-1'`` -> ``('37644', '1', '1')``; None when it is not ``parts`` parts."""
-    if _missing(v):
+    if is_missing(v):
         return None
     pieces = re.sub(r"\s+", "", str(v)).split("-")
     if len(pieces) != parts or not all(pieces):
@@ -96,7 +90,7 @@ def match_key(v: Any, parts: int) -> tuple | None:
     """A row's match value as the exit parts it stands for: one part as itself (a container),
     several split from ``a-b-c`` (an operation number)."""
     if parts == 1:
-        return (None if _missing(v) else str(v),)
+        return (None if is_missing(v) else str(v),)
     return split_operacion(v, parts)
 
 
@@ -106,7 +100,7 @@ _STAMP_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M:%S", "%
 
 def parse_timestamp(v: Any, tz: ZoneInfo) -> datetime | None:
     """An exit timestamp as an aware datetime in ``tz``; naive values are local wall-clock time."""
-    if _missing(v):
+    if is_missing(v):
         return None
     if isinstance(v, pd.Timestamp):
         v = v.to_pydatetime()
@@ -169,8 +163,8 @@ def exits_frame(raw: pd.DataFrame, *, tz: str = DEFAULT_TZ, where: str = "exit r
         **{p: pd.Series([key_part(v) for v in col(p)], dtype=object) for p in _KEY_PARTS},
         "contenedor": pd.Series(normalize_container(col("contenedor").astype(object)).tolist(), dtype=object),
         "fecha_egr": _aware_series([parse_timestamp(v, zone) for v in raw[time]], tz),
-        "validada": pd.Series([None if _missing(v) else v for v in col(VALIDATION)], dtype=object),
-        "info": pd.Series([{str(c): (None if _missing(r[c]) else r[c]) for c in info_cols}
+        "validada": pd.Series([None if is_missing(v) else v for v in col(VALIDATION)], dtype=object),
+        "info": pd.Series([{str(c): (None if is_missing(r[c]) else r[c]) for c in info_cols}
                            for r in raw[info_cols].to_dict("records")] if info_cols else [{}] * n,
                           dtype=object),
     })
@@ -253,7 +247,7 @@ def old_text(v: Any) -> str:
     """A validation value as the old tool appended it (``f"… {validada}"`` over a pandas row):
     ``None`` when missing, ``True``/``1``/text as they are, a timestamp as pandas prints one
     (``2026-11-28 10:15:00``), an exact decimal as the float pandas made of it."""
-    if _missing(v):
+    if is_missing(v):
         return "None"
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # numpy scalars: as Python's
         v = v.item()
@@ -283,7 +277,7 @@ class Validation:
             return str(self)
         if self.moment is not None:
             return format(self.moment, spec)
-        if _missing(self.raw):
+        if is_missing(self.raw):
             return ""
         try:
             return format(self.raw, spec)
@@ -300,7 +294,7 @@ class Validation:
 def render_estado(template: str, fecha_egr: datetime, validada: Any, info: dict, tz: ZoneInfo | None = None) -> str:
     """``template`` filled with the exit time ``fecha_egr``, ``validada`` (a :class:`Validation`)
     and the info values (None shown as empty)."""
-    values = {k: ("" if _missing(v) else v) for k, v in (info or {}).items()}
+    values = {k: ("" if is_missing(v) else v) for k, v in (info or {}).items()}
     values[EXIT_TIME] = fecha_egr
     values[VALIDATION] = Validation(validada, tz or getattr(fecha_egr, "tzinfo", None) or ZoneInfo(DEFAULT_TZ))
     try:
@@ -375,7 +369,7 @@ def apply_status(frame: pd.DataFrame, spec: TableSpec, exits: Exits, *, template
         hit = lookup.get(k) if k is not None and None not in k else None
         if hit is None:
             continue
-        before = None if _missing(estado[i]) else estado[i]
+        before = None if is_missing(estado[i]) else estado[i]
         own = done_at(before, hit["fecha_egr"].tz)
         if own is not None and own > hit["fecha_egr"]:
             continue  # the source already says done, later than this exit record

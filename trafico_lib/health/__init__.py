@@ -10,7 +10,7 @@ store's ``health_reader()``) and the tables and plots of :mod:`.render`.
 
 Rooms: :mod:`.facts` gathers (the store through its health reader, the SQL Server probe,
 the disk), :mod:`.assess` judges (pure), :mod:`.render` shows, :mod:`.check` runs the whole.
-No SQL here: the queries live in the store (``stores/pg/health.py``).
+No SQL here: the queries live with the stores (``stores/sql/health.py``, run by both health readers).
 
 What each fact means
 --------------------

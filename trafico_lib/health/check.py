@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any, TextIO
 
 from ..config import Config, load_config
-from ..errors import ConfigError, one_line
+from ..errors import ConfigError, StoreUnavailable, one_line
 from .assess import EXIT_CONFIG, verdict
 from .facts import database_facts, disk_facts, sqlserver_facts
 from .render import render_block, to_json
@@ -19,7 +19,7 @@ def gather_facts(cfg: Config | str | Path | None) -> dict:
     ``cfg`` may be a loaded Config or a config path (None: the default file); a config that
     does not load gives ``exit_code`` 2 with the reason in ``config_errors``.
     """
-    checked = datetime.now(timezone.utc)
+    checked = datetime.now(UTC)
     if not isinstance(cfg, Config):
         try:
             cfg = load_config(cfg)
@@ -44,7 +44,7 @@ def gather_facts(cfg: Config | str | Path | None) -> dict:
 
 def _from_the_store(cfg: Config, facts: dict) -> None:
     """``database`` (reachable or why not) and, when reachable, the facts read through the store."""
-    from ..stores import StoreError, open_store
+    from ..stores import open_store
     try:
         store = open_store(cfg)
         with store.health_reader() as reader:
@@ -53,7 +53,7 @@ def _from_the_store(cfg: Config, facts: dict) -> None:
                 database_facts(reader, cfg, facts)
             except Exception as exc:  # a query failed midway (timeout, permissions): one line
                 facts["query_error"] = one_line(exc, cfg.secrets)
-    except StoreError as exc:  # unreachable, or the embedded server cannot start: one line, no secret
+    except StoreUnavailable as exc:  # either store unreachable, or the embedded server cannot start: one line
         facts["database"] = {"ok": False, "name": None, "error": " ".join(str(exc).split())}
 
 

@@ -5,13 +5,14 @@ read their rows through a health reader, and the plots, which draw with matplotl
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ..tables import TABLES
+from ..values import plain
 
 OK, BAD, WARN = "✓", "✗", "⚠"
 COUNTS = ["read", "inserted", "updated", "unchanged", "rejected", "deactivated"]
@@ -140,14 +141,8 @@ def verdict_line(facts: dict) -> str:
 
 
 def to_json(facts: dict) -> str:
-    """The facts as one JSON document (datetimes as ISO 8601)."""
-    def default(v: Any) -> Any:
-        if isinstance(v, datetime):
-            return v.isoformat()
-        if isinstance(v, (date, Path)):
-            return str(v)
-        return str(v)
-    return json.dumps(facts, ensure_ascii=False, indent=2, default=default)
+    """The facts as one JSON document (datetimes as ISO 8601: :func:`plain`)."""
+    return json.dumps(facts, ensure_ascii=False, indent=2, default=plain)
 
 
 # ---- the notebook's tables -----------------------------------------------------------------------

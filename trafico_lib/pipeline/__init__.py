@@ -46,6 +46,7 @@ from ..engine.stage import Staged, build_sync_key, stage as stage_rows
 from ..errors import SyncFailed, TransientError, one_line
 from ..stores.base import Store, stopped_midway
 from ..tables import TableSpec
+from ..values import is_missing
 from .backprop import back_propagate, back_propagation_fields, plan_back_propagation
 from .context import MODES, RunContext, RunTotals, check_settings, new_run_id, start
 from .results import (DUPLICATES_SHOWN, RunResult, StageResult, adoption_line, counts_of, duplicate_rows, finish,
@@ -325,7 +326,7 @@ def _validation_rejects(val, spec: TableSpec, key: list[str] | None) -> list[dic
     keys = rej.get(spec.slots.group) if spec.slots else build_sync_key(rej, spec, key)
     out = []
     for i, (_, row) in enumerate(rej.iterrows()):
-        raw = {k: (None if pd.isna(v) else str(v)) if not isinstance(v, (list, dict)) else v
+        raw = {k: (None if is_missing(v) else str(v)) if not isinstance(v, (list, dict)) else v
                for k, v in row.items() if k != "reasons"}
         out.append({"sync_key": None if keys is None else keys.iloc[i], "reasons": list(row["reasons"]),
                     "raw_row": raw})

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -147,7 +148,7 @@ def record_error(store: Store | Callable[[], Store], spec: TableSpec, *, run_id:
         store = store() if callable(store) else store
         if callable(error):
             error = error(store)
-        details = {"run_id": run_id, "mode": mode, "error": error, "store": store.kind}
+        details: dict[str, Any] = {"run_id": run_id, "mode": mode, "error": error, "store": store.kind}
         if attempts is not None:
             details["attempts"] = attempts
         store.write_log(spec, "ERROR", {**details, "notebook": notebook})

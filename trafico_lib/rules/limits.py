@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..tables import MAX_KEY_CHARS, TableSpec
+from ..values import is_missing
 
 KEY_TOO_LONG = "key_too_long"
 QUANTITY_ABOVE_MAX = "quantity_above_max"
@@ -34,8 +35,7 @@ def key_length(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     for c in columns:
         if c in frame.columns:
             values = frame[c].to_numpy(dtype=object)
-            total += np.fromiter((0 if v is None or v is pd.NA or (isinstance(v, float) and v != v)
-                                  else len(str(v)) for v in values), dtype=np.int64, count=len(values))
+            total += np.fromiter((0 if is_missing(v) else len(str(v)) for v in values), dtype=np.int64, count=len(values))
     return total + max(len(columns) - 1, 0)
 
 

@@ -58,6 +58,7 @@ import pandas as pd
 from ..errors import SyncFailed
 from ..normalize import UNREADABLE
 from ..tables import TableSpec
+from ..values import plain
 from .iso6346 import CATEGORIES, valid_container_mask
 from .limits import KEY_TOO_LONG, limit_failures
 from .suites import (
@@ -391,27 +392,11 @@ def _row_key_text(key_values: list[np.ndarray], labels: np.ndarray, pos: np.ndar
         if key_values and all(isinstance(v, str) and v.strip() for v in vals):
             out.append("|".join(vals))
         else:
-            out.append(f"row {_plain(labels[p])}")
+            out.append(f"row {plain(labels[p])}")
     return out
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
 _NO_VALUE = object()
-
-
-def _shown(value: Any) -> Any:
-    """A cell as stored for people: None when missing, numbers and text as they are, else text."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    value = _plain(value)
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, (str, bool, int, float)):
-        return value
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def _failing_rows(frame: pd.DataFrame, keys: list[str], labels: np.ndarray, failures: dict[str, np.ndarray],
@@ -432,7 +417,7 @@ def _failing_rows(frame: pd.DataFrame, keys: list[str], labels: np.ndarray, fail
     read_as: dict[tuple[str, Any], Any] = {}
     if issues is not None and len(issues) and "value" in issues.columns:
         for r in issues[["row", "column", "value"]].itertuples(index=False):
-            read_as.setdefault((str(r.column), _plain(r.row)), r.value)
+            read_as.setdefault((str(r.column), plain(r.row)), r.value)
     out: dict[str, list[dict[str, Any]]] = {}
     for rule, pos in failures.items():
         if not len(pos):
@@ -441,14 +426,14 @@ def _failing_rows(frame: pd.DataFrame, keys: list[str], labels: np.ndarray, fail
         values = frame[column].to_numpy(dtype=object) if column and column in frame.columns else None
         rows = []
         for p in pos[:MAX_FAILING_KEYS].tolist():
-            label = _plain(labels[p])
-            entry: dict[str, Any] = {"row": _shown(label),
-                                     "key": {k: _shown(v[p]) for k, v in key_values.items()}}
+            label = plain(labels[p])
+            entry: dict[str, Any] = {"row": plain(label),
+                                     "key": {k: plain(v[p]) for k, v in key_values.items()}}
             value = read_as.get((column, label), _NO_VALUE) if typ == _ISSUE_TYPE else _NO_VALUE
             if value is _NO_VALUE and values is not None:
                 value = values[p]
             if value is not _NO_VALUE:
-                entry["value"] = _shown(value)
+                entry["value"] = plain(value)
             rows.append(entry)
         out[rule] = rows
     return out
@@ -463,7 +448,7 @@ def _trim_gx_result(gx_result, labels: np.ndarray) -> None:
         part = res.get("partial_unexpected_index_list")
         if part:
             res["partial_unexpected_index_list"] = [
-                _plain(labels[int(p)]) if isinstance(p, (int, np.integer)) else p for p in part
+                plain(labels[int(p)]) if isinstance(p, (int, np.integer)) else p for p in part
             ]
 
 

@@ -12,17 +12,6 @@ from typing import Iterable
 from ..errors import MASK, scrub, secret_forms
 
 
-def shown_path(path: str | os.PathLike | None) -> str | None:
-    """A path as shown to people: relative to the current folder when under it (the project
-    folder, for make and cron), else as it is."""
-    if path is None:
-        return None
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 _RUN_ID_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})T")
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SyncFailed, one_line, scrub
-from .archive import archive_path, render_html, safe_name, scrub_file, shown_path
+from ..paths import shown_path
+from .archive import archive_path, render_html, safe_name, scrub_file
 from .kernel import KERNEL_ARGUMENTS, START_TIMEOUT_SECONDS, ensure_kernel
 from .notebook import PROGRESS_FILE_ENV, CellFailure, find_failure, read_result
 from .params import RunnerError, check_parameters, notebooks_dir

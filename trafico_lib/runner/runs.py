@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import UsageError, one_line
-from .archive import shown_path  # (here too: the command lines import it from runs)
+from ..paths import shown_path
 from .execute import ArchiveFull, NotebookRun, execute
 from .params import table_params
 
@@ -76,8 +76,7 @@ def _hold_store(cfg, *, required: bool = False, tables: Sequence[str] = ()) -> N
         store = open_store(cfg)
         if required:
             store.check()
-            if hasattr(store, "require_schema"):  # (the REST store's check covers its schema)
-                store.require_schema()
+            store.require_schema()
             from ..pipeline import check_settings
             check_settings(cfg, store, list(tables))
     except (StoreError, SchemaMissing):

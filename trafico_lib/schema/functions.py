@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..stores.pg.record import DUPLICATE_FIELD, RECORD_DUPLICATE, RECORD_REJECT, RECORD_STATE
+from ..stores.sql.record import DUPLICATE_FIELD, RECORD_DUPLICATE, RECORD_REJECT, RECORD_STATE
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
@@ -82,7 +82,7 @@ def render_functions() -> str:
                           [("run", "text"), ("tbl", "text"), ("key", "text"), ("reasons", "jsonb"), ("raw", "jsonb"),
                            ("hours", "integer")],
                           "integer", f"WITH ins AS ({RECORD_REJECT} RETURNING 1) SELECT count(*)::integer FROM ins")
-    return f"""-- the run's success and its rejected rows (the direct path's statements, stores/pg/record.py)
+    return f"""-- the run's success and its rejected rows (the direct path's statements, stores/sql/record.py)
 {SOURCE_ROWS}
 
 {state}

@@ -1,5 +1,5 @@
 """The per-table functions that write over Supabase's REST API, rendered from the direct path's
-own statements (``stores/pg/sql.py``): the merge rule is written once.
+own statements (``stores/sql/merge.py``): the merge rule is written once.
 
 ``traficov2_plan_<table>`` and ``traficov2_plan_deactivate_<table>`` say what they would
 do, writing nothing (a dry run). ``traficov2_merge_<table>(p_rows, p_run_id, p_run_started, p_call)``
@@ -25,7 +25,8 @@ from datetime import datetime, timezone
 
 from psycopg import sql
 
-from ..stores.pg import sql as q
+from ..stores.sql import merge as q
+from ..stores.sql.source import MISSING, as_text, row_hash, value_names
 from ..tables import TableSpec
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -288,8 +289,8 @@ $fn$;"""
 
 def render_prune_function(specs) -> str:
     """``traficov2_prune(p_cutoff, p_dry_run)``: the direct path's pruning statements
-    (``stores/pg/retention.py``), every target of the schema considered."""
-    from ..stores.pg import retention as r
+    (``stores/sql/retention.py``), every target of the schema considered."""
+    from ..stores.sql import retention as r
     targets = {s.target for s in specs}
     cut = {"cutoff": "$1"}
     count_old = []
@@ -339,3 +340,111 @@ def render_rest_functions(specs, preserve: dict[str, list[str]]) -> str:
         parts.append(render_plan_deactivate_function(spec, preserve.get(spec.name, [])))
         parts.append(render_backprop_function(spec))
     return "\n\n".join(parts)
+
+
+# ---- step 013: the rules the REST store ran in Python, now the direct path's own SQL ---------
+
+LATEST_WINS_FUNCTION = "traficov2_latest_wins"
+
+
+def _literal(text: str) -> str:
+    return sql.Literal(text).as_string(None)
+
+
+def render_latest_wins_function() -> str:
+    """``traficov2_latest_wins(p_rows, p_unread)``: which staged rows lose to a later row of
+    their key, by the direct path's statements (``merge.duplicate_keys``, ``drop_superseded``,
+    ``drop_lost``) over a work table of the columns they read. ``p_rows``: staged rows
+    (``_n``, ``sync_key``, ``source_id``, ``source_updated_at``, ``_order``); ``p_unread``: the
+    source rows set aside unread (``sync_key``, ``source_updated_at``, ``_order``). Returns
+    ``{"superseded": [...], "lost": [...]}``, each loser's ``_n``, ``sync_key`` and
+    ``source_id``, the superseded in source order. Writes nothing but temporary tables."""
+    ready = sql.SQL(
+        "CREATE TEMP TABLE {ready} (_n bigint, sync_key text, source_id text, source_updated_at timestamptz, "
+        "_order bigint)").format(ready=q.I(q.READY))
+    load = sql.SQL("INSERT INTO {t} SELECT * FROM jsonb_populate_recordset(NULL::{t}, $1)")
+    losers = sql.SQL("SELECT coalesce(jsonb_agg(jsonb_build_object('_n', _n, 'sync_key', sync_key, "
+                     "'source_id', source_id) ORDER BY _order), '[]'::jsonb) FROM gone")
+    drop = sql.SQL("DROP TABLE IF EXISTS {}, {}, {}").format(q.I(q.READY), q.I(q.DUPLICATES), q.I(q.UNCHANGED))
+    return _plpgsql(
+        f"{LATEST_WINS_FUNCTION}(p_rows jsonb, p_unread jsonb)", "jsonb",
+        "v_superseded jsonb; v_lost jsonb;", [
+            _execute(drop),
+            _execute(ready),
+            _execute(load.format(t=q.I(q.READY)), using="p_rows"),
+            _execute(q.create_unchanged()),
+            _execute(load.format(t=q.I(q.UNCHANGED)), using="p_unread"),
+            _execute(q.duplicate_keys()),
+            _execute(q.drop_superseded(losers), into="v_superseded"),
+            _execute(q.drop_lost(losers), into="v_lost"),
+            _execute(drop),
+            "RETURN jsonb_build_object('superseded', v_superseded, 'lost', v_lost);",
+        ])
+
+
+def source_function_name(spec: TableSpec) -> str:
+    return f"traficov2_source_{spec.name}"
+
+
+def render_source_function(spec: TableSpec) -> str:
+    """``traficov2_source_<table>(p_fingerprint, p_after, p_limit, p_updated_column, p_since)``:
+    one keyset page of the source table as the direct path reads it (``stores/pg/source.py``),
+    by the same expressions (``stores/sql/source.py``): the first ``p_limit`` rows of id after
+    ``p_after`` (the last page's last ``source_id``; NULL: from the start), changed after
+    ``p_since`` by ``p_updated_column`` when given; each row's id as text, its change time (as
+    JSON, as the API sends it), its source hash and the registry columns' text values (NULL
+    where the source lacks the column). The columns the source has are looked up per call."""
+    source = _literal(sql.Identifier(spec.source).as_string(None))
+    names = value_names(len(spec.column_names))
+    columns = "ARRAY[" + ", ".join(_literal(c) for c in spec.column_names) + "]::text[]"
+    present = "ARRAY[" + ", ".join(_literal(as_text(c).as_string(None) + " AS " + sql.Identifier(n).as_string(None))
+                                   for c, n in zip(spec.column_names, names)) + "]::text[]"
+    missing = "ARRAY[" + ", ".join(_literal(MISSING.as_string(None) + " AS " + sql.Identifier(n).as_string(None))
+                                   for n in names) + "]::text[]"
+    values = [sql.SQL("n.{}").format(sql.Identifier(n)) for n in names]
+    head = sql.SQL("SELECT n._source_id, n._changed, {h}, ARRAY[{vals}]::text[] FROM (SELECT ").format(
+        h=row_hash(values, sql.SQL("$1")), vals=sql.SQL(", ").join(values)).as_string(None)
+    column = ("SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = v_table "
+              "AND a.attname = {} AND a.attnum > 0 AND NOT a.attisdropped")
+    name = sql.Identifier(source_function_name(spec)).as_string(None)
+    return f"""CREATE OR REPLACE FUNCTION {name}(p_fingerprint text, p_after text, p_limit integer,
+    p_updated_column text, p_since timestamptz)
+RETURNS TABLE (source_id text, changed_at jsonb, source_hash text, source_values text[])
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    v_table regclass := to_regclass({source});
+    v_values text; v_id_type text; v_changed text := 'NULL::jsonb'; v_where text := '';
+BEGIN
+    IF v_table IS NULL THEN
+        RAISE EXCEPTION 'relation % does not exist', {source} USING ERRCODE = '42P01';
+    END IF;
+    SELECT string_agg(CASE WHEN a.attname IS NULL THEN c.missing ELSE c.present END, ', ' ORDER BY c.n) INTO v_values
+      FROM unnest({columns}, {present}, {missing}) WITH ORDINALITY AS c(name, present, missing, n)
+      LEFT JOIN pg_attribute a ON a.attrelid = v_table AND a.attname = c.name AND a.attnum > 0 AND NOT a.attisdropped;
+    {column.format("'id'")} INTO v_id_type;
+    IF v_id_type IS NULL THEN
+        RAISE EXCEPTION 'source table % has no id column', {source} USING ERRCODE = '42703';
+    END IF;
+    IF p_after IS NOT NULL THEN
+        v_where := v_where || ' AND id > $2::' || v_id_type;
+    END IF;
+    IF p_updated_column IS NOT NULL THEN
+        IF NOT EXISTS ({column.format("p_updated_column")}) THEN
+            RAISE EXCEPTION 'source table % has no column %', {source}, p_updated_column USING ERRCODE = '42703';
+        END IF;
+        v_changed := format('to_jsonb(%I)', p_updated_column);
+        IF p_since IS NOT NULL THEN
+            v_where := v_where || format(' AND %I > $4', p_updated_column);
+        END IF;
+    END IF;
+    RETURN QUERY EXECUTE {_literal(head)} || v_values || ', id::text AS _source_id, ' || v_changed
+        || ' AS _changed, id AS _id FROM ' || v_table::text || ' WHERE true' || v_where || ') n ORDER BY n._id LIMIT $3'
+        USING p_fingerprint, p_after, p_limit, p_since;
+END
+$fn$;"""
+
+
+def render_shared_rule_functions(specs) -> str:
+    """Step 013: latest wins for duplicate keys and the source read with its row hashes, as
+    functions of the direct path's own SQL (the REST store computed both in Python before)."""
+    return "\n\n".join([render_latest_wins_function(), *(render_source_function(s) for s in specs)])

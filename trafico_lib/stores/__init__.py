@@ -1,9 +1,19 @@
 """Stores: where the TráficoV2 tables live (docs/architecture.md §6)."""
-from ..errors import ConfigError
-from .postgres import PostgresStore, StoreError
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError, StoreUnavailable, UsageError
+from .base import Store
+from .postgres import PostgresStore
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+StoreError = StoreUnavailable  # its former name here: the store cannot be reached
 
 
-def open_store(cfg):
+def open_store(cfg: Config) -> Store:
     """The store the configuration asks for, never a silent fallback (docs/architecture.md §6):
 
     * ``database.url`` (or ``TRAFICO_DATABASE_URL``): direct PostgreSQL;
@@ -28,4 +38,14 @@ def open_store(cfg):
     return PostgresStore.from_config(cfg)
 
 
-__all__ = ["PostgresStore", "StoreError", "open_store"]
+def direct_store(cfg: Config, why: str) -> PostgresStore:
+    """The configured store when it is a PostgreSQL database (direct or embedded), for what
+    only a database connection can do (create the schema, write the source tables); else
+    :class:`~trafico_lib.errors.UsageError` saying ``why``."""
+    store = open_store(cfg)
+    if not isinstance(store, PostgresStore):
+        raise UsageError(why)
+    return store
+
+
+__all__ = ["PostgresStore", "Store", "StoreError", "StoreUnavailable", "direct_store", "open_store"]

@@ -17,17 +17,34 @@ store they talk to; each store names itself (``kind``, ``name``) and never print
     store.write_log(spec, "ERROR", details)    # outside any session
     with store.health_reader() as h: ...       # read-only facts for the health check
 
-Implementations: :mod:`.postgres` (direct and embedded). SQL lives in the store modules only.
+Implementations: :mod:`.postgres` (direct and embedded) and :mod:`.rest.store` (Supabase's REST
+API); mypy checks both against these protocols (``open_store`` returns either as a ``Store``).
+What only a database connection can do (create the schema, load the sample sources) is not
+part of the contract: ``stores.direct_store`` gives the ``PostgresStore`` or says why not.
+SQL lives in the store modules only.
 """
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable
 
 import pandas as pd
 
 from ..tables import TableSpec
+
+if TYPE_CHECKING:  # the engine's values the contract speaks in (a lower layer: imported for the types only)
+    from ..engine.adopt import Adopt
+    from ..engine.backprop import BackpropResult
+    from ..engine.conform import TargetLayout
+    from ..engine.extract import Extract
+    from ..engine.plan import MergeOutcome, Plan
+    from ..engine.stage import Staged, StagedTotals
+
+# A table's sync state as read_state gives it: watermark, last_success_at (datetimes or None),
+# last_run_id, source_rows; {} before the table's first successful run.
+SyncState = dict[str, Any]
 
 
 class SyncSession(Protocol):
@@ -36,11 +53,11 @@ class SyncSession(Protocol):
     def check_state(self, expected_last_run_id: str | None) -> None:
         """Raise :class:`~trafico_lib.errors.TableLocked` when another run finished meanwhile."""
 
-    def adopt(self, adopt: Any) -> pd.DataFrame:
+    def adopt(self, adopt: Adopt) -> pd.DataFrame:
         """Give the old tool's rows their keys (``engine.adopt.Adopt``), before the merge: (id,
         sync_key, adopted) per row keyed or deactivated (``stores/pg/sql.adopt``)."""
 
-    def merge(self, *, batch_size: int, on_batch: Callable[[int, int], None] | None = None) -> Any:
+    def merge(self, *, batch_size: int, on_batch: Callable[[int, int], None] | None = None) -> MergeOutcome:
         """Merge the staged rows by the rule (``engine.plan.MergeOutcome``); data errors become rejects."""
 
     def deactivate(self, *, max_share: float | None = None) -> int:
@@ -56,7 +73,7 @@ class SyncSession(Protocol):
         field ``duplicate``, ``old`` its source id; the same again only after a day, as a
         reject. Returns how many were recorded now."""
 
-    def write_log(self, operation: str, details: dict) -> None: ...
+    def write_log(self, operation: str, details: dict[str, Any]) -> None: ...
 
     def write_state(self, watermark: datetime | None, source_rows: int | None = None, *,
                     reset: bool = False) -> datetime | None:
@@ -68,22 +85,24 @@ class SyncSession(Protocol):
 class Staging(Protocol):
     """A run's staged rows, where plan and apply both find them (staged once)."""
 
-    alive: bool
+    @property
+    def alive(self) -> bool:
+        """Whether its staged rows are still there (a direct run's connection may drop them)."""
 
-    def add(self, staged: Any, extra_keys: Iterable[str] = ()) -> None:
+    def add(self, staged: Staged, extra_keys: Iterable[str] = ()) -> None:
         """One chunk's ``engine.stage.Staged`` rows, plus keys present in the source but not staged."""
 
     def unchanged_keys(self) -> set[str]:
         """The keys of the source rows set aside unread."""
 
-    def finish(self) -> Any:
+    def finish(self) -> StagedTotals:
         """Latest wins across chunks, unchanged rows set aside: ``StagedTotals`` (rows,
         skipped_unchanged, duplicates)."""
 
     def source_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` the source holds this run."""
 
-    def plan(self, *, full: bool, adopt: Any = None) -> Any:
+    def plan(self, *, full: bool, adopt: Adopt | None = None) -> Plan:
         """``engine.plan.Plan``; writes nothing. ``adopt`` (``engine.adopt.Adopt``): the old
         tool's rows are given their keys first, and that is rolled back too (``Plan.adopted``)."""
 
@@ -105,26 +124,26 @@ class HealthReader(Protocol):
     def columns(self, table: str) -> list[str]:
         """A table's columns in order; empty when it does not exist."""
 
-    def failed_syncs(self, hours: int) -> tuple[int, list[dict]]:
+    def failed_syncs(self, hours: int) -> tuple[int, list[dict[str, Any]]]:
         """How many ``ERROR`` log rows in the last ``hours``, and the newest ones
         (table, sync_timestamp, run_id, error)."""
 
     def rejects_per_table(self, hours: int) -> dict[str, int]:
         """Reject rows recorded in the last ``hours``, per target table."""
 
-    def last_run(self) -> dict | None:
+    def last_run(self) -> dict[str, Any] | None:
         """The newest logged run: run_id, sync_timestamp, tables (table, operation, notebook, error)."""
 
-    def states(self) -> dict[str, dict]:
+    def states(self) -> dict[str, dict[str, Any]]:
         """The sync state per target table: watermark, last_success_at, last_run_id."""
 
-    def leases(self) -> list[dict]:
+    def leases(self) -> list[dict[str, Any]]:
         """The tables a REST run holds: target, run_id, holder, taken_at, renewed_at, expires_at."""
 
-    def sync_log(self, days: int) -> list[tuple]:
+    def sync_log(self, days: int) -> list[tuple[Any, ...]]:
         """``SYNC``/``ERROR`` log rows of the last ``days``: (table, sync_timestamp, operation, details)."""
 
-    def rejects_by_rule(self, days: int) -> list[tuple]:
+    def rejects_by_rule(self, days: int) -> list[tuple[Any, ...]]:
         """(table, rule, rows, distinct_keys, runs, last_seen) of the last ``days``, most rows first."""
 
     def source_key_groups(self, table: str, columns: list[str], *, changed_column: str | None = None,
@@ -134,7 +153,7 @@ class HealthReader(Protocol):
     def target_counts(self, table: str) -> tuple[int, int]:
         """(rows, active rows) of a target table."""
 
-    def active_keys(self, table: str, column: str) -> set:
+    def active_keys(self, table: str, column: str) -> set[Any]:
         """Distinct non-null ``column`` values of a target's active rows."""
 
     def rejected_keys(self, table: str) -> set[str]:
@@ -143,29 +162,43 @@ class HealthReader(Protocol):
 
 @runtime_checkable
 class Store(Protocol):
-    kind: str   # "embedded" | "postgres" | "rest"
-    atomic: bool  # a table's run commits in one transaction (else each batch on its own: REST)
-    name: str   # printable: host/dbname, "embedded PostgreSQL", the project's host; never a secret
+    @property
+    def kind(self) -> str:
+        """``"embedded"`` | ``"postgres"`` | ``"supabase-rest"``: in the log rows' details."""
+
+    @property
+    def atomic(self) -> bool:
+        """A table's run commits in one transaction (else each batch on its own: REST)."""
+
+    @property
+    def name(self) -> str:
+        """Printable: host/dbname, "embedded PostgreSQL", the project's host; never a secret."""
 
     def check(self) -> None:
-        """Reachable, and the schema is there; else one-line ``StoreError``."""
+        """Reachable, else one-line :class:`~trafico_lib.errors.StoreUnavailable` (the REST
+        store's check also covers the schema: :class:`~trafico_lib.errors.SchemaMissing`)."""
 
-    def read_state(self, spec: TableSpec) -> dict: ...
+    def require_schema(self) -> None:
+        """trafico's schema is there and current, else one-line
+        :class:`~trafico_lib.errors.SchemaMissing` saying what to run (asked once per store)."""
 
-    def read_source(self, spec: TableSpec, *, mode: str, state: dict, lookback: timedelta,
-                    updated_column: str | None, chunk_rows: int | None = None, fingerprint: str | None = None,
-                    staging: Any = None) -> Any:
+    def read_state(self, spec: TableSpec) -> SyncState: ...
+
+    def read_source(self, spec: TableSpec, *, mode: str, state: SyncState, lookback: timedelta,
+                    updated_column: str | None = None, chunk_rows: int | None = None,
+                    fingerprint: str | None = None, staging: Staging | None = None) -> Extract:
         """The source delta as ``engine.extract.Extract`` (text values + ``_source_id``,
         ``_source_updated_at``, ``_source_hash``, ``_row``), ``chunk_rows`` rows at a time (None:
-        all at once). With the run's ``staging``, rows whose text and context (``fingerprint``)
-        are as last written may be set aside into it unread (``Extract.unchanged`` counts them)."""
+        all at once; the later chunks a ``SourceChunks``). With the run's ``staging`` (this
+        store's own), rows whose text and context (``fingerprint``) are as last written may be
+        set aside into it unread (``Extract.unchanged`` counts them)."""
 
     def read_target(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame: ...
 
     def read_unkeyed(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame:
         """The target's active rows with no ``sync_key`` (the old tool's): ``id`` and ``columns`` as text."""
 
-    def target_layout(self, spec: TableSpec) -> Any:
+    def target_layout(self, spec: TableSpec) -> TargetLayout:
         """The target as it is (``engine.conform.TargetLayout``): each column's type, and whether
         the old tool made it (adopted in place). Read once per run (``ctx.layout``)."""
 
@@ -180,22 +213,21 @@ class Store(Protocol):
         """``source_time``: when a changed source row without a change time of its own is
         taken to have changed (``pipeline.source_time``), against the desk's edits."""
 
-    def write_log(self, spec: TableSpec, operation: str, details: dict) -> None: ...
+    def write_log(self, spec: TableSpec, operation: str, details: dict[str, Any]) -> None: ...
 
-    def back_propagate(self, spec: TableSpec, fields: list[str], *, run_id: str, key: list[str] | None,
-                       dry_run: bool, lock_timeout: float, updated_column: str | None) -> Any:
-        """``engine.backprop.BackpropResult``."""
+    def back_propagate(self, spec: TableSpec, fields: list[str], *, run_id: str, key: list[str] | None = None,
+                       dry_run: bool = False, lock_timeout: float = 5.0,
+                       updated_column: str | None = None) -> BackpropResult:
+        """The desk's fields back into the source rows (``engine.backprop.BackpropResult``)."""
 
-    def health_reader(self) -> AbstractContextManager[Any]:
-        """Read-only facts for the health check (see ``health.facts``)."""
+    def health_reader(self) -> AbstractContextManager[HealthReader]:
+        """Read-only facts for the health check (see ``health.facts``); entering it raises
+        :class:`~trafico_lib.errors.StoreUnavailable` when the store cannot be reached."""
 
-    def prune(self, cutoff: datetime, *, dry_run: bool) -> dict[str, int]: ...
+    def prune(self, cutoff: datetime, *, dry_run: bool = False) -> dict[str, int]: ...
 
-    def write_snapshot(self, spec: TableSpec, out) -> None:
+    def write_snapshot(self, spec: TableSpec, out: IO[bytes]) -> None:
         """Write the whole target as CSV (with a header) into the binary file ``out``."""
-
-    def init_schema(self, preserve: dict[str, list[str]]) -> list[str]:
-        """Create or upgrade the schema; the versions applied now."""
 
 
 def stopped_midway(store: Store) -> str:

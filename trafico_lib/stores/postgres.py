@@ -3,38 +3,44 @@
 ``PostgresStore`` implements the store protocol (``stores/base.py``) with psycopg 3: the
 source read through a server-side cursor in chunks, COPY into a temp staging table, set-based
 upserts from it, an advisory lock and one transaction per table.
-The SQL lives in ``stores/pg/``. The connection string is never logged or put in an
+The SQL lives in ``stores/pg/`` and ``stores/sql/`` (what the REST store shares). The connection string is never logged or put in an
 exception: errors name the host only, and every message passes the one scrubber.
 
-psycopg errors are turned into the error tree here, once: connection faults, serialization
-failures and deadlocks are :class:`~trafico_lib.errors.TransientError` (worth a retry);
-anything else from the database is :class:`~trafico_lib.errors.SyncFailed`.
+psycopg errors are turned into the error tree here, once: a connection that cannot be made is
+:class:`~trafico_lib.errors.StoreUnavailable`; connection faults, serialization failures and
+deadlocks are :class:`~trafico_lib.errors.TransientError` (worth a retry); anything else from
+the database is :class:`~trafico_lib.errors.SyncFailed`.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Iterator
+from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Iterator
 
 import pandas as pd
 import psycopg
 from psycopg import sql
 
 from ..config import Config
-from ..errors import ConfigError, SchemaMissing, SyncFailed, TransientError, connection_secrets, describe_conninfo, one_line, scrub
+from ..errors import (ConfigError, SchemaMissing, StoreUnavailable, SyncFailed, TransientError, connection_secrets,
+                      describe_conninfo, one_line, scrub)
 from ..tables import TableSpec
 from .embedded import embedded_url
 from .pg import backprop, merge, record, retention, source
-from .pg import sql as pg_sql
+from .sql import merge as merge_sql
+
+if TYPE_CHECKING:
+    from ..engine.backprop import BackpropResult
+    from ..engine.conform import TargetLayout
+    from ..engine.extract import Extract
+    from .base import Staging
+    from .pg.health import PostgresHealthReader
 
 # SQLSTATEs worth another try: connection exceptions (class 08), the server shutting down or
 # starting (57P01-57P03), serialization failures and deadlocks.
 _TRANSIENT_CLASSES = ("08",)
 _TRANSIENT_STATES = {"57P01", "57P02", "57P03", "40001", "40P01"}
-
-
-class StoreError(TransientError):
-    """The database could not be reached; the message carries no secret."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -43,6 +49,12 @@ def is_transient(exc: BaseException) -> bool:
         return False
     state = getattr(exc, "sqlstate", None)
     return state is None or state in _TRANSIENT_STATES or state[:2] in _TRANSIENT_CLASSES
+
+
+def _first(row: tuple[Any, ...] | None) -> Any:
+    """The value of a statement that always returns one row (an aggregate, a function's value)."""
+    assert row is not None
+    return row[0]
 
 
 def behind_transaction_pooler(url: str) -> bool:
@@ -84,14 +96,14 @@ class PostgresStore:
         self._schema_checked = False
 
     @classmethod
-    def from_config(cls, cfg: Config) -> "PostgresStore":
+    def from_config(cls, cfg: Config) -> PostgresStore:
         if cfg.database_url:
             return cls(cfg.database_url, connect_timeout=cfg.database.connect_timeout_seconds,
                        secrets=cfg.secrets, transaction_pooler=cfg.database.transaction_pooler)
         try:
             url = embedded_url(cfg.resolve(cfg.database.embedded_path))
         except Exception as exc:  # the wheel raises several kinds; one line is what we owe
-            raise StoreError(f"could not start the embedded PostgreSQL under "
+            raise StoreUnavailable(f"could not start the embedded PostgreSQL under "
                              f"{cfg.database.embedded_path}: {one_line(exc)}") from None
         store = cls(url, connect_timeout=cfg.database.connect_timeout_seconds, embedded=True)
         store.location = str(cfg.resolve(cfg.database.embedded_path))
@@ -124,7 +136,7 @@ class PostgresStore:
         except psycopg.Error as exc:
             text = str(exc).strip()
             first = text.splitlines()[-1].strip() if text else type(exc).__name__
-            raise StoreError(f"cannot connect to {self.name}: {scrub(first, self._secrets)}") from None
+            raise StoreUnavailable(f"cannot connect to {self.name}: {scrub(first, self._secrets)}") from None
 
     @contextmanager
     def errors(self) -> Iterator[None]:
@@ -167,7 +179,7 @@ class PostgresStore:
         """The newest schema step applied here (None: no trafico schema)."""
         try:
             with conn.transaction():
-                return conn.execute("SELECT max(version) FROM traficov2_schema_migrations").fetchone()[0]
+                return _first(conn.execute("SELECT max(version) FROM traficov2_schema_migrations").fetchone())
         except psycopg.errors.UndefinedTable:
             return None
 
@@ -196,7 +208,7 @@ class PostgresStore:
         if self._pooler_said or self.transaction_pooler:
             return
         with conn.transaction():
-            server_pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            server_pid = _first(conn.execute("SELECT pg_backend_pid()").fetchone())
         if conn.info.backend_pid != server_pid:
             raise ConfigError(f"{self.name} answers through a connection pooler (pgbouncer, Supavisor) not on "
                               f"port 6543, where a run's temporary tables would vanish between statements: "
@@ -213,21 +225,23 @@ class PostgresStore:
         with self.transaction() as conn:
             self.check_schema(conn)
 
-    def read_state(self, spec: TableSpec) -> dict:
+    def read_state(self, spec: TableSpec) -> dict[str, Any]:
         with self.transaction() as conn:
             self.check_schema(conn)
             return record.read_state(conn, spec)
 
-    def read_source(self, spec: TableSpec, *, mode: str, state: dict, lookback: timedelta,
+    def read_source(self, spec: TableSpec, *, mode: str, state: dict[str, Any], lookback: timedelta,
                     updated_column: str | None = None, chunk_rows: int | None = None,
-                    fingerprint: str | None = None, staging: merge.PgStaging | None = None):
+                    fingerprint: str | None = None, staging: Staging | None = None) -> Extract:
         """The source delta (``engine.extract.Extract``), read ``chunk_rows`` at a time through a
         server-side cursor, in one snapshot. With the run's ``staging`` it reads on the staging's
         connection, and rows whose text and context (``fingerprint``) are as last written stay
         in the database, set aside into the staging unread (``stores.pg.source.read_source``);
         without, on a connection of its own, closed after the last chunk."""
+        if staging is not None and not isinstance(staging, merge.PgStaging):
+            raise TypeError(f"{self.name} reads into its own staging, not a {type(staging).__name__}")
         own = staging is None
-        conn = self.connect(autocommit=True) if own else staging.conn
+        conn = self.connect(autocommit=True) if staging is None else staging.conn
 
         def close() -> None:
             if own:
@@ -236,7 +250,7 @@ class PostgresStore:
             with self.errors():
                 return source.read_source(conn, spec, mode=mode, state=state, lookback=lookback,
                                           updated_column=updated_column, chunk_rows=chunk_rows,
-                                          fingerprint=fingerprint, unchanged_table=None if own else pg_sql.UNCHANGED,
+                                          fingerprint=fingerprint, unchanged_table=None if own else merge_sql.UNCHANGED,
                                           on_close=close, guard=self.errors)
         except BaseException:
             close()
@@ -257,10 +271,10 @@ class PostgresStore:
         """The target's active rows with no key yet (``id`` and ``columns`` as text): the old
         tool's rows, before the first sync adopts them. One index probe when there are none."""
         with self.transaction() as conn, conn.cursor() as cur:
-            cur.execute(pg_sql.unkeyed(spec, columns))
+            cur.execute(merge_sql.unkeyed(spec, columns))
             return pd.DataFrame(cur.fetchall(), columns=["id", *columns], dtype=object)
 
-    def target_layout(self, spec: TableSpec):
+    def target_layout(self, spec: TableSpec) -> TargetLayout:
         """Each column's type from the catalog, and whether the table is adopted (``stores/pg/layout.py``)."""
         from .pg.layout import target_layout
         with self.transaction() as conn:
@@ -285,18 +299,19 @@ class PostgresStore:
             conn.close()
             raise
 
-    def write_log(self, spec: TableSpec, operation: str, details: dict) -> None:
+    def write_log(self, spec: TableSpec, operation: str, details: dict[str, Any]) -> None:
         with self.transaction() as conn:
             record.write_log(conn, spec, operation, details)
 
     def back_propagate(self, spec: TableSpec, fields: list[str], *, run_id: str, key: list[str] | None = None,
-                       dry_run: bool = False, lock_timeout: float = 5.0, updated_column: str | None = None):
+                       dry_run: bool = False, lock_timeout: float = 5.0,
+                       updated_column: str | None = None) -> BackpropResult:
         with self.session() as conn:
             return backprop.back_propagate(conn, spec, fields, run_id=run_id, key=key, dry_run=dry_run,
                                            lock_timeout=lock_timeout, updated_column=updated_column)
 
     @contextmanager
-    def health_reader(self):
+    def health_reader(self) -> Iterator[PostgresHealthReader]:
         """Read-only facts for the health check (``stores/pg/health.py``)."""
         from .pg.health import PostgresHealthReader
         conn = self.connect(autocommit=True)
@@ -309,7 +324,7 @@ class PostgresStore:
         with self.session() as conn:
             return retention.prune_database(conn, cutoff, dry_run=dry_run)
 
-    def write_snapshot(self, spec: TableSpec, out) -> None:
+    def write_snapshot(self, spec: TableSpec, out: IO[bytes]) -> None:
         with self.transaction() as conn, conn.cursor() as cur:
             with cur.copy(sql.SQL("COPY (SELECT * FROM {} ORDER BY sync_key) TO STDOUT WITH (FORMAT csv, HEADER)")
                           .format(sql.Identifier(spec.target))) as cp:

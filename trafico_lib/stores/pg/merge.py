@@ -11,9 +11,7 @@ reason while the rest commits. Plan and apply read the same staged rows: nothing
 """
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
@@ -22,14 +20,15 @@ import psycopg
 
 from ...engine.adopt import Adopt
 from ...engine.batches import Written, check_state, write_batches
-from ...engine.plan import MergeOutcome, Plan
-from ...engine.stage import Staged
+from ...engine.plan import PLAN_ROWS, MergeOutcome, Plan
+from ...engine.stage import Staged, StagedTotals
 from ...errors import MassDeactivation
 from ...tables import TableSpec
+from ...values import plain
+from ..sql import merge as q
+from ..sql.copytext import copy_payload
 from . import lock, record
 from .background import Background
-from .copytext import copy_payload
-from . import sql as q
 
 # Errors a slice can raise because of its rows (split and reject), as opposed to transient
 # errors (retried by the caller) and bugs (raised).
@@ -40,24 +39,7 @@ DATA_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 # (batch_size is the REST store's rows per request).
 STATEMENT_ROWS = 5000
 
-# Rows a plan lists per kind (its counts are always exact).
-PLAN_ROWS = 1000
-
 ALL_ROWS = {"lo": 0, "hi": 2 ** 62}  # every staged row's _n
-
-
-def _py(v):
-    if v is None:
-        return None
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, pd.Timestamp):
-        return v.to_pydatetime()
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # numpy scalars
-        return v.item()
-    return v
 
 
 def _copy(conn: psycopg.Connection, statement, payload: bytes) -> None:
@@ -76,17 +58,6 @@ def _error_text(exc: Exception) -> str:
     return primary or str(exc).strip().splitlines()[0]
 
 
-def _plain(v):
-    v = _py(v)
-    return v if v is None or isinstance(v, (int, float, bool, str)) else str(v)
-
-
-@dataclass
-class StagedTotals:
-    """What staging holds once every chunk is in."""
-    rows: int                     # rows to merge (one per key, unchanged ones set aside)
-    skipped_unchanged: int        # rows identical to the (active) target row
-    duplicates: pd.DataFrame      # sync_key, source_id of rows a later row of the same key replaced
 
 
 class PgStaging:
@@ -331,7 +302,7 @@ class PgSyncSession:
         def row(n: int) -> dict:
             got = conn.execute(s.row, {"n": n})
             values = dict(zip([d.name for d in got.description], got.fetchone()))
-            return {k: _plain(v) for k, v in values.items()}
+            return {k: plain(v, iso=False) for k, v in values.items()}
 
         return write_batches([(lo, hi + 1, rows) for lo, hi, rows in bounds], total, write,
                              splits=lambda exc: isinstance(exc, DATA_ERRORS), reason=_error_text, row=row,

@@ -1,5 +1,6 @@
 """Reading a source (operational) table from PostgreSQL: every value as text, in id order,
-in chunks through one server-side cursor (one snapshot: every row exactly once)."""
+in chunks through one server-side cursor (one snapshot: every row exactly once). The values'
+text and the row hash are the expressions the REST store's read runs too (``stores/sql/source.py``)."""
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -10,9 +11,10 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from ...engine.extract import (Extract, absent_columns, check_source_columns, detect_updated_column, frame_from_rows, since_of,
-                               watermark_of)
+from ...engine.extract import (Extract, SourceChunks, absent_columns, check_source_columns, detect_updated_column,
+                               frame_from_rows, since_of, watermark_of)
 from ...tables import TableSpec
+from ..sql.source import MISSING, as_text, row_hash, value_names
 from .background import Background
 
 
@@ -63,9 +65,8 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    text = [sql.SQL("{}::text").format(sql.Identifier(c)) if c in cols else sql.SQL("NULL::text")
-            for c in spec.column_names]
-    names = [sql.Identifier(f"_c{i}") for i in range(len(text))]
+    text = [as_text(c) if c in cols else MISSING for c in spec.column_names]
+    names = [sql.Identifier(n) for n in value_names(len(text))]
     since = since_of(mode, state, lookback, upd)
     params = [since] if since is not None else []
 
@@ -80,17 +81,16 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
         vals=sql.SQL(", ").join(sql.SQL("{} AS {}").format(t, n) for t, n in zip(text, names)),
         id=sql.SQL("id::text") if has_id else sql.SQL("NULL::text"), upd=changed_at, pos=position,
         raw_id=sql.SQL("id") if has_id else sql.SQL("NULL::int"), src=sql.Identifier(spec.source), where=where)
-    row_hash = sql.SQL("md5(ROW({})::text || {})").format(
-        sql.SQL(", ").join(sql.SQL("n.{}").format(x) for x in names), sql.Literal(fingerprint)) \
+    hash_of = row_hash([sql.SQL("n.{}").format(x) for x in names], sql.Literal(fingerprint)) \
         if fingerprint else sql.SQL("NULL::text")
     unchanged, unchanged_wm = 0, None
     try:
         others = sql.SQL("")
         if skip:  # one pass over narrow rows sets the unchanged ones aside (target key, time, position)...
             hashed = sql.SQL(
-                "SELECT id::text AS _source_id, {upd} AS _source_updated_at, md5(ROW({vals})::text || {fp}) AS _h, "
+                "SELECT id::text AS _source_id, {upd} AS _source_updated_at, {h} AS _h, "
                 "{pos} AS _pos FROM {src}{where}").format(
-                upd=changed_at, vals=sql.SQL(", ").join(text), fp=sql.Literal(fingerprint), pos=position,
+                upd=changed_at, h=row_hash(text, sql.Literal(fingerprint)), pos=position,
                 src=sql.Identifier(spec.source), where=where)
             unchanged, unchanged_wm, remaining = conn.execute(sql.SQL(
                 "WITH ins AS (INSERT INTO {dest} (sync_key, source_updated_at, _order) "
@@ -108,7 +108,7 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
                     sql.Identifier(unchanged_table))
         query = sql.SQL("SELECT {vals}, n._source_id, {micros}, {hash} AS _source_hash, n._pos "
                         "FROM ({numbered}) n{others} ORDER BY {order}").format(
-            vals=sql.SQL(", ").join(sql.SQL("n.{}").format(x) for x in names), hash=row_hash,
+            vals=sql.SQL(", ").join(sql.SQL("n.{}").format(x) for x in names), hash=hash_of,
             micros=_MICROS.format(sql.SQL("n._source_updated_at")), numbered=numbered, others=others,
             order=sql.SQL("n._id" if has_id else "n._pos"))  # _pos numbers the rows in id order
         cur = conn.cursor(name="trafico_source")
@@ -160,8 +160,8 @@ def _timestamps(micros: pd.Series) -> pd.Series:
     return pd.Series(stamps, index=micros.index)
 
 
-class _Chunks:
-    """The chunks after the first, one ``fetch`` each; ``on_close`` runs once, when the last
+class _Chunks(SourceChunks):
+    """The chunks after the first (``engine.extract.SourceChunks``), one ``fetch`` each; ``on_close`` runs once, when the last
     row has been read or on :meth:`close`, whichever comes first. ``rows`` counts every source
     row read (``unchanged``: those set aside unread, counted too), ``watermark`` is the largest
     change time of them all.

@@ -3,10 +3,14 @@
 * **Transient** failures are retried by the one retry policy (``engine/retry.py``: why a call
   is retried here and a run again above it), and only for calls that are safe to repeat
   (reads, and writes the caller marks idempotent): a connection that fails or drops, a read
-  timeout, and the gateway's 502/503/504/520, each raised as :class:`Unavailable`.
-  supabase-py's own retry is off.
+  timeout, and the gateway's 502/503/504/520 (each a TransientError: :class:`Unavailable`,
+  or StoreUnavailable below). supabase-py's own retry is off.
 * **Data and permission errors** (4xx, PostgreSQL's SQLSTATE in ``code``) are never retried:
   they become :class:`RestError` with the server's message, one line, the key scrubbed.
+* A project that cannot be reached (connection refused or timed out, its name not found) is
+  :class:`~trafico_lib.errors.StoreUnavailable` once the retries are spent, as on the direct
+  path: ``cannot connect to Supabase REST API (<host>): …``. :class:`Unavailable` (the API or
+  its gateway failing) is one too.
 
 The HTTP status would be lost inside supabase-py's ``APIError`` (it keeps only the JSON body),
 so the store's own httpx client raises :class:`Unavailable` from a response hook on the
@@ -15,11 +19,12 @@ gateway's statuses before supabase-py reads the body.
 from __future__ import annotations
 
 from typing import Any, Callable, TypeVar
+from urllib.parse import urlparse
 
 import httpx
 
 from ...engine.retry import retrying
-from ...errors import SyncFailed, TransientError, scrub
+from ...errors import StoreUnavailable, SyncFailed, scrub
 
 TRANSIENT_STATUS = frozenset({502, 503, 504, 520})
 
@@ -34,7 +39,7 @@ class RestError(SyncFailed):
         self.code = code
 
 
-class Unavailable(TransientError):
+class Unavailable(StoreUnavailable):
     """The API or its gateway could not answer now (connection, timeout, 502/503/504/520)."""
 
 
@@ -51,6 +56,7 @@ class RestClient:
                  secrets: list[str] | None = None):
         from supabase import ClientOptions, create_client
         self.url, self.attempts = url.rstrip("/"), attempts
+        self.name = f"Supabase REST API ({urlparse(self.url).netloc})"  # printable: the project's host
         self._secrets = [key, *(secrets or [])]
         self._http = httpx.Client(timeout=timeout, event_hooks={"response": [_on_response]})
         try:
@@ -91,6 +97,9 @@ class RestClient:
                 raise RestError(f"{what}: {self.scrub(_api_message(exc))}", code=exc.code) from None
             except Unavailable as exc:
                 raise Unavailable(f"{what}: {self.scrub(str(exc))}") from None
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # no connection at all: the direct path's error
+                raise StoreUnavailable(f"cannot connect to {self.name}: {type(exc).__name__}: "
+                                       f"{self.scrub(str(exc)) or 'no answer'} ({what})") from None
             except httpx.TransportError as exc:
                 raise Unavailable(f"{what}: {type(exc).__name__}: {self.scrub(str(exc)) or 'no answer'}") from None
 

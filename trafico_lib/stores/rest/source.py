@@ -1,53 +1,35 @@
 """Reading a source (operational) table through Supabase's REST API, into the frames the direct
-path reads (``stores/pg/source.py``), value for value:
+path reads, value for value:
 
-* every value as PostgreSQL's own text of it (PostgREST casts ``column::text``; a column the
-  source lacks is missing), in id order, keyset pages of at most 1,000 rows
-  (:mod:`.pages`) gathered into chunks of ``chunk_rows``;
+* every value as PostgreSQL's own text of it (a column the source lacks is missing), in id
+  order, keyset pages of at most 1,000 rows gathered into chunks of ``chunk_rows``;
 * ``_source_id`` (the id's text), ``_source_updated_at`` (the change time, when the source has
   one), ``_row`` (the position in the read, from 1);
-* ``_source_hash``: md5 of the row's text record and the run's fingerprint, computed here as
-  PostgreSQL computes ``md5(ROW(…)::text || fingerprint)`` (:func:`record_text`), so a target
-  kept by either store sets aside the same unchanged rows for the other.
+* ``_source_hash``: md5 of the row's text record and the run's fingerprint.
+
+Each page is one call of the table's read function ``traficov2_source_<table>``
+(``schema/rest_merge.py``), which runs the direct path's own expressions for the values' text
+and the hash inside the database (``stores/sql/source.py``), so a target kept by either store
+sets aside the same unchanged rows for the other.
 
 An incremental read by change timestamp asks for the rows changed after the watermark minus
 the look-back window, as the direct path does. A row whose hash is its active target row's
-is set aside, as on the direct path, though over REST it is read (and hashed here) first.
+is set aside, as on the direct path, though over REST it is read (and hashed) first.
 """
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 from typing import Iterator
 
 import pandas as pd
 
-from ...engine.extract import (Extract, SourceMissing, absent_columns, check_source_columns, detect_updated_column,
-                               frame_from_rows, since_of, watermark_of)
+from ...engine.extract import (Extract, SourceChunks, SourceMissing, absent_columns, check_source_columns,
+                               detect_updated_column, frame_from_rows, since_of, watermark_of)
+from ...errors import SyncFailed
+from ...schema.rest_merge import source_function_name
 from ...tables import TableSpec
 from .client import RestClient
-from .pages import pages
-
-_NEEDS_QUOTES = frozenset('"\\(),') | frozenset(" \t\n\v\f\r")
-
-
-def record_text(values: list[str | None]) -> str:
-    """PostgreSQL's text of a row of text values (``record_out``): a missing value is nothing,
-    an empty one or one holding a quote, backslash, parenthesis, comma or blank is quoted,
-    with quotes and backslashes doubled."""
-    out = []
-    for v in values:
-        if v is None:
-            out.append("")
-        elif v == "" or any(ch in _NEEDS_QUOTES for ch in v):
-            out.append('"' + v.replace("\\", "\\\\").replace('"', '""') + '"')
-        else:
-            out.append(v)
-    return "(" + ",".join(out) + ")"
-
-
-def source_hash(values: list[str | None], fingerprint: str) -> str:
-    return hashlib.md5((record_text(values) + fingerprint).encode("utf-8")).hexdigest()
+from .pages import MAX_PAGE
 
 
 def read_source(client: RestClient, spec: TableSpec, columns: list[str], *, mode: str, state: dict,
@@ -59,18 +41,14 @@ def read_source(client: RestClient, spec: TableSpec, columns: list[str], *, mode
 
     ``known`` (source id -> (source hash, sync key) of the target's active rows) and ``aside``
     (a list): a row whose hash is its active target row's, as last written, is set aside as
-    the direct path sets it aside (``stores/pg/source.py``): not in the frames, its (sync key,
+    the direct path sets it aside: not in the frames, its (sync key,
     change time, position) appended to ``aside``, counted in ``Extract.unchanged``."""
     check_source_columns(spec, columns)
     upd = detect_updated_column(columns, updated_column)
     if "id" not in columns:
         raise SourceMissing(f"source table {spec.source!r} has no id column: the REST store reads in id order")
     since = since_of(mode, state, lookback, upd)
-    present = [c for c in spec.column_names if c in columns]
-    select = ["id", *present] + ([upd] if upd and upd not in present else [])
-    where = (lambda q: q.gt(upd, since.isoformat())) if since is not None else None
-    rows = _Rows(client, spec, present, select, upd, where, fingerprint, page_size, chunk_rows,
-                 known if fingerprint else None, aside)
+    rows = _Rows(client, spec, upd, since, fingerprint, page_size, chunk_rows, known if fingerprint else None, aside)
     first = next(rows, None)
     if first is None:
         first = rows.frame([])
@@ -79,17 +57,37 @@ def read_source(client: RestClient, spec: TableSpec, columns: list[str], *, mode
                    absent=absent_columns(spec, columns))
 
 
-class _Rows:
-    """The read's chunks, one or more keyset pages each; ``rows`` and ``watermark`` as the
-    direct path's reader keeps them."""
+def hashed_pages(client: RestClient, spec: TableSpec, *, fingerprint: str | None, updated_column: str | None,
+                 since, page_size: int = MAX_PAGE) -> Iterator[list[dict]]:
+    """The source's rows in id order, a keyset page (``page_size`` at most) per call of the
+    table's read function: ``source_id``, ``changed_at``, ``source_hash`` (None without a
+    fingerprint) and ``source_values`` (the registry columns' text). Stops at an empty page
+    only: a shorter one may be the server's row cap, not the end."""
+    size, after = max(1, min(page_size, MAX_PAGE)), None
+    what = f"reading source table {spec.source}"
+    while True:
+        params = {"p_fingerprint": fingerprint or None, "p_after": after, "p_limit": size,
+                  "p_updated_column": updated_column, "p_since": since.isoformat() if since is not None else None}
+        rows = client.call(lambda params=params: client.rpc(source_function_name(spec), params).execute().data,
+                           what=what)
+        if not rows:
+            return
+        yield rows
+        after = rows[-1]["source_id"]
+        if after is None:  # no "id > NULL" reaches past a row without an id: the same page again, forever
+            raise SyncFailed(f"{what}: rows without an id cannot be read a page at a time by id")
 
-    def __init__(self, client, spec, present, select, upd, where, fingerprint, page_size, chunk_rows,
-                 known=None, aside=None):
-        self.spec, self.present, self.upd, self.fingerprint = spec, present, upd, fingerprint
+
+class _Rows(SourceChunks):
+    """The read's chunks, one or more keyset pages each (``engine.extract.SourceChunks``);
+    ``rows`` and ``watermark`` as the direct path's reader keeps them."""
+
+    def __init__(self, client, spec, upd, since, fingerprint, page_size, chunk_rows, known=None, aside=None):
+        self.spec, self.upd = spec, upd
         self.chunk_rows, self.known, self.aside = chunk_rows, known, aside
         self.rows, self.unchanged, self.watermark, self.done = 0, 0, None, False
-        self._pages = pages(client, spec.source, select, page_size=page_size, where=where, as_text=present,
-                            what=f"reading source table {spec.source}")
+        self._pages = hashed_pages(client, spec, fingerprint=fingerprint, updated_column=upd, since=since,
+                                   page_size=page_size)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         return self
@@ -109,13 +107,11 @@ class _Rows:
         raise StopIteration
 
     def frame(self, batch: list[dict]) -> pd.DataFrame:
-        names = self.spec.column_names
         out, positions = [], []
         for r in batch:
             self.rows += 1
-            values = [r.get(c) if c in self.present else None for c in names]
-            h = source_hash(values, self.fingerprint) if self.fingerprint else None
-            sid, changed = str(r["id"]), r.get(self.upd) if self.upd else None
+            values, h = r["source_values"], r["source_hash"]
+            sid, changed = r["source_id"], r["changed_at"]
             held = self.known.get(sid) if self.known else None
             if held is not None and held[0] == h:  # as last written: aside, unread
                 when = pd.Timestamp(changed).tz_convert("UTC").to_pydatetime() if changed else None

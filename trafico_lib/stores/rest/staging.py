@@ -3,8 +3,8 @@ of ``stores/base.py``).
 
 The rows of every chunk are kept here until the writes (this version holds the run's staged
 rows in memory: no temporary table lives across REST calls); :meth:`RestStaging.finish`
-resolves duplicate keys across chunks by the direct path's rule (latest change time, then
-latest position). The writes go in batches of the table's ``batch_size`` rows (at most
+resolves duplicate keys across chunks by the direct path's own statements, run inside the
+database (:func:`latest_wins`). The writes go in batches of the table's ``batch_size`` rows (at most
 :data:`MAX_BATCH`), each one call of the table's merge function (``schema/rest_merge.py``:
 the direct path's own statements, inside the database). A batch the database refuses on
 data, or that hits the statement timeout, is split in halves until the refused rows are
@@ -30,15 +30,14 @@ import pandas as pd
 
 from ...engine.adopt import Adopt
 from ...engine.batches import Written, check_state, write_batches
-from ...engine.plan import MergeOutcome, Plan
-from ...engine.stage import Staged
+from ...engine.plan import PLAN_ROWS, MergeOutcome, Plan
+from ...engine.stage import Staged, StagedTotals
 from ...errors import MassDeactivation
-from ...schema.rest_merge import (adopt_function_name, deactivate_function_name, merge_function_name,
-                                  plan_deactivate_function_name, plan_function_name)
+from ...schema.rest_merge import (LATEST_WINS_FUNCTION, adopt_function_name, deactivate_function_name,
+                                  merge_function_name, plan_deactivate_function_name, plan_function_name)
 from ...tables import TableSpec
-from ..pg import sql as q
-from ..pg.copytext import NULL, column_text
-from ..pg.merge import PLAN_ROWS, StagedTotals
+from ..sql import merge as q
+from ..sql.copytext import NULL, column_text
 from .client import RestError, api_time
 
 MAX_BATCH = 1000          # rows per merge call, whatever batch_size says (request size, statement time)
@@ -98,27 +97,16 @@ class RestStaging:
         return {k for k, _, _ in self.aside}
 
     def finish(self) -> StagedTotals:
-        """Latest wins across chunks (the direct path's rule); a row set aside unread wins over
-        a staged row of its key it outranks; the losers are listed."""
+        """Latest wins across chunks, and a row set aside unread wins over a staged row of its
+        key it outranks: decided by the direct path's own statements inside the database
+        (:func:`latest_wins`); the losers are listed as the direct path lists them."""
         frames = [f for f in self.frames if len(f)]
         rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=self.columns)
-        ranked = rows.sort_values(["source_updated_at", "_order"], na_position="first", kind="stable")
-        lost = ranked.duplicated("sync_key", keep="last")
-        losers = ranked[lost].sort_values("_order")
-        kept = ranked[~lost]
-        if self.aside and len(kept):  # the direct path's drop_lost
-            floor = pd.Timestamp.min.tz_localize("UTC")
-            unread = {k: (pd.Timestamp(t) if t is not None else floor, o) for k, t, o in self.aside}
-            times = pd.to_datetime(kept["source_updated_at"], utc=True)
-            outranked = [k in unread and unread[k] > (t if pd.notna(t) else floor, -1 if pd.isna(o) else o)
-                         for k, t, o in zip(kept["sync_key"], times, kept["_order"])]
-            mask = pd.Series(outranked, index=kept.index, dtype=bool)
-            losers = pd.concat([losers, kept[mask]]).sort_values("_order")
-            kept = kept[~mask]
-        self.rows = kept.sort_values("_order").reset_index(drop=True)
+        losers = latest_wins(self.store, self.spec, rows, self.aside)
+        self.rows = rows.drop(index=losers["_n"]).sort_values("_order", kind="stable").reset_index(drop=True)
         self.keys.extend(k for k, _, _ in self.aside)
         self.frames = []
-        dups = pd.DataFrame({"sync_key": losers["sync_key"].tolist(), "source_id": losers["source_id"].tolist()})
+        dups = losers[["sync_key", "source_id"]].reset_index(drop=True)
         self.totals = StagedTotals(rows=len(self.rows), skipped_unchanged=0, duplicates=dups)  # the unread: Extract
         return self.totals
 
@@ -174,6 +162,50 @@ class RestStaging:
 
     def close(self) -> None:
         self.frames, self.rows = [], None
+
+
+LATEST_WINS_ROWS = 5000  # staged rows per call of traficov2_latest_wins (a key's rows never split)
+
+
+def _stamp(t) -> str | None:
+    return None if t is None or pd.isna(t) else pd.Timestamp(t).isoformat()
+
+
+def latest_wins(store, spec: TableSpec, rows: pd.DataFrame, aside: list[tuple]) -> pd.DataFrame:
+    """The staged rows that lose to a later row of their key (``_n``: their index in ``rows``,
+    ``sync_key``, ``source_id``): those a later staged row replaced, in source order, then
+    those an unread row of ``aside`` ((sync_key, change time, position) each) outranks.
+
+    Decided by ``traficov2_latest_wins`` (``schema/rest_merge.py``), the direct path's own
+    statements (``stores/sql/merge.drop_superseded``, ``drop_lost``): the rule is written once.
+    Only the rows whose key is staged more than once or set aside too are sent (usually none:
+    no call), a key's rows all in one call."""
+    empty = pd.DataFrame(columns=["_n", "sync_key", "source_id"])
+    if not len(rows):
+        return empty
+    unread: dict[str, list[dict]] = {}
+    for key, when, position in aside:
+        unread.setdefault(key, []).append({"sync_key": key, "source_updated_at": _stamp(when), "_order": position})
+    keys = rows["sync_key"]
+    wanted = rows[keys.duplicated(keep=False) | keys.isin(unread.keys())]
+    if not len(wanted):
+        return empty
+    sizes = wanted.groupby("sync_key", sort=False).size()
+    call_of = ((sizes.cumsum() - sizes) // LATEST_WINS_ROWS).to_dict()
+    client, superseded, lost = store.client, [], []
+    for _, part in wanted.groupby(wanted["sync_key"].map(call_of), sort=True):
+        staged = [{"_n": int(n), "sync_key": k, "source_id": None if sid is None or pd.isna(sid) else str(sid),
+                   "source_updated_at": _stamp(t), "_order": None if pd.isna(o) else int(o)}
+                  for n, k, sid, t, o in zip(part.index, part["sync_key"], part["source_id"],
+                                             part["source_updated_at"], part["_order"])]
+        params = {"p_rows": staged, "p_unread": [u for k in part["sync_key"].unique() for u in unread.get(k, [])]}
+        got = client.call(lambda params=params: client.rpc(LATEST_WINS_FUNCTION, params).execute().data,
+                          what=f"{spec.name}: resolving {len(staged)} rows of repeated keys (latest wins)")
+        superseded.extend(got["superseded"])
+        lost.extend(got["lost"])
+    order = dict(zip(rows.index, rows["_order"]))
+    superseded.sort(key=lambda r: order[r["_n"]])  # in source order across calls, as on the direct path
+    return pd.DataFrame([*superseded, *lost], columns=["_n", "sync_key", "source_id"])
 
 
 def _adopt_call(store, spec: TableSpec, adopt: Adopt, *, run_id: str, dry_run: bool) -> pd.DataFrame:

@@ -2,8 +2,9 @@
 
 Built: the connection check, which names what is wrong in one line (a key that is not the
 service key, a project without trafico's schema or with an older one); the source read into
-the direct path's frames (:mod:`.source`), in keyset pages (:mod:`.pages`) that Supabase's
-silent 1,000-row cap never cuts short; the sync's writes and dry runs (:mod:`.staging`,
+the direct path's frames (:mod:`.source`: keyset pages of a function that hashes the rows by
+the direct path's expression), and every other read in keyset pages (:mod:`.pages`), which
+Supabase's silent 1,000-row cap never cuts short; the sync's writes and dry runs (:mod:`.staging`,
 through functions rendered from the direct path's statements); back-propagation; pruning;
 the health check's facts (:mod:`.health`); state, log, rejects, the lease (:mod:`.lease`) and
 the CSV backup.
@@ -15,14 +16,27 @@ import json
 import os
 import socket
 from contextlib import contextmanager
-from typing import Iterator
+from datetime import datetime, timedelta
+from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
 from urllib.parse import urlparse
 
 import pandas as pd
 
-from ...errors import ConfigError, SchemaMissing, SyncFailed, TableLocked, UsageError
+from ...errors import ConfigError, SchemaMissing, SyncFailed, TableLocked
+from ...tables import TableSpec
+from ..sql.record import REJECT_REPEAT_HOURS
 from .client import RestClient, RestError, api_time
 from .lease import Heartbeat, Lease, held_message
+
+if TYPE_CHECKING:
+    from ...config import Config
+    from ...engine.backprop import BackpropResult
+    from ...engine.conform import TargetLayout
+    from ...engine.extract import Extract
+    from ..base import Staging
+    from .health import RestHealthReader
+    from .staging import RestStaging
 
 SERVICE_ROLE = "service_role"
 REJECTS_PER_CALL = 500     # rejected (or duplicate) rows per request
@@ -30,6 +44,7 @@ LEASE_POLL_SECONDS = 0.25   # how often a run waiting for another run's lease as
 LEASE_SECONDS = 90          # a lease lapses this long after its last renewal (supabase.lease_seconds)
 SQL_HINT = ("run `make sql` (or `python update_traficov2.py --print-sql`) and paste its output into the "
             "project's SQL editor (it is safe to run twice)")
+NO_SCHEMA_WRITES = f"the Supabase REST API cannot create tables: {SQL_HINT}"  # --init-db over REST
 
 
 def required_schema_version() -> str:
@@ -88,21 +103,23 @@ class RestStore:
         self.client = RestClient(url, key, timeout=timeout, attempts=attempts, secrets=secrets)
         self.lease_seconds = int(lease_seconds)
         self._checked = False
-        self._tables: dict | None = None
+        self._tables: dict[str, Any] | None = None
         # what each (target, run id) merged and deactivated in attempts that failed later: those
         # writes committed (each call commits on its own), so the retry's log row counts them
-        self.written: dict[tuple[str, str], dict[str, int]] = {}
+        self.written: dict[tuple[str, str | None], dict[str, int]] = {}
 
     @classmethod
-    def from_config(cls, cfg) -> "RestStore":
+    def from_config(cls, cfg: Config) -> RestStore:
         sb = cfg.supabase
+        if not sb.url or sb.key is None:  # (open_store asks for both before it comes here)
+            raise ConfigError("the Supabase REST API needs both supabase.url and supabase.key")
         return cls(sb.url, sb.key.get_secret_value(), page_size=sb.page_size,
                    timeout=float(cfg.database.connect_timeout_seconds) * 12, secrets=cfg.secrets,
                    lease_seconds=sb.lease_seconds)
 
     @property
     def name(self) -> str:
-        return f"Supabase REST API ({self.host})"
+        return self.client.name
 
     def schema_version(self) -> str | None:
         """The newest schema step the project has applied (None: no trafico schema)."""
@@ -120,7 +137,7 @@ class RestStore:
             raise
         return rows[0]["version"] if rows else None
 
-    def tables(self) -> dict:
+    def tables(self) -> dict[str, Any]:
         """The tables the API serves and their columns (its OpenAPI document's definitions),
         read once per store: a run's store lives for the run."""
         if self._tables is None:
@@ -132,7 +149,7 @@ class RestStore:
         """The table's columns as the API describes it, in table order; [] when it serves no such table."""
         return list((self.tables().get(table) or {}).get("properties") or {})
 
-    def target_layout(self, spec):
+    def target_layout(self, spec: TableSpec) -> TargetLayout:
         """Each column's type as the API describes it (its OpenAPI ``format``: the database's type
         name), and whether the table is adopted (``traficov2_adopted`` names it; a project whose
         schema predates that record adopted none)."""
@@ -150,11 +167,15 @@ class RestStore:
             rows = []
         return TargetLayout(types=types, adopted=bool(rows))
 
-    def read_source(self, spec, *, mode: str, state: dict, lookback, updated_column: str | None = None,
-                    chunk_rows: int | None = None, fingerprint: str | None = None, staging=None):
+    def read_source(self, spec: TableSpec, *, mode: str, state: dict[str, Any], lookback: timedelta,
+                    updated_column: str | None = None, chunk_rows: int | None = None, fingerprint: str | None = None,
+                    staging: Staging | None = None) -> Extract:
         """The source delta (``engine.extract.Extract``) through the API (``rest/source.py``)."""
         from .pages import pages
         from .source import read_source
+        from .staging import RestStaging
+        if staging is not None and not isinstance(staging, RestStaging):
+            raise TypeError(f"{self.name} reads into its own staging, not a {type(staging).__name__}")
         known = None
         if staging is not None and fingerprint:  # what the target holds, to set unchanged rows aside
             known = {str(r["source_id"]): (r["source_hash"], r["sync_key"])  # an integer in an adopted table
@@ -169,7 +190,7 @@ class RestStore:
 
     # ---- the run's record (the system tables) ----------------------------------------------
 
-    def read_state(self, spec) -> dict:
+    def read_state(self, spec: TableSpec) -> dict[str, Any]:
         """The table's sync state; the first call also checks the project's schema (:meth:`check`),
         so a run on a project without it, or with an older one, says what to paste."""
         self.check_once()
@@ -183,7 +204,8 @@ class RestStore:
         return {"watermark": api_time(row["watermark"]), "last_success_at": api_time(row["last_success_at"]),
                 "last_run_id": row["last_run_id"], "source_rows": row.get("source_rows")}
 
-    def write_state(self, spec, run_id: str, watermark, source_rows: int | None = None, *, reset: bool = False):
+    def write_state(self, spec: TableSpec, run_id: str, watermark: datetime | None, source_rows: int | None = None, *,
+                    reset: bool = False) -> datetime | None:
         """The run's success, by the direct path's own statement (``traficov2_record_state``);
         the watermark stored."""
         params = {"p_table_name": spec.target, "p_run_id": run_id,
@@ -193,12 +215,12 @@ class RestStore:
                                   what=f"{spec.name}: recording the run's state")
         return api_time(stored)
 
-    def count_changed_after(self, spec, column: str, after) -> int:
+    def count_changed_after(self, spec: TableSpec, column: str, after: datetime) -> int:
         """Source rows whose change time ``column`` is later than ``after``."""
         return self.count_rows(spec.source, lambda q: q.gt(column, after.isoformat()),
                                what=f"{spec.name}: counting source rows changed after {after.isoformat()}")
 
-    def write_log(self, spec, operation: str, details: dict) -> None:
+    def write_log(self, spec: TableSpec, operation: str, details: dict[str, Any]) -> None:
         """The log row, by ``traficov2_record_log``: recorded once per run, table and operation,
         so a call the gateway failed (maybe after committing it) is simply asked again, never
         the run (whose batches committed on their own and would be found done). A run that
@@ -211,34 +233,37 @@ class RestStore:
         self.client.call(lambda: self.client.rpc("traficov2_record_log", params).execute(),
                          what=f"{spec.name}: writing the sync log")
 
-    def write_rejects(self, spec, run_id: str, rejects) -> int:
+    def write_rejects(self, spec: TableSpec, run_id: str, rejects: list[tuple[str | None, str, str]]) -> int:
         """Rejected rows, by the direct path's own statement (``traficov2_record_reject``: the
         same problem is recorded once a day), sent in chunks of :data:`REJECTS_PER_CALL`
         (``traficov2_record_rejects``); returns the rows recorded now."""
-        from ..pg.record import REJECT_REPEAT_HOURS
         rows = [{"key": key, "reasons": json.loads(reasons), "raw": json.loads(raw)} for key, reasons, raw in rejects]
         recorded = 0
         for lo in range(0, len(rows), REJECTS_PER_CALL):
             params = {"p_run": run_id, "p_tbl": spec.target, "p_rows": _json(rows[lo:lo + REJECTS_PER_CALL]),
                       "p_hours": REJECT_REPEAT_HOURS}
-            recorded += int(self.client.call(lambda: self.client.rpc("traficov2_record_rejects", params).execute().data,
-                                             what=f"{spec.name}: recording rejected rows") or 0)
+            recorded += int(self._rpc("traficov2_record_rejects", params, what=f"{spec.name}: recording rejected rows")
+                            or 0)
         return recorded
 
-    def write_duplicates(self, spec, run_id: str, rows: list[tuple[str, str | None]]) -> int:
+    def write_duplicates(self, spec: TableSpec, run_id: str, rows: list[tuple[str, str | None]]) -> int:
         """Replaced source rows, by the direct path's own statement (``traficov2_record_duplicate``:
         the same one is recorded once a day), in chunks of :data:`REJECTS_PER_CALL`."""
-        from ..pg.record import REJECT_REPEAT_HOURS
         items = [{"key": key, "source_id": source_id} for key, source_id in rows]
         recorded = 0
         for lo in range(0, len(items), REJECTS_PER_CALL):
             params = {"p_run": run_id, "p_tbl": spec.target, "p_rows": items[lo:lo + REJECTS_PER_CALL],
                       "p_hours": REJECT_REPEAT_HOURS}
-            recorded += int(self.client.call(lambda: self.client.rpc("traficov2_record_duplicates", params)
-                                             .execute().data, what=f"{spec.name}: recording the duplicate keys") or 0)
+            recorded += int(self._rpc("traficov2_record_duplicates", params,
+                                      what=f"{spec.name}: recording the duplicate keys") or 0)
         return recorded
 
-    def count_rows(self, table: str, where=None, *, what: str | None = None) -> int:
+    def _rpc(self, name: str, params: dict[str, Any], *, what: str) -> Any:
+        """One of trafico's functions called through the API (asked again when the API fails for
+        a moment); what it returns."""
+        return self.client.call(lambda: self.client.rpc(name, params).execute().data, what=what)
+
+    def count_rows(self, table: str, where: Callable[[Any], Any] | None = None, *, what: str | None = None) -> int:
         """How many rows of ``table`` (``where``: a filter on the query), asked with
         ``count=exact``: no row is sent."""
         def request():
@@ -246,17 +271,17 @@ class RestStore:
             return (where(q) if where else q).execute().count
         return int(self.client.call(request, what=what or f"counting {table}") or 0)
 
-    def staging(self, spec, *, preserve: list[str], source_time, run_id: str):
+    def staging(self, spec: TableSpec, *, preserve: list[str], source_time: datetime, run_id: str) -> RestStaging:
         from .staging import RestStaging
         return RestStaging(self, spec, preserve=preserve, source_time=source_time, run_id=run_id)
 
-    def read_target(self, spec, columns: list[str]) -> pd.DataFrame:
+    def read_target(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame:
         from .pages import pages
         got = [r for page in pages(self.client, spec.target, columns, page_size=self.page_size,
                                    what=f"reading {spec.target}") for r in page]
         return pd.DataFrame([[r.get(c) for c in columns] for r in got], columns=columns, dtype=object)
 
-    def read_unkeyed(self, spec, columns: list[str]) -> pd.DataFrame:
+    def read_unkeyed(self, spec: TableSpec, columns: list[str]) -> pd.DataFrame:
         """The target's active rows with no key yet (``id`` and ``columns`` as text), as the
         direct path's ``sql.unkeyed`` reads them; one request when there are none."""
         from .pages import pages
@@ -266,7 +291,7 @@ class RestStore:
         return pd.DataFrame([[r.get(c) for c in ["id", *columns]] for r in got], columns=["id", *columns],
                             dtype=object)
 
-    def write_snapshot(self, spec, out) -> None:
+    def write_snapshot(self, spec: TableSpec, out: IO[bytes]) -> None:
         """The target as CSV (header, then the rows in key order, each value PostgreSQL's text of
         it, a missing one empty), as the direct path's ``COPY … TO STDOUT`` writes it."""
         import csv
@@ -289,7 +314,8 @@ class RestStore:
         out.write(text.getvalue().encode("utf-8"))
 
     @contextmanager
-    def holding(self, spec, run_id: str, *, seconds: int | None = None, wait: float = 0.0) -> Iterator["Lease"]:
+    def holding(self, spec: TableSpec, run_id: str, *, seconds: int | None = None,
+                wait: float = 0.0) -> Iterator[Lease]:
         """The table's lease for this run while the block runs (:mod:`.lease`), renewed by a
         heartbeat every third of ``seconds`` (default ``lease_seconds``); yields the
         :class:`Lease`, whose :meth:`Lease.renew` the writes call before each batch. Another
@@ -316,7 +342,8 @@ class RestStore:
             except SyncFailed:
                 pass
 
-    def take_lease(self, spec, run_id: str, *, holder: str, seconds: int, retry: bool = True) -> dict:
+    def take_lease(self, spec: TableSpec, run_id: str, *, holder: str, seconds: int,
+                   retry: bool = True) -> dict[str, Any]:
         """Take (or renew) the table's lease for this run: ``taken`` says whether it is this
         run's now; ``holder``/``run_id``/``expires_at`` name who holds it. ``retry``: ask again
         when the API fails for a moment (the heartbeat does not: its next beat asks again)."""
@@ -327,29 +354,24 @@ class RestStore:
         row["expires_at"] = api_time(row["expires_at"])
         return row
 
-    def release_lease(self, spec, run_id: str) -> bool:
+    def release_lease(self, spec: TableSpec, run_id: str) -> bool:
         params = {"p_table_name": spec.target, "p_run_id": run_id}
         return bool(self.client.call(lambda: self.client.rpc("traficov2_release_lease", params).execute().data,
                                      what=f"{spec.name}: releasing the table's lease"))
 
-    # ---- what the REST API cannot do, or this version does not yet ----------------------
-
-    def init_schema(self, preserve=None):
-        raise UsageError(f"the Supabase REST API cannot create tables: {SQL_HINT}")
-
-    def transaction(self):
-        raise UsageError("loading the sample CSVs writes the source tables directly: it needs database.url "
-                         "(or TRAFICO_DATABASE_URL), not the REST API")
+    # ---- what only the project's SQL editor can do: create the schema (stores.direct_store
+    # names the store a command needs; the REST store has no such method to stub)
 
     @contextmanager
-    def health_reader(self):
+    def health_reader(self) -> Iterator[RestHealthReader]:
         """Read-only facts for the health check (``rest/health.py``)."""
         from .health import RestHealthReader
         self.check()
         yield RestHealthReader(self)
 
-    def back_propagate(self, spec, fields: list[str], *, run_id: str, key: list[str] | None = None,
-                       dry_run: bool = False, lock_timeout: float = 5.0, updated_column: str | None = None):
+    def back_propagate(self, spec: TableSpec, fields: list[str], *, run_id: str, key: list[str] | None = None,
+                       dry_run: bool = False, lock_timeout: float = 5.0,
+                       updated_column: str | None = None) -> BackpropResult:
         """The desk's fields back into the source rows (``engine.backprop``): both sides read
         through the API, the edits written by the table's function under the table's lease,
         the log row recorded."""
@@ -401,7 +423,7 @@ class RestStore:
             "duration_seconds": res.duration_seconds})
         return res
 
-    def prune(self, cutoff, *, dry_run: bool = False) -> dict[str, int]:
+    def prune(self, cutoff: datetime, *, dry_run: bool = False) -> dict[str, int]:
         """Log, change and reject rows before ``cutoff`` deleted (or counted), by the direct
         path's statements (``traficov2_prune``)."""
         self.check_once()  # a project without trafico's schema says what to paste, not PGRST202
@@ -414,24 +436,29 @@ class RestStore:
         """:meth:`check`, the first time only: a store lives for one command."""
         if not self._checked:
             self.check()
-            self._checked = True
+
+    def require_schema(self) -> None:
+        """trafico's schema is there and current (:meth:`check`, once per store)."""
+        self.check_once()
 
     def check(self) -> None:
         """The project answers, the key may act as the service role, and trafico's schema is
-        there and current; else one line saying what to do."""
+        there and current; else one line saying what to do (StoreUnavailable when the project
+        cannot be reached)."""
         have, need = self.schema_version(), required_schema_version()
         if have is None:
             raise SchemaMissing(f"the Supabase project {self.host} has no trafico schema: {SQL_HINT}")
         if have < need:
             raise SchemaMissing(f"the Supabase project {self.host} has trafico's schema up to step {have}, "
                                 f"this version needs step {need}: {SQL_HINT}")
+        self._checked = True
 
     def close(self) -> None:
         self.client.close()
 
 
 
-def _json(value):
+def _json(value: Any) -> Any:
     """``value`` as strict JSON data (what the API accepts): NaN and infinities as null, other
     objects as their text, as the direct path's ``json.dumps(default=str)`` writes them."""
     if isinstance(value, float):

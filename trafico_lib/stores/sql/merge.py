@@ -92,27 +92,36 @@ def duplicate_keys() -> sql.Composed:
         dups=I(DUPLICATES), ready=I(READY))
 
 
-def drop_superseded() -> sql.Composed:
+def drop_superseded(result: sql.Composable | None = None) -> sql.Composed:
     """Delete the rows a later row of the same key replaced; returns their sync_key, source_id
     in source order. The latest row wins by source change time (no time first), then by
-    position in the source."""
+    position in the source. ``result``: the final query over ``gone`` (_n, sync_key,
+    source_id, _order of each row deleted; the REST store's function aggregates instead).
+
+    Latest wins is written here only: the REST store runs it as ``traficov2_latest_wins``
+    (``schema/rest_merge.py``), and within one chunk ``engine.stage`` keeps the latest row
+    of a key by the same order before either store sees it."""
     return sql.SQL(
         "WITH ranked AS (SELECT r._n, row_number() OVER (PARTITION BY r.sync_key "
         "ORDER BY r.source_updated_at DESC NULLS LAST, r._order DESC) AS _rank "
         "FROM {ready} r JOIN {dups} d ON d.sync_key = r.sync_key), "
         "gone AS (DELETE FROM {ready} r USING ranked k WHERE r._n = k._n AND k._rank > 1 "
-        "RETURNING r.sync_key, r.source_id, r._order) "
-        "SELECT sync_key, source_id FROM gone ORDER BY _order").format(ready=I(READY), dups=I(DUPLICATES))
+        "RETURNING r._n, r.sync_key, r.source_id, r._order) "
+        "{result}").format(
+        ready=I(READY), dups=I(DUPLICATES),
+        result=sql.SQL("SELECT sync_key, source_id FROM gone ORDER BY _order") if result is None else result)
 
 
-def drop_lost() -> sql.Composed:
+def drop_lost(result: sql.Composable | None = None) -> sql.Composed:
     """Delete the staged rows an unread (unchanged) source row of the same key outranks;
-    returns their sync_key, source_id."""
+    returns their sync_key, source_id (``result``: as for :func:`drop_superseded`)."""
     later = sql.SQL("(coalesce(u.source_updated_at, '-infinity'), u._order) > "
                     "(coalesce(r.source_updated_at, '-infinity'), r._order)")
     return sql.SQL(
-        "DELETE FROM {ready} r USING {unchanged} u WHERE u.sync_key = r.sync_key AND {later} "
-        "RETURNING r.sync_key, r.source_id").format(ready=I(READY), unchanged=I(UNCHANGED), later=later)
+        "WITH gone AS (DELETE FROM {ready} r USING {unchanged} u WHERE u.sync_key = r.sync_key AND {later} "
+        "RETURNING r._n, r.sync_key, r.source_id, r._order) {result}").format(
+        ready=I(READY), unchanged=I(UNCHANGED), later=later,
+        result=sql.SQL("SELECT sync_key, source_id FROM gone") if result is None else result)
 
 
 def drop_identical(spec: TableSpec) -> sql.Composed:
