@@ -59,17 +59,3 @@ def rejects_json(rejects: list[dict]) -> list[tuple]:
              json.dumps(r["reasons"], ensure_ascii=False),
              json.dumps(r["raw_row"], ensure_ascii=False, default=str)) for r in rejects]
 
-
-def run_in_batches(bounds, run, out: MergeOutcome, total: int, on_batch=None) -> MergeOutcome:
-    """Write ``total`` staged rows batch by batch: ``run(first, last)`` for each ``(first, last,
-    rows)`` of ``bounds``, then ``on_batch(rows done, total)``; the rows neither written nor
-    refused were unchanged. (Each store's session decides what a batch is.)"""
-    done = 0
-    for lo, hi, rows in bounds:
-        run(lo, hi)
-        done += rows
-        out.batches += 1
-        if on_batch:
-            on_batch(done, total)
-    out.unchanged = total - out.inserted - out.updated - len(out.rejects)
-    return out

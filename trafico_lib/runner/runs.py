@@ -94,16 +94,11 @@ def _record_failure(cfg, table: str, run_id: str, mode: str, error: str | Callab
                     notebook: str | None) -> None:
     """An ``ERROR`` row in ``traficov2_sync_log`` for a notebook that stopped before recording one
     (``error``: its text, or a function of the store that gives it)."""
+    from ..pipeline import record_error
     from ..stores import open_store
     from ..tables import get_table
-    try:
-        store = open_store(cfg)
-        if callable(error):
-            error = error(store)
-        store.write_log(get_table(table), "ERROR", {"run_id": run_id, "mode": mode, "error": error,
-                                                    "store": store.kind, "notebook": notebook})
-    except Exception as exc:  # the database may be what failed
-        log.warning("could not record the error in traficov2_sync_log: %s", one_line(exc, cfg.secrets))
+    record_error(lambda: open_store(cfg), get_table(table), run_id=run_id, mode=mode, error=error,
+                 notebook=notebook, secrets=cfg.secrets)
 
 
 def sync_run_name(table: str) -> str:

@@ -6,8 +6,8 @@ duplicate keys across chunks (latest wins) and sets aside the rows the target al
 in SQL. :meth:`PgStaging.plan` computes what the run would do and writes nothing; the write
 session merges the staged rows in slices of at least :data:`STATEMENT_ROWS`, one set-based
 upsert per slice; a slice that fails on data is split in halves until the offending rows
-are found, and those are returned as rejects with the database's reason while the rest
-commits. Plan and apply read the same staged rows: nothing is staged twice.
+are found (``engine/batches.py``), and those are returned as rejects with the database's
+reason while the rest commits. Plan and apply read the same staged rows: nothing is staged twice.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ import pandas as pd
 import psycopg
 
 from ...engine.adopt import Adopt
-from ...engine.plan import PLAN_ROWS, MergeOutcome, Plan, run_in_batches
+from ...engine.batches import Written, check_state, write_batches
+from ...engine.plan import PLAN_ROWS, MergeOutcome, Plan
 from ...engine.stage import Staged, StagedTotals
 from ...errors import MassDeactivation
 from ...tables import TableSpec
@@ -262,11 +263,8 @@ class PgSyncSession:
         self.first_load: bool = self.conn.execute(q.target_empty(self.spec)).fetchone()[0]
 
     def check_state(self, expected_last_run_id: str | None) -> None:
-        now_state = record.read_state(self.conn, self.spec)
-        if now_state.get("last_run_id") != expected_last_run_id:
-            raise lock.TableLocked(
-                f"{self.spec.name}: another run ({now_state.get('last_run_id')}) finished while this "
-                "one was preparing; nothing was written, run again")
+        check_state(self.spec.name, expected_last_run_id,
+                    record.read_state(self.conn, self.spec).get("last_run_id"))
 
     def adopt(self, adopt: Adopt) -> pd.DataFrame:
         """The old tool's rows given their keys, before the merge, in the run's transaction (a
@@ -281,40 +279,34 @@ class PgSyncSession:
         A slice first merges its rows the target holds (the rule, the changes recorded), then
         inserts the others as they are; on a first load every row is new and only the insert runs."""
         st = self.staging
-        conn, out, total = self.conn, MergeOutcome(), st.totals.rows
+        conn, total = self.conn, st.totals.rows
         conn.execute(q.create_merged(self.spec, st.preserve, st.source_time))
         s = _SliceStatements(conn, self.spec, st.preserve, st.source_time, first_load=self.first_load)
         bounds = _slices(conn, total, max(batch_size, STATEMENT_ROWS))
 
-        def run(lo: int, hi: int) -> None:
+        def write(lo: int, hi: int) -> Written:  # the staged rows numbered lo..hi-1
             flags: list[bool] = []
             left = (0, None)
             if not s.first_load:
                 conn.execute(s.truncate)  # outside the savepoint: in place (see sql.truncate_merged)
-            try:
-                with conn.transaction():  # a savepoint: a data error undoes this slice only
-                    if not s.first_load:
-                        conn.execute(s.fill, {"lo": lo, "hi": hi})
-                        flags = [r[0] for r in conn.execute(s.merge, {"run_id": self.run_id}).fetchall()]
-                        conn.execute(s.refresh)
-                        left = conn.execute(s.left).fetchone()
-                    inserted = conn.execute(s.insert, {"lo": lo, "hi": hi}).rowcount
-                ins = sum(1 for f in flags if f)
-                out.inserted += ins + inserted
-                out.updated += len(flags) - ins
-                out.leave(*left)
-            except DATA_ERRORS as exc:
-                if lo == hi:
-                    row = conn.execute(s.row, {"n": lo})
-                    values = dict(zip([d.name for d in row.description], row.fetchone()))
-                    out.rejects.append({"sync_key": values["sync_key"], "reasons": [f"database: {_error_text(exc)}"],
-                                        "raw_row": {k: plain(v, iso=False) for k, v in values.items()}})
-                    return
-                mid = (lo + hi) // 2
-                run(lo, mid)
-                run(mid + 1, hi)
+            with conn.transaction():  # a savepoint: a data error undoes this slice only
+                if not s.first_load:
+                    conn.execute(s.fill, {"lo": lo, "hi": hi - 1})
+                    flags = [r[0] for r in conn.execute(s.merge, {"run_id": self.run_id}).fetchall()]
+                    conn.execute(s.refresh)
+                    left = conn.execute(s.left).fetchone()
+                inserted = conn.execute(s.insert, {"lo": lo, "hi": hi - 1}).rowcount
+            ins = sum(1 for f in flags if f)
+            return Written(inserted=ins + inserted, updated=len(flags) - ins, left=left[0], left_since=left[1])
 
-        return run_in_batches(bounds, run, out, total, on_batch)
+        def row(n: int) -> dict:
+            got = conn.execute(s.row, {"n": n})
+            values = dict(zip([d.name for d in got.description], got.fetchone()))
+            return {k: plain(v, iso=False) for k, v in values.items()}
+
+        return write_batches([(lo, hi + 1, rows) for lo, hi, rows in bounds], total, write,
+                             splits=lambda exc: isinstance(exc, DATA_ERRORS), reason=_error_text, row=row,
+                             on_batch=on_batch)
 
     def deactivate(self, *, max_share: float | None = None) -> int:
         """``activo = false`` for active target rows whose key the source no longer holds (none

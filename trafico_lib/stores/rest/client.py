@@ -1,9 +1,10 @@
 """Supabase's REST API through supabase-py, with one policy for failures (docs/architecture.md §6).
 
-* **Transient** failures are retried with backoff (tenacity), and only for calls that are safe
-  to repeat (reads, and writes the caller marks idempotent): a connection that fails or drops,
-  a read timeout, and the gateway's 502/503/504/520. supabase-py's own retry is off, so there
-  is one policy, not two stacked.
+* **Transient** failures are retried by the one retry policy (``engine/retry.py``: why a call
+  is retried here and a run again above it), and only for calls that are safe to repeat
+  (reads, and writes the caller marks idempotent): a connection that fails or drops, a read
+  timeout, and the gateway's 502/503/504/520 (each a TransientError: :class:`Unavailable`,
+  or StoreUnavailable below). supabase-py's own retry is off.
 * **Data and permission errors** (4xx, PostgreSQL's SQLSTATE in ``code``) are never retried:
   they become :class:`RestError` with the server's message, one line, the key scrubbed.
 * A project that cannot be reached (connection refused or timed out, its name not found) is
@@ -21,8 +22,8 @@ from typing import Any, Callable, TypeVar
 from urllib.parse import urlparse
 
 import httpx
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from ...engine.retry import retrying
 from ...errors import StoreUnavailable, SyncFailed, scrub
 
 TRANSIENT_STATUS = frozenset({502, 503, 504, 520})
@@ -46,10 +47,6 @@ def _on_response(response: httpx.Response) -> None:
     if response.status_code in TRANSIENT_STATUS:
         raise Unavailable(f"Supabase answered HTTP {response.status_code} for {response.request.method} "
                           f"{response.request.url.path}")
-
-
-def _transient(exc: BaseException) -> bool:
-    return isinstance(exc, (StoreUnavailable, httpx.TransportError))
 
 
 class RestClient:
@@ -108,9 +105,7 @@ class RestClient:
 
         if not idempotent:
             return once()
-        retrying = Retrying(retry=retry_if_exception(_transient), stop=stop_after_attempt(self.attempts),
-                            wait=wait_exponential(multiplier=0.5, min=0.5, max=8), reraise=True)
-        return retrying(once)
+        return retrying(self.attempts)(once)
 
     def close(self) -> None:
         self._http.close()

@@ -8,7 +8,8 @@ database (:func:`latest_wins`). The writes go in batches of the table's ``batch_
 :data:`MAX_BATCH`), each one call of the table's merge function (``schema/rest_merge.py``:
 the direct path's own statements, inside the database). A batch the database refuses on
 data, or that hits the statement timeout, is split in halves until the refused rows are
-found; each becomes a reject with the server's message while the rest goes through.
+found (``engine/batches.py``, the direct path's loop too); each becomes a reject with the
+server's message while the rest goes through.
 
 Unlike the direct path, each batch commits on its own (REST has no transaction across
 calls): a run that stops half-way leaves the batches written so far, and the next run,
@@ -28,9 +29,10 @@ from typing import Callable, Iterable, Iterator
 import pandas as pd
 
 from ...engine.adopt import Adopt
-from ...engine.plan import PLAN_ROWS, MergeOutcome, Plan, run_in_batches
+from ...engine.batches import Written, check_state, write_batches
+from ...engine.plan import PLAN_ROWS, MergeOutcome, Plan
 from ...engine.stage import Staged, StagedTotals
-from ...errors import MassDeactivation, TableLocked
+from ...errors import MassDeactivation
 from ...schema.rest_merge import (LATEST_WINS_FUNCTION, adopt_function_name, deactivate_function_name,
                                   merge_function_name, plan_deactivate_function_name, plan_function_name)
 from ...tables import TableSpec
@@ -41,6 +43,17 @@ from .client import RestError, api_time
 MAX_BATCH = 1000          # rows per merge call, whatever batch_size says (request size, statement time)
 DATA_ERROR_CLASSES = ("22", "23")  # SQLSTATE classes of a row the database refuses
 STATEMENT_TIMEOUT = "57014"
+
+
+def _splits(exc: Exception) -> bool:
+    """A refused row (SQLSTATE class 22/23) or the statement timeout: the batch is halved."""
+    code = (exc.code or "") if isinstance(exc, RestError) else ""
+    return code[:2] in DATA_ERROR_CLASSES or code == STATEMENT_TIMEOUT
+
+
+def _refused(exc: Exception) -> bool:
+    """One row alone refused: a reject; one row alone still timing out: the error is raised."""
+    return isinstance(exc, RestError) and (exc.code or "")[:2] in DATA_ERROR_CLASSES
 
 
 def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
@@ -217,10 +230,7 @@ class RestSyncSession:
         self.session_id = uuid.uuid4().hex[:12]  # names this attempt's merge calls (their receipts)
 
     def check_state(self, expected_last_run_id: str | None) -> None:
-        now = self.store.read_state(self.spec).get("last_run_id")
-        if now != expected_last_run_id:
-            raise TableLocked(f"{self.spec.name}: another run ({now}) finished while this one was preparing; "
-                              "nothing was written, run again")
+        check_state(self.spec.name, expected_last_run_id, self.store.read_state(self.spec).get("last_run_id"))
 
     def _call(self, rows: list[dict], lo: int, hi: int) -> dict:
         """One merge call of ``rows`` (the staged records ``lo``..``hi``), under an id of its own
@@ -241,41 +251,22 @@ class RestSyncSession:
         return _adopt_call(self.store, self.spec, adopt, run_id=self.run_id, dry_run=False)
 
     def merge(self, *, batch_size: int, on_batch: Callable[[int, int], None] | None = None) -> MergeOutcome:
-        st, out = self.staging, MergeOutcome()
+        st = self.staging
         rows = st.rows if st.rows is not None else pd.DataFrame(columns=st.columns)
         total, size = len(rows), max(1, min(batch_size, MAX_BATCH))
         records = _records(rows, st.columns) if total else []
 
-        def run(lo: int, hi: int) -> None:  # records[lo:hi]
-            try:
-                got = self._call(records[lo:hi], lo, hi)
-                out.inserted += int(got["inserted"])
-                out.updated += int(got["updated"])
-                self.tally["inserted"] += int(got["inserted"])
-                self.tally["updated"] += int(got["updated"])
-                out.leave(int(got.get("left") or 0), api_time(got.get("left_since")))
-            except RestError as exc:
-                code = exc.code or ""
-                if not (code[:2] in DATA_ERROR_CLASSES or code == STATEMENT_TIMEOUT):
-                    raise
-                if hi - lo == 1:
-                    if code == STATEMENT_TIMEOUT:
-                        raise
-                    values = records[lo]
-                    out.rejects.append({"sync_key": values["sync_key"],
-                                        "reasons": [f"database: {str(exc).split(': ', 1)[-1]}"],
-                                        "raw_row": values})
-                    return
-                mid = (lo + hi) // 2
-                run(lo, mid)
-                run(mid, hi)
-
-        def batch(lo: int, hi: int) -> None:
-            self.lease.renew()
-            run(lo, hi)
+        def write(lo: int, hi: int) -> Written:  # records[lo:hi]
+            got = self._call(records[lo:hi], lo, hi)
+            self.tally["inserted"] += int(got["inserted"])
+            self.tally["updated"] += int(got["updated"])
+            return Written(inserted=int(got["inserted"]), updated=int(got["updated"]),
+                           left=int(got.get("left") or 0), left_since=api_time(got.get("left_since")))
 
         bounds = [(lo, min(lo + size, total), min(lo + size, total) - lo) for lo in range(0, total, size)]
-        run_in_batches(bounds, batch, out, total, on_batch)
+        out = write_batches(bounds, total, write, splits=_splits, refuses=_refused,
+                            reason=lambda exc: str(exc).split(": ", 1)[-1], row=lambda n: records[n],
+                            before_batch=self.lease.renew, on_batch=on_batch)
         # rows an earlier attempt of this run wrote are its writes, not unchanged ones: found
         # unchanged by this attempt's merge, or set aside unread (then counted as unchanged by the
         # staged result, so this attempt's own figure may go below zero: the sum stays true)

@@ -20,30 +20,37 @@ server-side cursor, one snapshot), so memory holds one chunk whatever the table'
 steps. The staged rows wait in the database, where plan and apply both read them.
 
 ``run_table`` does all of it in one call (``--no-notebook`` and the tests).
+
+This module tells the steps; what they share lives beside it: the run's context, resolved
+once (``context.py``: ``start``, ``RunContext``), what a run gives back and records
+(``results.py``: ``RunResult``, the counts, the ``ERROR`` row), back-propagation
+(``backprop.py``), and the retry policy (``engine/retry.py``). Their public names are
+importable from here, as the notebooks and the command line use them.
 """
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 import pandas as pd
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from .config import Config, TableSettings, load_config
-from .engine.extract import FUTURE_SKEW, Extract, extract_csv
-from .engine.plan import MergeOutcome, Plan, rejects_json
-from .engine.conform import conform
-from .engine.stage import Staged, build_sync_key, stage as stage_rows
-from .errors import ConfigError, SyncFailed, TableLocked, TransientError, UsageError, one_line
-from .rules.totals import ValidationTotals
-from .stores import open_store
-from .stores.base import Store, stopped_midway
-from .tables import TABLES, TableSpec, get_table
-from .values import is_missing
+from ..config import Config
+from ..engine.extract import FUTURE_SKEW, Extract, extract_csv
+from ..engine.plan import MergeOutcome, Plan, rejects_json
+from ..engine.retry import retrying
+from ..engine.conform import conform
+from ..engine.stage import Staged, build_sync_key, stage as stage_rows
+from ..errors import SyncFailed, TransientError, one_line
+from ..stores.base import Store, stopped_midway
+from ..tables import TableSpec
+from ..values import is_missing
+from .backprop import back_propagate, back_propagation_fields, plan_back_propagation
+from .context import MODES, RunContext, RunTotals, check_settings, new_run_id, start
+from .results import (DUPLICATES_SHOWN, RunResult, StageResult, adoption_line, counts_of, duplicate_rows, finish,
+                      log_error, record_error, shown_duplicates, write_backup)
 
 log = logging.getLogger("trafico")
 #: A big table's progress, one line every so many chunks or batches, each message starting with the
@@ -52,103 +59,6 @@ log = logging.getLogger("trafico")
 PROGRESS_LOGGER = "trafico.progress"
 progress_log = logging.getLogger(PROGRESS_LOGGER)
 BATCH_LINE_EVERY = 10  # merge batches per progress line
-
-MODES = ("incremental", "full")
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
-    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-
-
-@dataclass
-class RunTotals:
-    """What the chunks of one run add up to (nothing here grows with the rows kept)."""
-    validation: ValidationTotals = field(default_factory=ValidationTotals)
-    rejects: list[dict] = field(default_factory=list)      # rows validation blocked
-    duplicates: list[pd.DataFrame] = field(default_factory=list)  # superseded inside a chunk
-    source_keys: set[str] | None = None                    # for the cross-check, when it applies
-    chunks: int = 0
-
-
-@dataclass
-class RunContext:
-    cfg: Config
-    spec: TableSpec
-    settings: TableSettings
-    store: Store
-    mode: str
-    dry_run: bool
-    run_id: str
-    run_started: datetime
-    notebook: str | None = None
-    state: dict = field(default_factory=dict)
-    extract: Extract | None = None    # this run's source read
-    staging: Any = None               # the store's staging (stores.base.Staging), opened by stage()
-    totals: RunTotals = field(default_factory=RunTotals)
-    exits: Any = None                 # exit records, loaded once per run
-    layout: Any = None                # the target as it is (engine.conform.TargetLayout), read once per run
-    allow_mass_deactivation: bool = False  # --allow-mass-deactivation: no max_deactivation_share
-    adoption: Any = None              # the old tool's unkeyed rows and their keys (engine.adopt.Adoption)
-
-    @property
-    def legacy_layout(self) -> bool:
-        """The target is the old tool's, adopted in place (``schema/adopt.py``): its status text by default."""
-        return bool(self.layout is not None and self.layout.adopted)
-
-    @property
-    def run_date(self) -> date:
-        return self.run_started.astimezone().date()
-
-    @property
-    def preserve(self) -> list[str]:
-        return self.cfg.preserve_fields(self.spec.name)
-
-    def close(self) -> None:
-        """Release the source cursor and the staging (their connections)."""
-        if self.extract is not None:
-            self.extract.close()
-        if self.staging is not None:
-            self.staging.close()
-            self.staging = None
-
-
-def start(table: str, *, mode: str = "incremental", dry_run: bool = False, config_path: str | None = None,
-          run_id: str | None = None, cfg: Config | None = None, store: Store | None = None,
-          notebook: str | None = None, run_started: datetime | None = None,
-          allow_mass_deactivation: bool = False) -> RunContext:
-    """Everything a run needs, resolved once: config, table, store, run id, stored state.
-    ``allow_mass_deactivation``: a full run may deactivate more than the table's
-    ``max_deactivation_share`` (the rows really left the source)."""
-    if mode not in MODES:
-        raise UsageError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
-    cfg = cfg or load_config(config_path)
-    try:
-        spec = get_table(table)
-    except KeyError as exc:
-        raise UsageError(exc.args[0]) from None
-    store = store or open_store(cfg)
-    ctx = RunContext(cfg=cfg, spec=spec, settings=cfg.table(spec.name), store=store, mode=mode,
-                     dry_run=dry_run, run_id=run_id or new_run_id(), notebook=notebook,
-                     run_started=run_started or datetime.now(timezone.utc),
-                     allow_mass_deactivation=allow_mass_deactivation)
-    ctx.state = store.read_state(spec)
-    ctx.layout = store.target_layout(spec)
-    return ctx
-
-
-def check_settings(cfg: Config, store: Store, tables: list[str]) -> None:
-    """What the configuration names in the databases, checked before anything runs: a
-    configured ``updated_column`` must be a column of its source table (ConfigError, exit 2).
-    A source table that is not there is left for its run to report."""
-    for name in tables:
-        s, spec = cfg.table(name), get_table(name)
-        if not s.enabled or s.source != "database" or not s.updated_column:
-            continue
-        cols = store.columns(spec.source)
-        if cols and s.updated_column not in cols:
-            raise ConfigError(f"sync_settings.{name}.updated_column: {s.updated_column!r} is not a column of "
-                              f"{spec.source} (its columns: {', '.join(cols)})")
 
 
 # ---- the steps ------------------------------------------------------------------------------
@@ -204,7 +114,7 @@ def _exits(ctx: RunContext):
     if not (s.status_validation and s.status.enabled):
         return None
     if ctx.exits is None:
-        from .enrich.status import load_exits
+        from ..enrich.status import load_exits
         ctx.exits = load_exits(ctx.cfg, spec=ctx.spec, template=status_template(ctx))
         if ctx.exits.note:
             log.warning("%s: %s", ctx.spec.name, ctx.exits.note)
@@ -214,13 +124,13 @@ def _exits(ctx: RunContext):
 def status_template(ctx: RunContext) -> str:
     """The table's ``Estado`` template: the configured one, else its default (the old tool's
     text when the target is laid out by the old tool, ``ctx.legacy_layout``)."""
-    from .enrich.status import default_template
+    from ..enrich.status import default_template
     return ctx.settings.status.template or default_template(ctx.spec, legacy=ctx.legacy_layout)
 
 
 def _fingerprint(ctx: RunContext) -> str:
     """The run's context for the source's row hashes (``engine.fingerprint``)."""
-    from .engine.fingerprint import context_fingerprint, frame_digest
+    from ..engine.fingerprint import context_fingerprint, frame_digest
     exits = _exits(ctx)
     return context_fingerprint(ctx.cfg, ctx.spec, ctx.run_date, layout=ctx.layout,
                                exits_digest=None if exits is None
@@ -229,13 +139,13 @@ def _fingerprint(ctx: RunContext) -> str:
 
 def normalize(ctx: RunContext, ex: Extract | pd.DataFrame):
     """One chunk typed and cleaned (``ex``: the Extract's first chunk, or a later chunk)."""
-    from .normalize import normalize_frame
+    from ..normalize import normalize_frame
     frame = ex.frame if isinstance(ex, Extract) else ex
     return normalize_frame(frame, ctx.spec, ctx.run_date)
 
 
 def validate(ctx: RunContext, norm):
-    from .rules.validate import validate as run_rules
+    from ..rules.validate import validate as run_rules
     return run_rules(norm.frame, ctx.spec, ctx.cfg, issues=norm.issues)
 
 
@@ -244,7 +154,7 @@ def save_validation(ctx: RunContext):
     site; not on a dry-run. Call it once every chunk is staged."""
     if ctx.dry_run:
         return None
-    from .docs import save_validation as save
+    from ..docs import save_validation as save
     totals = ctx.totals.validation
     try:
         return save(ctx.cfg, ctx.spec.name, ctx.run_id, totals.to_json(), gx_result=totals.gx_result)
@@ -268,18 +178,18 @@ def enrich(ctx: RunContext, val, *, exits=None) -> Enriched:
     out = Enriched(frame=frame)
     s = ctx.settings
     if ctx.spec.slots:  # one target row per slot
-        from .enrich.expo import expand_slots, slot_summary
+        from ..enrich.expo import expand_slots, slot_summary
         sl = ctx.spec.slots
         existing = ctx.store.read_target(ctx.spec, list(dict.fromkeys(
             ["id", "sync_key", sl.group, sl.sequence, sl.item, *ctx.preserve, "activo", "manual_updated_at",
              "synced_at"])))
         if existing["sync_key"].isna().any():  # the old tool's booking rows: slot 1 once adopted
-            from .engine.adopt import as_adopted
+            from ..engine.adopt import as_adopted
             existing = as_adopted(existing, adopt(ctx), ctx.spec, ctx.preserve)
         availability = None
         if s.container_assignment and ctx.cfg.csv_sources.enabled:
-            from .sources.csv import read_named_csv
-            from .tables import AVAILABILITY_CSV_KEY
+            from ..sources.csv import read_named_csv
+            from ..tables import AVAILABILITY_CSV_KEY
             if ctx.cfg.csv_path(AVAILABILITY_CSV_KEY).exists():
                 availability = read_named_csv(ctx.cfg, AVAILABILITY_CSV_KEY)
         # a group (booking) with a rejected row keeps its slots as they are: counted without
@@ -292,7 +202,7 @@ def enrich(ctx: RunContext, val, *, exits=None) -> Enriched:
                                  container_assignment=s.container_assignment, preserve_fields=ctx.preserve)
         out.slots = slot_summary(out.frame, spec=ctx.spec)
     if s.status_validation and s.status.enabled:
-        from .enrich.status import apply_status
+        from ..enrich.status import apply_status
         exits = exits if exits is not None else _exits(ctx)  # once per run, whatever the chunks
         out.status_note = exits.note
         out.frame, out.status_matches = apply_status(out.frame, ctx.spec, exits, template=status_template(ctx))
@@ -310,22 +220,8 @@ def cross_check(ctx: RunContext):
     (never blocks); None when it does not apply. Call it once every chunk is staged."""
     if ctx.totals.source_keys is None:
         return None
-    from .csv_roles import cross_check as compare
+    from ..csv_roles import cross_check as compare
     return compare(ctx.cfg, ctx.spec, ctx.totals.source_keys, ctx.run_date, key=ctx.settings.key)
-
-
-def write_backup(ctx: RunContext, result: "RunResult") -> str | None:
-    """After a successful sync: today's CSV snapshot of the target (when CSV sources are on)."""
-    if not ctx.cfg.csv_sources.enabled or result.status != "ok":
-        return None
-    from .csv_roles import write_snapshot
-    changed = any(result.counts.get(k) for k in ("inserted", "updated", "deactivated"))
-    try:
-        path = write_snapshot(ctx.store, ctx.cfg, ctx.spec, ctx.run_date, changed=changed)
-    except Exception as exc:  # the data is committed; a failed backup is reported, not fatal
-        log.warning("%s: CSV backup not written: %s", ctx.spec.name, one_line(exc, ctx.cfg.secrets))
-        return None
-    return str(path) if path else None
 
 
 def stage(ctx: RunContext, enr: Enriched | pd.DataFrame, val=None, *,
@@ -345,7 +241,7 @@ def stage(ctx: RunContext, enr: Enriched | pd.DataFrame, val=None, *,
     staged = stage_rows(frame, ctx.spec, key=ctx.settings.key)
     absent = list(ctx.extract.absent) if ctx.extract is not None else []
     if absent and len(staged.frame):  # columns the source lacks: the target keeps its values
-        from .engine.stage import leave_alone
+        from ..engine.stage import leave_alone
         current = ctx.store.read_target(ctx.spec, ["sync_key", *absent, "source_preserved"])
         staged = leave_alone(staged, current, absent, ctx.spec, preserve=ctx.preserve, run_date=ctx.run_date)
     staged = conform(staged, ctx.spec, ctx.layout)  # a target column keeps its type (text in an adopted table)
@@ -357,23 +253,12 @@ def stage(ctx: RunContext, enr: Enriched | pd.DataFrame, val=None, *,
     if val is not None:
         t.validation.add(val)
         if t.source_keys is not None:
-            from .csv_roles import keys_of
+            from ..csv_roles import keys_of
             t.source_keys |= keys_of(pd.concat([val.valid, val.rejected]), ctx.spec, ctx.settings.key)
     t.rejects.extend(rejects)
     if len(staged.duplicates):
         t.duplicates.append(staged.duplicates[["sync_key", "source_id"]])
     return staged
-
-
-@dataclass
-class StageResult:
-    """Every chunk staged: what the merge will read."""
-    rows: int                      # rows to merge (new or changed)
-    skipped_unchanged: int         # rows identical to the target, set aside (read or not)
-    duplicates: pd.DataFrame       # sync_key, source_id of each row a later one replaced
-    chunks: int
-    read: int                      # source rows read
-    plan: Plan | None = None       # once planned
 
 
 def stage_remaining(ctx: RunContext) -> StageResult:
@@ -399,7 +284,7 @@ def adopt(ctx: RunContext):
     whether the source holds it. Call it once every chunk is staged. Plan and apply give them
     their keys in the database (the dry run's plan rolls that back); a table with no such row
     (every run after the first) costs one cheap query."""
-    from .engine.adopt import classify, key_columns_of
+    from ..engine.adopt import classify, key_columns_of
     ad = ctx.adoption
     if ad is None:  # read once per attempt (extract starts it afresh)
         cols = key_columns_of(ctx.spec, ctx.settings.key)
@@ -433,45 +318,6 @@ def plan(ctx: RunContext, stg: StageResult) -> Plan:
 
 # ---- apply + record -------------------------------------------------------------------------
 
-@dataclass
-class RunResult:
-    table: str
-    target: str
-    run_id: str
-    mode: str
-    dry_run: bool
-    status: str                      # ok | dry-run | error | locked
-    counts: dict = field(default_factory=dict)
-    duration_seconds: float = 0.0
-    error: str | None = None
-    notebook: str | None = None
-    attempts: int = 1
-    plan: Plan | None = None
-    backup: str | None = None
-    duplicates: list[dict] = field(default_factory=list)  # the first rows a later one of their key replaced
-    adoption: str | None = None      # what the first sync did (or would do) with the old tool's rows
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("ok", "dry-run")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in ("table", "target", "run_id", "mode", "dry_run", "status", "counts",
-                                            "duration_seconds", "error", "notebook", "attempts", "backup",
-                                            "duplicates")}
-        if self.adoption:
-            d["adoption"] = self.adoption
-        if self.plan is not None:  # what a dry run's summary shows: the first rows of each kind
-            p = self.plan
-            d["plan"] = {"counts": p.counts, "field_changes": len(p.updates),
-                         "sample_changes": p.updates.head(20).astype(str).to_dict("records"),
-                         "sample_inserts": _keys(p.inserts), "sample_deactivations": _keys(p.deactivations)}
-        return d
-
-
-def _keys(frame: pd.DataFrame, n: int = 20) -> list[str]:
-    return [str(k) for k in frame["sync_key"].head(n)] if "sync_key" in frame else []
-
 
 def _validation_rejects(val, spec: TableSpec, key: list[str] | None) -> list[dict]:
     rej = val.rejected
@@ -487,24 +333,10 @@ def _validation_rejects(val, spec: TableSpec, key: list[str] | None) -> list[dic
     return out
 
 
-def counts_of(ctx: RunContext, stg: StageResult, outcome: MergeOutcome, rejected: int) -> dict:
-    return {"read": stg.read, "inserted": outcome.inserted,
-            "updated": outcome.updated, "unchanged": outcome.unchanged + stg.skipped_unchanged,
-            "rejected": rejected, "deactivated": outcome.deactivated,
-            "duplicates": len(stg.duplicates),
-            **(ctx.adoption.counts() if ctx.adoption is not None and ctx.adoption.applied else {})}
-
-
-def _retrying(ctx: RunContext) -> Retrying:
-    return Retrying(retry=retry_if_exception_type(TransientError),
-                    stop=stop_after_attempt(ctx.settings.retry_attempts),
-                    wait=wait_exponential(multiplier=0.5, min=0.5, max=8), reraise=True)
-
-
 def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float,
            on_batch: Callable[[int, int], None] | None) -> MergeOutcome:
     """The run's writes, all-or-nothing, under the table's lock (raises on failure)."""
-    from .engine.guard import check_source, whole_source_rows
+    from ..engine.guard import check_source, whole_source_rows
     ex = ctx.extract
     read_whole = ex is None or ex.since is None
     with ctx.staging.sync_session(lock_timeout=ctx.cfg.database.lock_timeout_seconds) as session:
@@ -531,7 +363,7 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float
             "watermark": ex.watermark.isoformat() if ex and ex.watermark else None,
             "batches": outcome.batches, "chunks": stg.chunks, "left_for_next_run": outcome.left,
             "columns_left_alone": list(ex.absent) if ex and ex.absent else None,
-            "duplicates": _shown_duplicates(stg),
+            "duplicates": shown_duplicates(stg),
             "external_validation": check.to_details() if check is not None else None})
         watermark = _watermark(ex, outcome)
         stored = session.write_state(watermark, whole_source_rows(rows=stg.read, read_whole=read_whole),
@@ -559,7 +391,7 @@ def _warn_future_times(ctx: RunContext, ex: Extract | None, seen: datetime | Non
     the source holds change times past it (how many rows), or the stored one was ahead."""
     if stored is None or ex is None:
         return
-    from .health.render import when_text
+    from ..health.render import when_text
     name, before = ctx.spec.name, ctx.state.get("watermark")
     if seen is not None and seen - stored > FUTURE_SKEW:
         try:
@@ -575,51 +407,13 @@ def _warn_future_times(ctx: RunContext, ex: Extract | None, seen: datetime | Non
                     when_text(before), when_text(stored))
 
 
-DUPLICATES_SHOWN = 20  # in the run's result and log row; every one is in traficov2_sync_changes
-
-
-def duplicate_rows(duplicates: pd.DataFrame) -> list[tuple[str, str | None]]:
-    """(sync_key, source id) of each source row a later row of the same key replaced."""
-    return [(str(k), None if pd.isna(s) else str(s))
-            for k, s in zip(duplicates["sync_key"], duplicates["source_id"])] if len(duplicates) else []
-
-
-def _shown_duplicates(stg: StageResult) -> list[dict]:
-    return [{"sync_key": k, "source_id": s} for k, s in duplicate_rows(stg.duplicates.head(DUPLICATES_SHOWN))]
-
-
 def _dry_run_result(ctx: RunContext, stg: StageResult, t0: float) -> "RunResult":
     result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, ctx.mode, True, "dry-run",
-                       notebook=ctx.notebook, duplicates=_shown_duplicates(stg))
+                       notebook=ctx.notebook, duplicates=shown_duplicates(stg))
     result.plan = stg.plan if stg.plan is not None else plan(ctx, stg)
     result.counts = {"read": stg.read, **result.plan.counts, "rejected": len(ctx.totals.rejects),
                      "duplicates": len(stg.duplicates)}
-    result.adoption = _adoption_line(ctx)
-    result.duration_seconds = round(time.monotonic() - t0, 3)
-    return result
-
-
-def _adoption_line(ctx: RunContext) -> str | None:
-    """What the run did (or would do) with the old tool's rows; None when there were none."""
-    ad = ctx.adoption
-    return ad.summary() if ad is not None and len(ad) else None
-
-
-def _finish(ctx: RunContext, result: "RunResult", t0: float, attempts: int,
-            outcome: MergeOutcome | None, stg: StageResult | None, exc: BaseException | None) -> "RunResult":
-    """Status, counts or the one-line error (recorded as an ERROR row), the CSV backup."""
-    if exc is None:
-        result.counts = counts_of(ctx, stg, outcome, len(outcome.rejects))
-        result.duplicates = _shown_duplicates(stg)
-        result.adoption = _adoption_line(ctx)
-    elif isinstance(exc, TableLocked):
-        result.status, result.error = "locked", str(exc)
-    else:
-        result.status = "error"
-        result.error = one_line(exc, ctx.cfg.secrets)
-        _log_error(ctx, result.error, attempts)
-    result.attempts = attempts
-    result.backup = write_backup(ctx, result)
+    result.adoption = adoption_line(ctx)
     result.duration_seconds = round(time.monotonic() - t0, 3)
     return result
 
@@ -683,24 +477,15 @@ def apply(ctx: RunContext, stg: StageResult, *, check=None, on_batch: Callable[[
                 first_error.append(one_line(exc, ctx.cfg.secrets))
                 raise
         try:
-            outcome, exc = _retrying(ctx)(once), None
+            outcome, exc = retrying(ctx.settings.retry_attempts)(once), None
         except Exception as error:  # recorded as an ERROR row, then reported by the caller
             outcome, exc = None, error
         finally:
             if bar is not None:
                 bar.close()
-        return _finish(ctx, result, t0, attempts, outcome, stg, exc)
+        return finish(ctx, result, t0, attempts, outcome, stg, exc)
     finally:
         ctx.close()
-
-
-def _log_error(ctx: RunContext, error: str, attempts: int) -> None:
-    try:
-        ctx.store.write_log(ctx.spec, "ERROR", {"run_id": ctx.run_id, "mode": ctx.mode, "error": error,
-                                                "store": ctx.store.kind, "attempts": attempts,
-                                                "notebook": ctx.notebook})
-    except Exception as exc:  # the database may be the very thing that failed
-        log.warning("could not record the error in traficov2_sync_log: %s", one_line(exc, ctx.cfg.secrets))
 
 
 class _BeforeWriting(Exception):
@@ -756,7 +541,7 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
             ctx.close()
 
     try:
-        outcome, exc = _retrying(ctx)(once), None
+        outcome, exc = retrying(ctx.settings.retry_attempts)(once), None
     except _BeforeWriting as error:
         log.debug("%s failed before writing", ctx.spec.name, exc_info=True)
         outcome, exc = None, error.__cause__
@@ -767,51 +552,20 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
         outcome, exc = None, error
     except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM (errors.stop_on_signals): rolled back by now
         if not dry_run:
-            _log_error(ctx, f"stopped by {getattr(stop, 'name', 'SIGINT')}: {stopped_midway(ctx.store)}", attempts)
+            log_error(ctx, f"stopped by {getattr(stop, 'name', 'SIGINT')}: {stopped_midway(ctx.store)}", attempts)
         raise
     finally:
         if bar is not None:
             bar.close()
     if isinstance(outcome, RunResult):
         return outcome
-    return _finish(ctx, result, t0, attempts, outcome, stg, exc)
+    return finish(ctx, result, t0, attempts, outcome, stg, exc)
 
 
-# ---- back-propagation (the notebook and the command line call these) ------------------------
-
-def back_propagation_fields(cfg: Config, table: str | None = None) -> dict[str, list[str]]:
-    """The tables to back-propagate (one, or every table) with their configured fields."""
-    names = [get_table(table).name] if table else [n for n in TABLES]
-    return {n: list(cfg.table(n).back_propagate) for n in names if cfg.table(n).back_propagate}
-
-
-def plan_back_propagation(cfg: Config, todo: dict[str, list[str]], store=None) -> pd.DataFrame:
-    """Every source edit back-propagation would make: table, source_row, sync_key, field, old, new."""
-    store = store or open_store(cfg)
-    parts = [store.back_propagate(get_table(n), fields, run_id="plan", key=cfg.table(n).key, dry_run=True,
-                                  lock_timeout=cfg.database.lock_timeout_seconds,
-                                  updated_column=cfg.table(n).updated_column).changes.assign(table=n)
-             for n, fields in todo.items()]
-    cols = ["table", "source_row", "sync_key", "field", "old", "new"]
-    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
-
-
-def back_propagate(cfg: Config, todo: dict[str, list[str]], *, run_id: str, dry_run: bool = False,
-                   store=None) -> list[dict]:
-    """Apply back-propagation table by table (each in its own transaction, under its lock).
-
-    A table another run holds is reported ``locked`` and the others go on. One dict per table.
-    """
-    store = store or open_store(cfg)
-    out = []
-    for name, fields in todo.items():
-        s = cfg.table(name)
-        try:
-            res = store.back_propagate(get_table(name), fields, run_id=run_id, key=s.key, dry_run=dry_run,
-                                       lock_timeout=cfg.database.lock_timeout_seconds,
-                                       updated_column=s.updated_column)
-            out.append(res.to_dict())
-        except TableLocked as exc:
-            out.append({"table": name, "run_id": run_id, "dry_run": dry_run, "status": "locked",
-                        "error": str(exc), "rows_updated": 0, "field_changes": 0})
-    return out
+__all__ = [  # the public names, those of context.py, results.py and backprop.py among them
+    "BATCH_LINE_EVERY", "DUPLICATES_SHOWN", "MODES", "PROGRESS_LOGGER", "Enriched", "RunContext", "RunResult",
+    "RunTotals", "StageResult", "adopt", "apply", "back_propagate", "back_propagation_fields", "check_settings",
+    "counts_of", "cross_check", "duplicate_rows", "enrich", "extract", "new_run_id", "normalize", "plan",
+    "plan_back_propagation", "prepare", "record_error", "run_table", "save_validation", "source_time", "stage",
+    "stage_remaining", "start", "status_template", "validate", "write_backup",
+]

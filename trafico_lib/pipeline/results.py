@@ -1,0 +1,156 @@
+"""What a run gives back and records: the staged totals the merge reads, the run's result and
+counts, the duplicate rows shown, the CSV backup after a success, and the ``ERROR`` log row
+(written here for the pipeline and for the runner, whose notebook may stop before its own)."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..engine.plan import MergeOutcome, Plan
+from ..errors import TableLocked, one_line
+from ..stores.base import Store
+from ..tables import TableSpec
+from .context import RunContext
+
+log = logging.getLogger("trafico")
+
+
+def write_backup(ctx: RunContext, result: "RunResult") -> str | None:
+    """After a successful sync: today's CSV snapshot of the target (when CSV sources are on)."""
+    if not ctx.cfg.csv_sources.enabled or result.status != "ok":
+        return None
+    from ..csv_roles import write_snapshot
+    changed = any(result.counts.get(k) for k in ("inserted", "updated", "deactivated"))
+    try:
+        path = write_snapshot(ctx.store, ctx.cfg, ctx.spec, ctx.run_date, changed=changed)
+    except Exception as exc:  # the data is committed; a failed backup is reported, not fatal
+        log.warning("%s: CSV backup not written: %s", ctx.spec.name, one_line(exc, ctx.cfg.secrets))
+        return None
+    return str(path) if path else None
+
+
+@dataclass
+class StageResult:
+    """Every chunk staged: what the merge will read."""
+    rows: int                      # rows to merge (new or changed)
+    skipped_unchanged: int         # rows identical to the target, set aside (read or not)
+    duplicates: pd.DataFrame       # sync_key, source_id of each row a later one replaced
+    chunks: int
+    read: int                      # source rows read
+    plan: Plan | None = None       # once planned
+
+
+@dataclass
+class RunResult:
+    table: str
+    target: str
+    run_id: str
+    mode: str
+    dry_run: bool
+    status: str                      # ok | dry-run | error | locked
+    counts: dict = field(default_factory=dict)
+    duration_seconds: float = 0.0
+    error: str | None = None
+    notebook: str | None = None
+    attempts: int = 1
+    plan: Plan | None = None
+    backup: str | None = None
+    duplicates: list[dict] = field(default_factory=list)  # the first rows a later one of their key replaced
+    adoption: str | None = None      # what the first sync did (or would do) with the old tool's rows
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("ok", "dry-run")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in ("table", "target", "run_id", "mode", "dry_run", "status", "counts",
+                                            "duration_seconds", "error", "notebook", "attempts", "backup",
+                                            "duplicates")}
+        if self.adoption:
+            d["adoption"] = self.adoption
+        if self.plan is not None:  # what a dry run's summary shows: the first rows of each kind
+            p = self.plan
+            d["plan"] = {"counts": p.counts, "field_changes": len(p.updates),
+                         "sample_changes": p.updates.head(20).astype(str).to_dict("records"),
+                         "sample_inserts": _keys(p.inserts), "sample_deactivations": _keys(p.deactivations)}
+        return d
+
+
+def _keys(frame: pd.DataFrame, n: int = 20) -> list[str]:
+    return [str(k) for k in frame["sync_key"].head(n)] if "sync_key" in frame else []
+
+
+def counts_of(ctx: RunContext, stg: StageResult, outcome: MergeOutcome, rejected: int) -> dict:
+    return {"read": stg.read, "inserted": outcome.inserted,
+            "updated": outcome.updated, "unchanged": outcome.unchanged + stg.skipped_unchanged,
+            "rejected": rejected, "deactivated": outcome.deactivated,
+            "duplicates": len(stg.duplicates),
+            **(ctx.adoption.counts() if ctx.adoption is not None and ctx.adoption.applied else {})}
+
+
+DUPLICATES_SHOWN = 20  # in the run's result and log row; every one is in traficov2_sync_changes
+
+
+def duplicate_rows(duplicates: pd.DataFrame) -> list[tuple[str, str | None]]:
+    """(sync_key, source id) of each source row a later row of the same key replaced."""
+    return [(str(k), None if pd.isna(s) else str(s))
+            for k, s in zip(duplicates["sync_key"], duplicates["source_id"])] if len(duplicates) else []
+
+
+def shown_duplicates(stg: StageResult) -> list[dict]:
+    return [{"sync_key": k, "source_id": s} for k, s in duplicate_rows(stg.duplicates.head(DUPLICATES_SHOWN))]
+
+
+def adoption_line(ctx: RunContext) -> str | None:
+    """What the run did (or would do) with the old tool's rows; None when there were none."""
+    ad = ctx.adoption
+    return ad.summary() if ad is not None and len(ad) else None
+
+
+def finish(ctx: RunContext, result: "RunResult", t0: float, attempts: int,
+           outcome: MergeOutcome | None, stg: StageResult | None, exc: BaseException | None) -> "RunResult":
+    """Status, counts or the one-line error (recorded as an ERROR row), the CSV backup."""
+    if exc is None:
+        result.counts = counts_of(ctx, stg, outcome, len(outcome.rejects))
+        result.duplicates = shown_duplicates(stg)
+        result.adoption = adoption_line(ctx)
+    elif isinstance(exc, TableLocked):
+        result.status, result.error = "locked", str(exc)
+    else:
+        result.status = "error"
+        result.error = one_line(exc, ctx.cfg.secrets)
+        log_error(ctx, result.error, attempts)
+    result.attempts = attempts
+    result.backup = write_backup(ctx, result)
+    result.duration_seconds = round(time.monotonic() - t0, 3)
+    return result
+
+
+def log_error(ctx: RunContext, error: str, attempts: int) -> None:
+    record_error(ctx.store, ctx.spec, run_id=ctx.run_id, mode=ctx.mode, error=error, attempts=attempts,
+                 notebook=ctx.notebook, secrets=ctx.cfg.secrets)
+
+
+def record_error(store: Store | Callable[[], Store], spec: TableSpec, *, run_id: str, mode: str | None,
+                 error: str | Callable[[Store], str], notebook: str | None, secrets: Iterable[str] = (),
+                 attempts: int | None = None) -> None:
+    """The run's ``ERROR`` row in ``traficov2_sync_log`` (a run that failed, or a notebook that
+    stopped before recording one). ``store``: the store, or a function that opens it;
+    ``error``: the one line, or a function of the store that gives it; ``attempts``: how many
+    times the run was tried, when the run itself records it. A row that cannot be written (the
+    database may be the very thing that failed) is a warning."""
+    try:
+        store = store() if callable(store) else store
+        if callable(error):
+            error = error(store)
+        details: dict[str, Any] = {"run_id": run_id, "mode": mode, "error": error, "store": store.kind}
+        if attempts is not None:
+            details["attempts"] = attempts
+        store.write_log(spec, "ERROR", {**details, "notebook": notebook})
+    except Exception as exc:
+        log.warning("could not record the error in traficov2_sync_log: %s", one_line(exc, secrets))
