@@ -12,10 +12,10 @@ chunks is a :class:`SourceChunks`.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
-from collections.abc import Iterator, Sequence
 
 import pandas as pd
 

@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -265,6 +266,8 @@ def stage_remaining(ctx: RunContext) -> StageResult:
     """The source's other chunks through the same steps (none when it fitted one chunk);
     then latest wins across chunks and rows the target already holds are set aside."""
     ex = ctx.extract
+    if ex is None:
+        raise RuntimeError("stage_remaining() runs after extract()")
     for chunk in ex.chunks(first=not ctx.totals.chunks):  # the first too, if no one staged it
         val = validate(ctx, normalize(ctx, chunk))
         stage(ctx, enrich(ctx, val), val)
@@ -393,7 +396,7 @@ def _warn_future_times(ctx: RunContext, ex: Extract | None, seen: datetime | Non
         return
     from ..health.render import when_text
     name, before = ctx.spec.name, ctx.state.get("watermark")
-    if seen is not None and seen - stored > FUTURE_SKEW:
+    if seen is not None and ex.updated_column is not None and seen - stored > FUTURE_SKEW:
         try:
             rows = ctx.store.count_changed_after(ctx.spec, ex.updated_column, stored + FUTURE_SKEW)
             many = "1 row" if rows == 1 else f"{rows} rows"
@@ -407,7 +410,7 @@ def _warn_future_times(ctx: RunContext, ex: Extract | None, seen: datetime | Non
                     when_text(before), when_text(stored))
 
 
-def _dry_run_result(ctx: RunContext, stg: StageResult, t0: float) -> "RunResult":
+def _dry_run_result(ctx: RunContext, stg: StageResult, t0: float) -> RunResult:
     result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, ctx.mode, True, "dry-run",
                        notebook=ctx.notebook, duplicates=shown_duplicates(stg))
     result.plan = stg.plan if stg.plan is not None else plan(ctx, stg)
@@ -462,7 +465,7 @@ def apply(ctx: RunContext, stg: StageResult, *, check=None, on_batch: Callable[[
         result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, ctx.mode, False, "ok",
                            notebook=ctx.notebook)
         bar, on_batch = _progress(ctx, stg.rows, on_batch, progress)
-        attempts, first_error = 0, []
+        attempts, first_error = 0, list[str]()
 
         def once() -> MergeOutcome:
             nonlocal attempts
@@ -544,7 +547,7 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
         outcome, exc = retrying(ctx.settings.retry_attempts)(once), None
     except _BeforeWriting as error:
         log.debug("%s failed before writing", ctx.spec.name, exc_info=True)
-        outcome, exc = None, error.__cause__
+        outcome, exc = None, error.__cause__ or error
         if dry_run:
             result.status, result.error = "error", one_line(exc, ctx.cfg.secrets)
             return result

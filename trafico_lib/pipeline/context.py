@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from typing import Any
 
 import pandas as pd
@@ -21,7 +21,7 @@ MODES = ("incremental", "full")
 
 
 def new_run_id(now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
@@ -94,7 +94,7 @@ def start(table: str, *, mode: str = "incremental", dry_run: bool = False, confi
     store = store or open_store(cfg)
     ctx = RunContext(cfg=cfg, spec=spec, settings=cfg.table(spec.name), store=store, mode=mode,
                      dry_run=dry_run, run_id=run_id or new_run_id(), notebook=notebook,
-                     run_started=run_started or datetime.now(timezone.utc),
+                     run_started=run_started or datetime.now(UTC),
                      allow_mass_deactivation=allow_mass_deactivation)
     ctx.state = store.read_state(spec)
     ctx.layout = store.target_layout(spec)

@@ -20,7 +20,7 @@ from .context import RunContext
 log = logging.getLogger("trafico")
 
 
-def write_backup(ctx: RunContext, result: "RunResult") -> str | None:
+def write_backup(ctx: RunContext, result: RunResult) -> str | None:
     """After a successful sync: today's CSV snapshot of the target (when CSV sources are on)."""
     if not ctx.cfg.csv_sources.enabled or result.status != "ok":
         return None
@@ -112,10 +112,12 @@ def adoption_line(ctx: RunContext) -> str | None:
     return ad.summary() if ad is not None and len(ad) else None
 
 
-def finish(ctx: RunContext, result: "RunResult", t0: float, attempts: int,
-           outcome: MergeOutcome | None, stg: StageResult | None, exc: BaseException | None) -> "RunResult":
+def finish(ctx: RunContext, result: RunResult, t0: float, attempts: int,
+           outcome: MergeOutcome | None, stg: StageResult | None, exc: BaseException | None) -> RunResult:
     """Status, counts or the one-line error (recorded as an ERROR row), the CSV backup."""
     if exc is None:
+        if outcome is None or stg is None:
+            raise RuntimeError("a run that ended without an error has its staged rows and its outcome")
         result.counts = counts_of(ctx, stg, outcome, len(outcome.rejects))
         result.duplicates = shown_duplicates(stg)
         result.adoption = adoption_line(ctx)

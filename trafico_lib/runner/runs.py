@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..errors import UsageError, one_line
 from ..paths import shown_path
@@ -48,7 +49,7 @@ def finish_line(res: dict[str, Any], seconds: float | None, where: str | None) -
         what = ", ".join(f"{k} {c.get(k, 0) or 0}" for k in ("inserted", "updated", "unchanged", "rejected",
                                                            "deactivated"))
     else:
-        what = res.get("error") or res.get("status")
+        what = str(res.get("error") or res.get("status"))
     took = f" in {seconds:.1f} s" if seconds is not None else ""
     return f"{res['table']}: {res.get('status')}{took}: {what}" + (f"; {where}" if where else "")
 
@@ -88,6 +89,14 @@ def _hold_store(cfg, *, required: bool = False, tables: Sequence[str] = ()) -> N
         if required:
             raise StoreError(one_line(exc, cfg.secrets)) from None
         log.warning("%s", one_line(exc, cfg.secrets))
+
+
+def _stopped_midway(why: str) -> Callable[[Any], str]:
+    """The ERROR text of a run stopped midway: ``why``, then what the store kept of it."""
+    def text(store: Any) -> str:
+        from ..stores.base import stopped_midway  # (pandas: not at the runner's start-up)
+        return f"{why}: {stopped_midway(store)}"
+    return text
 
 
 def _record_failure(cfg, table: str, run_id: str, mode: str, error: str | Callable[[Any], str],
@@ -176,10 +185,8 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
             continue
         except KeyboardInterrupt as stop:  # the kernel is shut down, its transaction rolled back
             if not dry_run:
-                from ..stores.base import stopped_midway  # (pandas: not at the runner's start-up)
-                name = getattr(stop, "name", "SIGINT")
-                _record_failure(cfg, table, run_id, mode,
-                                lambda store: f"stopped by {name} while its notebook ran: {stopped_midway(store)}", None)
+                why = f"stopped by {getattr(stop, 'name', 'SIGINT')} while its notebook ran"
+                _record_failure(cfg, table, run_id, mode, _stopped_midway(why), None)
             raise
         res = sync_result(table, run, {**params, "run_id": run_id})
         if run.error and run.result is None and not dry_run:

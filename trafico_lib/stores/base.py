@@ -25,10 +25,10 @@ SQL lives in the store modules only.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
-from collections.abc import Callable, Iterable
 
 import pandas as pd
 

@@ -13,10 +13,10 @@ the database is :class:`~trafico_lib.errors.SyncFailed`.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any
-from collections.abc import Iterator
 
 import pandas as pd
 import psycopg

@@ -11,9 +11,10 @@ reason while the rest commits. Plan and apply read the same staged rows: nothing
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
-from typing import Callable, Iterable, Iterator
+from typing import Any
 
 import pandas as pd
 import psycopg
@@ -29,6 +30,7 @@ from ..sql import merge as q
 from ..sql.copytext import copy_payload
 from . import lock, record
 from .background import Background
+from .rows import column_names, one_row, one_value
 
 # Errors a slice can raise because of its rows (split and reject), as opposed to transient
 # errors (retried by the caller) and bugs (raised).
@@ -49,7 +51,7 @@ def _copy(conn: psycopg.Connection, statement, payload: bytes) -> None:
 
 def _frame(cur: psycopg.Cursor) -> pd.DataFrame:
     rows = cur.fetchall()
-    return pd.DataFrame(rows, columns=[d.name for d in cur.description])
+    return pd.DataFrame(rows, columns=column_names(cur))
 
 
 def _error_text(exc: Exception) -> str:
@@ -142,8 +144,8 @@ class PgStaging:
         with self.guard():
             c.execute(q.sql.SQL("ANALYZE {}, {}").format(q.I(q.READY), q.I(q.UNCHANGED)))
             c.execute(q.duplicate_keys())
-            dups = _frame(c.execute(q.drop_superseded())) if c.execute(
-                q.sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(q.I(q.DUPLICATES))).fetchone()[0] else None
+            dups = _frame(c.execute(q.drop_superseded())) if one_value(c.execute(
+                q.sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(q.I(q.DUPLICATES)))) else None
             lost = _frame(c.execute(q.drop_lost()))
             with c.transaction():
                 # a hash join whatever the target's statistics say (never analyzed, it looks empty)
@@ -157,6 +159,12 @@ class PgStaging:
         rows = self._staged - sum(len(d) for d in parts) - identical
         dups = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["sync_key", "source_id"])
         self.totals = StagedTotals(rows=rows, skipped_unchanged=identical, duplicates=dups)
+        return self.totals
+
+    def finished(self) -> StagedTotals:
+        """What :meth:`finish` found; planning or merging before it is a bug of the caller."""
+        if self.totals is None:
+            raise RuntimeError("the staging was not finished (staging.finish()) before its plan or merge")
         return self.totals
 
     def source_keys(self, keys: Iterable[str]) -> set[str]:
@@ -173,7 +181,7 @@ class PgStaging:
         """What the write would do; computed in a transaction that is always rolled back, after
         the adoption of the old tool's rows (``adopt``: engine.adopt pairs and the edit time),
         rolled back with it (``Plan.adopted`` says what it did)."""
-        c, spec, t = self.conn, self.spec, self.totals
+        c, spec, t = self.conn, self.spec, self.finished()
         limit = {"limit": PLAN_ROWS}
         adopted = None
         with self.guard(), c.transaction(force_rollback=True):
@@ -183,10 +191,10 @@ class PgStaging:
             c.execute(q.fill_merged(spec, self.preserve, self.source_time), ALL_ROWS)
             inserts = _frame(c.execute(q.inserts(spec), limit))
             updates = _frame(c.execute(q.planned_diffs(spec), limit))
-            n_ins, n_upd, n_same, _ = c.execute(q.counts(spec)).fetchone()
+            n_ins, n_upd, n_same, _ = one_row(c.execute(q.counts(spec)))
             if full:
                 deact = _frame(c.execute(q.to_deactivate(spec), limit))
-                n_deact = c.execute(q.deactivation_count(spec)).fetchone()[0]
+                n_deact = one_value(c.execute(q.deactivation_count(spec)))
             else:
                 deact, n_deact = pd.DataFrame({"sync_key": []}), 0
         if updates.empty:
@@ -196,7 +204,7 @@ class PgStaging:
         return Plan(spec.name, inserts, updates, deact, counts["unchanged"], counts, adopted=adopted)
 
     @contextmanager
-    def sync_session(self, *, lock_timeout: float) -> Iterator["PgSyncSession"]:
+    def sync_session(self, *, lock_timeout: float) -> Iterator[PgSyncSession]:
         """The run's writes in one transaction under the table's advisory lock, marked
         (``trafico.sync``) so the manual-edit trigger leaves them alone."""
         c = self.conn
@@ -219,7 +227,7 @@ class PgStaging:
 def _slices(conn: psycopg.Connection, total: int, size: int) -> list[tuple[int, int, int]]:
     """(first _n, last _n, rows) of each slice of ``size`` staged rows: by arithmetic while the
     numbers have no gaps (rows deleted by :meth:`PgStaging.finish` leave some), else counted."""
-    first, last = conn.execute(q.sql.SQL("SELECT min(_n), max(_n) FROM {}").format(q.I(q.READY))).fetchone()
+    first, last = one_row(conn.execute(q.sql.SQL("SELECT min(_n), max(_n) FROM {}").format(q.I(q.READY))))
     if not total:
         return []
     if last - first + 1 == total:
@@ -260,7 +268,7 @@ class PgSyncSession:
         self.conn, self.spec, self.run_id = staging.conn, staging.spec, staging.run_id
         # the target held no row when the writes began (the lock is held): a first load, where
         # every staged row is new and nothing can be deactivated
-        self.first_load: bool = self.conn.execute(q.target_empty(self.spec)).fetchone()[0]
+        self.first_load: bool = one_value(self.conn.execute(q.target_empty(self.spec)))
 
     def check_state(self, expected_last_run_id: str | None) -> None:
         check_state(self.spec.name, expected_last_run_id,
@@ -279,14 +287,14 @@ class PgSyncSession:
         A slice first merges its rows the target holds (the rule, the changes recorded), then
         inserts the others as they are; on a first load every row is new and only the insert runs."""
         st = self.staging
-        conn, total = self.conn, st.totals.rows
+        conn, total = self.conn, st.finished().rows
         conn.execute(q.create_merged(self.spec, st.preserve, st.source_time))
         s = _SliceStatements(conn, self.spec, st.preserve, st.source_time, first_load=self.first_load)
         bounds = _slices(conn, total, max(batch_size, STATEMENT_ROWS))
 
         def write(lo: int, hi: int) -> Written:  # the staged rows numbered lo..hi-1
             flags: list[bool] = []
-            left = (0, None)
+            left: tuple[Any, ...] = (0, None)
             if not s.first_load:
                 conn.execute(s.truncate)  # outside the savepoint: in place (see sql.truncate_merged)
             with conn.transaction():  # a savepoint: a data error undoes this slice only
@@ -294,14 +302,14 @@ class PgSyncSession:
                     conn.execute(s.fill, {"lo": lo, "hi": hi - 1})
                     flags = [r[0] for r in conn.execute(s.merge, {"run_id": self.run_id}).fetchall()]
                     conn.execute(s.refresh)
-                    left = conn.execute(s.left).fetchone()
+                    left = one_row(conn.execute(s.left))
                 inserted = conn.execute(s.insert, {"lo": lo, "hi": hi - 1}).rowcount
             ins = sum(1 for f in flags if f)
             return Written(inserted=ins + inserted, updated=len(flags) - ins, left=left[0], left_since=left[1])
 
         def row(n: int) -> dict:
             got = conn.execute(s.row, {"n": n})
-            values = dict(zip([d.name for d in got.description], got.fetchone()))
+            values = dict(zip(column_names(got), one_row(got)))
             return {k: plain(v, iso=False) for k, v in values.items()}
 
         return write_batches([(lo, hi + 1, rows) for lo, hi, rows in bounds], total, write,
@@ -317,7 +325,7 @@ class PgSyncSession:
             return 0
         gone = len(self.conn.execute(q.deactivate(self.spec), {"run_id": self.run_id}).fetchall())
         if max_share is not None and gone:
-            still = self.conn.execute(q.count_active(self.spec)).fetchone()[0]
+            still = one_value(self.conn.execute(q.count_active(self.spec)))
             if gone > max_share * (gone + still):
                 raise MassDeactivation(self.spec.name, gone, gone + still, max_share)
         return gone

@@ -18,7 +18,8 @@ gateway's statuses before supabase-py reads the body.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import httpx
@@ -106,6 +107,10 @@ class RestClient:
         if not idempotent:
             return once()
         return retrying(self.attempts)(once)
+
+    def call_rpc(self, name: str, params: dict[str, Any], *, what: str, idempotent: bool = True) -> Any:
+        """One schema function (``POST /rpc/<name>``) through :meth:`call`: its JSON answer."""
+        return self.call(lambda: self.rpc(name, params).execute().data, what=what, idempotent=idempotent)
 
     def close(self) -> None:
         self._http.close()

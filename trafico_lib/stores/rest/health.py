@@ -9,9 +9,9 @@ Supabase's 1,000-row cap never cuts it. Ages are measured against the database's
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
-from collections.abc import Iterable
 
 import pandas as pd
 

@@ -18,8 +18,8 @@ is set aside, as on the direct path, though over REST it is read (and hashed) fi
 """
 from __future__ import annotations
 
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pandas as pd
 
@@ -68,8 +68,7 @@ def hashed_pages(client: RestClient, spec: TableSpec, *, fingerprint: str | None
     while True:
         params = {"p_fingerprint": fingerprint or None, "p_after": after, "p_limit": size,
                   "p_updated_column": updated_column, "p_since": since.isoformat() if since is not None else None}
-        rows = client.call(lambda params=params: client.rpc(source_function_name(spec), params).execute().data,
-                           what=what)
+        rows = client.call_rpc(source_function_name(spec), params, what=what)
         if not rows:
             return
         yield rows

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Callable, Iterable, Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -127,12 +128,13 @@ class RestStaging:
         inserts, updates = [], []
         pairs = adopt.pairs if adopt is not None else []
         seen = {"p_adopt": pairs, "p_edited_at": adopt.edited_at.isoformat() if adopt is not None else None}
-        adopted = _adopt_call(self.store, spec, adopt, run_id=self.run_id, dry_run=True) if pairs else None
+        adopted = (_adopt_call(self.store, spec, adopt, run_id=self.run_id, dry_run=True)
+                   if adopt is not None and adopt.pairs else None)
         for lo in range(0, len(records), MAX_BATCH):
-            params = {"p_rows": records[lo:lo + MAX_BATCH], "p_run_started": self.source_time.isoformat(),
-                      "p_limit": PLAN_ROWS, **seen}
-            got = client.call(lambda: client.rpc(plan_function_name(spec), params).execute().data,
-                              what=f"{spec.name}: planning {len(params['p_rows'])} rows")
+            batch = records[lo:lo + MAX_BATCH]
+            params: dict[str, Any] = {"p_rows": batch, "p_run_started": self.source_time.isoformat(),
+                                      "p_limit": PLAN_ROWS, **seen}
+            got = client.call_rpc(plan_function_name(spec), params, what=f"{spec.name}: planning {len(batch)} rows")
             for k in ("inserted", "updated", "unchanged"):
                 counts[k] += int(got[k])
             inserts.extend(got["inserts"])
@@ -140,8 +142,8 @@ class RestStaging:
         deact = pd.DataFrame({"sync_key": []})
         if full:
             params = {"p_keys": list(dict.fromkeys(self.keys)), "p_limit": PLAN_ROWS, **seen}
-            got = client.call(lambda: client.rpc(plan_deactivate_function_name(spec), params).execute().data,
-                              what=f"{spec.name}: planning the deactivations")
+            got = client.call_rpc(plan_deactivate_function_name(spec), params,
+                                  what=f"{spec.name}: planning the deactivations")
             counts["deactivated"] = int(got["count"])
             deact = pd.DataFrame(got["keys"], columns=["sync_key"])
         ins = pd.DataFrame(inserts)
@@ -152,7 +154,7 @@ class RestStaging:
         return Plan(spec.name, ins, upd, deact, counts["unchanged"], counts, adopted=adopted)
 
     @contextmanager
-    def sync_session(self, *, lock_timeout: float) -> Iterator["RestSyncSession"]:
+    def sync_session(self, *, lock_timeout: float) -> Iterator[RestSyncSession]:
         """The run's writes under the table's lease (waited for up to ``lock_timeout`` seconds
         when another run holds it, released at the end)."""
         with self.store.holding(self.spec, self.run_id, wait=lock_timeout) as lease:
@@ -199,7 +201,7 @@ def latest_wins(store, spec: TableSpec, rows: pd.DataFrame, aside: list[tuple]) 
                   for n, k, sid, t, o in zip(part.index, part["sync_key"], part["source_id"],
                                              part["source_updated_at"], part["_order"])]
         params = {"p_rows": staged, "p_unread": [u for k in part["sync_key"].unique() for u in unread.get(k, [])]}
-        got = client.call(lambda params=params: client.rpc(LATEST_WINS_FUNCTION, params).execute().data,
+        got = client.call_rpc(LATEST_WINS_FUNCTION, params,
                           what=f"{spec.name}: resolving {len(staged)} rows of repeated keys (latest wins)")
         superseded.extend(got["superseded"])
         lost.extend(got["lost"])
@@ -214,7 +216,7 @@ def _adopt_call(store, spec: TableSpec, adopt: Adopt, *, run_id: str, dry_run: b
     client = store.client
     params = {"p_adopt": adopt.pairs, "p_edited_at": adopt.edited_at.isoformat(), "p_run_id": run_id,
               "p_dry_run": dry_run}
-    got = client.call(lambda: client.rpc(adopt_function_name(spec), params).execute().data,
+    got = client.call_rpc(adopt_function_name(spec), params,
                       what=f"{spec.name}: adopting {len(adopt.pairs)} row(s) of the old tool")
     return pd.DataFrame(got or [], columns=["id", "sync_key", "adopted"])
 
@@ -239,7 +241,7 @@ class RestSyncSession:
         client = self.store.client
         params = {"p_rows": rows, "p_run_id": self.run_id, "p_run_started": self.staging.source_time.isoformat(),
                   "p_call": f"{self.session_id}:{lo}-{hi}"}
-        return client.call(lambda: client.rpc(merge_function_name(self.spec), params).execute().data,
+        return client.call_rpc(merge_function_name(self.spec), params,
                            what=f"{self.spec.name}: merging {len(rows)} rows")
 
     def adopt(self, adopt: Adopt) -> pd.DataFrame:
@@ -285,15 +287,15 @@ class RestSyncSession:
         keys = list(dict.fromkeys(self.staging.keys))
         if max_share is not None:
             params = {"p_keys": keys, "p_limit": 0, "p_adopt": [], "p_edited_at": None}
-            gone = int(client.call(lambda: client.rpc(plan_deactivate_function_name(self.spec), params)
-                                   .execute().data, what=f"{self.spec.name}: counting the rows to deactivate")["count"])
+            gone = int(client.call_rpc(plan_deactivate_function_name(self.spec), params,
+                                       what=f"{self.spec.name}: counting the rows to deactivate")["count"])
             if gone:
                 active = self.store.count_rows(self.spec.target, lambda q: q.eq("activo", True),
                                                what=f"{self.spec.name}: counting the active rows")
                 if gone > max_share * active:
                     raise MassDeactivation(self.spec.name, gone, active, max_share)
         params = {"p_run_id": self.run_id, "p_keys": keys}
-        got = client.call(lambda: client.rpc(deactivate_function_name(self.spec), params).execute().data,
+        got = client.call_rpc(deactivate_function_name(self.spec), params,
                           what=f"{self.spec.name}: deactivating rows gone from the source")
         self.tally["deactivated"] += int(got or 0)
         return self.before["deactivated"] + int(got or 0)

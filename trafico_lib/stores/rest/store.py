@@ -15,10 +15,10 @@ import base64
 import json
 import os
 import socket
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any
-from collections.abc import Callable, Iterator
 from urllib.parse import urlparse
 
 import pandas as pd
