@@ -183,3 +183,21 @@ def test_every_cited_section_of_the_architecture_exists_in_the_repository():
     assert not outside, f"cite docs/architecture.md, not DESIGN: {outside}"
     assert not missing, f"cited sections that docs/architecture.md lacks: {missing}"
     assert cited >= 20  # the docstrings do cite it
+
+
+def test_the_architecture_document_states_the_layers_the_kinds_and_the_statement_sizes_the_code_has():
+    """docs/architecture.md §2's layer table is this file's LAYERS, §6 names every store's kind and
+    §4 step 6 the rows per statement of each store: a change to one without the other fails here."""
+    from trafico_lib.stores.pg.merge import STATEMENT_ROWS
+    from trafico_lib.stores.rest.staging import MAX_BATCH
+    from trafico_lib.stores.rest.store import RestStore
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    documented = {}
+    for m in re.finditer(r"^layer (\d+)  (.+)$", text, flags=re.M):
+        for name in m.group(2).split(" · "):
+            documented[name.strip()] = int(m.group(1))
+    assert documented == LAYERS
+    for kind in ("embedded", "postgres", RestStore.kind):
+        assert f"`{kind}`" in text
+    assert f"{STATEMENT_ROWS:,} rows per" in text and f"at most {MAX_BATCH:,}" in text
