@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+import cli_inprocess as inprocess
 from output_lines import STAMP, stamped_lines, summary, unstamped
 from trafico_lib.sample import load_samples
 from trafico_lib.tables import TABLES
@@ -18,12 +19,13 @@ from trafico_lib.tables import TABLES
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def cli(*args, env_url=None, cwd=None, timeout=180):
+def cli(*args, env_url=None, cwd=None):
+    """``python update_traficov2.py *args``, called in this process (tests/cli_inprocess.py); the
+    script itself runs as a process in the signal tests and test_print_sql_is_plain_sql."""
     env = {k: v for k, v in os.environ.items() if k != "TRAFICO_DATABASE_URL"}
     if env_url:
         env["TRAFICO_DATABASE_URL"] = env_url
-    return subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), *args], capture_output=True,
-                          text=True, timeout=timeout, env=env, cwd=cwd or ROOT)
+    return inprocess.run(["update_traficov2.py", *args], env=env, cwd=cwd or ROOT)
 
 
 def test_unknown_table_lists_valid_ones_and_exits_2(tmp_path):
@@ -39,8 +41,11 @@ def test_bad_flag_exits_2():
 
 
 def test_print_sql_is_plain_sql():
-    p = cli("--print-sql")
+    """The script as a real process (the other tests call it in-process): its stdout is the schema."""
+    p = subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), "--print-sql"], capture_output=True,
+                       text=True, timeout=60, cwd=ROOT)
     assert p.returncode == 0 and p.stdout.count("CREATE TABLE IF NOT EXISTS") >= 9
+    assert p.stdout.startswith("-- trafico schema") and not p.stderr.strip(), p.stderr
 
 
 def test_unreachable_database_is_one_line_exit_1(tmp_path):
@@ -123,7 +128,7 @@ def test_dry_run_and_back_propagate_flags(db_url, make_config):
 def test_database_down_through_the_notebooks_is_one_line_and_starts_no_kernel(tmp_path):
     cfg = tmp_path / "c.json"
     cfg.write_text('{"database": {"url": "postgresql://app:Pw-In-File-77@/x?host=%s"}}' % tmp_path)
-    p = cli("--config", str(cfg), cwd=tmp_path, timeout=60)
+    p = cli("--config", str(cfg), cwd=tmp_path)
     assert p.returncode == 1
     lines = [l for l in p.stderr.splitlines() if l.strip()]
     assert lines[0] == f"warning: {cfg}: a password is written in the file; prefer the environment or .env"
@@ -165,8 +170,7 @@ def test_half_a_supabase_setting_or_the_anon_key_never_syncs_into_the_embedded_d
         for args in (["update_traficov2.py", "--no-notebook", "--table", "arribos"],
                      ["update_traficov2.py", "--health-check", "--json"],
                      ["-m", "trafico_lib.runner", "sync", "--params", str(ROOT / "params" / "incremental.yaml")]):
-            cmd = [sys.executable, *(str(ROOT / a) if a.endswith(".py") else a for a in args)]
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+            p = inprocess.run(args, env=env, cwd=tmp_path)
             lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
             if "--health-check" in args and code == 1:  # the health check reports the store's failure itself
                 assert p.returncode != 0 and words in p.stdout + p.stderr, (extra, args, p.stdout, p.stderr)
@@ -175,8 +179,7 @@ def test_half_a_supabase_setting_or_the_anon_key_never_syncs_into_the_embedded_d
                 assert len(lines) == 1 and words in lines[0], (extra, args, p.stderr)
             assert anon not in p.stdout + p.stderr and "planted-SECRET" not in p.stdout + p.stderr
         assert not (tmp_path / ".trafico").exists()
-        p = subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), "--print-sql"], capture_output=True,
-                           text=True, timeout=60, env=env, cwd=tmp_path)
+        p = inprocess.run(["update_traficov2.py", "--print-sql"], env=env, cwd=tmp_path)
         assert p.returncode == 0 and "CREATE TABLE IF NOT EXISTS traficov2_arribos" in p.stdout
 
 
@@ -193,9 +196,7 @@ def test_an_emptied_source_is_not_synced_into_an_empty_table_unless_allowed(db_u
         c.execute("DELETE FROM remisiones")
     refused = cli(*full, "--no-notebook")
     assert refused.returncode == 1 and "--allow-mass-deactivation" in refused.stdout + refused.stderr
-    nb = subprocess.run([sys.executable, "-m", "trafico_lib.runner", "sync", "--mode", "full", "--table", "remisiones",
-                         "--config", cfg.source_path], capture_output=True, text=True, timeout=300, cwd=ROOT,
-                        env={k: v for k, v in os.environ.items() if k != "TRAFICO_DATABASE_URL"})
+    nb = _runner("sync", "--mode", "full", "--table", "remisiones", "--config", cfg.source_path, cwd=ROOT)
     assert nb.returncode == 1 and "refused to deactivate" in nb.stdout + nb.stderr, nb.stdout + nb.stderr
     with psycopg.connect(db_url) as c:
         assert c.execute("SELECT count(*) FROM traficov2_remisiones WHERE activo").fetchone()[0] == active > 0
@@ -344,10 +345,11 @@ def test_an_archive_that_cannot_be_written_stops_the_run_before_it_syncs(db_url,
 
 # ---- what a cron log shows (output not a terminal) ------------------------------------------
 
-def _runner(*args, cwd, timeout=300):
+def _runner(*args, cwd):
+    """``python -m trafico_lib.runner *args`` in this process (its notebook kernels are processes
+    still); the runner runs as a process in the SIGTERM test."""
     env = {k: v for k, v in os.environ.items() if k != "TRAFICO_DATABASE_URL"}
-    return subprocess.run([sys.executable, "-m", "trafico_lib.runner", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=env)
+    return inprocess.run(["-m", "trafico_lib.runner", *args], env=env, cwd=cwd)
 
 
 def _no_absolute_path(out: str, *roots: Path) -> None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
 
+import cli_inprocess as inprocess
 from trafico_lib.config import load_config
 from trafico_lib.sample import create_source_tables, load_samples
 
@@ -31,11 +31,11 @@ def _project(tmp_path: Path, db_url: str | None, extra: dict | None = None, name
     return path
 
 
-def _cli(args: list[str], cwd: Path, timeout: int = 300, **env) -> subprocess.CompletedProcess:
+def _cli(args: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:
+    """The command called in this process (tests/cli_inprocess.py), as a subprocess would see it."""
     base = {k: v for k, v in os.environ.items()
             if k not in ("TRAFICO_DATABASE_URL", "SUPABASE_URL", "SUPABASE_KEY", "url_supabase", "key_supabase")}
-    cmd = [sys.executable, *(str(ROOT / a) if a.endswith(".py") else a for a in args)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**base, **env}, cwd=cwd)
+    return inprocess.run(args, env={**base, **env}, cwd=cwd)
 
 
 def _log_rows(db_url: str) -> int:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
 
+import cli_inprocess as inprocess
 import rest_server as harness
 from trafico_lib.config import load_config
 from trafico_lib.sample import create_source_tables, load_samples
@@ -34,12 +33,11 @@ def project(empty_db_url, tmp_path):
         yield server
 
 
-def _run(args, server, cwd, timeout=300):
+def _run(args, server, cwd):
     env = {k: v for k, v in os.environ.items()
            if k not in ("TRAFICO_DATABASE_URL", "url_supabase", "key_supabase")}
     env.update(SUPABASE_URL=server.url, SUPABASE_KEY=server.service_key)
-    cmd = [sys.executable, *(str(ROOT / a) if a.endswith(".py") else a for a in args)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+    return inprocess.run(args, env=env, cwd=cwd)  # tests/cli_inprocess.py: kernels are processes still
 
 
 def test_a_url_and_a_key_sync_the_project_through_its_api_and_the_key_stays_secret(project, tmp_path):

@@ -12,9 +12,8 @@ import psycopg
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+import cli_inprocess as inprocess
 from trafico_lib import runner
-from trafico_lib.cli import runner_main
-from trafico_lib.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_ID = "20260102T030405-abc123"
@@ -187,13 +186,14 @@ def test_scrub_file_replaces_plain_json_and_html_escaped_forms(tmp_path):
     assert "p\\\"w<1>" not in text and "w&lt;1&gt;" not in text and text.count("***") == 2
 
 
-def test_a_failing_sync_notebook_makes_the_commands_exit_1_with_one_line(cfg_for, nbdir, db_url, capsys):
+def test_a_failing_sync_notebook_makes_the_commands_exit_1_with_one_line(cfg_for, nbdir, db_url):
     write_notebook(nbdir, "sync", [("start", "x = 1"),
                                           ("extract", "raise ValueError('source table arribos has no column Fecha')"),
                                           ("summary", RECORD)])
     cfg = cfg_for(db_url=db_url)
-    code = cli_main(["--config", cfg.source_path, "--table", "arribos", "--run-id", RUN_ID])
-    out = capsys.readouterr().out
+    # the commands in this process, their logging and signal handlers put back after (tests/cli_inprocess.py)
+    p = inprocess.run(["trafico", "--config", cfg.source_path, "--table", "arribos", "--run-id", RUN_ID])
+    code, out = p.returncode, p.stdout
     assert code == 1
     line = next(ln for ln in out.splitlines() if "error:" in ln)
     assert "table arribos: sync_arribos failed at cell In [" in line
@@ -205,18 +205,18 @@ def test_a_failing_sync_notebook_makes_the_commands_exit_1_with_one_line(cfg_for
     assert details["run_id"] == RUN_ID and Path(details["notebook"]).is_file()
     assert "'extract'" in details["error"]
 
-    code = runner_main(["sync", "--config", cfg.source_path, "--table", "arribos",
-                        "--params", str(ROOT / "params" / "full.yaml")])
-    err = capsys.readouterr().err
+    p = inprocess.run(["-m", "trafico_lib.runner", "sync", "--config", cfg.source_path, "--table", "arribos",
+                       "--params", str(ROOT / "params" / "full.yaml")])
+    code, err = p.returncode, p.stderr
     assert code == 1
     assert [ln for ln in err.splitlines() if ln.startswith("error:")] == [
         next(ln for ln in err.splitlines() if ln.startswith("error: table arribos: sync_arribos failed at cell In ["))]
 
 
-def test_runner_command_refuses_a_bad_parameter_file_with_exit_2(cfg_for, tmp_path, capsys):
+def test_runner_command_refuses_a_bad_parameter_file_with_exit_2(cfg_for, tmp_path):
     bad = tmp_path / "weekly.yaml"
     bad.write_text("mode: weekly\n", encoding="utf-8")
     cfg = cfg_for()
-    assert runner_main(["sync", "--config", cfg.source_path, "--params", str(bad)]) == 2
-    assert capsys.readouterr().err.strip() == \
-        "error: parameter mode: expected one of incremental, full, got 'weekly'"
+    p = inprocess.run(["-m", "trafico_lib.runner", "sync", "--config", cfg.source_path, "--params", str(bad)])
+    assert p.returncode == 2
+    assert p.stderr.strip() == "error: parameter mode: expected one of incremental, full, got 'weekly'"

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import psycopg
 import pytest
 
+import cli_inprocess as inprocess
 from trafico_lib.sample import create_source_tables, load_samples
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,9 +49,15 @@ BROKEN = {
 }
 
 
-def _run(args: list[str], url: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+def _run(args: list[str], url: str, cwd: Path, timeout: int = 300, *, process: bool = False
+         ) -> subprocess.CompletedProcess:
+    """The command with ``url`` as TRAFICO_DATABASE_URL: called in this process (its output
+    captured at the file descriptors, kernels and other children included: tests/cli_inprocess.py),
+    or as a real process with ``process`` (where the secret crosses a process boundary)."""
     env = {k: v for k, v in os.environ.items() if k not in ("TRAFICO_DATABASE_URL", "SUPABASE_URL", "SUPABASE_KEY")}
     env["TRAFICO_DATABASE_URL"] = url
+    if not process:
+        return inprocess.run(args, env=env, cwd=cwd)
     cmd = [sys.executable, *(str(ROOT / a) if a.endswith(".py") else a for a in args)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
 
@@ -93,9 +100,10 @@ def test_a_planted_password_appears_in_no_output_file_or_log_row(project, db_url
             p = _run(args, url, project)
             assert p.returncode in (0, 1), (form, args, p.stderr)
             said.append((form, args, p.stdout + p.stderr))
-    # the notebooks: papermill writes every parameter into the executed notebook
+    # the notebooks: papermill writes every parameter into the executed notebook (the runner as a
+    # real process, the password reaching it through the environment only)
     nb = _run(["-m", "trafico_lib.runner", "sync", "--params", str(ROOT / "params" / "incremental.yaml"),
-               "--table", "pendiente_desconsolidar"], _forms(db_url)["keyvalue"], project)
+               "--table", "pendiente_desconsolidar"], _forms(db_url)["keyvalue"], project, process=True)
     assert nb.returncode == 0, nb.stdout + nb.stderr
     said.append(("keyvalue", ["runner sync"], nb.stdout + nb.stderr))
     health = _run(["-m", "trafico_lib.runner", "health"], _forms(db_url)["url"], project)
@@ -138,7 +146,8 @@ def test_a_mistyped_url_leaves_its_password_out_of_the_health_notebook_and_data_
     (tmp_path / "trafico_config.json").write_text(json.dumps({
         "audit_archive": {"path": "runs"}, "runner": {"reports_dir": "reports"}}), encoding="utf-8")
     health = _run(["-m", "trafico_lib.runner", "health"], BROKEN[form], tmp_path, timeout=180)
-    docs = _run(["-m", "trafico_lib.docs"], BROKEN[form], tmp_path, timeout=120)
+    # the Data Docs command line as a real process once (its one test as an entry point)
+    docs = _run(["-m", "trafico_lib.docs"], BROKEN[form], tmp_path, timeout=120, process=form == "no-scheme-colon")
     verbose = _run(["update_traficov2.py", "--no-notebook", "--verbose", "--table", "arribos"], BROKEN[form],
                    tmp_path, timeout=120)
     for p in (health, docs, verbose):
@@ -159,8 +168,8 @@ def test_verbose_with_a_service_key_carrying_a_stray_cr_never_writes_the_jwt(emp
         env = {k: v for k, v in os.environ.items()
                if k not in ("TRAFICO_DATABASE_URL", "url_supabase", "key_supabase")}
         env.update(SUPABASE_URL=server.url, SUPABASE_KEY=server.service_key + "\r")
-        p = subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), "--no-notebook", "--verbose",
-                            "--table", "arribos"], capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
+        p = inprocess.run(["update_traficov2.py", "--no-notebook", "--verbose", "--table", "arribos"], env=env,
+                          cwd=tmp_path)
     out = p.stdout + p.stderr
     assert p.returncode == 1, out
     assert "DEBUG httpcore" in out and "Traceback" in out  # the third-party lines were there, scrubbed
