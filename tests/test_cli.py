@@ -75,8 +75,7 @@ def test_a_sync_against_an_unreachable_store_of_either_kind_is_one_line_exit_1(s
     else:
         env.update(SUPABASE_URL=f"http://127.0.0.1:{port}", SUPABASE_KEY=key)
         name = f"Supabase REST API (127.0.0.1:{port})"
-    p = subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), "--no-notebook", "--table", "arribos"],
-                       capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    p = inprocess.run(["update_traficov2.py", "--no-notebook", "--table", "arribos"], env=env, cwd=tmp_path)
     assert p.returncode == 1, p.stdout + p.stderr
     err = [line for line in p.stderr.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith(f"error: cannot connect to {name}: "), p.stderr
