@@ -52,7 +52,7 @@ def test_unreachable_database_is_one_line_exit_1(tmp_path):
     url = f"postgresql://app:TopSecret99@/nodb?host={tmp_path}&connect_timeout=2"
     p = cli("--init-db", env_url=url, cwd=tmp_path)
     assert p.returncode == 1
-    err = [l for l in p.stderr.splitlines() if l.strip()]
+    err = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert len(err) == 1 and err[0].startswith("error: cannot connect") and "TopSecret99" not in p.stderr
 
 
@@ -97,10 +97,10 @@ def test_init_db_load_sync_and_rerun_through_the_cli(db_url, make_config, tmp_pa
     assert second.returncode == 0, second.stderr
     lines = summary(second.stdout)
     assert lines[0] == "=== Sync Summary ==="
-    assert all(any(l.startswith(f"{t}: Inserted 0, Updated 0, Errors 0") for l in lines) for t in TABLES)
+    assert all(any(ln.startswith(f"{t}: Inserted 0, Updated 0, Errors 0") for ln in lines) for t in TABLES)
     assert lines[-1].startswith("Total: Inserted 0, Updated 0, Errors 0")
     # refused rows are not Errors (failed tables): the line says where to read them
-    arribos = next(l for l in lines if l.startswith("arribos:"))
+    arribos = next(ln for ln in lines if ln.startswith("arribos:"))
     assert results["arribos"]["counts"]["rejected"] >= 1 and "(see traficov2_sync_rejects)" in arribos, arribos
 
 
@@ -126,10 +126,10 @@ def test_dry_run_and_back_propagate_flags(db_url, make_config):
 
 def test_database_down_through_the_notebooks_is_one_line_and_starts_no_kernel(tmp_path):
     cfg = tmp_path / "c.json"
-    cfg.write_text('{"database": {"url": "postgresql://app:Pw-In-File-77@/x?host=%s"}}' % tmp_path)
+    cfg.write_text(json.dumps({"database": {"url": f"postgresql://app:Pw-In-File-77@/x?host={tmp_path}"}}))
     p = cli("--config", str(cfg), cwd=tmp_path)
     assert p.returncode == 1
-    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert lines[0] == f"warning: {cfg}: a password is written in the file; prefer the environment or .env"
     assert len(lines) == 2 and lines[1].startswith("error: cannot connect") and "Pw-In-File-77" not in p.stderr
     assert not (tmp_path / "runs").exists()  # no notebook was started
@@ -229,7 +229,7 @@ def test_flags_that_contradict_or_would_be_ignored_are_refused_before_anything_r
     ]
     for args, said in cases:
         p = cli(*args, cwd=tmp_path)
-        err = [l for l in p.stderr.splitlines() if l.strip()]
+        err = [ln for ln in p.stderr.splitlines() if ln.strip()]
         assert p.returncode == 2 and len(err) == 1 and said in err[0], (args, p.stderr)
         assert p.stdout == "", (args, p.stdout)
     assert not (tmp_path / ".trafico").exists() and not (tmp_path / "runs").exists()
@@ -245,7 +245,7 @@ def test_a_database_without_the_schema_says_which_database_and_to_run_init_db(tm
     try:
         for args in (["--no-notebook", "--table", "arribos"], ["--table", "arribos"]):
             p = cli(*args, "--config", str(cfg), cwd=tmp_path)
-            err = [l for l in p.stderr.splitlines() if l.strip()]
+            err = [ln for ln in p.stderr.splitlines() if ln.strip()]
             assert p.returncode == 1 and len(err) == 1, (args, p.stdout, p.stderr)
             assert "embedded PostgreSQL under" in err[0] and "elsewhere" in err[0] and "--init-db" in err[0]
             assert "UndefinedTable" not in p.stdout + p.stderr
@@ -265,7 +265,7 @@ def test_an_updated_column_the_source_lacks_is_a_configuration_error_before_anyt
         load_samples(c, cfg)
     for args in (["--no-notebook"], []):
         p = cli(*args, "--config", cfg.source_path, "--mode", "full")
-        err = [l for l in p.stderr.splitlines() if l.strip()]
+        err = [ln for ln in p.stderr.splitlines() if ln.strip()]
         assert p.returncode == 2 and len(err) == 1, (args, p.stdout, p.stderr)
         assert "sync_settings.arribos.updated_column: 'modificado' is not a column of arribos" in err[0]
     with psycopg.connect(db_url) as c:  # no table was synced, not even the others
@@ -302,7 +302,7 @@ def test_a_stop_signal_mid_write_rolls_back_records_an_error_and_says_one_line(d
     with psycopg.connect(db_url, autocommit=True) as c:
         load_samples(c, cfg)
     rc, out, err = _stop_mid_write(db_url, cfg, getattr(signal, sig), str(ROOT / "update_traficov2.py"), "--no-notebook")
-    lines = [l for l in err.splitlines() if l.strip()]
+    lines = [ln for ln in err.splitlines() if ln.strip()]
     assert rc == code and len(lines) == 1 and f"stopped by {sig}" in lines[0], (rc, out, err)
     assert "Traceback" not in err
     with psycopg.connect(db_url) as c:
@@ -335,7 +335,7 @@ def test_an_archive_that_cannot_be_written_stops_the_run_before_it_syncs(db_url,
     with psycopg.connect(db_url, autocommit=True) as c:
         load_samples(c, cfg)
     p = cli("--table", "arribos", "--config", cfg.source_path)
-    err = [l for l in p.stderr.splitlines() if l.strip()]
+    err = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert p.returncode == 1 and len(err) == 1 and "cannot archive the executed notebook" in err[0], p.stderr
     assert "audit_archive.path" in err[0] and "Traceback" not in p.stderr
     with psycopg.connect(db_url) as c:
@@ -433,7 +433,7 @@ def test_summary_lines_carry_the_time_and_the_run_id():
     bp = format_back_propagation([{"table": "arribos", "run_id": "20261130T120000-abcdef", "rows_updated": 3}],
                                  dry_run=True)
     assert unstamped(bp) == ["=== Back-propagation (dry-run, nothing written) ===", "arribos: would update 3 source rows"]
-    assert all(STAMP.match(l) for l in bp.splitlines())
+    assert all(STAMP.match(ln) for ln in bp.splitlines())
 
 
 def _database_state(url: str) -> dict:

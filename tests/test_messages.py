@@ -55,7 +55,7 @@ def test_pgbouncer_off_port_6543_without_transaction_pooler_names_the_setting(pg
     config = _project(tmp_path, db_url)
     p = _cli(["update_traficov2.py", "--no-notebook", "--mode", "full", "--config", str(config)], tmp_path,
              TRAFICO_DATABASE_URL=url)
-    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert p.returncode == 2, p.stdout + p.stderr
     assert len(lines) == 1 and "connection pooler" in lines[0] and "database.transaction_pooler: true" in lines[0], lines
     assert _log_rows(db_url) == 0
@@ -66,9 +66,9 @@ def test_pgbouncer_off_port_6543_without_transaction_pooler_names_the_setting(pg
     said_no = _project(tmp_path, None, {"database": {"transaction_pooler": False}}, "said_no.json")
     p = _cli(["update_traficov2.py", "--no-notebook", "--mode", "full", "--config", str(said_no)], tmp_path,
              TRAFICO_DATABASE_URL=url)
-    errors = [l for l in p.stdout.splitlines() if "  error: " in l]
+    errors = [ln for ln in p.stdout.splitlines() if "  error: " in ln]
     assert p.returncode == 1 and errors, p.stdout + p.stderr
-    assert all("database.transaction_pooler: true" in l and "session changed" in l for l in errors), errors
+    assert all("database.transaction_pooler: true" in ln and "session changed" in ln for ln in errors), errors
 
     said_yes = _project(tmp_path, None, {"database": {"transaction_pooler": True}}, "said_yes.json")
     p = _cli(["update_traficov2.py", "--no-notebook", "--mode", "full", "--config", str(said_yes)], tmp_path,
@@ -98,7 +98,7 @@ def test_a_key_without_a_role_is_told_it_is_not_the_service_role_key(empty_db_ur
         for args in (["update_traficov2.py", "--no-notebook", "--table", "arribos"], ["update_traficov2.py", "--prune"],
                      ["update_traficov2.py", "--back-propagate", "--no-notebook", "--dry-run"]):
             p = _rest_cli(args, server, tmp_path, key)
-            lines = [l for l in p.stderr.splitlines() if l.strip()]
+            lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
             assert p.returncode == 1 and len(lines) == 1, (args, p.stdout, p.stderr)
             assert "JWT without a role" in lines[0] and "service_role key" in lines[0], lines
             assert "make sql" not in lines[0] and key not in p.stdout + p.stderr
@@ -117,7 +117,7 @@ def test_back_propagate_and_prune_on_a_project_without_the_schema_say_to_paste_m
                      ["update_traficov2.py", "--back-propagate", "--dry-run"],
                      ["update_traficov2.py", "--prune"], ["update_traficov2.py", "--prune", "--dry-run"]):
             p = _rest_cli(args, server, tmp_path)
-            lines = [l for l in p.stderr.splitlines() if l.strip()]
+            lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
             assert p.returncode == 1 and len(lines) == 1, (args, p.stdout, p.stderr)
             assert "has no trafico schema" in lines[0] and "make sql" in lines[0] and "SQL editor" in lines[0], lines
             assert "42P01" not in lines[0] and "PGRST" not in lines[0], lines
@@ -148,7 +148,7 @@ def test_an_archive_folder_that_fills_up_is_one_line_and_the_run_still_ends_in_a
     config = _project(tmp_path, db_url, {"audit_archive": {"path": str(tiny_disk / "runs")}})
     p = _cli(["-m", "trafico_lib.runner", "sync", "--mode", "full", "--config", str(config)], tmp_path,
              TRAFICO_DATABASE_URL=db_url)
-    out, err = p.stdout, [l for l in p.stderr.splitlines() if l.strip() and not l.startswith("WARNING")]
+    out, err = p.stdout, [ln for ln in p.stderr.splitlines() if ln.strip() and not ln.startswith("WARNING")]
     assert p.returncode == 1, out + p.stderr
     assert "NotJSONError" not in out + p.stderr and "Traceback" not in out + p.stderr, out + p.stderr
     assert err and "the archive folder" in err[0] and "full/runs" in err[0] and " free)" in err[0], err
@@ -166,7 +166,7 @@ def test_an_archive_folder_that_fills_up_is_one_line_and_the_run_still_ends_in_a
     with open(tiny_disk / "filler", "wb") as f:  # leave less than a notebook's first save
         f.write(b"x" * max(free - 16 * 1024, 0))
     p = _cli(["-m", "trafico_lib.runner", "sync", "--config", str(config)], tmp_path, TRAFICO_DATABASE_URL=db_url)
-    err = [l for l in p.stderr.splitlines() if l.strip()]
+    err = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert p.returncode == 1 and "not run" in err[0] and "is full" in err[0], p.stdout + p.stderr
     assert "=== Sync Summary ===" in p.stdout and p.stdout.count("not run") >= 4, p.stdout
     assert _log_rows(db_url) == logged  # nothing ran, nothing recorded

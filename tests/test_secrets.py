@@ -135,7 +135,7 @@ def test_a_malformed_or_unreachable_address_is_one_line_without_the_password(for
         assert not _leaked(out), (args, out)
         assert "Traceback" not in out, (args, out)
         if "--json" not in args and "--health-check" not in args:
-            assert len([l for l in p.stderr.splitlines() if l.strip()]) == 1, (args, p.stderr)
+            assert len([ln for ln in p.stderr.splitlines() if ln.strip()]) == 1, (args, p.stderr)
     assert [f for f in _written(tmp_path) if _leaked(f.read_text(errors="replace"))] == []
 
 
