@@ -5,7 +5,7 @@ table (database credentials only in the environment), a full dry-run on top of i
 back-propagation of a traffic-desk edit, and the health check. Each test then asserts on the
 database and on the results the runner read back from the executed notebooks. Plus the static
 checks: outputs stripped in git, every code cell compiles, parameters. (``make test`` also runs
-the notebooks themselves with nbval: see ``notebooks/conftest.py``.)
+with nbval the notebook these runs leave at other defaults, ``sync.ipynb``: see ``notebooks/conftest.py``.)
 """
 from __future__ import annotations
 
