@@ -28,7 +28,25 @@ def src(conn):
     return conn
 
 
-@pytest.fixture(params=["direct", "pooler", "rest"])
+def through_the_pooler_too(test):
+    """Marks a scenario about what a transaction pooler changes (the run's staging as one
+    transaction, its temporary tables and cursors inside it, savepoints, the table's lock, no
+    session settings or prepared statements left behind): it runs through PgBouncer as well as
+    direct and over REST. The others (the merge rule, watermarks, rejects, CSV sources) run the
+    same statements on the same code path through the pooler as directly: direct and REST only."""
+    test.through_the_pooler = True
+    return test
+
+
+def pytest_generate_tests(metafunc):
+    """``store_config``'s stores: direct and REST for every scenario, the pooler for those marked."""
+    if "store_config" in metafunc.fixturenames:
+        pooler = getattr(metafunc.function, "through_the_pooler", False)
+        metafunc.parametrize("store_config", ["direct", "pooler", "rest"] if pooler else ["direct", "rest"],
+                             indirect=True)
+
+
+@pytest.fixture
 def store_config(request, src, make_config, db_url, tmp_path, monkeypatch):
     """``make_config`` bound to the store under test: the database's URL; (``pooler``) its URL
     through PgBouncer in transaction mode, as Supabase's pooler serves it; or (``rest``) only a
@@ -99,6 +117,7 @@ def run(cfg, table="arribos", mode="full", **kw):
     return res
 
 
+@through_the_pooler_too
 def test_full_run_inserts_typed_rows_and_second_run_writes_nothing(src, cfg):
     insert(src, "arribos", ARRIBOS)
     first = run(cfg)
@@ -337,6 +356,7 @@ def test_watermark_stuck_in_the_future_fails_health_and_a_full_run_resets_it_to_
     assert line["watermark_ahead"] is False and line["lag_ok"] is True
 
 
+@through_the_pooler_too
 def test_hash_mode_for_a_source_without_timestamp(src, cfg):
     insert(src, "pendiente_desconsolidar", [
         {"Contenedor": "MSCU1234566", "Cliente": "A", "Cantidad": "3"},
@@ -370,6 +390,7 @@ def test_duplicate_keys_in_one_read_latest_wins(src, cfg):
     assert src.execute("SELECT count(*) FROM traficov2_sync_changes WHERE field = 'duplicate'").fetchone()[0] == 2
 
 
+@through_the_pooler_too
 def test_rows_without_key_and_rows_the_database_refuses_go_to_rejects(src, store_config):
     cfg = store_config({"sync_settings": {"arribos": {"batch_size": 2}}})
     insert(src, "arribos", [*ARRIBOS, {"Contenedor": "-", "Cliente": "Sin contenedor"},
@@ -386,6 +407,7 @@ def test_rows_without_key_and_rows_the_database_refuses_go_to_rejects(src, store
     assert n_tgt + len(rejects) == n_src
 
 
+@through_the_pooler_too
 def test_dry_run_leaves_every_table_byte_for_byte_unchanged(src, cfg):
     insert(src, "arribos", ARRIBOS)
     run(cfg)
@@ -419,6 +441,7 @@ def test_connection_drop_mid_run_is_retried(src, make_config, db_url, pg_server)
     assert src.execute("SELECT count(*) FROM traficov2_sync_log").fetchone()[0] == 1
 
 
+@through_the_pooler_too
 def test_second_concurrent_run_waits_then_gives_up_and_writes_nothing(src, store_config):
     """A run holds the table (direct: its lock; REST: its lease) while it writes; a second run
     of the same table waits ``lock_timeout_seconds``, then gives up having written nothing,
@@ -453,6 +476,7 @@ def test_second_concurrent_run_waits_then_gives_up_and_writes_nothing(src, store
     assert run(cfg).status == "ok"
 
 
+@through_the_pooler_too
 def test_back_propagation_copies_chofer_and_causes_no_ping_pong(src, cfg):
     insert(src, "arribos", ARRIBOS)
     run(cfg)
@@ -594,6 +618,7 @@ def run_while_the_desk_holds(conn, db_url, cfg, table: str, key: str, assignment
     return out[0], waited
 
 
+@through_the_pooler_too
 def test_merge_race_a_desk_edit_committed_while_the_merge_waits_on_the_row_loses_no_source_change(
         src, store_config, db_url):
     """Issue 21 point 2: the source changes a row (``Cliente``, ``Estado``) while the desk, in a
@@ -642,6 +667,7 @@ def test_a_row_that_stays_broken_is_recorded_once_a_day_but_counted_every_run(sr
     assert src.execute("SELECT count(*) FROM traficov2_sync_rejects").fetchone()[0] == 3
 
 
+@through_the_pooler_too
 def test_a_table_larger_than_one_read_is_synced_whole(src, store_config):
     """2,500 rows: more than Supabase's silent 1,000-row cap on one read (the REST harness
     reproduces it) and many batches: every row lands, the rerun finds all unchanged, and a row
@@ -678,6 +704,7 @@ def test_an_unreadable_value_warns_on_its_own_row(src, cfg):
     assert src.execute("""SELECT "Fecha" FROM traficov2_arribos WHERE sync_key = 'CSQU3054383'""").fetchone() == (None,)
 
 
+@through_the_pooler_too
 def test_a_full_run_over_an_emptied_source_refuses_to_deactivate_the_table(src, cfg):
     """The source comes back empty (a failed export, a truncated table): a full run refuses
     to deactivate more than max_deactivation_share of the table, says what to do, and writes
