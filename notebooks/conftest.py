@@ -1,8 +1,8 @@
 """nbval runs the notebooks, top to bottom with their default parameters, in ``make test``.
 
 ``pyproject.toml`` adds ``--nbval-lax`` and this folder to pytest's defaults, so the one
-``pytest -q`` run also executes every notebook here (outputs are not compared; a cell that
-raises fails its test). nbval starts one kernel per notebook, in this folder, and the kernel
+``pytest -q`` run also executes the notebooks here that no test runs with their defaults
+(``collect_ignore`` below; outputs are not compared; a cell that raises fails its test). nbval starts one kernel per notebook, in this folder, and the kernel
 inherits pytest's environment. So before the first notebook's kernel starts, this file:
 
 - starts an embedded PostgreSQL of its own (under a temp folder, stopped at the end),
@@ -12,7 +12,7 @@ inherits pytest's environment. So before the first notebook's kernel starts, thi
   (:func:`trafico_lib.runner.ensure_kernel`, as the runner does).
 
 The notebooks then run as an analyst's "Run all" would (``sync.ipynb`` syncs ``arribos``
-incrementally, back-propagation, the health check), from the project folder, with the built-in
+incrementally), from the project folder, with the built-in
 default configuration: like ``make demo`` they leave ``reports/`` and ``data/backup/`` there
 (both ignored by git). A ``trafico_config.json`` in the project folder would be read by those
 defaults (its SQL Server, CSV folders, ...), so then the notebooks are skipped, not run
@@ -29,6 +29,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "nbval"
+
+# Notebooks tests/test_notebooks.py already runs (papermill, the runner) with their default
+# parameters, as "Run all" would: back_propagate (every table, not a dry run) and health_check
+# (7 days). nbval does not run them a second time; it runs sync.ipynb, whose defaults (arribos,
+# incremental, no config file, no run id) the papermill runs do not use. Named on the command
+# line (``pytest notebooks/health_check.ipynb``), a notebook still runs.
+collect_ignore = ["back_propagate.ipynb", "health_check.ipynb"]
 
 
 class NotebookDatabase:

@@ -2,17 +2,20 @@
 missing values and float-looking integers, keys the database cannot index, quantities without a
 ceiling, the nightly full run after a week of turnover, CSV exports that lack columns.
 
-Every scenario runs on the three stores (``store_config``: direct, through PgBouncer as
-Supabase's pooler, and over REST through a real PostgREST); the fixtures are synthetic rows
-in the live formats, shaped like the patterns found replaying real snapshots
-(``scripts/replay_snapshots.py``)."""
+Every scenario runs on both stores (``store_config``: direct, and over REST through a real
+PostgREST), which type and write the values each their own way. Not through PgBouncer: there
+the direct store runs the same statements, inside one transaction; what that changes is proven
+by test_engine's scenarios marked for the pooler. The fixtures are synthetic rows in the live
+formats, shaped like the patterns found replaying real snapshots (``scripts/replay_snapshots.py``)."""
 from __future__ import annotations
 
 import pytest
 
 from rest_server import reload_schema_and_wait
-from test_engine import insert, src, store_config  # noqa: F401  (fixtures)
+from test_engine import direct_and_rest, insert, src, store_config  # noqa: F401  (fixtures)
 from trafico_lib import pipeline as P
+
+pytestmark = direct_and_rest
 
 EXPO = "arribos_expo_ctns"
 BOOKING = {"Fecha": "02/12/2026", "Booking": "BKG 26110 01", "Cliente": "Textil Aguaribay SRL", "Dimension": "40",

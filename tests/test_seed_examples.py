@@ -2,10 +2,18 @@
 
 The commands run in a folder of their own (as an operator's working directory), with the
 config files they name, against a real seeded database reached through TRAFICO_DATABASE_URL.
-They go through the default path: the notebooks, run by papermill.
+
+One of them (:data:`THROUGH_THE_NOTEBOOKS`) runs exactly as written: a real ``python``
+process, through the default path, the notebooks run by papermill. The others are about what
+the command does (its flags, its output, what it writes), not about the notebooks (proven by
+that one and by ``test_notebooks.py``): they run in this process, through the same entry point
+(``trafico_lib.cli.main``, which ``update_traficov2.py`` only forwards to), from the operator's
+folder, with ``--no-notebook`` added where the command would start notebooks.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -19,6 +27,7 @@ import pytest
 
 from conftest import fresh_database
 from output_lines import stamped_lines, unstamped
+from trafico_lib.cli import main as cli_main
 from trafico_lib.config import load_config
 from trafico_lib.sample import load_samples
 
@@ -38,6 +47,8 @@ SEED_COMMANDS = [
     "python update_traficov2.py --config production_config.json",
     "python update_traficov2.py --verbose --dry-run",
 ]
+# run as written, in a process of its own, through the notebook (one table: one kernel)
+THROUGH_THE_NOTEBOOKS = "python update_traficov2.py --table arribos --verbose"
 
 
 @pytest.fixture(scope="module")
@@ -53,25 +64,46 @@ def _operator_folder(url, tmp_path_factory):
         (work / f).write_text(json.dumps(cfg), encoding="utf-8")
     (work / "update_traficov2.py").symlink_to(ROOT / "update_traficov2.py")
     env = {**os.environ, "TRAFICO_DATABASE_URL": url}
-    subprocess.run([sys.executable, "update_traficov2.py", "--init-db"], cwd=work, env=env, check=True,
-                   capture_output=True, timeout=120)
-    os.environ["TRAFICO_DATABASE_URL"] = url
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRAFICO_DATABASE_URL", url)
+        mp.chdir(work)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            assert cli_main(["--init-db"], prog="update_traficov2.py") == 0, printed.getvalue()
         with psycopg.connect(url, autocommit=True) as c:
             load_samples(c, load_config(work / "trafico_config.json", env_file=None))
-    finally:
-        del os.environ["TRAFICO_DATABASE_URL"]
     yield work, env, url
 
 
+def run_in_process(argv: list[str], work: Path, url: str, monkeypatch, capsys) -> tuple[int, str, str]:
+    """``python update_traficov2.py <args>`` from ``work``, in this process: the entry point's
+    ``main`` with the script's name; (exit code, stdout, stderr)."""
+    assert argv[:2] == ["python", "update_traficov2.py"], argv
+    monkeypatch.setenv("TRAFICO_DATABASE_URL", url)
+    monkeypatch.chdir(work)
+    capsys.readouterr()  # nothing printed before the command
+    code = cli_main(argv[2:], prog="update_traficov2.py")
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def without_notebooks(argv: list[str]) -> list[str]:
+    """``argv`` with ``--no-notebook`` where the command would run notebooks (sync, back-propagation)."""
+    return argv if "--health-check" in argv else [*argv, "--no-notebook"]
+
+
 @pytest.mark.parametrize("command", SEED_COMMANDS)
-def test_documented_command_works_as_written(workdir, command):
+def test_documented_command_works_as_written(workdir, command, monkeypatch, capsys):
     work, env, url = workdir
     argv = shlex.split(command)
-    argv[0] = sys.executable  # `python` of the documentation: this environment's interpreter
-    proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, (command, proc.stdout[-2000:], proc.stderr[-2000:])
-    out = "\n".join(unstamped(proc.stdout))  # every summary line starts with its time and run id
+    if command == THROUGH_THE_NOTEBOOKS:
+        argv[0] = sys.executable  # `python` of the documentation: this environment's interpreter
+        proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=600)
+        code, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+    else:
+        code, stdout, stderr = run_in_process(without_notebooks(argv), work, url, monkeypatch, capsys)
+    assert code == 0, (command, stdout[-2000:], stderr[-2000:])
+    out = "\n".join(unstamped(stdout))  # every summary line starts with its time and run id
     if "--health-check" in command:
         assert out.startswith("=== System Health Check ===") and "Database Connection: ✓" in out
     elif "--back-propagate" in command:
@@ -81,9 +113,13 @@ def test_documented_command_works_as_written(workdir, command):
         assert ": Inserted " not in out  # nothing was: the counts say what would be
     else:
         assert "=== Sync Summary ===" in out and out.rstrip().splitlines()[-1].startswith("Total: Inserted")
-        assert len(stamped_lines(proc.stdout)) == len(proc.stdout.splitlines()), proc.stdout
+        assert len(stamped_lines(stdout)) == len(stdout.splitlines()), stdout
     if "--table arribos" in command:
         summary = [l for l in out.splitlines() if re.search(r": (Inserted|Would insert) ", l) and not l.startswith("Total")]
         assert [l.split(":")[0] for l in summary] == ["arribos"]
     with psycopg.connect(url) as c:
         assert c.execute("SELECT count(*) FROM traficov2_sync_log WHERE operation = 'ERROR'").fetchone()[0] == 0
+        if command == THROUGH_THE_NOTEBOOKS:  # the sync notebook ran it: its executed copy is archived
+            (notebook,) = c.execute("SELECT details->>'notebook' FROM traficov2_sync_log WHERE operation = 'SYNC' "
+                                    "ORDER BY id DESC LIMIT 1").fetchone()
+            assert notebook and notebook.endswith("_sync_arribos.ipynb") and (work / notebook).is_file(), notebook
