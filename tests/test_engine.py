@@ -133,7 +133,7 @@ def test_one_log_row_per_run_and_changes_recorded(src, cfg):
     src.execute("""UPDATE arribos SET "Cliente" = 'Cliente Nuevo' WHERE "Contenedor" = 'CSQU3054383'""")
     r2 = run(cfg)
     logs = src.execute("SELECT operation, details FROM traficov2_sync_log ORDER BY id").fetchall()
-    assert [l[0] for l in logs] == ["SYNC", "SYNC"]
+    assert [row[0] for row in logs] == ["SYNC", "SYNC"]
     assert logs[0][1]["run_id"] == r1.run_id and logs[0][1]["counts"]["inserted"] == 3
     assert logs[1][1]["counts"]["updated"] == 1 and logs[1][1]["mode"] == "full"
     assert "duration_seconds" in logs[1][1]
@@ -560,9 +560,9 @@ def test_database_lost_for_good_mid_run_writes_nothing_and_reports_one_line(src,
 
 def test_a_desk_edit_landing_between_merge_and_write_is_not_overwritten(src, direct_cfg, db_url):
     """The merge reads the target, then writes; an edit committed in between must survive."""
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
-    from trafico_lib.stores.pg import sql as q
+    from trafico_lib.stores.sql import merge as q
     cfg = direct_cfg
     insert(src, "arribos", ARRIBOS)
     run(cfg)
@@ -576,7 +576,7 @@ def test_a_desk_edit_landing_between_merge_and_write_is_not_overwritten(src, dir
     try:
         with c.transaction():
             c.execute("SET LOCAL trafico.sync = 'on'")
-            started = datetime.now(timezone.utc)
+            started = datetime.now(UTC)
             c.execute(q.create_merged(spec, ["Chofer", "Estado"], started))
             c.execute(q.fill_merged(spec, ["Chofer", "Estado"], started), {"lo": 0, "hi": 2 ** 62})
             # the traffic desk saves a driver now, in its own transaction

@@ -115,8 +115,8 @@ def test_documented_command_works_as_written(workdir, command, monkeypatch, caps
         assert "=== Sync Summary ===" in out and out.rstrip().splitlines()[-1].startswith("Total: Inserted")
         assert len(stamped_lines(stdout)) == len(stdout.splitlines()), stdout
     if "--table arribos" in command:
-        summary = [l for l in out.splitlines() if re.search(r": (Inserted|Would insert) ", l) and not l.startswith("Total")]
-        assert [l.split(":")[0] for l in summary] == ["arribos"]
+        summary = [ln for ln in out.splitlines() if re.search(r": (Inserted|Would insert) ", ln) and not ln.startswith("Total")]
+        assert [ln.split(":")[0] for ln in summary] == ["arribos"]
     with psycopg.connect(url) as c:
         assert c.execute("SELECT count(*) FROM traficov2_sync_log WHERE operation = 'ERROR'").fetchone()[0] == 0
         if command == THROUGH_THE_NOTEBOOKS:  # the sync notebook ran it: its executed copy is archived
