@@ -55,7 +55,7 @@ class SyncSession(Protocol):
 
     def adopt(self, adopt: Adopt) -> pd.DataFrame:
         """Give the old tool's rows their keys (``engine.adopt.Adopt``), before the merge: (id,
-        sync_key, adopted) per row keyed or deactivated (``stores/pg/sql.adopt``)."""
+        sync_key, adopted) per row keyed or deactivated (``stores/sql/merge.adopt``)."""
 
     def merge(self, *, batch_size: int, on_batch: Callable[[int, int], None] | None = None) -> MergeOutcome:
         """Merge the staged rows by the rule (``engine.plan.MergeOutcome``); data errors become rejects."""
