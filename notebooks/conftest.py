@@ -81,14 +81,33 @@ def _notebook_of(item: pytest.Item):
 NBVAL_GROUP = "nbval"
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadgroup`` with every notebook cell in the one group ``nbval``, read from the
+    node id. (xdist 3.8 marks a group by rewriting ``item._nodeid``, which pytest 9.2 no longer
+    reads, so the ``xdist_group`` mark alone would let a notebook's cells split across workers.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class NotebookGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.split("::", 1)[0].endswith(".ipynb"):
+                return NBVAL_GROUP
+            return super()._split_scope(nodeid)
+
+    return NotebookGroups(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker hook reads the group into the node ids
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under ``pytest -n 2 --dist loadgroup`` (``make test``) every notebook cell goes to one
     worker, in order: a notebook's cells share its kernel, and the notebooks share this file's
     database and the project folder's ``reports/`` as they do in a serial run. They are moved to
     the front so that worker starts them first, while the other takes the rest of the suite."""
     cells = [item for item in items if _notebook_of(item) is not None]
-    for item in cells:
-        item.add_marker(pytest.mark.xdist_group(NBVAL_GROUP))
+    if config.pluginmanager.hasplugin("xdist"):
+        for item in cells:
+            item.add_marker(pytest.mark.xdist_group(NBVAL_GROUP))
     if cells:
         items[:] = cells + [item for item in items if _notebook_of(item) is None]
 
