@@ -13,7 +13,7 @@ CLI := $(PY) update_traficov2.py
 RUNNER := $(PY) -m trafico_lib.runner
 CARGS := $(if $(CONFIG),--config $(CONFIG))
 
-.PHONY: install system-deps postgrest demo test sync dry-run health back-propagate init-db sql docs lab bench prune stop-db clean
+.PHONY: install system-deps postgrest demo test test-fast sync dry-run health back-propagate init-db sql docs lab bench prune stop-db clean
 
 # Virtual environment with pinned versions (constraints.txt is the lock).
 $(STAMP): pyproject.toml constraints.txt
@@ -75,15 +75,22 @@ system-deps:
 	fi
 
 ## lint: ruff over the code and the tests, mypy over the library (the store contract among it),
-## both configured in pyproject.toml; `make test` runs it first
-.PHONY: lint
+## both configured in pyproject.toml; `make test` and `make test-fast` run it first
+.PHONY: lint test-fast
 lint: install
 	$(PY) -m ruff check trafico_lib tests
 	$(PY) -m mypy trafico_lib
 
-## test: the whole test suite against a real (embedded) PostgreSQL, a real PostgREST and pgbouncer
+## test: the whole test suite against a real (embedded) PostgreSQL, a real PostgREST and pgbouncer,
+## on two workers (pytest-xdist; each notebook's nbval cells stay together on one)
+PYTEST_WORKERS ?= 2
 test: lint install system-deps $(POSTGREST)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+
+## test-fast: the edit loop: the pure and single-store tests (no subprocess, kernel, PostgREST,
+## pgbouncer, ODBC, nor any test over ~5 s; markers set in tests/conftest.py)
+test-fast: lint install
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m "not e2e and not rest and not pooler and not odbc and not slow"
 
 ## sync: MODE=incremental|full (params/$(MODE).yaml), TABLE= for one table; through the notebooks
 sync: install

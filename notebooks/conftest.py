@@ -7,7 +7,8 @@ inherits pytest's environment. So before the first notebook's kernel starts, thi
 
 - starts an embedded PostgreSQL of its own (under a temp folder, stopped at the end),
   creates a database with the schema and the sample data of ``data/``, and sets
-  ``TRAFICO_DATABASE_URL`` to it: the only way a notebook learns where the database is;
+  ``TRAFICO_DATABASE_URL`` to it while the kernel starts (the only way a notebook learns where
+  the database is; the tests run after it in the same process do not see it);
 - makes the kernel the notebook names exist and run this interpreter
   (:func:`trafico_lib.runner.ensure_kernel`, as the runner does).
 
@@ -44,7 +45,6 @@ class NotebookDatabase:
     def __init__(self) -> None:
         self.base: Path | None = None
         self.url: str | None = None
-        self.saved_env: str | None = None
 
     def start(self) -> str:
         import psycopg
@@ -65,18 +65,12 @@ class NotebookDatabase:
             apply_migrations(conn)
             create_source_tables(conn)
             load_samples(conn, cfg)
-        self.saved_env = os.environ.get("TRAFICO_DATABASE_URL")
-        os.environ["TRAFICO_DATABASE_URL"] = self.url  # inherited by every kernel nbval starts
         return self.url
 
     def stop(self) -> None:
         if self.base is None:
             return
         from trafico_lib.stores.embedded import stop_embedded
-        if self.saved_env is None:
-            os.environ.pop("TRAFICO_DATABASE_URL", None)
-        else:
-            os.environ["TRAFICO_DATABASE_URL"] = self.saved_env
         stop_embedded(self.base / "pgdata")
         shutil.rmtree(self.base, ignore_errors=True)
         self.base = None
@@ -91,11 +85,47 @@ def _notebook_of(item: pytest.Item):
     return item.parent if isinstance(item.parent, IPyNbFile) else None
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Before nbval starts a notebook's kernel (its first cell's setup): database and kernel."""
+NBVAL_GROUP = "nbval"
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadgroup`` with every notebook cell in the one group ``nbval``, read from the
+    node id. (xdist 3.8 marks a group by rewriting ``item._nodeid``, which pytest 9.2 no longer
+    reads, so the ``xdist_group`` mark alone would let a notebook's cells split across workers.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class NotebookGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.split("::", 1)[0].endswith(".ipynb"):
+                return NBVAL_GROUP
+            return super()._split_scope(nodeid)
+
+    return NotebookGroups(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker hook reads the group into the node ids
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``pytest -n 2 --dist loadgroup`` (``make test``) every notebook cell goes to one
+    worker, in order: a notebook's cells share its kernel, and the notebooks share this file's
+    database and the project folder's ``reports/`` as they do in a serial run. They are moved to
+    the front so that worker starts them first, while the other takes the rest of the suite."""
+    cells = [item for item in items if _notebook_of(item) is not None]
+    if config.pluginmanager.hasplugin("xdist"):
+        for item in cells:
+            item.add_marker(pytest.mark.xdist_group(NBVAL_GROUP))
+    if cells:
+        items[:] = cells + [item for item in items if _notebook_of(item) is None]
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item):
+    """Before nbval starts a notebook's kernel (its first cell's setup): database and kernel;
+    ``TRAFICO_DATABASE_URL`` set for the kernel to inherit, and restored once it has started."""
     notebook = _notebook_of(item)
     if notebook is None or notebook.kernel is not None:
+        yield
         return
     from trafico_lib.config import DEFAULT_CONFIG_FILE
     if (ROOT / DEFAULT_CONFIG_FILE).exists():
@@ -104,6 +134,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         _database.start()
     from trafico_lib.runner import ensure_kernel
     ensure_kernel(notebook.nb.metadata.get("kernelspec", {}).get("name", "python3"))
+    saved = os.environ.get("TRAFICO_DATABASE_URL")
+    os.environ["TRAFICO_DATABASE_URL"] = _database.url  # inherited by the kernel nbval starts now
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("TRAFICO_DATABASE_URL", None)
+        else:
+            os.environ["TRAFICO_DATABASE_URL"] = saved
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

