@@ -76,7 +76,7 @@ system-deps:
 
 ## lint: ruff over the code and the tests, mypy over the library (the store contract among it),
 ## both configured in pyproject.toml; `make test` and `make test-fast` run it first
-.PHONY: lint test-fast
+.PHONY: lint
 lint: install
 	$(PY) -m ruff check trafico_lib tests
 	$(PY) -m mypy trafico_lib
