@@ -220,3 +220,45 @@ def test_runner_command_refuses_a_bad_parameter_file_with_exit_2(cfg_for, tmp_pa
     p = inprocess.run(["-m", "trafico_lib.runner", "sync", "--config", cfg.source_path, "--params", str(bad)])
     assert p.returncode == 2
     assert p.stderr.strip() == "error: parameter mode: expected one of incremental, full, got 'weekly'"
+
+
+def test_a_kernel_that_dies_at_start_is_started_again_and_the_notebook_runs_once(cfg_for, nbdir, monkeypatch, caplog):
+    """Two kernels starting at once on one machine can be handed the same free port; the one
+    that loses dies before it answers. The collision is forced here, with real kernels: the first
+    start is given a port this test holds (jupyter_client's port finder patched for that one
+    call), so that kernel dies on its bind as it would in the race; the runner starts another,
+    and the notebook runs once. A notebook whose cells ran is never started again."""
+    import socket
+
+    from jupyter_client.connect import LocalPortCache
+
+    write_notebook(nbdir, "sync_once", [("count", "open('ran.txt', 'a').write('x')"), ("summary", RECORD)])
+    cfg = cfg_for()
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    taken = held.getsockname()[1]
+    real = LocalPortCache.find_available_port
+    calls = {"n": 0}
+
+    def first_port_taken(self, ip):
+        calls["n"] += 1
+        return taken if calls["n"] == 1 else real(self, ip)
+
+    monkeypatch.setattr(LocalPortCache, "find_available_port", first_port_taken)
+    try:
+        with caplog.at_level("WARNING", logger="trafico"):
+            run = runner.execute(cfg, "sync_once", {"table": "arribos", "mode": "full", "dry_run": False},
+                                 run_id=RUN_ID)
+    finally:
+        held.close()
+    assert run.ok, run.error
+    assert run.result is not None and run.result["status"] == "ok"
+    assert (cfg.base_dir / "ran.txt").read_text() == "x"  # its cells ran once
+    assert any("its kernel did not start" in r.getMessage() and "2 of 3" in r.getMessage() for r in caplog.records)
+
+    # a kernel that died after a cell ran is a failed run, not a second run of the notebook
+    write_notebook(nbdir, "sync_dies", [("count", "open('died.txt', 'a').write('x')"),
+                                        ("die", "import os; os._exit(1)")])
+    run = runner.execute(cfg, "sync_dies", {"table": "arribos", "mode": "full", "dry_run": False}, run_id=RUN_ID)
+    assert not run.ok and (cfg.base_dir / "died.txt").read_text() == "x"

@@ -59,6 +59,20 @@ def _no_room(exc: BaseException | None) -> bool:
 progress_log = logging.getLogger("trafico.progress")  # runs.PROGRESS_LOGGER
 
 
+KERNEL_STARTS = 3  # kernel starts tried for one notebook run, while none of its cells has run
+
+
+def _no_cell_ran(out: Path) -> bool:
+    """Whether no code cell of the (partly) executed copy at ``out`` ran: the kernel never
+    started. papermill writes the copy, every cell pending, before it starts the kernel."""
+    import nbformat
+    try:
+        nb = nbformat.read(out, as_version=4)
+    except (OSError, ValueError):
+        return not out.exists()
+    return all(c.get("execution_count") is None and not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
 @dataclass
 class NotebookRun:
     """One executed notebook: where it is archived, what it recorded, where it failed."""
@@ -129,17 +143,26 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     t0 = time.monotonic()
     crash: str | None = None
     no_room = False  # the archive's disk filled up under the run
-    try:
-        with relayed_progress():
-            pm.execute_notebook(str(source), str(out), parameters=params, kernel_name=kernel,
-                                cwd=str(cfg.base_dir), progress_bar=False, log_output=False,
-                                start_timeout=START_TIMEOUT_SECONDS, execution_timeout=cell_timeout,
-                                interrupt_on_timeout=True, extra_arguments=KERNEL_ARGUMENTS)
-    except PapermillExecutionError:
-        pass  # the executed copy shows the failing cell; find_failure reads it below
-    except Exception as exc:  # kernel died, could not start, the notebook could not be saved: one line
-        crash = one_line(exc, secrets)
-        no_room = _no_room(exc)
+    for start in range(1, KERNEL_STARTS + 1):
+        try:
+            with relayed_progress():
+                pm.execute_notebook(str(source), str(out), parameters=params, kernel_name=kernel,
+                                    cwd=str(cfg.base_dir), progress_bar=False, log_output=False,
+                                    start_timeout=START_TIMEOUT_SECONDS, execution_timeout=cell_timeout,
+                                    interrupt_on_timeout=True, extra_arguments=KERNEL_ARGUMENTS)
+        except PapermillExecutionError:
+            pass  # the executed copy shows the failing cell; find_failure reads it below
+        except Exception as exc:  # kernel died, could not start, the notebook could not be saved: one line
+            crash = one_line(exc, secrets)
+            no_room = _no_room(exc)
+            if not no_room and start < KERNEL_STARTS and _no_cell_ran(out):
+                # nothing ran, so nothing was done: start a new kernel (two kernels starting at
+                # once on one machine can be handed the same free port, and one then dies)
+                log.warning("%s: its kernel did not start (%s); starting another (%d of %d)",
+                            name, crash, start + 1, KERNEL_STARTS)
+                crash = None
+                continue
+        break
     duration = round(time.monotonic() - t0, 3)
     nb = None
     if out.is_file():
