@@ -46,7 +46,7 @@ class ScrubSecrets(logging.Filter):
     psycopg under ``--verbose``), has its message, arguments, traceback and stack scrubbed of
     the configuration's secrets (:meth:`remember`) and of whatever looks like a credential."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.secrets: list[str] = []
 
