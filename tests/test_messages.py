@@ -170,3 +170,19 @@ def test_an_archive_folder_that_fills_up_is_one_line_and_the_run_still_ends_in_a
     assert p.returncode == 1 and "not run" in err[0] and "is full" in err[0], p.stdout + p.stderr
     assert "=== Sync Summary ===" in p.stdout and p.stdout.count("not run") >= 4, p.stdout
     assert _log_rows(db_url) == logged  # nothing ran, nothing recorded
+
+
+def test_the_health_check_of_a_project_without_the_schema_is_the_block_saying_to_paste_make_sql(empty_db_url, tmp_path):
+    """A Supabase project without trafico's schema: --health-check prints its block (reachable,
+    the schema line saying to paste ``make sql``, UNHEALTHY) and exits 1, as the direct path
+    prints its block for a database without the schema; not a bare error line."""
+    import rest_server as harness
+    _project(tmp_path, None)
+    with harness.supabase_project(empty_db_url, tmp_path / "pgrst", schema=False,
+                                  prepare=create_source_tables) as server:
+        p = _rest_cli(["update_traficov2.py", "--health-check"], server, tmp_path)
+    out = p.stdout
+    assert p.returncode == 1 and p.stderr.strip() == "", (p.stdout, p.stderr)
+    assert out.startswith("=== System Health Check ===\nDatabase Connection: ✓\n"), out
+    assert "has no trafico schema" in out and "make sql" in out and "Status: UNHEALTHY" in out, out
+    assert server.service_key not in out

@@ -17,6 +17,8 @@ def assess(facts: dict, cfg: Config) -> tuple[list[str], list[str], int]:
     db = facts["database"]
     if not db["ok"]:
         problems.append(f"database unreachable: {db['error']}")
+    elif facts.get("schema_error"):
+        problems.append(facts["schema_error"])
     elif not facts.get("schema_ok", True):
         problems.append("schema missing (run --init-db): " + ", ".join(facts.get("schema_missing", [])))
     if facts.get("query_error"):

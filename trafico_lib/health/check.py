@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..config import Config, load_config
-from ..errors import ConfigError, StoreUnavailable, one_line
+from ..errors import ConfigError, SchemaMissing, StoreUnavailable, one_line
 from .assess import EXIT_CONFIG, verdict
 from .facts import database_facts, disk_facts, sqlserver_facts
 from .render import render_block, to_json
@@ -45,6 +45,7 @@ def gather_facts(cfg: Config | str | Path | None) -> dict:
 def _from_the_store(cfg: Config, facts: dict) -> None:
     """``database`` (reachable or why not) and, when reachable, the facts read through the store."""
     from ..stores import open_store
+    store = None
     try:
         store = open_store(cfg)
         with store.health_reader() as reader:
@@ -55,6 +56,9 @@ def _from_the_store(cfg: Config, facts: dict) -> None:
                 facts["query_error"] = one_line(exc, cfg.secrets)
     except StoreUnavailable as exc:  # either store unreachable, or the embedded server cannot start: one line
         facts["database"] = {"ok": False, "name": None, "error": " ".join(str(exc).split())}
+    except SchemaMissing as exc:  # reachable (a Supabase project checks its schema first): what to run, in the block
+        facts["database"] = {"ok": True, "name": store.name if store is not None else None, "error": None}
+        facts.update(schema_ok=False, schema_missing=[], schema_error=one_line(exc, cfg.secrets))
 
 
 def run_health_check(cfg: Config | str | Path | None, as_json: bool = False, *, out: TextIO | None = None) -> int:

@@ -88,6 +88,8 @@ def render_block(facts: dict) -> str:
     lines.append(f"Database Connection: {OK if db['ok'] else BAD}")
     if not db["ok"]:
         lines.append(f"  {db['error']}")
+    elif facts.get("schema_error"):
+        lines.append(f"  {facts['schema_error']}")
     elif not facts.get("schema_ok", True):
         lines.append(f"  schema missing: {', '.join(facts.get('schema_missing', []))} (run --init-db)")
     thr = facts.get("thresholds", {})
