@@ -40,9 +40,9 @@ import pandas as pd
 
 from ..config import Config
 from ..engine.extract import FUTURE_SKEW, Extract, extract_csv
+from ..engine.conform import conform
 from ..engine.plan import MergeOutcome, Plan, rejects_json
 from ..engine.retry import retrying
-from ..engine.conform import conform
 from ..engine.stage import Staged, build_sync_key, stage as stage_rows
 from ..errors import SyncFailed, TransientError, one_line
 from ..stores.base import Store, stopped_midway

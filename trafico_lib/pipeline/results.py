@@ -15,6 +15,7 @@ from ..engine.plan import MergeOutcome, Plan
 from ..errors import TableLocked, one_line
 from ..stores.base import Store
 from ..tables import TableSpec
+from ..values import is_missing
 from .context import RunContext
 
 log = logging.getLogger("trafico")
@@ -98,7 +99,7 @@ DUPLICATES_SHOWN = 20  # in the run's result and log row; every one is in trafic
 
 def duplicate_rows(duplicates: pd.DataFrame) -> list[tuple[str, str | None]]:
     """(sync_key, source id) of each source row a later row of the same key replaced."""
-    return [(str(k), None if pd.isna(s) else str(s))
+    return [(str(k), None if is_missing(s) else str(s))
             for k, s in zip(duplicates["sync_key"], duplicates["source_id"])] if len(duplicates) else []
 
 

@@ -23,11 +23,8 @@ class RestHealthReader:
     def __init__(self, store):
         self.store, self.client = store, store.client
 
-    def _call(self, request, what: str):
-        return self.client.call(request, what=f"health check: {what}")
-
-    def _rpc(self, name: str, params: dict[str, Any], what: str):
-        return self._call(lambda: self.client.rpc(name, params).execute().data, what)
+    def _rpc(self, name: str, params: dict[str, Any], what: str) -> Any:
+        return self.client.call_rpc(name, params, what=f"health check: {what}")
 
     def _rows(self, what: str, what_for: str, **params) -> list[dict]:
         """The rows of the health function ``what`` (its parameters ``p_<name>``)."""

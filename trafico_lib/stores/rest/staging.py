@@ -202,7 +202,7 @@ def latest_wins(store, spec: TableSpec, rows: pd.DataFrame, aside: list[tuple]) 
                                              part["source_updated_at"], part["_order"])]
         params = {"p_rows": staged, "p_unread": [u for k in part["sync_key"].unique() for u in unread.get(k, [])]}
         got = client.call_rpc(LATEST_WINS_FUNCTION, params,
-                          what=f"{spec.name}: resolving {len(staged)} rows of repeated keys (latest wins)")
+                              what=f"{spec.name}: resolving {len(staged)} rows of repeated keys (latest wins)")
         superseded.extend(got["superseded"])
         lost.extend(got["lost"])
     order = dict(zip(rows.index, rows["_order"]))
@@ -217,7 +217,7 @@ def _adopt_call(store, spec: TableSpec, adopt: Adopt, *, run_id: str, dry_run: b
     params = {"p_adopt": adopt.pairs, "p_edited_at": adopt.edited_at.isoformat(), "p_run_id": run_id,
               "p_dry_run": dry_run}
     got = client.call_rpc(adopt_function_name(spec), params,
-                      what=f"{spec.name}: adopting {len(adopt.pairs)} row(s) of the old tool")
+                          what=f"{spec.name}: adopting {len(adopt.pairs)} row(s) of the old tool")
     return pd.DataFrame(got or [], columns=["id", "sync_key", "adopted"])
 
 
@@ -242,7 +242,7 @@ class RestSyncSession:
         params = {"p_rows": rows, "p_run_id": self.run_id, "p_run_started": self.staging.source_time.isoformat(),
                   "p_call": f"{self.session_id}:{lo}-{hi}"}
         return client.call_rpc(merge_function_name(self.spec), params,
-                           what=f"{self.spec.name}: merging {len(rows)} rows")
+                               what=f"{self.spec.name}: merging {len(rows)} rows")
 
     def adopt(self, adopt: Adopt) -> pd.DataFrame:
         """The old tool's rows given their keys before the merge calls (one call, committed on
@@ -296,7 +296,7 @@ class RestSyncSession:
                     raise MassDeactivation(self.spec.name, gone, active, max_share)
         params = {"p_run_id": self.run_id, "p_keys": keys}
         got = client.call_rpc(deactivate_function_name(self.spec), params,
-                          what=f"{self.spec.name}: deactivating rows gone from the source")
+                              what=f"{self.spec.name}: deactivating rows gone from the source")
         self.tally["deactivated"] += int(got or 0)
         return self.before["deactivated"] + int(got or 0)
 

@@ -211,8 +211,8 @@ class RestStore:
         params = {"p_table_name": spec.target, "p_run_id": run_id,
                   "p_watermark": watermark.isoformat() if watermark else None, "p_source_rows": source_rows,
                   "p_reset": reset}
-        stored = self.client.call(lambda: self.client.rpc("traficov2_record_state", params).execute().data,
-                                  what=f"{spec.name}: recording the run's state")
+        stored = self.client.call_rpc("traficov2_record_state", params,
+                                      what=f"{spec.name}: recording the run's state")
         return api_time(stored)
 
     def count_changed_after(self, spec: TableSpec, column: str, after: datetime) -> int:
@@ -230,8 +230,7 @@ class RestStore:
             details = {**details, "counts": written}
         params = {"p_table_name": spec.target, "p_operation": operation, "p_source_table": spec.source,
                   "p_details": _json(details)}
-        self.client.call(lambda: self.client.rpc("traficov2_record_log", params).execute(),
-                         what=f"{spec.name}: writing the sync log")
+        self.client.call_rpc("traficov2_record_log", params, what=f"{spec.name}: writing the sync log")
 
     def write_rejects(self, spec: TableSpec, run_id: str, rejects: list[tuple[str | None, str, str]]) -> int:
         """Rejected rows, by the direct path's own statement (``traficov2_record_reject``: the
@@ -242,8 +241,8 @@ class RestStore:
         for lo in range(0, len(rows), REJECTS_PER_CALL):
             params = {"p_run": run_id, "p_tbl": spec.target, "p_rows": _json(rows[lo:lo + REJECTS_PER_CALL]),
                       "p_hours": REJECT_REPEAT_HOURS}
-            recorded += int(self._rpc("traficov2_record_rejects", params, what=f"{spec.name}: recording rejected rows")
-                            or 0)
+            recorded += int(self.client.call_rpc("traficov2_record_rejects", params,
+                                                 what=f"{spec.name}: recording rejected rows") or 0)
         return recorded
 
     def write_duplicates(self, spec: TableSpec, run_id: str, rows: list[tuple[str, str | None]]) -> int:
@@ -254,14 +253,9 @@ class RestStore:
         for lo in range(0, len(items), REJECTS_PER_CALL):
             params = {"p_run": run_id, "p_tbl": spec.target, "p_rows": items[lo:lo + REJECTS_PER_CALL],
                       "p_hours": REJECT_REPEAT_HOURS}
-            recorded += int(self._rpc("traficov2_record_duplicates", params,
-                                      what=f"{spec.name}: recording the duplicate keys") or 0)
+            recorded += int(self.client.call_rpc("traficov2_record_duplicates", params,
+                                                 what=f"{spec.name}: recording the duplicate keys") or 0)
         return recorded
-
-    def _rpc(self, name: str, params: dict[str, Any], *, what: str) -> Any:
-        """One of trafico's functions called through the API (asked again when the API fails for
-        a moment); what it returns."""
-        return self.client.call(lambda: self.client.rpc(name, params).execute().data, what=what)
 
     def count_rows(self, table: str, where: Callable[[Any], Any] | None = None, *, what: str | None = None) -> int:
         """How many rows of ``table`` (``where``: a filter on the query), asked with
@@ -348,16 +342,16 @@ class RestStore:
         run's now; ``holder``/``run_id``/``expires_at`` name who holds it. ``retry``: ask again
         when the API fails for a moment (the heartbeat does not: its next beat asks again)."""
         params = {"p_table_name": spec.target, "p_run_id": run_id, "p_holder": holder, "p_seconds": int(seconds)}
-        rows = self.client.call(lambda: self.client.rpc("traficov2_take_lease", params).execute().data,
-                                what=f"{spec.name}: taking the table's lease", idempotent=retry)
+        rows = self.client.call_rpc("traficov2_take_lease", params,
+                                    what=f"{spec.name}: taking the table's lease", idempotent=retry)
         row = dict(rows[0])
         row["expires_at"] = api_time(row["expires_at"])
         return row
 
     def release_lease(self, spec: TableSpec, run_id: str) -> bool:
         params = {"p_table_name": spec.target, "p_run_id": run_id}
-        return bool(self.client.call(lambda: self.client.rpc("traficov2_release_lease", params).execute().data,
-                                     what=f"{spec.name}: releasing the table's lease"))
+        return bool(self.client.call_rpc("traficov2_release_lease", params,
+                                         what=f"{spec.name}: releasing the table's lease"))
 
     # ---- what only the project's SQL editor can do: create the schema (stores.direct_store
     # names the store a command needs; the REST store has no such method to stub)
@@ -413,8 +407,8 @@ class RestStore:
                          for r in changes.itertuples(index=False)]
                 upd = detect_updated_column(cols, updated_column)
                 params = {"p_edits": edits, "p_updated_column": upd}
-                self.client.call(lambda: self.client.rpc(backprop_function_name(spec), params).execute(),
-                                 what=f"{spec.name}: writing back-propagation into {spec.source}")
+                self.client.call_rpc(backprop_function_name(spec), params,
+                                     what=f"{spec.name}: writing back-propagation into {spec.source}")
         res.duration_seconds = round(time.monotonic() - t0, 3)
         # every run that was not a dry run leaves its log row, as on the direct path
         self.write_log(spec, "BACK_PROPAGATE", {
@@ -428,8 +422,8 @@ class RestStore:
         path's statements (``traficov2_prune``)."""
         self.check_once()  # a project without trafico's schema says what to paste, not PGRST202
         params = {"p_cutoff": cutoff.isoformat(), "p_dry_run": bool(dry_run)}
-        got = self.client.call(lambda: self.client.rpc("traficov2_prune", params).execute().data,
-                               what="pruning the system tables")
+        got = self.client.call_rpc("traficov2_prune", params,
+                                   what="pruning the system tables")
         return {k: int(v) for k, v in got.items()}
 
     def check_once(self) -> None:
