@@ -101,7 +101,7 @@ def test_init_db_load_sync_and_rerun_through_the_cli(db_url, make_config, tmp_pa
     assert lines[-1].startswith("Total: Inserted 0, Updated 0, Errors 0")
     # refused rows are not Errors (failed tables): the line says where to read them
     arribos = next(ln for ln in lines if ln.startswith("arribos:"))
-    assert results["arribos"]["counts"]["rejected"] >= 1 and "(see traficov2_sync_rejects)" in arribos, arribos
+    assert results["arribos"]["counts"]["rejected"] >= 1 and "(see traficov2_sync_rejects, last_run_id = this run)" in arribos, arribos
 
 
 def test_dry_run_and_back_propagate_flags(db_url, make_config):
@@ -429,7 +429,7 @@ def test_summary_lines_carry_the_time_and_the_run_id():
     lines = stamped_lines(text)
     assert len(lines) == len(text.splitlines()) == 4 and {r for _, r, _ in lines} == {"20261130T120000-abcdef"}
     assert lines[2][2] == ("arribos: Inserted 2, Updated 0, Errors 0 | unchanged 0, "
-                           "rejected 1 (see traficov2_sync_rejects), deactivated 0")
+                           "rejected 1 (see traficov2_sync_rejects, last_run_id = this run), deactivated 0")
     bp = format_back_propagation([{"table": "arribos", "run_id": "20261130T120000-abcdef", "rows_updated": 3}],
                                  dry_run=True)
     assert unstamped(bp) == ["=== Back-propagation (dry-run, nothing written) ===", "arribos: would update 3 source rows"]

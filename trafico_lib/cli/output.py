@@ -114,18 +114,23 @@ def _n(n: int, what: str) -> str:
 
 
 def _rejected(n: int, dry_run: bool) -> str:
-    """Rows refused (not counted as Errors, which are failed tables): where to read them."""
+    """Rows refused (not counted as Errors, which are failed tables): where to read them. A
+    reject already recorded today is not recorded again, but marked seen by this run: every
+    reject of the run is a row of traficov2_sync_rejects whose ``last_run_id`` is the run's id
+    (``run_id`` is the run that first recorded it)."""
     if not n:
         return "rejected 0"
-    return f"rejected {n} ({'not recorded: dry run' if dry_run else 'see traficov2_sync_rejects'})"
+    where = "not recorded: dry run" if dry_run else "see traficov2_sync_rejects, last_run_id = this run"
+    return f"rejected {n} ({where})"
 
 
 def _duplicates_line(r: dict, dry_run: bool) -> str:
-    """Which source rows lost to a later row of their key: the first few, and where all are."""
+    """Which source rows lost to a later row of their key: the first few, and where all are
+    (change rows whose ``last_run_id`` is this run's: a repeat is marked seen, not recorded again)."""
     dups, n = r["duplicates"], (r.get("counts") or {}).get("duplicates") or len(r["duplicates"])
     shown = ", ".join(f"{d['sync_key']} (source id {d['source_id']})" for d in dups[:5])
     more = f" and {n - 5} more" if n > 5 else ""
-    where = "" if dry_run else "; all in traficov2_sync_changes (field 'duplicate')"
+    where = "" if dry_run else "; all in traficov2_sync_changes (field 'duplicate', last_run_id = this run)"
     return f"  duplicate keys, latest row kept: {n} row(s) replaced: {shown}{more}{where}"
 
 
