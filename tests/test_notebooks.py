@@ -274,7 +274,7 @@ def test_executed_sync_notebooks_read_as_a_story(runs):
         text = shown_text(nb)
         for cell, t in text.items():
             assert not REPRS.search(t), (r["table"], cell, REPRS.search(t).group(0), t[:2000])
-        summary = [o for o in nb.cells[-1].outputs if runner.RESULT_MIME in o.get("data", {})]
+        summary = [o for o in {c.id: c for c in nb.cells}["summary"].outputs if runner.RESULT_MIME in o.get("data", {})]
         assert len(summary) == 1 and summary[0].data["text/plain"].count("\n") == 0
         assert summary[0].data["text/plain"].startswith(f"{r['table']}: {r['status']} (run ")
         html = Path(r["html"]).read_text(encoding="utf-8") if r.get("html") else ""
