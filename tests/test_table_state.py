@@ -8,11 +8,14 @@ state counts the active target rows, the warnings the rows carry, and the reject
 current; and the run's summary points at a reject row that names it."""
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
 from test_engine import ARRIBOS, insert, run, src, store_config  # noqa: F401 - fixtures
 
 from trafico_lib.cli.output import format_summary
-from trafico_lib.health import state_line, table_state
+from trafico_lib.health import run_health_check, state_line, table_state
 from trafico_lib.rules.suites import load_suite, suite_rules
 from trafico_lib.stores import open_store
 from trafico_lib.stores.pg.health import PostgresHealthReader
@@ -30,6 +33,12 @@ def _state(cfg, conn) -> dict:
     direct = table_state(PostgresHealthReader(conn), SPEC, cfg)
     assert {k: v for k, v in state.items() if k != "as_of"} == {k: v for k, v in direct.items() if k != "as_of"}
     return state
+
+
+def _check(cfg, as_json: bool = False) -> tuple[int, str]:
+    out = io.StringIO()
+    code = run_health_check(cfg, as_json=as_json, out=out)
+    return code, out.getvalue()
 
 
 def _stored(conn) -> tuple[int, dict[str, int]]:
@@ -87,6 +96,16 @@ def test_state_counts_the_table_now_whatever_the_last_run_reread(src, store_conf
                                                                          None]
     assert state_line(state).startswith("the table now: 3 rows, 3 with warnings, 1 source row rejected (at ")
     assert [r[:2] for r in _rejects(src)] == [(first.run_id, first.run_id)]
+    # the health check carries the same state (JSON), and its block's lines add up
+    code, text = _check(cfg, as_json=True)
+    facts = json.loads(text)
+    arribos = next(t for t in facts["tables"] if t["table"] == "arribos")
+    assert {k: arribos["state"][k] for k in ("rows", "warned_rows", "rejected_rows")} == {
+        "rows": 3, "warned_rows": 3, "rejected_rows": 1}
+    assert len(arribos["state"]["rules"]) == len(state["rules"])
+    block = _check(cfg)[1].splitlines()
+    assert "  arribos: 4 ✓ (3 distinct Contenedor, 1 row without key)" in block
+    assert "  traficov2_arribos: 3 ✓ (3 with warnings, 1 source row rejected)" in block
 
     # a no-op incremental run re-reads nothing: the table and its reject are as they were
     second = run(cfg, mode="incremental")
