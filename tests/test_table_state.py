@@ -15,7 +15,7 @@ import pytest
 from test_engine import ARRIBOS, insert, run, src, store_config  # noqa: F401 - fixtures
 
 from trafico_lib.cli.output import format_summary
-from trafico_lib.health import run_health_check, state_line, table_state
+from trafico_lib.health import run_health_check, state_line, state_table, table_state
 from trafico_lib.rules.suites import load_suite, suite_rules
 from trafico_lib.stores import open_store
 from trafico_lib.stores.pg.health import PostgresHealthReader
@@ -94,6 +94,9 @@ def test_state_counts_the_table_now_whatever_the_last_run_reread(src, store_conf
     assert (booking["failed"], booking["in_target"], booking["rejected"]) == (4, 3, 1)  # the reject has none either
     assert [f["key"]["Contenedor"] for f in booking["failing_rows"]] == ["CSQU3054383", "MSCU1234566", "TCNU7200794",
                                                                          None]
+    shown = state_table(state)  # the sync notebook's last cell
+    assert shown.loc["required_Contenedor", "first failing"] == "row 4" and shown.loc["container_format",
+                                                                                      "failing now"] == 0
     assert state_line(state).startswith("the table now: 3 rows, 3 with warnings, 1 source row rejected (at ")
     assert [r[:2] for r in _rejects(src)] == [(first.run_id, first.run_id)]
     # the health check carries the same state (JSON), and its block's lines add up

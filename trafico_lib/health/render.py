@@ -108,13 +108,20 @@ def state_line(state: dict | None, table: str | None = None) -> str:
             f"{_n(state['rejected_rows'], 'source row')} rejected (at {when_text(state['as_of'])})")
 
 
+def _failing_text(f: dict) -> str:
+    """A failing row as the state table lists it: its key, else its source line (``row 121``)."""
+    key = [v for v in (f.get("key") or {}).values() if v is not None]
+    if key:
+        return "|".join(map(str, key))
+    return f"row {f['row']}" if f.get("row") is not None else "(no key)"
+
+
 def state_table(state: dict | None) -> pd.DataFrame:
     """Each rule of the table's current state, by rule: severity, column, rows failing it now
     (in the target, rejected, both) and the first failing keys."""
     rows = [{"rule": r["rule"], "severity": r["severity"], "column": r.get("column"), "failing now": r["failed"],
              "in target": r.get("in_target"), "rejected": r.get("rejected"),
-             "first failing": ", ".join("|".join("" if v is None else str(v) for v in f["key"].values())
-                                        for f in r["failing_rows"][:5])}
+             "first failing": ", ".join(_failing_text(f) for f in r["failing_rows"][:5])}
             for r in (state or {}).get("rules", [])]
     out = pd.DataFrame(rows, columns=["rule", "severity", "column", "failing now", "in target", "rejected",
                                       "first failing"]).set_index("rule")
