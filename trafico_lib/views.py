@@ -100,7 +100,7 @@ def listing(frame: pd.DataFrame, *, shown: int, total: int | None = None, what: 
     if not show_index and not isinstance(out.index, pd.RangeIndex):
         out = out.reset_index()
     left = total - len(out)
-    note = f"… {counted(left, what, whats)} more; {where}" if left > 0 else None
+    note = f"… {left:,} more {what if left == 1 else whats or what + 's'}; {where}" if left > 0 else None
     return Listing(out, head=head, note=note, index=show_index)
 
 
