@@ -62,12 +62,13 @@ class Listing:
     def _repr_html_(self) -> str:
         table = self.frame.to_html(index=self.index, escape=True)
         table = re.sub(r">\s+<", "><", table)  # no indentation: a thousand rows stay small
-        box = (f'<div class="trafico-listing" style="max-height: 40em; overflow: auto; max-width: 100%">'
+        box = (f'<div class="trafico-listing" style="max-height: 40em; overflow: auto; max-width: 100%; width: fit-content">'
                f"{table}</div>")
         lines = [f"<p>{html.escape(t)}</p>" for t in (self.head,) if t]
         tail = [f"<p>{html.escape(t)}</p>" for t in (self.note,) if t]
         return ("<style>.trafico-listing thead th { position: sticky; top: 0; "
-                "background: var(--jp-layout-color0, #fff); }</style>") + "".join([*lines, box, *tail])
+                "background: var(--jp-layout-color0, #fff); } .trafico-listing td, .trafico-listing th "
+                "{ white-space: nowrap; }</style>") + "".join([*lines, box, *tail])
 
     def __str__(self) -> str:
         return "\n".join(t for t in (self.head, self.frame.to_string(index=self.index), self.note) if t)
