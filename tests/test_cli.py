@@ -118,10 +118,12 @@ def test_dry_run_and_back_propagate_flags(db_url, make_config):
         key = c.execute("SELECT sync_key FROM traficov2_arribos ORDER BY sync_key LIMIT 1").fetchone()[0]
         c.execute("""UPDATE traficov2_arribos SET "Chofer" = 'Chofer Manual' WHERE sync_key = %s""", (key,))
     dry = cli("--back-propagate", "--dry-run", "--table", "arribos", "--config", cfg.source_path)
-    assert dry.returncode == 0 and "arribos: would update 1 source rows" in dry.stdout, dry.stdout + dry.stderr
+    assert dry.returncode == 0 and "arribos: would update 1 source row (1 field change)" in dry.stdout, \
+        dry.stdout + dry.stderr
+    assert re.search(r"\n\S+ \S+     \S+: Chofer .* → 'Chofer Manual'\n", dry.stdout), dry.stdout  # key, field, old → new
     bp = cli("--back-propagate", "--table", "arribos", "--config", cfg.source_path)
     assert bp.returncode == 0, bp.stderr
-    assert "arribos: 1 source rows updated" in bp.stdout
+    assert "arribos: 1 source row updated (1 field change)" in bp.stdout
 
 
 def test_database_down_through_the_notebooks_is_one_line_and_starts_no_kernel(tmp_path):
