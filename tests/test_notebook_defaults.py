@@ -130,10 +130,13 @@ def test_sync_notebook_run_by_hand_is_a_dry_run_and_a_run_that_writes_is_logged_
 @pytest.mark.parametrize("environ, expected", [
     ({}, None),                                             # the runner, papermill, the command line
     ({SESSION_ENV: "notebooks/sync.ipynb"}, "interactive: notebooks/sync.ipynb by "),
+    # jupyter_server 2 gives the absolute path; the kernel works from the project folder
+    ({SESSION_ENV: str(ROOT / "notebooks" / "sync.ipynb")}, "interactive: notebooks/sync.ipynb by "),
 ])
-def test_only_a_kernel_a_jupyter_server_started_is_an_interactive_run(environ, expected):
+def test_only_a_kernel_a_jupyter_server_started_is_an_interactive_run(environ, expected, monkeypatch):
     from trafico_lib.interactive import interactive_notebook, is_interactive
     import ipykernel  # noqa: F401  (as in a kernel)
+    monkeypatch.chdir(ROOT)
     got = interactive_notebook(environ)
     assert (got is None) if expected is None else got.startswith(expected)
     assert is_interactive(got) is (expected is not None)

@@ -15,11 +15,13 @@ import socket
 import sys
 from collections.abc import Mapping
 
+from .paths import shown_path
+
 PREFIX = "interactive: "
 #: What health and the Data Docs say of a run's archive when the run was interactive.
 NOT_ARCHIVED = "run interactively in JupyterLab (not archived)"
 #: Set by the Jupyter server (JupyterLab, Notebook) for each kernel it starts for a notebook:
-#: the notebook's path from the server's root folder. papermill and nbval set nothing.
+#: the notebook's path (absolute, in jupyter_server 2). papermill and nbval set nothing.
 SESSION_ENV = "JPY_SESSION_NAME"
 
 
@@ -34,7 +36,8 @@ def interactive_notebook(environ: Mapping[str, str] | None = None) -> str | None
         user = getpass.getuser()
     except (OSError, KeyError):
         user = "?"
-    return f"{PREFIX}{path} by {user}@{socket.gethostname()}"
+    # relative to the project folder, where the notebook works (runner.notebook.use_project_folder)
+    return f"{PREFIX}{shown_path(path)} by {user}@{socket.gethostname()}"
 
 
 def is_interactive(notebook: str | None) -> bool:
