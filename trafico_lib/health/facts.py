@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..config import Config
 from ..errors import one_line
+from ..interactive import is_interactive
 from ..tables import SYSTEM_TABLES, TABLES, TableSpec
 
 MISSING_SAMPLE = 10
@@ -71,7 +72,7 @@ def lease_facts(leases: list[dict], now: datetime) -> list[dict]:
 def rendering(cfg: Config, notebook: str | None) -> str | None:
     """An archived notebook as people should open it: its HTML rendering when there is one,
     else the ``.ipynb``; relative to the configuration's folder (:meth:`Config.shown`)."""
-    if not notebook:
+    if not notebook or is_interactive(notebook):  # run by hand in JupyterLab: nothing archived
         return None
     html = cfg.resolve(notebook).with_suffix(".html")
     return cfg.shown(html if html.is_file() else notebook)
@@ -79,13 +80,15 @@ def rendering(cfg: Config, notebook: str | None) -> str | None:
 
 def last_run_facts(reader, cfg: Config) -> dict | None:
     """The latest run in the log: its id, time, tables with status and archived notebooks
-    (``notebook`` as logged, ``archive_paths`` the renderings to open: see :func:`rendering`)."""
+    (``notebook`` as logged, ``archive_paths`` the renderings to open: see :func:`rendering`),
+    and ``interactive``: the notebooks of it run by hand in JupyterLab (not archived), as logged."""
     run = reader.last_run()
     if run is None:
         return None
     tables = [{**t, "rendering": rendering(cfg, t["notebook"])} for t in run["tables"]]
     archive = list(dict.fromkeys(t["rendering"] for t in tables if t["rendering"]))
-    return {**run, "tables": tables, "archive_paths": archive}
+    interactive = list(dict.fromkeys(t["notebook"] for t in tables if is_interactive(t["notebook"])))
+    return {**run, "tables": tables, "archive_paths": archive, "interactive": interactive}
 
 
 # ---- keys: the "accounts for every source row" comparison ---------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..interactive import NOT_ARCHIVED, PREFIX
 from ..tables import TABLES
 from ..values import plain
 
@@ -183,7 +184,9 @@ def render_block(facts: dict) -> str:
             lines.append("Last Run: none")
         else:
             lines.append(f"Last Run: {lr['run_id']} at {when_text(lr['sync_timestamp'])}")
-            paths = lr["archive_paths"] or ["none (run without a notebook)"]
+            paths = lr["archive_paths"] + [f"{NOT_ARCHIVED}: {n.removeprefix(PREFIX)}"
+                                           for n in lr.get("interactive") or []]
+            paths = paths or ["none (run without a notebook)"]
             lines.append(f"  archive: {paths[0]}")
             lines.extend(f"           {p}" for p in paths[1:])
     ss = facts.get("sql_server") or {}

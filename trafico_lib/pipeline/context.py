@@ -12,6 +12,7 @@ import pandas as pd
 from ..config import Config, TableSettings, load_config
 from ..engine.extract import Extract
 from ..errors import ConfigError, UsageError
+from ..interactive import interactive_notebook
 from ..rules.totals import ValidationTotals
 from ..stores import open_store
 from ..stores.base import Store
@@ -83,7 +84,9 @@ def start(table: str, *, mode: str = "incremental", dry_run: bool = False, confi
           allow_mass_deactivation: bool = False) -> RunContext:
     """Everything a run needs, resolved once: config, table, store, run id, stored state.
     ``allow_mass_deactivation``: a full run may deactivate more than the table's
-    ``max_deactivation_share`` (the rows really left the source)."""
+    ``max_deactivation_share`` (the rows really left the source). ``notebook``: the archived
+    copy the runner executes; in a notebook run by hand in JupyterLab, which is not archived,
+    the run is logged as ``interactive: <notebook> by <user>@<host>`` (:mod:`trafico_lib.interactive`)."""
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     cfg = cfg or load_config(config_path)
@@ -93,7 +96,7 @@ def start(table: str, *, mode: str = "incremental", dry_run: bool = False, confi
         raise UsageError(exc.args[0]) from None
     store = store or open_store(cfg)
     ctx = RunContext(cfg=cfg, spec=spec, settings=cfg.table(spec.name), store=store, mode=mode,
-                     dry_run=dry_run, run_id=run_id or new_run_id(), notebook=notebook,
+                     dry_run=dry_run, run_id=run_id or new_run_id(), notebook=notebook or interactive_notebook(),
                      run_started=run_started or datetime.now(UTC),
                      allow_mass_deactivation=allow_mass_deactivation)
     ctx.state = store.read_state(spec)
