@@ -77,6 +77,21 @@ def test_log_stamps_and_shown_times_follow_the_configured_zone(depot):
     assert "since 2026-12-06 23:30:00 -03" in ex.describe() and "+0000" not in ex.describe()
 
 
+def test_the_health_notebooks_history_names_the_zone_once(depot):
+    from trafico_lib.health import history_table
+    from trafico_lib.health.render import HISTORY_COLUMNS
+    row = {c: 0 for c in HISTORY_COLUMNS} | {"table": "arribos", "operation": "SYNC", "run_id": "r1", "mode": "full",
+                                            "lag_hours": 1.0, "error": None}
+    history = pd.DataFrame([row | {"sync_timestamp": LATE}, row | {"sync_timestamp": LATE - pd.Timedelta(hours=3)}])
+    history["sync_timestamp"] = pd.to_datetime(history["sync_timestamp"], utc=True)
+    shown = history_table(history)
+    assert shown.index.name == "when (-03)" and list(shown.index) == ["2026-12-06 23:30", "2026-12-06 20:30"]
+    clock.set_zone("Europe/Paris")  # a summer-time change inside the window: each row says its zone
+    history["sync_timestamp"] = pd.to_datetime(["2026-10-25 00:30", "2026-10-25 01:30"], utc=True)
+    shown = history_table(history)
+    assert shown.index.name == "when" and list(shown.index) == ["2026-10-25 02:30 CET", "2026-10-25 02:30 CEST"]
+
+
 def test_other_zones_show_their_abbreviation_or_offset(make_config):
     assert clock.minute_text(LATE, make_config({"time_zone": "Asia/Kolkata"})) == "2026-12-07 08:00 IST"
     assert clock.minute_text(LATE, make_config({"time_zone": "UTC"})) == "2026-12-07 02:30 UTC"

@@ -232,18 +232,21 @@ def _minute(ts: pd.Series) -> pd.Series:
 
 def history_table(history: pd.DataFrame, rows: int = 20) -> pd.DataFrame:
     """The last ``rows`` runs of :func:`lag_history` as the notebook shows them, newest first:
-    by time (to the minute, in the display zone), counts as integers, lag in hours to one decimal."""
+    by time (to the minute, in the display zone, named in the header when every row shares one), counts as integers, lag in hours to one decimal."""
     h = history.sort_values("sync_timestamp", ascending=False).head(rows).copy()
     h["sync_timestamp"] = _minute(h["sync_timestamp"]) if len(h) else h["sync_timestamp"]
     for c in (*COUNTS, "rows_changed"):
         h[c] = h[c].round().astype("Int64")
     h["lag_hours"] = h["lag_hours"].map(lambda v: None if v != v or v is None else f"{v:.1f}")
     h["duration_seconds"] = h["duration_seconds"].round(2)
-    h = h.rename(columns={"sync_timestamp": "when", "lag_hours": "lag (h)", "duration_seconds": "seconds",
+    zones = {str(w).rsplit(" ", 1)[-1] for w in h["sync_timestamp"]}
+    when = f"when ({zones.pop()})" if len(zones) == 1 else "when"  # one zone: said once, in the header
+    h["sync_timestamp"] = h["sync_timestamp"].str.rsplit(" ", n=1).str[0] if when != "when" else h["sync_timestamp"]
+    h = h.rename(columns={"sync_timestamp": when, "lag_hours": "lag (h)", "duration_seconds": "seconds",
                           "rows_changed": "rows changed"})
     first = ["table", "operation", "mode", "rows changed", "inserted", "updated", "deactivated", "rejected",
              "unchanged", "read", "lag (h)", "seconds", "error", "run_id"]
-    return h.set_index("when")[first]
+    return h.set_index(when)[first]
 
 
 def rejects_table(rejects: pd.DataFrame) -> pd.DataFrame:
