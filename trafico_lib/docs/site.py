@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import clock
 from ..rules.suites import key_columns
 from ..tables import TABLES
 from .results import (
@@ -51,6 +52,8 @@ def site_dir(cfg) -> Path:
 # ---- the run pages ----------------------------------------------------------------------------
 
 def _run_time(rec: dict) -> str:
+    """The run page's folder name: the result's saved time in UTC (``Z``), a file name that does
+    not change with the display zone; the pages show the time in the display zone."""
     try:
         return datetime.fromisoformat(str(rec["saved_at"])).astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     except ValueError:
@@ -163,9 +166,10 @@ def _render_run_page(env, rec: dict, target: Path, key, built_line: str) -> None
 # ---- the pages' templates: templates/*.html --------------------------------------------------
 
 def _when(value) -> str:
-    """A stored ISO time as people read it: ``2026-11-30 13:05:12 UTC``."""
+    """A stored ISO time as people read it, in the display zone: ``2026-11-30 10:05 -03``
+    (:func:`trafico_lib.clock.minute_text`)."""
     try:
-        return datetime.fromisoformat(str(value)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return clock.minute_text(datetime.fromisoformat(str(value)))
     except (TypeError, ValueError):
         return str(value or "")
 
@@ -179,8 +183,8 @@ def _env():
 
 
 def built_line(built_at: datetime, run_id: str | None = None, command: str | None = None) -> str:
-    """``Built 2026-11-30 13:05 UTC from run 20261130T130500-ab12cd (sync)``."""
-    text = f"Built {built_at.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
+    """``Built 2026-11-30 10:05 -03 from run 20261130T100500-ab12cd (sync)``: the display zone's time."""
+    text = f"Built {clock.minute_text(built_at)}"
     if run_id:
         text += f" from run {run_id}"
     if command:

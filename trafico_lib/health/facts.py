@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import clock
 from ..config import Config
 from ..errors import one_line
 from ..interactive import is_interactive
@@ -114,7 +115,7 @@ def normalized_keys(frame: pd.DataFrame, spec: TableSpec, cfg: Config, run_date:
     from ..engine.stage import build_sync_key
     from ..normalize import normalize_column
     required, optional = key_parts(spec, cfg)
-    run_date = run_date or date.today()
+    run_date = run_date or clock.today()  # the sync's run date: the display zone's (clock.py)
     typed = pd.DataFrame(index=frame.index)
     for c in required + optional:
         raw = frame[c] if c in frame.columns else pd.Series([None] * len(frame), index=frame.index, dtype=object)
@@ -222,7 +223,7 @@ def table_facts(reader, cfg: Config, spec: TableSpec, state: dict, now: datetime
     out["counts_ok"] = False
     out.update(dict.fromkeys(ACCOUNT_FIELDS))
     if src["exists"] and tgt["exists"]:
-        acc = account(keyed_source(frame, spec, cfg, now.date()), target_keys,
+        acc = account(keyed_source(frame, spec, cfg, clock.local(now).date()), target_keys,
                       slot_groups(spec, reader.rejected_keys(spec.target)))
         out.update(acc)
         out["counts_ok"] = acc["missing_keys"] == 0

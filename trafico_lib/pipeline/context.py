@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import clock
 from ..config import Config, TableSettings, load_config
 from ..engine.extract import Extract
 from ..errors import ConfigError, UsageError
@@ -22,8 +23,10 @@ MODES = ("incremental", "full")
 
 
 def new_run_id(now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    """``20261206T233000-ab12cd``: the time in the display zone (:mod:`trafico_lib.clock`), so
+    the run's ``runs/<yyyy>/<mm>/<dd>/`` folder is the local date, and six random hex digits."""
+    local = clock.local(now or datetime.now(UTC))
+    return f"{local:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 @dataclass
@@ -63,7 +66,7 @@ class RunContext:
 
     @property
     def run_date(self) -> date:
-        return self.run_started.astimezone().date()
+        return clock.local(self.run_started).date()
 
     @property
     def preserve(self) -> list[str]:
