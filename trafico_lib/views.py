@@ -318,7 +318,7 @@ def broken_rules(val) -> pd.DataFrame | Note:
 PREVIEW_ROWS = {"inserts": 10, "updates": 30, "deactivations": 20, "rejected": 20, "warned": 20}
 
 
-def _shown(ctx, kind: str) -> int:
+def _rows_listed(ctx, kind: str) -> int:
     return PLAN_ROWS if ctx.dry_run else PREVIEW_ROWS[kind]
 
 
@@ -333,7 +333,7 @@ def rejected_rows(ctx, val) -> Listing | Note:
     how many more and where they are."""
     where = (_cap_note(ctx, "traficov2_sync_rejects") if ctx.dry_run
              else f"all in traficov2_sync_rejects (run_id '{ctx.run_id}') once applied")
-    return listing(val.rejected, shown=_shown(ctx, "rejected"), what="rejected row", where=where,
+    return listing(val.rejected, shown=_rows_listed(ctx, "rejected"), what="rejected row", where=where,
                    first=["reasons", *ctx.spec.key])
 
 
@@ -342,7 +342,7 @@ def warned_rows(ctx, val) -> Listing | Note:
     every one in a dry run (up to :data:`PLAN_ROWS`), the first ones otherwise, then how many more."""
     target = f"{ctx.spec.target} (column validation_warnings)"
     where = _cap_note(ctx, target) if ctx.dry_run else f"all in {target} once applied"
-    return listing(_warned(val), shown=_shown(ctx, "warned"), what="row", where=where,
+    return listing(_warned(val), shown=_rows_listed(ctx, "warned"), what="row", where=where,
                    first=["validation_warnings", *ctx.spec.key])
 
 
@@ -431,7 +431,7 @@ def planned_inserts(ctx, pl) -> Listing | Note:
                  f"{spec.target}")
     else:
         where = f"all in {spec.target} once applied (a dry run lists up to {PLAN_ROWS:,} here)"
-    return listing(frame, shown=_shown(ctx, "inserts"), total=total, what="new row", where=where,
+    return listing(frame, shown=_rows_listed(ctx, "inserts"), total=total, what="new row", where=where,
                    head=f"{counted(total, 'new row')} to insert into {spec.target}", first=keys, hide=hide,
                    show_index=False)
 
@@ -449,7 +449,7 @@ def planned_updates(ctx, pl) -> Listing | Note:
     head = f"{many} in {counted(rows, 'row')} to update" + (f"; by field: {by_field}" if by_field else "")
     where = (f"all in traficov2_sync_changes (run_id '{ctx.run_id}') once applied "
              f"(a dry run lists up to {PLAN_ROWS:,} here)")
-    out = listing(up, shown=_shown(ctx, "updates"), what="field change", where=where, head=head,
+    out = listing(up, shown=_rows_listed(ctx, "updates"), what="field change", where=where, head=head,
                   index="sync_key", by="field")
     if isinstance(out, Listing) and ctx.dry_run and listed >= PLAN_ROWS:
         out.note = (f"the plan lists the first {PLAN_ROWS:,} field changes (in key order) and there may be more; "
@@ -461,7 +461,7 @@ def planned_deactivations(ctx, pl) -> Note:
     """The keys gone from the source (full runs only), in one line: every one in a dry run (up to
     :data:`PLAN_ROWS`), the first ones otherwise, then how many more and where."""
     total = int(pl.counts.get("deactivated", len(pl.deactivations)) or 0)
-    keys = pl.deactivations["sync_key"].head(_shown(ctx, "deactivations")).tolist() if len(pl.deactivations) else []
+    keys = pl.deactivations["sync_key"].head(_rows_listed(ctx, "deactivations")).tolist() if len(pl.deactivations) else []
     if not total:
         return Note(NONE)
     line = f"{counted(total, 'row')} to deactivate: " + ", ".join(map(str, keys))
