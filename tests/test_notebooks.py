@@ -371,8 +371,12 @@ def test_the_health_notebook_agrees_with_its_block(runs):
     """The row-count table shows the block's numbers (labelled, integers), the history counts as
     integers and times to the minute, and `make health` prints the block once."""
     nb = {c.id: c for c in nbformat.read(runs["health"].output, as_version=4).cells}
-    block = "".join(o.text for o in nb["facts"].outputs if o.output_type == "stream")
+    block = runs["health"].result["text"]  # the block the runner prints; the notebook shows it as a card
     assert block.count("=== System Health Check ===") == 1
+    card = next(o for o in nb["facts"].outputs if "text/html" in o.get("data", {})).data["text/html"]
+    assert 'id="health"' in card and "=== System Health Check ===" not in card
+    hrefs = re.findall(r'href="([^"]+)"', card)  # the last run's archived notebooks, from the archived page
+    assert hrefs and all((Path(runs["health"].html).parent / h).resolve().is_file() for h in hrefs), hrefs
     counts = next(o for o in nb["counts"].outputs if "text/html" in o.get("data", {}))
     rows = _Tables(counts.data["text/html"]).rows
     header = rows[0]

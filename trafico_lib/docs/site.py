@@ -275,14 +275,16 @@ def _health_card(cfg, facts: dict | None, site: Path) -> str | None:
     return card_html(facts, links_from=site, base=cfg.base_dir)
 
 
-def build_docs(cfg, *, facts: dict | None = None, run_id: str | None = None, command: str | None = None) -> Path:
+def build_docs(cfg, *, facts: dict | None = None, run_id: str | None = None, command: str | None = None,
+               logged: dict[tuple[str, str], dict] | None = None) -> Path:
     """Render the Data Docs site from the stored results; returns the index page's path.
 
     ``facts`` (from :func:`trafico_lib.health.gather_facts`) give the index each table's
     current state (``tables[i]["state"]``, see :mod:`.current`) and the health card on top;
     without them the index says the current state is unknown. The last run of each table is
     its newest stored validation, with what it did from its log row (:mod:`.runs`, read only
-    when the facts say the database is reachable). ``run_id`` and ``command`` (``sync``,
+    when the facts say the database is reachable; ``logged`` gives them instead, as
+    :func:`.runs.logged_counts` returns them). ``run_id`` and ``command`` (``sync``,
     ``health``, ``health check``, ``docs``) name what the site was built after, on every page
     (:func:`built_line`).
     """
@@ -295,8 +297,9 @@ def build_docs(cfg, *, facts: dict | None = None, run_id: str | None = None, com
                  default=None)
     line = built_line(datetime.now(UTC), run_id, command, newest)
     reachable = bool(facts and (facts.get("database") or {}).get("ok"))
-    logged = logged_counts(cfg, [(t, recs[0]["run_id"], str(recs[0]["saved_at"]))
-                                 for t, recs in stored.items() if recs]) if reachable else {}
+    if logged is None:
+        logged = logged_counts(cfg, [(t, recs[0]["run_id"], str(recs[0]["saved_at"]))
+                                     for t, recs in stored.items() if recs]) if reachable else {}
     tables = []
     for spec in TABLES.values():
         recs = stored[spec.name]

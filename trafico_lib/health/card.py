@@ -1,7 +1,8 @@
 """The health facts as an HTML card: the Data Docs index and the health notebook show this one card.
 
     card_html(facts, links_from=site_dir, base=cfg.base_dir)   # the Data Docs index
-    display(HTML(card_html(facts, links_from=page_folder, base=cfg.base_dir)))   # the notebook
+    here = notebook_page_folder(cfg, archive_path)             # the health notebook
+    display(HTML(card_html(facts, links_from=here, base=cfg.base_dir)))
 
 The card says what the block says (``render_block``, the terminal's ``--health-check``), laid
 out for reading: the verdict; each check with ✓ / ✗ (⚠ for a warning); the row counts and the
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ..config import PROJECT_DIR
 from .render import BAD, OK, WARN, short_name, when_text
 
 STYLE = """<style>
@@ -70,7 +72,7 @@ def hours_text(value: Any) -> str:
     return "?" if value is None else f"{float(value):,.1f}"
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
+def plural(n: Any, word: str, many: str | None = None) -> str:
     """``1 row``, ``2 rows``, ``1,234 rows``."""
     return f"{count_text(n)} {word if n == 1 else (many or word + 's')}"
 
@@ -78,6 +80,13 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 def link_to(target: Path, links_from: Path) -> str:
     """``target`` as a relative URL from the folder ``links_from`` (posix, quoted)."""
     return quote(Path(os.path.relpath(target.resolve(), links_from.resolve())).as_posix())
+
+
+def notebook_page_folder(cfg, archive_path: str | None) -> Path:
+    """The folder a notebook's output links from: its archived HTML page's, next to
+    ``archive_path`` (the runner's parameter), or, opened in Jupyter, the notebook's own
+    folder (``notebooks/``), from where Jupyter resolves a relative link."""
+    return cfg.resolve(archive_path).parent if archive_path else PROJECT_DIR / "notebooks"
 
 
 def archived_page(notebook: str | None, base: Path) -> Path | None:
@@ -92,7 +101,7 @@ def archived_page(notebook: str | None, base: Path) -> Path | None:
 def _check(mark: str | None, text: str, detail: str = "", *, name: str = "") -> str:
     sign = f'<span class="th-mark {_MARK[mark]}">{mark}</span>' if mark else '<span class="th-mark"></span>'
     more = f' <span class="th-muted">{detail}</span>' if detail else ""
-    return f'<li class="th-check" data-check="{escape(name)}" data-mark="{_MARK.get(mark or "", "")}">{sign}{text}{more}</li>'
+    return f'<li class="th-check" data-check="{escape(name)}" data-mark="{_MARK.get(mark or "", "")}">{sign} {text}{more}</li>'
 
 
 # ---- the checks -------------------------------------------------------------------------------------
@@ -214,9 +223,9 @@ def last_run_html(facts: dict, links_from: Path | None, base: Path) -> str:
     items = []
     for t in lr.get("tables") or []:
         name = escape(short_name(str(t.get("table"))))
-        page = archived_page(t.get("notebook"), base) if links_from is not None else None
+        page = archived_page(t.get("notebook"), base)
         error = f' <span class="th-mark bad">{BAD}</span> {escape(str(t["error"]))}' if t.get("error") else ""
-        if page is not None:
+        if page is not None and links_from is not None:
             items.append(f'<li><a class="th-notebook" href="{link_to(page, links_from)}">{name}</a>'
                          f' <span class="th-muted">{escape(page.name)}</span>{error}</li>')
         elif t.get("notebook"):
