@@ -279,7 +279,7 @@ def test_the_health_card_links_the_archived_pages_that_exist(tmp_path):
         text = " ".join(_text_of(html).split())
         assert "pendiente_desconsolidar runs/2026/12/06/20261206T100613-051b2c_sync_pendiente_desconsolidar.ipynb " \
                "(no HTML page to open)" in text
-        assert "arribos_expo_ctns run without a notebook: nothing archived" in text
+        assert "arribos_expo_ctns no notebook in the log" in text
     assert "<script" not in html and "http" not in html
     # each check with its mark, the counts with thousands separators, the lag to one decimal
     card = _text_from(html)

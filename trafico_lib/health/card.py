@@ -43,11 +43,13 @@ STYLE = """<style>
 .trafico-health .th-mark.ok{color:#28a745}.trafico-health .th-mark.bad{color:#dc3545}
 .trafico-health .th-mark.warn{color:#b8860b}
 .trafico-health .th-scroll{overflow-x:auto;max-width:100%}
-.trafico-health table{border-collapse:collapse;width:auto;margin:0 0 .8rem}
-.trafico-health th,.trafico-health td{border-top:1px solid #dee2e6;padding:.3rem .6rem;text-align:left;
- vertical-align:top;font-size:.9rem}
-.trafico-health th{background:#f8f9fa}
-.trafico-health td.num,.trafico-health th.num{text-align:right;white-space:nowrap}
+.trafico-health table.th-counts{border-collapse:collapse;width:auto;margin:0 0 .8rem}
+.trafico-health table.th-counts th,.trafico-health table.th-counts td{border:none;border-top:1px solid #dee2e6;
+ padding:.3rem .6rem;text-align:left;vertical-align:top;font-size:.9rem;line-height:1.4}
+.trafico-health table.th-counts th{background:#f8f9fa}
+.trafico-health table.th-counts tbody tr{background:transparent}
+.trafico-health table.th-counts td.num,.trafico-health table.th-counts th.num{text-align:right}
+.trafico-health table.th-counts td.num,.trafico-health table.th-counts td.when{white-space:nowrap}
 .trafico-health ul.th-links{margin:.2rem 0 0;padding-left:1.2rem}
 .trafico-health code{font-size:.85rem}
 </style>"""
@@ -204,7 +206,7 @@ def counts_table(facts: dict) -> str:
             f'<td class="num">{count_text(src.get("rows")) if src.get("exists") else "missing"}</td>'
             f'<td class="num">{count_text(tgt.get("active_rows")) if tgt.get("exists") else "missing"}</td>'
             f"<td>{_accounted(t)}</td><td class=\"num\">{_lag(t)}</td>"
-            f"<td>{escape(when_text(t['last_success_at'])) if t.get('last_success_at') else ''}</td></tr>")
+            f"<td class=\"when\">{escape(when_text(t['last_success_at'])) if t.get('last_success_at') else ''}</td></tr>")
     return ('<div class="th-scroll"><table class="th-counts"><thead><tr><th>Table</th>'
             '<th class="num">Source rows</th><th class="num">Target rows (active)</th>'
             '<th>Every source key accounted for</th><th class="num">Lag (h)</th><th>Last success</th></tr></thead>'
@@ -232,7 +234,7 @@ def last_run_html(facts: dict, links_from: Path | None, base: Path) -> str:
             items.append(f'<li>{name} <span class="th-muted">{escape(str(t.get("rendering") or t["notebook"]))}'
                          f" (no HTML page to open)</span>{error}</li>")
         else:
-            items.append(f'<li>{name} <span class="th-muted">run without a notebook: nothing archived</span>{error}</li>')
+            items.append(f'<li>{name} <span class="th-muted">no notebook in the log</span>{error}</li>')
     return (f'<p class="th-last-run">Last run <code>{escape(str(lr["run_id"]))}</code> at '
             f'{escape(when_text(lr["sync_timestamp"]))}; its notebooks:</p><ul class="th-links">{"".join(items)}</ul>')
 
