@@ -101,7 +101,7 @@ def test_init_db_load_sync_and_rerun_through_the_cli(db_url, make_config, tmp_pa
     assert lines[-1].startswith("Total: Inserted 0, Updated 0, Errors 0")
     # refused rows are not Errors (failed tables): the line says where to read them
     arribos = next(ln for ln in lines if ln.startswith("arribos:"))
-    assert results["arribos"]["counts"]["rejected"] >= 1 and "(see traficov2_sync_rejects)" in arribos, arribos
+    assert results["arribos"]["counts"]["rejected"] >= 1 and "(see traficov2_sync_rejects, last_run_id = this run)" in arribos, arribos
 
 
 def test_dry_run_and_back_propagate_flags(db_url, make_config):
@@ -118,10 +118,12 @@ def test_dry_run_and_back_propagate_flags(db_url, make_config):
         key = c.execute("SELECT sync_key FROM traficov2_arribos ORDER BY sync_key LIMIT 1").fetchone()[0]
         c.execute("""UPDATE traficov2_arribos SET "Chofer" = 'Chofer Manual' WHERE sync_key = %s""", (key,))
     dry = cli("--back-propagate", "--dry-run", "--table", "arribos", "--config", cfg.source_path)
-    assert dry.returncode == 0 and "arribos: would update 1 source rows" in dry.stdout, dry.stdout + dry.stderr
+    assert dry.returncode == 0 and "arribos: would update 1 source row (1 field change)" in dry.stdout, \
+        dry.stdout + dry.stderr
+    assert re.search(r"\n\S+ \S+     \S+: Chofer .* → 'Chofer Manual'\n", dry.stdout), dry.stdout  # key, field, old → new
     bp = cli("--back-propagate", "--table", "arribos", "--config", cfg.source_path)
     assert bp.returncode == 0, bp.stderr
-    assert "arribos: 1 source rows updated" in bp.stdout
+    assert "arribos: 1 source row updated (1 field change)" in bp.stdout
 
 
 def test_database_down_through_the_notebooks_is_one_line_and_starts_no_kernel(tmp_path):
@@ -429,7 +431,7 @@ def test_summary_lines_carry_the_time_and_the_run_id():
     lines = stamped_lines(text)
     assert len(lines) == len(text.splitlines()) == 4 and {r for _, r, _ in lines} == {"20261130T120000-abcdef"}
     assert lines[2][2] == ("arribos: Inserted 2, Updated 0, Errors 0 | unchanged 0, "
-                           "rejected 1 (see traficov2_sync_rejects), deactivated 0")
+                           "rejected 1 (see traficov2_sync_rejects, last_run_id = this run), deactivated 0")
     bp = format_back_propagation([{"table": "arribos", "run_id": "20261130T120000-abcdef", "rows_updated": 3}],
                                  dry_run=True)
     assert unstamped(bp) == ["=== Back-propagation (dry-run, nothing written) ===", "arribos: would update 3 source rows"]

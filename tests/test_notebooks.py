@@ -232,7 +232,9 @@ def test_executed_notebooks_show_every_step(runs):
     assert "rows from table arribos" in arr["extract"]
     assert "'MSKU-" in arr["normalize"] or "'msku " in arr["normalize"].lower()  # before → after
     assert "required_Contenedor" in arr["validate"] and "required_Contenedor" in arr["validate-rejects"]
-    assert "to insert" in arr["plan"] and "sync_key" in arr["plan-inserts"]
+    assert "to insert" in arr["plan"] and arr["plan-inserts"].splitlines()[1].split()[0] == "Contenedor"  # key first
+    inserted = next(r for r in runs["full"] if r["table"] == "arribos")["counts"]["inserted"]
+    assert arr["plan-inserts"].splitlines()[-1].startswith(f"… {inserted - 10} more new rows; all in traficov2_arribos")
     assert re.search(r"apply arribos: rows 1–\d+ of \d+ written", arr["apply"])  # a line per batch
     assert "arribos: ok (run " in arr["summary"]
     expo = outputs("arribos_expo_ctns")
@@ -274,7 +276,7 @@ def test_executed_sync_notebooks_read_as_a_story(runs):
         text = shown_text(nb)
         for cell, t in text.items():
             assert not REPRS.search(t), (r["table"], cell, REPRS.search(t).group(0), t[:2000])
-        summary = [o for o in nb.cells[-1].outputs if runner.RESULT_MIME in o.get("data", {})]
+        summary = [o for o in {c.id: c for c in nb.cells}["summary"].outputs if runner.RESULT_MIME in o.get("data", {})]
         assert len(summary) == 1 and summary[0].data["text/plain"].count("\n") == 0
         assert summary[0].data["text/plain"].startswith(f"{r['table']}: {r['status']} (run ")
         html = Path(r["html"]).read_text(encoding="utf-8") if r.get("html") else ""

@@ -109,16 +109,18 @@ def cmd_back_propagate(cfg, args) -> int:
     if args.no_notebook:
         from ..pipeline import back_propagate, back_propagation_fields
         results = back_propagate(cfg, back_propagation_fields(cfg, only), run_id=run_id, dry_run=args.dry_run)
-        failed = any(r.get("status") != "ok" for r in results)
+        failed, where = any(r.get("status") != "ok" for r in results), None
     else:  # the back_propagate notebook, archived
         from ..runner import run_back_propagate_notebook
+        from ..runner.runs import rendering
         results, run = run_back_propagate_notebook(cfg, only, dry_run=args.dry_run, config_path=args.config,
                                                    run_id=run_id)
-        failed = not run.ok
+        failed, where = not run.ok, rendering(run)
     if args.json:
         print_json({"results": results})
     else:
-        print(format_back_propagation(results, dry_run=args.dry_run, run_id=run_id))
+        print(format_back_propagation(results, dry_run=args.dry_run, run_id=run_id, no_notebook=args.no_notebook,
+                                      where=where))
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..engine.plan import PLAN_ROWS
 from ..paths import shown_path
 from .log import stamped
 
@@ -81,7 +82,8 @@ def _value(v: Any) -> str:
 def planned_lines(r: dict, where: str | None, *, no_notebook: bool = False, shown: int = PLANNED_SHOWN) -> list[str]:
     """A dry run's first planned changes of a table, one per line as ``key: field old → new``
     (a new row: ``key: new row``; a deactivation: ``key: activo true → false``), then how many
-    more and where all of them are."""
+    more and where all of them are: the dry run's notebook lists up to :data:`PLAN_ROWS` of each
+    kind; past that the line says how many it does not list."""
     plan, c = r["plan"], r.get("counts") or {}
     changes = [f"{d['sync_key']}: {d['field']} {_value(d.get('old'))} → {_value(d.get('new'))}"
                for d in plan.get("sample_changes") or []]
@@ -93,17 +95,29 @@ def planned_lines(r: dict, where: str | None, *, no_notebook: bool = False, show
     if not total:
         return ["  planned: no change"]
     first = f"; the first {min(shown, len(changes))}:" if changes else ""
-    out = [f"  planned: {_n(fields, 'field change')} ({_n(c.get('updated') or 0, 'row')}), "
+    many = f"at least {_n(fields, 'field change')}" if fields >= PLAN_ROWS else _n(fields, "field change")
+    out = [f"  planned: {many} ({_n(c.get('updated') or 0, 'row')}), "
            f"{_n(ins, 'new row')}, {deact} to deactivate{first}"]
     out += [f"    {line}" for line in changes[:shown]]
     listed = min(shown, len(changes))
     more = total - listed
+    in_notebook = sum(min(n, PLAN_ROWS) for n in (fields, ins, deact))  # what the notebook lists
+    unlisted = total - in_notebook
     if no_notebook:
         where_all = "the dry-run notebook lists them all (run it without --no-notebook)"
+        if unlisted > 0:
+            where_all = (f"the dry-run notebook lists up to {PLAN_ROWS:,} of each kind (run it without "
+                         "--no-notebook)")
+    elif not where:
+        where_all = "archiving is off: the dry-run notebook was not kept"
+    elif unlisted > 0:
+        where_all = (f"{in_notebook - listed:,} of them in {where} (up to {PLAN_ROWS:,} of each kind); "
+                     f"{'at least ' if fields >= PLAN_ROWS else ''}{unlisted:,} not listed anywhere before a run "
+                     "that writes (then in traficov2_sync_changes and the target)")
     else:
-        where_all = f"all in {where}" if where else "archiving is off: the dry-run notebook was not kept"
+        where_all = f"all in {where}"
     if more > 0:
-        out.append(f"    … {more} more; {where_all}" if listed else f"    {where_all}")
+        out.append(f"    … {more:,} more; {where_all}" if listed else f"    {where_all}")
     else:
         out.append(f"    ({where_all.replace('all in ', 'also in ')})")
     return out
@@ -114,27 +128,51 @@ def _n(n: int, what: str) -> str:
 
 
 def _rejected(n: int, dry_run: bool) -> str:
-    """Rows refused (not counted as Errors, which are failed tables): where to read them."""
+    """Rows refused (not counted as Errors, which are failed tables): where to read them. A
+    reject already recorded today is not recorded again, but marked seen by this run: every
+    reject of the run is a row of traficov2_sync_rejects whose ``last_run_id`` is the run's id
+    (``run_id`` is the run that first recorded it)."""
     if not n:
         return "rejected 0"
-    return f"rejected {n} ({'not recorded: dry run' if dry_run else 'see traficov2_sync_rejects'})"
+    where = "not recorded: dry run" if dry_run else "see traficov2_sync_rejects, last_run_id = this run"
+    return f"rejected {n} ({where})"
 
 
 def _duplicates_line(r: dict, dry_run: bool) -> str:
-    """Which source rows lost to a later row of their key: the first few, and where all are."""
+    """Which source rows lost to a later row of their key: the first few, and where all are
+    (change rows whose ``last_run_id`` is this run's: a repeat is marked seen, not recorded again)."""
     dups, n = r["duplicates"], (r.get("counts") or {}).get("duplicates") or len(r["duplicates"])
     shown = ", ".join(f"{d['sync_key']} (source id {d['source_id']})" for d in dups[:5])
     more = f" and {n - 5} more" if n > 5 else ""
-    where = "" if dry_run else "; all in traficov2_sync_changes (field 'duplicate')"
+    where = "" if dry_run else "; all in traficov2_sync_changes (field 'duplicate', last_run_id = this run)"
     return f"  duplicate keys, latest row kept: {n} row(s) replaced: {shown}{more}{where}"
 
 
-def format_back_propagation(results: list[dict], *, dry_run: bool, run_id: str | None = None) -> str:
+def format_back_propagation(results: list[dict], *, dry_run: bool, run_id: str | None = None,
+                            where: str | None = None, no_notebook: bool = False,
+                            shown: int = PLANNED_SHOWN) -> str:
+    """Back-propagation's lines: per table, the source rows it updated (a dry run: would update)
+    and its field changes, then the first edits as ``key: field old → new`` (``key``: the source
+    row's key as the source holds it), then how many more and where all of them are (``where``:
+    the run's notebook)."""
     lines = ["=== Back-propagation" + (" (dry-run, nothing written)" if dry_run else "") + " ==="]
     for r in results:
-        n = r.get("rows_updated", 0)
-        done = f"would update {n} source rows" if dry_run else f"{n} source rows updated"
+        n, fields = r.get("rows_updated", 0) or 0, r.get("field_changes", 0) or 0
+        rows = _n(n, "source row")
+        done = f"would update {rows}" if dry_run else f"{rows} updated"
+        done += f" ({_n(fields, 'field change')})" if fields else ""
         lines.append(f"{r['table']}: {done}" + (f"  error: {r['error']}" if r.get("error") else ""))
+        edits = r.get("changes") or []
+        lines += [f"    {d['key']}: {d['field']} {_value(d.get('old'))} → {_value(d.get('new'))}"
+                  for d in edits[:shown]]
+        listed = min(shown, len(edits))
+        if fields > listed:
+            if no_notebook:
+                where_all = "the back-propagation notebook lists them all (run it without --no-notebook)"
+            else:
+                where_all = ((f"all in {where}" if fields <= PLAN_ROWS else f"the first {PLAN_ROWS:,} in {where}")
+                             if where else "archiving is off: the notebook was not kept")
+            lines.append(f"    … {fields - listed:,} more; {where_all}" if listed else f"    {where_all}")
     return stamped("\n".join(lines), _run_id(results, run_id))
 
 

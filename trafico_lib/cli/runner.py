@@ -41,6 +41,7 @@ def _sync(cfg, args, params: dict) -> int:
 
 def _back_propagate(cfg, args, params: dict) -> int:
     from ..runner import run_back_propagate_notebook
+    from ..runner.runs import rendering
     table, dry_run, config_path = _common(args, params)
     if table:
         table = selected_tables(table)[0]
@@ -50,7 +51,7 @@ def _back_propagate(cfg, args, params: dict) -> int:
         print_json({"results": results, "notebook": str(run.output) if run.output else None})
     else:
         print(format_back_propagation([r for r in results if r.get("status") in ("ok", None)], dry_run=dry_run,
-                                      run_id=args.run_id))
+                                      run_id=args.run_id, where=rendering(run)))
     if run.error:
         fail(run.error)
     _archive_line(args, [run.output], dry_run=dry_run, run_id=args.run_id)

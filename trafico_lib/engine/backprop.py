@@ -15,9 +15,12 @@ import pandas as pd
 
 from ..normalize import clean_value, normalize_frame
 from ..tables import TableSpec
+from ..values import is_missing, text_or_none
 from .stage import build_sync_key
 
-EDIT_COLUMNS = ["source_row", "sync_key", "field", "old", "new"]
+EDIT_COLUMNS = ["source_row", "source_key", "key_columns", "sync_key", "field", "old", "new"]
+CHANGES_SHOWN = 20  # edits a result carries for the command line's lines (the notebook lists them all)
+KEY_JOIN = " / "    # between the values of a key of several columns (``Operacion / Contenedor``)
 
 
 @dataclass
@@ -35,9 +38,18 @@ class BackpropResult:
         return int(self.changes["source_row"].nunique()) if len(self.changes) else 0
 
     def to_dict(self) -> dict:
+        """The result as plain values: counts, and the first :data:`CHANGES_SHOWN` edits as
+        ``{key, field, old, new}`` (``key``: the source row's key as the source holds it)."""
+        first = self.changes.head(CHANGES_SHOWN)
+        edits = [{"key": k, "field": f, "old": _text(o), "new": _text(n)}
+                 for k, f, o, n in zip(first["source_key"], first["field"], first["old"], first["new"])]
         return {"table": self.table, "run_id": self.run_id, "dry_run": self.dry_run, "status": self.status,
                 "error": self.error, "rows_updated": self.updated, "field_changes": len(self.changes),
-                "duration_seconds": self.duration_seconds}
+                "changes": edits, "duration_seconds": self.duration_seconds}
+
+
+def _text(v) -> str | None:
+    return None if is_missing(v) else str(v)
 
 
 def _column(name: str, columns: list[str], registry: str | None) -> str | None:
@@ -70,9 +82,17 @@ def key_columns_for(spec: TableSpec, key: list[str] | None, available: list[str]
     return [c for c in (key or [*spec.key, *spec.key_optional]) if c in available]
 
 
+def key_text(row: pd.Series, columns: list[str]) -> str:
+    """A source row's key as people find it in the source: its key columns' values as the source
+    holds them, joined by :data:`KEY_JOIN` (a missing part as ``—``)."""
+    return KEY_JOIN.join(text_or_none(row[c]) or "—" for c in columns)
+
+
 def source_edits(spec: TableSpec, fields: list[str], source: pd.DataFrame, target: pd.DataFrame,
                  key: list[str] | None = None) -> pd.DataFrame:
-    """The edits to make: ``source_row``, ``sync_key``, ``field``, ``old`` (source), ``new`` (desk).
+    """The edits to make: ``source_row`` (the store's row address: never shown), ``source_key``
+    (:func:`key_text`) and ``key_columns`` (the names of the columns it joins), ``sync_key``,
+    ``field``, ``old`` (source), ``new`` (desk).
 
     ``source``: ``source_row`` (the store's row address), ``source_id`` and the key columns and
     ``fields`` as text; ``target``: ``sync_key``, ``source_id`` and ``fields`` of active rows,
@@ -91,11 +111,13 @@ def source_edits(spec: TableSpec, fields: list[str], source: pd.DataFrame, targe
         norm = normalize_frame(source[key_cols], spec, pd.Timestamp.now().date()).frame
         source = source.assign(sync_key=build_sync_key(norm, spec, key).values)
         merged = source.merge(target.drop(columns="source_id"), on="sync_key", suffixes=("_src", ""))
+    key_cols = key_columns_for(spec, key, list(source.columns))
+    heading = KEY_JOIN.join(key_cols) or "key"
     rows = []
     for f in fields:
         new = merged[f]
         old = merged[f"{f}_src"].map(clean_value)
         differs = new.notna() & (old.isna() | (old.astype(object) != new.astype(object)))
         for _, r in merged[differs].iterrows():
-            rows.append((r["source_row"], r["sync_key"], f, r[f"{f}_src"], r[f]))
+            rows.append((r["source_row"], key_text(r, key_cols), heading, r["sync_key"], f, r[f"{f}_src"], r[f]))
     return pd.DataFrame(rows, columns=EDIT_COLUMNS) if rows else empty

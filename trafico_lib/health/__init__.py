@@ -5,7 +5,8 @@
     card_html(facts, links_from=folder, base=cfg.base_dir)   # the same facts as an HTML card
     code = facts["exit_code"]          # 0 healthy, 1 unhealthy, 2 bad configuration
 
-``run_health_check(cfg, as_json=...)`` does the three for ``--health-check``. The notebook
+``run_health_check(cfg, as_json=...)`` does the three for ``--health-check``. One table's current
+state alone: ``with store.health_reader() as r: print(state_line(table_state(r, spec, cfg)))``. The notebook
 calls the same functions, plus :func:`lag_history` and :func:`rejects_by_rule` (given the
 store's ``health_reader()``) and the tables and plots of :mod:`.render`.
 
@@ -21,9 +22,14 @@ What each fact means
   a read-only transaction under a statement timeout, so the check never hangs and never writes.
 * **Failed Syncs (24h)**: ``ERROR`` rows of ``traficov2_sync_log`` in the last 24 hours of the
   database clock; unhealthy above ``health.max_failed_syncs_24h``.
-* **Table Row Counts**: each source table's row count (``missing ✗`` when it does not exist)
-  and each target's active row count, with ``✓`` when the target *accounts for every source
-  row*. That comparison is on **distinct normalized business keys** (the table's
+* **Table Row Counts**: each source table's row count (``missing ✗`` when it does not exist),
+  with what those rows are, adding up to it: ``arribos: 159 ✓ (156 distinct Contenedor, 2
+  duplicate rows merged, 1 row without key)`` (a duplicate row is a keyed row beyond the first
+  of its key, merged into that key's one target row; a slot table says how many rows share a
+  booking); then each target's active row count with its own facts, from the table's current
+  state (below): ``traficov2_arribos: 156 ✓ (114 with warnings, 1 source row rejected)``, plus
+  source keys pending or no longer in the source; ``✓`` when the target *accounts for every
+  source row*. That comparison is on **distinct normalized business keys** (the table's
   ``account_key``), not raw counts, because duplicate source rows (the same container twice)
   collapse to one target row: the source's key columns are normalized with the pipeline's
   own rules (:mod:`trafico_lib.normalize`, :func:`trafico_lib.engine.stage.build_sync_key`,
@@ -42,6 +48,24 @@ What each fact means
   has active slots or was rejected" is exact (a slot's reject key ``group|sequence`` counts
   for its group). Active target keys absent from the source (deactivated by the next full
   run) are reported as ``extra``, a warning, not a failure.
+* **Current state** (``facts["tables"][i]["state"]``, :func:`table_state`; not a line of the old
+  block but its target line's warnings and rejects, the JSON, the Data Docs and the sync
+  notebook's last cell): the table *now*, whatever the last run re-read, counted in the database
+  in one statement (``stores/sql/health.table_state``; over REST the function of step 015):
+  ``rows`` its active target rows; ``warned_rows`` those carrying a warning rule
+  (``validation_warnings``, kept per row, so a row a run set aside as unchanged keeps its last
+  outcome); ``rejected_rows`` the source rows rejected *now*; per rule of the suite (every rule,
+  0 for the clean ones), the active rows carrying it plus the current rejects that broke it, and
+  the first 20 of them (key columns, the value in the rule's column). A reject is **current**
+  when (1) it is the newest record of its source row (same source id, else key, else raw row);
+  (2) it was seen (``last_run_id``/``last_seen_at``: a run that reads a recorded reject again
+  marks it seen) by the table's latest run that read the whole source (``read_whole_run_id``:
+  full mode, a hash delta, a table always read whole) or by a later run: a whole read that did
+  not meet it means the source row is gone or fixed, while an incremental run by change time
+  that did not re-read it leaves it current, since an unchanged source row is still broken; and
+  (3) its source row has not become an active target row since: no active row of its key or
+  source id written (``synced_at``) after the reject was last seen. Before the table's first
+  whole read under this rule every retained reject passes (2).
 * **Sync Lag (hours)**: hours since each target's last successful sync
   (``traficov2_sync_state.last_success_at``, database clock); ``Never synced`` when none.
   Unhealthy above ``health.max_lag_hours``, or never synced, or when the watermark is ahead of
@@ -66,12 +90,13 @@ from .assess import EXIT_CONFIG, EXIT_HEALTHY, EXIT_UNHEALTHY, assess
 from .card import card_html, notebook_page_folder
 from .check import gather_facts, run_health_check
 from .facts import (
-    account, disk_facts, key_parts, lag_facts, normalized_keys, sqlserver_facts, table_facts,
+    account, disk_facts, key_parts, lag_facts, normalized_keys, sqlserver_facts, table_facts, table_state,
 )
 from .render import (
     COUNT_LABELS, counts_legend, counts_table, failures_table, history_frame, history_table, lag_history,
     last_run_table, notebook_result, plot_lag, plot_rejects, plot_rows_changed, rejects_by_rule, rejects_frame,
-    rejects_table, render_block, short_name, to_json, verdict_line, when_text, with_short_names,
+    rejects_table, render_block, short_name, state_line, state_table, to_json, verdict_line, when_text,
+    with_short_names,
 )
 
 __all__ = [
@@ -79,5 +104,6 @@ __all__ = [
     "counts_table", "disk_facts", "failures_table", "gather_facts", "history_frame", "history_table", "key_parts",
     "lag_facts", "lag_history", "last_run_table", "normalized_keys", "notebook_page_folder", "notebook_result", "plot_lag", "plot_rejects",
     "plot_rows_changed", "rejects_by_rule", "rejects_frame", "rejects_table", "render_block", "run_health_check",
-    "short_name", "sqlserver_facts", "table_facts", "to_json", "verdict_line", "when_text", "with_short_names",
+    "short_name", "sqlserver_facts", "state_line", "state_table", "table_facts", "table_state", "to_json",
+    "verdict_line", "when_text", "with_short_names",
 ]

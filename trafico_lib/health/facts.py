@@ -18,8 +18,8 @@ from ..tables import SYSTEM_TABLES, TABLES, TableSpec
 MISSING_SAMPLE = 10
 FAILURE_HOURS = 24
 _SLOT_KEY = re.compile(r"^(.*)\|\d+$")
-ACCOUNT_FIELDS = ("source_keys", "unkeyed_rows", "synced_keys", "rejected_keys", "pending_keys", "missing_keys",
-                  "missing_sample", "extra_keys")
+ACCOUNT_FIELDS = ("source_keys", "unkeyed_rows", "duplicate_rows", "synced_keys", "rejected_keys", "pending_keys",
+                  "missing_keys", "missing_sample", "extra_keys")
 
 
 # ---- the database ------------------------------------------------------------------------------
@@ -137,7 +137,8 @@ def account(source: pd.DataFrame, target_keys: set, rejected_keys: set) -> dict:
     counts shown by the check and a sample of the missing keys.
     """
     n = source["n"] if "n" in source.columns else pd.Series(1, index=source.index)
-    keyed = source[source["key"].notna()]
+    has_key = source["key"].notna()
+    keyed = source[has_key]
     keys = set(keyed["key"])
     pending = set(keyed.loc[keyed["pending"].astype(bool), "key"])
     synced = keys & target_keys
@@ -145,7 +146,9 @@ def account(source: pd.DataFrame, target_keys: set, rejected_keys: set) -> dict:
     waiting = (pending - synced) - rejected
     missing = sorted(keys - synced - rejected - waiting)
     return {
-        "source_keys": len(keys), "unkeyed_rows": int(n[source["key"].isna()].sum()),
+        "source_keys": len(keys), "unkeyed_rows": int(n[~has_key].sum()),
+        # keyed rows beyond one per key: merged into their key's one target row (rows = keys + these + unkeyed)
+        "duplicate_rows": int(n[has_key].sum()) - len(keys),
         "synced_keys": len(synced), "rejected_keys": len(rejected), "pending_keys": len(waiting),
         "missing_keys": len(missing), "missing_sample": missing[:MISSING_SAMPLE],
         "extra_keys": len(target_keys - keys),
@@ -221,7 +224,100 @@ def table_facts(reader, cfg: Config, spec: TableSpec, state: dict, now: datetime
         out.update(acc)
         out["counts_ok"] = acc["missing_keys"] == 0
     out.update(lag_facts(cfg, state, now))
+    if tgt["exists"]:
+        try:
+            out["state"] = table_state(reader, spec, cfg)
+        except Exception as exc:  # an older schema (no step 015), a broken suite: the counts above still stand
+            out["state"], out["state_error"] = None, one_line(exc, cfg.secrets)
     return out
+
+
+# ---- the table's current validation state ---------------------------------------------------------
+
+def state_keys(spec: TableSpec, cfg: Config | None = None) -> list[str]:
+    """The columns a failing row is listed by: the business key (a slot table's with its slot)."""
+    from ..engine.stage import key_columns
+    required, optional = key_columns(spec, cfg.table(spec.name).key if cfg is not None else None)
+    slot = [spec.slots.sequence] if spec.slots is not None else []
+    return list(dict.fromkeys([*required, *optional, *slot]))
+
+
+def _rule_columns(spec: TableSpec, rules: list[dict]) -> dict[str, str]:
+    """rule -> the column whose value a failing row lists: the suite's, and the columns'
+    ``required_``/``parseable_``/``readable_`` rules named by convention."""
+    from ..rules.suites import parseable_rule, readable_rule, required_rule
+    out = {f(c): c for c in spec.column_names for f in (required_rule, parseable_rule, readable_rule)}
+    out.update({r["rule"]: r["column"] for r in rules if r.get("column")})
+    return out
+
+
+def _row_line(v: Any) -> Any:
+    """A reject's line (``_row``, stored as text) as the validation step lists it: a number."""
+    return int(v) if isinstance(v, str) and v.isdigit() else v
+
+
+def _other_severity(rule: str, spec: TableSpec, cfg: Config | None, keys: list[str]) -> str:
+    """The severity of a stored rule the suite does not declare: normalization's and the limits'
+    (rules/validate.py): unreadable bytes, an unparseable key or quantity, a limit: blocking."""
+    from ..rules.suites import BLOCKING, WARNING, rule_severity
+    column = rule.removeprefix("parseable_") if rule.startswith("parseable_") else None
+    quantity = spec.slots.quantity if spec.slots is not None else None
+    if rule.startswith("readable_") or (column is not None and column in [*keys, quantity]):
+        default = BLOCKING
+    elif column is not None:
+        default = WARNING
+    else:
+        default = BLOCKING  # the limits (key_too_long, quantity_*) are always blocking
+    return rule_severity(rule, default, cfg)
+
+
+def state_of(raw: dict, rules: list[dict], listed: int) -> dict:
+    """A reader's :meth:`table_state` answer in the shape the views show (pure): ``rules`` (the
+    suite's, then the stored rules it does not declare, each with ``severity`` and ``column``)
+    each with ``failed`` = ``in_target`` (active rows tagged) + ``rejected`` (current rejects
+    that broke it) and its first ``listed`` failing rows (target rows first)."""
+    in_target, rejected = raw.get("in_target") or {}, raw.get("rejected") or {}
+    out_rules = []
+    for r in rules:
+        t, x = in_target.get(r["rule"]) or {}, rejected.get(r["rule"]) or {}
+        failing = [{"row": None, "key": f.get("key") or {}, "value": f.get("value")} for f in t.get("failing_rows", [])]
+        failing += [{"row": _row_line(f.get("row")), "key": f.get("key") or {}, "value": f.get("value")}
+                    for f in x.get("failing_rows", [])]
+        n_t, n_x = int(t.get("failed", 0)), int(x.get("failed", 0))
+        out_rules.append({"rule": r["rule"], "severity": r["severity"], "column": r.get("column"),
+                          "failed": n_t + n_x, "in_target": n_t, "rejected": n_x, "failing_rows": failing[:listed]})
+    return {"rows": int(raw["rows"]), "warned_rows": int(raw["warned_rows"]), "rejected_rows": int(raw["rejected_rows"]),
+            "as_of": raw["as_of"], "read_whole_run_id": raw.get("read_whole_run_id"),
+            "read_whole_at": raw.get("read_whole_at"), "rules": out_rules}
+
+
+def table_state(reader, spec: TableSpec, cfg: Config | None = None, *, listed: int | None = None) -> dict:
+    """The table's current validation state, counted in the database whatever the last run
+    re-read (``reader``: a store's health reader; the package docstring defines each number)::
+
+        {"rows": 156, "warned_rows": 114, "rejected_rows": 1, "as_of": datetime,
+         "rules": [{"rule": "required_Booking", "severity": "warning", "column": "Booking",
+                    "failed": 114, "in_target": 114, "rejected": 0,
+                    "failing_rows": [{"row": None, "key": {"Contenedor": "ANDU1388619"}, "value": None}, ...]},
+                   ...]}
+
+    ``rules``: every rule of the table's suite (the configuration's business rules applied),
+    ``failed`` 0 for the clean ones, then any rule the stored rows carry that the suite does not
+    declare (``parseable_<column>``, ``readable_<column>``, the limits)."""
+    from ..rules.suites import load_suite, suite_rules
+    from ..stores.sql.health import STATE_LISTED
+    listed = STATE_LISTED if listed is None else listed
+    keys = state_keys(spec, cfg)
+    rules = [{"rule": r["rule"], "severity": r["severity"], "column": r["column"]}
+             for r in suite_rules(load_suite(spec.name, cfg))]
+    raw = reader.table_state(spec.target, keys, _rule_columns(spec, rules), listed)
+    declared = {r["rule"] for r in rules}
+    stored = sorted((set(raw.get("in_target") or {}) | set(raw.get("rejected") or {})) - declared)
+    columns = _rule_columns(spec, rules)
+    for rule in stored:
+        severity = "warning" if rule in (raw.get("in_target") or {}) else _other_severity(rule, spec, cfg, keys)
+        rules.append({"rule": rule, "severity": severity, "column": columns.get(rule)})
+    return state_of(raw, rules, listed)
 
 
 def lag_facts(cfg: Config, state: dict, now: datetime) -> dict:

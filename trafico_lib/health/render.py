@@ -34,19 +34,56 @@ def when_text(v: Any) -> str:
     return str(v)
 
 
+def _n(n: int, what: str, many: str | None = None) -> str:
+    """``1 row``, ``2 rows`` (``many``: an irregular plural)."""
+    return f"{n} {what if n == 1 else (many or what + 's')}"
+
+
+def _source_extras(t: dict) -> str:
+    """The source line's facts, adding up to its row count: distinct keys (or bookings), the
+    duplicate rows merged into their key's one target row, the rows without a key."""
+    if t.get("source_keys") is None:
+        return ""
+    what = str(t.get("compared_on") or "distinct keys")
+    slots = what.endswith("bookings")  # a slot table's rows of one booking share its slots
+    bits = [f"{t['source_keys']} {what}"]
+    if t.get("duplicate_rows"):
+        bits.append(_n(t["duplicate_rows"], "more row") + " of the same bookings" if slots
+                    else _n(t["duplicate_rows"], "duplicate row") + " merged")
+    if t.get("unkeyed_rows"):
+        bits.append(_n(t["unkeyed_rows"], "row") + " without key")
+    return f" ({', '.join(bits)})"
+
+
 def _extras(t: dict) -> str:
-    bits = [f"{t[k]} {label}" for k, label in (("rejected_keys", "rejected"), ("pending_keys", "pending"),
-                                               ("unkeyed_rows", "without key")) if t.get(k)]
+    """The target line's facts: its active rows with warnings and the source rows rejected now
+    (the table's current state), and the source keys it does not hold yet (pending) or no
+    longer should (extra)."""
+    state = t.get("state")
+    bits = []
+    if state:
+        if state.get("warned_rows"):
+            bits.append(f"{state['warned_rows']} with warnings")
+        if state.get("rejected_rows"):
+            bits.append(_n(state["rejected_rows"], "source row") + " rejected")
+    elif t.get("rejected_keys"):
+        bits.append(_n(t["rejected_keys"], "source key") + " rejected")
+    if t.get("pending_keys"):
+        bits.append(_n(t["pending_keys"], "source key") + " pending")
+    if t.get("extra_keys"):
+        bits.append(f"{t['extra_keys']} not in the source")
     return f" ({', '.join(bits)})" if bits else ""
 
 
 def _count_lines(t: dict) -> list[str]:
-    """A table's two lines under ``Table Row Counts:`` (one when its queries failed)."""
+    """A table's two lines under ``Table Row Counts:`` (one when its queries failed): the
+    source's rows with what they are (distinct keys, duplicates merged, rows without key: they
+    add up), then the target's active rows with its warnings and rejects."""
     src, tgt = t["source"], t["target"]
     label = src["name"] + (f" (CSV {Path(src['path']).name})" if src.get("kind") == "csv" else "")
     if t.get("error"):
         return [f"  {label}: {BAD} ({t['error']})"]
-    lines = [f"  {label}: {src['rows']} {OK}" if src["exists"] else f"  {label}: missing {BAD}"]
+    lines = [f"  {label}: {src['rows']} {OK}{_source_extras(t)}" if src["exists"] else f"  {label}: missing {BAD}"]
     if not tgt["exists"]:
         lines.append(f"  {tgt['name']}: missing {BAD}")
     elif not src["exists"]:
@@ -59,6 +96,38 @@ def _count_lines(t: dict) -> list[str]:
     if not t["enabled"]:
         lines[-1] += " [disabled]"
     return lines
+
+
+def state_line(state: dict | None, table: str | None = None) -> str:
+    """The table's current state in one line: ``the table now: 156 rows, 114 with warnings, 1
+    source row rejected`` (``table``: its name instead of "the table")."""
+    who = table or "the table"
+    if not state:
+        return f"{who} now: unknown (the current state could not be read)"
+    return (f"{who} now: {_n(state['rows'], 'row')}, {state['warned_rows']} with warnings, "
+            f"{_n(state['rejected_rows'], 'source row')} rejected (at {when_text(state['as_of'])})")
+
+
+def _failing_text(f: dict) -> str:
+    """A failing row as the state table lists it: its key, else its source line (``row 121``)."""
+    key = [v for v in (f.get("key") or {}).values() if v is not None]
+    if key:
+        return "|".join(map(str, key))
+    return f"row {f['row']}" if f.get("row") is not None else "(no key)"
+
+
+def state_table(state: dict | None) -> pd.DataFrame:
+    """Each rule of the table's current state, by rule: severity, column, rows failing it now
+    (in the target, rejected, both) and the first failing keys."""
+    rows = [{"rule": r["rule"], "severity": r["severity"], "column": r.get("column"), "failing now": r["failed"],
+             "in target": r.get("in_target"), "rejected": r.get("rejected"),
+             "first failing": ", ".join(_failing_text(f) for f in r["failing_rows"][:5])}
+            for r in (state or {}).get("rules", [])]
+    out = pd.DataFrame(rows, columns=["rule", "severity", "column", "failing now", "in target", "rejected",
+                                      "first failing"]).set_index("rule")
+    for c in ("failing now", "in target", "rejected"):
+        out[c] = out[c].astype("Int64")
+    return out
 
 
 def _lag_line(t: dict, max_lag_hours: Any) -> str:

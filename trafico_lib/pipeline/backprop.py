@@ -17,13 +17,15 @@ def back_propagation_fields(cfg: Config, table: str | None = None) -> dict[str, 
 
 
 def plan_back_propagation(cfg: Config, todo: dict[str, list[str]], store=None) -> pd.DataFrame:
-    """Every source edit back-propagation would make: table, source_row, sync_key, field, old, new."""
+    """Every source edit back-propagation would make: table, source_key (the source row's key
+    as the source holds it) and key_columns (their names), sync_key, field, old, new. The row's
+    address in the store (``source_row``, a PostgreSQL ctid or an id) is the stores' business only."""
     store = store or open_store(cfg)
     parts = [store.back_propagate(get_table(n), fields, run_id="plan", key=cfg.table(n).key, dry_run=True,
                                   lock_timeout=cfg.database.lock_timeout_seconds,
                                   updated_column=cfg.table(n).updated_column).changes.assign(table=n)
              for n, fields in todo.items()]
-    cols = ["table", "source_row", "sync_key", "field", "old", "new"]
+    cols = ["table", "source_key", "key_columns", "sync_key", "field", "old", "new"]
     return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 

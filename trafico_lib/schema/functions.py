@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..stores.sql.record import DUPLICATE_FIELD, RECORD_DUPLICATE, RECORD_REJECT, RECORD_STATE
+from ..stores.sql.record import DUPLICATE_FIELD, RECORD_DUPLICATE, RECORD_REJECT, RECORD_STATE, SEEN_COLUMNS
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
@@ -81,9 +81,10 @@ def render_functions() -> str:
     reject = sql_function("traficov2_record_reject",
                           [("run", "text"), ("tbl", "text"), ("key", "text"), ("reasons", "jsonb"), ("raw", "jsonb"),
                            ("hours", "integer")],
-                          "integer", f"WITH ins AS ({RECORD_REJECT} RETURNING 1) SELECT count(*)::integer FROM ins")
+                          "integer", RECORD_REJECT)
     return f"""-- the run's success and its rejected rows (the direct path's statements, stores/sql/record.py)
 {SOURCE_ROWS}
+{SEEN_COLUMNS}
 
 {state}
 
@@ -132,7 +133,7 @@ DUPLICATES_INDEX = ("CREATE INDEX IF NOT EXISTS traficov2_sync_changes_duplicate
 def render_batch_functions() -> str:
     duplicate = sql_function("traficov2_record_duplicate",
                              [("run", "text"), ("tbl", "text"), ("key", "text"), ("sid", "text"), ("hours", "integer")],
-                             "integer", f"WITH ins AS ({RECORD_DUPLICATE} RETURNING 1) SELECT count(*)::integer FROM ins")
+                             "integer", RECORD_DUPLICATE)
     return f"""-- rejected rows and duplicate source rows in chunks, one call each (the REST store)
 {RECORD_REJECTS}
 

@@ -1,4 +1,4 @@
-"""Step 014: the functions the REST store's health reader calls, rendered from the statements
+"""Steps 014 and 015: the functions the REST store's health reader calls, rendered from the statements
 the direct path's reader runs (``stores/sql/health.py``): each aggregate is written once.
 
 Each function answers with one JSON array of the statement's rows (``to_jsonb`` of each, under
@@ -9,6 +9,10 @@ function returns, never cuts an answer: an aggregate is one row. They only read:
 
 A statement over a table named at run time (a source's key groups, a target's counts and keys)
 is rendered with ``format()`` placeholders in place of its identifiers and run by ``EXECUTE``.
+
+Step 015 (:func:`render_state_step`): the columns that say when a reject was last seen and which
+run last read a table whole (``stores/sql/record.py`` SEEN_COLUMNS), and the table's current
+validation state (:func:`render_table_state`), one JSON value however many rows it counts.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import re
 from psycopg import sql
 
 from ..stores.sql import health as h
+from ..stores.sql.record import SEEN_COLUMNS
 from .functions import sql_function
 
 _FORMAT = re.compile(r"%(?!\d\$[Is])")  # a % that is not one of the placeholders below
@@ -95,4 +100,27 @@ def render_health_functions() -> str:
         render_source_key_groups(),
         render_target_counts(),
         render_active_keys(),
+    ])
+
+
+_STATE_PARAMS = ("table_name", "keys", "columns", "listed")  # the statement's, in USING order
+
+
+def render_table_state() -> str:
+    """``(p_table, p_keys, p_columns, p_listed)``: :func:`~trafico_lib.stores.sql.health.table_state`
+    of the target ``p_table``, ``{"state": ...}`` in a one-element array as every health function."""
+    statement = h.table_state(sql.SQL("%1$I")).as_string(None)
+    for i, name in enumerate(_STATE_PARAMS, 1):
+        statement = statement.replace(f"%({name})s", f"${i}")
+    template = _template(sql.SQL(statement))
+    return _dynamic("table_state", "p_table text, p_keys text[], p_columns jsonb, p_listed integer", "v_out jsonb;", [
+        f"EXECUTE format({template}, p_table) INTO v_out USING p_table, p_keys, p_columns, p_listed;",
+        "RETURN v_out;"])
+
+
+def render_state_step() -> str:
+    return "\n\n".join([
+        "-- when each reject was last seen, which run last read a table whole, and a table's current state",
+        SEEN_COLUMNS,
+        render_table_state(),
     ])

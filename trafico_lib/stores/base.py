@@ -153,6 +153,10 @@ class HealthReader(Protocol):
     def target_counts(self, table: str) -> tuple[int, int]:
         """(rows, active rows) of a target table."""
 
+    def table_state(self, table: str, keys: list[str], columns: dict[str, str], listed: int = 20) -> dict[str, Any]:
+        """A target table's current validation state: rows, warned_rows, rejected_rows, as_of,
+        and per rule (``in_target``, ``rejected``) failed and failing_rows (stores/sql/health.py)."""
+
     def active_keys(self, table: str, column: str) -> set[Any]:
         """Distinct non-null ``column`` values of a target's active rows."""
 

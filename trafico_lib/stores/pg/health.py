@@ -13,6 +13,7 @@ The statements are the REST store's too (``stores/sql/health.py``): each aggrega
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -136,3 +137,11 @@ class PostgresHealthReader:
     def rejected_keys(self, table: str) -> set[str]:
         """The distinct keys of every reject row still retained for a target table."""
         return {r["sync_key"] for r in self._dicts(h.REJECTED_KEYS, {"table_name": table})}
+
+    def table_state(self, table: str, keys: list[str], columns: dict[str, str], listed: int = h.STATE_LISTED) -> dict:
+        """A target table's current validation state (:func:`~trafico_lib.stores.sql.health.table_state`):
+        rows, warned_rows, rejected_rows, as_of, and per rule (``in_target``, ``rejected``) how
+        many rows and the first ``listed`` of them (``keys`` listed, the value of ``columns[rule]``)."""
+        row = self._dicts(h.table_state(sql.Identifier(table)), {
+            "table_name": table, "keys": list(keys), "columns": json.dumps(columns), "listed": int(listed)})[0]
+        return h.state_answer(row["state"], datetime.fromisoformat)

@@ -26,7 +26,8 @@ def write_rejects(conn: psycopg.Connection, spec: TableSpec, run_id: str,
     a source without a change timestamp). The same row (its position in the read aside) with
     the same reasons is recorded
     again only once it is older than ``REJECT_REPEAT_HOURS``, so the table shows each
-    problem once a day instead of every five minutes. Returns the rows recorded now.
+    problem once a day instead of every five minutes; meanwhile each run that reads it again
+    marks that record seen (``last_run_id``, ``last_seen_at``). Returns the rows recorded now.
     """
     rows = list(rejects)
     recorded = 0
@@ -35,20 +36,20 @@ def write_rejects(conn: psycopg.Connection, spec: TableSpec, run_id: str,
             for r in rows:
                 cur.execute(RECORD_REJECT, {"run": run_id, "tbl": spec.target, "key": r[0], "reasons": r[1],
                                             "raw": r[2], "hours": REJECT_REPEAT_HOURS})
-                recorded += cur.rowcount
+                recorded += one_value(cur)
     return recorded
 
 
 def write_duplicates(conn: psycopg.Connection, spec: TableSpec, run_id: str,
                      rows: list[tuple[str, str | None]]) -> int:
-    """Record (sync_key, source id) of each replaced source row, once a day; returns how many
-    were recorded now."""
+    """Record (sync_key, source id) of each replaced source row, once a day (a repeat marks
+    the record seen by this run); returns how many were recorded now."""
     recorded = 0
     with conn.cursor() as cur:
         for key, source_id in rows:
             cur.execute(RECORD_DUPLICATE, {"run": run_id, "tbl": spec.target, "key": key, "sid": source_id,
                                            "hours": REJECT_REPEAT_HOURS})
-            recorded += cur.rowcount
+            recorded += one_value(cur)
     return recorded
 
 

@@ -85,3 +85,8 @@ class RestHealthReader:
     def rejected_keys(self, table: str) -> set[str]:
         return {r["sync_key"] for r in self._rows("rejected_keys", f"reading {table}'s rejected keys",
                                                   table_name=table)}
+
+    def table_state(self, table: str, keys: list[str], columns: dict[str, str], listed: int = h.STATE_LISTED) -> dict:
+        row = self._rows("table_state", f"reading {table}'s current state", table=table, keys=list(keys),
+                         columns=columns, listed=int(listed))[0]
+        return h.state_answer(row["state"], api_time)

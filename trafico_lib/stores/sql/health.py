@@ -168,3 +168,74 @@ def lease_row(row: dict) -> dict:
     return {"target": row["table_name"], "run_id": row.get("lease_run_id"), "holder": row.get("lease_holder"),
             "taken_at": when(row.get("lease_taken_at")), "renewed_at": when(row.get("lease_renewed_at")),
             "expires_at": when(row.get("lease_expires_at"))}
+
+
+# ---- one table's current state (schema step 015 over REST) ------------------------------------
+
+STATE_LISTED = 20  # failing rows listed per rule
+
+# A rule list as stored (a JSON array; anything else, as one rule or none)
+_RULES_OF = ("CASE WHEN {col} IS NULL OR jsonb_typeof({col}) = 'null' THEN jsonb_build_array() "
+             "WHEN jsonb_typeof({col}) = 'array' THEN {col} ELSE jsonb_build_array({col}) END")
+# a failing row as the state lists it: its line (rejects only), key columns and the rule's column
+_FAILING_ROW = ("jsonb_build_object('row', {line}, 'key', (SELECT coalesce(jsonb_object_agg(k, {r} -> k), "
+                "jsonb_build_object()) FROM unnest(%(keys)s::text[]) AS k), 'value', {r} -> (%(columns)s::jsonb ->> {rule}))")
+
+
+def table_state(target: sql.Composable) -> sql.Composed:
+    """A target table's current validation state, one row with one JSON value ``state``.
+
+    Parameters: ``table_name`` (the target's name, as the system tables hold it), ``keys``
+    (text[]: the key columns listed for a failing row), ``columns`` (jsonb: rule -> the
+    column whose value is listed) and ``listed`` (failing rows per rule). ``state`` holds
+    ``as_of`` (the database clock), ``rows`` (active target rows), ``warned_rows`` (active rows
+    with a warning), ``rejected_rows`` (current rejects), ``in_target`` and ``rejected`` (each
+    {rule: {failed, failing_rows}}), ``read_whole_run_id``/``read_whole_at``.
+
+    A reject is *current* (trafico_lib.health's docstring says why): the newest record of its
+    source row (by source id, else key, else raw row), seen (``last_run_id``/``last_seen_at``)
+    by the table's latest whole read or a later run, and whose source row has not become an
+    active target row since (by key or source id, written after it was last seen)."""
+    return sql.SQL(
+        "WITH st AS (SELECT s.read_whole_run_id, s.read_whole_at FROM traficov2_sync_state s "
+        " WHERE s.table_name = %(table_name)s), "
+        "active AS (SELECT t.sync_key, " + _RULES_OF.format(col="t.validation_warnings") + " AS warnings "
+        " FROM {target} t WHERE t.activo), "
+        "tagged AS (SELECT w.rule, count(*) AS failed FROM active a "
+        " CROSS JOIN LATERAL jsonb_array_elements_text(a.warnings) AS w(rule) GROUP BY w.rule), "
+        "in_target AS (SELECT g.rule, jsonb_build_object('failed', g.failed, 'failing_rows', coalesce((SELECT jsonb_agg("
+        + _FAILING_ROW.format(line="NULL", r="f.r", rule="g.rule") + " ORDER BY f.sync_key) FROM (SELECT t.sync_key, "
+        " to_jsonb(t) AS r FROM {target} t WHERE t.activo AND t.validation_warnings ? g.rule "
+        " ORDER BY t.sync_key LIMIT %(listed)s) f), jsonb_build_array())) AS x FROM tagged g), "
+        "newest AS (SELECT DISTINCT ON (coalesce('id:' || (r.raw_row ->> '_source_id'), 'key:' || r.sync_key, "
+        " 'raw:' || (r.raw_row - '_row')::text)) r.id, r.sync_key, r.reasons, r.raw_row, "
+        " coalesce(r.last_seen_at, r.created_at) AS seen_at, coalesce(r.last_run_id, r.run_id) AS seen_by "
+        " FROM traficov2_sync_rejects r WHERE r.table_name = %(table_name)s "
+        " ORDER BY coalesce('id:' || (r.raw_row ->> '_source_id'), 'key:' || r.sync_key, "
+        " 'raw:' || (r.raw_row - '_row')::text), coalesce(r.last_seen_at, r.created_at) DESC, r.id DESC), "
+        "current AS (SELECT c.* FROM newest c LEFT JOIN st ON true "
+        " WHERE (st.read_whole_at IS NULL OR c.seen_by = st.read_whole_run_id OR c.seen_at > st.read_whole_at) "
+        " AND NOT EXISTS (SELECT 1 FROM {target} t WHERE t.activo AND t.sync_key = c.sync_key "
+        "  AND t.synced_at > c.seen_at) "
+        " AND NOT EXISTS (SELECT 1 FROM {target} t WHERE t.activo AND t.source_id::text = c.raw_row ->> '_source_id' "
+        "  AND t.synced_at > c.seen_at)), "
+        "reasons AS (SELECT w.rule, c.id, c.raw_row, row_number() OVER (PARTITION BY w.rule ORDER BY c.id) AS n "
+        " FROM current c CROSS JOIN LATERAL jsonb_array_elements_text(" + _RULES_OF.format(col="c.reasons")
+        + ") AS w(rule)), "
+        "rejected AS (SELECT g.rule, jsonb_build_object('failed', count(*), 'failing_rows', coalesce(jsonb_agg("
+        + _FAILING_ROW.format(line="g.raw_row -> '_row'", r="g.raw_row", rule="g.rule")
+        + " ORDER BY g.n) FILTER (WHERE g.n <= %(listed)s), jsonb_build_array())) AS x FROM reasons g GROUP BY g.rule) "
+        "SELECT jsonb_build_object('as_of', now(), "
+        " 'rows', (SELECT count(*) FROM active), "
+        " 'warned_rows', (SELECT count(*) FROM active a WHERE jsonb_array_length(a.warnings) > 0), "
+        " 'rejected_rows', (SELECT count(*) FROM current), "
+        " 'in_target', coalesce((SELECT jsonb_object_agg(rule, x) FROM in_target), jsonb_build_object()), "
+        " 'rejected', coalesce((SELECT jsonb_object_agg(rule, x) FROM rejected), jsonb_build_object()), "
+        " 'read_whole_run_id', (SELECT read_whole_run_id FROM st), "
+        " 'read_whole_at', (SELECT read_whole_at FROM st)) AS state").format(target=target)
+
+
+def state_answer(state: Mapping[str, Any], when: Time) -> dict:
+    """The ``state`` of :func:`table_state` with its times as datetimes (JSON gives text)."""
+    return {**state, "as_of": when(state["as_of"]),
+            "read_whole_at": None if state.get("read_whole_at") is None else when(state["read_whole_at"])}
