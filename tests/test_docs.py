@@ -460,10 +460,13 @@ def test_cli_sync_and_health_check_rebuild_the_site(db_url, make_config, tmp_pat
     index = _text(site_dir(cfg) / "index.html")
     assert "after sync run 20261130T090000-aaaaaa" in text and index.checks["database"].startswith("✓")
     assert "Last run 20261130T090000-aaaaaa" in index.by_table["arribos"]
-    if "state" in _facts_tables(cfg).get("arribos", {}):  # the facts carry the table's state: it is shown
-        assert "Contenedor MSKU7867982 · Booking = (empty)" in index.rule_text("required_Booking")
-    else:
-        assert "current state unknown: " in index.now_text("arribos")
+    state = _facts_tables(cfg)["arribos"]["state"]  # the table now, from the store
+    booking = next(r for r in state["rules"] if r["rule"] == "required_Booking")
+    first = booking["failing_rows"][0]["key"]["Contenedor"]
+    assert index.rule_text("required_Booking").startswith(f"required_Booking warning {booking['failed']} rows")
+    assert f"Contenedor {first} · Booking = (empty)" in index.rule_text("required_Booking")
+    assert index.counts["arribos"] == {"rows": f"{state['rows']:,}", "warned_rows": f"{state['warned_rows']:,}",
+                                       "rejected_rows": f"{state['rejected_rows']:,}"}
     index = site_dir(cfg) / "index.html"
     before = index.stat().st_mtime_ns
     assert cli_main([*args, "--dry-run", "--run-id", "20261130T091500-bbbbbb"]) == 0

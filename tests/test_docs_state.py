@@ -182,20 +182,21 @@ def test_a_run_that_checked_no_rows_says_so_in_the_suites_words(cfg):
 
 
 def test_real_runs_the_second_checking_no_rows(db_url, make_config, tmp_path):
-    """Through the real pipeline and the real stored validations: a full run, then an
-    incremental one that finds nothing changed (rows 0, gx_result null); the real health facts
-    then give the index (the table now, when the facts carry its state)."""
+    """Through the real pipeline, the real stored validations and the real health facts: a full
+    run, then an incremental one. pendiente_desconsolidar's second run checks no row (rows 0,
+    gx_result null); arribos' re-reads 3 rows (every table is synced). The index still counts each table as it is, the
+    numbers the health block prints."""
+    import json
     import psycopg
     from trafico_lib.cli import main as cli_main
-    from trafico_lib.health import gather_facts
+    from trafico_lib.health import gather_facts, render_block
     from trafico_lib.sample import load_samples
     cfg = make_config({"runner": {"reports_dir": str(tmp_path / "reports")}}, db_url=db_url)
     with psycopg.connect(db_url) as c:
         load_samples(c, cfg)
-    args = ["--config", str(cfg.source_path), "--table", "pendiente_desconsolidar", "--no-notebook"]
+    args = ["--config", str(cfg.source_path), "--no-notebook"]  # every table
     assert cli_main([*args, "--mode", "full", "--run-id", "20261206T090000-aaaaaa"]) == 0
     assert cli_main([*args, "--run-id", "20261206T091500-bbbbbb"]) == 0
-    import json
     stored = json.loads((tmp_path / "reports" / "validations" / "pendiente_desconsolidar" /
                          "20261206T091500-bbbbbb.json").read_text(encoding="utf-8"))
     assert stored["summary"]["rows"] == 0 and stored["gx_result"] is None  # what the issue saw
@@ -206,13 +207,24 @@ def test_real_runs_the_second_checking_no_rows(db_url, make_config, tmp_path):
     assert last.startswith("Last run 20261206T091500-bbbbbb") and "no rows checked in this run" in last
     assert re.search(r": read 36 source rows: 0 inserted, 0 updated, 36 unchanged, 0 rejected, 0 deactivated\.",
                      last), last  # from the run's log row
-    t = next(t for t in facts["tables"] if t["table"] == "pendiente_desconsolidar")
-    if "state" in t:  # the facts carry the table's state (helper A): the table's rows, not the run's 0
-        assert page.counts["pendiente_desconsolidar"]["rows"] == f"{t['state']['rows']:,}"
-        assert t["state"]["rows"] == t["target"]["active_rows"] == 36
-    else:
-        assert "current state unknown" in page.now_text("pendiente_desconsolidar")
-    assert "arribos" not in page.counts  # never synced here: no run, no state shown as rows
+    block = render_block(facts).splitlines()
+    for t in facts["tables"]:
+        name, state = t["table"], t["state"]
+        # the table now: the state's numbers, the block's target line, never the last run's delta
+        assert page.counts[name] == {"rows": f"{state['rows']:,}", "warned_rows": f"{state['warned_rows']:,}",
+                                     "rejected_rows": f"{state['rejected_rows']:,}"}, name
+        assert state["rows"] == t["target"]["active_rows"]
+        assert any(ln.startswith(f"  {TABLES[name].target}: {state['rows']} ✓") for ln in block), block
+    arr = facts["tables"][0]
+    assert arr["table"] == "arribos" and arr["state"]["rows"] == 156 and page.counts["arribos"]["rows"] == "156"
+    assert "3 rows checked" in page.by_table["arribos"]  # what the second run re-read: apart, as the last run
+    failing = [r for r in arr["state"]["rules"] if r["failed"]]
+    html = (site_dir(cfg) / "index.html").read_text(encoding="utf-8")
+    row = html.split('<tr class="table-row" data-table="arribos"')[1].split('<tr class="last-run"')[0]
+    assert re.findall(r'data-rule="([^"]+)"', row) == \
+        [r["rule"] for r in sorted(failing, key=lambda r: (r["severity"] != "blocking", -r["failed"], r["rule"]))]
+    for r in failing:
+        assert page.rule_text(r["rule"]).startswith(f"{r['rule']} {r['severity']} {r['failed']:,} row"), r
 
 
 # ---- point 9: the health card, the built line, numbers ------------------------------------------------
@@ -242,7 +254,9 @@ def _card_facts(last_run: dict) -> dict:
     return {"checked_at": AS_OF, "exit_code": 0, "status": "healthy", "healthy": True,
             "database": {"ok": True, "name": "embedded PostgreSQL", "error": None}, "schema_ok": True,
             "failed_syncs_24h": 0, "rejects_24h": 1, "thresholds": {"max_failed_syncs_24h": 0, "max_lag_hours": 24.0},
-            "tables": [table("arribos", 1159, 1156, unkeyed_rows=1),
+            "tables": [table("arribos", 1159, 1156, source_keys=1156, compared_on="distinct Contenedor", duplicate_rows=2,
+                             unkeyed_rows=1, state={"rows": 1156, "warned_rows": 114, "rejected_rows": 1,
+                                                    "as_of": AS_OF, "rules": []}),
                        table("remisiones", 65, 60, counts_ok=False, missing_keys=5, source_keys=65, lag_ok=False,
                              lag_hours=30.25)],
             "disk": [{"what": "archive", "path": "runs", "free_mb": 70973, "ok": True}],
@@ -289,7 +303,9 @@ def test_the_health_card_links_the_archived_pages_that_exist(tmp_path):
     assert card.checks["lag"] == "✗ Sync lag: 1 table over the maximum or never synced max 24.0 h"
     assert card.checks["disk_archive"] == "✓ Free disk, archive 70,973 MB free (runs)"
     rows = {r[0]: r for r in _rows_of(html)}
-    assert rows["arribos"][1:5] == ["1,159", "1,156", "✓ (1 without key)", "0.0"]
+    assert rows["arribos"][1:5] == [  # the block's facts, adding up: 1,156 + 2 + 1 = 1,159
+        "1,159 1,156 distinct Contenedor · 2 duplicate rows merged · 1 row without key",
+        "1,156 114 with warnings · 1 source row rejected", "✓", "0.0"]
     assert rows["remisiones"][3:5] == ["✗ missing 5 of 65 keys", "30.2 ✗"]
     assert card.health_status == "healthy"
 
@@ -373,7 +389,7 @@ def _rows_of(html: str) -> list[list[str]]:
 
         def handle_endtag(self, tag):
             if tag in ("td", "th") and self._cell is not None and self.rows:
-                self.rows[-1].append(" ".join("".join(self._cell).split()))
+                self.rows[-1].append(" ".join(" ".join(self._cell).split()))
                 self._cell = None
 
         def handle_data(self, data):

@@ -50,6 +50,7 @@ STYLE = """<style>
 .trafico-health table.th-counts tbody tr{background:transparent}
 .trafico-health table.th-counts td.num,.trafico-health table.th-counts th.num{text-align:right}
 .trafico-health table.th-counts td.num,.trafico-health table.th-counts td.when{white-space:nowrap}
+.trafico-health .th-detail{white-space:normal;text-align:left;font-size:.8rem;color:#6c757d;max-width:16rem}
 .trafico-health ul.th-links{margin:.2rem 0 0;padding-left:1.2rem}
 .trafico-health code{font-size:.85rem}
 </style>"""
@@ -164,6 +165,40 @@ def checks(facts: dict) -> list[str]:
 
 # ---- the tables' counts and lag ------------------------------------------------------------------
 
+def _detail(bits: list[str]) -> str:
+    return f'<div class="th-detail">{escape(" · ".join(bits))}</div>' if bits else ""
+
+
+def source_detail(t: dict) -> list[str]:
+    """What the source rows are, adding up to their count (the block's source line):
+    ``156 distinct Contenedor``, ``2 duplicate rows merged``, ``1 row without key``."""
+    if t.get("source_keys") is None:
+        return []
+    what = str(t.get("compared_on") or "distinct keys")
+    bits = [f"{count_text(t['source_keys'])} {what}"]
+    if t.get("duplicate_rows"):
+        bits.append(plural(t["duplicate_rows"], "more row") + " of the same bookings" if what.endswith("bookings")
+                    else plural(t["duplicate_rows"], "duplicate row") + " merged")
+    if t.get("unkeyed_rows"):
+        bits.append(plural(t["unkeyed_rows"], "row") + " without key")
+    return bits
+
+
+def target_detail(t: dict) -> list[str]:
+    """What the active target rows carry now (the block's target line): rows with warnings and
+    source rows rejected (the table's current state), else the rejected source keys."""
+    state = t.get("state")
+    bits = []
+    if state:
+        if state.get("warned_rows"):
+            bits.append(f"{count_text(state['warned_rows'])} with warnings")
+        if state.get("rejected_rows"):
+            bits.append(plural(state["rejected_rows"], "source row") + " rejected")
+    elif t.get("rejected_keys"):
+        bits.append(plural(t["rejected_keys"], "source key") + " rejected")
+    return bits
+
+
 def _accounted(t: dict) -> str:
     src, tgt = t.get("source") or {}, t.get("target") or {}
     if t.get("error"):
@@ -172,10 +207,9 @@ def _accounted(t: dict) -> str:
         return f"{BAD} source missing"
     if not tgt.get("exists"):
         return f"{BAD} target missing"
-    bits = [f"{count_text(t[k])} {label}" for k, label in (
-        ("rejected_keys", "rejected"), ("pending_keys", "pending"), ("unkeyed_rows", "without key"),
-        ("extra_keys", "extra in target")) if t.get(k)]
-    extra = f' <span class="th-muted">({", ".join(bits)})</span>' if bits else ""
+    bits = [plural(t["pending_keys"], "source key") + " pending" if t.get("pending_keys") else "",
+            f"{count_text(t['extra_keys'])} not in the source" if t.get("extra_keys") else ""]
+    extra = _detail([b for b in bits if b])
     if t.get("counts_ok"):
         return f"{OK}{extra}"
     return f"{BAD} missing {count_text(t.get('missing_keys'))} of {count_text(t.get('source_keys'))} keys{extra}"
@@ -203,8 +237,10 @@ def counts_table(facts: dict) -> str:
         off = ' <span class="th-muted">(disabled)</span>' if not t.get("enabled", True) else ""
         rows.append(
             f'<tr class="th-table" data-table="{name}"><td>{name}{off}</td>'
-            f'<td class="num">{count_text(src.get("rows")) if src.get("exists") else "missing"}</td>'
-            f'<td class="num">{count_text(tgt.get("active_rows")) if tgt.get("exists") else "missing"}</td>'
+            f'<td class="num">{count_text(src.get("rows")) if src.get("exists") else "missing"}'
+            f"{_detail(source_detail(t))}</td>"
+            f'<td class="num">{count_text(tgt.get("active_rows")) if tgt.get("exists") else "missing"}'
+            f"{_detail(target_detail(t))}</td>"
             f"<td>{_accounted(t)}</td><td class=\"num\">{_lag(t)}</td>"
             f"<td class=\"when\">{escape(when_text(t['last_success_at'])) if t.get('last_success_at') else ''}</td></tr>")
     return ('<div class="th-scroll"><table class="th-counts"><thead><tr><th>Table</th>'
