@@ -92,33 +92,37 @@ test: lint install system-deps $(POSTGREST)
 test-fast: lint install
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m "not e2e and not rest and not pooler and not odbc and not slow"
 
+## The targets cron runs (sync, dry-run, health, back-propagate, docs, prune, init-db) do not echo
+## their command line (@): each line they print is stamped, so `make sync >> cron.log` is all stamped.
 ## sync: MODE=incremental|full (params/$(MODE).yaml), TABLE= for one table; through the notebooks
 sync: install
-	$(RUNNER) sync --params params/$(MODE).yaml $(ARGS)
+	@$(RUNNER) sync --params params/$(MODE).yaml $(ARGS)
 
 ## dry-run: the plan of a sync (params/dry_run.yaml over params/$(MODE).yaml); writes nothing to the
 ## database, runs/ or the Data Docs; its notebooks (every planned change) go to runs-dry/
 dry-run: install
-	$(RUNNER) sync --params params/$(MODE).yaml --params params/dry_run.yaml $(ARGS)
+	@$(RUNNER) sync --params params/$(MODE).yaml --params params/dry_run.yaml $(ARGS)
 
 ## health: the health notebook (archived, with its charts), the health block it gathered (once) and
 ## its exit code (1 unhealthy)
 health: install
-	$(RUNNER) health $(CARGS)
+	@$(RUNNER) health $(CARGS)
 
 ## back-propagate: the traffic desk's Chofer back to the source tables (DRY_RUN=1 to only show it)
 back-propagate: install
-	$(RUNNER) back-propagate $(if $(DRY_RUN),--dry-run) $(ARGS)
+	@$(RUNNER) back-propagate $(if $(DRY_RUN),--dry-run) $(ARGS)
 
 init-db: install
-	$(CLI) --init-db $(ARGS)
+	@$(CLI) --init-db $(ARGS)
 
 ## sql: the schema as plain SQL for the Supabase SQL editor
 sql: install
 	@$(CLI) --print-sql
 
+## stop-db: stop the embedded PostgreSQL if it still runs (it stops by itself when the last command
+## or notebook kernel using it ends; a killed one, or JupyterLab's kernels, leave it running)
 stop-db: install
-	$(PY) -c "from trafico_lib.config import load_config; from trafico_lib.stores.embedded import stop_embedded; c=load_config($(if $(CONFIG),'$(CONFIG)',None)); print('stopped' if stop_embedded(c.resolve(c.database.embedded_path)) else 'not running')"
+	@$(PY) -c "from trafico_lib.config import load_config; from trafico_lib.stores.embedded import stop_line; c=load_config($(if $(CONFIG),'$(CONFIG)',None)); print(stop_line(c.resolve(c.database.embedded_path), c.shown(c.resolve(c.database.embedded_path))))"
 
 clean:
 	rm -rf runs runs-dry reports .trafico
@@ -143,8 +147,8 @@ bench: install $(POSTGREST)
 
 ## docs: the Data Docs site (validation results + health) under reports/data_docs/
 docs: install
-	$(PY) -m trafico_lib.docs $(if $(CONFIG),--config $(CONFIG))
+	@$(PY) -m trafico_lib.docs $(if $(CONFIG),--config $(CONFIG))
 
 ## prune: delete history older than audit_archive.days_to_keep (DRY_RUN=1 to only count)
 prune: install
-	$(CLI) --prune $(if $(DRY_RUN),--dry-run) $(ARGS)
+	@$(CLI) --prune $(if $(DRY_RUN),--dry-run) $(ARGS)

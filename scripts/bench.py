@@ -226,7 +226,7 @@ def main(argv: list[str]) -> int:
         url, scenario, batch_size = argv[1], argv[2], int(argv[3])
         print(json.dumps(run_one(url, scenario, batch_size, rest=argv[0] == "--child-rest"), default=str))
         return 0
-    ap = argparse.ArgumentParser(prog="scripts/bench.py", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="scripts/bench.py", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("sizes", nargs="*", type=int, default=[100_000, 1_000_000])
     ap.add_argument("--batch-sizes", default="50,1000", help="comma-separated (default 50 and the default 1000)")
     ap.add_argument("--notebooks", action="store_true", help="also the notebook path's overhead per table")

@@ -527,7 +527,7 @@ def generate(out_dir: str | Path) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     p.add_argument("--out", default=str(ROOT / "data"), help="output folder (default: data/)")
     args = p.parse_args(argv)
     for name, n in generate(args.out).items():

@@ -141,7 +141,7 @@ def replay(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     p.add_argument("--mirror", default=os.environ.get("TRAFICO_REPLAY_MIRROR"),
                    help="the old tool's repository (bare or not); or TRAFICO_REPLAY_MIRROR")
     p.add_argument("--since", default="2026-07-01")

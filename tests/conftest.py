@@ -18,12 +18,14 @@ import itertools
 import os
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from trafico_lib import clock
 from trafico_lib.config import Config, load_config
 from trafico_lib.schema import apply_migrations
 from trafico_lib.stores.embedded import embedded_url, stop_embedded
@@ -31,6 +33,20 @@ from trafico_lib.stores.embedded import embedded_url, stop_embedded
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 _counter = itertools.count()
+
+# Times people read are shown in the display zone (trafico_lib/clock.py): the configuration's
+# time_zone, else the machine's. The suite pins the machine's to UTC (kernels and subprocesses
+# inherit it), so the tests' expected times hold on any machine; tests/test_clock.py sets others.
+os.environ["TZ"] = "UTC"
+time.tzset()
+
+
+@pytest.fixture(autouse=True)
+def _display_zone_of_the_machine():
+    """Every test starts with no configured zone (loading a configuration sets one per process)."""
+    clock.set_zone(None)
+    yield
+    clock.set_zone(None)
 
 
 # Off on the test server only (ALTER SYSTEM writes its temp data folder's postgresql.auto.conf);

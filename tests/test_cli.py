@@ -40,6 +40,28 @@ def test_bad_flag_exits_2():
     assert p.returncode == 2 and "invalid choice" in p.stderr
 
 
+@pytest.mark.parametrize("argv", [
+    ["update_traficov2.py", "--mod", "full", "--no-notebook"],  # argparse's default: --mode full, a full sync
+    ["update_traficov2.py", "--in"],                            # --init-db
+    ["update_traficov2.py", "--mode", "full", "--all"],         # --allow-mass-deactivation
+    ["update_traficov2.py", "--dry"],
+    ["-m", "trafico_lib.runner", "sync", "--mod", "full"],
+    ["-m", "trafico_lib.runner", "sync", "--all"],
+    ["-m", "trafico_lib.runner", "back-propagate", "--dry"],
+    ["-m", "trafico_lib.docs", "--no-h"],
+])
+def test_an_abbreviated_flag_is_refused_in_one_line_and_nothing_runs(argv, tmp_path):
+    """A flag is taken only as spelled in full, by every command line: an abbreviation exits 2 with
+    one line naming it, before anything starts (no configuration read, no database started)."""
+    env = {k: v for k, v in os.environ.items() if k != "TRAFICO_DATABASE_URL"}
+    p = inprocess.run(argv, env=env, cwd=tmp_path)
+    err = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    given = next(a for a in argv if a in ("--mod", "--in", "--all", "--dry", "--no-h"))
+    assert p.returncode == 2 and len(err) == 1, (argv, p.stdout, p.stderr)
+    assert f"error: unrecognized arguments: {given}" in err[0], err
+    assert not p.stdout.strip() and not (tmp_path / ".trafico").exists() and not list(tmp_path.iterdir())
+
+
 def test_print_sql_is_plain_sql():
     """The script as a real process (the other tests call it in-process): its stdout is the schema."""
     p = subprocess.run([sys.executable, str(ROOT / "update_traficov2.py"), "--print-sql"], capture_output=True,

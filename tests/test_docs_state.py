@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from test_docs import _run_page, _site_problems, _summary, _Text, _text
+from trafico_lib import clock
 from trafico_lib.docs import build_docs, save_validation, site_dir
 from trafico_lib.docs.site import built_line
 from trafico_lib.health.card import card_html
@@ -71,7 +72,7 @@ def test_the_index_counts_the_table_now_not_the_last_run(cfg):
     page = _text(index)
     assert page.counts["arribos"] == {"rows": "156", "warned_rows": "115", "rejected_rows": "1"}  # not the run's 3
     now = page.now_text("arribos")
-    assert "Rows rejected" in now and "as of 2026-12-06 10:00 UTC" in now
+    assert "Rows rejected" in now and f"as of {clock.minute_text(AS_OF)}" in now
     # every failing rule of the table now, blocking first, with its first rows and where the rest are
     rules = re.findall(r'data-rule="([^"]+)"', index.read_text(encoding="utf-8"))
     assert rules == ["required_Contenedor", "required_Booking", "container_check_digit", "peso_weight"]
@@ -83,7 +84,7 @@ def test_the_index_counts_the_table_now_not_the_last_run(cfg):
     assert "in traficov2_sync_rejects" not in page.rule_text("required_Contenedor")  # one row: all shown
     # what the last run did: a line apart, with the link to the validation of the rows it re-read
     last = page.by_table["arribos"]
-    assert last.startswith(f"Last run {run_id} (2026-12-06 10:00:00 UTC, incremental): read 3 source rows: "
+    assert last.startswith(f"Last run {run_id} ({clock.minute_text(AS_OF)}, incremental): read 3 source rows: "
                            "0 inserted, 2 updated, 0 unchanged, 1 rejected, 0 deactivated."), last
     assert "Validation of those rows: 3 rows checked Rows rejected required_Contenedor (1)" in last
     href = re.search(r'class="run-link" href="([^"]+)"', index.read_text(encoding="utf-8")).group(1)
@@ -328,14 +329,15 @@ def test_the_site_shows_the_card_and_its_links_resolve_offline(make_config, tmp_
 def test_the_built_line_names_the_run():
     at = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
     latest = {"run_id": "20261206T095500-ab12cd", "saved_at": "2026-12-06T09:55:40+00:00"}
+    built, saved = clock.minute_text(at), clock.minute_text(datetime(2026, 12, 6, 9, 55, 40, tzinfo=UTC))
     assert built_line(at, "20261206T100000-ffffff", "sync", latest) == \
-        "Built 2026-12-06 10:00 UTC after sync run 20261206T100000-ffffff"
+        f"Built {built} after sync run 20261206T100000-ffffff"
     assert built_line(at, "20261206T100000-eeeeee", "health", latest) == \
-        "Built 2026-12-06 10:00 UTC after health check run 20261206T100000-eeeeee"
+        f"Built {built} after health check run 20261206T100000-eeeeee"
     assert built_line(at, None, "docs", latest) == \
-        "Built 2026-12-06 10:00 UTC by make docs; latest run 20261206T095500-ab12cd (2026-12-06 09:55:40 UTC)"
+        f"Built {built} by make docs; latest run 20261206T095500-ab12cd ({saved})"
     assert built_line(at, None, "health check", None) == \
-        "Built 2026-12-06 10:00 UTC after a health check (--health-check); no run stored yet"
+        f"Built {built} after a health check (--health-check); no run stored yet"
     for line in (built_line(at, None, c, latest) for c in ("docs", "health check", "sync", None)):
         assert "(docs)" not in line and "latest run 20261206T095500-ab12cd" in line
 

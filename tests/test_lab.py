@@ -73,7 +73,8 @@ def test_make_lab_prints_the_url_and_serves_the_notebooks_with_the_projects_kern
         specs = _get(f"{api}/kernelspecs?token={token}")
         spec = specs["kernelspecs"][specs["default"]]["spec"]
         assert Path(spec["argv"][0]).resolve() == Path(sys.executable).resolve(), spec
-        assert "trafico" in spec["display_name"]
+        # named as the notebooks' metadata names it (ipykernel's name): they open unmodified
+        assert spec["display_name"] == "Python 3 (ipykernel)" and spec["language"] == "python", spec
         # the page itself is served (not only the API)
         with urllib.request.urlopen(url, timeout=10) as response:
             assert response.status == 200 and b"JupyterLab" in response.read()

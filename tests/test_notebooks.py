@@ -5,7 +5,8 @@ table (database credentials only in the environment), a full dry-run on top of i
 back-propagation of a traffic-desk edit, and the health check. Each test then asserts on the
 database and on the results the runner read back from the executed notebooks. Plus the static
 checks: outputs stripped in git, every code cell compiles, parameters. (``make test`` also runs
-with nbval the notebook these runs leave at other defaults, ``sync.ipynb``: see ``notebooks/conftest.py``.)
+with nbval the notebook these runs leave at other defaults, ``sync.ipynb``: see the project's ``conftest.py``;
+tests/test_notebook_defaults.py runs its defaults through papermill: a dry run.)
 """
 from __future__ import annotations
 
@@ -147,7 +148,8 @@ def test_sync_notebook_declares_its_parameters_and_tells_each_step():
     params = papermill.inspect_notebook(str(path))
     assert list(params) == SYNC_PARAMETERS
     assert params["table"]["default"] == '"arribos"'
-    assert params["mode"]["default"] == '"incremental"' and params["dry_run"]["default"] == "False"
+    # by hand in JupyterLab a dry run (writing is the analyst's choice); the runner always passes it
+    assert params["mode"]["default"] == '"incremental"' and params["dry_run"]["default"] == "True"
     nb = nbformat.read(path, as_version=4)
     ids = [c.id for c in nb.cells]
     for step in ("parameters", "extract", "normalize", "validate", "enrich", "plan", "apply", "summary"):
@@ -160,8 +162,9 @@ def test_sync_notebook_declares_its_parameters_and_tells_each_step():
     assert "password" not in code.lower()
     for name in TABLES:  # the notebook names no table but its default: the registry tells them apart
         assert name == "arribos" or name not in code, name
-    assert list(papermill.inspect_notebook(str(NOTEBOOKS / "back_propagate.ipynb"))) == \
-        ["table", "dry_run", "config_path", "run_id", "archive_path"]
+    back = papermill.inspect_notebook(str(NOTEBOOKS / "back_propagate.ipynb"))
+    assert list(back) == ["table", "dry_run", "config_path", "run_id", "archive_path"]
+    assert back["dry_run"]["default"] == "True"
     assert list(papermill.inspect_notebook(str(NOTEBOOKS / "health_check.ipynb"))) == \
         ["config_path", "run_id", "archive_path", "days"]
 

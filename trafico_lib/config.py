@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from .clock import set_zone, zone_named
 from .errors import ConfigError, connection_secrets
 from .jsonfile import read_json
 from .tables import AVAILABILITY_CSV, AVAILABILITY_CSV_KEY, SALIDAS_CSV, SALIDAS_CSV_KEY, TABLES
@@ -70,11 +71,7 @@ class SqlServer(_Model):
     @field_validator("timezone")
     @classmethod
     def _known_time_zone(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo
-        try:
-            ZoneInfo(v)
-        except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
-            raise ValueError(f"an IANA time zone name such as America/Argentina/Buenos_Aires, got {v!r}") from None
+        zone_named(v)  # one line naming what was expected
         return v
 
 
@@ -254,6 +251,8 @@ class Config(_Model):
     supabase: Supabase = Field(default_factory=Supabase)
     health: Health = Field(default_factory=Health)
     runner: Runner = Field(default_factory=Runner)
+    # the zone every time people read is shown in (IANA name); None: the machine's (clock.py)
+    time_zone: str | None = None
 
     # where the file was read from (None: built-in defaults); not a config key
     source_path: str | None = Field(None, exclude=True)
@@ -268,6 +267,13 @@ class Config(_Model):
         if unknown:
             raise ValueError(f"one of {', '.join(TABLES)} (got {', '.join(unknown)})"
                              f"{did_you_mean(unknown[0], list(TABLES))}")
+        return v
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_display_zone(cls, v: str | None) -> str | None:
+        if v is not None:
+            zone_named(v)
         return v
 
     # ---- conveniences used everywhere -------------------------------------------------
@@ -487,6 +493,7 @@ def load_config(path: str | os.PathLike | None = None, *, env_file: str | None =
     for name, ts in cfg.sync_settings.items():
         _check_table_settings(where, name, ts)
     _check_business_rules(where, cfg.business_rules)
+    set_zone(cfg.time_zone)  # every time shown from here on, in this process (clock.py)
     return cfg
 
 

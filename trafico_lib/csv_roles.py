@@ -1,8 +1,9 @@
 """The old tool's two CSV roles (when ``csv_sources.enabled``): backup and external validation.
 
 * **Backup**: after a successful sync that changed something (or the first of the day), the
-  target table is written as a dated CSV snapshot ``<data_path>/backup/<target>_<date>.csv``;
-  snapshots older than ``audit_archive.days_to_keep`` days are removed.
+  target table is written as a dated CSV snapshot ``<data_path>/backup/<target>_<date>.csv``
+  (``csv_sources.backup_path`` to put it elsewhere; never on a dry run); snapshots older than
+  ``audit_archive.days_to_keep`` days are removed as the next one is written (README, *CSV backups*).
 * **External validation**: a run that read the whole source table compares its keys with the
   table's CSV export and reports rows present in one and missing in the other. It never
   blocks the sync: the result goes to the notebook (a frame) and into the log row's details.

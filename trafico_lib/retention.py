@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from . import clock
 from .errors import UsageError
 from .paths import shown_path
 
@@ -69,7 +70,7 @@ class PruneResult:
     def summary(self) -> str:
         verb = "Would delete" if self.dry_run else "Deleted"
         return "\n".join([
-            f"=== Prune (older than {self.days_to_keep} days, before {self.cutoff:%Y-%m-%d %H:%M %Z})"
+            f"=== Prune (older than {self.days_to_keep} days, before {clock.minute_text(self.cutoff)})"
             + (" (dry-run, nothing deleted)" if self.dry_run else "") + " ===",
             f"{verb}: {self.log_rows} sync log rows, {self.changes_rows} change rows, "
             f"{self.rejects_rows} reject rows ({self.open_rejects_kept} open rejects kept)",
@@ -152,8 +153,9 @@ def prune(cfg, *, days: int | None = None, dry_run: bool = False, now: datetime 
     counts = store.prune(cutoff, dry_run=dry_run)
     result.log_rows, result.changes_rows = counts["log"], counts["changes"]
     result.rejects_rows, result.open_rejects_kept = counts["rejects"], counts["open_rejects_kept"]
-    files, size = prune_archive(root, cutoff.date(), dry_run=dry_run)
-    dry_files, dry_size = prune_archive(dry_root, cutoff.date(), dry_run=dry_run)
+    day = clock.local(cutoff).date()  # the archive's folders are dates in the display zone (clock.py)
+    files, size = prune_archive(root, day, dry_run=dry_run)
+    dry_files, dry_size = prune_archive(dry_root, day, dry_run=dry_run)
     result.archive_files = [str(p) for p in files + dry_files]
     result.archive_bytes = size + dry_size
     return result

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import clock
 from .engine.plan import PLAN_ROWS
 from .health import when_text  # times as the health block shows them
 from .tables import TableSpec, get_table
@@ -120,14 +121,13 @@ def counted(n: int, word: str, plural: str | None = None) -> str:
 
 def _cell(v: Any) -> Any:
     """One value as a frame shows it (pure): missing as :data:`MISSING`, lists joined,
-    times to the minute (with their zone), numbers and texts as they are."""
+    times to the minute (an aware one in the display zone, with its zone), numbers and texts as they are."""
     if is_missing(v):
         return MISSING
     if isinstance(v, (list, tuple, set)):
         return ", ".join(str(x) for x in v) if v else MISSING
-    if isinstance(v, dt.datetime):  # pandas Timestamps too
-        text = v.strftime("%Y-%m-%d %H:%M")
-        return f"{text} {v.strftime('%Z') or v.strftime('%z')}".strip() if v.tzinfo else text
+    if isinstance(v, dt.datetime):  # pandas Timestamps too; an aware time in the display zone (clock.py)
+        return clock.minute_text(v) if v.tzinfo else v.strftime("%Y-%m-%d %H:%M")
     if isinstance(v, dt.time):
         return v.strftime("%H:%M") if not v.second else v.strftime("%H:%M:%S")
     return v

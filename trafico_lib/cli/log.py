@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
-from datetime import datetime
+from datetime import UTC, datetime
 
+from .. import clock
 from ..errors import scrub
 from ..runner.runs import PROGRESS_LOGGER
 
@@ -26,8 +27,9 @@ def one_line_warning(message, category, filename, lineno, line=None) -> str:  # 
 
 
 def timestamp(when: datetime | None = None) -> str:
-    """Local time, ISO 8601 to the second, with its offset: ``2026-11-30T09:58:10-03:00``."""
-    return (when or datetime.now()).astimezone().isoformat(timespec="seconds")
+    """The time in the display zone (:mod:`trafico_lib.clock`), ISO 8601 to the second, with its
+    offset: ``2026-11-30T09:58:10-03:00``."""
+    return clock.stamp(when)
 
 
 def stamped(text: str, run_id: str | None, when: datetime | None = None) -> str:
@@ -38,7 +40,7 @@ def stamped(text: str, run_id: str | None, when: datetime | None = None) -> str:
 
 class _Stamped(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return f"{timestamp(datetime.fromtimestamp(record.created))} {record.getMessage()}"
+        return f"{timestamp(datetime.fromtimestamp(record.created, UTC))} {record.getMessage()}"
 
 
 class ScrubSecrets(logging.Filter):

@@ -1,7 +1,7 @@
 """The command lines' parsers: the old script's flags, the runner's subcommands, ``docs``.
 
-Every parser reports bad usage as one line and exit 2 (argparse's own convention), and every
-``--help`` ends with the exit codes and two examples.
+Every parser reports bad usage as one line and exit 2 (argparse's own convention), takes no
+abbreviated flag, and every ``--help`` ends with the exit codes and two examples.
 """
 from __future__ import annotations
 
@@ -15,11 +15,14 @@ EXIT_CODES = "exit codes: 0 success / healthy, 1 a failed sync or an unhealthy c
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and the exit codes under ``--help``."""
+    """argparse with one-line errors and the exit codes under ``--help``; a flag is taken only
+    as spelled in full (``--mod full`` is an error, not ``--mode full``: an abbreviation would
+    silently pick a flag, ``--all`` the mass deactivation)."""
 
     def __init__(self, *, examples: tuple[str, ...] = (), **kwargs: Any):  # by keyword, as add_subparsers does
         epilog = "\n".join([EXIT_CODES, *(["examples:", *(f"  {e}" for e in examples)] if examples else [])])
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)  # the subcommands' parsers too (add_parser builds a Parser)
         super().__init__(epilog=epilog, **kwargs)
 
     def error(self, message: str) -> NoReturn:  # one line, exit 2

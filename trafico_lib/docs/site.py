@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import clock
 from ..health.card import count_text, plural
 from ..rules.suites import key_columns
 from ..tables import TABLES
@@ -59,6 +60,8 @@ def site_dir(cfg) -> Path:
 # ---- the run pages ----------------------------------------------------------------------------
 
 def _run_time(rec: dict) -> str:
+    """The run page's folder name: the result's saved time in UTC (``Z``), a file name that does
+    not change with the display zone; the pages show the time in the display zone."""
     try:
         return datetime.fromisoformat(str(rec["saved_at"])).astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     except ValueError:
@@ -195,22 +198,12 @@ def _render_run_page(env, rec: dict, target: Path, key, built_line: str, suite=N
 # ---- the pages' templates: templates/*.html --------------------------------------------------
 
 def _when(value) -> str:
-    """A stored ISO time as people read it: ``2026-11-30 13:05:12 UTC``."""
+    """A stored ISO time as people read it, in the display zone: ``2026-11-30 10:05 -03``
+    (:func:`trafico_lib.clock.minute_text`)."""
     try:
-        return datetime.fromisoformat(str(value)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return clock.minute_text(datetime.fromisoformat(str(value)))
     except (TypeError, ValueError):
         return str(value or "")
-
-
-def _minute(value) -> str:
-    """A time to the minute, as the health block shows it: ``2026-11-30 13:05 UTC``."""
-    from ..health import when_text
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    return "" if value is None else when_text(value)
 
 
 def _env():
@@ -218,7 +211,6 @@ def _env():
     env = Environment(loader=PackageLoader("trafico_lib.docs", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters["when"] = _when
-    env.filters["minute"] = _minute
     env.filters["num"] = count_text
     env.globals["plural"] = plural
     return env
@@ -229,13 +221,12 @@ _AFTER = {"sync": "sync run", "health": "health check run", "health check": "hea
 
 def built_line(built_at: datetime, run_id: str | None = None, command: str | None = None,
                latest: dict | None = None) -> str:
-    """Which run the site was built after, never a bare command:
-    ``Built 2026-11-30 13:05 UTC after sync run 20261130T130500-ab12cd``, or, when no run
-    built it (``make docs``, a health check without a run id),
-    ``Built 2026-11-30 13:05 UTC by make docs; latest run 20261130T130500-ab12cd (2026-11-30 13:05:12 UTC)``.
-    ``latest``: the newest stored validation ({"run_id", "saved_at"}), or None."""
-    from ..health import when_text
-    text = f"Built {when_text(built_at)}"
+    """Which run the site was built after, never a bare command, in the display zone
+    (:func:`trafico_lib.clock.minute_text`): ``Built 2026-11-30 10:05 -03 after sync run
+    20261130T100500-ab12cd``, or, when no run built it (``make docs``, a health check without a
+    run id), ``Built 2026-11-30 10:05 -03 by make docs; latest run 20261130T100500-ab12cd
+    (2026-11-30 10:05 -03)``. ``latest``: the newest stored validation ({"run_id", "saved_at"}), or None."""
+    text = f"Built {clock.minute_text(built_at)}"
     if run_id:
         return f"{text} after {_AFTER.get(command or '', 'run')} {run_id}"
     by = {"docs": "by make docs", "health check": "after a health check (--health-check)",

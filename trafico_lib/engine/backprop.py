@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .. import clock
 from ..normalize import clean_value, normalize_frame
 from ..tables import TableSpec
 from ..values import is_missing, text_or_none
@@ -108,7 +109,7 @@ def source_edits(spec: TableSpec, fields: list[str], source: pd.DataFrame, targe
         merged = source.merge(tgt, on="source_id", suffixes=("_src", ""))
     else:
         key_cols = key_columns_for(spec, key, list(source.columns))
-        norm = normalize_frame(source[key_cols], spec, pd.Timestamp.now().date()).frame
+        norm = normalize_frame(source[key_cols], spec, clock.today()).frame
         source = source.assign(sync_key=build_sync_key(norm, spec, key).values)
         merged = source.merge(target.drop(columns="source_id"), on="sync_key", suffixes=("_src", ""))
     key_cols = key_columns_for(spec, key, list(source.columns))

@@ -19,6 +19,7 @@ from typing import Protocol
 
 import pandas as pd
 
+from .. import clock
 from ..errors import SyncFailed
 from ..tables import TableSpec
 
@@ -89,7 +90,7 @@ class Extract:
             self.rest.close()
 
     def describe(self) -> str:
-        where = f"since {self.since:%Y-%m-%d %H:%M:%S%z}" if self.since else "all rows"
+        where = f"since {clock.second_text(self.since)}" if self.since else "all rows"
         chunked = " (the first chunk; more follow)" if self.more else ""
         same = f"; {self.unchanged} unchanged since last written, set aside unread" if self.unchanged else ""
         return f"{len(self.frame)} rows from {self.origin} ({self.strategy} delta, {where}){chunked}{same}"

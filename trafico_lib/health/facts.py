@@ -11,8 +11,10 @@ from typing import Any
 
 import pandas as pd
 
+from .. import clock
 from ..config import Config
 from ..errors import one_line
+from ..interactive import is_interactive
 from ..tables import SYSTEM_TABLES, TABLES, TableSpec
 
 MISSING_SAMPLE = 10
@@ -71,7 +73,7 @@ def lease_facts(leases: list[dict], now: datetime) -> list[dict]:
 def rendering(cfg: Config, notebook: str | None) -> str | None:
     """An archived notebook as people should open it: its HTML rendering when there is one,
     else the ``.ipynb``; relative to the configuration's folder (:meth:`Config.shown`)."""
-    if not notebook:
+    if not notebook or is_interactive(notebook):  # run by hand in JupyterLab: nothing archived
         return None
     html = cfg.resolve(notebook).with_suffix(".html")
     return cfg.shown(html if html.is_file() else notebook)
@@ -79,13 +81,15 @@ def rendering(cfg: Config, notebook: str | None) -> str | None:
 
 def last_run_facts(reader, cfg: Config) -> dict | None:
     """The latest run in the log: its id, time, tables with status and archived notebooks
-    (``notebook`` as logged, ``archive_paths`` the renderings to open: see :func:`rendering`)."""
+    (``notebook`` as logged, ``archive_paths`` the renderings to open: see :func:`rendering`),
+    and ``interactive``: the notebooks of it run by hand in JupyterLab (not archived), as logged."""
     run = reader.last_run()
     if run is None:
         return None
     tables = [{**t, "rendering": rendering(cfg, t["notebook"])} for t in run["tables"]]
     archive = list(dict.fromkeys(t["rendering"] for t in tables if t["rendering"]))
-    return {**run, "tables": tables, "archive_paths": archive}
+    interactive = list(dict.fromkeys(t["notebook"] for t in tables if is_interactive(t["notebook"])))
+    return {**run, "tables": tables, "archive_paths": archive, "interactive": interactive}
 
 
 # ---- keys: the "accounts for every source row" comparison ---------------------------------------
@@ -111,7 +115,7 @@ def normalized_keys(frame: pd.DataFrame, spec: TableSpec, cfg: Config, run_date:
     from ..engine.stage import build_sync_key
     from ..normalize import normalize_column
     required, optional = key_parts(spec, cfg)
-    run_date = run_date or date.today()
+    run_date = run_date or clock.today()  # the sync's run date: the display zone's (clock.py)
     typed = pd.DataFrame(index=frame.index)
     for c in required + optional:
         raw = frame[c] if c in frame.columns else pd.Series([None] * len(frame), index=frame.index, dtype=object)
@@ -219,7 +223,7 @@ def table_facts(reader, cfg: Config, spec: TableSpec, state: dict, now: datetime
     out["counts_ok"] = False
     out.update(dict.fromkeys(ACCOUNT_FIELDS))
     if src["exists"] and tgt["exists"]:
-        acc = account(keyed_source(frame, spec, cfg, now.date()), target_keys,
+        acc = account(keyed_source(frame, spec, cfg, clock.local(now).date()), target_keys,
                       slot_groups(spec, reader.rejected_keys(spec.target)))
         out.update(acc)
         out["counts_ok"] = acc["missing_keys"] == 0

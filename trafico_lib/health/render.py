@@ -5,12 +5,14 @@ read their rows through a health reader, and the plots, which draw with matplotl
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .. import clock
+from ..interactive import NOT_ARCHIVED, PREFIX
 from ..tables import TABLES
 from ..values import plain
 
@@ -26,11 +28,10 @@ COUNTS_COLUMNS = ["source_keys", "synced_keys", "rejected_keys", "pending_keys",
 # ---- the block -----------------------------------------------------------------------------------
 
 def when_text(v: Any) -> str:
-    """A stored time as the block shows it: to the minute, in UTC (a time without a zone as it is)."""
+    """A stored time as the block shows it: to the minute, in the display zone, with its zone
+    (``2026-12-06 07:00 -03``, :func:`trafico_lib.clock.minute_text`; a naive time is UTC)."""
     if isinstance(v, datetime):
-        if v.tzinfo is None:
-            return v.strftime("%Y-%m-%d %H:%M")
-        return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return clock.minute_text(v)
     return str(v)
 
 
@@ -183,7 +184,9 @@ def render_block(facts: dict) -> str:
             lines.append("Last Run: none")
         else:
             lines.append(f"Last Run: {lr['run_id']} at {when_text(lr['sync_timestamp'])}")
-            paths = lr["archive_paths"] or ["none (run without a notebook)"]
+            paths = lr["archive_paths"] + [f"{NOT_ARCHIVED}: {n.removeprefix(PREFIX)}"
+                                           for n in lr.get("interactive") or []]
+            paths = paths or ["none (run without a notebook)"]
             lines.append(f"  archive: {paths[0]}")
             lines.extend(f"           {p}" for p in paths[1:])
     ss = facts.get("sql_server") or {}
@@ -295,25 +298,27 @@ def failures_table(facts: dict) -> pd.DataFrame:
 
 
 def _minute(ts: pd.Series) -> pd.Series:
-    """Timestamps as text to the minute, UTC (as the block shows times)."""
-    return ts.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M UTC") if len(ts) else ts.astype(object)
+    """Timestamps as text to the minute in the display zone, with its zone (as the block shows times)."""
+    return ts.map(lambda v: None if pd.isna(v) else clock.minute_text(v)) if len(ts) else ts.astype(object)
 
 
 def history_table(history: pd.DataFrame, rows: int = 20) -> pd.DataFrame:
     """The last ``rows`` runs of :func:`lag_history` as the notebook shows them, newest first:
-    by time (to the minute, UTC), counts as integers, lag in hours to one decimal."""
+    by time (to the minute, in the display zone, named in the header when every row shares one), counts as integers, lag in hours to one decimal."""
     h = history.sort_values("sync_timestamp", ascending=False).head(rows).copy()
     h["sync_timestamp"] = _minute(h["sync_timestamp"]) if len(h) else h["sync_timestamp"]
     for c in (*COUNTS, "rows_changed"):
         h[c] = h[c].round().astype("Int64")
     h["lag_hours"] = h["lag_hours"].map(lambda v: None if v != v or v is None else f"{v:.1f}")
     h["duration_seconds"] = h["duration_seconds"].round(2)
-    h["sync_timestamp"] = h["sync_timestamp"].str.removesuffix(" UTC") if len(h) else h["sync_timestamp"]
-    h = h.rename(columns={"sync_timestamp": "when (UTC)", "lag_hours": "lag (h)", "duration_seconds": "seconds",
+    zones = {str(w).rsplit(" ", 1)[-1] for w in h["sync_timestamp"]}
+    when = f"when ({zones.pop()})" if len(zones) == 1 else "when"  # one zone: said once, in the header
+    h["sync_timestamp"] = h["sync_timestamp"].str.rsplit(" ", n=1).str[0] if when != "when" else h["sync_timestamp"]
+    h = h.rename(columns={"sync_timestamp": when, "lag_hours": "lag (h)", "duration_seconds": "seconds",
                           "rows_changed": "rows changed"})
     first = ["table", "operation", "mode", "rows changed", "inserted", "updated", "deactivated", "rejected",
              "unchanged", "read", "lag (h)", "seconds", "error", "run_id"]
-    return h.set_index("when (UTC)")[first]
+    return h.set_index(when)[first]
 
 
 def rejects_table(rejects: pd.DataFrame) -> pd.DataFrame:
@@ -414,10 +419,12 @@ def _lines_per_table(runs: pd.DataFrame, column: str, ylabel: str, title: str):
     """A figure with one line of ``column`` over time per table: (fig, ax)."""
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(9, 3.5))
-    for name, part in runs.groupby("table"):
-        ax.plot(part["sync_timestamp"], part[column], marker="o", label=name)
+    zone = clock.display_zone()
+    for name, part in runs.groupby("table"):  # local wall times: matplotlib would label UTC
+        when = pd.to_datetime(part["sync_timestamp"], utc=True).dt.tz_convert(zone).dt.tz_localize(None)
+        ax.plot(when, part[column], marker="o", label=name)
     ax.set_ylabel(ylabel)
-    ax.set_xlabel("time of the run (UTC)")
+    ax.set_xlabel(f"time of the run ({clock.zone_name()})")
     ax.set_title(title)
     fig.autofmt_xdate()
     return fig, ax

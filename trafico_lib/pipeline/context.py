@@ -9,9 +9,11 @@ from typing import Any
 
 import pandas as pd
 
+from .. import clock
 from ..config import Config, TableSettings, load_config
 from ..engine.extract import Extract
 from ..errors import ConfigError, UsageError
+from ..interactive import interactive_notebook
 from ..rules.totals import ValidationTotals
 from ..stores import open_store
 from ..stores.base import Store
@@ -21,8 +23,10 @@ MODES = ("incremental", "full")
 
 
 def new_run_id(now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    """``20261206T233000-ab12cd``: the time in the display zone (:mod:`trafico_lib.clock`), so
+    the run's ``runs/<yyyy>/<mm>/<dd>/`` folder is the local date, and six random hex digits."""
+    local = clock.local(now or datetime.now(UTC))
+    return f"{local:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 @dataclass
@@ -62,7 +66,7 @@ class RunContext:
 
     @property
     def run_date(self) -> date:
-        return self.run_started.astimezone().date()
+        return clock.local(self.run_started).date()
 
     @property
     def preserve(self) -> list[str]:
@@ -83,7 +87,9 @@ def start(table: str, *, mode: str = "incremental", dry_run: bool = False, confi
           allow_mass_deactivation: bool = False) -> RunContext:
     """Everything a run needs, resolved once: config, table, store, run id, stored state.
     ``allow_mass_deactivation``: a full run may deactivate more than the table's
-    ``max_deactivation_share`` (the rows really left the source)."""
+    ``max_deactivation_share`` (the rows really left the source). ``notebook``: the archived
+    copy the runner executes; in a notebook run by hand in JupyterLab, which is not archived,
+    the run is logged as ``interactive: <notebook> by <user>@<host>`` (:mod:`trafico_lib.interactive`)."""
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     cfg = cfg or load_config(config_path)
@@ -93,7 +99,7 @@ def start(table: str, *, mode: str = "incremental", dry_run: bool = False, confi
         raise UsageError(exc.args[0]) from None
     store = store or open_store(cfg)
     ctx = RunContext(cfg=cfg, spec=spec, settings=cfg.table(spec.name), store=store, mode=mode,
-                     dry_run=dry_run, run_id=run_id or new_run_id(), notebook=notebook,
+                     dry_run=dry_run, run_id=run_id or new_run_id(), notebook=notebook or interactive_notebook(),
                      run_started=run_started or datetime.now(UTC),
                      allow_mass_deactivation=allow_mass_deactivation)
     ctx.state = store.read_state(spec)

@@ -4,7 +4,7 @@
     run = execute(cfg, "health_check", {"config_path": ...})      # any notebook, archived
 
 Each invocation has one run id. Every executed notebook, failed ones included, is archived as
-``<archive>/<yyyy>/<mm>/<dd>/<run_id>_<notebook>.ipynb`` (the date is the run id's, UTC) with
+``<archive>/<yyyy>/<mm>/<dd>/<run_id>_<notebook>.ipynb`` (the date is the run id's, in the display zone) with
 an HTML rendering beside it; both are scrubbed of the configuration's secret values. The
 kernel is named explicitly, runs in the configuration's folder, and every cell has a timeout.
 

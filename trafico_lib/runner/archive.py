@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from .. import clock
 from ..errors import MASK, scrub, secret_forms
 
 
@@ -16,15 +17,16 @@ _RUN_ID_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})T")
 
 
 def archive_dir(cfg, run_id: str, now: datetime | None = None, *, dry_run: bool = False) -> Path:
-    """``<archive>/<yyyy>/<mm>/<dd>`` for a run: the run id's date (UTC), else today's (UTC);
+    """``<archive>/<yyyy>/<mm>/<dd>`` for a run: the run id's date (the display zone's, as run ids
+    are: :func:`trafico_lib.pipeline.new_run_id`), else today's there (:mod:`trafico_lib.clock`);
     a dry run's under ``<archive>-dry`` (:func:`trafico_lib.retention.archive_root`)."""
     from ..retention import archive_root
     m = _RUN_ID_DATE.match(run_id)
     if m:
         y, mo, d = m.groups()
     else:
-        now = now or datetime.now(UTC)
-        y, mo, d = f"{now:%Y}", f"{now:%m}", f"{now:%d}"
+        day = clock.local(now).date() if now else clock.today()
+        y, mo, d = f"{day:%Y}", f"{day:%m}", f"{day:%d}"
     return archive_root(cfg, dry_run=dry_run) / y / mo / d
 
 

@@ -13,6 +13,8 @@ log = logging.getLogger("trafico")
 #: logs the interrupt jupyter_client sends before every shutdown. Cell errors are in the notebook.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 START_TIMEOUT_SECONDS = 60
+#: The kernel's name in Jupyter's menus and in the notebooks' metadata (ipykernel's own).
+KERNEL_DISPLAY_NAME = "Python 3 (ipykernel)"
 
 
 def ensure_kernel(name: str = "python3", *, prefix: str | os.PathLike | None = None) -> bool:
@@ -28,16 +30,18 @@ def ensure_kernel(name: str = "python3", *, prefix: str | os.PathLike | None = N
     root = Path(prefix or sys.prefix) / "share" / "trafico"
     spec_file = root / "kernels" / name / "kernel.json"
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    # named as ipykernel names its own spec: JupyterLab writes a kernel's display name into the
+    # notebook it opens, so the notebooks (which carry this name) open unmodified, in `make lab`
+    # as in any Jupyter of this environment
+    spec = {"argv": argv, "display_name": KERNEL_DISPLAY_NAME, "language": "python", "metadata": {"debugger": True}}
     wrote = False
     try:
-        current = _json.loads(spec_file.read_text(encoding="utf-8")).get("argv")
+        current = _json.loads(spec_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         current = None
-    if current != argv:
+    if current != spec:
         spec_file.parent.mkdir(parents=True, exist_ok=True)
-        spec_file.write_text(_json.dumps({"argv": argv, "display_name": f"Python 3 (trafico: {name})",
-                                          "language": "python", "metadata": {"debugger": True}}, indent=1),
-                             encoding="utf-8")
+        spec_file.write_text(_json.dumps(spec, indent=1), encoding="utf-8")
         wrote = True
         log.info("kernel spec %s now runs %s", name, sys.executable)
     paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]

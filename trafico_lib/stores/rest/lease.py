@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from ... import clock
 from ...errors import SyncFailed
 
 log = logging.getLogger("trafico")
@@ -26,7 +27,7 @@ def held_message(name: str, lease: dict) -> str:
     """Why a run may not write now: who holds the table, and when that lease lapses if its run
     has died (a live run keeps renewing it)."""
     return (f"{name}: another run ({lease['run_id']} on {lease['holder']}) holds the table until "
-            f"{lease['expires_at']:%Y-%m-%d %H:%M:%S%z} (it renews its lease while it works; if that run "
+            f"{clock.second_text(lease['expires_at'])} (it renews its lease while it works; if that run "
             "has died, the lease lapses then and the next run takes the table over); nothing was written, "
             "run again")
 

@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
+from ... import clock
 from ...errors import ConfigError, SchemaMissing, SyncFailed, TableLocked
 from ...tables import TableSpec
 from ..sql.record import REJECT_REPEAT_HOURS
@@ -218,7 +219,7 @@ class RestStore:
     def count_changed_after(self, spec: TableSpec, column: str, after: datetime) -> int:
         """Source rows whose change time ``column`` is later than ``after``."""
         return self.count_rows(spec.source, lambda q: q.gt(column, after.isoformat()),
-                               what=f"{spec.name}: counting source rows changed after {after.isoformat()}")
+                               what=f"{spec.name}: counting source rows changed after {clock.second_text(after)}")
 
     def write_log(self, spec: TableSpec, operation: str, details: dict[str, Any]) -> None:
         """The log row, by ``traficov2_record_log``: recorded once per run, table and operation,

@@ -1,23 +1,29 @@
 """nbval runs the notebooks, top to bottom with their default parameters, in ``make test``.
 
-``pyproject.toml`` adds ``--nbval-lax`` and this folder to pytest's defaults, so the one
-``pytest -q`` run also executes the notebooks here that no test runs with their defaults
-(``collect_ignore`` below; outputs are not compared; a cell that raises fails its test). nbval starts one kernel per notebook, in this folder, and the kernel
-inherits pytest's environment. So before the first notebook's kernel starts, this file:
+This is the project folder's conftest (pytest's configuration of the notebooks' collection): it
+is kept out of ``notebooks/``, which holds only the notebooks the analysts open.
+``pyproject.toml`` adds ``--nbval-lax`` and ``notebooks/`` to pytest's defaults, so the one
+``pytest -q`` run also executes the notebooks there that no test runs with their defaults
+(``collect_ignore`` below; outputs are not compared; a cell that raises fails its test). nbval
+starts one kernel per notebook, in its folder, and the kernel inherits pytest's environment. So
+before the first notebook's kernel starts, this file:
 
 - starts an embedded PostgreSQL of its own (under a temp folder, stopped at the end),
   creates a database with the schema and the sample data of ``data/``, and sets
   ``TRAFICO_DATABASE_URL`` to it while the kernel starts (the only way a notebook learns where
   the database is; the tests run after it in the same process do not see it);
+- sets ``JPY_SESSION_NAME`` as the Jupyter server does for a kernel it starts for a notebook
+  (``notebooks/sync.ipynb``): the run is the analyst's "Run all" in JupyterLab;
 - makes the kernel the notebook names exist and run this interpreter
   (:func:`trafico_lib.runner.ensure_kernel`, as the runner does).
 
-The notebooks then run as an analyst's "Run all" would (``sync.ipynb`` syncs ``arribos``
-incrementally), from the project folder, with the built-in
-default configuration: like ``make demo`` they leave ``reports/`` and ``data/backup/`` there
-(both ignored by git). A ``trafico_config.json`` in the project folder would be read by those
-defaults (its SQL Server, CSV folders, ...), so then the notebooks are skipped, not run
-against it.
+The notebooks then run as an analyst's "Run all" would: ``sync.ipynb`` is a dry run of an
+incremental sync of ``arribos`` (its defaults: by hand, a notebook writes nothing), from the
+project folder, with the built-in default configuration. A ``trafico_config.json`` in the
+project folder would be read by those defaults (its SQL Server, CSV folders, ...), so then the
+notebooks are skipped, not run against it. (tests/test_notebook_defaults.py runs the same
+defaults through papermill and proves they write nothing, and that ``dry_run = False`` writes
+and logs the run as interactive.)
 """
 from __future__ import annotations
 
@@ -28,15 +34,15 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent
+NOTEBOOKS = "notebooks"
 DATABASE = "nbval"
 
-# Notebooks tests/test_notebooks.py already runs (papermill, the runner) with their default
-# parameters, as "Run all" would: back_propagate (every table, not a dry run) and health_check
-# (7 days). nbval does not run them a second time; it runs sync.ipynb, whose defaults (arribos,
-# incremental, no config file, no run id) the papermill runs do not use. Named on the command
-# line (``pytest notebooks/health_check.ipynb``), a notebook still runs.
-collect_ignore = ["back_propagate.ipynb", "health_check.ipynb"]
+# Notebooks tests/test_notebooks.py already runs (papermill, the runner): back_propagate and
+# health_check (7 days). nbval does not run them a second time; it runs sync.ipynb, whose
+# defaults (arribos, incremental, a dry run, no config file, no run id) the papermill runs do not
+# use. Named on the command line (``pytest notebooks/health_check.ipynb``), a notebook still runs.
+collect_ignore = [f"{NOTEBOOKS}/back_propagate.ipynb", f"{NOTEBOOKS}/health_check.ipynb"]
 
 
 class NotebookDatabase:
@@ -134,15 +140,21 @@ def pytest_runtest_setup(item: pytest.Item):
         _database.start()
     from trafico_lib.runner import ensure_kernel
     ensure_kernel(notebook.nb.metadata.get("kernelspec", {}).get("name", "python3"))
-    saved = os.environ.get("TRAFICO_DATABASE_URL")
-    os.environ["TRAFICO_DATABASE_URL"] = _database.url  # inherited by the kernel nbval starts now
+    from trafico_lib.interactive import SESSION_ENV
+    # inherited by the kernel nbval starts now: where the database is, and the notebook's path
+    # as the Jupyter server names it to a kernel it starts for a notebook
+    given = {"TRAFICO_DATABASE_URL": _database.url,
+             SESSION_ENV: Path(notebook.path).resolve().relative_to(ROOT).as_posix()}
+    saved = {name: os.environ.get(name) for name in given}
+    os.environ.update(given)
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop("TRAFICO_DATABASE_URL", None)
-        else:
-            os.environ["TRAFICO_DATABASE_URL"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
