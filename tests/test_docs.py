@@ -69,9 +69,10 @@ class _Refs(HTMLParser):
 _CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+)""")
 
 
-def _site_problems(site: Path) -> list[str]:
+def _site_problems(site: Path, also: tuple[Path, ...] = ()) -> list[str]:
     """What keeps a page from working offline from the file system: an asset or link on the
-    network (http://, https://, protocol-relative //), or a relative link to no file."""
+    network (http://, https://, protocol-relative //), or a relative link to no file, or one
+    leaving the site for anywhere but the folders ``also`` (the notebook archive)."""
     problems = []
     pages = sorted(site.rglob("*.html"))
     assert pages
@@ -88,7 +89,7 @@ def _site_problems(site: Path) -> list[str]:
             target = (page.parent / value.split("#")[0].split("?")[0]).resolve()
             if not target.is_file():
                 problems.append(f"{where} leads to no file")
-            elif site.resolve() not in target.parents:
+            elif not any(root.resolve() in target.parents for root in (site, *also)):
                 problems.append(f"{where} leaves the site")
     return problems
 
@@ -111,16 +112,18 @@ def test_real_validation_result_builds_the_site(cfg):
     html = index.read_text(encoding="utf-8")
     rows = re.findall(r'<tr class="table-row" data-table="([^"]+)"', html)
     assert rows == list(TABLES)  # every table listed, in registry order
-    assert html.count("no validation stored yet") == 3
+    assert html.count("none stored yet") == 3  # the other tables' last run
     failing = [r for r in val.to_json()["rules"] if r["failed"]]
     assert failing, "the sample data is expected to break some rule"
+    last = _text(index).by_table["arribos"]
     for r in failing:
-        assert f'data-rule="{r["rule"]}"' in html
-        assert r["failing_keys"][0] in html  # the failing rows' keys are on the index
+        assert f'{r["rule"]} ({r["failed"]:,})' in last  # the last run's failing rules, apart from the table now
     # the run page is our own, one row per expectation, and its Home link leads back to the index
-    run_href = re.search(r'<a href="(validations/arribos/[^"]+)">20261129T101500-abc123</a>', html).group(1)
+    run_href = re.search(r'<a class="run-link" href="(validations/arribos/[^"]+)">', html).group(1)
     page = index.parent / run_href
     text = page.read_text(encoding="utf-8")
+    for r in failing:
+        assert r["failing_keys"][0] in text  # the failing rows' keys are on the run page
     assert "arribos · run 20261129T101500-abc123" in text
     assert len(re.findall(r'<tr class="expectation', text)) == len(val.to_json()["rules"])
     home = next(h for h in _hrefs(page) if h.endswith("index.html"))
@@ -145,9 +148,9 @@ def test_history_is_bounded_and_stale_pages_go(cfg):
     assert pages == ["run-2", "run-3", "run-4"]  # run-0 and run-1 pages removed with their results
     history = (index.parent / "tables" / "remisiones.html").read_text(encoding="utf-8")
     assert re.findall(r">(run-\d)</a>", history) == ["run-4", "run-3", "run-2"]
-    html = index.read_text(encoding="utf-8")
-    latest = html.split('data-table="remisiones"')[1].split("</tr>")[0]
-    assert "run-4" in latest and "K4" in latest and "Rows rejected" in latest
+    latest = _text(index).by_table["remisiones"]  # the last run's line: no facts, so the table now is unknown
+    assert "Last run run-4" in latest and "Rows rejected" in latest and "required_Contenedor (4)" in latest
+    assert "current state unknown" in _text(index).now_text("remisiones")
     # a run without a GX result gets a plain page from its summary
     plain = next((site_dir(cfg) / "validations" / "remisiones" / "run-4").rglob("*.html")).read_text(encoding="utf-8")
     assert "required_Contenedor" in plain and "K4" in plain
@@ -172,8 +175,15 @@ def test_save_validation_inputs(cfg):
 
 def test_keys_are_escaped(cfg):
     save_validation(cfg, "arribos", "r1", _summary("arribos", 1, ["<script>alert(1)</script>"]))
-    html = build_docs(cfg).read_text(encoding="utf-8")
-    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    bad = {"row": None, "key": {"Contenedor": "<script>alert(1)</script>"}, "value": None}
+    state = {"rows": 1, "warned_rows": 0, "rejected_rows": 1, "as_of": datetime(2026, 11, 29, tzinfo=UTC),
+             "rules": [{"rule": "required_Booking", "severity": "blocking", "column": "Booking", "failed": 1,
+                        "failing_rows": [bad]}]}
+    facts = {"database": {"ok": True, "name": "test"}, "exit_code": 0, "tables": [{"table": "arribos", "state": state}]}
+    index = build_docs(cfg, facts=facts, logged={})
+    for page in (index, _run_page(cfg, "arribos", "r1")):
+        html = page.read_text(encoding="utf-8")
+        assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html, page
 
 
 def test_health_block_on_the_index_and_make_docs_entry_point(cfg, make_config, tmp_path, capsys):
@@ -181,8 +191,12 @@ def test_health_block_on_the_index_and_make_docs_entry_point(cfg, make_config, t
     (tmp_path / "nosock").mkdir()
     down = make_config({"runner": {"reports_dir": str(tmp_path / "reports")}},
                        db_url=f"postgresql://postgres@/postgres?host={tmp_path / 'nosock'}")
-    html = build_docs(down, facts=gather_facts(down)).read_text(encoding="utf-8")
-    assert 'id="health"' in html and "unhealthy" in html and "Database Connection: ✗" in html
+    index = build_docs(down, facts=gather_facts(down))
+    card = _text(index)
+    assert card.checks["database"][0] == "✗" and "Database connection" in card.checks["database"]
+    assert card.health_status == "unhealthy" and "=== System Health Check ===" not in card.text
+    for name in TABLES:  # the database is down: the table now is unknown, and why
+        assert f"{name} {TABLES[name].target} current state unknown: database unreachable: " in card.now_text(name)
     from trafico_lib.cli import docs_main as main  # python -m trafico_lib.docs
     assert main(["--no-health", "--config", cfg.source_path]) == 0
     assert capsys.readouterr().out.strip() == f"Data Docs: {site_dir(cfg) / 'index.html'}"
@@ -205,16 +219,26 @@ def test_status_tells_rejected_rows_from_warnings_only():
 
 class _Text(HTMLParser):
     """A page's visible text per element carrying ``data-rule`` (the run page's rows, the
-    index's failing rules), and the whole page's text."""
+    index's failing rules now), per table on the index (``now``: its row of the table now;
+    ``by_table``: its last run's line), per ``data-count`` cell, per health check
+    (``data-check``), and the whole page's text."""
 
     def __init__(self):
         super().__init__()
         self.by_rule: dict[str, list[str]] = {}
+        self._last: dict[str, str] = {}
+        self.now: dict[str, list[str]] = {}
+        self.counts: dict[str, dict[str, str]] = {}
+        self._checks: dict[str, str] = {}
+        self.health_status: str | None = None
         self.parts: list[str] = []
-        self._stack: list[tuple[str, str | None]] = []
+        self._stack: list[tuple[str, dict]] = []
 
     def handle_starttag(self, tag, attrs):
-        self._stack.append((tag, dict(attrs).get("data-rule")))
+        a = dict(attrs)
+        self._stack.append((tag, a))
+        if a.get("id") == "health":
+            self.health_status = a.get("data-status")
 
     def handle_endtag(self, tag):
         while self._stack:
@@ -223,12 +247,34 @@ class _Text(HTMLParser):
 
     def handle_data(self, data):
         self.parts.append(data)
-        for _, rule in self._stack:
-            if rule:
-                self.by_rule.setdefault(rule, []).append(data)
+        table = None
+        for tag, a in self._stack:
+            if a.get("data-rule"):
+                self.by_rule.setdefault(a["data-rule"], []).append(data)
+            if tag == "tr" and a.get("data-table"):
+                table = a["data-table"]
+                if a.get("class") == "last-run":
+                    self._last[table] = self._last.get(table, "") + data
+                elif a.get("class") == "table-row":
+                    self.now.setdefault(table, []).append(data)
+            if a.get("data-count") and table:
+                self.counts.setdefault(table, {})[a["data-count"]] = data.strip()
+            if a.get("data-check"):
+                self._checks[a["data-check"]] = self._checks.get(a["data-check"], "") + data
+
+    @property
+    def by_table(self) -> dict[str, str]:
+        return {k: " ".join(v.split()) for k, v in self._last.items()}
+
+    @property
+    def checks(self) -> dict[str, str]:
+        return {k: " ".join(v.split()) for k, v in self._checks.items()}
 
     def rule_text(self, rule: str) -> str:
         return " ".join(" ".join(self.by_rule.get(rule, [])).split())
+
+    def now_text(self, table: str) -> str:
+        return " ".join(" ".join(self.now.get(table, [])).split())
 
     @property
     def text(self) -> str:
@@ -278,7 +324,7 @@ def test_every_page_works_offline_and_every_link_resolves(cfg):
     for page in site_dir(cfg).rglob("*.html"):
         html = page.read_text(encoding="utf-8")
         assert "<script" not in html and "http://" not in html and "https://" not in html, page
-    assert "Built " in _text(index).text and "from run 20261129T101500-abc123 (sync)" in _text(index).text
+    assert "Built " in _text(index).text and "after sync run 20261129T101500-abc123" in _text(index).text
 
 
 def test_site_problems_sees_network_assets_and_dead_links(tmp_path):
@@ -326,14 +372,13 @@ def test_failing_rows_show_their_key_under_the_key_column_and_the_value_under_th
     frame = norm.frame.set_index("_row")  # the notebook's index
     assert (frame.loc[38, "Booking"], frame.loc[38, "Contenedor"]) == ("BKG2611012", "SURU2587546")
     assert arr.frame.set_index("_row").loc[2, ["Contenedor", "Booking"]].tolist() == ["MSKU7867982", None]
-    home = _text(index)
+    assert "Contenedor BKG2611012" not in _text(index).text
     expo_page = _text(_run_page(cfg, "arribos_expo_ctns", "r-expo"))
-    for text in (home.rule_text("container_check_digit"), expo_page.rule_text("container_check_digit")):
-        assert "row 38 · Booking BKG2611012 · Contenedor = SURU2587546" in text, text
-        assert "Contenedor BKG2611012" not in text
+    text = expo_page.rule_text("container_check_digit")
+    assert "row 38 · Booking BKG2611012 · Contenedor = SURU2587546" in text, text
+    assert "Contenedor BKG2611012" not in text
     arr_page = _text(_run_page(cfg, "arribos", "r-arr"))
     assert "row 2 · Contenedor MSKU7867982 · Booking = (empty)" in arr_page.rule_text("required_Booking")
-    assert "row 2 · Contenedor MSKU7867982 · Booking = (empty)" in home.text
     # where the rule's column is the key, the value is not repeated
     assert "row 19 · Contenedor ANDU3823579" in arr_page.rule_text("container_check_digit")
     assert "Contenedor = ANDU3823579" not in arr_page.rule_text("container_check_digit")
@@ -394,6 +439,11 @@ def _built(cfg) -> str:
     return _text(site_dir(cfg) / "index.html").text
 
 
+def _facts_tables(cfg) -> dict[str, dict]:
+    from trafico_lib.health import gather_facts
+    return {t["table"]: t for t in gather_facts(cfg).get("tables") or []}
+
+
 def test_cli_sync_and_health_check_rebuild_the_site(db_url, make_config, tmp_path, capsys, caplog):
     """``update_traficov2.py`` (sync, --health-check) leaves a site built after it, naming
     the run; a dry run leaves it alone; a site that cannot be built is one warning line and
@@ -407,9 +457,16 @@ def test_cli_sync_and_health_check_rebuild_the_site(db_url, make_config, tmp_pat
     args = ["--config", str(cfg.source_path), "--table", "arribos", "--no-notebook"]
     assert cli_main([*args, "--mode", "full", "--run-id", "20261130T090000-aaaaaa"]) == 0
     text = _built(cfg)
-    assert "from run 20261130T090000-aaaaaa (sync)" in text and "Database Connection: ✓" in text
-    row = _text(site_dir(cfg) / "index.html").rule_text("required_Booking")
-    assert "Contenedor MSKU7867982 · Booking = (empty)" in row
+    index = _text(site_dir(cfg) / "index.html")
+    assert "after sync run 20261130T090000-aaaaaa" in text and index.checks["database"].startswith("✓")
+    assert "Last run 20261130T090000-aaaaaa" in index.by_table["arribos"]
+    state = _facts_tables(cfg)["arribos"]["state"]  # the table now, from the store
+    booking = next(r for r in state["rules"] if r["rule"] == "required_Booking")
+    first = booking["failing_rows"][0]["key"]["Contenedor"]
+    assert index.rule_text("required_Booking").startswith(f"required_Booking warning {booking['failed']} rows")
+    assert f"Contenedor {first} · Booking = (empty)" in index.rule_text("required_Booking")
+    assert index.counts["arribos"] == {"rows": f"{state['rows']:,}", "warned_rows": f"{state['warned_rows']:,}",
+                                       "rejected_rows": f"{state['rejected_rows']:,}"}
     index = site_dir(cfg) / "index.html"
     before = index.stat().st_mtime_ns
     assert cli_main([*args, "--dry-run", "--run-id", "20261130T091500-bbbbbb"]) == 0
@@ -417,7 +474,8 @@ def test_cli_sync_and_health_check_rebuild_the_site(db_url, make_config, tmp_pat
     capsys.readouterr()
     assert cli_main(["--config", str(cfg.source_path), "--health-check"]) == 1  # three tables never synced
     text = _built(cfg)
-    assert "(health check)" in text and "aaaaaa (sync)" not in text and "Status: UNHEALTHY" in text
+    assert "after a health check (--health-check); latest run 20261130T090000-aaaaaa" in text
+    assert _text(site_dir(cfg) / "index.html").health_status == "unhealthy"
     # a site that cannot be written: one warning, the sync still exits 0
     blocked = make_config({"runner": {"reports_dir": str(tmp_path / "blocked")}}, db_url=db_url)
     (tmp_path / "blocked").write_text("a file where the reports folder should be", encoding="utf-8")
@@ -452,8 +510,8 @@ def test_runner_sync_and_health_rebuild_the_site(db_url, make_config, tmp_path):
                       db_url=db_url)
     assert runner_main(["sync", "--config", str(cfg.source_path), "--table", "arribos",
                         "--run-id", "20261130T100000-cccccc"]) == 0
-    assert "from run 20261130T100000-cccccc (sync)" in _built(cfg)
-    assert "cccccc" in _text(site_dir(cfg) / "index.html").rule_text("required_Contenedor") or \
-        "row 9" in _text(site_dir(cfg) / "index.html").rule_text("required_Contenedor")
+    assert "after sync run 20261130T100000-cccccc" in _built(cfg)
+    last = _text(site_dir(cfg) / "index.html").by_table["arribos"]
+    assert "Last run 20261130T100000-cccccc" in last and "required_Contenedor (1)" in last
     assert runner_main(["health", "--config", str(cfg.source_path), "--run-id", "20261130T101000-dddddd"]) == 0
-    assert "from run 20261130T101000-dddddd (health)" in _built(cfg)
+    assert "after health check run 20261130T101000-dddddd" in _built(cfg)

@@ -376,8 +376,13 @@ def test_the_health_notebook_agrees_with_its_block(runs):
     """The row-count table shows the block's numbers (labelled, integers), the history counts as
     integers and times to the minute, and `make health` prints the block once."""
     nb = {c.id: c for c in nbformat.read(runs["health"].output, as_version=4).cells}
-    block = "".join(o.text for o in nb["facts"].outputs if o.output_type == "stream")
+    block = runs["health"].result["text"]  # the block the runner prints; the notebook shows it as a card
     assert block.count("=== System Health Check ===") == 1
+    card = next(o for o in nb["facts"].outputs if "text/html" in o.get("data", {})).data["text/html"]
+    assert 'id="health"' in card and "=== System Health Check ===" not in card
+    hrefs = re.findall(r'href="([^"]+)"', card)  # the last run's archived notebooks, from the archived page
+    assert all((Path(runs["health"].html).parent / h).resolve().is_file() for h in hrefs), hrefs
+    assert "Last run" in card and "✓" in card
     counts = next(o for o in nb["counts"].outputs if "text/html" in o.get("data", {}))
     rows = _Tables(counts.data["text/html"]).rows
     header = rows[0]
@@ -387,7 +392,7 @@ def test_the_health_notebook_agrees_with_its_block(runs):
     for name, spec in TABLES.items():
         src, tgt = by_table[name][1], by_table[name][2]
         assert src.isdigit() and tgt.isdigit(), by_table[name]  # integers, not 156.0
-        assert f"  {spec.source}: {src} ✓" in block.splitlines()
+        assert any(ln.startswith(f"  {spec.source}: {src} ✓") for ln in block.splitlines())  # then what they are
         assert any(ln.startswith(f"  {spec.target}: {tgt} ✓") for ln in block.splitlines())
     assert "what each column counts" in nb["counts-md"].source
     assert "source rows" in nb["counts"].outputs[-1].data["text/markdown"]  # the legend

@@ -2,6 +2,7 @@
 
     facts = gather_facts(cfg)          # one dict, JSON-able: everything the check knows
     print(render_block(facts))         # the old block (=== System Health Check === ...)
+    card_html(facts, links_from=folder, base=cfg.base_dir)   # the same facts as an HTML card
     code = facts["exit_code"]          # 0 healthy, 1 unhealthy, 2 bad configuration
 
 ``run_health_check(cfg, as_json=...)`` does the three for ``--health-check``. One table's current
@@ -86,6 +87,7 @@ but never make the check unhealthy. Warnings (disk, SQL Server, extra keys) neve
 the exit code.
 """
 from .assess import EXIT_CONFIG, EXIT_HEALTHY, EXIT_UNHEALTHY, assess
+from .card import card_html, notebook_page_folder
 from .check import gather_facts, run_health_check
 from .facts import (
     account, disk_facts, key_parts, lag_facts, normalized_keys, sqlserver_facts, table_facts, table_state,
@@ -98,9 +100,9 @@ from .render import (
 )
 
 __all__ = [
-    "COUNT_LABELS", "EXIT_CONFIG", "EXIT_HEALTHY", "EXIT_UNHEALTHY", "account", "assess", "counts_legend",
+    "COUNT_LABELS", "EXIT_CONFIG", "EXIT_HEALTHY", "EXIT_UNHEALTHY", "account", "assess", "card_html", "counts_legend",
     "counts_table", "disk_facts", "failures_table", "gather_facts", "history_frame", "history_table", "key_parts",
-    "lag_facts", "lag_history", "last_run_table", "normalized_keys", "notebook_result", "plot_lag", "plot_rejects",
+    "lag_facts", "lag_history", "last_run_table", "normalized_keys", "notebook_page_folder", "notebook_result", "plot_lag", "plot_rejects",
     "plot_rows_changed", "rejects_by_rule", "rejects_frame", "rejects_table", "render_block", "run_health_check",
     "short_name", "sqlserver_facts", "state_line", "state_table", "table_facts", "table_state", "to_json",
     "verdict_line", "when_text", "with_short_names",
