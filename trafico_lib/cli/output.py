@@ -52,7 +52,7 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
         where = _shown_notebook(r)
         lines.append(f"{r['table']}: {_counts_line(row, dry_run)}"
                      + (f" | {'notebook' if dry_run else 'archive'} {where}" if where else ""))
-        if c:
+        if "read" in c:  # a table that ran: how its counts add up
             lines.append(f"  {counts_sum(c, dry_run=dry_run)}")
             for k in _SUMMED:
                 summed[k] = summed.get(k, 0) + (c.get(k) or 0)
