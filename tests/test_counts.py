@@ -152,6 +152,8 @@ def test_an_old_log_row_with_duration_seconds_still_reads_in_the_health_history(
     assert hist[["run_id", "run_seconds", "write_seconds"]].fillna(-1).values.tolist() == \
         [["a", -1, 0.027], ["b", 6.14, -1], ["c", 9.96, 0.0234]]
     shown = history_table(hist).set_index("run_id")
+    assert list(shown.columns[shown.columns.get_loc("unchanged"):][:4]) == \
+        ["unchanged", "duplicate rows replaced", "read", "lag (h)"]  # read = the counts before it
     assert shown.loc["c", "run (s)"] == "10.0" and shown.loc["c", "write (s)"] == "0.023"
     assert shown.loc["a", "write (s)"] == "0.027" and pd.isna(shown.loc["a", "run (s)"])
     assert shown.loc["b", "run (s)"] == "6.1"

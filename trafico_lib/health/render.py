@@ -17,7 +17,8 @@ from ..values import plain
 
 OK, BAD, WARN = "✓", "✗", "⚠"
 COUNTS = ["read", "inserted", "updated", "unchanged", "rejected", "deactivated"]
-HISTORY_COLUMNS = ["table", "sync_timestamp", "operation", "run_id", "mode", *COUNTS, "rows_changed",
+HISTORY_COUNTS = [*COUNTS, "duplicates"]  # the log row's counts (trafico_lib.counts: how they add up)
+HISTORY_COLUMNS = ["table", "sync_timestamp", "operation", "run_id", "mode", *HISTORY_COUNTS, "rows_changed",
                    "run_seconds", "write_seconds", "lag_hours", "error"]
 REJECTS_COLUMNS = ["table", "rule", "rows", "distinct_keys", "runs", "last_seen"]
 COUNTS_COLUMNS = ["source_keys", "synced_keys", "rejected_keys", "pending_keys", "missing_keys", "extra_keys",
@@ -238,16 +239,17 @@ def history_table(history: pd.DataFrame, rows: int = 20) -> pd.DataFrame:
     (``counts.seconds_text``)."""
     h = history.sort_values("sync_timestamp", ascending=False).head(rows).copy()
     h["sync_timestamp"] = _minute(h["sync_timestamp"]) if len(h) else h["sync_timestamp"]
-    for c in (*COUNTS, "rows_changed"):
+    for c in (*HISTORY_COUNTS, "rows_changed"):
         h[c] = h[c].round().astype("Int64")
     h["lag_hours"] = h["lag_hours"].map(lambda v: None if v != v or v is None else f"{v:.1f}")
     for c in ("run_seconds", "write_seconds"):
         h[c] = h[c].map(lambda v: None if v is None or v != v else seconds_text(v, unit=False))
     h["sync_timestamp"] = h["sync_timestamp"].str.removesuffix(" UTC") if len(h) else h["sync_timestamp"]
     h = h.rename(columns={"sync_timestamp": "when (UTC)", "lag_hours": "lag (h)", "run_seconds": "run (s)",
-                          "write_seconds": "write (s)", "rows_changed": "rows changed"})
+                          "write_seconds": "write (s)", "rows_changed": "rows changed",
+                          "duplicates": "duplicate rows replaced"})
     first = ["table", "operation", "mode", "rows changed", "inserted", "updated", "deactivated", "rejected",
-             "unchanged", "read", "lag (h)", "run (s)", "write (s)", "error", "run_id"]
+             "unchanged", "duplicate rows replaced", "read", "lag (h)", "run (s)", "write (s)", "error", "run_id"]
     return h.set_index("when (UTC)")[first]
 
 
@@ -266,7 +268,7 @@ def _empty(columns: list[str]) -> pd.DataFrame:
 def history_frame(rows: list[tuple]) -> pd.DataFrame:
     """Log rows (table, sync_timestamp, operation, details) as one line per table per run.
 
-    Columns: table, sync_timestamp, operation, run_id, mode, the six counts, rows_changed
+    Columns: table, sync_timestamp, operation, run_id, mode, the six counts and duplicates, rows_changed
     (inserted + updated + deactivated), run_seconds and write_seconds (:func:`durations`),
     lag_hours (hours since the same table's previous successful sync; NaN for the first) and
     error.
@@ -277,7 +279,7 @@ def history_frame(rows: list[tuple]) -> pd.DataFrame:
         counts = d.get("counts") or {}
         rec = {"table": table, "sync_timestamp": ts, "operation": op, "run_id": d.get("run_id"),
                "mode": d.get("mode")}
-        for c in COUNTS:
+        for c in HISTORY_COUNTS:
             v = counts.get(c)
             rec[c] = float(v) if isinstance(v, (int, float)) else float("nan")
         rec["run_seconds"], rec["write_seconds"] = durations(op, d)
