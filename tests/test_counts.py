@@ -191,8 +191,10 @@ def test_the_terminal_the_log_row_the_notebook_and_the_health_history_say_the_sa
     # the archived notebook's apply line: the same words, the same figures
     archived = next((tmp_path / "runs").rglob(f"{run_id}_sync_remisiones.ipynb"))
     apply = next(c for c in nbformat.read(archived, as_version=4).cells if c.get("id") == "apply")
-    said = "".join(o.get("text", "") for o in apply.outputs).splitlines()[-1]
-    assert said.startswith(f"ok, run {run} s (write {write} s); 65 rows read = 65 kept"), said
+    said = "".join(o.get("text", "") for o in apply.outputs).splitlines()[-3:]
+    assert said == [f"ok, run {run} s (write {write} s)",
+                    "65 rows read = 65 kept + 0 duplicate rows replaced + 0 rejected",
+                    "65 keys = 65 inserted + 0 updated + 0 unchanged; 0 deactivated"], said
     # the health history's columns
     with psycopg.connect(db_url) as c:
         rows = c.execute("SELECT table_name, sync_timestamp, operation, details FROM traficov2_sync_log").fetchall()

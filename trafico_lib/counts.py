@@ -64,11 +64,14 @@ def keys_sum(counts: Mapping[str, Any], *, dry_run: bool = False) -> str:
             f"{_int(counts, 'unchanged')} unchanged" + (f" + {held} held" if held else ""))
 
 
+def deactivated(counts: Mapping[str, Any], *, dry_run: bool = False) -> str:
+    """``0 deactivated`` (a dry run's: ``0 to deactivate``)."""
+    return f"{_int(counts, 'deactivated')} {'to deactivate' if dry_run else 'deactivated'}"
+
+
 def counts_sum(counts: Mapping[str, Any], *, dry_run: bool = False) -> str:
     """Both sums and the deactivations: ``159 rows read = ...; 156 keys = ...; 0 deactivated``."""
-    gone = _int(counts, "deactivated")
-    return (f"{rows_sum(counts)}; {keys_sum(counts, dry_run=dry_run)}; "
-            f"{gone} {'to deactivate' if dry_run else 'deactivated'}")
+    return f"{rows_sum(counts)}; {keys_sum(counts, dry_run=dry_run)}; {deactivated(counts, dry_run=dry_run)}"
 
 
 def seconds_text(seconds: float | None, *, unit: bool = True) -> str:

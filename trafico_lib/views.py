@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from .counts import counts_sum, status_timing
+from .counts import deactivated, keys_sum, rows_sum, status_timing
 from .health import when_text  # times as the health block shows them
 from .tables import TableSpec, get_table
 from .values import is_missing
@@ -283,23 +283,31 @@ def batch_lines(ctx, out: Callable[[str], None] = print) -> Callable[[int, int],
 #: The columns of :func:`run_summary`, named for what they count (``trafico_lib.counts``).
 COUNT_NAMES = {"read": "rows read", "duplicates": "duplicate rows replaced", "rejected": "rows rejected",
                "inserted": "inserted", "updated": "updated", "unchanged": "unchanged", "held": "held",
-               "deactivated": "deactivated"}
+               "deactivated": "deactivated"}  # in the order they add up: read = the next two + the keys
 
 
 def apply_line(ctx, res) -> str:
-    """The run's status, durations and counts (``trafico_lib.counts``: the very words and
-    figures of the terminal and the log row), after the CSV backup's path when one was written:
-    ``ok, run 6.1 s (write 0.027 s); 159 rows read = 156 kept + 2 duplicate rows replaced +
-    1 rejected; 156 keys = 0 inserted + 1 updated + 155 unchanged; 0 deactivated``."""
+    """The run's status and durations, then how its counts add up, a line each
+    (``trafico_lib.counts``: the very words and figures of the terminal and the log row),
+    after the CSV backup's path when one was written::
+
+        ok, run 6.1 s (write 0.027 s)
+        159 rows read = 156 kept + 2 duplicate rows replaced + 1 rejected
+        156 keys = 0 inserted + 1 updated + 155 unchanged; 0 deactivated
+    """
     took = status_timing(res.status, res.run_seconds, res.write_seconds)
-    line = f"{took}; {counts_sum(res.counts, dry_run=res.dry_run)}" if res.counts else took
+    line = took
+    if "read" in res.counts:
+        c, dry = res.counts, res.dry_run
+        line += f"\n{rows_sum(c)}\n{keys_sum(c, dry_run=dry)}; {deactivated(c, dry_run=dry)}"
     return f"CSV backup of {ctx.spec.target}: {ctx.cfg.shown(res.backup)}\n{line}" if res.backup else line
 
 
 def run_summary(res) -> pd.DataFrame:
     """The run's status and counts as a one-row frame indexed by table, each count's column
     named for what it counts (:data:`COUNT_NAMES`)."""
-    counts = {COUNT_NAMES.get(k, k): v for k, v in res.counts.items()}
+    order = [k for k in COUNT_NAMES if k in res.counts] + [k for k in res.counts if k not in COUNT_NAMES]
+    counts = {COUNT_NAMES.get(k, k): res.counts[k] for k in order}
     return show(pd.DataFrame([{"table": res.table, "status": res.status, **counts}]), index="table")
 
 
