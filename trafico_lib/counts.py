@@ -74,13 +74,12 @@ def counts_sum(counts: Mapping[str, Any], *, dry_run: bool = False) -> str:
     return f"{rows_sum(counts)}; {keys_sum(counts, dry_run=dry_run)}; {deactivated(counts, dry_run=dry_run)}"
 
 
-def seconds_text(seconds: float | None, *, unit: bool = True) -> str:
+def seconds_text(seconds: float | None) -> str:
     """A duration as every view shows it: under a second to the millisecond (``0.027 s``),
     else to the tenth (``6.1 s``); ``?`` when unknown."""
     if seconds is None or seconds != seconds:
         return "?"
-    text = f"{seconds:.3f}" if seconds < 1 else f"{seconds:.1f}"
-    return f"{text} s" if unit else text
+    return f"{seconds:.3f} s" if seconds < 1 else f"{seconds:.1f} s"
 
 
 def timing(run_seconds: float | None, write_seconds: float | None = None, *,

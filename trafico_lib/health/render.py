@@ -235,21 +235,21 @@ def _minute(ts: pd.Series) -> pd.Series:
 def history_table(history: pd.DataFrame, rows: int = 20) -> pd.DataFrame:
     """The last ``rows`` runs of :func:`lag_history` as the notebook shows them, newest first:
     by time (to the minute, UTC), counts as integers, lag in hours to one decimal, the run's
-    and the write's seconds as the terminal and the sync notebook show them
-    (``counts.seconds_text``)."""
+    and the write's durations as the terminal and the sync notebook show them
+    (``counts.seconds_text``: ``6.1 s``, ``0.027 s``)."""
     h = history.sort_values("sync_timestamp", ascending=False).head(rows).copy()
     h["sync_timestamp"] = _minute(h["sync_timestamp"]) if len(h) else h["sync_timestamp"]
     for c in (*HISTORY_COUNTS, "rows_changed"):
         h[c] = h[c].round().astype("Int64")
     h["lag_hours"] = h["lag_hours"].map(lambda v: None if v != v or v is None else f"{v:.1f}")
     for c in ("run_seconds", "write_seconds"):
-        h[c] = h[c].map(lambda v: None if v is None or v != v else seconds_text(v, unit=False))
+        h[c] = h[c].map(lambda v: None if v is None or v != v else seconds_text(v))
     h["sync_timestamp"] = h["sync_timestamp"].str.removesuffix(" UTC") if len(h) else h["sync_timestamp"]
-    h = h.rename(columns={"sync_timestamp": "when (UTC)", "lag_hours": "lag (h)", "run_seconds": "run (s)",
-                          "write_seconds": "write (s)", "rows_changed": "rows changed",
+    h = h.rename(columns={"sync_timestamp": "when (UTC)", "lag_hours": "lag (h)", "run_seconds": "run",
+                          "write_seconds": "write", "rows_changed": "rows changed",
                           "duplicates": "duplicate rows replaced"})
     first = ["table", "operation", "mode", "rows changed", "inserted", "updated", "deactivated", "rejected",
-             "unchanged", "duplicate rows replaced", "read", "lag (h)", "run (s)", "write (s)", "error", "run_id"]
+             "unchanged", "duplicate rows replaced", "read", "lag (h)", "run", "write", "error", "run_id"]
     return h.set_index("when (UTC)")[first]
 
 
