@@ -154,9 +154,9 @@ def test_an_old_log_row_with_duration_seconds_still_reads_in_the_health_history(
     shown = history_table(hist).set_index("run_id")
     assert list(shown.columns[shown.columns.get_loc("unchanged"):][:4]) == \
         ["unchanged", "duplicate rows replaced", "read", "lag (h)"]  # read = the counts before it
-    assert shown.loc["c", "run"] == "10.0 s" and shown.loc["c", "write"] == "0.023 s"
-    assert shown.loc["a", "write"] == "0.027 s" and pd.isna(shown.loc["a", "run"])
-    assert shown.loc["b", "run"] == "6.1 s"
+    assert shown.loc["c", "run"] == "10.0\u00a0s" and shown.loc["c", "write"] == "0.023\u00a0s"  # (no-break space)
+    assert shown.loc["a", "write"] == "0.027\u00a0s" and pd.isna(shown.loc["a", "run"])
+    assert shown.loc["b", "run"] == "6.1\u00a0s"
 
 
 def _logged(db_url: str, run_id: str, table: str) -> dict:
@@ -199,7 +199,7 @@ def test_the_terminal_the_log_row_the_notebook_and_the_health_history_say_the_sa
     with psycopg.connect(db_url) as c:
         rows = c.execute("SELECT table_name, sync_timestamp, operation, details FROM traficov2_sync_log").fetchall()
     shown = history_table(history_frame(rows)).set_index("run_id").loc[run_id]
-    assert (shown["run"], shown["write"]) == (f"{run} s", f"{write} s")
+    assert (shown["run"], shown["write"]) == (f"{run}\u00a0s", f"{write}\u00a0s")
     # --no-notebook: the terminal's line and the log row, the same way (no kernel: the run alone)
     p = inprocess.run(["update_traficov2.py", "--mode", "full", "--no-notebook", "--table", "remisiones",
                        "--config", config], env=env, cwd=tmp_path)

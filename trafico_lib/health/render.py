@@ -243,7 +243,7 @@ def history_table(history: pd.DataFrame, rows: int = 20) -> pd.DataFrame:
         h[c] = h[c].round().astype("Int64")
     h["lag_hours"] = h["lag_hours"].map(lambda v: None if v != v or v is None else f"{v:.1f}")
     for c in ("run_seconds", "write_seconds"):
-        h[c] = h[c].map(lambda v: None if v is None or v != v else seconds_text(v))
+        h[c] = h[c].map(lambda v: None if v is None or v != v else seconds_text(v).replace(" ", "\u00a0"))  # one line
     h["sync_timestamp"] = h["sync_timestamp"].str.removesuffix(" UTC") if len(h) else h["sync_timestamp"]
     h = h.rename(columns={"sync_timestamp": "when (UTC)", "lag_hours": "lag (h)", "run_seconds": "run",
                           "write_seconds": "write", "rows_changed": "rows changed",
