@@ -16,7 +16,7 @@ PKG = ROOT / "trafico_lib"
 
 # Each layer may import its own and lower layers only (docs/architecture.md §2: data flows one way).
 LAYERS = {
-    "tables": 0, "errors": 0, "jsonfile": 0, "values": 0, "paths": 0, "interactive": 0, "clock": 0,
+    "tables": 0, "errors": 0, "jsonfile": 0, "values": 0, "paths": 0, "interactive": 0, "clock": 0, "counts": 0,
     "config": 1, "rules.suites": 1,  # suites are plain JSON the configuration is checked against
     "normalize": 2, "sources": 2, "rules": 2,
     "enrich": 3,

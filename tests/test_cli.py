@@ -120,7 +120,10 @@ def test_init_db_load_sync_and_rerun_through_the_cli(db_url, make_config, tmp_pa
     lines = summary(second.stdout)
     assert lines[0] == "=== Sync Summary ==="
     assert all(any(ln.startswith(f"{t}: Inserted 0, Updated 0, Errors 0") for ln in lines) for t in TABLES)
-    assert lines[-1].startswith("Total: Inserted 0, Updated 0, Errors 0")
+    assert lines[-2].startswith("Total: Inserted 0, Updated 0, Errors 0")
+    # the totals add up, and say what they count: 302 sample rows, 310 keys (expo's 42 rows are 53 slots)
+    assert lines[-1] == ("  302 rows read = 299 kept + 2 duplicate rows replaced + 1 rejected; "
+                         "310 keys = 0 inserted + 0 updated + 310 unchanged; 0 deactivated"), lines[-1]
     # refused rows are not Errors (failed tables): the line says where to read them
     arribos = next(ln for ln in lines if ln.startswith("arribos:"))
     assert results["arribos"]["counts"]["rejected"] >= 1 and "(see traficov2_sync_rejects, last_run_id = this run)" in arribos, arribos
@@ -402,8 +405,10 @@ def test_a_cron_log_has_a_stamped_start_and_finish_line_per_table_and_a_stamped_
     assert texts[0] == "remisiones: started (full)"
     assert [re.sub(r" \(.*", "", t) for t in texts[1:4]] == [f"remisiones: chunk {n} staged" for n in (2, 3, 4)]
     html = f"runs/{run_id[:4]}/{run_id[4:6]}/{run_id[6:8]}/{run_id}_sync_remisiones.html"
-    assert re.fullmatch(r"remisiones: ok in \d+\.\d s: inserted 65, updated 0, unchanged 0, rejected 0, "
-                        rf"deactivated 0; {re.escape(html)}", texts[4]), texts[4]
+    assert re.fullmatch(r"remisiones: ok in \d+\.\d s: run \d+\.\d s \(write 0\.\d{3} s\) \+ kernel start and "
+                        r"archive \d+\.\d s; 65 rows read = 65 kept \+ 0 duplicate rows replaced \+ 0 rejected; "
+                        r"65 keys = 65 inserted \+ 0 updated \+ 0 unchanged; 0 deactivated; "
+                        rf"{re.escape(html)}", texts[4]), texts[4]
     assert (tmp_path / html).is_file()
     assert any(t.startswith("remisiones: Inserted 65") and t.endswith(f"| archive {html}") for t in texts), texts
     assert texts[-1].startswith("Archive: runs/") and texts[-1].endswith(f"open {html})")
@@ -417,10 +422,11 @@ def test_a_cron_log_has_a_stamped_start_and_finish_line_per_table_and_a_stamped_
     texts = [t for _, _, t in lines]
     for table in TABLES:
         start = texts.index(f"{table}: started (full, --no-notebook)")
-        assert re.fullmatch(rf"{table}: ok in \d+\.\d s: inserted \d+, updated 0, unchanged \d+, rejected \d+, "
-                            r"deactivated 0", texts[start + 1]), texts[start + 1]
+        assert re.fullmatch(rf"{table}: ok, run \d+\.\d+ s \(write \d+\.\d+ s\); \d+ rows read = \d+ kept \+ "
+                            r"\d+ duplicate rows? replaced \+ \d+ rejected; \d+ keys = \d+ inserted \+ 0 updated \+ "
+                            r"\d+ unchanged; 0 deactivated", texts[start + 1]), texts[start + 1]
     assert texts.index("=== Sync Summary ===") > texts.index(f"{list(TABLES)[-1]}: started (full, --no-notebook)")
-    assert texts[-1].startswith("Total: Inserted")
+    assert texts[-2].startswith("Total: Inserted") and texts[-1].startswith("  ") and "rows read =" in texts[-1]
     assert "Traceback" not in p.stderr and not p.stderr.strip(), p.stderr
     _no_absolute_path(p.stdout + p.stderr + nb.stdout + nb.stderr, tmp_path, ROOT)
     # --json: only the JSON on stdout

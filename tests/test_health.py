@@ -382,7 +382,7 @@ def test_lag_history_and_rejects_by_rule(healthy, conn):
     assert arr["operation"].tolist() == ["SYNC", "SYNC", "ERROR"]
     assert pd_isnan(arr.loc[0, "lag_hours"]) and abs(arr.loc[1, "lag_hours"] - 0.5) < 0.01
     assert arr.loc[0, "rows_changed"] == 2 and arr.loc[2, "error"] == "x"
-    assert {"sync_timestamp", "inserted", "updated", "deactivated", "duration_seconds"} <= set(hist.columns)
+    assert {"sync_timestamp", "inserted", "updated", "deactivated", "run_seconds", "write_seconds"} <= set(hist.columns)
     rej = rejects_by_rule(reader, days=7)
     got = {r.rule: (r.rows, r.distinct_keys, r.runs) for r in rej.itertuples()}
     assert got == {"key_parseable": (2, 1, 2), "container_format": (1, 1, 1), "required_Contenedor": (1, 0, 1)}

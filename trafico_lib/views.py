@@ -25,6 +25,7 @@ import pandas as pd
 
 from . import clock
 from .engine.plan import PLAN_ROWS
+from .counts import deactivated, keys_sum, rows_sum, status_timing
 from .health import when_text  # times as the health block shows them
 from .tables import TableSpec, get_table
 from .values import is_missing
@@ -386,7 +387,8 @@ def staging_line(stg) -> str:
     duplicate keys resolved, and the chunks the source came in."""
     chunks = f" from {stg.chunks:,} chunks of the source" if stg.chunks > 1 else ""
     return (f"{counted(stg.rows, 'row')} staged to merge{chunks}; {stg.skipped_unchanged:,} identical to the "
-            f"target set aside; {counted(len(stg.duplicates), 'duplicate key')} resolved (latest wins)")
+            f"target set aside; {counted(len(stg.duplicates), 'duplicate row')} replaced by a later row of their "
+            "key (latest wins)")
 
 
 def adoption_line(ad) -> str:
@@ -486,24 +488,35 @@ def batch_lines(ctx, out: Callable[[str], None] = print) -> Callable[[int, int],
     return line
 
 
-COUNT_ORDER = ("read", "inserted", "updated", "unchanged", "rejected", "deactivated", "duplicates")
-
-
-def counts_text(counts: dict[str, Any]) -> str:
-    """A run's counts in words: ``159 read, 156 inserted, ...``."""
-    keys = [k for k in COUNT_ORDER if k in counts] + [k for k in counts if k not in COUNT_ORDER]
-    return ", ".join(f"{counts[k]} {k}" for k in keys)
+#: The columns of :func:`run_summary`, named for what they count (``trafico_lib.counts``).
+COUNT_NAMES = {"read": "rows read", "duplicates": "duplicate rows replaced", "rejected": "rows rejected",
+               "inserted": "inserted", "updated": "updated", "unchanged": "unchanged", "held": "held",
+               "deactivated": "deactivated"}  # in the order they add up: read = the next two + the keys
 
 
 def apply_line(ctx, res) -> str:
-    """The run's status, time and counts, after the CSV backup's path when one was written."""
-    line = f"{res.status} in {res.duration_seconds} s: {counts_text(res.counts)}"
+    """The run's status and durations, then how its counts add up, a line each
+    (``trafico_lib.counts``: the very words and figures of the terminal and the log row),
+    after the CSV backup's path when one was written::
+
+        ok, run 6.1 s (write 0.027 s)
+        159 rows read = 156 kept + 2 duplicate rows replaced + 1 rejected
+        156 keys = 0 inserted + 1 updated + 155 unchanged; 0 deactivated
+    """
+    took = status_timing(res.status, res.run_seconds, res.write_seconds)
+    line = took
+    if "read" in res.counts:
+        c, dry = res.counts, res.dry_run
+        line += f"\n{rows_sum(c)}\n{keys_sum(c, dry_run=dry)}; {deactivated(c, dry_run=dry)}"
     return f"CSV backup of {ctx.spec.target}: {ctx.cfg.shown(res.backup)}\n{line}" if res.backup else line
 
 
 def run_summary(res) -> pd.DataFrame:
-    """The run's status and counts as a one-row frame indexed by table."""
-    return show(pd.DataFrame([{"table": res.table, "status": res.status, **res.counts}]), index="table")
+    """The run's status and counts as a one-row frame indexed by table, each count's column
+    named for what it counts (:data:`COUNT_NAMES`)."""
+    order = [k for k in COUNT_NAMES if k in res.counts] + [k for k in res.counts if k not in COUNT_NAMES]
+    counts = {COUNT_NAMES.get(k, k): res.counts[k] for k in order}
+    return show(pd.DataFrame([{"table": res.table, "status": res.status, **counts}]), index="table")
 
 
 def result_line(res) -> str:

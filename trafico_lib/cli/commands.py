@@ -83,7 +83,7 @@ def cmd_sync(cfg, args) -> int:
                             run_id=run_id, progress=not args.json and tty,
                             allow_mass_deactivation=args.allow_mass_deactivation)
             results.append(res.to_dict())
-            progress_log.info("%s %s", run_id, finish_line(results[-1], res.duration_seconds, None))
+            progress_log.info("%s %s", run_id, finish_line(results[-1]))
     else:
         from ..runner import run_sync_notebooks
         from ..stores import open_store

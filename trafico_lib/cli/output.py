@@ -11,11 +11,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..counts import counts_sum, plural
 from ..engine.plan import PLAN_ROWS
 from ..paths import shown_path
 from .log import stamped
 
 _COUNTS = ("inserted", "updated", "errors", "unchanged", "rejected", "deactivated")
+_SUMMED = ("read", "duplicates", "rejected", "inserted", "updated", "unchanged", "held", "deactivated")
 PLANNED_SHOWN = 5  # planned changes a dry run prints per table; the notebook has them all
 _EMPTY = {"", "None", "nan", "NaT", "<NA>"}
 
@@ -35,11 +37,13 @@ def _shown_notebook(r: dict) -> str | None:
 
 def format_summary(results: list[dict], *, dry_run: bool = False, store: str | None = None,
                    run_id: str | None = None, no_notebook: bool = False) -> str:
-    """The old tool's closing summary, extended: the store it ran on, per table, then totals;
-    a dry run adds each table's first planned changes. Every line stamped with time and run id."""
+    """The old tool's closing summary, extended: the store it ran on, per table, then totals,
+    each followed by how its counts add up (``trafico_lib.counts``: rows read, keys); a dry run
+    adds each table's first planned changes. Every line stamped with time and run id."""
     title = "=== Dry-run Plan (nothing written) ===" if dry_run else "=== Sync Summary ==="
     lines = [title] + ([f"Store: {store}"] if store else [])
     tot = dict.fromkeys(_COUNTS, 0)
+    summed: dict[str, int] = {}
     for r in results:
         c = r.get("counts") or {}
         row = {"inserted": c.get("inserted", 0) or 0, "updated": c.get("updated", 0) or 0,
@@ -49,6 +53,10 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
         where = _shown_notebook(r)
         lines.append(f"{r['table']}: {_counts_line(row, dry_run)}"
                      + (f" | {'notebook' if dry_run else 'archive'} {where}" if where else ""))
+        if "read" in c:  # a table that ran: how its counts add up
+            lines.append(f"  {counts_sum(c, dry_run=dry_run)}")
+            for k in _SUMMED:
+                summed[k] = summed.get(k, 0) + (c.get(k) or 0)
         if r.get("error"):
             lines.append(f"  error: {r['error']}")
         if r.get("adoption"):  # the old tool's rows, on the first sync (engine/adopt.py)
@@ -60,6 +68,8 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
         for k in _COUNTS:
             tot[k] += row[k]
     lines.append(f"Total: {_counts_line(tot, dry_run)}")
+    if summed:
+        lines.append(f"  {counts_sum(summed, dry_run=dry_run)}")
     return stamped("\n".join(lines), _run_id(results, run_id))
 
 
@@ -124,7 +134,7 @@ def planned_lines(r: dict, where: str | None, *, no_notebook: bool = False, show
 
 
 def _n(n: int, what: str) -> str:
-    return f"{n} {what}{'' if n == 1 else 's'}"
+    return plural(n, what)
 
 
 def _rejected(n: int, dry_run: bool) -> str:

@@ -25,8 +25,9 @@ class Plan:
 
     def summary(self) -> str:
         c = self.counts
+        changes = len(self.updates)
         return (f"{self.table}: {c.get('inserted', 0)} to insert, {c.get('updated', 0)} to update "
-                f"({len(self.updates)} field changes), {c.get('unchanged', 0)} unchanged, "
+                f"({changes} field change{'' if changes == 1 else 's'}), {c.get('unchanged', 0)} unchanged, "
                 f"{c.get('deactivated', 0)} to deactivate")
 
 
@@ -44,6 +45,8 @@ class MergeOutcome:
     batches: int = 0
     left: int = 0                         # rows the desk edited while the merge wrote: left for the next run
     left_since: datetime | None = None    # the earliest source change time among them
+    run_seconds: float | None = None      # as the run's log row records them: from the run's start,
+    write_seconds: float | None = None    # and the writes under the table's lock, to the log row
 
     def leave(self, rows: int, since: datetime | None) -> None:
         """``rows`` more were left alone (the desk edited them meanwhile), the earliest having

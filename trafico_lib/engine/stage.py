@@ -126,8 +126,9 @@ class Staged:
 class StagedTotals:
     """What a store's staging holds once every chunk is in (``Staging.finish``)."""
     rows: int                     # rows to merge (one per key, unchanged ones set aside)
-    skipped_unchanged: int        # rows identical to the (active) target row
+    skipped_unchanged: int        # staged rows identical to the (active) target row
     duplicates: pd.DataFrame      # sync_key, source_id of rows a later row of the same key replaced
+    unread_replaced: int = 0      # of those, rows the read set aside unread (counted in its unchanged rows)
 
 
 def stage(frame: pd.DataFrame, spec: TableSpec, *, key: list[str] | None = None) -> Staged:

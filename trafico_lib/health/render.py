@@ -12,14 +12,16 @@ from typing import Any
 import pandas as pd
 
 from .. import clock
+from ..counts import seconds_text
 from ..interactive import NOT_ARCHIVED, PREFIX
 from ..tables import TABLES
 from ..values import plain
 
 OK, BAD, WARN = "✓", "✗", "⚠"
 COUNTS = ["read", "inserted", "updated", "unchanged", "rejected", "deactivated"]
-HISTORY_COLUMNS = ["table", "sync_timestamp", "operation", "run_id", "mode", *COUNTS, "rows_changed",
-                   "duration_seconds", "lag_hours", "error"]
+HISTORY_COUNTS = [*COUNTS, "duplicates"]  # the log row's counts (trafico_lib.counts: how they add up)
+HISTORY_COLUMNS = ["table", "sync_timestamp", "operation", "run_id", "mode", *HISTORY_COUNTS, "rows_changed",
+                   "run_seconds", "write_seconds", "lag_hours", "error"]
 REJECTS_COLUMNS = ["table", "rule", "rows", "distinct_keys", "runs", "last_seen"]
 COUNTS_COLUMNS = ["source_keys", "synced_keys", "rejected_keys", "pending_keys", "missing_keys", "extra_keys",
                   "unkeyed_rows", "counts_ok", "lag_hours", "lag_ok", "last_run_id"]
@@ -304,20 +306,24 @@ def _minute(ts: pd.Series) -> pd.Series:
 
 def history_table(history: pd.DataFrame, rows: int = 20) -> pd.DataFrame:
     """The last ``rows`` runs of :func:`lag_history` as the notebook shows them, newest first:
-    by time (to the minute, in the display zone, named in the header when every row shares one), counts as integers, lag in hours to one decimal."""
+    by time (to the minute, in the display zone, named in the header when every row shares one), counts as
+    integers, lag in hours to one decimal, the run's and the write's durations as the terminal and the sync
+    notebook show them (``counts.seconds_text``: ``6.1 s``, ``0.027 s``)."""
     h = history.sort_values("sync_timestamp", ascending=False).head(rows).copy()
     h["sync_timestamp"] = _minute(h["sync_timestamp"]) if len(h) else h["sync_timestamp"]
-    for c in (*COUNTS, "rows_changed"):
+    for c in (*HISTORY_COUNTS, "rows_changed"):
         h[c] = h[c].round().astype("Int64")
     h["lag_hours"] = h["lag_hours"].map(lambda v: None if v != v or v is None else f"{v:.1f}")
-    h["duration_seconds"] = h["duration_seconds"].round(2)
+    for c in ("run_seconds", "write_seconds"):
+        h[c] = h[c].map(lambda v: None if v is None or v != v else seconds_text(v).replace(" ", "\u00a0"))  # one line
     zones = {str(w).rsplit(" ", 1)[-1] for w in h["sync_timestamp"]}
     when = f"when ({zones.pop()})" if len(zones) == 1 else "when"  # one zone: said once, in the header
     h["sync_timestamp"] = h["sync_timestamp"].str.rsplit(" ", n=1).str[0] if when != "when" else h["sync_timestamp"]
-    h = h.rename(columns={"sync_timestamp": when, "lag_hours": "lag (h)", "duration_seconds": "seconds",
-                          "rows_changed": "rows changed"})
+    h = h.rename(columns={"sync_timestamp": when, "lag_hours": "lag (h)", "run_seconds": "run",
+                          "write_seconds": "write", "rows_changed": "rows changed",
+                          "duplicates": "duplicate rows replaced"})
     first = ["table", "operation", "mode", "rows changed", "inserted", "updated", "deactivated", "rejected",
-             "unchanged", "read", "lag (h)", "seconds", "error", "run_id"]
+             "unchanged", "duplicate rows replaced", "read", "lag (h)", "run", "write", "error", "run_id"]
     return h.set_index(when)[first]
 
 
@@ -336,9 +342,10 @@ def _empty(columns: list[str]) -> pd.DataFrame:
 def history_frame(rows: list[tuple]) -> pd.DataFrame:
     """Log rows (table, sync_timestamp, operation, details) as one line per table per run.
 
-    Columns: table, sync_timestamp, operation, run_id, mode, the six counts, rows_changed
-    (inserted + updated + deactivated), duration_seconds, lag_hours (hours since the same
-    table's previous successful sync; NaN for the first) and error.
+    Columns: table, sync_timestamp, operation, run_id, mode, the six counts and duplicates, rows_changed
+    (inserted + updated + deactivated), run_seconds and write_seconds (:func:`durations`),
+    lag_hours (hours since the same table's previous successful sync; NaN for the first) and
+    error.
     """
     recs = []
     for table, ts, op, d in rows:
@@ -346,10 +353,10 @@ def history_frame(rows: list[tuple]) -> pd.DataFrame:
         counts = d.get("counts") or {}
         rec = {"table": table, "sync_timestamp": ts, "operation": op, "run_id": d.get("run_id"),
                "mode": d.get("mode")}
-        for c in COUNTS:
+        for c in HISTORY_COUNTS:
             v = counts.get(c)
             rec[c] = float(v) if isinstance(v, (int, float)) else float("nan")
-        rec["duration_seconds"] = d.get("duration_seconds")
+        rec["run_seconds"], rec["write_seconds"] = durations(op, d)
         rec["error"] = d.get("error")
         recs.append(rec)
     if not recs:
@@ -357,11 +364,24 @@ def history_frame(rows: list[tuple]) -> pd.DataFrame:
     df = pd.DataFrame(recs)
     df["sync_timestamp"] = pd.to_datetime(df["sync_timestamp"], utc=True)
     df["rows_changed"] = df[["inserted", "updated", "deactivated"]].sum(axis=1, min_count=1)
-    df["duration_seconds"] = pd.to_numeric(df["duration_seconds"], errors="coerce")
+    for c in ("run_seconds", "write_seconds"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
     ok = df[df["operation"] == "SYNC"]
     prev = ok.groupby("table")["sync_timestamp"].shift(1)
     df["lag_hours"] = ((ok["sync_timestamp"] - prev).dt.total_seconds() / 3600).reindex(df.index)
     return df[HISTORY_COLUMNS].reset_index(drop=True)
+
+
+def durations(operation: str, details: dict) -> tuple[Any, Any]:
+    """(run seconds, write seconds) of a log row. A row written before the two were kept apart
+    has one ``duration_seconds``: a sync notebook's measured its apply step (the write, the
+    notebook named in the row), ``--no-notebook``'s and back-propagation's their whole run."""
+    if "run_seconds" in details or "write_seconds" in details:
+        return details.get("run_seconds"), details.get("write_seconds")
+    old = details.get("duration_seconds")
+    if operation == "SYNC" and details.get("notebook"):
+        return None, old
+    return old, None
 
 
 def rejects_frame(rows: list[tuple]) -> pd.DataFrame:

@@ -51,7 +51,7 @@ from ..values import is_missing
 from .backprop import back_propagate, back_propagation_fields, plan_back_propagation
 from .context import MODES, RunContext, RunTotals, check_settings, new_run_id, start
 from .results import (DUPLICATES_SHOWN, RunResult, StageResult, adoption_line, counts_of, duplicate_rows, finish,
-                      log_error, record_error, shown_duplicates, write_backup)
+                      log_error, record_error, seconds_since, shown_duplicates, write_backup)
 
 log = logging.getLogger("trafico")
 #: A big table's progress, one line every so many chunks or batches, each message starting with the
@@ -239,6 +239,8 @@ def stage(ctx: RunContext, enr: Enriched | pd.DataFrame, val=None, *,
         rejected_keys = [r["sync_key"] for r in rejects]
         if isinstance(enr, Enriched):
             rejected_keys += enr.held_keys
+    if isinstance(enr, Enriched):
+        ctx.totals.held += len(enr.held_keys)
     staged = stage_rows(frame, ctx.spec, key=ctx.settings.key)
     absent = list(ctx.extract.absent) if ctx.extract is not None else []
     if absent and len(staged.frame):  # columns the source lacks: the target keeps its values
@@ -277,8 +279,9 @@ def stage_remaining(ctx: RunContext) -> StageResult:
     dups = [d for d in [*ctx.totals.duplicates, staged.duplicates] if len(d)]
     duplicates = (pd.concat(dups, ignore_index=True) if dups
                   else pd.DataFrame(columns=["sync_key", "source_id"]))
-    return StageResult(staged.rows, staged.skipped_unchanged + ex.unchanged, duplicates, ctx.totals.chunks,
-                       ex.read)
+    unread = ex.unchanged - staged.unread_replaced  # set aside unread, and no later row of their key staged
+    return StageResult(staged.rows, staged.skipped_unchanged + unread, duplicates, ctx.totals.chunks,
+                       ex.read, unread=unread)
 
 
 def adopt(ctx: RunContext):
@@ -305,13 +308,14 @@ def _adoption(ctx: RunContext):
 def plan(ctx: RunContext, stg: StageResult) -> Plan:
     """What apply would write, from the same staged rows (writes nothing), after the adoption
     of the old tool's rows (:func:`adopt`), rolled back. The rows the store set aside unread
-    (as last written) count as unchanged."""
+    (as last written) count as unchanged, but those a later row of their key replaced
+    (duplicates: ``StageResult.unread``)."""
     ad = _adoption(ctx)
     plan = ctx.staging.plan(full=ctx.mode == "full", adopt=ad.call(ctx.run_started) if len(ad) else None)
     if plan.adopted is not None:
         ad.settle(plan.adopted)
     plan.counts.update(ad.counts())
-    unread = ctx.extract.unchanged if ctx.extract is not None else 0
+    unread = stg.unread
     if unread:
         plan.unchanged += unread
         plan.counts["unchanged"] = plan.counts.get("unchanged", 0) + unread
@@ -336,13 +340,16 @@ def _validation_rejects(val, spec: TableSpec, key: list[str] | None) -> list[dic
     return out
 
 
-def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float,
+def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int,
            on_batch: Callable[[int, int], None] | None) -> MergeOutcome:
-    """The run's writes, all-or-nothing, under the table's lock (raises on failure)."""
+    """The run's writes, all-or-nothing, under the table's lock (raises on failure). The log
+    row's ``run_seconds`` (from :func:`start` to the log row) and ``write_seconds`` (the writes
+    under the lock, up to the log row) are the outcome's: the run's result says the same."""
     from ..engine.guard import check_source, whole_source_rows
     ex = ctx.extract
     read_whole = ex is None or ex.since is None
     with ctx.staging.sync_session(lock_timeout=ctx.cfg.database.lock_timeout_seconds) as session:
+        w0 = time.monotonic()  # the lock held: the writes start
         session.check_state(ctx.state.get("last_run_id"))
         ad = _adoption(ctx)
         if len(ad):  # the old tool's rows get their keys first, in the run's transaction
@@ -359,9 +366,10 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int, t0: float
         session.write_rejects(rejects_json(all_rejects))
         session.write_duplicates(duplicate_rows(stg.duplicates))
         counts = counts_of(ctx, stg, outcome, len(all_rejects))
+        outcome.write_seconds, outcome.run_seconds = seconds_since(w0), seconds_since(ctx.started_monotonic)
         session.write_log("SYNC", {
             "run_id": ctx.run_id, "mode": ctx.mode, "store": ctx.store.kind, "counts": counts,
-            "duration_seconds": round(time.monotonic() - t0, 3), "notebook": ctx.notebook,
+            "run_seconds": outcome.run_seconds, "write_seconds": outcome.write_seconds, "notebook": ctx.notebook,
             "strategy": ex.strategy if ex else None, "attempts": attempts,
             "watermark": ex.watermark.isoformat() if ex and ex.watermark else None,
             "batches": outcome.batches, "chunks": stg.chunks, "left_for_next_run": outcome.left,
@@ -410,14 +418,14 @@ def _warn_future_times(ctx: RunContext, ex: Extract | None, seen: datetime | Non
                     when_text(before), when_text(stored))
 
 
-def _dry_run_result(ctx: RunContext, stg: StageResult, t0: float) -> RunResult:
+def _dry_run_result(ctx: RunContext, stg: StageResult) -> RunResult:
     result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, ctx.mode, True, "dry-run",
                        notebook=ctx.notebook, duplicates=shown_duplicates(stg))
     result.plan = stg.plan if stg.plan is not None else plan(ctx, stg)
     result.counts = {"read": stg.read, **result.plan.counts, "rejected": len(ctx.totals.rejects),
-                     "duplicates": len(stg.duplicates)}
+                     "duplicates": len(stg.duplicates), **({"held": ctx.totals.held} if ctx.totals.held else {})}
     result.adoption = adoption_line(ctx)
-    result.duration_seconds = round(time.monotonic() - t0, 3)
+    result.run_seconds = seconds_since(ctx.started_monotonic)
     return result
 
 
@@ -458,10 +466,9 @@ def apply(ctx: RunContext, stg: StageResult, *, check=None, on_batch: Callable[[
           progress: bool = False) -> RunResult:
     """Write the run in one transaction per table from the staged rows, retried on transient
     errors only (while the connection holding them lives). A dry-run returns the plan."""
-    t0 = time.monotonic()
     try:
         if ctx.dry_run:
-            return _dry_run_result(ctx, stg, t0)
+            return _dry_run_result(ctx, stg)
         result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, ctx.mode, False, "ok",
                            notebook=ctx.notebook)
         bar, on_batch = _progress(ctx, stg.rows, on_batch, progress)
@@ -475,7 +482,7 @@ def apply(ctx: RunContext, stg: StageResult, *, check=None, on_batch: Callable[[
                                  f"({first_error[0] if first_error else 'closed'}); nothing was written, "
                                  "run again")
             try:
-                return _write(ctx, stg, check=check, attempts=attempts, t0=t0, on_batch=on_batch)
+                return _write(ctx, stg, check=check, attempts=attempts, on_batch=on_batch)
             except TransientError as exc:
                 first_error.append(one_line(exc, ctx.cfg.secrets))
                 raise
@@ -486,7 +493,7 @@ def apply(ctx: RunContext, stg: StageResult, *, check=None, on_batch: Callable[[
         finally:
             if bar is not None:
                 bar.close()
-        return finish(ctx, result, t0, attempts, outcome, stg, exc)
+        return finish(ctx, result, attempts, outcome, stg, exc)
     finally:
         ctx.close()
 
@@ -520,7 +527,6 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
     """
     ctx = start(table, mode=mode, dry_run=dry_run, config_path=config_path, run_id=run_id, cfg=cfg,
                 store=store, notebook=notebook, allow_mass_deactivation=allow_mass_deactivation)
-    t0 = time.monotonic()
     result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, mode, dry_run, "ok", notebook=notebook)
     attempts, stg, bar, hooked = 0, None, None, False
 
@@ -535,11 +541,11 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
             except Exception as exc:  # bad input (CSV, values), a missing table: this table failed
                 raise _BeforeWriting(exc) from exc
             if dry_run:
-                return _dry_run_result(ctx, stg, t0)
+                return _dry_run_result(ctx, stg)
             if not hooked:  # once, whatever the attempts
                 bar, on_batch = _progress(ctx, stg.rows, on_batch, progress)
                 hooked = True
-            return _write(ctx, stg, check=check, attempts=attempts, t0=t0, on_batch=on_batch)
+            return _write(ctx, stg, check=check, attempts=attempts, on_batch=on_batch)
         finally:
             ctx.close()
 
@@ -550,6 +556,7 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
         outcome, exc = None, error.__cause__ or error
         if dry_run:
             result.status, result.error = "error", one_line(exc, ctx.cfg.secrets)
+            result.run_seconds = seconds_since(ctx.started_monotonic)
             return result
     except Exception as error:
         outcome, exc = None, error
@@ -562,7 +569,7 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
             bar.close()
     if isinstance(outcome, RunResult):
         return outcome
-    return finish(ctx, result, t0, attempts, outcome, stg, exc)
+    return finish(ctx, result, attempts, outcome, stg, exc)
 
 
 __all__ = [  # the public names, those of context.py, results.py and backprop.py among them

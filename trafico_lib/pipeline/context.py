@@ -2,6 +2,7 @@
 and its settings, the store, the run id, the stored state) and what its chunks add up to."""
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, UTC
@@ -37,6 +38,7 @@ class RunTotals:
     duplicates: list[pd.DataFrame] = field(default_factory=list)  # superseded inside a chunk
     source_keys: set[str] | None = None                    # for the cross-check, when it applies
     chunks: int = 0
+    held: int = 0                                          # target keys left as they are (slots of a group with a rejected row)
 
 
 @dataclass
@@ -58,6 +60,7 @@ class RunContext:
     layout: Any = None                # the target as it is (engine.conform.TargetLayout), read once per run
     allow_mass_deactivation: bool = False  # --allow-mass-deactivation: no max_deactivation_share
     adoption: Any = None              # the old tool's unkeyed rows and their keys (engine.adopt.Adoption)
+    started_monotonic: float = field(default_factory=time.monotonic)  # when the run started (monotonic): its run_seconds count from here
 
     @property
     def legacy_layout(self) -> bool:
@@ -90,6 +93,7 @@ def start(table: str, *, mode: str = "incremental", dry_run: bool = False, confi
     ``max_deactivation_share`` (the rows really left the source). ``notebook``: the archived
     copy the runner executes; in a notebook run by hand in JupyterLab, which is not archived,
     the run is logged as ``interactive: <notebook> by <user>@<host>`` (:mod:`trafico_lib.interactive`)."""
+    started_monotonic = time.monotonic()  # the run starts here (the sync notebook's first step)
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     cfg = cfg or load_config(config_path)
@@ -101,7 +105,7 @@ def start(table: str, *, mode: str = "incremental", dry_run: bool = False, confi
     ctx = RunContext(cfg=cfg, spec=spec, settings=cfg.table(spec.name), store=store, mode=mode,
                      dry_run=dry_run, run_id=run_id or new_run_id(), notebook=notebook or interactive_notebook(),
                      run_started=run_started or datetime.now(UTC),
-                     allow_mass_deactivation=allow_mass_deactivation)
+                     allow_mass_deactivation=allow_mass_deactivation, started_monotonic=started_monotonic)
     ctx.state = store.read_state(spec)
     ctx.layout = store.target_layout(spec)
     return ctx

@@ -40,10 +40,11 @@ class StageResult:
     """Every chunk staged: what the merge will read."""
     rows: int                      # rows to merge (new or changed)
     skipped_unchanged: int         # rows identical to the target, set aside (read or not)
-    duplicates: pd.DataFrame       # sync_key, source_id of each row a later one replaced
+    duplicates: pd.DataFrame       # sync_key, source_id of each row a later one replaced (read or not)
     chunks: int
     read: int                      # source rows read
     plan: Plan | None = None       # once planned
+    unread: int = 0                # of skipped_unchanged, the rows the read set aside unread
 
 
 @dataclass
@@ -55,7 +56,8 @@ class RunResult:
     dry_run: bool
     status: str                      # ok | dry-run | error | locked
     counts: dict = field(default_factory=dict)
-    duration_seconds: float = 0.0
+    run_seconds: float = 0.0         # the table's run: from pipeline.start to its log row (as the row says)
+    write_seconds: float | None = None  # of it, the writes under the table's lock (None: nothing written)
     error: str | None = None
     notebook: str | None = None
     attempts: int = 1
@@ -70,7 +72,7 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("table", "target", "run_id", "mode", "dry_run", "status", "counts",
-                                            "duration_seconds", "error", "notebook", "attempts", "backup",
+                                            "run_seconds", "write_seconds", "error", "notebook", "attempts", "backup",
                                             "duplicates")}
         if self.adoption:
             d["adoption"] = self.adoption
@@ -87,11 +89,22 @@ def _keys(frame: pd.DataFrame, n: int = 20) -> list[str]:
 
 
 def counts_of(ctx: RunContext, stg: StageResult, outcome: MergeOutcome, rejected: int) -> dict:
+    """The run's counts (``trafico_lib.counts`` says what each counts and how they add up): of
+    the source rows ``read``, ``duplicates`` a later row of their key replaced (read or set
+    aside unread), ``rejected`` refused (by a blocking rule or by the database); the keys the
+    others make are ``inserted``, ``updated``, ``unchanged`` or ``held`` (slots of a group with
+    a rejected row, left as they are: only when some are); ``deactivated``: keys gone from
+    the source."""
     return {"read": stg.read, "inserted": outcome.inserted,
             "updated": outcome.updated, "unchanged": outcome.unchanged + stg.skipped_unchanged,
             "rejected": rejected, "deactivated": outcome.deactivated,
-            "duplicates": len(stg.duplicates),
+            "duplicates": len(stg.duplicates), **({"held": ctx.totals.held} if ctx.totals.held else {}),
             **(ctx.adoption.counts() if ctx.adoption is not None and ctx.adoption.applied else {})}
+
+
+def seconds_since(clock: float) -> float:
+    """Seconds since ``clock`` (``time.monotonic``), to the millisecond: what the log row keeps."""
+    return round(time.monotonic() - clock, 3)
 
 
 DUPLICATES_SHOWN = 20  # in the run's result and log row; every one is in traficov2_sync_changes
@@ -113,9 +126,10 @@ def adoption_line(ctx: RunContext) -> str | None:
     return ad.summary() if ad is not None and len(ad) else None
 
 
-def finish(ctx: RunContext, result: RunResult, t0: float, attempts: int,
+def finish(ctx: RunContext, result: RunResult, attempts: int,
            outcome: MergeOutcome | None, stg: StageResult | None, exc: BaseException | None) -> RunResult:
-    """Status, counts or the one-line error (recorded as an ERROR row), the CSV backup."""
+    """Status, counts or the one-line error (recorded as an ERROR row), the CSV backup; the
+    durations of the log row (a run that wrote one), else the run's until now."""
     if exc is None:
         if outcome is None or stg is None:
             raise RuntimeError("a run that ended without an error has its staged rows and its outcome")
@@ -130,22 +144,26 @@ def finish(ctx: RunContext, result: RunResult, t0: float, attempts: int,
         log_error(ctx, result.error, attempts)
     result.attempts = attempts
     result.backup = write_backup(ctx, result)
-    result.duration_seconds = round(time.monotonic() - t0, 3)
+    if outcome is not None and outcome.run_seconds is not None:
+        result.run_seconds, result.write_seconds = outcome.run_seconds, outcome.write_seconds
+    else:
+        result.run_seconds = seconds_since(ctx.started_monotonic)
     return result
 
 
 def log_error(ctx: RunContext, error: str, attempts: int) -> None:
     record_error(ctx.store, ctx.spec, run_id=ctx.run_id, mode=ctx.mode, error=error, attempts=attempts,
-                 notebook=ctx.notebook, secrets=ctx.cfg.secrets)
+                 notebook=ctx.notebook, secrets=ctx.cfg.secrets, run_seconds=seconds_since(ctx.started_monotonic))
 
 
 def record_error(store: Store | Callable[[], Store], spec: TableSpec, *, run_id: str, mode: str | None,
                  error: str | Callable[[Store], str], notebook: str | None, secrets: Iterable[str] = (),
-                 attempts: int | None = None) -> None:
+                 attempts: int | None = None, run_seconds: float | None = None) -> None:
     """The run's ``ERROR`` row in ``traficov2_sync_log`` (a run that failed, or a notebook that
     stopped before recording one). ``store``: the store, or a function that opens it;
     ``error``: the one line, or a function of the store that gives it; ``attempts``: how many
-    times the run was tried, when the run itself records it. A row that cannot be written (the
+    times the run was tried, when the run itself records it; ``run_seconds``: how long the run
+    ran, when it knows (``trafico_lib.counts``). A row that cannot be written (the
     database may be the very thing that failed) is a warning."""
     try:
         store = store() if callable(store) else store
@@ -154,6 +172,8 @@ def record_error(store: Store | Callable[[], Store], spec: TableSpec, *, run_id:
         details: dict[str, Any] = {"run_id": run_id, "mode": mode, "error": error, "store": store.kind}
         if attempts is not None:
             details["attempts"] = attempts
+        if run_seconds is not None:
+            details["run_seconds"] = run_seconds
         store.write_log(spec, "ERROR", {**details, "notebook": notebook})
     except Exception as exc:
         log.warning("could not record the error in traficov2_sync_log: %s", one_line(exc, secrets))

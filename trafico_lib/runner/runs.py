@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..counts import counts_sum, status_timing
 from ..errors import UsageError, one_line
 from ..paths import shown_path
 from .execute import ArchiveFull, NotebookRun, execute
@@ -38,20 +39,25 @@ def rendering(run: NotebookRun) -> str | None:
     return shown_path(run.html or run.output)
 
 
-def finish_line(res: dict[str, Any], seconds: float | None, where: str | None) -> str:
-    """``arribos: ok in 6.8 s: inserted 156, ...; runs/.../..._sync_arribos.html``."""
+def took(res: dict[str, Any]) -> str:
+    """The table's status and durations (``trafico_lib.counts``): ``ok in 9.4 s: run 6.1 s
+    (write 0.027 s) + kernel start and archive 3.3 s`` (the runner's wall time of the notebook
+    split into the run its log row records and the rest), ``ok, run 6.1 s (write 0.027 s)``
+    (--no-notebook)."""
+    return status_timing(str(res.get("status")), res.get("run_seconds"), res.get("write_seconds"),
+                         wall_seconds=res.get("notebook_seconds"))
+
+
+def finish_line(res: dict[str, Any], where: str | None = None) -> str:
+    """``arribos: ok in 9.4 s: run 6.1 s (write 0.027 s) + kernel start and archive 3.3 s;
+    159 rows read = 156 kept + 2 duplicate rows replaced + 1 rejected; 156 keys = 0 inserted +
+    1 updated + 155 unchanged; 0 deactivated; runs/.../..._sync_arribos.html``."""
     c = res.get("counts") or {}
-    if res.get("status") == "dry-run":
-        what = (f"would insert {c.get('inserted', 0)}, update {c.get('updated', 0)}, "
-                f"deactivate {c.get('deactivated', 0)}; unchanged {c.get('unchanged', 0)}, "
-                f"rejected {c.get('rejected', 0)}")
-    elif res.get("status") == "ok":
-        what = ", ".join(f"{k} {c.get(k, 0) or 0}" for k in ("inserted", "updated", "unchanged", "rejected",
-                                                           "deactivated"))
+    if res.get("status") in ("ok", "dry-run"):
+        what = counts_sum(c, dry_run=res.get("status") == "dry-run")
     else:
         what = str(res.get("error") or res.get("status"))
-    took = f" in {seconds:.1f} s" if seconds is not None else ""
-    return f"{res['table']}: {res.get('status')}{took}: {what}" + (f"; {where}" if where else "")
+    return f"{res['table']}: {took(res)}; {what}" + (f"; {where}" if where else "")
 
 
 def _config_param(cfg, config_path: str | None) -> str | None:
@@ -121,15 +127,15 @@ def sync_result(table: str, run: NotebookRun, params: dict[str, Any]) -> dict[st
     spec = get_table(table)
     res = dict(run.result) if run.result else {
         "table": spec.name, "target": spec.target, "run_id": params["run_id"], "mode": params.get("mode"),
-        "dry_run": params.get("dry_run", False), "status": "error", "counts": {}, "duration_seconds": None,
-        "error": None, "attempts": 0}
+        "dry_run": params.get("dry_run", False), "status": "error", "counts": {}, "run_seconds": None,
+        "write_seconds": None, "error": None, "attempts": 0}
     if run.error:
         if res.get("status") in ("ok", "dry-run"):
             res["status"] = "error"
         res["error"] = f"table {spec.name}: {run.error}"
     res["notebook"] = str(run.output) if run.output else None
     res["html"] = str(run.html) if run.html else None
-    res["notebook_seconds"] = run.duration_seconds
+    res["notebook_seconds"] = run.duration_seconds  # the runner's wall time: kernel start, the run, the archive
     return res
 
 
@@ -138,8 +144,9 @@ def not_run_result(table: str, params: dict[str, Any], error: str) -> dict[str, 
     from ..tables import get_table
     spec = get_table(table)
     return {"table": spec.name, "target": spec.target, "run_id": params["run_id"], "mode": params.get("mode"),
-            "dry_run": params.get("dry_run", False), "status": "not run", "counts": {}, "duration_seconds": None,
-            "error": error, "attempts": 0, "notebook": None, "html": None, "notebook_seconds": None}
+            "dry_run": params.get("dry_run", False), "status": "not run", "counts": {}, "run_seconds": None,
+            "write_seconds": None, "error": error, "attempts": 0, "notebook": None, "html": None,
+            "notebook_seconds": None}
 
 
 def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental", dry_run: bool = False,
@@ -192,9 +199,8 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
         if run.error and run.result is None and not dry_run:
             _record_failure(cfg, table, run_id, mode, res["error"], res["notebook"])
         where = rendering(run)
-        _progress(progress, f"  {table}: {res['status']} in {run.duration_seconds:.1f} s"
-                  + (f" -> {where}" if where else ""), run_id=run_id,
-                  line=finish_line(res, run.duration_seconds, where))
+        _progress(progress, f"  {table}: {took(res)}" + (f" -> {where}" if where else ""), run_id=run_id,
+                  line=finish_line(res, where))
         results.append(res)
     return results
 

@@ -356,19 +356,23 @@ def render_latest_wins_function() -> str:
     their key, by the direct path's statements (``merge.duplicate_keys``, ``drop_superseded``,
     ``drop_lost``) over a work table of the columns they read. ``p_rows``: staged rows
     (``_n``, ``sync_key``, ``source_id``, ``source_updated_at``, ``_order``); ``p_unread``: the
-    source rows set aside unread (``sync_key``, ``source_updated_at``, ``_order``). Returns
-    ``{"superseded": [...], "lost": [...]}``, each loser's ``_n``, ``sync_key`` and
-    ``source_id``, the superseded in source order. Writes nothing but temporary tables."""
+    source rows set aside unread (``sync_key``, ``source_updated_at``, ``_order``, ``source_id``). Returns
+    ``{"superseded": [...], "lost": [...], "replaced": [...]}``, each loser's ``_n``,
+    ``sync_key`` and ``source_id``, the superseded in source order; ``replaced``: the unread
+    rows a staged row of their key outranks (``drop_replaced_unread``: ``sync_key``,
+    ``source_id``, ``_order``). Writes nothing but temporary tables."""
     ready = sql.SQL(
         "CREATE TEMP TABLE {ready} (_n bigint, sync_key text, source_id text, source_updated_at timestamptz, "
         "_order bigint)").format(ready=q.I(q.READY))
     load = sql.SQL("INSERT INTO {t} SELECT * FROM jsonb_populate_recordset(NULL::{t}, $1)")
     losers = sql.SQL("SELECT coalesce(jsonb_agg(jsonb_build_object('_n', _n, 'sync_key', sync_key, "
                      "'source_id', source_id) ORDER BY _order), '[]'::jsonb) FROM gone")
+    unread = sql.SQL("SELECT coalesce(jsonb_agg(jsonb_build_object('sync_key', sync_key, 'source_id', source_id, "
+                     "'_order', _order) ORDER BY _order), '[]'::jsonb) FROM gone")
     drop = sql.SQL("DROP TABLE IF EXISTS {}, {}, {}").format(q.I(q.READY), q.I(q.DUPLICATES), q.I(q.UNCHANGED))
     return _plpgsql(
         f"{LATEST_WINS_FUNCTION}(p_rows jsonb, p_unread jsonb)", "jsonb",
-        "v_superseded jsonb; v_lost jsonb;", [
+        "v_superseded jsonb; v_lost jsonb; v_replaced jsonb;", [
             _execute(drop),
             _execute(ready),
             _execute(load.format(t=q.I(q.READY)), using="p_rows"),
@@ -377,8 +381,9 @@ def render_latest_wins_function() -> str:
             _execute(q.duplicate_keys()),
             _execute(q.drop_superseded(losers), into="v_superseded"),
             _execute(q.drop_lost(losers), into="v_lost"),
+            _execute(q.drop_replaced_unread(unread), into="v_replaced"),
             _execute(drop),
-            "RETURN jsonb_build_object('superseded', v_superseded, 'lost', v_lost);",
+            "RETURN jsonb_build_object('superseded', v_superseded, 'lost', v_lost, 'replaced', v_replaced);",
         ])
 
 

@@ -137,8 +137,9 @@ class PgStaging:
             return {r[0] for r in cur}
 
     def finish(self) -> StagedTotals:
-        """Latest wins across chunks; rows the target holds identically set aside. The staged
-        rows stay where COPY put them: only the few that lose or need nothing are deleted."""
+        """Latest wins across chunks (an unread row too: one a staged row of its key replaced is
+        a duplicate, not an unchanged row); rows the target holds identically set aside. The
+        staged rows stay where COPY put them: only the few that lose or need nothing are deleted."""
         self.wait()
         c = self.conn
         with self.guard():
@@ -147,6 +148,7 @@ class PgStaging:
             dups = _frame(c.execute(q.drop_superseded())) if one_value(c.execute(
                 q.sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(q.I(q.DUPLICATES)))) else None
             lost = _frame(c.execute(q.drop_lost()))
+            replaced = _frame(c.execute(q.drop_replaced_unread()))  # unread, but a staged row of their key won
             with c.transaction():
                 # a hash join whatever the target's statistics say (never analyzed, it looks empty)
                 c.execute("SET LOCAL enable_nestloop = off")
@@ -157,8 +159,10 @@ class PgStaging:
             c.execute(q.sql.SQL("ANALYZE {}").format(q.I(q.KEYS)))
         parts = [d for d in (dups, lost) if d is not None and len(d)]
         rows = self._staged - sum(len(d) for d in parts) - identical
+        parts += [replaced] if len(replaced) else []
         dups = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["sync_key", "source_id"])
-        self.totals = StagedTotals(rows=rows, skipped_unchanged=identical, duplicates=dups)
+        self.totals = StagedTotals(rows=rows, skipped_unchanged=identical, duplicates=dups,
+                                   unread_replaced=len(replaced))
         return self.totals
 
     def finished(self) -> StagedTotals:

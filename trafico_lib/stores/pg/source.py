@@ -41,10 +41,10 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
     statements (COPY into temp tables) between fetches.
 
     With a ``fingerprint`` (the run's context, ``engine.fingerprint``), an ``id`` column and an
-    ``unchanged_table`` (temp: sync_key, source_updated_at, _order), each row's
+    ``unchanged_table`` (temp: sync_key, source_updated_at, _order, source_id), each row's
     ``_source_hash`` is md5 of its text and the fingerprint, and a row whose active target row
     was written from the same source row with the same hash is not read at all: the same
-    snapshot copies its target key, change time and position into ``unchanged_table``.
+    snapshot copies its target key, change time, position and source id into ``unchanged_table``.
     ``_order`` is the row's position in the read, for read and unread rows alike.
     """
     own = conn.autocommit  # else inside the caller's (repeatable read) transaction, left open
@@ -96,8 +96,8 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
                 upd=changed_at, h=row_hash(text, sql.Literal(fingerprint)), pos=position,
                 src=sql.Identifier(spec.source), where=where)
             unchanged, unchanged_wm, remaining = one_row(conn.execute(sql.SQL(
-                "WITH ins AS (INSERT INTO {dest} (sync_key, source_updated_at, _order) "
-                "SELECT t.sync_key, n._source_updated_at, n._pos FROM ({hashed}) n JOIN {target} t "
+                "WITH ins AS (INSERT INTO {dest} (sync_key, source_updated_at, _order, source_id) "
+                "SELECT t.sync_key, n._source_updated_at, n._pos, n._source_id FROM ({hashed}) n JOIN {target} t "
                 "ON t.source_id::text = n._source_id AND t.source_hash = n._h AND t.activo "
                 "RETURNING source_updated_at) SELECT count(*), max(source_updated_at), "
                 "(SELECT count(*) FROM {src}{where}) - count(*) FROM ins").format(

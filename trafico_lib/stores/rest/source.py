@@ -42,7 +42,7 @@ def read_source(client: RestClient, spec: TableSpec, columns: list[str], *, mode
     ``known`` (source id -> (source hash, sync key) of the target's active rows) and ``aside``
     (a list): a row whose hash is its active target row's, as last written, is set aside as
     the direct path sets it aside: not in the frames, its (sync key,
-    change time, position) appended to ``aside``, counted in ``Extract.unchanged``."""
+    change time, position, source id) appended to ``aside``, counted in ``Extract.unchanged``."""
     check_source_columns(spec, columns)
     upd = detect_updated_column(columns, updated_column)
     if "id" not in columns:
@@ -114,7 +114,7 @@ class _Rows(SourceChunks):
             held = self.known.get(sid) if self.known else None
             if held is not None and held[0] == h:  # as last written: aside, unread
                 when = pd.Timestamp(changed).tz_convert("UTC").to_pydatetime() if changed else None
-                self.aside.append((held[1], when, self.rows))
+                self.aside.append((held[1], when, self.rows, sid))
                 self.unchanged += 1
                 if when is not None and (self.watermark is None or when > self.watermark):
                     self.watermark = when

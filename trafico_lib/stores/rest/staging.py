@@ -78,7 +78,7 @@ class RestStaging:
         self.source_time, self.run_id = source_time, run_id
         self.frames: list[pd.DataFrame] = []
         self.keys: list[str] = []
-        self.aside: list[tuple] = []  # (sync_key, change time, position) of the rows set aside unread
+        self.aside: list[tuple] = []  # (sync_key, change time, position, source id) of the rows set aside unread
         self.rows: pd.DataFrame | None = None
         self.totals: StagedTotals | None = None
         self._staged = 0
@@ -95,20 +95,22 @@ class RestStaging:
         self.keys.extend(k for k in [*staged.seen_keys, *extra_keys] if isinstance(k, str) and k)
 
     def unchanged_keys(self) -> set[str]:
-        return {k for k, _, _ in self.aside}
+        return {a[0] for a in self.aside}
 
     def finish(self) -> StagedTotals:
         """Latest wins across chunks, and a row set aside unread wins over a staged row of its
-        key it outranks: decided by the direct path's own statements inside the database
-        (:func:`latest_wins`); the losers are listed as the direct path lists them."""
+        key it outranks (or, outranked, is a duplicate the staged row replaced): decided by the
+        direct path's own statements inside the database (:func:`latest_wins`); the losers are
+        listed as the direct path lists them."""
         frames = [f for f in self.frames if len(f)]
         rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=self.columns)
-        losers = latest_wins(self.store, self.spec, rows, self.aside)
+        losers, replaced = latest_wins(self.store, self.spec, rows, self.aside)
         self.rows = rows.drop(index=losers["_n"]).sort_values("_order", kind="stable").reset_index(drop=True)
-        self.keys.extend(k for k, _, _ in self.aside)
+        self.keys.extend(a[0] for a in self.aside)
         self.frames = []
-        dups = losers[["sync_key", "source_id"]].reset_index(drop=True)
-        self.totals = StagedTotals(rows=len(self.rows), skipped_unchanged=0, duplicates=dups)  # the unread: Extract
+        dups = pd.concat([losers[["sync_key", "source_id"]], replaced], ignore_index=True)
+        self.totals = StagedTotals(rows=len(self.rows), skipped_unchanged=0, duplicates=dups,  # the unread: Extract
+                                   unread_replaced=len(replaced))
         return self.totals
 
     def source_keys(self, keys: Iterable[str]) -> set[str]:
@@ -173,28 +175,32 @@ def _stamp(t) -> str | None:
     return None if t is None or pd.isna(t) else pd.Timestamp(t).isoformat()
 
 
-def latest_wins(store, spec: TableSpec, rows: pd.DataFrame, aside: list[tuple]) -> pd.DataFrame:
-    """The staged rows that lose to a later row of their key (``_n``: their index in ``rows``,
+def latest_wins(store, spec: TableSpec, rows: pd.DataFrame, aside: list[tuple]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(The staged rows that lose to a later row of their key (``_n``: their index in ``rows``,
     ``sync_key``, ``source_id``): those a later staged row replaced, in source order, then
-    those an unread row of ``aside`` ((sync_key, change time, position) each) outranks.
+    those an unread row of ``aside`` ((sync_key, change time, position, source id) each)
+    outranks; the unread rows a staged row of their key outranks (``sync_key``, ``source_id``,
+    in source order): duplicates it replaced, not unchanged rows).
 
     Decided by ``traficov2_latest_wins`` (``schema/rest_merge.py``), the direct path's own
     statements (``stores/sql/merge.drop_superseded``, ``drop_lost``): the rule is written once.
     Only the rows whose key is staged more than once or set aside too are sent (usually none:
     no call), a key's rows all in one call."""
     empty = pd.DataFrame(columns=["_n", "sync_key", "source_id"])
+    none_replaced = pd.DataFrame(columns=["sync_key", "source_id"])
     if not len(rows):
-        return empty
+        return empty, none_replaced
     unread: dict[str, list[dict]] = {}
-    for key, when, position in aside:
-        unread.setdefault(key, []).append({"sync_key": key, "source_updated_at": _stamp(when), "_order": position})
+    for key, when, position, sid in aside:
+        unread.setdefault(key, []).append({"sync_key": key, "source_updated_at": _stamp(when), "_order": position,
+                                           "source_id": sid})
     keys = rows["sync_key"]
     wanted = rows[keys.duplicated(keep=False) | keys.isin(unread.keys())]
     if not len(wanted):
-        return empty
+        return empty, none_replaced
     sizes = wanted.groupby("sync_key", sort=False).size()
     call_of = ((sizes.cumsum() - sizes) // LATEST_WINS_ROWS).to_dict()
-    client, superseded, lost = store.client, [], []
+    client, superseded, lost, replaced = store.client, [], [], []
     for _, part in wanted.groupby(wanted["sync_key"].map(call_of), sort=True):
         staged = [{"_n": int(n), "sync_key": k, "source_id": None if sid is None or pd.isna(sid) else str(sid),
                    "source_updated_at": _stamp(t), "_order": None if pd.isna(o) else int(o)}
@@ -205,9 +211,12 @@ def latest_wins(store, spec: TableSpec, rows: pd.DataFrame, aside: list[tuple]) 
                               what=f"{spec.name}: resolving {len(staged)} rows of repeated keys (latest wins)")
         superseded.extend(got["superseded"])
         lost.extend(got["lost"])
+        replaced.extend(got["replaced"])
     order = dict(zip(rows.index, rows["_order"]))
     superseded.sort(key=lambda r: order[r["_n"]])  # in source order across calls, as on the direct path
-    return pd.DataFrame([*superseded, *lost], columns=["_n", "sync_key", "source_id"])
+    replaced.sort(key=lambda r: r["_order"])
+    return (pd.DataFrame([*superseded, *lost], columns=["_n", "sync_key", "source_id"]),
+            pd.DataFrame(replaced, columns=["sync_key", "source_id"]))
 
 
 def _adopt_call(store, spec: TableSpec, adopt: Adopt, *, run_id: str, dry_run: bool) -> pd.DataFrame:

@@ -65,8 +65,8 @@ def create_numbers() -> sql.Composed:
 
 
 def create_unchanged() -> sql.Composed:
-    return sql.SQL("CREATE TEMP TABLE {} (sync_key text, source_updated_at timestamptz, _order bigint)").format(
-        I(UNCHANGED))
+    return sql.SQL("CREATE TEMP TABLE {} (sync_key text, source_updated_at timestamptz, _order bigint, "
+                   "source_id text)").format(I(UNCHANGED))
 
 
 def drop_work_tables() -> sql.Composed:
@@ -122,6 +122,19 @@ def drop_lost(result: sql.Composable | None = None) -> sql.Composed:
         "RETURNING r._n, r.sync_key, r.source_id, r._order) {result}").format(
         ready=I(READY), unchanged=I(UNCHANGED), later=later,
         result=sql.SQL("SELECT sync_key, source_id FROM gone") if result is None else result)
+
+
+def drop_replaced_unread(result: sql.Composable | None = None) -> sql.Composed:
+    """Delete the unread (unchanged) source rows a staged row of their key outranks: after
+    :func:`drop_lost`, a key staged and set aside both is one whose staged row won. Such a row
+    is a duplicate the later row replaced, not an unchanged one: counted once, as a duplicate.
+    Returns their sync_key, source_id in source order (``result``: the final query over
+    ``gone``, sync_key, source_id, _order of each row deleted)."""
+    return sql.SQL(
+        "WITH gone AS (DELETE FROM {unchanged} u USING {ready} r WHERE r.sync_key = u.sync_key "
+        "RETURNING u.sync_key, u.source_id, u._order) {result}").format(
+        ready=I(READY), unchanged=I(UNCHANGED),
+        result=sql.SQL("SELECT sync_key, source_id FROM gone ORDER BY _order") if result is None else result)
 
 
 def drop_identical(spec: TableSpec) -> sql.Composed:
