@@ -415,13 +415,16 @@ def test_the_notebook_tables_show_the_blocks_numbers_as_integers(healthy, conn):
     facts = gather_facts(healthy)
     block = render_block(facts).splitlines()
     table = health.counts_table(facts)
-    assert list(table.columns[:2]) == ["source rows", "target rows (active)"]
+    assert list(table.columns[:2]) == ["source rows", "source keys"]
     assert set(table.columns) == set(health.COUNT_LABELS)
     for t in facts["tables"]:
         src, tgt = t["source"], t["target"]
         row = table.loc[t["table"]]
         assert any(x.startswith(f"  {src['name']}: {row['source rows']} ✓") for x in block)
         assert any(x.startswith(f"  {tgt['name']}: {row['target rows (active)']} ") for x in block)
+        # the source's columns add up, as the block's source line does
+        assert row["source rows"] == row["source keys"] + row["duplicate rows merged"] + row["rows without key"]
+        assert row["with warnings"] == t["state"]["warned_rows"] and row["rejected now"] == t["state"]["rejected_rows"]
     assert str(table["source rows"].dtype) == "Int64" and str(table["rows without key"].dtype) == "Int64"
     shown = views.shown_frame(table)
     text = shown.drop(columns=["lag (h)"]).to_string()

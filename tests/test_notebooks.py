@@ -27,7 +27,7 @@ import psycopg
 import pytest
 
 from conftest import fresh_database
-from trafico_lib import runner, views
+from trafico_lib import health, runner, views
 from trafico_lib.cli import main as cli_main
 from trafico_lib.cli.runner import main as runner_main
 from trafico_lib.config import load_config
@@ -330,6 +330,13 @@ def test_back_propagation_notebook_copies_the_desks_edit_to_the_source(runs, db)
     logged = dict(db.execute("SELECT table_name, (details->'counts'->>'updated')::int FROM traficov2_sync_log "
                              "WHERE operation = 'BACK_PROPAGATE'").fetchall())
     assert logged == {spec.target: int(spec.name == "arribos") for spec in TABLES.values()}
+    # its log rows name the archived notebook, as a sync's do: the health check that followed
+    # (its last run is this back-propagation) links it, never "run without a notebook"
+    notebooks = {r[0] for r in db.execute("SELECT details->>'notebook' FROM traficov2_sync_log "
+                                          "WHERE operation = 'BACK_PROPAGATE'").fetchall()}
+    assert len(notebooks) == 1 and Path(notebooks.pop()).name == Path(run.output).name
+    assert Path(run.html).name in runs["health_printed"]
+    assert "without a notebook" not in runs["health_printed"]
 
 
 def test_health_notebook_reports_the_last_runs_with_a_chart(runs):
@@ -442,3 +449,32 @@ def test_a_failing_sync_notebook_fails_the_command_and_is_logged(db_url, make_co
     archived = Path(details["notebook"])
     assert archived.is_file() and archived.with_suffix(".html").is_file()
     assert "An Exception was encountered" in archived.with_suffix(".html").read_text(encoding="utf-8")
+
+
+def test_each_sync_notebook_ends_with_the_table_now_as_the_health_block_and_the_data_docs_count_it(runs):
+    """The sync notebook's last section, the health block's target line and the Data Docs
+    index count the same table: its active rows, those with warnings, the source rows rejected
+    now (issue 24: every view agrees). The notebooks ran the full sync; nothing the fixture did
+    after it (a dry run, a desk edit, a back-propagation into the source) changes those counts."""
+    from trafico_lib.docs.site import build_docs
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRAFICO_DATABASE_URL", runs["url"])
+        cfg = load_config(runs["work"] / "trafico_config.json", env_file=None)
+        facts = health.gather_facts(cfg)
+        index = build_docs(cfg, facts=facts)
+    block = health.render_block(facts).splitlines()
+    page = index.read_text(encoding="utf-8")
+    for r in runs["full"]:
+        state = next(t for t in facts["tables"] if t["table"] == r["table"])["state"]
+        nb = nbformat.read(r["notebook"], as_version=4)
+        [cell] = [c for c in nb.cells if c.get("id") == "table-now"]
+        text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+        m = re.search(r"now: ([\d,]+) rows?, ([\d,]+) with warnings, ([\d,]+) source rows? rejected", text)
+        assert m, text
+        shown = [int(g.replace(",", "")) for g in m.groups()]
+        assert shown == [state["rows"], state["warned_rows"], state["rejected_rows"]], (r["table"], text)
+        spec = TABLES[r["table"]]
+        line = next(x for x in block if x.startswith(f"  {spec.target}: "))
+        assert line.startswith(f"  {spec.target}: {state['rows']} "), line
+        assert (f"{state['warned_rows']} with warnings" in line) == bool(state["warned_rows"]), line
+        assert f">{state['rows']:,}<" in page  # the index's "rows now" cell

@@ -237,19 +237,24 @@ def with_short_names(frame: pd.DataFrame) -> pd.DataFrame:
 #: the block's numbers (``Table Row Counts:``: a source's line, then its target's line).
 COUNT_LABELS = {
     "source rows": "rows in the source table now (the block's first line of a table)",
+    "source keys": "distinct keys (or bookings, for slots) among the source rows",
+    "duplicate rows merged": "source rows whose key a later row also has (the latest wins): rows = keys + these + rows without key",
+    "rows without key": "source rows with an empty key (rejected)",
     "target rows (active)": "active rows in the target table (the block's second line)",
-    "compared on": "what the two are compared on: distinct keys (or bookings, for slots)",
-    "source keys": "distinct keys (or bookings) among the source rows",
+    "with warnings": "active target rows that broke a warning rule (kept, named in validation_warnings)",
+    "rejected now": "source rows a blocking rule rejects now (traficov2_sync_rejects, still current)",
+    "compared on": "what the source and the target are compared on: distinct keys (or bookings, for slots)",
     "in target": "source keys with an active target row",
-    "rejected": "source keys in traficov2_sync_rejects",
+    "rejected keys": "source keys in traficov2_sync_rejects",
     "pending": "source keys changed after the watermark: the next run reads them",
     "missing": "source keys in none of the three (✗ in the block)",
     "extra in target": "active target keys no longer in the source (a full run deactivates them)",
-    "rows without key": "source rows with an empty key (rejected)",
     "accounted": "✓ when every source key is in the target, rejected or pending",
     "lag (h)": "hours since the last successful sync (the block's Sync Lag)",
     "last run": "the run id of the last successful sync",
 }
+_COUNTED = ("source rows", "source keys", "duplicate rows merged", "rows without key", "target rows (active)",
+            "with warnings", "rejected now", "in target", "rejected keys", "pending", "missing", "extra in target")
 
 
 def _int(v: Any) -> Any:
@@ -257,25 +262,26 @@ def _int(v: Any) -> Any:
 
 
 def counts_table(facts: dict) -> pd.DataFrame:
-    """One line per table, by table: the block's two numbers (source rows, active target rows),
-    then the key comparison behind its ✓ or ✗, the lag and the last run; integers as integers
-    (see :data:`COUNT_LABELS` for what each column counts)."""
+    """One line per table, by table, the block's two lines as columns: the source (rows, distinct
+    keys, duplicate rows merged, rows without key: they add up), the target now (active rows, with
+    warnings, source rows rejected now: the table's state), then the key comparison behind its ✓
+    or ✗, the lag and the last run; integers as integers (see :data:`COUNT_LABELS`)."""
     rows = []
     for t in facts.get("tables") or []:
-        src, tgt = t.get("source") or {}, t.get("target") or {}
+        src, tgt, state = t.get("source") or {}, t.get("target") or {}, t.get("state") or {}
         lag = t.get("lag_hours")
         rows.append({
-            "table": t["table"], "source rows": _int(src.get("rows")),
-            "target rows (active)": _int(tgt.get("active_rows")), "compared on": t.get("compared_on"),
-            "source keys": _int(t.get("source_keys")), "in target": _int(t.get("synced_keys")),
-            "rejected": _int(t.get("rejected_keys")), "pending": _int(t.get("pending_keys")),
-            "missing": _int(t.get("missing_keys")), "extra in target": _int(t.get("extra_keys")),
-            "rows without key": _int(t.get("unkeyed_rows")),
+            "table": t["table"], "source rows": _int(src.get("rows")), "source keys": _int(t.get("source_keys")),
+            "duplicate rows merged": _int(t.get("duplicate_rows")), "rows without key": _int(t.get("unkeyed_rows")),
+            "target rows (active)": _int(tgt.get("active_rows")), "with warnings": _int(state.get("warned_rows")),
+            "rejected now": _int(state.get("rejected_rows")), "compared on": t.get("compared_on"),
+            "in target": _int(t.get("synced_keys")), "rejected keys": _int(t.get("rejected_keys")),
+            "pending": _int(t.get("pending_keys")), "missing": _int(t.get("missing_keys")),
+            "extra in target": _int(t.get("extra_keys")),
             "accounted": OK if t.get("counts_ok") else BAD,
             "lag (h)": None if lag is None else f"{lag:.1f}", "last run": t.get("last_run_id")})
     out = pd.DataFrame(rows, columns=["table", *COUNT_LABELS]).set_index("table")
-    for c in ("source rows", "target rows (active)", "source keys", "in target", "rejected", "pending",
-              "missing", "extra in target", "rows without key"):
+    for c in _COUNTED:
         out[c] = out[c].astype("Int64")
     return out
 

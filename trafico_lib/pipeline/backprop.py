@@ -6,6 +6,7 @@ import pandas as pd
 
 from ..config import Config
 from ..errors import TableLocked
+from ..interactive import interactive_notebook
 from ..stores import open_store
 from ..tables import TABLES, get_table
 
@@ -30,19 +31,23 @@ def plan_back_propagation(cfg: Config, todo: dict[str, list[str]], store=None) -
 
 
 def back_propagate(cfg: Config, todo: dict[str, list[str]], *, run_id: str, dry_run: bool = False,
-                   store=None) -> list[dict]:
+                   store=None, notebook: str | None = None) -> list[dict]:
     """Apply back-propagation table by table (each in its own transaction, under its lock).
 
     A table another run holds is reported ``locked`` and the others go on. One dict per table.
+    ``notebook``: the archived copy the runner executes, kept in each table's log row (as a
+    sync's is), so health and the Data Docs link it; in a notebook run by hand in JupyterLab
+    the row says so instead (:mod:`trafico_lib.interactive`); None from ``--no-notebook``.
     """
     store = store or open_store(cfg)
+    notebook = notebook or interactive_notebook()
     out = []
     for name, fields in todo.items():
         s = cfg.table(name)
         try:
             res = store.back_propagate(get_table(name), fields, run_id=run_id, key=s.key, dry_run=dry_run,
                                        lock_timeout=cfg.database.lock_timeout_seconds,
-                                       updated_column=s.updated_column)
+                                       updated_column=s.updated_column, notebook=notebook)
             out.append(res.to_dict())
         except TableLocked as exc:
             out.append({"table": name, "run_id": run_id, "dry_run": dry_run, "status": "locked",

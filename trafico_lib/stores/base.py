@@ -221,7 +221,7 @@ class Store(Protocol):
 
     def back_propagate(self, spec: TableSpec, fields: list[str], *, run_id: str, key: list[str] | None = None,
                        dry_run: bool = False, lock_timeout: float = 5.0,
-                       updated_column: str | None = None) -> BackpropResult:
+                       updated_column: str | None = None, notebook: str | None = None) -> BackpropResult:
         """The desk's fields back into the source rows (``engine.backprop.BackpropResult``)."""
 
     def health_reader(self) -> AbstractContextManager[HealthReader]:

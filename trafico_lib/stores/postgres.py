@@ -305,10 +305,10 @@ class PostgresStore:
 
     def back_propagate(self, spec: TableSpec, fields: list[str], *, run_id: str, key: list[str] | None = None,
                        dry_run: bool = False, lock_timeout: float = 5.0,
-                       updated_column: str | None = None) -> BackpropResult:
+                       updated_column: str | None = None, notebook: str | None = None) -> BackpropResult:
         with self.session() as conn:
             return backprop.back_propagate(conn, spec, fields, run_id=run_id, key=key, dry_run=dry_run,
-                                           lock_timeout=lock_timeout, updated_column=updated_column)
+                                           lock_timeout=lock_timeout, updated_column=updated_column, notebook=notebook)
 
     @contextmanager
     def health_reader(self) -> Iterator[PostgresHealthReader]:

@@ -44,7 +44,7 @@ def plan_back_propagation(conn: psycopg.Connection, spec: TableSpec, fields: lis
 
 def back_propagate(conn: psycopg.Connection, spec: TableSpec, fields: list[str], *, run_id: str,
                    key: list[str] | None = None, dry_run: bool = False, lock_timeout: float = 5.0,
-                   updated_column: str | None = None) -> BackpropResult:
+                   updated_column: str | None = None, notebook: str | None = None) -> BackpropResult:
     """Apply back-propagation for one table in one transaction (under the table's sync lock)."""
     t0 = time.monotonic()
     res = BackpropResult(spec.name, run_id, dry_run)
@@ -67,5 +67,5 @@ def back_propagate(conn: psycopg.Connection, spec: TableSpec, fields: list[str],
         res.duration_seconds = round(time.monotonic() - t0, 3)
         record.write_log(conn, spec, "BACK_PROPAGATE", {
             "run_id": run_id, "fields": fields, "counts": {"updated": res.updated, "field_changes": len(changes)},
-            "duration_seconds": res.duration_seconds})
+            "duration_seconds": res.duration_seconds, **({"notebook": notebook} if notebook else {})})
     return res

@@ -366,7 +366,7 @@ class RestStore:
 
     def back_propagate(self, spec: TableSpec, fields: list[str], *, run_id: str, key: list[str] | None = None,
                        dry_run: bool = False, lock_timeout: float = 5.0,
-                       updated_column: str | None = None) -> BackpropResult:
+                       updated_column: str | None = None, notebook: str | None = None) -> BackpropResult:
         """The desk's fields back into the source rows (``engine.backprop``): both sides read
         through the API, the edits written by the table's function under the table's lease,
         the log row recorded."""
@@ -415,7 +415,7 @@ class RestStore:
         self.write_log(spec, "BACK_PROPAGATE", {
             "run_id": run_id, "fields": fields, "store": self.kind,
             "counts": {"updated": res.updated, "field_changes": len(changes)},
-            "duration_seconds": res.duration_seconds})
+            "duration_seconds": res.duration_seconds, **({"notebook": notebook} if notebook else {})})
         return res
 
     def prune(self, cutoff: datetime, *, dry_run: bool = False) -> dict[str, int]:
