@@ -67,7 +67,7 @@ def test_log_stamps_and_shown_times_follow_the_configured_zone(depot):
     assert clock.stamp(LATE) == "2026-12-06T23:30:00-03:00"
     assert when_text(LATE) == "2026-12-06 23:30 -03"  # the health block
     assert when_text(LATE.replace(tzinfo=None)) == "2026-12-06 23:30 -03"  # a naive time is UTC
-    assert built_line(LATE, "r1", "sync") == "Built 2026-12-06 23:30 -03 from run r1 (sync)"
+    assert built_line(LATE, "r1", "sync") == "Built 2026-12-06 23:30 -03 after sync run r1"
     # exit records read in sql_server.timezone and any aware time in a notebook's frame: one zone
     assert views._cell(pd.Timestamp("2026-11-28 14:32", tz=BA)) == "2026-11-28 14:32 -03"
     assert views._cell(pd.Timestamp("2026-11-28 17:32", tz="UTC")) == "2026-11-28 14:32 -03"

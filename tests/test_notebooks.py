@@ -393,12 +393,16 @@ def test_the_health_notebook_agrees_with_its_block(runs):
     counts = next(o for o in nb["counts"].outputs if "text/html" in o.get("data", {}))
     rows = _Tables(counts.data["text/html"]).rows
     header = rows[0]
-    assert header[1:3] == ["source rows", "target rows (active)"], header
+    assert header[1] == "source rows" and "target rows (active)" in header, header
+    col = header.index
     by_table = {r[0]: r for r in rows if r and r[0] in TABLES}
     assert set(by_table) == set(TABLES)
     for name, spec in TABLES.items():
-        src, tgt = by_table[name][1], by_table[name][2]
-        assert src.isdigit() and tgt.isdigit(), by_table[name]  # integers, not 156.0
+        row = by_table[name]
+        src, tgt = row[col("source rows")], row[col("target rows (active)")]
+        assert src.isdigit() and tgt.isdigit(), row  # integers, not 156.0
+        parts = [int(row[col(c)]) for c in ("source keys", "duplicate rows merged", "rows without key")]
+        assert int(src) == sum(parts), row  # the source's columns add up
         assert any(ln.startswith(f"  {spec.source}: {src} ✓") for ln in block.splitlines())  # then what they are
         assert any(ln.startswith(f"  {spec.target}: {tgt} ✓") for ln in block.splitlines())
     assert "what each column counts" in nb["counts-md"].source

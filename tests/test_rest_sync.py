@@ -195,5 +195,7 @@ def test_the_health_facts_over_rest_are_the_direct_paths(both):
     a, b = facts
     assert set(b) == set(a) and a["schema_ok"] and len(a["tables"]) == len(TABLES)
     assert abs((b["database"]["now"] - a["database"]["now"]).total_seconds()) < 30
+    for ta, tb in zip(a["tables"], b["tables"]):  # the table's state: as of each reader's database clock
+        assert abs((tb["state"].pop("as_of") - ta["state"].pop("as_of")).total_seconds()) < 30
     for k in sorted(set(a) - {"database"}):
         assert b[k] == a[k], k

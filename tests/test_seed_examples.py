@@ -112,7 +112,8 @@ def test_documented_command_works_as_written(workdir, command, monkeypatch, caps
         assert "=== Dry-run Plan (nothing written) ===" in out and "Total: Would insert " in out
         assert ": Inserted " not in out  # nothing was: the counts say what would be
     else:
-        assert "=== Sync Summary ===" in out and out.rstrip().splitlines()[-1].startswith("Total: Inserted")
+        lines = out.rstrip().splitlines()  # the totals, then how they add up
+        assert "=== Sync Summary ===" in out and lines[-2].startswith("Total: Inserted") and " rows read = " in lines[-1]
         assert len(stamped_lines(stdout)) == len(stdout.splitlines()), stdout
     if "--table arribos" in command:
         summary = [ln for ln in out.splitlines() if re.search(r": (Inserted|Would insert) ", ln) and not ln.startswith("Total")]

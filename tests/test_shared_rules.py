@@ -83,7 +83,7 @@ CHUNKS = [
 ]
 # source rows set aside unread (sync_key, change minute, position): K5's is later than the staged
 # K5 (it loses), K6's has no time (the staged one wins), K7's ties on time and comes later
-UNREAD = [("K5", 11, 20), ("K6", None, 21), ("K7", 10, 22)]
+UNREAD = [("K5", 11, 20, "u20"), ("K6", None, 21, "u21"), ("K7", 10, 22, "u22")]
 WINNERS = {("K1", "s12"), ("K2", "s13"), ("K3", "s8b"), ("K4", "s4"), ("K6", "s10"), ("K8", "s8"), ("K9", "s15")}
 
 
@@ -107,9 +107,10 @@ def test_both_stores_pick_the_same_latest_row_of_a_repeated_key(project):
     rest = RestStore(project.url, project.service_key).staging(spec, **kw)
     try:
         with pg.conn.cursor() as cur:  # as the direct path's read sets them aside (stores/pg/source.py)
-            cur.executemany(q.sql.SQL("INSERT INTO {} (sync_key, source_updated_at, _order) VALUES (%s, %s, %s)")
-                            .format(q.I(q.UNCHANGED)), [(k, _at(m), o) for k, m, o in UNREAD])
-        rest.aside.extend((k, _at(m), o) for k, m, o in UNREAD)
+            cur.executemany(q.sql.SQL("INSERT INTO {} (sync_key, source_updated_at, _order, source_id) "
+                                      "VALUES (%s, %s, %s, %s)").format(q.I(q.UNCHANGED)),
+                            [(k, _at(m), o, sid) for k, m, o, sid in UNREAD])
+        rest.aside.extend((k, _at(m), o, sid) for k, m, o, sid in UNREAD)
         for rows in CHUNKS:
             pg.add(_staged(spec, rows))
             rest.add(_staged(spec, rows))
@@ -121,7 +122,10 @@ def test_both_stores_pick_the_same_latest_row_of_a_repeated_key(project):
         assert a.rows == b.rows == len(WINNERS)
         losers = [list(zip(t.duplicates["sync_key"], t.duplicates["source_id"])) for t in (a, b)]
         assert losers[1] == losers[0]  # the same rows, listed in the same order
-        assert set(losers[0]) == {(k, s) for rows in CHUNKS for k, s, _, _ in rows} - WINNERS
+        # the staged rows that lost, and the unread row a staged row of its key outranks (K6:
+        # unread without a change time, staged with one): a duplicate replaced, not unchanged
+        assert set(losers[0]) == ({(k, s) for rows in CHUNKS for k, s, _, _ in rows} - WINNERS) | {("K6", "u21")}
+        assert a.unread_replaced == b.unread_replaced == 1
     finally:
         pg.close()
         rest.close()

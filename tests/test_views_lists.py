@@ -108,8 +108,8 @@ def test_plural_words_follow_the_number():
     one = SimpleNamespace(rows=1, chunks=1, skipped_unchanged=0, duplicates=pd.DataFrame({"sync_key": ["A"]}))
     two = SimpleNamespace(rows=2, chunks=1, skipped_unchanged=5, duplicates=pd.DataFrame({"sync_key": []}))
     assert views.staging_line(one).startswith("1 row staged to merge; 0 identical")
-    assert "1 duplicate key resolved" in views.staging_line(one)
-    assert views.staging_line(two).startswith("2 rows staged to merge") and "0 duplicate keys" in views.staging_line(two)
+    assert "1 duplicate row replaced" in views.staging_line(one)
+    assert views.staging_line(two).startswith("2 rows staged to merge") and "0 duplicate rows" in views.staging_line(two)
     changed = pd.DataFrame({"column": ["Fecha"], "rows": [1]})
     assert views.normalize_line(changed, SimpleNamespace(issues=[1])) == \
         "1 cell changed in 1 column; 1 cell could not be read"

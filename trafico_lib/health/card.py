@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..config import PROJECT_DIR
+from ..interactive import NOT_ARCHIVED, PREFIX, is_interactive
 from .render import BAD, OK, WARN, short_name, when_text
 
 STYLE = """<style>
@@ -263,7 +264,10 @@ def last_run_html(facts: dict, links_from: Path | None, base: Path) -> str:
         name = escape(short_name(str(t.get("table"))))
         page = archived_page(t.get("notebook"), base)
         error = f' <span class="th-mark bad">{BAD}</span> {escape(str(t["error"]))}' if t.get("error") else ""
-        if page is not None and links_from is not None:
+        if is_interactive(t.get("notebook")):  # run by hand in JupyterLab: said so, and by whom
+            who = str(t["notebook"]).removeprefix(PREFIX)
+            items.append(f'<li>{name} <span class="th-muted">{escape(NOT_ARCHIVED)}: {escape(who)}</span>{error}</li>')
+        elif page is not None and links_from is not None:
             items.append(f'<li><a class="th-notebook" href="{link_to(page, links_from)}">{name}</a>'
                          f' <span class="th-muted">{escape(page.name)}</span>{error}</li>')
         elif t.get("notebook"):
