@@ -262,3 +262,21 @@ def test_a_kernel_that_dies_at_start_is_started_again_and_the_notebook_runs_once
                                         ("die", "import os; os._exit(1)")])
     run = runner.execute(cfg, "sync_dies", {"table": "arribos", "mode": "full", "dry_run": False}, run_id=RUN_ID)
     assert not run.ok and (cfg.base_dir / "died.txt").read_text() == "x"
+
+
+def test_an_archived_page_scrolls_a_wide_frame_sideways_instead_of_cutting_it(tmp_path):
+    """A frame wider than a 1024 px screen (the health history) scrolls inside its output, one
+    line per row: the rendered page carries the rule in its head (nbconvert's page alone lets the
+    table run past the page's edge, squeezed into wrapped cells)."""
+    import nbformat
+    from trafico_lib.runner.archive import WIDE_OUTPUTS, render_html
+    wide = "<table border=\"1\" class=\"dataframe\"><tr>" + "".join(f"<td>column {i}</td>" for i in range(40)) + "</tr></table>"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("frame", outputs=[
+        nbformat.v4.new_output("display_data", data={"text/html": wide})])])
+    src = tmp_path / "wide.ipynb"
+    nbformat.write(nb, src)
+    page = render_html(src).read_text(encoding="utf-8")
+    head = page.split("</head>", 1)[0]
+    assert WIDE_OUTPUTS in head and "overflow-x: auto" in WIDE_OUTPUTS and "white-space: nowrap" in WIDE_OUTPUTS
+    assert page.index(WIDE_OUTPUTS) > max(page.rfind("notebook-", 0, len(head)), 0)  # after Lab's styles: it wins
+    assert "column 39" in page

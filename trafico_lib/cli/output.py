@@ -155,7 +155,7 @@ def _duplicates_line(r: dict, dry_run: bool) -> str:
     shown = ", ".join(f"{d['sync_key']} (source id {d['source_id']})" for d in dups[:5])
     more = f" and {n - 5} more" if n > 5 else ""
     where = "" if dry_run else "; all in traficov2_sync_changes (field 'duplicate', last_run_id = this run)"
-    return f"  duplicate keys, latest row kept: {n} row(s) replaced: {shown}{more}{where}"
+    return f"  duplicate keys, latest row kept: {plural(n, 'row')} replaced: {shown}{more}{where}"
 
 
 def format_back_propagation(results: list[dict], *, dry_run: bool, run_id: str | None = None,
@@ -195,4 +195,4 @@ def format_archive(outputs: Iterable[str | Path], *, dry_run: bool = False, run_
     pages = [p.with_suffix(".html") for p in paths]
     open_ = shown_path(pages[0]) if len(pages) == 1 else f"{where[0]}/{run_id or '<run id>'}_*.html"
     what = "Dry-run notebooks (apart from the audit archive)" if dry_run else "Archive"
-    return stamped(f"{what}: {', '.join(where)} ({len(paths)} executed notebook(s); open {open_})", run_id)
+    return stamped(f"{what}: {', '.join(where)} ({plural(len(paths), 'executed notebook')}; open {open_})", run_id)

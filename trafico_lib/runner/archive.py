@@ -58,6 +58,12 @@ def scrub_file(path: str | os.PathLike, secrets: Iterable[str]) -> int:
 
 
 _STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S)
+# A wide frame (the health history, the counts table) scrolls sideways in its own output, one
+# line per row, instead of being squeezed into wrapped cells or cut off at the page's edge
+# (a 1024 px screen): JupyterLab does the same for outputs; nbconvert's page does not.
+WIDE_OUTPUTS = ("<style>.jp-OutputArea-child { display: flex; }"
+                " .jp-OutputArea-output { display: block; flex: 1 1 auto; min-width: 0; overflow-x: auto; }"
+                " .jp-OutputArea-output table.dataframe :is(th, td) { white-space: nowrap; }</style>")
 SHARED_CSS_MIN = 10_000  # style blocks at least this long go to the shared stylesheet
 
 
@@ -90,6 +96,7 @@ def render_html(ipynb: str | os.PathLike) -> Path:
         link = f'<link rel="stylesheet" href="{name}">'
         for i, m in enumerate(reversed(big)):
             body = body[:m.start()] + (link if i == len(big) - 1 else "") + body[m.end():]
+    body = body.replace("</head>", WIDE_OUTPUTS + "</head>", 1)
     out = src.with_suffix(".html")
     try:
         out.write_text(body, encoding="utf-8")
