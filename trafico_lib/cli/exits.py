@@ -1,6 +1,7 @@
 """The one place an error becomes what people see: one line on stderr and an exit code."""
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from collections.abc import Callable
@@ -39,6 +40,9 @@ def run_with_config(config_path: str | None, command: Callable[[Config], int], *
         return command(cfg)
     except KeyboardInterrupt as exc:
         name = getattr(exc, "name", "SIGINT")
+        # the notebook's kernel was stopped with the run: the executor's pending task fails with
+        # DeadKernelError, and asyncio would print it as a traceback when it is collected at exit
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         fail(f"stopped by {name}: a write under way was rolled back (tables finished before it stay; "
              f"an ERROR row records the stop where the database could still be reached); run again")
         return exit_code(exc)
