@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from ..config import PROJECT_DIR
 from ..interactive import NOT_ARCHIVED, PREFIX, is_interactive
-from .render import BAD, OK, WARN, short_name, when_text
+from .render import BAD, OK, WARN, short_name, source_bits, target_bits, when_text
 
 STYLE = """<style>
 .trafico-health{border:1px solid rgba(0,0,0,.125);border-radius:.25rem;margin:0 0 1.5rem;max-width:100%;
@@ -170,36 +170,6 @@ def _detail(bits: list[str]) -> str:
     return f'<div class="th-detail">{escape(" · ".join(bits))}</div>' if bits else ""
 
 
-def source_detail(t: dict) -> list[str]:
-    """What the source rows are, adding up to their count (the block's source line):
-    ``156 distinct Contenedor``, ``2 duplicate rows merged``, ``1 row without key``."""
-    if t.get("source_keys") is None:
-        return []
-    what = str(t.get("compared_on") or "distinct keys")
-    bits = [f"{count_text(t['source_keys'])} {what}"]
-    if t.get("duplicate_rows"):
-        bits.append(plural(t["duplicate_rows"], "more row") + " of the same bookings" if what.endswith("bookings")
-                    else plural(t["duplicate_rows"], "duplicate row") + " merged")
-    if t.get("unkeyed_rows"):
-        bits.append(plural(t["unkeyed_rows"], "row") + " without key")
-    return bits
-
-
-def target_detail(t: dict) -> list[str]:
-    """What the active target rows carry now (the block's target line): rows with warnings and
-    source rows rejected (the table's current state), else the rejected source keys."""
-    state = t.get("state")
-    bits = []
-    if state:
-        if state.get("warned_rows"):
-            bits.append(f"{count_text(state['warned_rows'])} with warnings")
-        if state.get("rejected_rows"):
-            bits.append(plural(state["rejected_rows"], "source row") + " rejected")
-    elif t.get("rejected_keys"):
-        bits.append(plural(t["rejected_keys"], "source key") + " rejected")
-    return bits
-
-
 def _accounted(t: dict) -> str:
     src, tgt = t.get("source") or {}, t.get("target") or {}
     if t.get("error"):
@@ -239,9 +209,9 @@ def counts_table(facts: dict) -> str:
         rows.append(
             f'<tr class="th-table" data-table="{name}"><td>{name}{off}</td>'
             f'<td class="num">{count_text(src.get("rows")) if src.get("exists") else "missing"}'
-            f"{_detail(source_detail(t))}</td>"
+            f"{_detail(source_bits(t, count_text))}</td>"
             f'<td class="num">{count_text(tgt.get("active_rows")) if tgt.get("exists") else "missing"}'
-            f"{_detail(target_detail(t))}</td>"
+            f"{_detail(target_bits(t, count_text))}</td>"
             f"<td>{_accounted(t)}</td><td class=\"num\">{_lag(t)}</td>"
             f"<td class=\"when\">{escape(when_text(t['last_success_at'])) if t.get('last_success_at') else ''}</td></tr>")
     return ('<div class="th-scroll"><table class="th-counts"><thead><tr><th>Table</th>'

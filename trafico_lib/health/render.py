@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
 from .. import clock
-from ..counts import seconds_text
+from ..counts import plural, seconds_text
 from ..interactive import NOT_ARCHIVED, PREFIX
 from ..tables import TABLES
 from ..values import plain
@@ -37,44 +38,49 @@ def when_text(v: Any) -> str:
     return str(v)
 
 
-def _n(n: int, what: str, many: str | None = None) -> str:
-    """``1 row``, ``2 rows`` (``many``: an irregular plural)."""
-    return f"{n} {what if n == 1 else (many or what + 's')}"
+def _counted(n: int, number: Callable[[int], str], what: str) -> str:
+    return f"{number(n)} {what if n == 1 else what + 's'}"
 
 
-def _source_extras(t: dict) -> str:
+def source_bits(t: dict, number: Callable[[int], str] = str) -> list[str]:
     """The source line's facts, adding up to its row count: distinct keys (or bookings), the
-    duplicate rows merged into their key's one target row, the rows without a key."""
+    duplicate rows merged into their key's one target row, the rows without a key
+    (``156 distinct Contenedor``, ``2 duplicate rows merged``, ``1 row without key``): the block
+    and the health card say the same (``number``: how a count is written, ``1,156`` on the card)."""
     if t.get("source_keys") is None:
-        return ""
+        return []
     what = str(t.get("compared_on") or "distinct keys")
     slots = what.endswith("bookings")  # a slot table's rows of one booking share its slots
-    bits = [f"{t['source_keys']} {what}"]
+    bits = [f"{number(t['source_keys'])} {what}"]
     if t.get("duplicate_rows"):
-        bits.append(_n(t["duplicate_rows"], "more row") + " of the same bookings" if slots
-                    else _n(t["duplicate_rows"], "duplicate row") + " merged")
+        bits.append(_counted(t["duplicate_rows"], number, "more row") + " of the same bookings" if slots
+                    else _counted(t["duplicate_rows"], number, "duplicate row") + " merged")
     if t.get("unkeyed_rows"):
-        bits.append(_n(t["unkeyed_rows"], "row") + " without key")
-    return f" ({', '.join(bits)})"
+        bits.append(_counted(t["unkeyed_rows"], number, "row") + " without key")
+    return bits
 
 
-def _extras(t: dict) -> str:
+def target_bits(t: dict, number: Callable[[int], str] = str) -> list[str]:
     """The target line's facts: its active rows with warnings and the source rows rejected now
     (the table's current state), and the source keys it does not hold yet (pending) or no
-    longer should (extra)."""
+    longer should (extra): the block and the health card say the same."""
     state = t.get("state")
     bits = []
     if state:
         if state.get("warned_rows"):
-            bits.append(f"{state['warned_rows']} with warnings")
+            bits.append(f"{number(state['warned_rows'])} with warnings")
         if state.get("rejected_rows"):
-            bits.append(_n(state["rejected_rows"], "source row") + " rejected")
+            bits.append(_counted(state["rejected_rows"], number, "source row") + " rejected")
     elif t.get("rejected_keys"):
-        bits.append(_n(t["rejected_keys"], "source key") + " rejected")
+        bits.append(_counted(t["rejected_keys"], number, "source key") + " rejected")
     if t.get("pending_keys"):
-        bits.append(_n(t["pending_keys"], "source key") + " pending")
+        bits.append(_counted(t["pending_keys"], number, "source key") + " pending")
     if t.get("extra_keys"):
-        bits.append(f"{t['extra_keys']} not in the source")
+        bits.append(f"{number(t['extra_keys'])} not in the source")
+    return bits
+
+
+def _in_brackets(bits: list[str]) -> str:
     return f" ({', '.join(bits)})" if bits else ""
 
 
@@ -86,16 +92,16 @@ def _count_lines(t: dict) -> list[str]:
     label = src["name"] + (f" (CSV {Path(src['path']).name})" if src.get("kind") == "csv" else "")
     if t.get("error"):
         return [f"  {label}: {BAD} ({t['error']})"]
-    lines = [f"  {label}: {src['rows']} {OK}{_source_extras(t)}" if src["exists"] else f"  {label}: missing {BAD}"]
+    lines = [f"  {label}: {src['rows']} {OK}{_in_brackets(source_bits(t))}" if src["exists"] else f"  {label}: missing {BAD}"]
     if not tgt["exists"]:
         lines.append(f"  {tgt['name']}: missing {BAD}")
     elif not src["exists"]:
         lines.append(f"  {tgt['name']}: {tgt['active_rows']} {BAD} (source missing)")
     elif t["counts_ok"]:
-        lines.append(f"  {tgt['name']}: {tgt['active_rows']} {OK}{_extras(t)}")
+        lines.append(f"  {tgt['name']}: {tgt['active_rows']} {OK}{_in_brackets(target_bits(t))}")
     else:
         lines.append(f"  {tgt['name']}: {tgt['active_rows']} {BAD} (missing {t['missing_keys']} of "
-                     f"{t['source_keys']} source keys){_extras(t)}")
+                     f"{t['source_keys']} source keys){_in_brackets(target_bits(t))}")
     if not t["enabled"]:
         lines[-1] += " [disabled]"
     return lines
@@ -107,8 +113,8 @@ def state_line(state: dict | None, table: str | None = None) -> str:
     who = table or "the table"
     if not state:
         return f"{who} now: unknown (the current state could not be read)"
-    return (f"{who} now: {_n(state['rows'], 'row')}, {state['warned_rows']} with warnings, "
-            f"{_n(state['rejected_rows'], 'source row')} rejected (at {when_text(state['as_of'])})")
+    return (f"{who} now: {plural(state['rows'], 'row')}, {state['warned_rows']} with warnings, "
+            f"{plural(state['rejected_rows'], 'source row')} rejected (at {when_text(state['as_of'])})")
 
 
 def _failing_text(f: dict) -> str:
