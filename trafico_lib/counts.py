@@ -24,13 +24,14 @@ Pure, standard library only (the command line starts light).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
-def plural(n: int, what: str, many: str | None = None) -> str:
-    """``1 row``, ``2 rows`` (``many``: an irregular plural)."""
-    return f"{n} {what if n == 1 else (many or what + 's')}"
+def plural(n: Any, what: str, many: str | None = None, *, number: Callable[[Any], str] = str) -> str:
+    """``1 row``, ``2 rows`` (``many``: an irregular plural; ``number``: how the count is written,
+    e.g. ``1,234`` on a page): the one rule every view's counted words follow."""
+    return f"{number(n)} {what if n == 1 else (many or what + 's')}"
 
 
 def _int(counts: Mapping[str, Any], key: str) -> int:

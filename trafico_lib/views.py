@@ -24,8 +24,9 @@ from typing import Any
 import pandas as pd
 
 from . import clock
-from .engine.plan import PLAN_ROWS
 from .counts import deactivated, keys_sum, rows_sum, status_timing
+from .counts import plural as counts_plural
+from .engine.plan import PLAN_ROWS
 from .health import when_text  # times as the health block shows them
 from .tables import TableSpec, get_table
 from .values import is_missing
@@ -103,7 +104,7 @@ def listing(frame: pd.DataFrame, *, shown: int, total: int | None = None, what: 
     if not show_index and not isinstance(out.index, pd.RangeIndex):
         out = out.reset_index()
     left = total - len(out)
-    note = f"… {left:,} more {what if left == 1 else whats or what + 's'}; {where}" if left > 0 else None
+    note = f"… {counted(left, 'more ' + what, whats and 'more ' + whats)}; {where}" if left > 0 else None
     return Listing(out, head=head, note=note, index=show_index)
 
 
@@ -115,9 +116,10 @@ def use_notebook_display() -> None:
 
 
 def counted(n: int, word: str, plural: str | None = None) -> str:
-    """``n`` and ``word`` in the right number: ``1 row``, ``2 rows``, ``0 rows`` (``plural`` when
-    the word does not just take an ``s``: ``1 key column``, ``2 key columns``)."""
-    return f"{n:,} {word if n == 1 else (plural or word + 's')}"
+    """``n`` and ``word`` in the right number: ``1 row``, ``2 rows``, ``1,500 rows`` (``plural`` when
+    the word does not just take an ``s``: ``1 key column``, ``2 key columns``): the counts'
+    one rule (:func:`trafico_lib.counts.plural`), written with thousands separators."""
+    return counts_plural(n, word, plural, number="{:,}".format)
 
 
 def _cell(v: Any) -> Any:

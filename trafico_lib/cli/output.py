@@ -105,9 +105,9 @@ def planned_lines(r: dict, where: str | None, *, no_notebook: bool = False, show
     if not total:
         return ["  planned: no change"]
     first = f"; the first {min(shown, len(changes))}:" if changes else ""
-    many = f"at least {_n(fields, 'field change')}" if fields >= PLAN_ROWS else _n(fields, "field change")
-    out = [f"  planned: {many} ({_n(c.get('updated') or 0, 'row')}), "
-           f"{_n(ins, 'new row')}, {deact} to deactivate{first}"]
+    many = f"at least {plural(fields, 'field change')}" if fields >= PLAN_ROWS else plural(fields, "field change")
+    out = [f"  planned: {many} ({plural(c.get('updated') or 0, 'row')}), "
+           f"{plural(ins, 'new row')}, {deact} to deactivate{first}"]
     out += [f"    {line}" for line in changes[:shown]]
     listed = min(shown, len(changes))
     more = total - listed
@@ -131,10 +131,6 @@ def planned_lines(r: dict, where: str | None, *, no_notebook: bool = False, show
     else:
         out.append(f"    ({where_all.replace('all in ', 'also in ')})")
     return out
-
-
-def _n(n: int, what: str) -> str:
-    return plural(n, what)
 
 
 def _rejected(n: int, dry_run: bool) -> str:
@@ -168,9 +164,9 @@ def format_back_propagation(results: list[dict], *, dry_run: bool, run_id: str |
     lines = ["=== Back-propagation" + (" (dry-run, nothing written)" if dry_run else "") + " ==="]
     for r in results:
         n, fields = r.get("rows_updated", 0) or 0, r.get("field_changes", 0) or 0
-        rows = _n(n, "source row")
+        rows = plural(n, "source row")
         done = f"would update {rows}" if dry_run else f"{rows} updated"
-        done += f" ({_n(fields, 'field change')})" if fields else ""
+        done += f" ({plural(fields, 'field change')})" if fields else ""
         lines.append(f"{r['table']}: {done}" + (f"  error: {r['error']}" if r.get("error") else ""))
         edits = r.get("changes") or []
         lines += [f"    {d['key']}: {d['field']} {_value(d.get('old'))} → {_value(d.get('new'))}"

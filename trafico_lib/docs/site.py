@@ -73,10 +73,6 @@ def run_page_path(rec: dict) -> str:
     return f"validations/{rec['table']}/{safe_name(rec['run_id'])}/{_run_time(rec)}/{rec['table']}.html"
 
 
-def _number(value) -> str:
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
 def in_words(expectation_type: str | None, kwargs: dict | None, rule: str = "") -> str:
     """An expectation in plain words: ``Contenedor must match ^[A-Z]{4}[0-9]{7}$``."""
     kw = {k: v for k, v in (kwargs or {}).items() if k not in ("batch_id", "result_format")}
@@ -127,13 +123,13 @@ def _observed(res: dict, failed: int) -> str:
     if bad is None:
         if "observed_value" in res:
             return f"observed {res['observed_value']}"
-        return f"{_number(failed)} failed" if failed else "no failure"
-    text = f"{_number(bad)} of {_number(total)} rows unexpected" if total is not None else f"{_number(bad)} rows unexpected"
+        return f"{count_text(failed)} failed" if failed else "no failure"
+    text = f"{count_text(bad)} of {count_text(total)} rows unexpected" if total is not None else f"{count_text(bad)} rows unexpected"
     pct = res.get("unexpected_percent")
     if pct is not None and bad:
         text += f" ({pct:.3g} %)"
     if res.get("missing_count"):
-        text += f", {_number(res['missing_count'])} empty (not checked)"
+        text += f", {count_text(res['missing_count'])} empty (not checked)"
     return text
 
 

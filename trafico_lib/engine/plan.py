@@ -11,6 +11,8 @@ from datetime import datetime
 
 import pandas as pd
 
+from ..counts import plural
+
 
 @dataclass
 class Plan:
@@ -27,7 +29,7 @@ class Plan:
         c = self.counts
         changes = len(self.updates)
         return (f"{self.table}: {c.get('inserted', 0)} to insert, {c.get('updated', 0)} to update "
-                f"({changes} field change{'' if changes == 1 else 's'}), {c.get('unchanged', 0)} unchanged, "
+                f"({plural(changes, 'field change')}), {c.get('unchanged', 0)} unchanged, "
                 f"{c.get('deactivated', 0)} to deactivate")
 
 

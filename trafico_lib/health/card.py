@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..config import PROJECT_DIR
+from ..counts import plural as counts_plural
 from ..interactive import NOT_ARCHIVED, PREFIX, is_interactive
 from .render import BAD, OK, WARN, short_name, source_bits, target_bits, when_text
 
@@ -77,8 +78,8 @@ def hours_text(value: Any) -> str:
 
 
 def plural(n: Any, word: str, many: str | None = None) -> str:
-    """``1 row``, ``2 rows``, ``1,234 rows``."""
-    return f"{count_text(n)} {word if n == 1 else (many or word + 's')}"
+    """``1 row``, ``2 rows``, ``1,234 rows`` (:func:`trafico_lib.counts.plural`, counts as pages write them)."""
+    return counts_plural(n, word, many, number=count_text)
 
 
 def link_to(target: Path, links_from: Path) -> str:

@@ -314,10 +314,10 @@ def table_state(reader, spec: TableSpec, cfg: Config | None = None, *, listed: i
     keys = state_keys(spec, cfg)
     rules = [{"rule": r["rule"], "severity": r["severity"], "column": r["column"]}
              for r in suite_rules(load_suite(spec.name, cfg))]
-    raw = reader.table_state(spec.target, keys, _rule_columns(spec, rules), listed)
+    columns = _rule_columns(spec, rules)
+    raw = reader.table_state(spec.target, keys, columns, listed)
     declared = {r["rule"] for r in rules}
     stored = sorted((set(raw.get("in_target") or {}) | set(raw.get("rejected") or {})) - declared)
-    columns = _rule_columns(spec, rules)
     for rule in stored:
         severity = "warning" if rule in (raw.get("in_target") or {}) else _other_severity(rule, spec, cfg, keys)
         rules.append({"rule": rule, "severity": severity, "column": columns.get(rule)})

@@ -38,10 +38,6 @@ def when_text(v: Any) -> str:
     return str(v)
 
 
-def _counted(n: int, number: Callable[[int], str], what: str) -> str:
-    return f"{number(n)} {what if n == 1 else what + 's'}"
-
-
 def source_bits(t: dict, number: Callable[[int], str] = str) -> list[str]:
     """The source line's facts, adding up to its row count: distinct keys (or bookings), the
     duplicate rows merged into their key's one target row, the rows without a key
@@ -53,10 +49,10 @@ def source_bits(t: dict, number: Callable[[int], str] = str) -> list[str]:
     slots = what.endswith("bookings")  # a slot table's rows of one booking share its slots
     bits = [f"{number(t['source_keys'])} {what}"]
     if t.get("duplicate_rows"):
-        bits.append(_counted(t["duplicate_rows"], number, "more row") + " of the same bookings" if slots
-                    else _counted(t["duplicate_rows"], number, "duplicate row") + " merged")
+        bits.append(plural(t["duplicate_rows"], "more row", number=number) + " of the same bookings" if slots
+                    else plural(t["duplicate_rows"], "duplicate row", number=number) + " merged")
     if t.get("unkeyed_rows"):
-        bits.append(_counted(t["unkeyed_rows"], number, "row") + " without key")
+        bits.append(plural(t["unkeyed_rows"], "row", number=number) + " without key")
     return bits
 
 
@@ -70,11 +66,11 @@ def target_bits(t: dict, number: Callable[[int], str] = str) -> list[str]:
         if state.get("warned_rows"):
             bits.append(f"{number(state['warned_rows'])} with warnings")
         if state.get("rejected_rows"):
-            bits.append(_counted(state["rejected_rows"], number, "source row") + " rejected")
+            bits.append(plural(state["rejected_rows"], "source row", number=number) + " rejected")
     elif t.get("rejected_keys"):
-        bits.append(_counted(t["rejected_keys"], number, "source key") + " rejected")
+        bits.append(plural(t["rejected_keys"], "source key", number=number) + " rejected")
     if t.get("pending_keys"):
-        bits.append(_counted(t["pending_keys"], number, "source key") + " pending")
+        bits.append(plural(t["pending_keys"], "source key", number=number) + " pending")
     if t.get("extra_keys"):
         bits.append(f"{number(t['extra_keys'])} not in the source")
     return bits

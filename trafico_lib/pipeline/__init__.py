@@ -39,6 +39,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import Config
+from ..counts import plural
 from ..engine.extract import FUTURE_SKEW, Extract, extract_csv
 from ..engine.conform import conform
 from ..engine.plan import MergeOutcome, Plan, rejects_json
@@ -407,7 +408,7 @@ def _warn_future_times(ctx: RunContext, ex: Extract | None, seen: datetime | Non
     if seen is not None and ex.updated_column is not None and seen - stored > FUTURE_SKEW:
         try:
             rows = ctx.store.count_changed_after(ctx.spec, ex.updated_column, stored + FUTURE_SKEW)
-            many = "1 row" if rows == 1 else f"{rows} rows"
+            many = plural(rows, "row")
         except Exception as exc:  # the warning must not fail a run that committed
             many = f"rows (not counted: {one_line(exc, ctx.cfg.secrets)})"
         log.warning("%s: source table %s has %s with %s in the future (up to %s); the watermark is held at the "
