@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from html_tables import table_rows
 from test_docs import _run_page, _site_problems, _summary, _Text, _text
 from trafico_lib import clock
 from trafico_lib.docs import build_docs, save_validation, site_dir
@@ -377,26 +378,4 @@ def _text_from(html: str) -> _Text:
 
 
 def _rows_of(html: str) -> list[list[str]]:
-    class Rows(HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.rows: list[list[str]] = []
-            self._cell: list[str] | None = None
-
-        def handle_starttag(self, tag, attrs):
-            if tag == "tr":
-                self.rows.append([])
-            elif tag in ("td", "th"):
-                self._cell = []
-
-        def handle_endtag(self, tag):
-            if tag in ("td", "th") and self._cell is not None and self.rows:
-                self.rows[-1].append(" ".join(" ".join(self._cell).split()))
-                self._cell = None
-
-        def handle_data(self, data):
-            if self._cell is not None:
-                self._cell.append(data)
-    r = Rows()
-    r.feed(html)
-    return [row for row in r.rows if row]
+    return [row for row in table_rows(html) if row]

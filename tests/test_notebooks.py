@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import html.parser
 import io
 import json
 import os
@@ -27,6 +26,7 @@ import psycopg
 import pytest
 
 from conftest import fresh_database
+from html_tables import table_rows
 from trafico_lib import health, runner, views
 from trafico_lib.cli import main as cli_main
 from trafico_lib.cli.runner import main as runner_main
@@ -354,31 +354,6 @@ def test_health_notebook_reports_the_last_runs_with_a_chart(runs):
     assert html.count("data:image/png;base64") >= 3  # rows changed, lag, rejects by rule
 
 
-class _Tables(html.parser.HTMLParser):
-    """The rows of the HTML tables of an output: a list of cells' texts per <tr>."""
-
-    def __init__(self, text: str):
-        super().__init__()
-        self.rows: list[list[str]] = []
-        self._cell: list[str] | None = None
-        self.feed(text)
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "tr":
-            self.rows.append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None:
-            self.rows[-1].append("".join(self._cell).strip())
-            self._cell = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
-
-
 def test_the_health_notebook_agrees_with_its_block(runs):
     """The row-count table shows the block's numbers (labelled, integers), the history counts as
     integers and times to the minute, and `make health` prints the block once."""
@@ -391,7 +366,7 @@ def test_the_health_notebook_agrees_with_its_block(runs):
     assert all((Path(runs["health"].html).parent / h).resolve().is_file() for h in hrefs), hrefs
     assert "Last run" in card and "✓" in card
     counts = next(o for o in nb["counts"].outputs if "text/html" in o.get("data", {}))
-    rows = _Tables(counts.data["text/html"]).rows
+    rows = table_rows(counts.data["text/html"])
     header = rows[0]
     assert header[1] == "source rows" and "target rows (active)" in header, header
     col = header.index
@@ -408,7 +383,7 @@ def test_the_health_notebook_agrees_with_its_block(runs):
     assert "what each column counts" in nb["counts-md"].source
     assert "source rows" in nb["counts"].outputs[-1].data["text/markdown"]  # the legend
     history = next(o for o in nb["history"].outputs if "text/html" in o.get("data", {}))
-    hist_rows = _Tables(history.data["text/html"]).rows
+    hist_rows = table_rows(history.data["text/html"])
     assert any(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", r[0]) for r in hist_rows if r)  # to the minute
     assert not re.search(r"\d\.0<|:\d\d\.\d{6}", history.data["text/html"])  # no 156.0, no microseconds
     last = next(o for o in nb["last"].outputs if "text/html" in o.get("data", {}))
