@@ -187,7 +187,7 @@ E2E_FILES = {"test_cli.py", "test_seed_examples.py", "test_notebooks.py", "test_
              "test_secrets.py", "test_lab.py", "test_takeover.py"}
 REST_FILES = ("test_rest_", "test_postgrest_")
 _E2E_CALLS = ("subprocess.", "sys.executable", "papermill")
-_REST_CALLS = ("supabase_project(", "harness.running(")
+_REST_CALLS = ("supabase_project(", "harness.running(", "running_project(")
 # Tests over ~5 s (setup + call + teardown, serial `pytest --durations=0` on the busy 2-core
 # machine) that no other marker already leaves out of `make test-fast`; node ids without the
 # parameter part. A new slow test shows in every run's --durations=15: add it here.

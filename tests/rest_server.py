@@ -254,6 +254,21 @@ def running(db_url: str, workdir: Path, *, max_rows: int = MAX_ROWS):
 
 
 @contextmanager
+def running_project(db_url: str, workdir: Path, monkeypatch):
+    """A PostgREST in front of ``db_url`` and the environment a configuration reads a Supabase
+    project from (``SUPABASE_URL``, ``SUPABASE_KEY``: its service key); skips the test when
+    PostgREST is missing."""
+    import pytest
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with running(db_url, workdir) as server:
+        monkeypatch.setenv("SUPABASE_URL", server.url)
+        monkeypatch.setenv("SUPABASE_KEY", server.service_key)
+        yield server
+
+
+@contextmanager
 def supabase_project(db_url: str, workdir: Path, *, schema: bool = True, prepare=None, max_rows: int = MAX_ROWS):
     """``db_url`` set up as a Supabase project, behind a running PostgREST: the API roles, then
     (``schema``) trafico's schema as ``--print-sql`` prints it, run as the SQL editor runs it,

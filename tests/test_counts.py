@@ -49,12 +49,7 @@ def cfg(request, conn, make_config, db_url, tmp_path, monkeypatch):
     if request.param == "direct":
         yield make_config(db_url=db_url)
         return
-    reason = harness.missing_reason()
-    if reason:
-        pytest.skip(reason)
-    with harness.running(db_url, tmp_path / "postgrest") as server:
-        monkeypatch.setenv("SUPABASE_URL", server.url)
-        monkeypatch.setenv("SUPABASE_KEY", server.service_key)
+    with harness.running_project(db_url, tmp_path / "postgrest", monkeypatch):
         rest = make_config()
         assert open_store(rest).kind == "supabase-rest"
         yield rest

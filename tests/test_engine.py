@@ -56,12 +56,7 @@ def store_config(request, src, make_config, db_url, tmp_path, monkeypatch):
             return make_config(data, db_url=bouncer.url(db_url))
         yield through_pooler
         return
-    reason = harness.missing_reason()
-    if reason:
-        pytest.skip(reason)
-    with harness.running(db_url, tmp_path / "postgrest") as server:
-        monkeypatch.setenv("SUPABASE_URL", server.url)
-        monkeypatch.setenv("SUPABASE_KEY", server.service_key)
+    with harness.running_project(db_url, tmp_path / "postgrest", monkeypatch):
         assert open_store(make_config()).kind == "supabase-rest"
         yield make_config
 
