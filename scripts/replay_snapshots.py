@@ -43,9 +43,16 @@ def git(mirror: Path, *args: str) -> bytes:
     return subprocess.run(["git", "-C", str(mirror), *args], capture_output=True, check=True).stdout
 
 
+def _at_midnight(day: str) -> str:
+    """A bare date as midnight UTC: git reads ``2026-07-01`` as that day at the current time of
+    day, so the window (and the commits picked) would shift with the hour the replay runs."""
+    return f"{day}T00:00:00+00:00" if len(day) == 10 else day
+
+
 def pick_commits(mirror: Path, since: str, until: str, runs: int) -> list[tuple[str, str]]:
-    """``runs`` commits touching the exports, evenly spread over the window, oldest first."""
-    log = git(mirror, "log", "--format=%H %cI", f"--since={since}", f"--until={until}", "--",
+    """``runs`` commits touching the exports, evenly spread over the window, oldest first (a
+    bare date is its midnight UTC)."""
+    log = git(mirror, "log", "--format=%H %cI", f"--since={_at_midnight(since)}", f"--until={_at_midnight(until)}", "--",
               *[f"data/{name}" for _, name in FILES.values()]).decode()
     commits = [tuple(line.split()) for line in log.splitlines() if line][::-1]
     step = max(1, len(commits) // max(runs, 1))
