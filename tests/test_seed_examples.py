@@ -101,6 +101,9 @@ def test_documented_command_works_as_written(workdir, command, monkeypatch, caps
         proc = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=600)
         code, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
     else:
+        if "--health-check" in argv:  # healthy once the tables synced, whichever worker ran the syncs above
+            assert run_in_process(["python", "update_traficov2.py", "--mode", "full", "--no-notebook"], work, url,
+                                  monkeypatch, capsys)[0] == 0
         code, stdout, stderr = run_in_process(without_notebooks(argv), work, url, monkeypatch, capsys)
     assert code == 0, (command, stdout[-2000:], stderr[-2000:])
     out = "\n".join(unstamped(stdout))  # every summary line starts with its time and run id
