@@ -162,8 +162,6 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
         except Exception as exc:  # kernel died, the notebook could not be saved: one line
             crash = one_line(exc, secrets)
             no_room = _no_room(exc)
-            if not session.alive():
-                session.discard()  # the next notebook (or this one's next try) starts another
             if not no_room and start < KERNEL_STARTS and _no_cell_ran(out):
                 # nothing ran, so nothing was done: run it again, in a kernel that answers
                 log.warning("%s: its kernel did not start (%s); starting another (%d of %d)",
