@@ -36,8 +36,11 @@ CHECKED_FUNCTION = "traficov2_watch_checked"
 
 
 class Link(Protocol):
-    store: Store
-    listens: bool
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def listens(self) -> bool: ...
 
     def probe(self, spec: TableSpec, updated_column: str | None) -> SourceProbe | None: ...
 

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ..engine.probe import SourceProbe
 
 CHECKED_EVERY = 60.0      # seconds between two checked_at marks of an unchanged table
-RECONNECT_MAX = 30.0      # the longest wait between two reconnection attempts
+RECONNECT_MAX = 10.0      # the longest wait between two reconnection attempts
 
 #: (table, run id, mode, store) -> the run's result, shaped like ``RunResult.to_dict()``
 RunTable = Callable[[str, str, str, Store], dict[str, Any]]
@@ -192,7 +192,8 @@ class Watcher:
         if status == "ok":
             from ..runner.runs import finish_line
             where = res.get("html") or res.get("notebook")
-            self.say(f"{t.why}: {finish_line(res, self.cfg.shown(where) if where else None)}", run_id)
+            line = finish_line(res, self.cfg.shown(where) if where else None).removeprefix(f"{t.spec.name}: ")
+            self.say(f"{t.spec.name} ({t.why}, {mode}): {line}", run_id)
             if t.backoff.failures:
                 self.say(f"{t.spec.name}: back to normal after {plural(t.backoff.failures, 'failed run')}", run_id)
             t.synced, t.pending, t.checked = before, False, now
@@ -228,4 +229,6 @@ class Watcher:
                 break
             except LOST:
                 wait = min(wait * 2, RECONNECT_MAX, self.cfg.watch.max_backoff_seconds)
+        for t in self.tables:  # what changed meanwhile (its NOTIFY went unheard): probed now
+            t.next_probe = 0.0
         self.say(f"watch: the database is back after {seconds_text(self.clock() - started)} (reconnected)", None)
