@@ -20,7 +20,8 @@ holding a secret value. ``python -m trafico_lib.runner`` is the command line the
 :mod:`trafico_lib.cli.runner` (this package is a library and never imports the CLI).
 
 Modules: ``notebook`` (the notebook side of the protocol), ``params``, ``kernel``, ``archive``,
-``execute`` (one notebook), ``runs`` (the scheduled runs).
+``session`` (one kernel for a run's notebooks: :func:`kernel_session`), ``execute`` (one
+notebook), ``runs`` (the scheduled runs).
 """
 from .archive import archive_dir, archive_path, render_html, scrub_file
 from .execute import NotebookRun, execute
@@ -29,9 +30,10 @@ from .notebook import RESULT_MIME, CellFailure, find_failure, read_result, recor
 from .params import FILE_PARAMETERS, RunnerError, check_parameters, load_params, notebooks_dir, table_params
 from .runs import (BACKPROP_NOTEBOOK, HEALTH_NOTEBOOK, SYNC_NOTEBOOK, run_back_propagate_notebook,
                    run_health_notebook, run_sync_notebooks, sync_result, sync_run_name)
+from .session import KernelSession, kernel_session
 
 __all__ = [
-    "BACKPROP_NOTEBOOK", "CellFailure", "SYNC_NOTEBOOK", "FILE_PARAMETERS", "HEALTH_NOTEBOOK", "NotebookRun", "RESULT_MIME",
+    "BACKPROP_NOTEBOOK", "CellFailure", "KernelSession", "kernel_session", "SYNC_NOTEBOOK", "FILE_PARAMETERS", "HEALTH_NOTEBOOK", "NotebookRun", "RESULT_MIME",
     "RunnerError", "archive_dir", "archive_path", "check_parameters", "ensure_kernel", "execute", "find_failure",
     "load_params", "notebooks_dir", "read_result", "record_result", "render_html", "run_back_propagate_notebook",
     "run_health_notebook", "run_sync_notebooks", "scrub_file", "sync_result", "sync_run_name", "table_params", "use_project_folder",

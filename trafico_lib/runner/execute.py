@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import shutil
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +13,12 @@ from typing import Any
 from ..errors import SyncFailed, one_line, scrub
 from ..paths import shown_path
 from .archive import archive_path, render_html, safe_name, scrub_file
-from .kernel import KERNEL_ARGUMENTS, START_TIMEOUT_SECONDS, ensure_kernel
-from .notebook import PROGRESS_FILE_ENV, CellFailure, find_failure, read_result
+from .kernel import KERNEL_ARGUMENTS, START_TIMEOUT_SECONDS
+from .notebook import CellFailure, find_failure, read_result
 from .params import RunnerError, check_parameters, notebooks_dir
+from .session import KERNEL_STARTS, KernelSession, kernel_session, register_engine, relayed_progress
+
+__all__ = ["ArchiveFull", "NotebookRun", "execute", "relayed_progress", "KERNEL_STARTS"]
 
 log = logging.getLogger("trafico")
 
@@ -59,9 +59,6 @@ def _no_room(exc: BaseException | None) -> bool:
 progress_log = logging.getLogger("trafico.progress")  # runs.PROGRESS_LOGGER
 
 
-KERNEL_STARTS = 3  # kernel starts tried for one notebook run, while none of its cells has run
-
-
 def _no_cell_ran(out: Path) -> bool:
     """Whether no code cell of the (partly) executed copy at ``out`` ran: the kernel never
     started. papermill writes the copy, every cell pending, before it starts the kernel."""
@@ -91,7 +88,7 @@ class NotebookRun:
 
 def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
             kernel_name: str | None = None, timeout: int | None = None,
-            archive_name: str | None = None) -> NotebookRun:
+            archive_name: str | None = None, session: KernelSession | None = None) -> NotebookRun:
     """Execute ``notebooks/<notebook>.ipynb`` with papermill, archive it (+HTML), read it back.
 
     ``parameters`` gets ``run_id`` and ``archive_path`` added. The executed copy is archived
@@ -102,7 +99,14 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     Raises :class:`RunnerError` when the notebook cannot start, :class:`ArchiveFull` when the
     archive folder has no room for it (before it starts, or when a save failed). A run whose ``dry_run``
     parameter is true is archived apart, under ``<archive>-dry`` (never the audit archive).
+
+    ``session``: the notebook runs in that session's kernel (:mod:`.session`: started once for
+    a run's notebooks, its namespace reset between them); without one, in a kernel of its own.
     """
+    if session is None:
+        with kernel_session(cfg, kernel_name) as own:
+            return execute(cfg, notebook, parameters, run_id=run_id, kernel_name=kernel_name, timeout=timeout,
+                           archive_name=archive_name, session=own)
     import nbformat
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -112,8 +116,7 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
         raise RunnerError(f"notebook not found: {shown_path(source)}")
     name = Path(archive_name).stem if archive_name else source.stem
     secrets = cfg.secrets
-    kernel = kernel_name or cfg.runner.kernel_name
-    ensure_kernel(kernel)
+    kernel = session.kernel_name
     archive = cfg.audit_archive.enabled
     tmpdir = None
     if archive:
@@ -143,25 +146,33 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
     t0 = time.monotonic()
     crash: str | None = None
     no_room = False  # the archive's disk filled up under the run
+    engine = register_engine()
     for start in range(1, KERNEL_STARTS + 1):
         try:
-            with relayed_progress():
-                pm.execute_notebook(str(source), str(out), parameters=params, kernel_name=kernel,
-                                    cwd=str(cfg.base_dir), progress_bar=False, log_output=False,
-                                    start_timeout=START_TIMEOUT_SECONDS, execution_timeout=cell_timeout,
-                                    interrupt_on_timeout=True, extra_arguments=KERNEL_ARGUMENTS)
+            km, kc = session.kernel(name)
+        except Exception as exc:  # no kernel started after KERNEL_STARTS tries: nothing ran
+            raise RunnerError(f"{name}: its kernel did not start: {one_line(exc, secrets)}") from None
+        try:
+            pm.execute_notebook(str(source), str(out), parameters=params, kernel_name=kernel, engine_name=engine,
+                                km=km, kc=kc, cwd=str(cfg.base_dir), progress_bar=False, log_output=False,
+                                start_timeout=START_TIMEOUT_SECONDS, execution_timeout=cell_timeout,
+                                interrupt_on_timeout=True, extra_arguments=KERNEL_ARGUMENTS)
         except PapermillExecutionError:
             pass  # the executed copy shows the failing cell; find_failure reads it below
-        except Exception as exc:  # kernel died, could not start, the notebook could not be saved: one line
+        except Exception as exc:  # kernel died, the notebook could not be saved: one line
             crash = one_line(exc, secrets)
             no_room = _no_room(exc)
+            if not session.alive():
+                session.discard()  # the next notebook (or this one's next try) starts another
             if not no_room and start < KERNEL_STARTS and _no_cell_ran(out):
-                # nothing ran, so nothing was done: start a new kernel (two kernels starting at
-                # once on one machine can be handed the same free port, and one then dies)
+                # nothing ran, so nothing was done: run it again, in a kernel that answers
                 log.warning("%s: its kernel did not start (%s); starting another (%d of %d)",
                             name, crash, start + 1, KERNEL_STARTS)
+                session.discard()
                 crash = None
                 continue
+        finally:
+            session.notebook_done()
         break
     duration = round(time.monotonic() - t0, 3)
     nb = None
@@ -204,43 +215,3 @@ def execute(cfg, notebook: str, parameters: dict[str, Any], *, run_id: str,
         shutil.rmtree(tmpdir, ignore_errors=True)
     return NotebookRun(name, out if archive and out.is_file() else None, html_path, result,
                        failure, error, duration)
-
-
-@contextmanager
-def relayed_progress(poll_seconds: float = 0.5):
-    """While a kernel runs: the progress lines it writes (``notebook.forward_progress``, into
-    the file named by :data:`PROGRESS_FILE_ENV`, which the kernel inherits) are logged here as
-    they come, to ``trafico.progress``, so a log file sees a big table's chunks and batches."""
-    folder = Path(tempfile.mkdtemp(prefix="trafico-progress-"))
-    path = folder / "progress.log"
-    path.touch()
-    before = os.environ.get(PROGRESS_FILE_ENV)
-    os.environ[PROGRESS_FILE_ENV] = str(path)
-    done = threading.Event()
-
-    def follow() -> None:
-        pending = ""
-        with open(path, encoding="utf-8", errors="replace") as f:
-            while True:
-                text = f.read()
-                if text:
-                    *lines, pending = (pending + text).split("\n")
-                    for line in lines:
-                        if line.strip():
-                            progress_log.info("%s", line)
-                elif done.is_set():
-                    break
-                else:
-                    done.wait(poll_seconds)
-    reader = threading.Thread(target=follow, name="trafico-progress", daemon=True)
-    reader.start()
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(PROGRESS_FILE_ENV, None)
-        else:
-            os.environ[PROGRESS_FILE_ENV] = before
-        done.set()
-        reader.join(timeout=5)
-        shutil.rmtree(folder, ignore_errors=True)

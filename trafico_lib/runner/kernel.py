@@ -48,3 +48,59 @@ def ensure_kernel(name: str = "python3", *, prefix: str | os.PathLike | None = N
     if str(root) not in paths[:1]:
         os.environ["JUPYTER_PATH"] = os.pathsep.join([str(root), *[p for p in paths if p != str(root)]])
     return wrote
+
+
+# ---- inside the kernel: a shared kernel reads like a fresh one to each notebook -------------------
+# These two run in the run's kernel (sent by session.KernelSession as silent code, so no cell
+# of any notebook shows them). ``mark_fresh`` right after the kernel starts: what a fresh kernel
+# holds. ``fresh_namespace`` after each notebook: back to that.
+
+_FRESH: dict[str, tuple[list[logging.Handler], int, bool]] | None = None
+
+
+def _loggers() -> dict[str, logging.Logger]:
+    found = {name: lg for name, lg in logging.Logger.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
+    found[""] = logging.getLogger()
+    return found
+
+
+def mark_fresh() -> None:
+    """In the kernel, once it started: remember every logger's handlers, level and propagation."""
+    global _FRESH
+    _FRESH = {name: (list(lg.handlers), lg.level, lg.propagate) for name, lg in _loggers().items()}
+
+
+def fresh_namespace(folder: str) -> None:
+    """In the kernel, after a notebook: what it left is gone before the next one runs.
+
+    The user namespace, ``Out``/``_`` and the history (IPython's ``reset(new_session=True)``:
+    the next cell is ``In [1]`` again); the folder (back to ``folder``, where the kernel started);
+    the log handlers a notebook added (closed: a second table's lines are not written twice);
+    the display zone (:func:`trafico_lib.clock.set_zone`); open figures; the "already shown"
+    registry of warnings (so a warning a notebook raises shows in it, as in a fresh kernel).
+    Imports stay: that is what the kernel is shared for. Objects the namespace held (a store's
+    connections) are collected now.
+    """
+    import gc
+    ip = sys.modules["IPython"].get_ipython()
+    ip.reset(new_session=True)
+    os.chdir(folder)
+    for name, lg in _loggers().items():
+        handlers, level, propagate = (_FRESH or {}).get(name, ([], logging.NOTSET, True))
+        for h in [h for h in lg.handlers if h not in handlers]:
+            lg.removeHandler(h)
+            h.close()
+        if _FRESH is not None:
+            lg.setLevel(level)
+            lg.propagate = propagate
+    clock = sys.modules.get("trafico_lib.clock")
+    if clock is not None:
+        clock.set_zone(None)
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close("all")
+    for module in list(sys.modules.values()):
+        registry = getattr(module, "__warningregistry__", None)
+        if isinstance(registry, dict):
+            registry.clear()
+    gc.collect()

@@ -12,6 +12,7 @@ from ..errors import UsageError, one_line
 from ..paths import shown_path
 from .execute import ArchiveFull, NotebookRun, execute
 from .params import table_params
+from .session import KernelSession, kernel_session
 
 log = logging.getLogger("trafico")
 #: Each table's start and finish, one line each, the message starting with the run id; the
@@ -151,8 +152,12 @@ def not_run_result(table: str, params: dict[str, Any], error: str) -> dict[str, 
 
 def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental", dry_run: bool = False,
                        config_path: str | None = None, run_id: str | None = None,
-                       progress: bool | None = None, allow_mass_deactivation: bool = False) -> list[dict[str, Any]]:
+                       progress: bool | None = None, allow_mass_deactivation: bool = False,
+                       session: KernelSession | None = None) -> list[dict[str, Any]]:
     """Run the ``sync`` notebook for each enabled table under one run id; a dict per table.
+
+    Every table's notebook runs in one kernel (``session``, else one opened for this run and
+    shut down at its end: :func:`~.session.kernel_session`), started at the first notebook.
 
     Each table's executed copy is archived as ``<run_id>_sync_<table>.ipynb`` (see
     :func:`sync_run_name`), which also names the run in errors.
@@ -165,6 +170,16 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
     run_id = run_id or new_run_id()
     progress = sys.stderr.isatty() if progress is None else progress
     _hold_store(cfg, required=True, tables=tables)
+    if session is None:
+        with kernel_session(cfg) as own:
+            return _sync_notebooks(cfg, tables, mode=mode, dry_run=dry_run, config_path=config_path, run_id=run_id,
+                                   progress=progress, allow_mass_deactivation=allow_mass_deactivation, session=own)
+    return _sync_notebooks(cfg, tables, mode=mode, dry_run=dry_run, config_path=config_path, run_id=run_id,
+                           progress=progress, allow_mass_deactivation=allow_mass_deactivation, session=session)
+
+
+def _sync_notebooks(cfg, tables: Sequence[str], *, mode: str, dry_run: bool, config_path: str | None, run_id: str,
+                    progress: bool, allow_mass_deactivation: bool, session: KernelSession) -> list[dict[str, Any]]:
     results = []
     full: str | None = None  # once the archive is full, the tables left are reported, not run
     for table in tables:
@@ -181,7 +196,7 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
         how = f"{mode}{', dry-run' if dry_run else ''}"
         _progress(progress, f"running {name} ({how}) ...", run_id=run_id, line=f"{table}: started ({how})")
         try:
-            run = execute(cfg, SYNC_NOTEBOOK, params, run_id=run_id, archive_name=name)
+            run = execute(cfg, SYNC_NOTEBOOK, params, run_id=run_id, archive_name=name, session=session)
         except ArchiveFull as exc:
             full = "the archive folder is full (see the first error)"
             res = not_run_result(table, {**params, "run_id": run_id}, f"table {table}: {exc}")
