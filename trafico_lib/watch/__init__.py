@@ -36,18 +36,17 @@ def watch(cfg: Config, tables: Sequence[str], *, say: Say, notebook: bool = True
 
     def loop(run) -> str | None:
         w = Watcher.for_tables(cfg, tables, connect=connect, run_table=run, say=say, stop=stop)
-        w.start(how="through the notebooks (one kernel kept)" if notebook else "--no-notebook")
-        return w.run(cycles=cycles)
+        try:
+            w.start(how="through the notebooks (one kernel kept)" if notebook else "--no-notebook")
+            return w.run(cycles=cycles)
+        finally:
+            w.close()
 
     if not notebook:
         return loop(library_run(cfg))
-    from .. import runner
-    kernel_session = getattr(runner, "kernel_session", None)
-    if kernel_session is None:  # (until the shared kernel lands: a kernel per run)
-        return loop(notebook_run(cfg, config_path))
+    from ..runner import kernel_session
     with kernel_session(cfg) as session:
         return loop(notebook_run(cfg, config_path, session))
-
 
 __all__ = ["Backoff", "CHANNEL", "CHECKED_EVERY", "DirectLink", "Link", "RestLink", "Say", "Stop", "TRIGGER",
            "Watcher", "WatchedTable", "install_triggers", "library_run", "notebook_run", "open_link",

@@ -133,7 +133,8 @@ class Watcher:
     # ---- the loop ---------------------------------------------------------------------------
 
     def run(self, *, cycles: int | None = None) -> str | None:
-        """Cycle until a signal (or ``cycles`` cycles, for tests); the signal's name, or None."""
+        """Cycle until a signal (or until ``cycles`` cycles in all, for tests); the signal's name,
+        or None. The link stays open (:meth:`close`)."""
         try:
             while not self.stop.requested and (cycles is None or self.cycles < cycles):
                 try:
@@ -143,10 +144,12 @@ class Watcher:
                 self.cycles += 1
         except Interrupted:
             pass
-        finally:
-            if self.link is not None:
-                self.link.close()
         return self.stop.signal
+
+    def close(self) -> None:
+        if self.link is not None:
+            self.link.close()
+            self.link = None
 
     def _due(self, t: WatchedTable) -> float:
         return t.backoff.next_at if t.pending else t.next_probe
@@ -201,15 +204,18 @@ class Watcher:
             t.backoff.reset()
             return
         error = str(res.get("error") or status)
+        for prefix in (f"table {t.spec.name}: ", f"{t.spec.name}: ", f"{t.spec.target}: "):  # said once, first
+            error = error.removeprefix(prefix)
         if status == "locked":
             t.backoff.later(now, self.cfg.watch.poll_seconds)
-            self.say(f"{t.spec.name}: busy, not run ({error}); trying again in "
+            self.say(f"{t.spec.name}: busy, not run this cycle: {error}; trying again in "
                      f"{seconds_text(self.cfg.watch.poll_seconds)}", run_id)
             return
         link.probe(t.spec, t.updated_column)  # the database gone: the outage's line, not the table's failure
         wait = t.backoff.fail(now)
+        capped = " (the longest wait: watch.max_backoff_seconds)" if wait >= self.cfg.watch.max_backoff_seconds else ""
         self.say(f"{t.spec.name}: failed ({plural(t.backoff.failures, 'time')} in a row): {error}; "
-                 f"next try in {seconds_text(wait)} (watch.max_backoff_seconds caps it)", run_id)
+                 f"next try in {seconds_text(wait)}{capped}", run_id)
 
     def reconnect(self, exc: BaseException) -> None:
         """One line when the database goes, one when it is back; reconnect attempts between."""
