@@ -143,3 +143,56 @@ def test_the_watch_reconnects_after_the_database_restarts(tmp_path, make_config)
         assert not [x for x in w.lines if "Traceback" in x], "\n".join(w.lines)
     finally:
         stop_embedded(pgdata)
+
+
+def test_through_the_notebooks_a_change_runs_in_the_kept_kernel_and_is_archived(db_url, conn, tmp_path, make_config):
+    """The default: each changed table's run is its sync notebook, archived, in the one kernel
+    the watch keeps (no kernel start per change), within the interval + 5 s."""
+    sources(db_url, make_config)
+    config = write_config(tmp_path, {"poll_seconds": INTERVAL}, database={"url": db_url})
+    w = WatchProcess(["--table", "arribos", "--config", config], cwd=tmp_path)
+    try:
+        assert "through the notebooks (one kernel kept)" in w.wait_for(r"watch: 1 table on ", 60)
+        w.wait_for(r"arribos \(start, incremental\): ok", 120)
+        seen = len(w.lines)
+        insert_row(conn, KEY)
+        wait_until(lambda: (target_row(conn, KEY) or (None,))[0] is True, INTERVAL + SLACK, "the insert")
+        line = w.wait_for(r"arribos \(changed, incremental\): ok", 10, after=seen)
+    finally:
+        assert w.stop() == 0, "\n".join(w.lines)
+    run_id = line.split()[1]
+    archived = list((tmp_path / "runs").rglob(f"{run_id}_sync_arribos.ipynb"))
+    assert len(archived) == 1, line
+    assert line.endswith(f"{run_id}_sync_arribos.html")
+    assert "1 inserted" in line
+
+
+def test_make_watch_prints_only_stamped_lines_and_stops_on_sigterm(db_url, conn, tmp_path, make_config):
+    """``make watch`` as systemd or a terminal runs it: no echoed command line, every line
+    stamped; SIGTERM to its process group (systemd's way) stops the watch with its last line."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    from output_lines import STAMP
+    from watch_process import ROOT
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    sources(db_url, make_config)
+    config = write_config(tmp_path, {"poll_seconds": INTERVAL}, database={"url": db_url})
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "TRAFICO_DATABASE_URL")}
+    p = subprocess.Popen(["make", "watch", "TABLE=arribos", "NO_NOTEBOOK=1", f"CONFIG={config}", f"VENV={sys.prefix}"],
+                         cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not (target_row(conn, "MSKU7867982") or [None])[0]:
+            time.sleep(0.2)
+    finally:
+        os.killpg(p.pid, signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+    lines = out.splitlines()
+    assert any("arribos (start, incremental): ok" in x for x in lines), out + err
+    assert [x for x in lines if not STAMP.match(x)] == [], out
+    assert lines[-1].endswith("watch: stopped by SIGTERM"), out

@@ -1,7 +1,7 @@
 """``trafico watch`` and ``python -m trafico_lib.runner watch`` (``make watch``): the command.
 
-Every line it prints goes to stdout stamped (``<time> [<run id>] <what>``), as the cron targets'
-lines are, so ``make watch >> watch.log`` and the systemd journal read alike; warnings and the
+Every line it prints goes to stdout stamped (``<time> <run id> <what>``; the watch's own lines
+carry the id it took at start), as the cron targets' lines are, so ``make watch >> watch.log`` and the systemd journal read alike; warnings and the
 one-line error of a failed start go to stderr. Exit 0 when stopped by SIGTERM or SIGINT (the
 table in hand finished first), 1 a start that failed (the database unreachable, no schema), 2
 bad usage or configuration.
@@ -17,12 +17,21 @@ from .commands import selected_tables
 from .log import stamped
 
 
-def say(text: str, run_id: str | None = None) -> None:
-    print(stamped(text, run_id), flush=True)
+class Say:
+    """A watch's lines: ``<time> <run id> <what>``; its own lines (start, the database, the stop)
+    carry the watch's id, a table's run its run's, so every line has the shape of cron's."""
+
+    def __init__(self, watch_id: str):
+        self.watch_id = watch_id
+
+    def __call__(self, text: str, run_id: str | None = None) -> None:
+        print(stamped(text, run_id or self.watch_id), flush=True)
 
 
 def cmd_watch(cfg, args) -> int:
+    from ..pipeline import new_run_id
     from ..watch import remove_triggers, watch
+    say = Say(new_run_id())
     names = [t for t in selected_tables(args.table) if cfg.table(t).enabled]
     if args.remove_triggers:
         from ..stores import direct_store
