@@ -87,6 +87,25 @@ def test_the_lag_of_a_watched_table_counts_from_when_the_watch_last_found_it_unc
     assert checked["last_success_at"] == old["last_success_at"]  # the last sync is still what it was
 
 
+def test_trafico_watch_is_its_own_command_and_the_old_flags_are_untouched(tmp_path):
+    from cli_inprocess import run
+    helped = run(["trafico", "watch", "--help"], cwd=tmp_path)
+    assert helped.returncode == 0 and "--no-notebook" in helped.stdout and "--remove-triggers" in helped.stdout
+    bad = run(["trafico", "watch", "--table", "nope"], cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: unknown table 'nope'; valid tables:")
+    assert len(bad.stderr.strip().splitlines()) == 1
+    old = run(["update_traficov2.py", "--help"], cwd=tmp_path)
+    assert old.returncode == 0 and "--mode" in old.stdout and "--remove-triggers" not in old.stdout
+    assert run(["-m", "trafico_lib.runner", "watch", "--help"], cwd=tmp_path).returncode == 0
+
+
+def test_step_017_reaches_the_sql_supabase_users_paste():
+    from trafico_lib.schema import latest_version, render_sql
+    text = render_sql()
+    assert "-- migration 017: watch" in text and "traficov2_watch_checked" in text and "traficov2_watch_notify" in text
+    assert latest_version() >= "017"
+
+
 # ---- against the database -------------------------------------------------------------------------
 
 def test_idle_cycles_write_nothing_and_memory_stays_flat_over_10000_cycles(sources, db_url, make_config):
@@ -129,14 +148,20 @@ def test_idle_cycles_write_nothing_and_memory_stays_flat_over_10000_cycles(sourc
     assert len(lines) == 2, lines                                                      # nor a line
 
 
-@pytest.mark.parametrize("store_config", ["direct", "rest"], indirect=True)
+@pytest.mark.parametrize("store_config", ["direct", "pooler", "rest"], indirect=True)
 def test_an_unchanged_table_is_marked_checked_and_health_counts_its_lag_from_then(store_config, conn, monkeypatch):
-    cfg = store_config({"watch": {"poll_seconds": 0.1}})
+    """(Through a transaction pooler, asked to notify, it polls: a LISTEN would not survive.)"""
+    cfg = store_config({"watch": {"poll_seconds": 0.1, "notify": True, "notify_poll_seconds": 0.1}})
     load_samples(conn, cfg, tables=["arribos"])
     monkeypatch.setattr(loop, "CHECKED_EVERY", 0.5)  # (a minute in the watch)
     lines: list[str] = []
     w = watcher(cfg, ["arribos"], lines)
     w.start(how="test")
+    assert lines[0].endswith({"direct": "notified (LISTEN trafico_watch; probed every 0.100 s too): arribos",
+                              "pooler": "polled every 0.100 s: arribos (watch.notify is on, but a transaction "
+                                        "pooler drops a LISTEN)",
+                              "rest": "polled every 0.100 s: arribos (no LISTEN over the REST API)"}[
+        "rest" if not cfg.database_url else "pooler" if cfg.database.transaction_pooler else "direct"]), lines[0]
     w.run(cycles=1)
     conn.execute("UPDATE traficov2_sync_state SET last_success_at = now() - interval '30 hours'")
     logged = log_rows(conn)

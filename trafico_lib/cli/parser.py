@@ -67,7 +67,6 @@ def watch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-notebook", action="store_true", help="run the library directly instead of the notebooks")
     p.add_argument("--remove-triggers", action="store_true",
                    help="drop the NOTIFY triggers watch.notify created on the source tables, then exit")
-    p.add_argument("--cycles", type=int, help=argparse.SUPPRESS)  # tests: stop after so many cycles
 
 
 def build_watch_parser(prog: str = "trafico watch") -> Parser:

@@ -53,8 +53,7 @@ def cmd_watch(cfg, args) -> int:
     # progress lines would say it twice
     logging.getLogger(PROGRESS_LOGGER).setLevel(logging.WARNING)
     try:
-        signal = watch(cfg, names, say=say, notebook=not args.no_notebook, config_path=args.config,
-                       cycles=args.cycles)
+        signal = watch(cfg, names, say=say, notebook=not args.no_notebook, config_path=args.config)
     except Interrupted as exc:  # while the kernel started or stopped
         signal = exc.name
     say(f"watch: stopped by {signal}" if signal else "watch: stopped")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..counts import plural, seconds_text
-from ..errors import Interrupted, StoreUnavailable, TransientError, one_line
+from ..errors import Interrupted, StoreUnavailable, TraficoError, TransientError, one_line
 from ..stores import Store
 from ..tables import TableSpec, get_table
 from .backoff import Backoff
@@ -174,7 +174,7 @@ class Watcher:
                 self._sync(link, t)
 
     def _probe(self, link: Link, t: WatchedTable, now: float) -> None:
-        probe = link.probe(t.spec, t.updated_column)
+        probe = self._probe_of(link, t)
         w = self.cfg.watch
         t.next_probe = now + (w.notify_poll_seconds if t.notified else w.poll_seconds)
         if probe is None or probe != t.synced:
@@ -183,13 +183,29 @@ class Watcher:
             link.mark_checked(t.spec)
             t.checked = now
 
+    @staticmethod
+    def _probe_of(link: Link, t: WatchedTable) -> SourceProbe | None:
+        """The source's probe; None (the table runs, and its run says what is wrong) when the
+        database refuses it for this table. The database gone raises (the outage's line)."""
+        try:
+            return link.probe(t.spec, t.updated_column)
+        except LOST:
+            raise
+        except TraficoError:
+            return None
+
     def _sync(self, link: Link, t: WatchedTable) -> None:
         from ..pipeline import new_run_id
-        before = link.probe(t.spec, t.updated_column)
+        before = self._probe_of(link, t)
         mode = run_mode(t.synced, before)
         run_id = new_run_id()
         with self.stop.holding():
-            res = self.run_table(t.spec.name, run_id, mode, link.store)
+            try:
+                res = self.run_table(t.spec.name, run_id, mode, link.store)
+            except LOST:
+                raise
+            except Exception as exc:  # (a run records its own failures; this one stopped before it could)
+                res = {"table": t.spec.name, "status": "error", "error": one_line(exc, self.cfg.secrets)}
         now = self.clock()
         status = res.get("status")
         if status == "ok":
@@ -211,7 +227,7 @@ class Watcher:
             self.say(f"{t.spec.name}: busy, not run this cycle: {error}; trying again in "
                      f"{seconds_text(self.cfg.watch.poll_seconds)}", run_id)
             return
-        link.probe(t.spec, t.updated_column)  # the database gone: the outage's line, not the table's failure
+        self._probe_of(link, t)  # the database gone: the outage's line, not the table's failure
         wait = t.backoff.fail(now)
         capped = " (the longest wait: watch.max_backoff_seconds)" if wait >= self.cfg.watch.max_backoff_seconds else ""
         self.say(f"{t.spec.name}: failed ({plural(t.backoff.failures, 'time')} in a row): {error}; "
