@@ -74,7 +74,7 @@ def test_bad_watch_settings_are_one_line(make_config):
     with pytest.raises(ConfigError, match=r"watch\.notfy: unknown key \(did you mean notify\?\)"):
         make_config({"watch": {"notfy": True}})
     cfg = make_config({})
-    assert (cfg.watch.poll_seconds, cfg.watch.notify, cfg.watch.max_backoff_seconds) == (5.0, False, 300.0)
+    assert (cfg.watch.poll_seconds, cfg.watch.notify, cfg.watch.max_backoff_seconds) == (3.0, False, 300.0)
 
 
 def test_the_lag_of_a_watched_table_counts_from_when_the_watch_last_found_it_unchanged():

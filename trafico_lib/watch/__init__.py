@@ -42,10 +42,15 @@ def watch(cfg: Config, tables: Sequence[str], *, say: Say, notebook: bool = True
         finally:
             w.close()
 
+    # what a run of a changed table imports (validation: Great Expectations, seconds), imported
+    # once now, so the first change does not pay it: here, or in the kept kernel (in the background)
     if not notebook:
+        import great_expectations  # noqa: F401
         return loop(library_run(cfg))
     from ..runner import kernel_session
+    from ..runner.session import GX_IMPORTS, SYNC_IMPORTS
     with kernel_session(cfg) as session:
+        session.warm([*SYNC_IMPORTS, *GX_IMPORTS])
         return loop(notebook_run(cfg, config_path, session))
 
 __all__ = ["Backoff", "CHANNEL", "CHECKED_EVERY", "DirectLink", "Link", "RestLink", "Say", "Stop", "TRIGGER",
