@@ -178,22 +178,38 @@ def test_an_unchanged_table_is_marked_checked_and_health_counts_its_lag_from_the
     assert facts["lag_ok"] is True and facts["lag_hours"] < 0.1, facts
 
 
-def test_a_busy_table_is_one_line_and_runs_the_next_cycle(sources, db_url, make_config, pg_server):
+@pytest.mark.parametrize("store_config", ["direct", "rest"], indirect=True)
+def test_a_busy_table_is_one_line_and_runs_the_next_cycle(store_config, conn):
+    """A cron run of the table holds it (direct: the advisory lock; REST: the lease): the watch
+    says so in one line, counts no failure, writes no ERROR row, and runs it once it is free."""
     import psycopg
-    cfg = make_config({"watch": {"poll_seconds": 0.2}, "database": {"lock_timeout_seconds": 0.2}}, db_url=db_url)
+
+    from trafico_lib.tables import get_table
+    cfg = store_config({"watch": {"poll_seconds": 0.2}, "database": {"lock_timeout_seconds": 0.2}})
+    load_samples(conn, cfg, tables=["arribos"])
     lines: list[str] = []
     w = watcher(cfg, ["arribos"], lines)
     w.start(how="test")
-    with psycopg.connect(db_url) as holder:  # a cron run of the table holds its lock
+    store, spec = open_store(cfg), get_table("arribos")
+    holder = psycopg.connect(conn.info.dsn) if cfg.database_url else None
+    if holder is not None:
         holder.execute("SELECT pg_advisory_xact_lock(hashtext('trafico:traficov2_arribos'))")
+    else:
+        assert store.take_lease(spec, "20261206T020000-c0ffee", holder="cron", seconds=60)["taken"]
+    try:
         w.run(cycles=1)
-        assert [x for x in lines if "busy" in x] == [lines[-1]]
-        assert lines[-1].startswith("arribos: busy, not run this cycle: another sync of this table is running")
-        assert lines[-1].endswith("trying again in 0.200 s")
-        holder.rollback()
+    finally:
+        if holder is not None:
+            holder.close()
+        else:
+            store.release_lease(spec, "20261206T020000-c0ffee")
+    assert [x for x in lines if "busy" in x] == [lines[-1]]
+    assert lines[-1].startswith("arribos: busy, not run this cycle: " + (
+        "another sync of this table is running" if cfg.database_url else "another run (20261206T020000-c0ffee on cron)"))
+    assert lines[-1].endswith("trying again in 0.200 s")
     w.run(cycles=4)
     assert any("arribos (start, incremental): ok" in x for x in lines), lines
-    errors = sources.execute("SELECT count(*) FROM traficov2_sync_log WHERE operation = 'ERROR'").fetchone()[0]
+    errors = conn.execute("SELECT count(*) FROM traficov2_sync_log WHERE operation = 'ERROR'").fetchone()[0]
     assert errors == 0 and w.tables[0].backoff.failures == 0
 
 
