@@ -13,7 +13,7 @@ CLI := $(PY) update_traficov2.py
 RUNNER := $(PY) -m trafico_lib.runner
 CARGS := $(if $(CONFIG),--config $(CONFIG))
 
-.PHONY: install system-deps postgrest demo test test-fast sync dry-run health back-propagate init-db sql docs lab bench prune stop-db clean
+.PHONY: install system-deps postgrest demo test test-fast sync dry-run health back-propagate init-db sql docs lab bench prune stop-db clean watch
 
 # Virtual environment with pinned versions (constraints.txt is the lock).
 $(STAMP): pyproject.toml constraints.txt
@@ -107,6 +107,11 @@ dry-run: install
 ## its exit code (1 unhealthy)
 health: install
 	@$(RUNNER) health $(CARGS)
+
+## watch: one long-lived process keeping the tables seconds behind their sources (until SIGTERM or
+## Ctrl-C); NO_NOTEBOOK=1 runs the library instead of the notebooks, TABLE= one table; systemd: README
+watch: install
+	@$(RUNNER) watch $(if $(NO_NOTEBOOK),--no-notebook) $(ARGS)
 
 ## back-propagate: the traffic desk's Chofer back to the source tables (DRY_RUN=1 to only show it)
 back-propagate: install

@@ -206,6 +206,8 @@ SLOW = {
     "tests/test_csv_roles.py::test_sync_writes_a_dated_backup_and_prunes_old_ones",
     "tests/test_desk_columns.py::test_back_propagation_copies_the_desks_lowercase_chofer_into_the_sources_chofer",
     "tests/test_target_formats.py::test_a_sync_on_the_old_tables_writes_what_the_desk_reads_and_a_second_writes_nothing",
+    "tests/test_watch.py::test_idle_cycles_write_nothing_and_memory_stays_flat_over_10000_cycles",  # 28 s
+    "tests/test_watch.py::test_a_failing_table_backs_off_while_the_others_keep_running",
 }
 _code_cache: dict[object, str] = {}
 

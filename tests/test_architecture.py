@@ -24,7 +24,7 @@ LAYERS = {
     "schema": 5, "stores": 5,
     "csv_roles": 6, "retention": 6, "sample": 6, "docs": 6, "health": 6,
     "pipeline": 7,
-    "views": 8, "runner": 8,
+    "views": 8, "runner": 8, "watch": 8,
     "cli": 9,
 }
 ENTRY_POINTS = {"trafico_lib.runner.__main__", "trafico_lib.docs.__main__"}

@@ -240,6 +240,20 @@ class Runner(_Model):
     data_docs_keep_runs: int = Field(20, gt=0)  # validation results kept per table (Data Docs)
 
 
+class Watch(_Model):
+    """``trafico watch`` (``make watch``, trafico_lib/watch/): how often it probes each source,
+    whether it installs a NOTIFY trigger on the source tables and listens, how long a failing
+    table waits at most before its next try."""
+    # a polled source's change probe, this often: 3 s + a warm run (~1 s) keeps a direct path within 5 s
+    # without NOTIFY (a probe of a 2,000-row source costs ~4 ms)
+    poll_seconds: float = Field(3.0, ge=0.01, le=3600)
+    # opt-in: the source tables are not trafico's. true: on start the watch creates a statement-level
+    # trigger on each watched source table (its owner's right) and LISTENs (direct connection only)
+    notify: bool = False
+    notify_poll_seconds: float = Field(60.0, ge=0.01, le=86400)  # a notified source's safety-net probe
+    max_backoff_seconds: float = Field(300.0, ge=1, le=86400)  # a failing table's longest wait
+
+
 class Config(_Model):
     csv_sources: CsvSources = Field(default_factory=CsvSources)
     sql_server: SqlServer = Field(default_factory=SqlServer)
@@ -251,6 +265,7 @@ class Config(_Model):
     supabase: Supabase = Field(default_factory=Supabase)
     health: Health = Field(default_factory=Health)
     runner: Runner = Field(default_factory=Runner)
+    watch: Watch = Field(default_factory=Watch)
     # the zone every time people read is shown in (IANA name); None: the machine's (clock.py)
     time_zone: str | None = None
 

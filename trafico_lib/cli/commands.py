@@ -193,6 +193,10 @@ def run(cfg, args) -> int:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "trafico") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["watch"]:  # ``trafico watch``: the long-lived command (cli/watch.py)
+        from .watch import main as watch_main
+        return watch_main(argv[1:], prog=f"{prog} watch")
     args = build_parser(prog).parse_args(argv)
     setup_logging(args.verbose, json=args.json)
     # stdout is data for --json and --print-sql (the schema pasted into Supabase): notices go to stderr

@@ -59,6 +59,25 @@ def build_parser(prog: str = "update_traficov2.py") -> Parser:
     return p
 
 
+def watch_options(p: argparse.ArgumentParser) -> None:
+    """``trafico watch``'s flags (also ``python -m trafico_lib.runner watch``)."""
+    p.add_argument("--config", help="configuration file (default: trafico_config.json if present, else built-in defaults)")
+    p.add_argument("--verbose", "-v", action="store_true", help="debug logging and tracebacks")
+    p.add_argument("--table", help=f"watch one table only ({', '.join(TABLES)}); default: every enabled table")
+    p.add_argument("--no-notebook", action="store_true", help="run the library directly instead of the notebooks")
+    p.add_argument("--remove-triggers", action="store_true",
+                   help="drop the NOTIFY triggers watch.notify created on the source tables, then exit")
+
+
+def build_watch_parser(prog: str = "trafico watch") -> Parser:
+    """``trafico watch``: keep the TráficoV2 tables seconds behind their sources until stopped."""
+    p = Parser(prog=prog, description="Keep the TráficoV2 tables seconds behind their sources: wake on a change "
+                                      "(NOTIFY or a change probe) and sync the changed table, until SIGTERM.",
+               examples=(prog, f"{prog} --no-notebook --table arribos"))
+    watch_options(p)
+    return p
+
+
 def build_runner_parser(prog: str = "python -m trafico_lib.runner") -> Parser:
     """The Makefile's command line: ``sync``, ``back-propagate``, ``health`` through the notebooks."""
     p = Parser(prog=prog, description="Run the trafico notebooks with papermill and archive them.",
@@ -80,6 +99,7 @@ def build_runner_parser(prog: str = "python -m trafico_lib.runner") -> Parser:
             s.add_argument("--mode", choices=["incremental", "full"])
             s.add_argument("--allow-mass-deactivation", action="store_true", default=None,
                            help="let a full run deactivate more than a table's max_deactivation_share")
+    watch_options(sub.add_parser("watch", help="keep the tables seconds behind their sources (trafico watch)"))
     return p
 
 

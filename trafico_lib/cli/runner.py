@@ -106,6 +106,10 @@ COMMANDS = {"sync": _sync, "back-propagate": _back_propagate, "health": _health}
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m trafico_lib.runner sync|back-propagate|health``; exit 0 ok, 1 failed, 2 usage."""
     args = build_runner_parser().parse_args(argv)
+    if args.command == "watch":  # long-lived, no parameter files (cli/watch.py)
+        from .watch import cmd_watch
+        setup_logging(args.verbose)
+        return run_with_config(args.config, lambda cfg: cmd_watch(cfg, args), verbose=args.verbose)
     setup_logging(args.verbose, json=args.json)
 
     def command(cfg) -> int:

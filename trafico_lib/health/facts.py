@@ -325,7 +325,8 @@ def table_state(reader, spec: TableSpec, cfg: Config | None = None, *, listed: i
 
 
 def lag_facts(cfg: Config, state: dict, now: datetime) -> dict:
-    """Hours since the last successful sync, and whether that is within the threshold (pure).
+    """Hours since the last successful sync (or since a running watch last found the source
+    unchanged after it, ``checked_at``), and whether that is within the threshold (pure).
 
     A watermark ahead of the database clock (``now``, past ``FUTURE_SKEW``) makes every
     incremental read by change time read nothing: the lag is then unknown (None), not the
@@ -333,7 +334,10 @@ def lag_facts(cfg: Config, state: dict, now: datetime) -> dict:
     from ..engine.extract import FUTURE_SKEW
     last, wm = state.get("last_success_at"), state.get("watermark")
     ahead = wm is not None and wm > now + FUTURE_SKEW
-    lag = None if last is None or ahead else round((now - last).total_seconds() / 3600, 2)
+    # a running watch found the source unchanged since that success (``checked_at``, step 017)
+    checked = state.get("checked_at")
+    since = max(last, checked) if last is not None and checked is not None else last
+    lag = None if since is None or ahead else round((now - since).total_seconds() / 3600, 2)
     return {"last_success_at": last, "last_run_id": state.get("last_run_id"), "lag_hours": lag,
             "watermark": wm, "watermark_ahead": ahead,
             "lag_ok": lag is not None and lag <= cfg.health.max_lag_hours}

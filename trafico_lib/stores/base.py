@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # the engine's values the contract speaks in (a lower layer: 
     from ..engine.conform import TargetLayout
     from ..engine.extract import Extract
     from ..engine.plan import MergeOutcome, Plan
+    from ..engine.probe import SourceProbe
     from ..engine.stage import Staged, StagedTotals
 
 # A table's sync state as read_state gives it: watermark, last_success_at (datetimes or None),
@@ -80,6 +81,10 @@ class SyncSession(Protocol):
         """Record the run's success: its watermark as stored (never past the database's clock,
         only forward unless ``reset``: the run read the whole source), and the source's row
         count when it read it whole."""
+
+    def write_probe(self, probe: SourceProbe | None, *, context: str | None, full: bool) -> None:
+        """After :meth:`write_state`: the probe the run took before reading, with the run's
+        context (``pipeline.probe``) and whether it was full; None clears it (the next run runs)."""
 
 
 class Staging(Protocol):
@@ -208,6 +213,18 @@ class Store(Protocol):
 
     def count_changed_after(self, spec: TableSpec, column: str, after: datetime) -> int:
         """Source rows whose change time ``column`` is later than ``after``."""
+
+    def source_probe(self, spec: TableSpec, *, updated_column: str | None = None) -> SourceProbe | None:
+        """The source table's probe (``engine.probe.SourceProbe``: row count, newest change time
+        by ``updated_column`` or the usual names, an order-free hash of every row), computed in
+        the database, no source row sent (``stores/sql/probe.py``); equal while the source is
+        unchanged. None when the database cannot probe it (no such table): the table runs."""
+
+    def stored_probe(self, spec: TableSpec) -> dict[str, Any]:
+        """What the table's state keeps of the probe its last successful writing run took
+        (``stores/sql/probe.READ_PROBE``: probe_rows, probe_changed_max, probe_digest,
+        probe_context, probe_full, probe_run_id; None each when there is none) and
+        ``last_failed``: the table's newest run recorded an ERROR."""
 
     def columns(self, table: str) -> list[str]:
         """A table's columns in order; [] when it does not exist."""

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ..engine.backprop import BackpropResult
     from ..engine.conform import TargetLayout
     from ..engine.extract import Extract
+    from ..engine.probe import SourceProbe
     from .base import Staging
     from .pg.health import PostgresHealthReader
 
@@ -255,6 +256,18 @@ class PostgresStore:
         except BaseException:
             close()
             raise
+
+    def source_probe(self, spec: TableSpec, *, updated_column: str | None = None) -> SourceProbe | None:
+        """The source's probe (``stores/pg/probe.py``): count, newest change time and the rows'
+        hash aggregate, computed in the database; None when the source table is not there."""
+        from .pg.probe import source_probe
+        with self.transaction() as conn:
+            return source_probe(conn, spec, updated_column)
+
+    def stored_probe(self, spec: TableSpec) -> dict[str, Any]:
+        from .pg.probe import stored_probe
+        with self.transaction() as conn:
+            return stored_probe(conn, spec)
 
     def count_changed_after(self, spec: TableSpec, column: str, after: datetime) -> int:
         """Source rows whose change time ``column`` is later than ``after``."""

@@ -22,6 +22,7 @@ import psycopg
 from ...engine.adopt import Adopt
 from ...engine.batches import Written, check_state, write_batches
 from ...engine.plan import PLAN_ROWS, MergeOutcome, Plan
+from ...engine.probe import SourceProbe
 from ...engine.stage import Staged, StagedTotals
 from ...errors import MassDeactivation
 from ...tables import TableSpec
@@ -346,3 +347,7 @@ class PgSyncSession:
     def write_state(self, watermark: datetime | None, source_rows: int | None = None, *,
                     reset: bool = False) -> datetime | None:
         return record.write_state(self.conn, self.spec, self.run_id, watermark, source_rows, reset=reset)
+
+    def write_probe(self, probe: SourceProbe | None, *, context: str | None, full: bool) -> None:
+        from .probe import record_probe
+        record_probe(self.conn, self.spec, self.run_id, probe, context, full)

@@ -321,5 +321,8 @@ class RestSyncSession:
     def write_state(self, watermark, source_rows: int | None = None, *, reset: bool = False):
         return self.store.write_state(self.spec, self.run_id, watermark, source_rows, reset=reset)
 
+    def write_probe(self, probe, *, context: str | None, full: bool) -> None:
+        self.store.record_probe(self.spec, self.run_id, probe, context=context, full=full)
+
 
 __all__ = ["RestStaging", "RestSyncSession", "MAX_BATCH"]

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ...engine.backprop import BackpropResult
     from ...engine.conform import TargetLayout
     from ...engine.extract import Extract
+    from ...engine.probe import SourceProbe
     from ..base import Staging
     from .health import RestHealthReader
     from .staging import RestStaging
@@ -215,6 +216,42 @@ class RestStore:
         stored = self.client.call_rpc("traficov2_record_state", params,
                                       what=f"{spec.name}: recording the run's state")
         return api_time(stored)
+
+    def source_probe(self, spec: TableSpec, *, updated_column: str | None = None) -> SourceProbe | None:
+        """The source's probe by ``traficov2_probe_<table>`` (schema step 016), the direct path's
+        statement run in the database: one row answers, no source row is sent. None when the
+        API serves no such source table (its run says why)."""
+        from ...engine.extract import detect_updated_column
+        from ...engine.probe import SourceProbe
+        from ...schema.rest_probe import probe_function_name
+        columns = self.columns(spec.source)
+        if not columns:
+            return None
+        upd = detect_updated_column(columns, updated_column)
+        rows = self.client.call_rpc(probe_function_name(spec), {"p_updated_column": upd},
+                                    what=f"{spec.name}: probing source table {spec.source}")
+        row = rows[0]
+        return SourceProbe.from_values(row["probe_rows"], row["probe_changed_max"], row["probe_digest"])
+
+    def stored_probe(self, spec: TableSpec) -> dict[str, Any]:
+        """What the state keeps of the table's last probe, by ``traficov2_read_probe`` (step 016)."""
+        from ..sql.probe import STORED_PROBE
+        rows = self.client.call_rpc("traficov2_read_probe", {"p_table_name": spec.target},
+                                    what=f"{spec.name}: reading the source's last probe")
+        row = rows[0] if rows else {}
+        out = {k: row.get(k) for k in STORED_PROBE}
+        out["probe_changed_max"] = api_time(out["probe_changed_max"])
+        out["last_failed"] = bool(out["last_failed"])
+        return out
+
+    def record_probe(self, spec: TableSpec, run_id: str, probe: SourceProbe | None, *, context: str | None,
+                     full: bool) -> None:
+        """The probe a run took before reading, by ``traficov2_record_probe`` (step 016)."""
+        from ..sql.probe import probe_params
+        params = {f"p_{k}": v for k, v in probe_params(spec, run_id, probe, context, full).items()}
+        if params["p_changed_max"] is not None:
+            params["p_changed_max"] = params["p_changed_max"].isoformat()
+        self.client.call_rpc("traficov2_record_probe", params, what=f"{spec.name}: recording the source's probe")
 
     def count_changed_after(self, spec: TableSpec, column: str, after: datetime) -> int:
         """Source rows whose change time ``column`` is later than ``after``."""

@@ -50,7 +50,10 @@ LAST_RUN = (
     "l.details->>'error' AS error FROM newest n JOIN traficov2_sync_log l ON l.details->>'run_id' = n.run_id "
     "ORDER BY l.id")
 
-STATES = "SELECT table_name, watermark, last_success_at, last_run_id FROM traficov2_sync_state ORDER BY table_name"
+# checked_at (step 017: a running watch found the source unchanged since the last success) read as
+# JSON, so a schema older than that step has none
+STATES = ("SELECT table_name, watermark, last_success_at, last_run_id, "
+          "(to_jsonb(s)->>'checked_at')::timestamptz AS checked_at FROM traficov2_sync_state s ORDER BY table_name")
 
 # read as JSON, so a schema older than the lease columns has none
 LEASES = ("SELECT to_jsonb(s) AS state FROM traficov2_sync_state s "
@@ -141,7 +144,8 @@ def last_run(rows: Iterable[Row], when: Time = _same) -> dict | None:
 
 def states(rows: Iterable[Row], when: Time = _same) -> dict[str, dict]:
     return {r["table_name"]: {"watermark": when(r["watermark"]), "last_success_at": when(r["last_success_at"]),
-                              "last_run_id": r["last_run_id"]} for r in rows}
+                              "last_run_id": r["last_run_id"], "checked_at": when(r.get("checked_at"))}
+            for r in rows}
 
 
 def sync_log(rows: Iterable[Row], when: Time = _same) -> list[tuple]:

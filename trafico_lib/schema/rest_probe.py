@@ -1,0 +1,63 @@
+"""Step 016: a source's probe and the skip rule's record over REST, rendered from the statements
+the direct path runs (``stores/sql/probe.py``): each is written once.
+
+* ``traficov2_probe_<table>(p_updated_column)``: the probe of the table's source (row count,
+  newest change time, the rows' hash aggregate), computed in the database: one row answers, no
+  source row is sent. The change-time column is checked against the table and quoted (``%I``).
+* ``traficov2_record_probe(...)`` and ``traficov2_read_probe(p_table_name)``: what a table's
+  state keeps of the probe its last successful writing run took, and reads back.
+"""
+from __future__ import annotations
+
+from psycopg import sql
+
+from ..stores.sql.probe import PROBE_COLUMNS, READ_PROBE, RECORD_PROBE, source_probe
+from ..tables import TableSpec
+from .functions import sql_function
+
+
+def probe_function_name(spec: TableSpec) -> str:
+    return f"traficov2_probe_{spec.name}"
+
+
+def _literal(text: str) -> str:
+    return sql.Literal(text).as_string(None)
+
+
+def render_probe_function(spec: TableSpec) -> str:
+    source = _literal(sql.Identifier(spec.source).as_string(None))
+    template = source_probe(sql.Identifier(spec.source), sql.SQL("%1$s")).as_string(None)
+    name = sql.Identifier(probe_function_name(spec)).as_string(None)
+    return f"""CREATE OR REPLACE FUNCTION {name}(p_updated_column text)
+RETURNS TABLE (probe_rows bigint, probe_changed_max timestamptz, probe_digest text)
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    v_table regclass := to_regclass({source});
+    v_changed text := 'NULL::timestamptz';
+BEGIN
+    IF v_table IS NULL THEN
+        RAISE EXCEPTION 'relation % does not exist', {source} USING ERRCODE = '42P01';
+    END IF;
+    IF p_updated_column IS NOT NULL THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = v_table AND a.attname = p_updated_column
+                       AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION 'source table % has no column %', {source}, p_updated_column USING ERRCODE = '42703';
+        END IF;
+        v_changed := format('%I', p_updated_column);
+    END IF;
+    RETURN QUERY EXECUTE format({_literal(template)}, v_changed);
+END
+$fn$;"""
+
+
+def render_probe_step(specs) -> str:
+    record = sql_function("traficov2_record_probe",
+                          [("table_name", "text"), ("run_id", "text"), ("rows", "bigint"), ("changed_max", "timestamptz"),
+                           ("digest", "text"), ("context", "text"), ("was_full", "boolean")], "void", RECORD_PROBE)
+    read = sql_function("traficov2_read_probe", [("table_name", "text")],
+                        "TABLE (probe_rows bigint, probe_changed_max timestamptz, probe_digest text, probe_context text,"
+                        " probe_full boolean, probe_run_id text, last_failed boolean)", READ_PROBE)
+    read = read.replace(" LANGUAGE sql AS ", " LANGUAGE sql STABLE AS ", 1)
+    return "\n\n".join([
+        "-- a source's probe and what a table's state keeps of it (stores/sql/probe.py): a run with nothing to do is skipped",
+        PROBE_COLUMNS, record, read, *(render_probe_function(s) for s in specs)])
