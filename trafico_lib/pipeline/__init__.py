@@ -46,13 +46,14 @@ from ..engine.plan import MergeOutcome, Plan, rejects_json
 from ..engine.retry import retrying
 from ..engine.stage import Staged, build_sync_key, stage as stage_rows
 from ..errors import SyncFailed, TransientError, one_line
+from ..interactive import is_interactive
 from ..stores.base import Store, stopped_midway
 from ..tables import TableSpec
 from ..values import is_missing
 from .backprop import back_propagate, back_propagation_fields, plan_back_propagation
 from .context import MODES, RunContext, RunTotals, check_settings, new_run_id, start
-from .results import (DUPLICATES_SHOWN, RunResult, StageResult, adoption_line, counts_of, duplicate_rows, finish,
-                      log_error, record_error, seconds_since, shown_duplicates, write_backup)
+from .results import (DUPLICATES_SHOWN, RunResult, StageResult, adoption_line, changed_something, counts_of,
+                      duplicate_rows, finish, log_error, record_error, seconds_since, shown_duplicates, write_backup)
 
 log = logging.getLogger("trafico")
 #: A big table's progress, one line every so many chunks or batches, each message starting with the
@@ -79,6 +80,10 @@ def extract(ctx: RunContext) -> Extract:
         lookback = timedelta(minutes=ctx.cfg.database.lookback_minutes)
         mode = "full" if ctx.spec.read_whole else ctx.mode
         whole = ctx.spec.read_whole
+        if not ctx.probe_ready and not ctx.dry_run:  # before the read: what the next run compares with
+            from .probe import take_probe
+            ctx.probe, ctx.probe_context = take_probe(ctx), None
+        ctx.probe_ready = False  # a retry's read takes its own
         _open_staging(ctx)
         try:
             ex = ctx.store.read_source(
@@ -364,13 +369,15 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int,
         if ctx.mode == "full":
             outcome.deactivated = session.deactivate(max_share=max_share)
         all_rejects = ctx.totals.rejects + outcome.rejects
-        session.write_rejects(rejects_json(all_rejects))
-        session.write_duplicates(duplicate_rows(stg.duplicates))
+        outcome.recorded = {"rejects": session.write_rejects(rejects_json(all_rejects)),
+                            "duplicates": session.write_duplicates(duplicate_rows(stg.duplicates))}
         counts = counts_of(ctx, stg, outcome, len(all_rejects))
         outcome.write_seconds, outcome.run_seconds = seconds_since(w0), seconds_since(ctx.started_monotonic)
         session.write_log("SYNC", {
             "run_id": ctx.run_id, "mode": ctx.mode, "store": ctx.store.kind, "counts": counts,
-            "run_seconds": outcome.run_seconds, "write_seconds": outcome.write_seconds, "notebook": ctx.notebook,
+            "run_seconds": outcome.run_seconds, "write_seconds": outcome.write_seconds,
+            "notebook": ctx.notebook if changed_something(counts, outcome.recorded) or is_interactive(ctx.notebook)
+            else None,  # a run that changed nothing is its log row: its notebook is not archived
             "strategy": ex.strategy if ex else None, "attempts": attempts,
             "watermark": ex.watermark.isoformat() if ex and ex.watermark else None,
             "batches": outcome.batches, "chunks": stg.chunks, "left_for_next_run": outcome.left,
@@ -380,6 +387,14 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int,
         watermark = _watermark(ex, outcome)
         stored = session.write_state(watermark, whole_source_rows(rows=stg.read, read_whole=read_whole),
                                      reset=ex is not None and ex.since is None)
+        # the probe taken before the read: the next run with the same probe and context is skipped
+        # (none when rows were left for the next run: it must read them again)
+        probe = ctx.probe if not outcome.left else None
+        if probe is not None and ctx.probe_context is None:
+            from .probe import skip_context
+            ctx.probe_context = skip_context(ctx)
+        session.write_probe(probe, context=ctx.probe_context if probe is not None else None,
+                            full=ctx.mode == "full")
         outcome.rejects = all_rejects
     if outcome.left:
         log.info("%s: %d row(s) the desk edited while this run wrote them were left for the next run",
@@ -528,6 +543,11 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
     """
     ctx = start(table, mode=mode, dry_run=dry_run, config_path=config_path, run_id=run_id, cfg=cfg,
                 store=store, notebook=notebook, allow_mass_deactivation=allow_mass_deactivation)
+    if not dry_run:  # nothing changed since the last run: its log row, no read (pipeline/probe.py)
+        from .probe import skip_if_unchanged
+        skipped = skip_if_unchanged(ctx)
+        if skipped is not None:
+            return skipped
     result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, mode, dry_run, "ok", notebook=notebook)
     attempts, stg, bar, hooked = 0, None, None, False
 
