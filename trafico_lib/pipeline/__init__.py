@@ -135,6 +135,17 @@ def status_template(ctx: RunContext) -> str:
     return ctx.settings.status.template or default_template(ctx.spec, legacy=ctx.legacy_layout)
 
 
+def run_fingerprint(ctx: RunContext) -> str:
+    """The run's context for the source's row hashes (``engine.fingerprint``), as the skip rule
+    compares it (``pipeline/probe.py``)."""
+    return _fingerprint(ctx)
+
+
+def open_staging(ctx: RunContext) -> None:
+    """The run's staging (``ctx.staging``), where its writes are made under the table's lock."""
+    _open_staging(ctx)
+
+
 def _fingerprint(ctx: RunContext) -> str:
     """The run's context for the source's row hashes (``engine.fingerprint``)."""
     from ..engine.fingerprint import context_fingerprint, frame_digest
@@ -534,8 +545,11 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
               config_path: str | None = None, run_id: str | None = None, store: Store | None = None,
               notebook: str | None = None, progress: bool = False,
               on_batch: Callable[[int, int], None] | None = None,
-              allow_mass_deactivation: bool = False) -> RunResult:
+              allow_mass_deactivation: bool = False, skip_unchanged: bool = True) -> RunResult:
     """The whole run of one table: extract → normalize → validate → enrich → stage → plan/apply.
+
+    ``skip_unchanged``: a table whose source and context are as its last run left them is one
+    log row, nothing read (``pipeline/probe.py``); False reads it all the same.
 
     A transient failure (the database restarting, a dropped connection) starts the run again
     from the source read, up to ``retry_attempts`` times: the staged rows live in the
@@ -543,7 +557,7 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
     """
     ctx = start(table, mode=mode, dry_run=dry_run, config_path=config_path, run_id=run_id, cfg=cfg,
                 store=store, notebook=notebook, allow_mass_deactivation=allow_mass_deactivation)
-    if not dry_run:  # nothing changed since the last run: its log row, no read (pipeline/probe.py)
+    if skip_unchanged and not dry_run:  # nothing changed since the last run: its log row, no read (pipeline/probe.py)
         from .probe import skip_if_unchanged
         skipped = skip_if_unchanged(ctx)
         if skipped is not None:
@@ -596,7 +610,8 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
 __all__ = [  # the public names, those of context.py, results.py and backprop.py among them
     "BATCH_LINE_EVERY", "DUPLICATES_SHOWN", "MODES", "PROGRESS_LOGGER", "Enriched", "RunContext", "RunResult",
     "RunTotals", "StageResult", "adopt", "apply", "back_propagate", "back_propagation_fields", "check_settings",
-    "counts_of", "cross_check", "duplicate_rows", "enrich", "extract", "new_run_id", "normalize", "plan",
-    "plan_back_propagation", "prepare", "record_error", "run_table", "save_validation", "source_time", "stage",
+    "counts_of", "cross_check", "duplicate_rows", "enrich", "extract", "new_run_id", "normalize", "open_staging", "plan",
+    "plan_back_propagation", "prepare", "record_error", "run_fingerprint", "run_table", "save_validation", "source_time",
+    "stage",
     "stage_remaining", "start", "status_template", "validate", "write_backup",
 ]

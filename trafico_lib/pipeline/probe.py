@@ -12,6 +12,8 @@ before reading. Never:
 * when the source cannot be probed (a CSV source, a source the database does not hold): it always runs;
 * when the table's newest run failed, or its last writing run stored no probe (it left rows for
   the next run, say);
+* when a reject or duplicate row that run recorded is due to be recorded again (once a day:
+  the health check's rejects of the last 24 hours keep counting a row that stays broken);
 * for a full run, unless the stored probe came from a full run (whose deactivations were judged).
 
 A skipped run is one ``SYNC`` log row (status ok, nothing read, ``unchanged_since`` the run that
@@ -60,8 +62,8 @@ def skip_context(ctx: RunContext) -> str:
     """The run's context as the skip rule compares it: the source rows' fingerprint
     (``engine.fingerprint``: settings, rules, code, run date, exit records, target layout) and
     the other files a table's rows depend on (expo's container availability CSV)."""
-    from . import _fingerprint
-    parts = [_fingerprint(ctx)]
+    from . import run_fingerprint
+    parts = [run_fingerprint(ctx)]
     s = ctx.settings
     if ctx.spec.slots and s.container_assignment and ctx.cfg.csv_sources.enabled:
         from ..tables import AVAILABILITY_CSV_KEY
@@ -91,6 +93,8 @@ def needs_run(ctx: RunContext) -> Decision:
         return Decision(True, "its last run failed", probe)
     if before is None:
         return Decision(True, "no probe recorded by its last run", probe)
+    if stored.get("recheck_due"):
+        return Decision(True, "a reject or duplicate row it holds is due to be recorded again (once a day)", probe)
     if ctx.mode == "full" and not stored.get("probe_full"):
         return Decision(True, "a full run: the last probe came from an incremental run", probe)
     if probe != before:
@@ -105,13 +109,13 @@ def needs_run(ctx: RunContext) -> Decision:
 def record_skip(ctx: RunContext, decision: Decision) -> RunResult:
     """A skipped run's record: one ``SYNC`` log row and the table's state, under the table's lock
     (or lease); status ``locked`` when another run holds the table or finished meanwhile."""
-    from . import _open_staging
+    from . import open_staging
     probe = decision.probe
     result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, ctx.mode, False, "ok", notebook=None)
     counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0, "deactivated": 0,
               "duplicates": 0}
     try:
-        _open_staging(ctx)
+        open_staging(ctx)
         with ctx.staging.sync_session(lock_timeout=ctx.cfg.database.lock_timeout_seconds) as session:
             session.check_state(ctx.state.get("last_run_id"))
             result.run_seconds = seconds_since(ctx.started_monotonic)
