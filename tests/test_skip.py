@@ -74,10 +74,11 @@ def test_an_unchanged_source_is_one_log_row_and_any_change_runs_again(store_conf
     assert dry.status == "dry-run" and dry.counts["read"] > 0
 
     # an update, an insert, a delete: each is read
-    src.execute("""UPDATE arribos SET "Chofer" = 'C' WHERE "Contenedor" = 'MSCU1234566'""")
+    src.execute("""UPDATE arribos SET "Chofer" = 'C', updated_at = '2026-12-02 10:00+00'
+                   WHERE "Contenedor" = 'MSCU1234566'""")
     upd = P.run_table("arribos", mode="incremental", cfg=cfg)
     assert upd.unchanged_since is None and upd.counts["updated"] == 1
-    insert(src, "arribos", [{"Contenedor": "CSQU3054383", "updated_at": "2026-12-01 09:00+00"}])
+    insert(src, "arribos", [{"Contenedor": "CSQU3054383", "updated_at": "2026-12-03 09:00+00"}])
     assert P.run_table("arribos", mode="incremental", cfg=cfg).counts["inserted"] == 1
     src.execute("""DELETE FROM arribos WHERE "Contenedor" = 'CSQU3054383'""")
     gone = P.run_table("arribos", mode="full", cfg=cfg)
@@ -122,21 +123,22 @@ def test_a_skipped_run_waits_for_the_tables_lock_and_never_overlaps_another_run(
 # ---- the real command line, in a process of its own ----------------------------------------------
 
 WRAPPER = """import json, sys
-from trafico_lib.cli.runner import main
-code = main(sys.argv[2:])
+from trafico_lib.cli import main as cli_main
+from trafico_lib.cli.runner import main as runner_main
+code = (runner_main if sys.argv[2] == "sync" else cli_main)(sys.argv[2:])
 with open(sys.argv[1], "w") as f:
     json.dump({"code": code, "modules": sorted(sys.modules)}, f)
 sys.exit(code)
 """
 
 
-def _sync(tmp_path: Path, config: str, *extra: str) -> tuple[dict, str]:
-    """``make sync`` (the runner's command line) in a process of its own: what it printed, its
-    exit code and the modules it had imported when it finished."""
+def _sync(tmp_path: Path, config: str, *extra: str, command: tuple[str, ...] = ("sync",)) -> tuple[dict, str]:
+    """``make sync`` (the runner's command line; ``command=()``: ``update_traficov2.py``'s) in a
+    process of its own: what it printed, its exit code and the modules it had imported when it finished."""
     wrapper, out = tmp_path / "wrapper.py", tmp_path / "modules.json"
     wrapper.write_text(WRAPPER, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "TRAFICO_DATABASE_URL"}
-    p = subprocess.run([sys.executable, str(wrapper), str(out), "sync", "--config", config, *extra],
+    p = subprocess.run([sys.executable, str(wrapper), str(out), *command, "--config", config, *extra],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     return json.loads(out.read_text(encoding="utf-8")), p.stdout
@@ -189,3 +191,19 @@ def test_a_run_the_probe_sent_that_changed_nothing_is_its_log_row_and_its_notebo
         [(details,)] = c.execute("SELECT details FROM traficov2_sync_log WHERE details->>'run_id' = %s",
                                  ("20261206T121000-cccccc",)).fetchall()
     assert details["notebook"] is None and details["counts"]["read"] == 65  # the log row links no page
+
+
+def test_a_read_whose_rows_were_all_set_aside_validates_nothing_and_imports_no_gx(db_url, make_config, tmp_path):
+    """The probe differs (a touched change time), so the table is read; every row is as last
+    written, set aside unread: the validation of an empty frame never imports Great Expectations."""
+    cfg = make_config(db_url=db_url)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        load_samples(c, cfg)
+    P.run_table("remisiones", mode="full", cfg=cfg)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("UPDATE remisiones SET fecha_modificacion = fecha_modificacion + interval '1 second' "
+                  "WHERE id = (SELECT min(id) FROM remisiones)")
+    ran, printed = _sync(tmp_path, Path(cfg.source_path).name, "--no-notebook", "--table", "remisiones",
+                         "--mode", "full", command=())
+    assert "remisiones: Inserted 0, Updated 0, Errors 0 | unchanged 65" in printed, printed
+    assert "great_expectations" not in ran["modules"]
