@@ -115,18 +115,28 @@ def test_init_db_load_sync_and_rerun_through_the_cli(db_url, make_config, tmp_pa
     results = {r["table"]: r for r in json.loads(first.stdout)["results"]}
     assert set(results) == set(TABLES)
     assert results["arribos"]["counts"]["inserted"] > 100
+    # refused rows are not Errors (failed tables): the line says where to read them
+    first_lines = summary(first.stdout) if not first.stdout.lstrip().startswith("{") else None
+    assert first_lines is None and results["arribos"]["counts"]["rejected"] >= 1
+    # the rerun: no source changed, so each table is its log row, nothing read (pipeline/probe.py)
+    first_run = results["arribos"]["run_id"]
     second = cli("--no-notebook", "--config", cfg.source_path)
     assert second.returncode == 0, second.stderr
     lines = summary(second.stdout)
     assert lines[0] == "=== Sync Summary ==="
-    assert all(any(ln.startswith(f"{t}: Inserted 0, Updated 0, Errors 0") for ln in lines) for t in TABLES)
-    assert lines[-2].startswith("Total: Inserted 0, Updated 0, Errors 0")
-    # the totals add up, and say what they count: 302 sample rows, 310 keys (expo's 42 rows are 53 slots)
-    assert lines[-1] == ("  302 rows read = 299 kept + 2 duplicate rows replaced + 1 rejected; "
-                         "310 keys = 0 inserted + 0 updated + 310 unchanged; 0 deactivated"), lines[-1]
-    # refused rows are not Errors (failed tables): the line says where to read them
+    rows = {"arribos": 159, "pendiente_desconsolidar": 36, "remisiones": 65, "arribos_expo_ctns": 42}
+    for t in TABLES:
+        assert f"{t}: unchanged since {first_run} ({rows[t]} source rows); log row only, no notebook" in lines, lines
+    assert lines[-1] == ("Total: Inserted 0, Updated 0, Errors 0 | unchanged 0, rejected 0, deactivated 0 | "
+                         "4 tables unchanged (log rows only)"), lines[-1]
+    # a changed row: that table is read, and its summary says where its refused rows are
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("UPDATE arribos SET updated_at = now() WHERE id = (SELECT min(id) FROM arribos)")
+    third = cli("--no-notebook", "--config", cfg.source_path)
+    lines = summary(third.stdout)
     arribos = next(ln for ln in lines if ln.startswith("arribos:"))
-    assert results["arribos"]["counts"]["rejected"] >= 1 and "(see traficov2_sync_rejects, last_run_id = this run)" in arribos, arribos
+    assert "(see traficov2_sync_rejects, last_run_id = this run)" in arribos, lines
+    assert f"remisiones: unchanged since {first_run} (65 source rows); log row only, no notebook" in lines
 
 
 def test_dry_run_and_back_propagate_flags(db_url, make_config):
@@ -413,7 +423,10 @@ def test_a_cron_log_has_a_stamped_start_and_finish_line_per_table_and_a_stamped_
     assert any(t.startswith("remisiones: Inserted 65") and t.endswith(f"| archive {html}") for t in texts), texts
     assert texts[-1].startswith("Archive: runs/") and texts[-1].endswith(f"open {html})")
     assert not nb.stderr.strip(), nb.stderr  # stderr: warnings and the one-line error only
-    # the old command line, through the library
+    # the old command line, through the library (a touched change time: remisiones is read again,
+    # not skipped as unchanged since the run above, pipeline/probe.py)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("UPDATE remisiones SET fecha_modificacion = now() WHERE id = (SELECT min(id) FROM remisiones)")
     p = cli("--mode", "full", "--no-notebook", "--config", Path(cfg.source_path).name, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     lines = stamped_lines(p.stdout)

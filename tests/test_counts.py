@@ -60,11 +60,11 @@ def _rows(conn, spec) -> tuple[int, int]:
     return conn.execute(f'SELECT count(*), count(*) FILTER (WHERE activo) FROM "{spec.target}"').fetchone()
 
 
-def _sync(conn, cfg, table: str, mode: str):
+def _sync(conn, cfg, table: str, mode: str, **kw):
     """One run of ``table``, checked: every count adds up, and says so in words."""
     spec = TABLES[table]
     before, active_before = _rows(conn, spec)
-    res = P.run_table(table, mode=mode, cfg=cfg)
+    res = P.run_table(table, mode=mode, cfg=cfg, **kw)
     assert res.status == "ok", res.error
     c = res.counts
     rows, active = _rows(conn, spec)
@@ -98,7 +98,7 @@ def _sync(conn, cfg, table: str, mode: str):
 def test_every_count_adds_up_after_a_first_run_a_changed_duplicate_and_a_no_op_run(conn, cfg):
     for table in TABLES:
         _sync(conn, cfg, table, "full")
-    arribos = P.run_table("arribos", mode="incremental", cfg=cfg).counts
+    arribos = P.run_table("arribos", mode="incremental", cfg=cfg, skip_unchanged=False).counts  # read all the same
     assert arribos["duplicates"] == 2 and arribos["read"] == 159  # two keys in the samples come twice
     # one copy of a duplicated key changes (the one that lost so far): now it is the latest
     loser = conn.execute('SELECT id FROM arribos WHERE "Contenedor" = %s', (KEY,)).fetchone()[0]
@@ -111,9 +111,10 @@ def test_every_count_adds_up_after_a_first_run_a_changed_duplicate_and_a_no_op_r
     assert {k: plan[k] for k in c if k in plan} == c  # the dry run counted the same
     assert conn.execute('SELECT "Peso" FROM traficov2_arribos WHERE sync_key = %s', (KEY,)).fetchone()[0] \
         in ("22500", 22500)
-    # a no-op run: nothing written, still adding up
+    # a no-op run that reads (by default it is skipped, nothing read: pipeline/probe.py): nothing
+    # written, still adding up
     for table in TABLES:
-        again = _sync(conn, cfg, table, "full").counts
+        again = _sync(conn, cfg, table, "full", skip_unchanged=False).counts
         assert (again["inserted"], again["updated"], again["deactivated"]) == (0, 0, 0), (table, again)
 
 
@@ -195,7 +196,10 @@ def test_the_terminal_the_log_row_the_notebook_and_the_health_history_say_the_sa
         rows = c.execute("SELECT table_name, sync_timestamp, operation, details FROM traficov2_sync_log").fetchall()
     shown = history_table(history_frame(rows)).set_index("run_id").loc[run_id]
     assert (shown["run"], shown["write"]) == (f"{run}\u00a0s", f"{write}\u00a0s")
-    # --no-notebook: the terminal's line and the log row, the same way (no kernel: the run alone)
+    # --no-notebook: the terminal's line and the log row, the same way (no kernel: the run alone); a
+    # touched change time makes the source's probe differ, so the run reads (and finds it all unchanged)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("UPDATE remisiones SET fecha_modificacion = now() WHERE id = (SELECT min(id) FROM remisiones)")
     p = inprocess.run(["update_traficov2.py", "--mode", "full", "--no-notebook", "--table", "remisiones",
                        "--config", config], env=env, cwd=tmp_path)
     assert p.returncode == 0, p.stderr

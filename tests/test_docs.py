@@ -149,7 +149,7 @@ def test_history_is_bounded_and_stale_pages_go(cfg):
     history = (index.parent / "tables" / "remisiones.html").read_text(encoding="utf-8")
     assert re.findall(r">(run-\d)</a>", history) == ["run-4", "run-3", "run-2"]
     latest = _text(index).by_table["remisiones"]  # the last run's line: no facts, so the table now is unknown
-    assert "Last run run-4" in latest and "Rows rejected" in latest and "required_Contenedor (4)" in latest
+    assert "Last run that read rows run-4" in latest and "Rows rejected" in latest and "required_Contenedor (4)" in latest
     assert "current state unknown" in _text(index).now_text("remisiones")
     # a run without a GX result gets a plain page from its summary
     plain = next((site_dir(cfg) / "validations" / "remisiones" / "run-4").rglob("*.html")).read_text(encoding="utf-8")
@@ -459,7 +459,7 @@ def test_cli_sync_and_health_check_rebuild_the_site(db_url, make_config, tmp_pat
     text = _built(cfg)
     index = _text(site_dir(cfg) / "index.html")
     assert "after sync run 20261130T090000-aaaaaa" in text and index.checks["database"].startswith("✓")
-    assert "Last run 20261130T090000-aaaaaa" in index.by_table["arribos"]
+    assert "Last run that read rows 20261130T090000-aaaaaa" in index.by_table["arribos"]
     state = _facts_tables(cfg)["arribos"]["state"]  # the table now, from the store
     booking = next(r for r in state["rules"] if r["rule"] == "required_Booking")
     first = booking["failing_rows"][0]["key"]["Contenedor"]
@@ -480,6 +480,8 @@ def test_cli_sync_and_health_check_rebuild_the_site(db_url, make_config, tmp_pat
     blocked = make_config({"runner": {"reports_dir": str(tmp_path / "blocked")}}, db_url=db_url)
     (tmp_path / "blocked").write_text("a file where the reports folder should be", encoding="utf-8")
     caplog.clear()
+    with psycopg.connect(db_url, autocommit=True) as c:  # a change: the run reads (an unchanged one leaves the site)
+        c.execute("UPDATE arribos SET updated_at = now() WHERE id = (SELECT min(id) FROM arribos)")
     assert cli_main(["--config", str(blocked.source_path), "--table", "arribos", "--no-notebook"]) == 0
     warned = [(r.levelname, r.getMessage()) for r in caplog.records if r.getMessage().startswith("Data Docs")]
     assert len(warned) == 1 and warned[0][0] == "WARNING" and warned[0][1].startswith("Data Docs not rebuilt: ")
@@ -512,6 +514,6 @@ def test_runner_sync_and_health_rebuild_the_site(db_url, make_config, tmp_path):
                         "--run-id", "20261130T100000-cccccc"]) == 0
     assert "after sync run 20261130T100000-cccccc" in _built(cfg)
     last = _text(site_dir(cfg) / "index.html").by_table["arribos"]
-    assert "Last run 20261130T100000-cccccc" in last and "required_Contenedor (1)" in last
+    assert "Last run that read rows 20261130T100000-cccccc" in last and "required_Contenedor (1)" in last
     assert runner_main(["health", "--config", str(cfg.source_path), "--run-id", "20261130T101000-dddddd"]) == 0
     assert "after health check run 20261130T101000-dddddd" in _built(cfg)

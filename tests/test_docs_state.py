@@ -85,7 +85,7 @@ def test_the_index_counts_the_table_now_not_the_last_run(cfg):
     assert "in traficov2_sync_rejects" not in page.rule_text("required_Contenedor")  # one row: all shown
     # what the last run did: a line apart, with the link to the validation of the rows it re-read
     last = page.by_table["arribos"]
-    assert last.startswith(f"Last run {run_id} ({clock.minute_text(AS_OF)}, incremental): read 3 source rows: "
+    assert last.startswith(f"Last run that read rows {run_id} ({clock.minute_text(AS_OF)}, incremental): read 3 source rows: "
                            "0 inserted, 2 updated, 0 unchanged, 1 rejected, 0 deactivated."), last
     assert "Validation of those rows: 3 rows checked Rows rejected required_Contenedor (1)" in last
     href = re.search(r'class="run-link" href="([^"]+)"', index.read_text(encoding="utf-8")).group(1)
@@ -198,6 +198,9 @@ def test_real_runs_the_second_checking_no_rows(db_url, make_config, tmp_path):
         load_samples(c, cfg)
     args = ["--config", str(cfg.source_path), "--no-notebook"]  # every table
     assert cli_main([*args, "--mode", "full", "--run-id", "20261206T090000-aaaaaa"]) == 0
+    with psycopg.connect(db_url, autocommit=True) as c:  # a column trafico does not read: every probe
+        for spec in TABLES.values():                     # changes (the run reads), no row's values do
+            c.execute(f'ALTER TABLE "{spec.source}" ADD COLUMN nota text DEFAULT \'x\'')
     assert cli_main([*args, "--run-id", "20261206T091500-bbbbbb"]) == 0
     stored = json.loads((tmp_path / "reports" / "validations" / "pendiente_desconsolidar" /
                          "20261206T091500-bbbbbb.json").read_text(encoding="utf-8"))
@@ -206,7 +209,7 @@ def test_real_runs_the_second_checking_no_rows(db_url, make_config, tmp_path):
     facts = gather_facts(cfg)
     page = _text(build_docs(cfg, facts=facts))
     last = page.by_table["pendiente_desconsolidar"]
-    assert last.startswith("Last run 20261206T091500-bbbbbb") and "no rows checked in this run" in last
+    assert last.startswith("Last run that read rows 20261206T091500-bbbbbb") and "no rows checked in this run" in last
     assert re.search(r": read 36 source rows: 0 inserted, 0 updated, 36 unchanged, 0 rejected, 0 deactivated\.",
                      last), last  # from the run's log row
     block = render_block(facts).splitlines()

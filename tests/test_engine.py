@@ -379,12 +379,14 @@ def test_duplicate_keys_in_one_read_latest_wins(src, cfg):
     assert f"MSCU1234566 (source id {lost})" in format_summary([res.to_dict()])
     assert src.execute("SELECT sync_key, field, old #>> '{}', new FROM traficov2_sync_changes").fetchall() == [
         ("MSCU1234566", "duplicate", lost, None)]
-    # the duplicate stays in the source: every run names it, the changes hold it once a day
-    again = run(cfg)
+    # the duplicate stays in the source: every run that reads it names it, the changes hold it once a day
+    again = run(cfg, skip_unchanged=False)
     assert again.duplicates == res.duplicates
     assert src.execute("SELECT count(*) FROM traficov2_sync_changes").fetchone()[0] == 1
+    assert run(cfg).unchanged_since == again.run_id  # nothing changed: not read (pipeline/probe.py)
     src.execute("UPDATE traficov2_sync_changes SET created_at = now() - interval '25 hours'")
-    run(cfg)
+    due = run(cfg)  # a day later the duplicate is due again: the source is read, though unchanged
+    assert due.unchanged_since is None and due.duplicates == res.duplicates
     assert src.execute("SELECT count(*) FROM traficov2_sync_changes WHERE field = 'duplicate'").fetchone()[0] == 2
 
 
@@ -652,11 +654,14 @@ def test_a_row_that_stays_broken_is_recorded_once_a_day_but_counted_every_run(sr
     insert(src, "pendiente_desconsolidar", [{"Contenedor": "-", "Cliente": "Sin contenedor"},
                                             {"Contenedor": "MSCU1234566", "Cliente": "A"}])
     first = run(cfg, table="pendiente_desconsolidar", mode="incremental")
-    second = run(cfg, table="pendiente_desconsolidar", mode="incremental")
-    assert first.counts["rejected"] == second.counts["rejected"] == 1
+    second = run(cfg, table="pendiente_desconsolidar", mode="incremental", skip_unchanged=False)
+    assert first.counts["rejected"] == second.counts["rejected"] == 1  # counted by every run that reads it
     assert src.execute("SELECT count(*) FROM traficov2_sync_rejects").fetchone()[0] == 1
+    # a source that did not change is not read at all (pipeline/probe.py) ...
+    assert run(cfg, table="pendiente_desconsolidar", mode="incremental").unchanged_since == second.run_id
     src.execute("UPDATE traficov2_sync_rejects SET created_at = now() - interval '25 hours'")
-    run(cfg, table="pendiente_desconsolidar", mode="incremental")
+    # ... until its reject is due to be recorded again: then it is read, and recorded
+    assert run(cfg, table="pendiente_desconsolidar", mode="incremental").counts["rejected"] == 1
     assert src.execute("SELECT count(*) FROM traficov2_sync_rejects").fetchone()[0] == 2
     # a different problem with the same row is recorded at once
     src.execute("""UPDATE pendiente_desconsolidar SET "Cliente" = 'Otro' WHERE "Contenedor" = '-'""")

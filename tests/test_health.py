@@ -116,9 +116,12 @@ def test_healthy_block_line_by_line(healthy, tmp_path):
     assert store.startswith("Store: PostgreSQL") and "@" not in store, store
     assert re.fullmatch(r"Last Run: run-1 at \d{4}-\d\d-\d\d \d\d:\d\d UTC", rest[0])
     assert rest[1] == f"  archive: {NOTEBOOK}"
-    assert rest[2] == "Free Disk (MB):"
-    assert re.fullmatch(r"  archive \(runs\): \d+ ✓", rest[3])  # relative to the config file's folder
-    assert rest[4:] == ["Status: HEALTHY"]
+    # the newest run whose notebook the archive keeps (a run that changed nothing is its log row)
+    assert re.fullmatch(rf"Last change archived: \d{{4}}-\d\d-\d\d \d\d:\d\d UTC, run run-1, {re.escape(NOTEBOOK)}",
+                        rest[2]), rest[2]
+    assert rest[3] == "Free Disk (MB):"
+    assert re.fullmatch(r"  archive \(runs\): \d+ ✓", rest[4])  # relative to the config file's folder
+    assert rest[5:] == ["Status: HEALTHY"]
     assert code == 0
 
 

@@ -45,7 +45,7 @@ def test_a_table_larger_than_the_cap_through_a_gateway_that_fails_now_and_then(e
         assert res.counts["read"] == N and res.counts["inserted"] == N
         server.proxy.fail_next(504)
         before = len(server.proxy.requests)
-        again = P.run_table("arribos", mode="full", cfg=cfg, store=store)
+        again = P.run_table("arribos", mode="full", cfg=cfg, store=store, skip_unchanged=False)  # the read path
         assert again.status == "ok" and again.counts["inserted"] == again.counts["updated"] == 0
         assert again.counts["unchanged"] == N and again.counts["read"] == N
         sent = [r for r in server.proxy.requests[before:] if r[1].startswith("/rpc/traficov2_merge_")]
@@ -115,7 +115,7 @@ def test_many_rejected_rows_are_recorded_in_a_few_calls_and_once_a_day(empty_db_
         assert res.counts["rejected"] == n and res.counts["inserted"] == 0
         calls = [r for r in server.proxy.requests if "record_reject" in r[1]]
         assert calls == [("POST", "/rpc/traficov2_record_rejects")] * 3
-        again = P.run_table("pendiente_desconsolidar", mode="full", cfg=cfg, store=store)
+        again = P.run_table("pendiente_desconsolidar", mode="full", cfg=cfg, store=store, skip_unchanged=False)
         assert again.counts["rejected"] == n
     with psycopg.connect(empty_db_url) as c:
         rows = c.execute("SELECT count(*), count(DISTINCT raw_row->>'Cliente') FROM traficov2_sync_rejects").fetchone()

@@ -45,11 +45,14 @@ def test_a_rerun_with_no_change_reads_no_row_into_memory_and_writes_nothing(src,
     assert first.status == "ok" and first.counts["inserted"] == 4
     before = src.execute("SELECT * FROM traficov2_arribos ORDER BY id").fetchall()
     assert _extract(exits_cfg) == (0, 4, 4)  # every row looked at in the database, none read
-    again = P.run_table("arribos", mode="full", cfg=exits_cfg)
+    again = P.run_table("arribos", mode="full", cfg=exits_cfg, skip_unchanged=False)  # the read path itself
     assert again.status == "ok"
     assert {k: again.counts[k] for k in ("read", "inserted", "updated", "deactivated", "unchanged")} == \
         {"read": 4, "inserted": 0, "updated": 0, "deactivated": 0, "unchanged": 4}
     assert src.execute("SELECT * FROM traficov2_arribos ORDER BY id").fetchall() == before
+    # by default, the source's probe tells it first: nothing is read at all (pipeline/probe.py)
+    skipped = P.run_table("arribos", mode="full", cfg=exits_cfg)
+    assert skipped.unchanged_since == again.run_id and skipped.counts["read"] == 0
 
 
 def test_a_changed_row_is_read_and_merged_the_others_stay_unread(src, exits_cfg):
@@ -103,8 +106,8 @@ def test_an_unread_row_still_wins_over_an_older_duplicate(src, exits_cfg):
     key = "SELECT \"Cliente\", source_id FROM traficov2_arribos WHERE sync_key = 'CSQU3054383'"
     winner = src.execute(key).fetchone()
     assert winner[0] == "Gana"
-    for mode in ("full", "incremental"):
-        res = P.run_table("arribos", mode=mode, cfg=exits_cfg)
+    for mode in ("full", "incremental"):  # (the read path: a source that did not change is not read by default)
+        res = P.run_table("arribos", mode=mode, cfg=exits_cfg, skip_unchanged=False)
         assert res.status == "ok" and res.counts["updated"] == 0 and res.counts["duplicates"] == 1
         assert src.execute(key).fetchone() == winner
     # the older row changes later: now it is the latest, and it wins
@@ -113,5 +116,5 @@ def test_an_unread_row_still_wins_over_an_older_duplicate(src, exits_cfg):
     res = P.run_table("arribos", mode="full", cfg=exits_cfg)
     assert res.counts["updated"] == 1
     assert src.execute(key).fetchone()[0] == "Ahora gana"
-    assert P.run_table("arribos", mode="full", cfg=exits_cfg).counts["updated"] == 0
+    assert P.run_table("arribos", mode="full", cfg=exits_cfg, skip_unchanged=False).counts["updated"] == 0
     assert src.execute(key).fetchone()[0] == "Ahora gana"

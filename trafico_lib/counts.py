@@ -107,3 +107,10 @@ def status_timing(status: str, run_seconds: float | None, write_seconds: float |
     :func:`timing`."""
     took = timing(run_seconds, write_seconds, wall_seconds=wall_seconds)
     return f"{status} {took}" if took.startswith("in ") else f"{status}, {took}"
+
+
+def unchanged_text(since_run_id: str | None, source_rows: int | None) -> str:
+    """A run skipped because nothing changed (``pipeline.probe``): ``unchanged since
+    20261206T121257-89e0ad (159 source rows); log row only, no notebook``."""
+    rows = f" ({plural(source_rows, 'source row')})" if source_rows is not None else ""
+    return f"unchanged since {since_run_id or 'its last run'}{rows}; log row only, no notebook"

@@ -96,7 +96,9 @@ def cmd_sync(cfg, args) -> int:
     else:
         print(format_summary(results, dry_run=args.dry_run, store=store.name, run_id=run_id,
                              no_notebook=args.no_notebook))
-    if not args.dry_run:  # the Data Docs site after every run (a dry run writes nothing); never fails the run
+    # the Data Docs site after every run (a dry run writes nothing; a run in which every table was
+    # unchanged, its log rows only, validated nothing and leaves it as it is); never fails the run
+    if not args.dry_run and not all(r.get("unchanged_since") for r in results):
         from ..docs import refresh_docs
         refresh_docs(cfg, run_id=run_id, command="sync")
     return EXIT_OK if all(r.get("status") in ("ok", "dry-run") for r in results) else EXIT_FAILED

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..counts import counts_sum, plural
+from ..counts import counts_sum, plural, unchanged_text
 from ..engine.plan import PLAN_ROWS
 from ..paths import shown_path
 from .log import stamped
@@ -44,6 +44,7 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
     lines = [title] + ([f"Store: {store}"] if store else [])
     tot = dict.fromkeys(_COUNTS, 0)
     summed: dict[str, int] = {}
+    skipped = 0
     for r in results:
         c = r.get("counts") or {}
         row = {"inserted": c.get("inserted", 0) or 0, "updated": c.get("updated", 0) or 0,
@@ -51,6 +52,10 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
                "unchanged": c.get("unchanged", 0) or 0, "rejected": c.get("rejected", 0) or 0,
                "deactivated": c.get("deactivated", 0) or 0}
         where = _shown_notebook(r)
+        if r.get("unchanged_since") and r.get("status") == "ok":  # skipped (pipeline.probe): its log row
+            lines.append(f"{r['table']}: {unchanged_text(r['unchanged_since'], r.get('source_rows'))}")
+            skipped += 1
+            continue
         lines.append(f"{r['table']}: {_counts_line(row, dry_run)}"
                      + (f" | {'notebook' if dry_run else 'archive'} {where}" if where else ""))
         if "read" in c:  # a table that ran: how its counts add up
@@ -67,7 +72,8 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
             lines.extend(planned_lines(r, where, no_notebook=no_notebook))
         for k in _COUNTS:
             tot[k] += row[k]
-    lines.append(f"Total: {_counts_line(tot, dry_run)}")
+    lines.append(f"Total: {_counts_line(tot, dry_run)}"
+                 + (f" | {plural(skipped, 'table')} unchanged (log rows only)" if skipped else ""))
     if summed:
         lines.append(f"  {counts_sum(summed, dry_run=dry_run)}")
     return stamped("\n".join(lines), _run_id(results, run_id))

@@ -33,7 +33,9 @@ def _sync(cfg, args, params: dict) -> int:
     for line in dict.fromkeys(r["error"] or f"{r['table']}: {r['status']}" for r in failed):  # "not run" once
         fail(line)
     _archive_line(args, [r.get("notebook") for r in results], dry_run=dry_run, run_id=args.run_id)
-    if not dry_run:  # the Data Docs site after every run (a dry run writes nothing); never fails the run
+    # the Data Docs site after every run (a dry run writes nothing; a run in which every table was
+    # unchanged, its log rows only, validated nothing and leaves it as it is); never fails the run
+    if not dry_run and not all(r.get("unchanged_since") for r in results):
         from ..docs import refresh_docs
         refresh_docs(cfg, run_id=next((r["run_id"] for r in results if r.get("run_id")), args.run_id), command="sync")
     return EXIT_FAILED if failed else EXIT_OK

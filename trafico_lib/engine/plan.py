@@ -49,6 +49,7 @@ class MergeOutcome:
     left_since: datetime | None = None    # the earliest source change time among them
     run_seconds: float | None = None      # as the run's log row records them: from the run's start,
     write_seconds: float | None = None    # and the writes under the table's lock, to the log row
+    recorded: dict[str, int] | None = None  # rejects and duplicates recorded now (not only marked seen again)
 
     def leave(self, rows: int, since: datetime | None) -> None:
         """``rows`` more were left alone (the desk edited them meanwhile), the earliest having

@@ -244,10 +244,34 @@ def last_run_html(facts: dict, links_from: Path | None, base: Path) -> str:
         elif t.get("notebook"):
             items.append(f'<li>{name} <span class="th-muted">{escape(str(t.get("rendering") or t["notebook"]))}'
                          f" (no HTML page to open)</span>{error}</li>")
+        elif t.get("unchanged_since"):  # skipped: nothing changed since that run (pipeline.probe)
+            items.append(f'<li>{name} <span class="th-muted">unchanged since '
+                         f'{escape(str(t["unchanged_since"]))}: log row only, no notebook</span>{error}</li>')
         else:
             items.append(f'<li>{name} <span class="th-muted">no notebook in the log</span>{error}</li>')
     return (f'<p class="th-last-run">Last run <code>{escape(str(lr["run_id"]))}</code> at '
-            f'{escape(when_text(lr["sync_timestamp"]))}; its notebooks:</p><ul class="th-links">{"".join(items)}</ul>')
+            f'{escape(when_text(lr["sync_timestamp"]))}; its notebooks:</p><ul class="th-links">{"".join(items)}</ul>'
+            f"{last_archived_html(facts, links_from, base)}")
+
+
+def last_archived_html(facts: dict, links_from: Path | None, base: Path) -> str:
+    """``Last change archived: <when>, run <id>, <its pages>``: the newest run the archive keeps a
+    notebook of (a run that changed nothing is its log row); a page is linked when it exists."""
+    if "last_archived" not in facts:
+        return ""
+    la = facts["last_archived"]
+    if la is None:
+        return '<p class="th-last-change">Last change archived: none yet.</p>'
+    pages = []
+    for t in la.get("tables") or []:
+        page = archived_page(t.get("notebook"), base)
+        if page is not None and links_from is not None:
+            pages.append(f'<a class="th-notebook" href="{link_to(page, links_from)}">{escape(page.name)}</a>')
+        elif t.get("rendering"):
+            pages.append(f'<span class="th-muted">{escape(str(t["rendering"]))} (no HTML page to open)</span>')
+    shown = ", ".join(pages) or '<span class="th-muted">its notebooks are no longer in the archive</span>'
+    return (f'<p class="th-last-change">Last change archived: {escape(when_text(la["sync_timestamp"]))}, run '
+            f'<code>{escape(str(la["run_id"]))}</code>, {shown}</p>')
 
 
 # ---- the card ---------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ def database_facts(reader, cfg: Config, facts: dict) -> None:
         return
     facts.update(failure_facts(reader))
     facts["last_run"] = last_run_facts(reader, cfg)
+    facts["last_archived"] = last_archived_facts(reader, cfg)
     facts["leases"] = lease_facts(reader.leases(), now)
     states = reader.states()
     facts["tables"] = []
@@ -90,6 +91,18 @@ def last_run_facts(reader, cfg: Config) -> dict | None:
     archive = list(dict.fromkeys(t["rendering"] for t in tables if t["rendering"]))
     interactive = list(dict.fromkeys(t["notebook"] for t in tables if is_interactive(t["notebook"])))
     return {**run, "tables": tables, "archive_paths": archive, "interactive": interactive}
+
+
+def last_archived_facts(reader, cfg: Config) -> dict | None:
+    """When the last change was archived: the newest run whose notebook the archive keeps (a run
+    that changed, rejected or failed something; one that changed nothing is its log row), its id,
+    time and ``archive_paths`` (the renderings to open, :func:`rendering`); None when none yet."""
+    run = reader.last_archived()
+    if run is None:
+        return None
+    tables = [{**t, "rendering": rendering(cfg, t["notebook"])} for t in run["tables"]]
+    return {**run, "tables": tables,
+            "archive_paths": list(dict.fromkeys(t["rendering"] for t in tables if t["rendering"]))}
 
 
 # ---- keys: the "accounts for every source row" comparison ---------------------------------------

@@ -190,9 +190,14 @@ def render_block(facts: dict) -> str:
             lines.append(f"Last Run: {lr['run_id']} at {when_text(lr['sync_timestamp'])}")
             paths = lr["archive_paths"] + [f"{NOT_ARCHIVED}: {n.removeprefix(PREFIX)}"
                                            for n in lr.get("interactive") or []]
+            unchanged = [t for t in lr["tables"] if t.get("unchanged_since")]
+            if not paths and unchanged and len(unchanged) == len(lr["tables"]):
+                paths = ["none (nothing changed: log rows only)"]
             paths = paths or ["none (run without a notebook)"]
             lines.append(f"  archive: {paths[0]}")
             lines.extend(f"           {p}" for p in paths[1:])
+    if "last_archived" in facts:
+        lines.append(last_archived_line(facts["last_archived"]))
     ss = facts.get("sql_server") or {}
     if ss.get("enabled"):
         lines.append(f"SQL Server: {OK}" if ss["ok"] else f"SQL Server: {BAD}")
@@ -291,6 +296,15 @@ def counts_table(facts: dict) -> pd.DataFrame:
 def counts_legend() -> str:
     """What each column of :func:`counts_table` counts, as a Markdown list."""
     return "\n".join(f"- **{k}**: {v}" for k, v in COUNT_LABELS.items())
+
+
+def last_archived_line(la: dict | None) -> str:
+    """``Last change archived: 2026-12-06 09:13 -03, run <id>, runs/…/…_sync_arribos.html`` (each
+    page of that run, comma-separated): the newest run whose notebook the archive keeps."""
+    if la is None:
+        return "Last change archived: none yet"
+    pages = ", ".join(la.get("archive_paths") or []) or "its notebooks are no longer in the archive"
+    return f"Last change archived: {when_text(la['sync_timestamp'])}, run {la['run_id']}, {pages}"
 
 
 def last_run_table(facts: dict) -> pd.DataFrame:

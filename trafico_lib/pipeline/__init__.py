@@ -46,13 +46,14 @@ from ..engine.plan import MergeOutcome, Plan, rejects_json
 from ..engine.retry import retrying
 from ..engine.stage import Staged, build_sync_key, stage as stage_rows
 from ..errors import SyncFailed, TransientError, one_line
+from ..interactive import is_interactive
 from ..stores.base import Store, stopped_midway
 from ..tables import TableSpec
 from ..values import is_missing
 from .backprop import back_propagate, back_propagation_fields, plan_back_propagation
 from .context import MODES, RunContext, RunTotals, check_settings, new_run_id, start
-from .results import (DUPLICATES_SHOWN, RunResult, StageResult, adoption_line, counts_of, duplicate_rows, finish,
-                      log_error, record_error, seconds_since, shown_duplicates, write_backup)
+from .results import (DUPLICATES_SHOWN, RunResult, StageResult, adoption_line, changed_something, counts_of,
+                      duplicate_rows, finish, log_error, record_error, seconds_since, shown_duplicates, write_backup)
 
 log = logging.getLogger("trafico")
 #: A big table's progress, one line every so many chunks or batches, each message starting with the
@@ -79,6 +80,10 @@ def extract(ctx: RunContext) -> Extract:
         lookback = timedelta(minutes=ctx.cfg.database.lookback_minutes)
         mode = "full" if ctx.spec.read_whole else ctx.mode
         whole = ctx.spec.read_whole
+        if not ctx.probe_ready and not ctx.dry_run:  # before the read: what the next run compares with
+            from .probe import take_probe
+            ctx.probe, ctx.probe_context = take_probe(ctx), None
+        ctx.probe_ready = False  # a retry's read takes its own
         _open_staging(ctx)
         try:
             ex = ctx.store.read_source(
@@ -128,6 +133,17 @@ def status_template(ctx: RunContext) -> str:
     text when the target is laid out by the old tool, ``ctx.legacy_layout``)."""
     from ..enrich.status import default_template
     return ctx.settings.status.template or default_template(ctx.spec, legacy=ctx.legacy_layout)
+
+
+def run_fingerprint(ctx: RunContext) -> str:
+    """The run's context for the source's row hashes (``engine.fingerprint``), as the skip rule
+    compares it (``pipeline/probe.py``)."""
+    return _fingerprint(ctx)
+
+
+def open_staging(ctx: RunContext) -> None:
+    """The run's staging (``ctx.staging``), where its writes are made under the table's lock."""
+    _open_staging(ctx)
 
 
 def _fingerprint(ctx: RunContext) -> str:
@@ -364,13 +380,15 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int,
         if ctx.mode == "full":
             outcome.deactivated = session.deactivate(max_share=max_share)
         all_rejects = ctx.totals.rejects + outcome.rejects
-        session.write_rejects(rejects_json(all_rejects))
-        session.write_duplicates(duplicate_rows(stg.duplicates))
+        outcome.recorded = {"rejects": session.write_rejects(rejects_json(all_rejects)),
+                            "duplicates": session.write_duplicates(duplicate_rows(stg.duplicates))}
         counts = counts_of(ctx, stg, outcome, len(all_rejects))
         outcome.write_seconds, outcome.run_seconds = seconds_since(w0), seconds_since(ctx.started_monotonic)
         session.write_log("SYNC", {
             "run_id": ctx.run_id, "mode": ctx.mode, "store": ctx.store.kind, "counts": counts,
-            "run_seconds": outcome.run_seconds, "write_seconds": outcome.write_seconds, "notebook": ctx.notebook,
+            "run_seconds": outcome.run_seconds, "write_seconds": outcome.write_seconds,
+            "notebook": ctx.notebook if changed_something(counts, outcome.recorded) or is_interactive(ctx.notebook)
+            else None,  # a run that changed nothing is its log row: its notebook is not archived
             "strategy": ex.strategy if ex else None, "attempts": attempts,
             "watermark": ex.watermark.isoformat() if ex and ex.watermark else None,
             "batches": outcome.batches, "chunks": stg.chunks, "left_for_next_run": outcome.left,
@@ -380,6 +398,14 @@ def _write(ctx: RunContext, stg: StageResult, *, check, attempts: int,
         watermark = _watermark(ex, outcome)
         stored = session.write_state(watermark, whole_source_rows(rows=stg.read, read_whole=read_whole),
                                      reset=ex is not None and ex.since is None)
+        # the probe taken before the read: the next run with the same probe and context is skipped
+        # (none when rows were left for the next run: it must read them again)
+        probe = ctx.probe if not outcome.left else None
+        if probe is not None and ctx.probe_context is None:
+            from .probe import skip_context
+            ctx.probe_context = skip_context(ctx)
+        session.write_probe(probe, context=ctx.probe_context if probe is not None else None,
+                            full=ctx.mode == "full")
         outcome.rejects = all_rejects
     if outcome.left:
         log.info("%s: %d row(s) the desk edited while this run wrote them were left for the next run",
@@ -519,8 +545,11 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
               config_path: str | None = None, run_id: str | None = None, store: Store | None = None,
               notebook: str | None = None, progress: bool = False,
               on_batch: Callable[[int, int], None] | None = None,
-              allow_mass_deactivation: bool = False) -> RunResult:
+              allow_mass_deactivation: bool = False, skip_unchanged: bool = True) -> RunResult:
     """The whole run of one table: extract → normalize → validate → enrich → stage → plan/apply.
+
+    ``skip_unchanged``: a table whose source and context are as its last run left them is one
+    log row, nothing read (``pipeline/probe.py``); False reads it all the same.
 
     A transient failure (the database restarting, a dropped connection) starts the run again
     from the source read, up to ``retry_attempts`` times: the staged rows live in the
@@ -528,6 +557,11 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
     """
     ctx = start(table, mode=mode, dry_run=dry_run, config_path=config_path, run_id=run_id, cfg=cfg,
                 store=store, notebook=notebook, allow_mass_deactivation=allow_mass_deactivation)
+    if skip_unchanged and not dry_run:  # nothing changed since the last run: its log row, no read (pipeline/probe.py)
+        from .probe import skip_if_unchanged
+        skipped = skip_if_unchanged(ctx)
+        if skipped is not None:
+            return skipped
     result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, mode, dry_run, "ok", notebook=notebook)
     attempts, stg, bar, hooked = 0, None, None, False
 
@@ -576,7 +610,8 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
 __all__ = [  # the public names, those of context.py, results.py and backprop.py among them
     "BATCH_LINE_EVERY", "DUPLICATES_SHOWN", "MODES", "PROGRESS_LOGGER", "Enriched", "RunContext", "RunResult",
     "RunTotals", "StageResult", "adopt", "apply", "back_propagate", "back_propagation_fields", "check_settings",
-    "counts_of", "cross_check", "duplicate_rows", "enrich", "extract", "new_run_id", "normalize", "plan",
-    "plan_back_propagation", "prepare", "record_error", "run_table", "save_validation", "source_time", "stage",
+    "counts_of", "cross_check", "duplicate_rows", "enrich", "extract", "new_run_id", "normalize", "open_staging", "plan",
+    "plan_back_propagation", "prepare", "record_error", "run_fingerprint", "run_table", "save_validation", "source_time",
+    "stage",
     "stage_remaining", "start", "status_template", "validate", "write_backup",
 ]

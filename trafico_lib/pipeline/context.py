@@ -61,6 +61,9 @@ class RunContext:
     allow_mass_deactivation: bool = False  # --allow-mass-deactivation: no max_deactivation_share
     adoption: Any = None              # the old tool's unkeyed rows and their keys (engine.adopt.Adoption)
     started_monotonic: float = field(default_factory=time.monotonic)  # when the run started (monotonic): its run_seconds count from here
+    probe: Any = None                 # the source's probe (engine.probe.SourceProbe) taken before this read
+    probe_context: str | None = None  # the run's context as the skip rule compares it (pipeline.probe)
+    probe_ready: bool = False         # ``probe`` was just taken (by the skip rule) for the next read
 
     @property
     def legacy_layout(self) -> bool:

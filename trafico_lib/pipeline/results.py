@@ -65,6 +65,9 @@ class RunResult:
     backup: str | None = None
     duplicates: list[dict] = field(default_factory=list)  # the first rows a later one of their key replaced
     adoption: str | None = None      # what the first sync did (or would do) with the old tool's rows
+    unchanged_since: str | None = None  # skipped (pipeline.probe): the run whose source probe this one matched
+    source_rows: int | None = None   # skipped: the source's rows, as probed
+    keep_notebook: bool = True       # the run changed, rejected or failed something: its notebook is archived
 
     @property
     def ok(self) -> bool:
@@ -76,6 +79,10 @@ class RunResult:
                                             "duplicates")}
         if self.adoption:
             d["adoption"] = self.adoption
+        if self.unchanged_since:
+            d["unchanged_since"], d["source_rows"] = self.unchanged_since, self.source_rows
+        if not self.keep_notebook:
+            d["keep_notebook"] = False
         if self.plan is not None:  # what a dry run's summary shows: the first rows of each kind
             p = self.plan
             d["plan"] = {"counts": p.counts, "field_changes": len(p.updates),
@@ -100,6 +107,17 @@ def counts_of(ctx: RunContext, stg: StageResult, outcome: MergeOutcome, rejected
             "rejected": rejected, "deactivated": outcome.deactivated,
             "duplicates": len(stg.duplicates), **({"held": ctx.totals.held} if ctx.totals.held else {}),
             **(ctx.adoption.counts() if ctx.adoption is not None and ctx.adoption.applied else {})}
+
+
+def changed_something(counts: dict, recorded: dict | None = None) -> bool:
+    """Whether a run's writes changed, rejected or recorded anything (the archive keeps such a
+    run's notebook; a run that changed nothing is its log row): rows inserted, updated,
+    deactivated or adopted, or a reject or duplicate recorded now (``recorded``: one seen again
+    within the day is only marked seen)."""
+    if any(counts.get(k) for k in ("inserted", "updated", "deactivated", "adopted", "adopted_unmatched",
+                                   "old_duplicates")):
+        return True
+    return recorded is None or any((recorded or {}).values())
 
 
 def seconds_since(clock: float) -> float:
@@ -134,6 +152,7 @@ def finish(ctx: RunContext, result: RunResult, attempts: int,
         if outcome is None or stg is None:
             raise RuntimeError("a run that ended without an error has its staged rows and its outcome")
         result.counts = counts_of(ctx, stg, outcome, len(outcome.rejects))
+        result.keep_notebook = changed_something(result.counts, outcome.recorded)
         result.duplicates = shown_duplicates(stg)
         result.adoption = adoption_line(ctx)
     elif isinstance(exc, TableLocked):

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..counts import counts_sum, status_timing
+from ..counts import counts_sum, status_timing, unchanged_text
 from ..errors import UsageError, one_line
 from ..paths import shown_path
 from .execute import ArchiveFull, NotebookRun, execute
@@ -54,6 +54,8 @@ def finish_line(res: dict[str, Any], where: str | None = None) -> str:
     159 rows read = 156 kept + 2 duplicate rows replaced + 1 rejected; 156 keys = 0 inserted +
     1 updated + 155 unchanged; 0 deactivated; runs/.../..._sync_arribos.html``."""
     c = res.get("counts") or {}
+    if res.get("unchanged_since") and res.get("status") == "ok":  # skipped: its log row only
+        return f"{res['table']}: {unchanged_text(res['unchanged_since'], res.get('source_rows'))}"
     if res.get("status") in ("ok", "dry-run"):
         what = counts_sum(c, dry_run=res.get("status") == "dry-run")
     else:
@@ -69,7 +71,7 @@ def _config_param(cfg, config_path: str | None) -> str | None:
     return cfg.relative(Path(config_path).resolve()) if config_path else None
 
 
-def _hold_store(cfg, *, required: bool = False, tables: Sequence[str] = ()) -> None:
+def _hold_store(cfg, *, required: bool = False, tables: Sequence[str] = ()) -> Any:
     """Check the database once before starting kernels.
 
     With no database configured, start (or attach to) the embedded server for the whole
@@ -77,6 +79,7 @@ def _hold_store(cfg, *, required: bool = False, tables: Sequence[str] = ()) -> N
     ``required``: a database that cannot be reached stops the command here, with one line
     (a StoreError), instead of failing every notebook the same way; so does a schema that is
     missing or old, and a setting of ``tables`` that names what the database lacks.
+    Returns the store opened (None: it could not be, and was not ``required``).
     """
     from ..errors import SchemaMissing
     from ..stores import StoreError, open_store
@@ -96,6 +99,8 @@ def _hold_store(cfg, *, required: bool = False, tables: Sequence[str] = ()) -> N
         if required:
             raise StoreError(one_line(exc, cfg.secrets)) from None
         log.warning("%s", one_line(exc, cfg.secrets))
+        return None
+    return store
 
 
 def _stopped_midway(why: str) -> Callable[[Any], str]:
@@ -150,6 +155,37 @@ def not_run_result(table: str, params: dict[str, Any], error: str) -> dict[str, 
             "notebook_seconds": None}
 
 
+def skip_unchanged(cfg, store, table: str, *, mode: str, run_id: str, allow_mass_deactivation: bool = False
+                   ) -> dict[str, Any] | None:
+    """A table whose source and context are as its last run left them (``pipeline.probe``): its
+    one log row, recorded here, and its result; None when it must run (its notebook then runs).
+    No kernel starts, nothing is validated or archived for a skipped table."""
+    from ..pipeline import start
+    from ..pipeline.probe import skip_if_unchanged
+    try:
+        ctx = start(table, mode=mode, cfg=cfg, store=store, run_id=run_id,
+                    allow_mass_deactivation=allow_mass_deactivation)
+        skipped = skip_if_unchanged(ctx)
+    except Exception as exc:  # its notebook runs, and says what is wrong
+        log.debug("%s: not skipped: %s", table, one_line(exc, cfg.secrets))
+        return None
+    if skipped is None:
+        return None
+    return {**skipped.to_dict(), "html": None, "notebook_seconds": None}
+
+
+def drop_unchanged_archive(run: NotebookRun, res: dict[str, Any]) -> None:
+    """A run that changed, rejected or failed nothing is its log row (``pipeline.changed_something``):
+    its archived copy (and HTML page) is removed, and its result names none."""
+    if res.get("status") != "ok" or res.get("keep_notebook", True) or run.error:
+        return
+    for path in (run.output, run.html):
+        if path is not None:
+            Path(path).unlink(missing_ok=True)
+    res["notebook"] = res["html"] = None
+    res["archived"] = "nothing changed: log row only"
+
+
 def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental", dry_run: bool = False,
                        config_path: str | None = None, run_id: str | None = None,
                        progress: bool | None = None, allow_mass_deactivation: bool = False,
@@ -169,17 +205,19 @@ def run_sync_notebooks(cfg, tables: Sequence[str], *, mode: str = "incremental",
     from ..pipeline import new_run_id
     run_id = run_id or new_run_id()
     progress = sys.stderr.isatty() if progress is None else progress
-    _hold_store(cfg, required=True, tables=tables)
+    store = _hold_store(cfg, required=True, tables=tables)
     if session is None:
         with kernel_session(cfg) as own:
-            return _sync_notebooks(cfg, tables, mode=mode, dry_run=dry_run, config_path=config_path, run_id=run_id,
-                                   progress=progress, allow_mass_deactivation=allow_mass_deactivation, session=own)
-    return _sync_notebooks(cfg, tables, mode=mode, dry_run=dry_run, config_path=config_path, run_id=run_id,
+            return _sync_notebooks(cfg, store, tables, mode=mode, dry_run=dry_run, config_path=config_path,
+                                   run_id=run_id, progress=progress, allow_mass_deactivation=allow_mass_deactivation,
+                                   session=own)
+    return _sync_notebooks(cfg, store, tables, mode=mode, dry_run=dry_run, config_path=config_path, run_id=run_id,
                            progress=progress, allow_mass_deactivation=allow_mass_deactivation, session=session)
 
 
-def _sync_notebooks(cfg, tables: Sequence[str], *, mode: str, dry_run: bool, config_path: str | None, run_id: str,
-                    progress: bool, allow_mass_deactivation: bool, session: KernelSession) -> list[dict[str, Any]]:
+def _sync_notebooks(cfg, store, tables: Sequence[str], *, mode: str, dry_run: bool, config_path: str | None,
+                    run_id: str, progress: bool, allow_mass_deactivation: bool,
+                    session: KernelSession) -> list[dict[str, Any]]:
     results = []
     full: str | None = None  # once the archive is full, the tables left are reported, not run
     for table in tables:
@@ -194,6 +232,14 @@ def _sync_notebooks(cfg, tables: Sequence[str], *, mode: str, dry_run: bool, con
             params["allow_mass_deactivation"] = True
         name = sync_run_name(table)
         how = f"{mode}{', dry-run' if dry_run else ''}"
+        if not dry_run:  # nothing to do: its log row, no kernel (pipeline/probe.py)
+            skipped = skip_unchanged(cfg, store, table, mode=mode, run_id=run_id,
+                                     allow_mass_deactivation=allow_mass_deactivation)
+            if skipped is not None:
+                line = finish_line(skipped)
+                _progress(progress, f"  {line}", run_id=run_id, line=line)
+                results.append(skipped)
+                continue
         _progress(progress, f"running {name} ({how}) ...", run_id=run_id, line=f"{table}: started ({how})")
         try:
             run = execute(cfg, SYNC_NOTEBOOK, params, run_id=run_id, archive_name=name, session=session)
@@ -213,7 +259,8 @@ def _sync_notebooks(cfg, tables: Sequence[str], *, mode: str, dry_run: bool, con
         res = sync_result(table, run, {**params, "run_id": run_id})
         if run.error and run.result is None and not dry_run:
             _record_failure(cfg, table, run_id, mode, res["error"], res["notebook"])
-        where = rendering(run)
+        drop_unchanged_archive(run, res)
+        where = rendering(run) if res["notebook"] else None
         _progress(progress, f"  {table}: {took(res)}" + (f" -> {where}" if where else ""), run_id=run_id,
                   line=finish_line(res, where))
         results.append(res)

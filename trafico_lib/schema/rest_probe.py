@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from ..stores.sql import health as h
 from ..stores.sql.probe import PROBE_COLUMNS, READ_PROBE, RECORD_PROBE, source_probe
 from ..tables import TableSpec
 from .functions import sql_function
@@ -56,8 +57,13 @@ def render_probe_step(specs) -> str:
                            ("digest", "text"), ("context", "text"), ("was_full", "boolean")], "void", RECORD_PROBE)
     read = sql_function("traficov2_read_probe", [("table_name", "text")],
                         "TABLE (probe_rows bigint, probe_changed_max timestamptz, probe_digest text, probe_context text,"
-                        " probe_full boolean, probe_run_id text, last_failed boolean)", READ_PROBE)
+                        " probe_full boolean, probe_run_id text, last_failed boolean, recheck_due boolean)", READ_PROBE)
     read = read.replace(" LANGUAGE sql AS ", " LANGUAGE sql STABLE AS ", 1)
+    archived = sql_function(h.function_name("last_archived"), [], "jsonb",
+                            f"SELECT coalesce(jsonb_agg(to_jsonb(x)), '[]'::jsonb) FROM ({h.LAST_ARCHIVED}) x")
+    archived = archived.replace(" LANGUAGE sql AS ", " LANGUAGE sql STABLE AS ", 1)
     return "\n\n".join([
+        "-- the health check's newest run with an archived notebook (stores/sql/health.py)", archived,
+        "DROP FUNCTION IF EXISTS traficov2_read_probe(text);  -- its answer's columns may differ from an earlier one's",
         "-- a source's probe and what a table's state keeps of it (stores/sql/probe.py): a run with nothing to do is skipped",
         PROBE_COLUMNS, record, read, *(render_probe_function(s) for s in specs)])

@@ -137,7 +137,12 @@ class HealthReader(Protocol):
         """Reject rows recorded in the last ``hours``, per target table."""
 
     def last_run(self) -> dict[str, Any] | None:
-        """The newest logged run: run_id, sync_timestamp, tables (table, operation, notebook, error)."""
+        """The newest logged run: run_id, sync_timestamp, tables (table, operation, notebook, error,
+        unchanged_since: a table skipped as unchanged, ``pipeline.probe``)."""
+
+    def last_archived(self) -> dict[str, Any] | None:
+        """The newest run that archived a notebook (one that changed, rejected or failed something):
+        run_id, sync_timestamp, tables (table, notebook); None when none did."""
 
     def states(self) -> dict[str, dict[str, Any]]:
         """The sync state per target table: watermark, last_success_at, last_run_id."""

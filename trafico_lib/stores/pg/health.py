@@ -88,6 +88,10 @@ class PostgresHealthReader:
         (``tables``: table, operation, notebook, error); None when no run is logged."""
         return h.last_run(self._dicts(h.LAST_RUN))
 
+    def last_archived(self) -> dict | None:
+        """The newest run with an archived notebook: run_id, sync_timestamp, tables (table, notebook)."""
+        return h.last_archived(self._dicts(h.LAST_ARCHIVED))
+
     def states(self) -> dict[str, dict]:
         """``traficov2_sync_state`` by target table: watermark, last_success_at, last_run_id."""
         return h.states(self._dicts(h.STATES))

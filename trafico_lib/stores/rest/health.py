@@ -53,6 +53,9 @@ class RestHealthReader:
     def last_run(self) -> dict | None:
         return h.last_run(self._rows("last_run", "reading the last run"), api_time)
 
+    def last_archived(self) -> dict | None:
+        return h.last_archived(self._rows("last_archived", "reading the last archived run"), api_time)
+
     def states(self) -> dict[str, dict]:
         return h.states(self._rows("states", "reading traficov2_sync_state"), api_time)
 

@@ -241,7 +241,7 @@ class RestStore:
         row = rows[0] if rows else {}
         out = {k: row.get(k) for k in STORED_PROBE}
         out["probe_changed_max"] = api_time(out["probe_changed_max"])
-        out["last_failed"] = bool(out["last_failed"])
+        out["last_failed"], out["recheck_due"] = bool(out["last_failed"]), bool(out["recheck_due"])
         return out
 
     def record_probe(self, spec: TableSpec, run_id: str, probe: SourceProbe | None, *, context: str | None,

@@ -47,7 +47,21 @@ LAST_RUN = (
     "WITH newest AS (SELECT details->>'run_id' AS run_id, sync_timestamp FROM traficov2_sync_log "
     "WHERE details ? 'run_id' ORDER BY sync_timestamp DESC, id DESC LIMIT 1) "
     "SELECT n.run_id, n.sync_timestamp, l.table_name, l.operation, l.details->>'notebook' AS notebook, "
-    "l.details->>'error' AS error FROM newest n JOIN traficov2_sync_log l ON l.details->>'run_id' = n.run_id "
+    "l.details->>'error' AS error, l.details->>'unchanged_since' AS unchanged_since "
+    "FROM newest n JOIN traficov2_sync_log l ON l.details->>'run_id' = n.run_id ORDER BY l.id")
+
+# The newest run that archived a notebook (a run that changed, rejected or failed something; one
+# that changed nothing is its log row: pipeline.changed_something), and its log rows that name one.
+def _archived(t: str) -> str:
+    return (f"{t}operation = 'SYNC' AND {t}details->>'notebook' IS NOT NULL "
+            f"AND left({t}details->>'notebook', 13) <> 'interactive: '")
+
+
+LAST_ARCHIVED = (
+    f"WITH newest AS (SELECT details->>'run_id' AS run_id FROM traficov2_sync_log WHERE {_archived('')} "
+    "ORDER BY sync_timestamp DESC, id DESC LIMIT 1) "
+    "SELECT n.run_id, l.sync_timestamp, l.table_name, l.details->>'notebook' AS notebook FROM newest n "
+    f"JOIN traficov2_sync_log l ON l.details->>'run_id' = n.run_id AND {_archived('l.')} "
     "ORDER BY l.id")
 
 # checked_at (step 017: a running watch found the source unchanged since the last success) read as
@@ -139,7 +153,17 @@ def last_run(rows: Iterable[Row], when: Time = _same) -> dict | None:
         return None
     return {"run_id": rows[0]["run_id"], "sync_timestamp": when(rows[0]["sync_timestamp"]),
             "tables": [{"table": r["table_name"], "operation": r["operation"], "notebook": r["notebook"],
-                        "error": r["error"]} for r in rows]}
+                        "error": r["error"], "unchanged_since": r.get("unchanged_since")} for r in rows]}
+
+
+def last_archived(rows: Iterable[Row], when: Time = _same) -> dict | None:
+    """The newest run with an archived notebook: run_id, sync_timestamp (its newest such row)
+    and its tables (table, notebook); None when no run archived one."""
+    rows = list(rows)
+    if not rows:
+        return None
+    return {"run_id": rows[0]["run_id"], "sync_timestamp": max(when(r["sync_timestamp"]) for r in rows),
+            "tables": [{"table": r["table_name"], "notebook": r["notebook"]} for r in rows]}
 
 
 def states(rows: Iterable[Row], when: Time = _same) -> dict[str, dict]:

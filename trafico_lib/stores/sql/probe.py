@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from ...tables import TableSpec
+from .record import DUPLICATE_FIELD, REJECT_REPEAT_HOURS
 
 if TYPE_CHECKING:
     from ...engine.probe import SourceProbe
@@ -52,13 +53,21 @@ RECORD_PROBE = (
 # What the skip rule (pipeline/probe.py) compares a new probe with: the stored one, and whether
 # the table's newest run failed (its newest SYNC or ERROR log row is an ERROR). One row always.
 # The REST store runs it as traficov2_read_probe() (schema/rest_probe.py).
+# ``recheck_due``: a reject or duplicate that run recorded or saw is due to be recorded again (the
+# same is recorded once a day, RECORD_REJECT): the source row is still there, and the health
+# check's rejects of the last 24 h must still count it, so the table runs.
+_DUE = f"created_at <= now() - make_interval(hours => {REJECT_REPEAT_HOURS})"
 READ_PROBE = (
     "SELECT s.probe_rows, s.probe_changed_max, s.probe_digest, s.probe_context, s.probe_full, s.probe_run_id, "
     "coalesce((SELECT l.operation = 'ERROR' FROM traficov2_sync_log l WHERE l.table_name = %(table_name)s "
-    "AND l.operation IN ('SYNC', 'ERROR') ORDER BY l.sync_timestamp DESC, l.id DESC LIMIT 1), false) AS last_failed "
+    "AND l.operation IN ('SYNC', 'ERROR') ORDER BY l.sync_timestamp DESC, l.id DESC LIMIT 1), false) AS last_failed, "
+    "(EXISTS (SELECT 1 FROM traficov2_sync_rejects r WHERE r.table_name = %(table_name)s "
+    f"AND r.last_run_id = s.probe_run_id AND r.{_DUE}) OR EXISTS (SELECT 1 FROM traficov2_sync_changes c "
+    f"WHERE c.table_name = %(table_name)s AND c.field = '{DUPLICATE_FIELD}' AND c.last_run_id = s.probe_run_id "
+    f"AND c.{_DUE})) AS recheck_due "
     "FROM (SELECT 1) one LEFT JOIN traficov2_sync_state s ON s.table_name = %(table_name)s")
 STORED_PROBE = ("probe_rows", "probe_changed_max", "probe_digest", "probe_context", "probe_full", "probe_run_id",
-                "last_failed")
+                "last_failed", "recheck_due")
 
 
 def probe_params(spec: TableSpec, run_id: str, probe: SourceProbe | None, context: str | None,

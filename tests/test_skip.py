@@ -1,0 +1,209 @@
+"""A run pays for its changes (pipeline/probe.py): a table whose source probe and context are what
+its last successful writing run recorded is one log row, nothing read, on the direct and the REST
+store; the real command line's no-op sync imports no Great Expectations and starts no kernel, and
+a table that changed still gets its archived notebook in the same run."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import rest_server as harness
+from test_engine import insert
+from trafico_lib import pipeline as P
+from trafico_lib.sample import create_source_tables, load_samples
+from trafico_lib.stores import open_store
+from trafico_lib.stores.pg.lock import lock_key
+from trafico_lib.tables import TABLES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def src(conn):
+    create_source_tables(conn)
+    return conn
+
+
+@pytest.fixture(params=["direct", "rest"])
+def store_config(request, src, make_config, db_url, tmp_path, monkeypatch):
+    if request.param == "direct":
+        yield lambda data=None: make_config(data, db_url=db_url)
+        return
+    with harness.running_project(db_url, tmp_path / "postgrest", monkeypatch):
+        yield make_config
+
+
+ROWS = [{"Contenedor": "MSCU1234566", "Chofer": "A", "updated_at": "2026-12-01 10:00+00"},
+        {"Contenedor": "TGHU8765432", "Chofer": "B", "updated_at": "2026-12-01 11:00+00"}]
+
+
+def _log(conn, run_id: str) -> list[tuple]:
+    return conn.execute("SELECT operation, details FROM traficov2_sync_log WHERE details->>'run_id' = %s",
+                        (run_id,)).fetchall()
+
+
+def test_an_unchanged_source_is_one_log_row_and_any_change_runs_again(store_config, src):
+    cfg = store_config()
+    insert(src, "arribos", ROWS)
+    first = P.run_table("arribos", mode="incremental", cfg=cfg)
+    assert first.status == "ok" and first.counts["inserted"] == 2 and first.unchanged_since is None
+
+    again = P.run_table("arribos", mode="incremental", cfg=cfg)
+    assert (again.status, again.unchanged_since, again.source_rows) == ("ok", first.run_id, 2)
+    assert again.counts["read"] == 0 and again.notebook is None
+    [(operation, details)] = _log(src, again.run_id)  # one log row, as any run's: it counts as a run
+    assert operation == "SYNC" and details["unchanged_since"] == first.run_id and details["notebook"] is None
+    state = src.execute("SELECT last_run_id, probe_run_id FROM traficov2_sync_state "
+                        "WHERE table_name = 'traficov2_arribos'").fetchone()
+    assert state == (again.run_id, first.run_id)  # its last success (health, lag); the probe stays the first's
+
+    # a full run is skipped only after a full run (whose deactivations were judged)
+    full = P.run_table("arribos", mode="full", cfg=cfg)
+    assert full.unchanged_since is None and full.counts["read"] == 2
+    assert P.run_table("arribos", mode="full", cfg=cfg).unchanged_since == full.run_id
+    assert P.run_table("arribos", mode="incremental", cfg=cfg).unchanged_since == full.run_id
+
+    # a dry run always reads: a person asked to see the plan
+    dry = P.run_table("arribos", mode="incremental", cfg=cfg, dry_run=True)
+    assert dry.status == "dry-run" and dry.counts["read"] > 0
+
+    # an update, an insert, a delete: each is read
+    src.execute("""UPDATE arribos SET "Chofer" = 'C', updated_at = '2026-12-02 10:00+00'
+                   WHERE "Contenedor" = 'MSCU1234566'""")
+    upd = P.run_table("arribos", mode="incremental", cfg=cfg)
+    assert upd.unchanged_since is None and upd.counts["updated"] == 1
+    insert(src, "arribos", [{"Contenedor": "CSQU3054383", "updated_at": "2026-12-03 09:00+00"}])
+    assert P.run_table("arribos", mode="incremental", cfg=cfg).counts["inserted"] == 1
+    src.execute("""DELETE FROM arribos WHERE "Contenedor" = 'CSQU3054383'""")
+    gone = P.run_table("arribos", mode="full", cfg=cfg)
+    assert gone.unchanged_since is None and gone.counts["deactivated"] == 1
+    assert P.run_table("arribos", mode="full", cfg=cfg).unchanged_since == gone.run_id
+
+    # a changed context (the configuration) is read again
+    stricter = store_config({"sync_settings": {"arribos": {"batch_size": 7}}})
+    assert P.run_table("arribos", mode="full", cfg=stricter).unchanged_since is None
+    assert P.run_table("arribos", mode="full", cfg=stricter).unchanged_since is not None
+
+
+def test_a_failed_last_run_is_never_skipped(store_config, src):
+    cfg = store_config()
+    insert(src, "arribos", ROWS)
+    first = P.run_table("arribos", mode="full", cfg=cfg)
+    open_store(cfg).write_log(TABLES["arribos"], "ERROR", {"run_id": "r-failed", "error": "boom"})
+    retried = P.run_table("arribos", mode="full", cfg=cfg)
+    assert retried.unchanged_since is None and retried.counts["read"] == 2
+    assert P.run_table("arribos", mode="full", cfg=cfg).unchanged_since == retried.run_id != first.run_id
+
+
+def test_a_csv_source_is_never_skipped(store_config, src):
+    cfg = store_config({"sync_settings": {"remisiones": {"source": "csv"}}})
+    first = P.run_table("remisiones", mode="full", cfg=cfg)
+    assert first.status == "ok" and first.counts["read"] > 0
+    again = P.run_table("remisiones", mode="full", cfg=cfg)
+    assert again.unchanged_since is None and again.counts["read"] == first.counts["read"]
+
+
+def test_a_skipped_run_waits_for_the_tables_lock_and_never_overlaps_another_run(src, make_config, db_url):
+    cfg = make_config({"database": {"lock_timeout_seconds": 0.3}}, db_url=db_url)
+    insert(src, "arribos", ROWS)
+    first = P.run_table("arribos", mode="full", cfg=cfg)
+    with psycopg.connect(db_url) as other, other.transaction():  # another run of the table holds it
+        other.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock_key("traficov2_arribos"),))
+        held = P.run_table("arribos", mode="full", cfg=cfg)
+    assert held.status == "locked" and _log(src, held.run_id) == []
+    assert P.run_table("arribos", mode="full", cfg=cfg).unchanged_since == first.run_id
+
+
+# ---- the real command line, in a process of its own ----------------------------------------------
+
+WRAPPER = """import json, sys
+from trafico_lib.cli import main as cli_main
+from trafico_lib.cli.runner import main as runner_main
+code = (runner_main if sys.argv[2] == "sync" else cli_main)(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, f)
+sys.exit(code)
+"""
+
+
+def _sync(tmp_path: Path, config: str, *extra: str, command: tuple[str, ...] = ("sync",)) -> tuple[dict, str]:
+    """``make sync`` (the runner's command line; ``command=()``: ``update_traficov2.py``'s) in a
+    process of its own: what it printed, its exit code and the modules it had imported when it finished."""
+    wrapper, out = tmp_path / "wrapper.py", tmp_path / "modules.json"
+    wrapper.write_text(WRAPPER, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "TRAFICO_DATABASE_URL"}
+    p = subprocess.run([sys.executable, str(wrapper), str(out), *command, "--config", config, *extra],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return json.loads(out.read_text(encoding="utf-8")), p.stdout
+
+
+def _archived(tmp_path: Path, run_id: str) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "runs").rglob(f"{run_id}_*"))
+
+
+def test_a_no_op_sync_imports_no_gx_and_starts_no_kernel_and_a_changed_table_gets_its_notebook(
+        db_url, make_config, tmp_path):
+    cfg = make_config(db_url=db_url)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        load_samples(c, cfg)
+    config = Path(cfg.source_path).name
+    first = P.run_table("remisiones", mode="incremental", cfg=cfg)  # the library's run, as --no-notebook's
+    for table in ("arribos", "pendiente_desconsolidar", "arribos_expo_ctns"):
+        P.run_table(table, mode="incremental", cfg=cfg)
+
+    ran, printed = _sync(tmp_path, config, "--run-id", "20261206T120000-aaaaaa")
+    assert "great_expectations" not in ran["modules"]  # nothing validated: no GX import
+    assert not any(m.split(".")[0] in ("papermill", "jupyter_client") for m in ran["modules"])  # no kernel
+    assert _archived(tmp_path, "20261206T120000-aaaaaa") == []  # no notebook archived
+    assert f"remisiones: unchanged since {first.run_id} (65 source rows); log row only, no notebook" in printed
+    assert "4 tables unchanged (log rows only)" in printed
+
+    # a source row changes: that table runs its notebook, archived; the others stay log rows
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("""UPDATE remisiones SET "Chofer" = 'Otro chofer' WHERE id = (SELECT min(id) FROM remisiones)""")
+    ran, printed = _sync(tmp_path, config, "--run-id", "20261206T120500-bbbbbb")
+    assert _archived(tmp_path, "20261206T120500-bbbbbb") == [
+        "20261206T120500-bbbbbb_sync_remisiones.html", "20261206T120500-bbbbbb_sync_remisiones.ipynb"]
+    assert "remisiones: Inserted 0, Updated 1" in printed
+    assert "arribos: unchanged since" in printed
+
+
+def test_a_run_the_probe_sent_that_changed_nothing_is_its_log_row_and_its_notebook_is_dropped(
+        db_url, make_config, tmp_path):
+    cfg = make_config(db_url=db_url)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        load_samples(c, cfg)
+    config = Path(cfg.source_path).name
+    P.run_table("remisiones", mode="incremental", cfg=cfg)
+    with psycopg.connect(db_url, autocommit=True) as c:  # a touched change time: the probe differs, no value does
+        c.execute("UPDATE remisiones SET fecha_modificacion = now() WHERE id = (SELECT min(id) FROM remisiones)")
+    _, printed = _sync(tmp_path, config, "--table", "remisiones", "--run-id", "20261206T121000-cccccc")
+    assert "remisiones: Inserted 0, Updated 0, Errors 0 | unchanged 65" in printed
+    assert _archived(tmp_path, "20261206T121000-cccccc") == []  # the archive keeps what matters
+    with psycopg.connect(db_url) as c:
+        [(details,)] = c.execute("SELECT details FROM traficov2_sync_log WHERE details->>'run_id' = %s",
+                                 ("20261206T121000-cccccc",)).fetchall()
+    assert details["notebook"] is None and details["counts"]["read"] == 65  # the log row links no page
+
+
+def test_a_read_whose_rows_were_all_set_aside_validates_nothing_and_imports_no_gx(db_url, make_config, tmp_path):
+    """The probe differs (a touched change time), so the table is read; every row is as last
+    written, set aside unread: the validation of an empty frame never imports Great Expectations."""
+    cfg = make_config(db_url=db_url)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        load_samples(c, cfg)
+    P.run_table("remisiones", mode="full", cfg=cfg)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("UPDATE remisiones SET fecha_modificacion = fecha_modificacion + interval '1 second' "
+                  "WHERE id = (SELECT min(id) FROM remisiones)")
+    ran, printed = _sync(tmp_path, Path(cfg.source_path).name, "--no-notebook", "--table", "remisiones",
+                         "--mode", "full", command=())
+    assert "remisiones: Inserted 0, Updated 0, Errors 0 | unchanged 65" in printed, printed
+    assert "great_expectations" not in ran["modules"]
