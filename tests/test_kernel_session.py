@@ -74,10 +74,16 @@ def readable(path: Path) -> list[tuple]:
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        outputs = []
+        outputs: list[dict] = []
         for out in cell.outputs:
             shown = {k: v for k, v in out.items() if k not in ("metadata", "transient")}
-            outputs.append(norm(json.dumps(shown, sort_keys=True)))
+            last = outputs[-1] if outputs else None
+            if (last is not None and shown.get("output_type") == last.get("output_type") == "stream"
+                    and shown.get("name") == last.get("name")):
+                last["text"] += shown["text"]  # one print flushed in two messages reads the same
+                continue
+            outputs.append(shown)
+        outputs = [norm(json.dumps(o, sort_keys=True)) for o in outputs]
         injected = "injected-parameters" in cell.metadata.get("tags", [])  # (papermill gives it a random id)
         cells.append(("injected-parameters" if injected else cell.id, norm(cell.source), cell.execution_count, outputs))
     return cells
