@@ -126,9 +126,11 @@ def test_init_db_load_sync_and_rerun_through_the_cli(db_url, make_config, tmp_pa
     assert lines[0] == "=== Sync Summary ==="
     rows = {"arribos": 159, "pendiente_desconsolidar": 36, "remisiones": 65, "arribos_expo_ctns": 42}
     for t in TABLES:
-        assert f"{t}: unchanged since {first_run} ({rows[t]} source rows); log row only, no notebook" in lines, lines
-    assert lines[-1] == ("Total: Inserted 0, Updated 0, Errors 0 | unchanged 0, rejected 0, deactivated 0 | "
-                         "4 tables unchanged (log rows only)"), lines[-1]
+        assert (f"{t}: Inserted 0, Updated 0, Errors 0 | unchanged since {first_run} ({rows[t]} source rows); "
+                "log row only, no notebook") in lines, lines
+    assert lines[-2] == ("Total: Inserted 0, Updated 0, Errors 0 | unchanged 0, rejected 0, deactivated 0 | "
+                         "4 tables unchanged (log rows only)"), lines[-2]
+    assert lines[-1] == "  nothing read: 4 tables unchanged since their last run (302 source rows as they were)"
     # a changed row: that table is read, and its summary says where its refused rows are
     with psycopg.connect(db_url, autocommit=True) as c:
         c.execute("UPDATE arribos SET updated_at = now() WHERE id = (SELECT min(id) FROM arribos)")
@@ -136,7 +138,8 @@ def test_init_db_load_sync_and_rerun_through_the_cli(db_url, make_config, tmp_pa
     lines = summary(third.stdout)
     arribos = next(ln for ln in lines if ln.startswith("arribos:"))
     assert "(see traficov2_sync_rejects, last_run_id = this run)" in arribos, lines
-    assert f"remisiones: unchanged since {first_run} (65 source rows); log row only, no notebook" in lines
+    assert (f"remisiones: Inserted 0, Updated 0, Errors 0 | unchanged since {first_run} (65 source rows); "
+            "log row only, no notebook") in lines
 
 
 def test_dry_run_and_back_propagate_flags(db_url, make_config):

@@ -185,7 +185,11 @@ def test_the_command_line_the_notebook_health_and_data_docs_show_the_depots_time
     assert lines and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d-03:00 ", x) for x in lines), lines
     run_id = lines[0].split()[1]
     assert run_id[:8] in {m.replace("-", "")[:8] for m in before | _local_now_minutes()}, (run_id, before)
-    # the second run in a notebook (kernel in Tokyo): its lines say the depot's time
+    # the second run in a notebook (kernel in Tokyo): its lines say the depot's time. A source row
+    # changes first: an unchanged table is its log row only, no notebook (pipeline/probe.py)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("""UPDATE arribos SET "Cliente" = 'Otro cliente', updated_at = now()
+                     WHERE id = (SELECT min(id) FROM arribos)""")
     second = run([*args], cwd=tmp_path)
     assert second.returncode == 0, second.stderr + second.stdout
     executed = sorted(cfg.resolve(cfg.audit_archive.path).rglob("*_sync_arribos.ipynb"))

@@ -132,7 +132,7 @@ def test_key_too_long_to_index_is_its_rows_reject_on_every_store(src, live_cfg):
     insert(src, EXPO, [{**BOOKING, "Booking": "B" * 10_000, "Cantidad": "1"}, {**BOOKING, "Cantidad": "1"}])
     for mode in ("full", "incremental"):
         for table in ("arribos", EXPO):
-            res = _run(cfg, table, mode)
+            res = _run(cfg, table, mode, skip_unchanged=False)  # read again (else: unchanged, its log row only)
             assert res.counts["rejected"] == 1, (table, res.counts)
     assert [k for (k,) in src.execute("SELECT sync_key FROM traficov2_arribos")] == ["TCNU7200794"]
     assert [k for (k,) in src.execute("SELECT sync_key FROM traficov2_arribos_ctns_expo")] == ["BKG2611001|1"]

@@ -119,7 +119,7 @@ def test_state_counts_the_table_now_whatever_the_last_run_reread(src, store_conf
 
     # a full run re-reads the broken row: the same reject, not recorded twice, marked seen by this run,
     # so the summary's "see traficov2_sync_rejects, last_run_id = this run" holds
-    third = run(cfg, mode="full")
+    third = run(cfg, mode="full", skip_unchanged=False)  # (unchanged since the first: else its log row only)
     assert third.counts["rejected"] == 1
     assert [r[:2] for r in _rejects(src)] == [(first.run_id, third.run_id)]
     summary = format_summary([third.to_dict()], store="x", run_id=third.run_id)
@@ -152,7 +152,7 @@ def test_a_duplicate_seen_again_is_marked_with_the_run_that_saw_it(src, store_co
     cfg = store_config()
     insert(src, "arribos", [ARRIBOS[0], {**ARRIBOS[0], "Cliente": "Otro"}])
     first = run(cfg, mode="full")
-    second = run(cfg, mode="full")
+    second = run(cfg, mode="full", skip_unchanged=False)  # (unchanged: else its log row only, pipeline/probe.py)
     assert first.counts["duplicates"] == second.counts["duplicates"] == 1
     rows = src.execute("SELECT run_id, last_run_id FROM traficov2_sync_changes WHERE field = 'duplicate'").fetchall()
     assert rows == [(first.run_id, second.run_id)]

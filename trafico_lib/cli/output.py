@@ -44,7 +44,7 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
     lines = [title] + ([f"Store: {store}"] if store else [])
     tot = dict.fromkeys(_COUNTS, 0)
     summed: dict[str, int] = {}
-    skipped = 0
+    skipped = skipped_rows = 0
     for r in results:
         c = r.get("counts") or {}
         row = {"inserted": c.get("inserted", 0) or 0, "updated": c.get("updated", 0) or 0,
@@ -53,8 +53,11 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
                "deactivated": c.get("deactivated", 0) or 0}
         where = _shown_notebook(r)
         if r.get("unchanged_since") and r.get("status") == "ok":  # skipped (pipeline.probe): its log row
-            lines.append(f"{r['table']}: {unchanged_text(r['unchanged_since'], r.get('source_rows'))}")
+            # the old tool's shape first (scripts read "<table>: Inserted N, Updated N, Errors N")
+            lines.append(f"{r['table']}: {_counts_line(row, dry_run).split(' | ')[0]} | "
+                         f"{unchanged_text(r['unchanged_since'], r.get('source_rows'))}")
             skipped += 1
+            skipped_rows += r.get("source_rows") or 0
             continue
         lines.append(f"{r['table']}: {_counts_line(row, dry_run)}"
                      + (f" | {'notebook' if dry_run else 'archive'} {where}" if where else ""))
@@ -76,6 +79,9 @@ def format_summary(results: list[dict], *, dry_run: bool = False, store: str | N
                  + (f" | {plural(skipped, 'table')} unchanged (log rows only)" if skipped else ""))
     if summed:
         lines.append(f"  {counts_sum(summed, dry_run=dry_run)}")
+    elif skipped:  # every table unchanged: the totals' second line says why they are all 0
+        lines.append(f"  nothing read: {plural(skipped, 'table')} unchanged since their last run "
+                     f"({plural(skipped_rows, 'source row')} as they were)")
     return stamped("\n".join(lines), _run_id(results, run_id))
 
 
