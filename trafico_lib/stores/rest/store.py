@@ -313,7 +313,8 @@ class RestStore:
                 wait: float = 0.0) -> Iterator[Lease]:
         """The table's lease for this run while the block runs (:mod:`.lease`), renewed by a
         heartbeat every third of ``seconds`` (default ``lease_seconds``); yields the
-        :class:`Lease`, whose :meth:`Lease.renew` the writes call before each batch. Another
+        :class:`Lease`, whose :meth:`Lease.renew` the writes call before each batch (it asks when
+        the last renewal is a sixth of the lease old). Another
         run's lease is waited for up to ``wait`` seconds (the direct path's lock timeout), then
         TableLocked, writing nothing. Released at the end (a release that fails lapses by itself)."""
         import time
@@ -321,6 +322,7 @@ class RestStore:
         holder = f"{socket.gethostname()}:{os.getpid()}"
         deadline = time.monotonic() + max(wait, 0.0)
         while True:
+            asked = time.monotonic()
             lease = self.take_lease(spec, run_id, holder=holder, seconds=seconds)
             if lease["taken"] or time.monotonic() >= deadline:
                 break
@@ -328,6 +330,7 @@ class RestStore:
         if not lease["taken"]:
             raise TableLocked(held_message(spec.name, lease))
         held = Lease(self, spec, run_id, holder, seconds)
+        held.kept(lease, asked)
         try:
             with Heartbeat(held.beat, every=seconds / 3) as held.heartbeat:
                 yield held
