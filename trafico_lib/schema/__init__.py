@@ -8,7 +8,8 @@ Two kinds of step, in version order, recorded in ``traficov2_schema_migrations``
   through Supabase's REST API (:mod:`.api`), ``006``, ``007``, ``008``, ``011``, ``012`` (the adoption of the old
   tool's rows) and ``013`` (latest wins, the source read with its hashes) the functions the REST store calls
   (:mod:`.functions`, :mod:`.rest_merge`), ``014`` those its health reader calls (:mod:`.rest_health`), ``015`` when a reject was last seen
-  and a table's current validation state (:mod:`.rest_health`). Idempotent, they
+  and a table's current validation state (:mod:`.rest_health`), ``018`` the whole read a REST run proves a
+  no-op inside the database (:mod:`.rest_merge`). Idempotent, they
   run on every apply, so a table or column new in the registry reaches an existing database
   with no new SQL file; they are reported as applied only the first time.
 
@@ -29,7 +30,8 @@ from .adopt import ADOPTED, render_adoption
 from .api import render_api_access
 from .functions import render_batch_functions, render_functions, render_log_function
 from .rest_health import render_health_functions, render_state_step
-from .rest_merge import render_adopt_functions, render_rest_functions, render_shared_rule_functions
+from .rest_merge import (render_adopt_functions, render_rest_functions, render_shared_rule_functions,
+                         render_unchanged_functions)
 from .targets import render_targets
 from .triggers import merged_fields, preserved_fields, render_triggers, trigger_statements
 
@@ -60,6 +62,7 @@ RENDERED: dict[str, tuple[str, Callable[[Preserve | None], str]]] = {
     "013": ("rest_latest_wins_and_source_hash", lambda preserve: render_shared_rule_functions(TABLES.values())),
     "014": ("rest_health_functions", lambda preserve: render_health_functions()),
     "015": ("table_state", lambda preserve: render_state_step()),
+    "018": ("rest_unchanged_read", lambda preserve: render_unchanged_functions(TABLES.values())),
 }
 
 

@@ -83,6 +83,9 @@ class RestStaging:
         self.totals: StagedTotals | None = None
         self._staged = 0
         self.columns = q.stage_columns(spec)
+        # the read was proved a no-op in the database (``rest/source.proved_unchanged``): every source
+        # row as last written, every active target row one of them; no key was shipped, none is gone
+        self.all_unchanged = False
 
     alive = True
 
@@ -95,6 +98,13 @@ class RestStaging:
         self.keys.extend(k for k in [*staged.seen_keys, *extra_keys] if isinstance(k, str) and k)
 
     def unchanged_keys(self) -> set[str]:
+        if self.all_unchanged:  # the rows set aside are the active target rows, one each
+            from .pages import pages
+            return {r["sync_key"] for page in pages(self.store.client, self.spec.target, ["sync_key"],
+                                                     where=lambda q: q.eq("activo", True),
+                                                     page_size=self.store.page_size,
+                                                     what=f"{self.spec.name}: reading the target's keys")
+                    for r in page}
         return {a[0] for a in self.aside}
 
     def finish(self) -> StagedTotals:
@@ -142,7 +152,7 @@ class RestStaging:
             inserts.extend(got["inserts"])
             updates.extend(got["updates"])
         deact = pd.DataFrame({"sync_key": []})
-        if full:
+        if full and not self.all_unchanged:  # (proved a no-op: nothing is gone)
             params = {"p_keys": list(dict.fromkeys(self.keys)), "p_limit": PLAN_ROWS, **seen}
             got = client.call_rpc(plan_deactivate_function_name(spec), params,
                                   what=f"{spec.name}: planning the deactivations")
@@ -293,6 +303,8 @@ class RestSyncSession:
         function) raises MassDeactivation before any is (the batches merged stay: each
         committed on its own)."""
         client = self.store.client
+        if self.staging.all_unchanged:  # every active target row is a source row as last written
+            return self.before["deactivated"]
         keys = list(dict.fromkeys(self.staging.keys))
         if max_share is not None:
             params = {"p_keys": keys, "p_limit": 0, "p_adopt": [], "p_edited_at": None}
