@@ -99,7 +99,7 @@ def render_merge_function(spec: TableSpec, preserve: list[str]) -> str:
             _execute(drop),
             *_ready(spec),
             "GET DIAGNOSTICS v_staged = ROW_COUNT;",
-            _execute(q.drop_identical(spec)),
+            _execute(q.drop_identical(spec, probe=True)),
             "GET DIAGNOSTICS v_identical = ROW_COUNT;",
             _execute(q.create_merged(spec, preserve, typed_only)),
             _execute(q.fill_merged(spec, preserve, sql.SQL("$1"), existing_only=True), using="p_run_started"),
@@ -200,7 +200,7 @@ def render_plan_function(spec: TableSpec, preserve: list[str]) -> str:
         "v_fields bigint; v_adopted jsonb; p_run_id text := 'plan';", _after_adoption_rolled_back(spec, preserve, [
             _execute(drop),
             *_ready(spec),
-            _execute(q.drop_identical(spec)),
+            _execute(q.drop_identical(spec, probe=True)),
             "GET DIAGNOSTICS v_identical = ROW_COUNT;",
             _execute(q.create_merged(spec, preserve, typed_only)),
             _execute(q.fill_merged(spec, preserve, sql.SQL("$1")), using="p_run_started"),
