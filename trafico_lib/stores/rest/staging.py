@@ -194,7 +194,7 @@ class _Spilled:
 
     META = ["sync_key", "source_id", "source_updated_at", "_order"]
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._dir: tempfile.TemporaryDirectory | None = None
         self.files: list[Path] = []
         self.starts: list[int] = []  # each chunk's first row number
