@@ -215,8 +215,9 @@ class _Spilled:
         self._meta.append(frame[self.META].reset_index(drop=True))
 
     def meta(self) -> pd.DataFrame:
-        return (pd.concat(self._meta, ignore_index=True) if self._meta
-                else pd.DataFrame(columns=self.META))
+        """Every chunk's :data:`META` columns in one frame (once: the chunks' copies are let go)."""
+        parts, self._meta = self._meta, []
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=self.META)
 
     def chunk(self, i: int) -> pd.DataFrame:
         if self._cached is None or self._cached[0] != i:
