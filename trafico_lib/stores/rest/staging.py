@@ -116,8 +116,10 @@ class RestStaging:
         key it outranks (or, outranked, is a duplicate the staged row replaced): decided by the
         direct path's own statements inside the database (:func:`latest_wins`); the losers are
         listed as the direct path lists them."""
-        meta = self.parts.meta()  # the columns latest wins reads, every row's (index: its number)
-        losers, replaced = latest_wins(self.store, self.spec, meta, self.aside)
+        meta = self.parts.meta()  # every row's key and position (index: its number)
+        unread = {a[0] for a in self.aside}
+        asked = meta.index[(meta["sync_key"].duplicated(keep=False) | meta["sync_key"].isin(unread)).to_numpy()]
+        losers, replaced = latest_wins(self.store, self.spec, self.parts.take(asked.to_numpy()), self.aside)
         order = meta.drop(index=losers["_n"]).sort_values("_order", kind="stable").index.to_numpy()
         self.kept = _Kept(self.parts, order, self.columns)
         self.keys.extend(a[0] for a in self.aside)
@@ -192,7 +194,7 @@ class _Spilled:
     does), and the few columns latest wins reads kept in memory. Removed on :meth:`close` (and
     with the process)."""
 
-    META = ["sync_key", "source_id", "source_updated_at", "_order"]
+    META = ["sync_key", "_order"]  # kept for every row: the rest of a row is read back when asked for
 
     def __init__(self) -> None:
         self._dir: tempfile.TemporaryDirectory | None = None
@@ -218,6 +220,12 @@ class _Spilled:
         """Every chunk's :data:`META` columns in one frame (once: the chunks' copies are let go)."""
         parts, self._meta = self._meta, []
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=self.META)
+
+    def take(self, numbers: np.ndarray) -> pd.DataFrame:
+        """The rows ``numbers`` (in that order) whole, their numbers as the index."""
+        if not len(numbers):
+            return pd.DataFrame(columns=[*self.META, "source_id", "source_updated_at"])
+        return _Kept(self, numbers, []).rows(0, len(numbers)).set_axis(pd.Index(numbers))
 
     def chunk(self, i: int) -> pd.DataFrame:
         if self._cached is None or self._cached[0] != i:
