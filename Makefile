@@ -146,9 +146,10 @@ lab: install
 	    --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks \
 	    $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-## bench: full sync vs a raw COPY of the same rows, at 100k and 1M rows
+## bench: every speed target, PASS/FAIL: full sync vs a raw COPY of the same rows, incremental, no-op, REST
+## vs direct (100k and 1M rows; SIZES=100000 or ARGS=--quick for less), and the notebook path's wall times
 bench: install $(POSTGREST)
-	$(PY) scripts/bench.py $(or $(SIZES),100000 1000000) --notebooks
+	$(PY) scripts/bench.py $(or $(SIZES),100000 1000000) $(ARGS)
 
 ## docs: the Data Docs site (validation results + health) under reports/data_docs/
 docs: install

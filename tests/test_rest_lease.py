@@ -153,3 +153,28 @@ def test_a_live_rest_run_whose_calls_outlast_the_lease_keeps_it(empty_db_url, tm
         assert res.counts["inserted"] == 40 == _target_rows(empty_db_url)
         assert taken_with in (None, 40), taken_with  # never while the run was writing
         assert refused >= 20 and len(renewals) > 4  # asked all along; renewed between the batches' renewals
+
+
+def test_a_batch_renews_a_stale_lease_first_and_a_stalled_run_learns_it_lost_the_table(empty_db_url, tmp_path):
+    """Before a batch the lease is renewed when its last renewal is a sixth of the lease old (not
+    every batch: one call each doubled a full sync's calls); a run that stalled past its expiry
+    (no heartbeat beat meanwhile: the process stopped) asks before it writes again, and stops,
+    writing nothing more, when another run holds the table by then."""
+    import pytest
+
+    from trafico_lib.stores.rest.lease import Lease, LeaseLost
+    with _slow_project(empty_db_url, tmp_path, rows=1, seconds_per_row=0) as server:
+        store = RestStore(server.url, server.service_key)
+        lease = Lease(store, SPEC, "run-a", "host-a:1", LEASE)
+        lease.kept(store.take_lease(SPEC, "run-a", holder="host-a:1", seconds=LEASE), time.monotonic())
+        asked = len(server.proxy.requests)
+        lease.renew()  # renewed a moment ago: not asked again
+        assert len(server.proxy.requests) == asked
+        time.sleep(LEASE / 6 + 0.1)
+        lease.renew()  # a sixth of the lease old: renewed
+        assert [p for _, p in server.proxy.requests[asked:]] == ["/rpc/traficov2_take_lease"]
+        time.sleep(LEASE + 0.5)  # stalled past its expiry; another run takes the table
+        other = RestStore(server.url, server.service_key)
+        assert other.take_lease(SPEC, "run-b", holder="host-b:1", seconds=60)["taken"]
+        with pytest.raises(LeaseLost, match="run-b on host-b:1 holds it now"):
+            lease.renew()

@@ -9,7 +9,9 @@ Two kinds of step, in version order, recorded in ``traficov2_schema_migrations``
   tool's rows) and ``013`` (latest wins, the source read with its hashes) the functions the REST store calls
   (:mod:`.functions`, :mod:`.rest_merge`), ``014`` those its health reader calls (:mod:`.rest_health`), ``015`` when a reject was last seen
   and a table's current validation state (:mod:`.rest_health`), ``016`` a source's probe and the
-  probe a table's state keeps (:mod:`.rest_probe`). Idempotent, they
+  probe a table's state keeps (:mod:`.rest_probe`), ``017`` the watch's checked mark and NOTIFY trigger
+  function, ``018`` the whole read a REST run proves a no-op inside the database (:mod:`.rest_merge`).
+  Idempotent, they
   run on every apply, so a table or column new in the registry reaches an existing database
   with no new SQL file; they are reported as applied only the first time.
 
@@ -30,7 +32,8 @@ from .adopt import ADOPTED, render_adoption
 from .api import render_api_access
 from .functions import render_batch_functions, render_functions, render_log_function
 from .rest_health import render_health_functions, render_state_step
-from .rest_merge import render_adopt_functions, render_rest_functions, render_shared_rule_functions
+from .rest_merge import (render_adopt_functions, render_rest_functions, render_shared_rule_functions,
+                         render_unchanged_functions)
 from .rest_probe import render_probe_step
 from .targets import render_targets
 from .triggers import merged_fields, preserved_fields, render_triggers, trigger_statements
@@ -63,6 +66,7 @@ RENDERED: dict[str, tuple[str, Callable[[Preserve | None], str]]] = {
     "014": ("rest_health_functions", lambda preserve: render_health_functions()),
     "015": ("table_state", lambda preserve: render_state_step()),
     "016": ("source_probe", lambda preserve: render_probe_step(TABLES.values())),
+    "018": ("rest_unchanged_read", lambda preserve: render_unchanged_functions(TABLES.values())),
 }
 
 

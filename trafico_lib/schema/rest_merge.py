@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from psycopg import sql
 
 from ..stores.sql import merge as q
-from ..stores.sql.source import MISSING, as_text, row_hash, value_names
+from ..stores.sql.source import MISSING, as_text, row_hash, unchanged_summary, value_names
 from ..tables import TableSpec
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -99,7 +99,7 @@ def render_merge_function(spec: TableSpec, preserve: list[str]) -> str:
             _execute(drop),
             *_ready(spec),
             "GET DIAGNOSTICS v_staged = ROW_COUNT;",
-            _execute(q.drop_identical(spec)),
+            _execute(q.drop_identical(spec, probe=True)),
             "GET DIAGNOSTICS v_identical = ROW_COUNT;",
             _execute(q.create_merged(spec, preserve, typed_only)),
             _execute(q.fill_merged(spec, preserve, sql.SQL("$1"), existing_only=True), using="p_run_started"),
@@ -200,7 +200,7 @@ def render_plan_function(spec: TableSpec, preserve: list[str]) -> str:
         "v_fields bigint; v_adopted jsonb; p_run_id text := 'plan';", _after_adoption_rolled_back(spec, preserve, [
             _execute(drop),
             *_ready(spec),
-            _execute(q.drop_identical(spec)),
+            _execute(q.drop_identical(spec, probe=True)),
             "GET DIAGNOSTICS v_identical = ROW_COUNT;",
             _execute(q.create_merged(spec, preserve, typed_only)),
             _execute(q.fill_merged(spec, preserve, sql.SQL("$1")), using="p_run_started"),
@@ -453,3 +453,71 @@ def render_shared_rule_functions(specs) -> str:
     """Step 013: latest wins for duplicate keys and the source read with its row hashes, as
     functions of the direct path's own SQL (the REST store computed both in Python before)."""
     return "\n\n".join([render_latest_wins_function(), *(render_source_function(s) for s in specs)])
+
+
+# ---- step 018: a whole read proved a no-op inside the database --------------------------------
+
+_ROWS_MARK = "__trafico_source_values__"
+
+
+def unchanged_function_name(spec: TableSpec) -> str:
+    return f"traficov2_unchanged_{spec.name}"
+
+
+def render_unchanged_function(spec: TableSpec) -> str:
+    """``traficov2_unchanged_<table>(p_fingerprint, p_updated_column)``: whether a whole read of
+    the source would find every row as last written (``stores/sql/source.unchanged_summary``:
+    the direct path's hash and match, inside the database), as JSON: ``rows``, ``unchanged``,
+    ``matched`` (distinct target rows), ``active`` (active target rows), ``latest`` (the latest
+    change time among the unchanged rows, by ``p_updated_column`` when given). The REST store
+    asks it before a whole read: a no-op run ships no source row. The source's columns are
+    looked up per call, as ``traficov2_source_<table>`` does."""
+    source = _literal(sql.Identifier(spec.source).as_string(None))
+    names = value_names(len(spec.column_names))
+    columns = "ARRAY[" + ", ".join(_literal(c) for c in spec.column_names) + "]::text[]"
+    present = "ARRAY[" + ", ".join(_literal(as_text(c).as_string(None) + " AS " + sql.Identifier(n).as_string(None))
+                                   for c, n in zip(spec.column_names, names)) + "]::text[]"
+    missing = "ARRAY[" + ", ".join(_literal(MISSING.as_string(None) + " AS " + sql.Identifier(n).as_string(None))
+                                   for n in names) + "]::text[]"
+    statement = unchanged_summary(sql.SQL("SELECT " + _ROWS_MARK), len(names), sql.Identifier(spec.target),
+                                  sql.SQL("$1")).as_string(None)
+    head, tail = statement.split(_ROWS_MARK)
+    column = ("SELECT 1 FROM pg_attribute a WHERE a.attrelid = v_table "
+              "AND a.attname = {} AND a.attnum > 0 AND NOT a.attisdropped")
+    name = sql.Identifier(unchanged_function_name(spec)).as_string(None)
+    return f"""CREATE OR REPLACE FUNCTION {name}(p_fingerprint text, p_updated_column text)
+RETURNS jsonb LANGUAGE plpgsql STABLE
+SET enable_nestloop = off  -- a hash join, whatever the target's statistics say (as the direct path's read)
+AS $fn$
+DECLARE
+    v_table regclass := to_regclass({source});
+    v_values text; v_changed text := 'NULL::timestamptz';
+    v_rows bigint; v_unchanged bigint; v_matched bigint; v_active bigint; v_latest timestamptz;
+BEGIN
+    IF v_table IS NULL THEN
+        RAISE EXCEPTION 'relation % does not exist', {source} USING ERRCODE = '42P01';
+    END IF;
+    SELECT string_agg(CASE WHEN a.attname IS NULL THEN c.missing ELSE c.present END, ', ' ORDER BY c.n) INTO v_values
+      FROM unnest({columns}, {present}, {missing}) WITH ORDINALITY AS c(name, present, missing, n)
+      LEFT JOIN pg_attribute a ON a.attrelid = v_table AND a.attname = c.name AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT EXISTS ({column.format("'id'")}) THEN
+        RAISE EXCEPTION 'source table % has no id column', {source} USING ERRCODE = '42703';
+    END IF;
+    IF p_updated_column IS NOT NULL THEN
+        IF NOT EXISTS ({column.format("p_updated_column")}) THEN
+            RAISE EXCEPTION 'source table % has no column %', {source}, p_updated_column USING ERRCODE = '42703';
+        END IF;
+        v_changed := format('%I', p_updated_column);
+    END IF;
+    EXECUTE {_literal(head)} || v_values || ', id::text AS _source_id, ' || v_changed
+        || ' AS _source_updated_at FROM ' || v_table::text || {_literal(tail)}
+        INTO v_rows, v_unchanged, v_matched, v_active, v_latest USING p_fingerprint;
+    RETURN jsonb_build_object('rows', v_rows, 'unchanged', v_unchanged, 'matched', v_matched,
+                              'active', v_active, 'latest', v_latest);
+END
+$fn$;"""
+
+
+def render_unchanged_functions(specs) -> str:
+    """Step 018: the whole read proved a no-op in the database, per table."""
+    return "\n\n".join(render_unchanged_function(s) for s in specs)

@@ -144,7 +144,7 @@ class PgStaging:
         self.wait()
         c = self.conn
         with self.guard():
-            c.execute(q.sql.SQL("ANALYZE {}, {}").format(q.I(q.READY), q.I(q.UNCHANGED)))
+            c.execute(q.analyze_staged())
             c.execute(q.duplicate_keys())
             dups = _frame(c.execute(q.drop_superseded())) if one_value(c.execute(
                 q.sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(q.I(q.DUPLICATES)))) else None

@@ -14,7 +14,7 @@ from psycopg import sql
 from ...engine.extract import (Extract, SourceChunks, absent_columns, check_source_columns, detect_updated_column,
                                frame_from_rows, since_of, watermark_of)
 from ...tables import TableSpec
-from ..sql.source import MISSING, as_text, row_hash, value_names
+from ..sql.source import MISSING, as_text, last_written, row_hash, value_names
 from .background import Background
 from .rows import one_row, one_value
 
@@ -98,11 +98,10 @@ def read_source(conn: psycopg.Connection, spec: TableSpec, *, mode: str, state: 
             unchanged, unchanged_wm, remaining = one_row(conn.execute(sql.SQL(
                 "WITH ins AS (INSERT INTO {dest} (sync_key, source_updated_at, _order, source_id) "
                 "SELECT t.sync_key, n._source_updated_at, n._pos, n._source_id FROM ({hashed}) n JOIN {target} t "
-                "ON t.source_id::text = n._source_id AND t.source_hash = n._h AND t.activo "
-                "RETURNING source_updated_at) SELECT count(*), max(source_updated_at), "
+                "ON {match} RETURNING source_updated_at) SELECT count(*), max(source_updated_at), "
                 "(SELECT count(*) FROM {src}{where}) - count(*) FROM ins").format(
                 dest=sql.Identifier(unchanged_table), hashed=hashed, target=sql.Identifier(spec.target),
-                src=sql.Identifier(spec.source), where=where), params * 2))
+                match=last_written(), src=sql.Identifier(spec.source), where=where), params * 2))
             # ...the read hashes only the others (and returns nothing at once when there are none)
             if not remaining:
                 others = sql.SQL(" WHERE false")

@@ -2,8 +2,10 @@
 ``traficov2_sync_state``, where the direct path holds an advisory lock.
 
 A lease is short (``supabase.lease_seconds``, 90 s by default) and renewed while its run works:
-before every merge batch, and by a :class:`Heartbeat` thread every third of the lease, so a run
-busy in one long call keeps it. A lease past its expiry is therefore a dead run's (killed, or cut
+before a merge batch when the last renewal is older than a sixth of the lease (a batch right
+after a renewal would only ask again what was just answered: one call per batch doubled a
+full sync's calls), and by a :class:`Heartbeat` thread every third of the lease, so a run busy
+in one long call keeps it. A lease past its expiry is therefore a dead run's (killed, or cut
 off from the API): the next run takes it over, at most one lease length later. The lease row's
 times (taken, renewed, expires) are what the health check shows.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from ... import clock
@@ -45,17 +48,30 @@ class Lease:
     def __init__(self, store, spec, run_id: str, holder: str, seconds: int):
         self.store, self.spec, self.run_id, self.holder, self.seconds = store, spec, run_id, holder, seconds
         self.heartbeat: Heartbeat | None = None
+        self.renewed = float("-inf")  # time.monotonic() of the last renewal that kept the lease
 
     def beat(self) -> dict:
         """One renewal, asked once (the heartbeat's next beat is its retry)."""
-        return self.store.take_lease(self.spec, self.run_id, holder=self.holder, seconds=self.seconds, retry=False)
+        asked = time.monotonic()
+        return self.kept(self.store.take_lease(self.spec, self.run_id, holder=self.holder, seconds=self.seconds,
+                                               retry=False), asked)
+
+    def kept(self, lease: dict, asked: float) -> dict:
+        """``lease`` as a renewal asked at ``asked`` (monotonic) answered it: noted when kept."""
+        if lease["taken"]:
+            self.renewed = max(self.renewed, asked)
+        return lease
 
     def renew(self) -> None:
-        """Renew it now (before a batch); LeaseLost, writing nothing more, when another run took
-        it over (this run stalled past its expiry)."""
+        """Renew it before a batch, unless renewed less than a sixth of the lease ago (the
+        monotonic clock runs on while the process is stopped: a run that stalled renews, and
+        learns whether it still holds the table, before it writes again); LeaseLost, writing
+        nothing more, when another run took it over (this run stalled past its expiry)."""
         lost = self.heartbeat.lost if self.heartbeat is not None else None
-        if lost is None:
-            lease = self.store.take_lease(self.spec, self.run_id, holder=self.holder, seconds=self.seconds)
+        asked = time.monotonic()
+        if lost is None and asked - self.renewed >= self.seconds / 6:
+            lease = self.kept(self.store.take_lease(self.spec, self.run_id, holder=self.holder,
+                                                    seconds=self.seconds), asked)
             lost = None if lease["taken"] else lease
         if lost is not None:
             raise LeaseLost(lost_message(self.spec.name, lost, self.seconds))

@@ -14,7 +14,10 @@ sets aside the same unchanged rows for the other.
 
 An incremental read by change timestamp asks for the rows changed after the watermark minus
 the look-back window, as the direct path does. A row whose hash is its active target row's
-is set aside, as on the direct path, though over REST it is read (and hashed) first.
+is set aside, as on the direct path, though over REST it is read (and hashed) first; but a
+whole read is first put to ``traficov2_unchanged_<table>`` (:func:`proved_unchanged`): when
+every source row is as last written and every active target row is one of them, the run is a
+no-op proved inside the database and no row is read at all.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import pandas as pd
 from ...engine.extract import (Extract, SourceChunks, SourceMissing, absent_columns, check_source_columns,
                                detect_updated_column, frame_from_rows, since_of, watermark_of)
 from ...errors import SyncFailed
-from ...schema.rest_merge import source_function_name
+from ...schema.rest_merge import source_function_name, unchanged_function_name
 from ...tables import TableSpec
 from .client import RestClient
 from .pages import MAX_PAGE
@@ -55,6 +58,54 @@ def read_source(client: RestClient, spec: TableSpec, columns: list[str], *, mode
     return Extract(first, f"table {spec.source} (Supabase REST)", "timestamp" if upd else "hash", since,
                    rows.watermark if upd else None, upd, rest=rows, more=not rows.done,
                    absent=absent_columns(spec, columns))
+
+
+def proved_unchanged(client: RestClient, spec: TableSpec, columns: list[str], *, mode: str, state: dict,
+                     lookback: timedelta, updated_column: str | None, fingerprint: str) -> Extract | None:
+    """The Extract of a whole read whose every row is as last written, with every active target
+    row one of them (nothing to merge, nothing to deactivate): asked of the database
+    (``traficov2_unchanged_<table>``, one call), no row shipped; None when the read is not
+    whole (a timestamp delta) or is not such a no-op (then it is read as usual)."""
+    check_source_columns(spec, columns)
+    upd = detect_updated_column(columns, updated_column)
+    if "id" not in columns or since_of(mode, state, lookback, upd) is not None:
+        return None
+    got = client.call_rpc(unchanged_function_name(spec), {"p_fingerprint": fingerprint, "p_updated_column": upd},
+                          what=f"reading source table {spec.source}")
+    rows = int(got["rows"])
+    if not rows or not rows == int(got["unchanged"]) == int(got["matched"]) == int(got["active"]):
+        return None
+    latest = got.get("latest")
+    watermark = pd.Timestamp(latest).tz_convert("UTC").to_pydatetime() if upd and latest else None
+    return Extract(_frame(spec, [], []), f"table {spec.source} (Supabase REST)", "timestamp" if upd else "hash", None, watermark, upd,
+                   rest=_AllUnchanged(rows, watermark), more=False, absent=absent_columns(spec, columns))
+
+
+def _frame(spec: TableSpec, rows: list[list], positions: list[int]) -> pd.DataFrame:
+    """A chunk's frame: the rows' values, source id, change time (as the API sent it) and hash,
+    ``_row`` their positions in the read."""
+    frame = frame_from_rows(rows, spec, extra=["_source_hash"])
+    frame["_row"] = pd.Series(positions, index=frame.index, dtype="int64")
+    frame["_source_updated_at"] = pd.Series(pd.to_datetime(frame["_source_updated_at"], utc=True, format="ISO8601"),
+                                            index=frame.index).dt.as_unit("us")
+    return frame
+
+
+class _AllUnchanged(SourceChunks):
+    """The chunks of a read proved a no-op: none; ``rows`` source rows, all set aside unread."""
+
+    def __init__(self, rows: int, watermark):
+        self.rows = self.unchanged = rows
+        self.watermark = watermark
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        return self
+
+    def __next__(self) -> pd.DataFrame:
+        raise StopIteration
+
+    def close(self) -> None:
+        pass
 
 
 def hashed_pages(client: RestClient, spec: TableSpec, *, fingerprint: str | None, updated_column: str | None,
@@ -106,30 +157,40 @@ class _Rows(SourceChunks):
         raise StopIteration
 
     def frame(self, batch: list[dict]) -> pd.DataFrame:
-        out, positions = [], []
+        out, positions, aside = [], [], []
         for r in batch:
             self.rows += 1
             values, h = r["source_values"], r["source_hash"]
             sid, changed = r["source_id"], r["changed_at"]
             held = self.known.get(sid) if self.known else None
             if held is not None and held[0] == h:  # as last written: aside, unread
-                when = pd.Timestamp(changed).tz_convert("UTC").to_pydatetime() if changed else None
-                self.aside.append((held[1], when, self.rows, sid))
-                self.unchanged += 1
-                if when is not None and (self.watermark is None or when > self.watermark):
-                    self.watermark = when
+                aside.append((held[1], changed, self.rows, sid))
                 continue
             out.append([*values, sid, changed, h])
             positions.append(self.rows)
-        frame = frame_from_rows(out, self.spec, extra=["_source_hash"])
-        frame["_row"] = pd.Series(positions, index=frame.index, dtype="int64")
-        frame["_source_updated_at"] = pd.Series(pd.to_datetime(frame["_source_updated_at"], utc=True, format="ISO8601"),
-                                                index=frame.index).dt.as_unit("us")
+        if aside:
+            self._set_aside(aside)
+        frame = _frame(self.spec, out, positions)
         if self.upd and len(frame):
             wm = watermark_of(frame, "_source_updated_at")
             if wm is not None and (self.watermark is None or wm > self.watermark):
                 self.watermark = wm
         return frame
+
+    def _set_aside(self, rows: list[tuple]) -> None:
+        """Rows as last written, (sync key, change time as the API sent it, position, source id)
+        each: into ``aside`` with their change times converted at once (one per row was most of
+        a no-op's time in Python)."""
+        stamps = pd.to_datetime(pd.Series([r[1] for r in rows], dtype=object), utc=True, format="ISO8601")
+        whens = [None if pd.isna(t) else t for t in stamps.dt.as_unit("us").dt.to_pydatetime()]
+        if self.aside is not None:
+            self.aside.extend((key, when, position, sid) for (key, _, position, sid), when in zip(rows, whens))
+        self.unchanged += len(rows)
+        latest = stamps.max()
+        if not pd.isna(latest):
+            latest = latest.to_pydatetime()
+            if self.watermark is None or latest > self.watermark:
+                self.watermark = latest
 
     def close(self) -> None:
         self.done = True

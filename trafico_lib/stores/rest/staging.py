@@ -1,9 +1,10 @@
 """A run's staged rows and writes over Supabase's REST API (the ``Staging`` and ``SyncSession``
 of ``stores/base.py``).
 
-The rows of every chunk are kept here until the writes (this version holds the run's staged
-rows in memory: no temporary table lives across REST calls); :meth:`RestStaging.finish`
-resolves duplicate keys across chunks by the direct path's own statements, run inside the
+The rows of every chunk are kept here until the writes (no temporary table lives across REST
+calls): each chunk pickled into a private temporary folder as it is staged, read back a batch
+at a time by the writes, so memory holds one chunk whatever the table's size (:class:`_Spilled`).
+:meth:`RestStaging.finish` resolves duplicate keys across chunks by the direct path's own statements, run inside the
 database (:func:`latest_wins`). The writes go in batches of the table's ``batch_size`` rows (at most
 :data:`MAX_BATCH`), each one call of the table's merge function (``schema/rest_merge.py``:
 the direct path's own statements, inside the database). A batch the database refuses on
@@ -21,12 +22,15 @@ attempt. A lease row keeps two runs of a table apart (``lease.py``).
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ...engine.adopt import Adopt
@@ -76,13 +80,16 @@ class RestStaging:
     def __init__(self, store, spec: TableSpec, *, preserve: list[str], source_time: datetime, run_id: str):
         self.store, self.spec, self.preserve = store, spec, preserve
         self.source_time, self.run_id = source_time, run_id
-        self.frames: list[pd.DataFrame] = []
+        self.parts = _Spilled()  # each chunk's staged rows, on disk until the writes read them a batch at a time
         self.keys: list[str] = []
         self.aside: list[tuple] = []  # (sync_key, change time, position, source id) of the rows set aside unread
-        self.rows: pd.DataFrame | None = None
+        self.kept: _Kept | None = None  # the rows to write once finished, in source order
         self.totals: StagedTotals | None = None
         self._staged = 0
         self.columns = q.stage_columns(spec)
+        # the read was proved a no-op in the database (``rest/source.proved_unchanged``): every source
+        # row as last written, every active target row one of them; no key was shipped, none is gone
+        self.all_unchanged = False
 
     alive = True
 
@@ -91,10 +98,17 @@ class RestStaging:
         if "_order" not in frame.columns:
             frame = frame.assign(_order=range(self._staged + 1, self._staged + 1 + len(frame)))
         self._staged += len(frame)
-        self.frames.append(frame)
+        self.parts.add(frame)
         self.keys.extend(k for k in [*staged.seen_keys, *extra_keys] if isinstance(k, str) and k)
 
     def unchanged_keys(self) -> set[str]:
+        if self.all_unchanged:  # the rows set aside are the active target rows, one each
+            from .pages import pages
+            return {r["sync_key"] for page in pages(self.store.client, self.spec.target, ["sync_key"],
+                                                     where=lambda q: q.eq("activo", True),
+                                                     page_size=self.store.page_size,
+                                                     what=f"{self.spec.name}: reading the target's keys")
+                    for r in page}
         return {a[0] for a in self.aside}
 
     def finish(self) -> StagedTotals:
@@ -102,16 +116,22 @@ class RestStaging:
         key it outranks (or, outranked, is a duplicate the staged row replaced): decided by the
         direct path's own statements inside the database (:func:`latest_wins`); the losers are
         listed as the direct path lists them."""
-        frames = [f for f in self.frames if len(f)]
-        rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=self.columns)
-        losers, replaced = latest_wins(self.store, self.spec, rows, self.aside)
-        self.rows = rows.drop(index=losers["_n"]).sort_values("_order", kind="stable").reset_index(drop=True)
+        meta = self.parts.meta()  # every row's key and position (index: its number)
+        unread = {a[0] for a in self.aside}
+        asked = meta.index[(meta["sync_key"].duplicated(keep=False) | meta["sync_key"].isin(unread)).to_numpy()]
+        losers, replaced = latest_wins(self.store, self.spec, self.parts.take(asked.to_numpy()), self.aside)
+        order = meta.drop(index=losers["_n"]).sort_values("_order", kind="stable").index.to_numpy()
+        self.kept = _Kept(self.parts, order, self.columns)
         self.keys.extend(a[0] for a in self.aside)
-        self.frames = []
         dups = pd.concat([losers[["sync_key", "source_id"]], replaced], ignore_index=True)
-        self.totals = StagedTotals(rows=len(self.rows), skipped_unchanged=0, duplicates=dups,  # the unread: Extract
+        self.totals = StagedTotals(rows=len(order), skipped_unchanged=0, duplicates=dups,  # the unread: Extract
                                    unread_replaced=len(replaced))
         return self.totals
+
+    @property
+    def rows(self) -> pd.DataFrame | None:
+        """Every row to write, in source order (read back whole: the writes read a batch at a time)."""
+        return self.kept.rows(0, len(self.kept)) if self.kept is not None else None
 
     def source_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` the source holds this run (every chunk's keys, the unread rows' too)."""
@@ -124,16 +144,15 @@ class RestStaging:
         of the old tool's rows (``adopt``), which it rolls back; ``Plan.adopted`` says what the
         adoption would do (the table's adoption function, rolled back too)."""
         client, spec = self.store.client, self.spec
-        rows = self.rows if self.rows is not None else pd.DataFrame(columns=self.columns)
-        records = _records(rows, self.columns) if len(rows) else []
+        kept = self.kept if self.kept is not None else _Kept(self.parts, np.array([], dtype=np.int64), self.columns)
         counts = {"inserted": 0, "updated": 0, "unchanged": 0, "deactivated": 0}
         inserts, updates = [], []
         pairs = adopt.pairs if adopt is not None else []
         seen = {"p_adopt": pairs, "p_edited_at": adopt.edited_at.isoformat() if adopt is not None else None}
         adopted = (_adopt_call(self.store, spec, adopt, run_id=self.run_id, dry_run=True)
                    if adopt is not None and adopt.pairs else None)
-        for lo in range(0, len(records), MAX_BATCH):
-            batch = records[lo:lo + MAX_BATCH]
+        for lo in range(0, len(kept), MAX_BATCH):
+            batch = _records(kept.rows(lo, lo + MAX_BATCH), self.columns)
             params: dict[str, Any] = {"p_rows": batch, "p_run_started": self.source_time.isoformat(),
                                       "p_limit": PLAN_ROWS, **seen}
             got = client.call_rpc(plan_function_name(spec), params, what=f"{spec.name}: planning {len(batch)} rows")
@@ -142,7 +161,7 @@ class RestStaging:
             inserts.extend(got["inserts"])
             updates.extend(got["updates"])
         deact = pd.DataFrame({"sync_key": []})
-        if full:
+        if full and not self.all_unchanged:  # (proved a no-op: nothing is gone)
             params = {"p_keys": list(dict.fromkeys(self.keys)), "p_limit": PLAN_ROWS, **seen}
             got = client.call_rpc(plan_deactivate_function_name(spec), params,
                                   what=f"{spec.name}: planning the deactivations")
@@ -165,7 +184,85 @@ class RestStaging:
         self.store.written.pop(session.tally_key, None)  # the run recorded: nothing to carry
 
     def close(self) -> None:
-        self.frames, self.rows = [], None
+        self.kept = None
+        self.parts.close()
+
+
+class _Spilled:
+    """A run's staged chunks, each pickled into a private temporary folder as it arrives (memory
+    holds one chunk whatever the table's size, as the direct path's staging in the database
+    does), and the few columns latest wins reads kept in memory. Removed on :meth:`close` (and
+    with the process)."""
+
+    META = ["sync_key", "_order"]  # kept for every row: the rest of a row is read back when asked for
+
+    def __init__(self) -> None:
+        self._dir: tempfile.TemporaryDirectory | None = None
+        self.files: list[Path] = []
+        self.starts: list[int] = []  # each chunk's first row number
+        self.total = 0
+        self._meta: list[pd.DataFrame] = []
+        self._cached: tuple[int, pd.DataFrame] | None = None
+
+    def add(self, frame: pd.DataFrame) -> None:
+        if not len(frame):
+            return
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="trafico-rest-staging-")
+        path = Path(self._dir.name) / f"{len(self.files)}.pkl"
+        frame.reset_index(drop=True).to_pickle(path)
+        self.files.append(path)
+        self.starts.append(self.total)
+        self.total += len(frame)
+        self._meta.append(frame[self.META].reset_index(drop=True))
+
+    def meta(self) -> pd.DataFrame:
+        """Every chunk's :data:`META` columns in one frame (once: the chunks' copies are let go)."""
+        parts, self._meta = self._meta, []
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=self.META)
+
+    def take(self, numbers: np.ndarray) -> pd.DataFrame:
+        """The rows ``numbers`` (in that order) whole, their numbers as the index."""
+        if not len(numbers):
+            return pd.DataFrame(columns=[*self.META, "source_id", "source_updated_at"])
+        return _Kept(self, numbers, []).rows(0, len(numbers)).set_axis(pd.Index(numbers))
+
+    def chunk(self, i: int) -> pd.DataFrame:
+        if self._cached is None or self._cached[0] != i:
+            self._cached = (i, pd.read_pickle(self.files[i]))
+        return self._cached[1]
+
+    def close(self) -> None:
+        self._cached, self._meta = None, []
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+
+class _Kept:
+    """The rows to write (``order``: their numbers in the spilled chunks, in source order), read
+    back a slice at a time."""
+
+    def __init__(self, parts: _Spilled, order: np.ndarray, columns: list[str]):
+        self.parts, self.order, self.columns = parts, order, columns
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def rows(self, lo: int, hi: int) -> pd.DataFrame:
+        wanted = self.order[lo:hi]
+        if not len(wanted):
+            return pd.DataFrame(columns=self.columns)
+        chunk_of = np.searchsorted(self.parts.starts, wanted, side="right") - 1
+        pieces = []
+        at = 0
+        while at < len(wanted):  # runs of rows from one chunk, in order
+            i = chunk_of[at]
+            end = at + int(np.argmax(chunk_of[at:] != i)) if (chunk_of[at:] != i).any() else len(wanted)
+            local = wanted[at:end] - self.parts.starts[i]
+            pieces.append(self.parts.chunk(int(i)).iloc[local])
+            at = end
+        return pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0].reset_index(drop=True)
 
 
 LATEST_WINS_ROWS = 5000  # staged rows per call of traficov2_latest_wins (a key's rows never split)
@@ -263,12 +360,14 @@ class RestSyncSession:
 
     def merge(self, *, batch_size: int, on_batch: Callable[[int, int], None] | None = None) -> MergeOutcome:
         st = self.staging
-        rows = st.rows if st.rows is not None else pd.DataFrame(columns=st.columns)
-        total, size = len(rows), max(1, min(batch_size, MAX_BATCH))
-        records = _records(rows, st.columns) if total else []
+        kept = st.kept if st.kept is not None else _Kept(st.parts, np.array([], dtype=np.int64), st.columns)
+        total, size = len(kept), max(1, min(batch_size, MAX_BATCH))
 
-        def write(lo: int, hi: int) -> Written:  # records[lo:hi]
-            got = self._call(records[lo:hi], lo, hi)
+        def records(lo: int, hi: int) -> list[dict]:  # read back and made per batch: memory holds one chunk
+            return _records(kept.rows(lo, hi), st.columns)
+
+        def write(lo: int, hi: int) -> Written:  # records lo..hi-1
+            got = self._call(records(lo, hi), lo, hi)
             self.tally["inserted"] += int(got["inserted"])
             self.tally["updated"] += int(got["updated"])
             return Written(inserted=int(got["inserted"]), updated=int(got["updated"]),
@@ -276,7 +375,7 @@ class RestSyncSession:
 
         bounds = [(lo, min(lo + size, total), min(lo + size, total) - lo) for lo in range(0, total, size)]
         out = write_batches(bounds, total, write, splits=_splits, refuses=_refused,
-                            reason=lambda exc: str(exc).split(": ", 1)[-1], row=lambda n: records[n],
+                            reason=lambda exc: str(exc).split(": ", 1)[-1], row=lambda n: records(n, n + 1)[0],
                             before_batch=self.lease.renew, on_batch=on_batch)
         # rows an earlier attempt of this run wrote are its writes, not unchanged ones: found
         # unchanged by this attempt's merge, or set aside unread (then counted as unchanged by the
@@ -293,6 +392,8 @@ class RestSyncSession:
         function) raises MassDeactivation before any is (the batches merged stay: each
         committed on its own)."""
         client = self.store.client
+        if self.staging.all_unchanged:  # every active target row is a source row as last written
+            return self.before["deactivated"]
         keys = list(dict.fromkeys(self.staging.keys))
         if max_share is not None:
             params = {"p_keys": keys, "p_limit": 0, "p_adopt": [], "p_edited_at": None}

@@ -178,6 +178,13 @@ class RestStore:
         from .staging import RestStaging
         if staging is not None and not isinstance(staging, RestStaging):
             raise TypeError(f"{self.name} reads into its own staging, not a {type(staging).__name__}")
+        if staging is not None and fingerprint:  # a whole read every row of which is as last written: none shipped
+            from .source import proved_unchanged
+            ex = proved_unchanged(self.client, spec, self.columns(spec.source), mode=mode, state=state,
+                                  lookback=lookback, updated_column=updated_column, fingerprint=fingerprint)
+            if ex is not None:
+                staging.all_unchanged = True
+                return ex
         known = None
         if staging is not None and fingerprint:  # what the target holds, to set unchanged rows aside
             known = {str(r["source_id"]): (r["source_hash"], r["sync_key"])  # an integer in an adopted table
@@ -350,7 +357,8 @@ class RestStore:
                 wait: float = 0.0) -> Iterator[Lease]:
         """The table's lease for this run while the block runs (:mod:`.lease`), renewed by a
         heartbeat every third of ``seconds`` (default ``lease_seconds``); yields the
-        :class:`Lease`, whose :meth:`Lease.renew` the writes call before each batch. Another
+        :class:`Lease`, whose :meth:`Lease.renew` the writes call before each batch (it asks when
+        the last renewal is a sixth of the lease old). Another
         run's lease is waited for up to ``wait`` seconds (the direct path's lock timeout), then
         TableLocked, writing nothing. Released at the end (a release that fails lapses by itself)."""
         import time
@@ -358,6 +366,7 @@ class RestStore:
         holder = f"{socket.gethostname()}:{os.getpid()}"
         deadline = time.monotonic() + max(wait, 0.0)
         while True:
+            asked = time.monotonic()
             lease = self.take_lease(spec, run_id, holder=holder, seconds=seconds)
             if lease["taken"] or time.monotonic() >= deadline:
                 break
@@ -365,6 +374,7 @@ class RestStore:
         if not lease["taken"]:
             raise TableLocked(held_message(spec.name, lease))
         held = Lease(self, spec, run_id, holder, seconds)
+        held.kept(lease, asked)
         try:
             with Heartbeat(held.beat, every=seconds / 3) as held.heartbeat:
                 yield held
