@@ -41,7 +41,9 @@ def _settled(cfg, server, *tables: str) -> None:
 
 
 def _run(cfg, store, table="arribos", mode="full"):
-    res = P.run_table(table, mode=mode, cfg=cfg, store=store)
+    """A run that reads its source: these tests prove the read (a run whose source probe is as its
+    last run's is skipped before any read, ``pipeline/probe.py``, proved in test_probe/test_skip)."""
+    res = P.run_table(table, mode=mode, cfg=cfg, store=store, skip_unchanged=False)
     assert res.status == "ok", res.error
     return res
 
