@@ -207,3 +207,27 @@ def test_a_read_whose_rows_were_all_set_aside_validates_nothing_and_imports_no_g
                          "--mode", "full", command=())
     assert "remisiones: Inserted 0, Updated 0, Errors 0 | unchanged 65" in printed, printed
     assert "great_expectations" not in ran["modules"]
+
+
+def test_a_run_that_reads_takes_one_probe_the_one_it_records(src, make_config, db_url, monkeypatch):
+    """The skip rule's probe is the one the read keeps and the run records: a run pays for one
+    scan of its source, not two (a 1M-row probe is ~0.7 s)."""
+    cfg = make_config(db_url=db_url)
+    insert(src, "arribos", ROWS)
+    from trafico_lib.stores.postgres import PostgresStore
+    taken = []
+    real = PostgresStore.source_probe
+
+    def counted(self, spec, **kw):
+        taken.append(spec.name)
+        return real(self, spec, **kw)
+    monkeypatch.setattr(PostgresStore, "source_probe", counted)
+    first = P.run_table("arribos", mode="incremental", cfg=cfg)
+    assert first.counts["inserted"] == 2 and taken == ["arribos"]
+    src.execute("""UPDATE arribos SET "Chofer" = 'C', updated_at = now() WHERE "Contenedor" = 'MSCU1234566'""")
+    taken.clear()
+    second = P.run_table("arribos", mode="incremental", cfg=cfg)
+    assert second.counts["updated"] == 1 and taken == ["arribos"]
+    stored = src.execute("SELECT probe_run_id FROM traficov2_sync_state WHERE table_name = 'traficov2_arribos'")
+    assert stored.fetchone() == (second.run_id,)
+    assert P.run_table("arribos", mode="incremental", cfg=cfg).unchanged_since == second.run_id

@@ -85,6 +85,7 @@ def needs_run(ctx: RunContext) -> Decision:
         return Decision(True, "a dry run always reads: it shows the plan")
     probe = take_probe(ctx)
     ctx.probe, ctx.probe_context = probe, None
+    ctx.probe_ready = True  # the read that follows keeps this probe: one probe a run (extract)
     if probe is None:
         return Decision(True, "its source cannot be probed")
     stored = ctx.store.stored_probe(ctx.spec)
