@@ -11,12 +11,11 @@ import sys
 from pathlib import Path
 
 import psycopg
-import pytest
 
-import rest_server as harness
 from test_engine import insert
+from test_probe import src, store_config  # noqa: F401 - fixtures (direct and REST)
 from trafico_lib import pipeline as P
-from trafico_lib.sample import create_source_tables, load_samples
+from trafico_lib.sample import load_samples
 from trafico_lib.stores import open_store
 from trafico_lib.stores.pg.lock import lock_key
 from trafico_lib.tables import TABLES
@@ -24,19 +23,6 @@ from trafico_lib.tables import TABLES
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def src(conn):
-    create_source_tables(conn)
-    return conn
-
-
-@pytest.fixture(params=["direct", "rest"])
-def store_config(request, src, make_config, db_url, tmp_path, monkeypatch):
-    if request.param == "direct":
-        yield lambda data=None: make_config(data, db_url=db_url)
-        return
-    with harness.running_project(db_url, tmp_path / "postgrest", monkeypatch):
-        yield make_config
 
 
 ROWS = [{"Contenedor": "MSCU1234566", "Chofer": "A", "updated_at": "2026-12-01 10:00+00"},

@@ -391,6 +391,20 @@ def source_function_name(spec: TableSpec) -> str:
     return f"traficov2_source_{spec.name}"
 
 
+def _source_columns(spec: TableSpec) -> tuple[str, list[str], str, str, str]:
+    """What a function reading ``spec``'s source looks up per call, as SQL literals: the source
+    table's name, the value names, the registry's column names, each column's text (present)
+    and its missing mark (a column the source lacks)."""
+    source = _literal(sql.Identifier(spec.source).as_string(None))
+    names = value_names(len(spec.column_names))
+    columns = "ARRAY[" + ", ".join(_literal(c) for c in spec.column_names) + "]::text[]"
+    present = "ARRAY[" + ", ".join(_literal(as_text(c).as_string(None) + " AS " + sql.Identifier(n).as_string(None))
+                                   for c, n in zip(spec.column_names, names)) + "]::text[]"
+    missing = "ARRAY[" + ", ".join(_literal(MISSING.as_string(None) + " AS " + sql.Identifier(n).as_string(None))
+                                   for n in names) + "]::text[]"
+    return source, names, columns, present, missing
+
+
 def render_source_function(spec: TableSpec) -> str:
     """``traficov2_source_<table>(p_fingerprint, p_after, p_limit, p_updated_column, p_since)``:
     one keyset page of the source table as the direct path reads it (``stores/pg/source.py``),
@@ -399,13 +413,7 @@ def render_source_function(spec: TableSpec) -> str:
     ``p_since`` by ``p_updated_column`` when given; each row's id as text, its change time (as
     JSON, as the API sends it), its source hash and the registry columns' text values (NULL
     where the source lacks the column). The columns the source has are looked up per call."""
-    source = _literal(sql.Identifier(spec.source).as_string(None))
-    names = value_names(len(spec.column_names))
-    columns = "ARRAY[" + ", ".join(_literal(c) for c in spec.column_names) + "]::text[]"
-    present = "ARRAY[" + ", ".join(_literal(as_text(c).as_string(None) + " AS " + sql.Identifier(n).as_string(None))
-                                   for c, n in zip(spec.column_names, names)) + "]::text[]"
-    missing = "ARRAY[" + ", ".join(_literal(MISSING.as_string(None) + " AS " + sql.Identifier(n).as_string(None))
-                                   for n in names) + "]::text[]"
+    source, names, columns, present, missing = _source_columns(spec)
     values = [sql.SQL("n.{}").format(sql.Identifier(n)) for n in names]
     head = sql.SQL("SELECT n._source_id, n._changed, {h}, ARRAY[{vals}]::text[] FROM (SELECT ").format(
         h=row_hash(values, sql.SQL("$1")), vals=sql.SQL(", ").join(values)).as_string(None)
@@ -472,13 +480,7 @@ def render_unchanged_function(spec: TableSpec) -> str:
     change time among the unchanged rows, by ``p_updated_column`` when given). The REST store
     asks it before a whole read: a no-op run ships no source row. The source's columns are
     looked up per call, as ``traficov2_source_<table>`` does."""
-    source = _literal(sql.Identifier(spec.source).as_string(None))
-    names = value_names(len(spec.column_names))
-    columns = "ARRAY[" + ", ".join(_literal(c) for c in spec.column_names) + "]::text[]"
-    present = "ARRAY[" + ", ".join(_literal(as_text(c).as_string(None) + " AS " + sql.Identifier(n).as_string(None))
-                                   for c, n in zip(spec.column_names, names)) + "]::text[]"
-    missing = "ARRAY[" + ", ".join(_literal(MISSING.as_string(None) + " AS " + sql.Identifier(n).as_string(None))
-                                   for n in names) + "]::text[]"
+    source, names, columns, present, missing = _source_columns(spec)
     statement = unchanged_summary(sql.SQL("SELECT " + _ROWS_MARK), len(names), sql.Identifier(spec.target),
                                   sql.SQL("$1")).as_string(None)
     head, tail = statement.split(_ROWS_MARK)
