@@ -405,6 +405,18 @@ def _source_columns(spec: TableSpec) -> tuple[str, list[str], str, str, str]:
     return source, names, columns, present, missing
 
 
+def _values_lookup(source: str, columns: str, present: str, missing: str) -> str:
+    """The plpgsql lines of a function reading a source: the table must exist, and ``v_values``
+    gets each registry column's text, or its missing mark where the source lacks the column."""
+    return f"""    IF v_table IS NULL THEN
+        RAISE EXCEPTION 'relation % does not exist', {source} USING ERRCODE = '42P01';
+    END IF;
+    SELECT string_agg(CASE WHEN a.attname IS NULL THEN c.missing ELSE c.present END, ', ' ORDER BY c.n) INTO v_values
+      FROM unnest({columns}, {present}, {missing}) WITH ORDINALITY AS c(name, present, missing, n)
+      LEFT JOIN pg_attribute a ON a.attrelid = v_table AND a.attname = c.name AND a.attnum > 0 AND NOT a.attisdropped;
+"""
+
+
 def render_source_function(spec: TableSpec) -> str:
     """``traficov2_source_<table>(p_fingerprint, p_after, p_limit, p_updated_column, p_since)``:
     one keyset page of the source table as the direct path reads it (``stores/pg/source.py``),
@@ -414,6 +426,7 @@ def render_source_function(spec: TableSpec) -> str:
     JSON, as the API sends it), its source hash and the registry columns' text values (NULL
     where the source lacks the column). The columns the source has are looked up per call."""
     source, names, columns, present, missing = _source_columns(spec)
+    values_lookup = _values_lookup(source, columns, present, missing)
     values = [sql.SQL("n.{}").format(sql.Identifier(n)) for n in names]
     head = sql.SQL("SELECT n._source_id, n._changed, {h}, ARRAY[{vals}]::text[] FROM (SELECT ").format(
         h=row_hash(values, sql.SQL("$1")), vals=sql.SQL(", ").join(values)).as_string(None)
@@ -428,13 +441,7 @@ DECLARE
     v_table regclass := to_regclass({source});
     v_values text; v_id_type text; v_changed text := 'NULL::jsonb'; v_where text := '';
 BEGIN
-    IF v_table IS NULL THEN
-        RAISE EXCEPTION 'relation % does not exist', {source} USING ERRCODE = '42P01';
-    END IF;
-    SELECT string_agg(CASE WHEN a.attname IS NULL THEN c.missing ELSE c.present END, ', ' ORDER BY c.n) INTO v_values
-      FROM unnest({columns}, {present}, {missing}) WITH ORDINALITY AS c(name, present, missing, n)
-      LEFT JOIN pg_attribute a ON a.attrelid = v_table AND a.attname = c.name AND a.attnum > 0 AND NOT a.attisdropped;
-    {column.format("'id'")} INTO v_id_type;
+{values_lookup}    {column.format("'id'")} INTO v_id_type;
     IF v_id_type IS NULL THEN
         RAISE EXCEPTION 'source table % has no id column', {source} USING ERRCODE = '42703';
     END IF;
@@ -481,6 +488,7 @@ def render_unchanged_function(spec: TableSpec) -> str:
     asks it before a whole read: a no-op run ships no source row. The source's columns are
     looked up per call, as ``traficov2_source_<table>`` does."""
     source, names, columns, present, missing = _source_columns(spec)
+    values_lookup = _values_lookup(source, columns, present, missing)
     statement = unchanged_summary(sql.SQL("SELECT " + _ROWS_MARK), len(names), sql.Identifier(spec.target),
                                   sql.SQL("$1")).as_string(None)
     head, tail = statement.split(_ROWS_MARK)
@@ -496,13 +504,7 @@ DECLARE
     v_values text; v_changed text := 'NULL::timestamptz';
     v_rows bigint; v_unchanged bigint; v_matched bigint; v_active bigint; v_latest timestamptz;
 BEGIN
-    IF v_table IS NULL THEN
-        RAISE EXCEPTION 'relation % does not exist', {source} USING ERRCODE = '42P01';
-    END IF;
-    SELECT string_agg(CASE WHEN a.attname IS NULL THEN c.missing ELSE c.present END, ', ' ORDER BY c.n) INTO v_values
-      FROM unnest({columns}, {present}, {missing}) WITH ORDINALITY AS c(name, present, missing, n)
-      LEFT JOIN pg_attribute a ON a.attrelid = v_table AND a.attname = c.name AND a.attnum > 0 AND NOT a.attisdropped;
-    IF NOT EXISTS ({column.format("'id'")}) THEN
+{values_lookup}    IF NOT EXISTS ({column.format("'id'")}) THEN
         RAISE EXCEPTION 'source table % has no id column', {source} USING ERRCODE = '42703';
     END IF;
     IF p_updated_column IS NOT NULL THEN
