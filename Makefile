@@ -31,7 +31,7 @@ demo: install
 	$(CLI) --load-samples $(CARGS)
 	@echo; echo "--- first run: full sync of every table, one notebook per table ---"
 	$(RUNNER) sync --params params/full.yaml $(ARGS)
-	@echo; echo "--- second run: nothing changed in the sources, so nothing is written ---"
+	@echo; echo "--- second run: nothing changed in the sources: each table is one log row (no read, no notebook) ---"
 	$(RUNNER) sync --params params/incremental.yaml $(ARGS)
 	@echo; echo "--- health check ---"
 	$(RUNNER) health $(CARGS)
