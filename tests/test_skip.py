@@ -11,12 +11,14 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from test_engine import insert
 from test_probe import src, store_config  # noqa: F401 - fixtures (direct and REST)
 from trafico_lib import pipeline as P
 from trafico_lib.sample import load_samples
-from trafico_lib.stores import open_store
+from trafico_lib.errors import TableLocked
+from trafico_lib.stores import PostgresStore, open_store
 from trafico_lib.stores.pg.lock import lock_key
 from trafico_lib.tables import TABLES
 
@@ -104,6 +106,78 @@ def test_a_skipped_run_waits_for_the_tables_lock_and_never_overlaps_another_run(
         held = P.run_table("arribos", mode="full", cfg=cfg)
     assert held.status == "locked" and _log(src, held.run_id) == []
     assert P.run_table("arribos", mode="full", cfg=cfg).unchanged_since == first.run_id
+
+
+# ---- a skipped run's record over REST: one call (traficov2_record_skip, schema step 016) ----------
+
+STATE = ("SELECT last_run_id, watermark, source_rows, probe_run_id, probe_digest, probe_context, lease_run_id "
+         "FROM traficov2_sync_state WHERE table_name = 'traficov2_arribos'")
+VARYING = ("run_id", "run_seconds", "store")  # what differs between any two runs' log rows
+
+
+def _skip_row(conn, run_id: str) -> tuple:
+    [(operation, source, details)] = conn.execute(
+        "SELECT operation, source_table, details FROM traficov2_sync_log WHERE details->>'run_id' = %s",
+        (run_id,)).fetchall()
+    return operation, source, {k: v for k, v in details.items() if k not in VARYING}
+
+
+@pytest.mark.parametrize("store_config", ["rest"], indirect=True)
+def test_a_skipped_rest_run_is_one_call_recording_what_the_direct_path_records(store_config, src, db_url, request):
+    server = request.node.postgrest
+    cfg = store_config()
+    insert(src, "arribos", ROWS)
+    rest = open_store(cfg)  # one store, its schema check and table list asked once (a watch's, a runner's)
+    first = P.run_table("arribos", mode="full", cfg=cfg, store=rest)
+    by_direct = P.run_table("arribos", mode="full", cfg=cfg, store=PostgresStore(db_url))
+    assert by_direct.unchanged_since == first.run_id
+    direct_state = src.execute(STATE).fetchone()
+
+    before = len(server.proxy.requests)
+    by_rest = P.run_table("arribos", mode="full", cfg=cfg, store=rest)
+    calls = [p.split("?")[0] for _, p in server.proxy.requests[before:]]
+    assert (by_rest.status, by_rest.unchanged_since, by_rest.source_rows) == ("ok", first.run_id, 2)
+    assert len(calls) <= 5, calls  # was 9: lease, state check, log, state, release were a call each
+    assert calls.count("/rpc/traficov2_record_skip") == 1, calls
+    assert not {"/rpc/traficov2_take_lease", "/rpc/traficov2_record_log", "/rpc/traficov2_release_lease"} & set(calls)
+
+    assert _skip_row(src, by_rest.run_id) == _skip_row(src, by_direct.run_id)
+    rest_state = src.execute(STATE).fetchone()
+    assert rest_state[0] == by_rest.run_id and direct_state[0] == by_direct.run_id
+    assert rest_state[1:] == direct_state[1:]  # watermark, source rows, the first run's probe; no lease left
+    assert rest_state[-1] is None
+
+
+@pytest.mark.parametrize("store_config", ["rest"], indirect=True)
+def test_a_skipped_rest_run_refuses_a_live_lease_of_another_run_and_writes_nothing(store_config, src):
+    cfg = store_config({"database": {"lock_timeout_seconds": 0.3}})
+    insert(src, "arribos", ROWS)
+    first = P.run_table("arribos", mode="full", cfg=cfg)
+    src.execute("UPDATE traficov2_sync_state SET lease_run_id = 'r-other', lease_holder = 'elsewhere:1', "
+                "lease_expires_at = now() + interval '1 minute' WHERE table_name = 'traficov2_arribos'")
+    held = P.run_table("arribos", mode="full", cfg=cfg)
+    assert held.status == "locked" and "another run (r-other on elsewhere:1) holds the table" in held.error
+    assert _log(src, held.run_id) == []
+    assert src.execute(STATE).fetchone()[0::6] == (first.run_id, "r-other")  # state and lease untouched
+    src.execute("UPDATE traficov2_sync_state SET lease_expires_at = now() - interval '1 second' "
+                "WHERE table_name = 'traficov2_arribos'")  # that run died: its lease lapsed
+    taken_over = P.run_table("arribos", mode="full", cfg=cfg)
+    assert taken_over.unchanged_since == first.run_id
+    assert src.execute(STATE).fetchone()[0::6] == (taken_over.run_id, None)
+
+
+def test_a_skip_whose_table_another_run_recorded_meanwhile_writes_nothing(store_config, src):
+    cfg = store_config()
+    insert(src, "arribos", ROWS)
+    first = P.run_table("arribos", mode="full", cfg=cfg)
+    store = open_store(cfg)
+    with pytest.raises(TableLocked, match=f"another run \\({first.run_id}\\) finished"):
+        store.record_skip(TABLES["arribos"], "r-late", "r-older", {"run_id": "r-late"})
+    assert _log(src, "r-late") == []
+    assert src.execute(STATE).fetchone()[0::6] == (first.run_id, None)
+    store.record_skip(TABLES["arribos"], "r-now", first.run_id, {"run_id": "r-now"})
+    assert [op for op, _ in _log(src, "r-now")] == ["SYNC"]
+    assert src.execute(STATE).fetchone()[0::6] == ("r-now", None)
 
 
 # ---- the real command line, in a process of its own ----------------------------------------------

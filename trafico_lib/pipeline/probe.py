@@ -109,22 +109,19 @@ def needs_run(ctx: RunContext) -> Decision:
 
 def record_skip(ctx: RunContext, decision: Decision) -> RunResult:
     """A skipped run's record: one ``SYNC`` log row and the table's state, under the table's lock
-    (or lease); status ``locked`` when another run holds the table or finished meanwhile."""
-    from . import open_staging
+    (or lease), by ``Store.record_skip`` (one call over REST); status ``locked`` when another run
+    holds the table or finished meanwhile."""
     probe = decision.probe
     result = RunResult(ctx.spec.name, ctx.spec.target, ctx.run_id, ctx.mode, False, "ok", notebook=None)
     counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0, "deactivated": 0,
               "duplicates": 0}
     try:
-        open_staging(ctx)
-        with ctx.staging.sync_session(lock_timeout=ctx.cfg.database.lock_timeout_seconds) as session:
-            session.check_state(ctx.state.get("last_run_id"))
-            result.run_seconds = seconds_since(ctx.started_monotonic)
-            session.write_log("SYNC", {
-                "run_id": ctx.run_id, "mode": ctx.mode, "store": ctx.store.kind, "counts": counts,
-                "run_seconds": result.run_seconds, "write_seconds": None, "notebook": None,
-                SKIPPED: decision.since_run_id, "source_rows": probe.rows if probe else None, "attempts": 1})
-            session.write_state(None)
+        result.run_seconds = seconds_since(ctx.started_monotonic)
+        ctx.store.record_skip(ctx.spec, ctx.run_id, ctx.state.get("last_run_id"), {
+            "run_id": ctx.run_id, "mode": ctx.mode, "store": ctx.store.kind, "counts": counts,
+            "run_seconds": result.run_seconds, "write_seconds": None, "notebook": None,
+            SKIPPED: decision.since_run_id, "source_rows": probe.rows if probe else None, "attempts": 1},
+            lock_timeout=ctx.cfg.database.lock_timeout_seconds)
     except TableLocked as exc:
         result.status, result.error = "locked", str(exc)
     finally:

@@ -240,6 +240,13 @@ class Store(Protocol):
         taken to have changed (``pipeline.source_time``), against the desk's edits."""
 
     def write_log(self, spec: TableSpec, operation: str, details: dict[str, Any]) -> None: ...
+    def record_skip(self, spec: TableSpec, run_id: str, expected_last_run_id: str | None, details: dict[str, Any], *,
+                    lock_timeout: float = 0.0) -> None:
+        """A skipped run's record (``pipeline/probe.py``) under the table's lock or lease, waited
+        for up to ``lock_timeout`` seconds: the SYNC log row ``details`` and the state (no
+        watermark moved). TableLocked, writing nothing, when another run holds the table or its
+        state's last run is no longer ``expected_last_run_id``. One call over REST."""
+
 
     def back_propagate(self, spec: TableSpec, fields: list[str], *, run_id: str, key: list[str] | None = None,
                        dry_run: bool = False, lock_timeout: float = 5.0,

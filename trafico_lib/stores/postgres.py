@@ -316,6 +316,20 @@ class PostgresStore:
         with self.transaction() as conn:
             record.write_log(conn, spec, operation, details)
 
+    def record_skip(self, spec: TableSpec, run_id: str, expected_last_run_id: str | None, details: dict[str, Any], *,
+                    lock_timeout: float = 0.0) -> None:
+        """A skipped run's record (``pipeline/probe.py``) in one transaction under the table's
+        advisory lock, as a writing run's session makes it: the state checked (TableLocked when
+        another run finished meanwhile), the SYNC log row, the state (no watermark moved)."""
+        from ..engine.batches import check_state
+        from .pg import lock
+        with self.transaction() as conn:
+            conn.execute("SET LOCAL trafico.sync = 'on'")
+            lock.acquire(conn, spec.target, timeout=lock_timeout)
+            check_state(spec.name, expected_last_run_id, record.read_state(conn, spec).get("last_run_id"))
+            record.write_log(conn, spec, "SYNC", details)
+            record.write_state(conn, spec, run_id, None)
+
     def back_propagate(self, spec: TableSpec, fields: list[str], *, run_id: str, key: list[str] | None = None,
                        dry_run: bool = False, lock_timeout: float = 5.0,
                        updated_column: str | None = None, notebook: str | None = None) -> BackpropResult:

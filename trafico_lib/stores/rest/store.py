@@ -396,6 +396,35 @@ class RestStore:
         row["expires_at"] = api_time(row["expires_at"])
         return row
 
+    def record_skip(self, spec: TableSpec, run_id: str, expected_last_run_id: str | None, details: dict[str, Any], *,
+                    lock_timeout: float = 0.0) -> None:
+        """A skipped run's record in one call, ``traficov2_record_skip`` (schema step 016): the
+        lease, the state check, the SYNC log row, the state, the release, as a writing run's
+        session does them over five calls. Another run's live lease is waited for up to
+        ``lock_timeout`` seconds, then TableLocked; another run finished since this one read the
+        state: TableLocked. Either way nothing is written."""
+        import time
+
+        from ...engine.batches import check_state
+        self.check_once()
+        holder = f"{socket.gethostname()}:{os.getpid()}"
+        params = {"p_table_name": spec.target, "p_run_id": run_id, "p_holder": holder,
+                  "p_seconds": int(self.lease_seconds), "p_expected_last_run_id": expected_last_run_id,
+                  "p_source_table": spec.source, "p_details": _json(details)}
+        deadline = time.monotonic() + max(lock_timeout, 0.0)
+        while True:
+            # a call the gateway failed is asked again: the function finds this run recorded if it committed
+            row = dict(self.client.call_rpc("traficov2_record_skip", params,
+                                            what=f"{spec.name}: recording the unchanged run")[0])
+            if row["outcome"] != "held" or time.monotonic() >= deadline:
+                break
+            time.sleep(min(LEASE_POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
+        if row["outcome"] == "held":
+            row["expires_at"] = api_time(row["expires_at"])
+            raise TableLocked(held_message(spec.name, row))
+        if row["outcome"] == "moved":
+            check_state(spec.name, expected_last_run_id, row["last_run_id"])
+
     def release_lease(self, spec: TableSpec, run_id: str) -> bool:
         params = {"p_table_name": spec.target, "p_run_id": run_id}
         return bool(self.client.call_rpc("traficov2_release_lease", params,
