@@ -89,7 +89,7 @@ def extract(ctx: RunContext) -> Extract:
             ex = ctx.store.read_source(
                 ctx.spec, mode=mode, state=ctx.state, lookback=lookback, updated_column=ctx.settings.updated_column,
                 chunk_rows=None if whole else ctx.cfg.database.chunk_rows,
-                fingerprint=None if whole else _fingerprint(ctx), staging=ctx.staging)
+                fingerprint=None if whole else run_fingerprint(ctx), staging=ctx.staging)
         except SyncFailed as exc:
             ctx.close()
             raise type(exc)(f"{ctx.spec.name}: {exc}") from exc
@@ -136,18 +136,8 @@ def status_template(ctx: RunContext) -> str:
 
 
 def run_fingerprint(ctx: RunContext) -> str:
-    """The run's context for the source's row hashes (``engine.fingerprint``), as the skip rule
-    compares it (``pipeline/probe.py``)."""
-    return _fingerprint(ctx)
-
-
-def open_staging(ctx: RunContext) -> None:
-    """The run's staging (``ctx.staging``), where its writes are made under the table's lock."""
-    _open_staging(ctx)
-
-
-def _fingerprint(ctx: RunContext) -> str:
-    """The run's context for the source's row hashes (``engine.fingerprint``)."""
+    """The run's context for the source's row hashes (``engine.fingerprint``); the skip rule
+    compares it too (``pipeline/probe.py``)."""
     from ..engine.fingerprint import context_fingerprint, frame_digest
     exits = _exits(ctx)
     return context_fingerprint(ctx.cfg, ctx.spec, ctx.run_date, layout=ctx.layout,
@@ -610,7 +600,7 @@ def run_table(table: str, *, mode: str = "incremental", dry_run: bool = False, c
 __all__ = [  # the public names, those of context.py, results.py and backprop.py among them
     "BATCH_LINE_EVERY", "DUPLICATES_SHOWN", "MODES", "PROGRESS_LOGGER", "Enriched", "RunContext", "RunResult",
     "RunTotals", "StageResult", "adopt", "apply", "back_propagate", "back_propagation_fields", "check_settings",
-    "counts_of", "cross_check", "duplicate_rows", "enrich", "extract", "new_run_id", "normalize", "open_staging", "plan",
+    "counts_of", "cross_check", "duplicate_rows", "enrich", "extract", "new_run_id", "normalize", "plan",
     "plan_back_propagation", "prepare", "record_error", "run_fingerprint", "run_table", "save_validation", "source_time",
     "stage",
     "stage_remaining", "start", "status_template", "validate", "write_backup",

@@ -175,13 +175,17 @@ class Watcher:
 
     def _probe(self, link: Link, t: WatchedTable, now: float) -> None:
         probe = self._probe_of(link, t)
-        w = self.cfg.watch
-        t.next_probe = now + (w.notify_poll_seconds if t.notified else w.poll_seconds)
+        t.next_probe = now + self._probe_every(t)
         if probe is None or probe != t.synced:
             t.pending, t.why = True, "changed"
         elif t.checked is None or now - t.checked >= CHECKED_EVERY:
             link.mark_checked(t.spec)
             t.checked = now
+
+    def _probe_every(self, t: WatchedTable) -> float:
+        """Seconds between two probes of ``t``: the poll, or the slower safety net of a notified table."""
+        w = self.cfg.watch
+        return w.notify_poll_seconds if t.notified else w.poll_seconds
 
     @staticmethod
     def _probe_of(link: Link, t: WatchedTable) -> SourceProbe | None:
@@ -216,7 +220,7 @@ class Watcher:
             if t.backoff.failures:
                 self.say(f"{t.spec.name}: back to normal after {plural(t.backoff.failures, 'failed run')}", run_id)
             t.synced, t.pending, t.checked = before, False, now
-            t.next_probe = now + (self.cfg.watch.notify_poll_seconds if t.notified else self.cfg.watch.poll_seconds)
+            t.next_probe = now + self._probe_every(t)
             t.backoff.reset()
             return
         error = str(res.get("error") or status)
